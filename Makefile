@@ -1,0 +1,30 @@
+# The two everyday commands are `make run` and `make test`; both install first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test layer clean
+
+# Idempotent: re-installs only when a requirements file changed.
+install: $(STAMP)
+
+$(STAMP): requirements/dev.txt requirements/runtime.txt requirements/lock.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+		-r requirements/dev.txt -c requirements/lock.txt
+	touch $(STAMP)
+
+# The whole backend on 127.0.0.1 (PORT, default 8080), no AWS account needed.
+run: install
+	$(PY) -m local
+
+test: install
+	$(PY) -m pytest
+
+# The arm64 dependency layer for `pulumi up` (also built on demand by the program).
+layer: install
+	$(PY) -m components.packaging
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

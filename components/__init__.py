@@ -1,0 +1,1 @@
+"""Pulumi components of the Serenya backend: one ComponentResource per layer."""

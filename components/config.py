@@ -1,0 +1,244 @@
+"""Stack settings: every per-stack difference, read once into one frozen object.
+
+The values live in Pulumi.<stack>.yaml. Pulumi hands them over as strings (structured
+values as JSON); this module parses and validates all of them before a single resource
+is declared, and reports every bad key at once, by name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+NAMESPACE = "serenya"
+PROJECT = "serenya"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+                      1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+# Runtime and architecture of every function; the Powertools layer must match them.
+LAMBDA_RUNTIME = "python3.13"
+LAMBDA_ARCHITECTURE = "arm64"
+
+# Claude 3 Haiku reached end of life in 2026; the default is the active Haiku
+# cross-region inference profile of the stack's geography.
+DEFAULT_BEDROCK_MODELS = {
+    "eu": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "us": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "ap": "apac.anthropic.claude-haiku-4-5-20251001-v1:0",
+}
+
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+_POWERTOOLS_LAYER = re.compile(
+    r"^arn:aws:lambda:(?P<region>[a-z0-9-]+):017000801446:layer:"
+    r"AWSLambdaPowertoolsPythonV3-(?P<runtime>python3\d+)-(?P<arch>arm64|x86_64):\d+$")
+_GOOGLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+\.apps\.googleusercontent\.com$")
+_APPLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_MODEL_ID = re.compile(r"^[a-z0-9.-]+:\d+$|^arn:aws:bedrock:")
+
+
+class ConfigError(ValueError):
+    """One or more stack settings are missing or invalid; the message names each key."""
+
+
+@dataclass(frozen=True)
+class ApiThrottle:
+    rate_limit: float  # steady-state requests per second for the stage
+    burst_limit: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that differs between stacks. Built once, shared by every layer."""
+
+    project: str
+    env: str  # the stack name: dev, prod
+    region: str
+    allowed_origins: tuple[str, ...]
+    log_retention_days: int
+    detailed_logging: bool
+    alert_email: Optional[str]
+    point_in_time_recovery: bool
+    deletion_protection: bool
+    reserved_concurrency: int
+    provisioned_concurrency: int
+    api_throttle: ApiThrottle
+    bedrock_model_id: str
+    google_client_ids: tuple[str, ...]
+    apple_client_ids: tuple[str, ...]
+    powertools_layer_arn: str
+
+    def name(self, *parts: str) -> str:
+        """Physical resource name: serenya-{env}[-part...]."""
+        return "-".join((self.project, self.env, *parts))
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "prod"
+
+
+ConfigGetter = Callable[[str], Optional[str]]
+
+
+class _Reader:
+    """Reads and parses keys, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, get: ConfigGetter):
+        self._get = get
+        self.errors: list[str] = []
+
+    def _raw(self, key: str, required: bool) -> Optional[str]:
+        value = self._get(key)
+        if value is None or value == "":
+            if required:
+                self.errors.append(f"{key}: missing (set it in Pulumi.<stack>.yaml)")
+            return None
+        return value
+
+    def _fail(self, key: str, why: str) -> None:
+        self.errors.append(f"{key}: {why}")
+
+    def string(self, key: str, pattern: re.Pattern, what: str,
+               required: bool = True) -> Optional[str]:
+        value = self._raw(key, required)
+        if value is not None and not pattern.match(value):
+            self._fail(key, f"{value!r} is not {what}")
+            return None
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._raw(key, True)
+        if value is None:
+            return False
+        if value.lower() not in ("true", "false"):
+            self._fail(key, f"{value!r} is not true or false")
+            return False
+        return value.lower() == "true"
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self._raw(key, True)
+        if value is None:
+            return low
+        try:
+            number = int(value)
+        except ValueError:
+            self._fail(key, f"{value!r} is not an integer")
+            return low
+        if not low <= number <= high:
+            self._fail(key, f"{number} is outside {low}..{high}")
+        return number
+
+    def structured(self, key: str, required: bool = True) -> Any:
+        value = self._raw(key, required)
+        if value is None:
+            return None
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            self._fail(key, "is not a list or object")
+            return None
+
+    def string_list(self, key: str, pattern: re.Pattern, what: str) -> tuple[str, ...]:
+        value = self.structured(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            self._fail(key, "must be a non-empty list of strings")
+            return ()
+        bad = [v for v in value if not pattern.match(v)]
+        if bad:
+            self._fail(key, f"{', '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not {what}")
+        return tuple(value)
+
+
+def load_settings(get: ConfigGetter, stack: str) -> Settings:
+    """Builds the settings of `stack` from full config keys (`serenya:...`, `aws:region`)."""
+    r = _Reader(get)
+    ns = NAMESPACE
+
+    region = r.string("aws:region", _REGION, "an AWS region") or ""
+    origins = r.string_list(f"{ns}:allowedOrigins", _ORIGIN, "an origin like https://app.example.com")
+    retention = r.integer(f"{ns}:logRetentionDays", 1, 3653)
+    if retention not in LOG_RETENTION_DAYS:
+        r.errors.append(f"{ns}:logRetentionDays: {retention} is not a CloudWatch Logs "
+                        f"retention period ({', '.join(map(str, LOG_RETENTION_DAYS))})")
+
+    throttle = _api_throttle(r, f"{ns}:apiThrottle")
+    layer = r.string(f"{ns}:powertoolsLayerArn", _POWERTOOLS_LAYER,
+                     "a Powertools for AWS Lambda (Python) V3 layer ARN") or ""
+    if layer:
+        _check_layer(r, f"{ns}:powertoolsLayerArn", layer, region)
+
+    model = r.string(f"{ns}:bedrockModelId", _MODEL_ID, "a Bedrock model or inference profile id",
+                     required=False) or DEFAULT_BEDROCK_MODELS.get(region[:2], "")
+    if not model and region:
+        r.errors.append(f"{ns}:bedrockModelId: no default for region {region}; set it")
+
+    settings = Settings(
+        project=PROJECT,
+        env=stack,
+        region=region,
+        allowed_origins=origins,
+        log_retention_days=retention,
+        detailed_logging=r.boolean(f"{ns}:detailedLogging"),
+        alert_email=r.string(f"{ns}:alertEmail", _EMAIL, "an email address", required=False),
+        point_in_time_recovery=r.boolean(f"{ns}:pointInTimeRecovery"),
+        deletion_protection=r.boolean(f"{ns}:deletionProtection"),
+        reserved_concurrency=r.integer(f"{ns}:reservedConcurrency", 1, 900),
+        provisioned_concurrency=r.integer(f"{ns}:provisionedConcurrency", 0, 100),
+        api_throttle=throttle,
+        bedrock_model_id=model,
+        google_client_ids=r.string_list(f"{ns}:googleClientIds", _GOOGLE_CLIENT_ID,
+                                        "a Google OAuth client id (*.apps.googleusercontent.com)"),
+        apple_client_ids=r.string_list(f"{ns}:appleClientIds", _APPLE_CLIENT_ID,
+                                       "an Apple bundle or services id"),
+        powertools_layer_arn=layer,
+    )
+    if settings.provisioned_concurrency > settings.reserved_concurrency:
+        r.errors.append(f"{ns}:provisionedConcurrency: {settings.provisioned_concurrency} exceeds "
+                        f"{ns}:reservedConcurrency {settings.reserved_concurrency}")
+    if r.errors:
+        raise ConfigError(f"stack {stack!r} has invalid configuration:\n  " + "\n  ".join(r.errors))
+    return settings
+
+
+def _api_throttle(r: _Reader, key: str) -> ApiThrottle:
+    value = r.structured(key)
+    if value is None:
+        return ApiThrottle(0, 0)
+    rate, burst = (value.get("rateLimit"), value.get("burstLimit")) if isinstance(value, dict) else (None, None)
+    if not isinstance(rate, (int, float)) or not isinstance(burst, int) or rate <= 0 or burst <= 0:
+        r.errors.append(f"{key}: must be {{rateLimit: <positive number>, burstLimit: <positive integer>}}")
+        return ApiThrottle(0, 0)
+    if burst < rate:
+        r.errors.append(f"{key}: burstLimit {burst} is below rateLimit {rate}")
+    return ApiThrottle(float(rate), burst)
+
+
+def _check_layer(r: _Reader, key: str, arn: str, region: str) -> None:
+    parts = _POWERTOOLS_LAYER.match(arn)
+    expected_runtime = LAMBDA_RUNTIME.replace(".", "")
+    if parts["region"] != region:
+        r.errors.append(f"{key}: layer region {parts['region']} differs from aws:region {region}")
+    if parts["runtime"] != expected_runtime or parts["arch"] != LAMBDA_ARCHITECTURE:
+        r.errors.append(f"{key}: layer is for {parts['runtime']}/{parts['arch']}, functions run "
+                        f"{expected_runtime}/{LAMBDA_ARCHITECTURE}")
+
+
+def from_pulumi() -> Settings:
+    """Reads the current stack's settings through pulumi.Config (the program's entry point)."""
+    import pulumi
+
+    configs: dict[str, pulumi.Config] = {}
+
+    def get(full_key: str) -> Optional[str]:
+        namespace, name = full_key.split(":", 1)
+        config = configs.setdefault(namespace, pulumi.Config(namespace))
+        return config.get(name)
+
+    return load_settings(get, pulumi.get_stack())

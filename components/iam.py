@@ -1,0 +1,113 @@
+"""Least-privilege IAM for one function, derived from what its catalog entry touches.
+
+A pure function of the entry and the stack's ARNs, so the rules can be read and tested
+without Pulumi: no `*` action, every resource scoped to this stack. X-Ray is the one
+exception AWS forces on us: its write actions support no resource-level permissions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.catalog import Function, KeyUse, StreamTrigger, TableAccess
+
+# Actions that AWS only grants on Resource "*" (no resource-level permissions exist).
+UNSCOPABLE_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+
+TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"]
+TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+STREAM_READ = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+KEY_ACTIONS = {
+    KeyUse.ENCRYPT_DECRYPT: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+    KeyUse.DECRYPT: ["kms:Decrypt"],
+    KeyUse.SIGN: ["kms:Sign", "kms:GetPublicKey"],
+    KeyUse.VERIFY: ["kms:GetPublicKey"],
+}
+
+
+@dataclass(frozen=True)
+class StackArns:
+    """The ARNs a role may be scoped to (resolved values, not Outputs)."""
+    region: str
+    account_id: str
+    log_group: str
+    table: str
+    table_stream: str
+    temp_bucket: str
+    events_bucket: str
+    data_key: str
+    signing_key: str
+    secret: str
+    bedrock_model_id: str
+    failure_queue: str = ""  # DLQ (asynchronous invocation) or on-failure destination (stream)
+
+
+def bedrock_resources(model_id: str, region: str, account_id: str) -> list[str]:
+    """A cross-region inference profile routes to the foundation model in several
+    regions of its geography: the profile and the model in any region are both needed."""
+    if model_id.startswith("arn:"):
+        return [model_id]
+    geo, _, base = model_id.partition(".")
+    if geo in ("eu", "us", "apac", "global", "jp", "au", "ca", "us-gov") and base:
+        return [f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{model_id}",
+                f"arn:aws:bedrock:*::foundation-model/{base}"]
+    return [f"arn:aws:bedrock:{region}::foundation-model/{model_id}"]
+
+
+def policy_document(fn: Function, arns: StackArns) -> dict:
+    """The inline policy of `fn`'s role."""
+    a = fn.access
+    statements: list[dict] = [
+        _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{arns.log_group}:*"]),
+        _allow("WriteTraces", sorted(UNSCOPABLE_ACTIONS), ["*"]),
+    ]
+    if a.table is not TableAccess.NONE:
+        table = [arns.table, f"{arns.table}/index/*"]
+        statements.append(_allow("ReadTable", TABLE_READ, table))
+        if a.table is TableAccess.READ_WRITE:
+            statements.append(_allow("WriteTable", TABLE_WRITE, [arns.table]))
+    if isinstance(fn.trigger, StreamTrigger):
+        statements.append(_allow("ReadTableStream", STREAM_READ, [arns.table_stream]))
+        statements.append(_allow("ListTableStreams", ["dynamodb:ListStreams"], [f"{arns.table}/stream/*"]))
+
+    bucket_statements = [
+        ("ReadJobFiles", ["s3:GetObject"], a.temp_read),
+        ("WriteJobFiles", ["s3:PutObject"], a.temp_write),
+        ("DeleteJobFiles", ["s3:DeleteObject"], a.temp_delete),
+    ]
+    for sid, actions, prefixes in bucket_statements:
+        if prefixes:
+            statements.append(_allow(sid, actions, [f"{arns.temp_bucket}/{p}*" for p in prefixes]))
+    if a.temp_list:
+        # Listing tells "not found" from "forbidden"; limited to the prefixes it may read.
+        statements.append({**_allow("ListJobFiles", ["s3:ListBucket"], [arns.temp_bucket]),
+                           "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in a.temp_read]}}})
+    if a.events_write:
+        statements.append(_allow("WriteAuditEvents", ["s3:PutObject", "s3:DeleteObject"],
+                                 [f"{arns.events_bucket}/audit/*"]))
+    if a.events_read:
+        statements.append(_allow("ReadAuditEvents", ["s3:GetObject"], [f"{arns.events_bucket}/audit/*"]))
+        statements.append({**_allow("ListAuditEvents", ["s3:ListBucket"], [arns.events_bucket]),
+                           "Condition": {"StringLike": {"s3:prefix": ["audit/*"]}}})
+
+    # Objects in both buckets are SSE-KMS under the data key: S3 uses it on the caller's behalf.
+    data_key_use = a.data_key
+    touches_buckets = a.temp_read or a.temp_write or a.events_write or a.events_read
+    if touches_buckets and data_key_use is None:
+        data_key_use = KeyUse.ENCRYPT_DECRYPT if (a.temp_write or a.events_write) else KeyUse.DECRYPT
+    if data_key_use is not None:
+        statements.append(_allow("UseDataKey", KEY_ACTIONS[data_key_use], [arns.data_key]))
+    if a.signing_key is not None:
+        statements.append(_allow("UseSigningKey", KEY_ACTIONS[a.signing_key], [arns.signing_key]))
+    if a.bedrock:
+        statements.append(_allow("InvokeModel", ["bedrock:InvokeModel"],
+                                 bedrock_resources(arns.bedrock_model_id, arns.region, arns.account_id)))
+    if a.secrets:
+        statements.append(_allow("ReadThirdPartySecret", ["secretsmanager:GetSecretValue"], [arns.secret]))
+    if arns.failure_queue:
+        statements.append(_allow("SendFailedEvents", ["sqs:SendMessage"], [arns.failure_queue]))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _allow(sid: str, actions: list[str], resources: list[str]) -> dict:
+    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}

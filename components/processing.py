@@ -1,0 +1,267 @@
+"""ProcessingLayer: every Lambda function of the catalog, with its role, logs and triggers.
+
+One `ServerlessFunction` per catalog entry; nothing here names a particular function.
+What an entry touches decides its IAM statements (components/iam.py) and its
+environment; its trigger decides the wiring (S3 notification, stream mapping, schedule).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam, packaging
+from components.config import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Settings
+from components.storage import StorageLayer
+from functions.catalog import (Function, S3Trigger, ScheduleTrigger, StreamTrigger, TableAccess)
+
+LIVE_ALIAS = "live"
+
+
+def function_environment(fn: Function, settings: Settings, resources: Mapping[str, str]) -> dict[str, str]:
+    """Environment of one function: Powertools settings plus only the resources it touches.
+
+    `resources` maps TABLE_NAME, TEMP_BUCKET, EVENTS_BUCKET, DATA_KEY_ARN, SIGNING_KEY_ARN
+    and SECRET_ARN to their values (plain strings or Outputs)."""
+    a = fn.access
+    env = {
+        "SERENYA_ENV": settings.env,
+        "POWERTOOLS_SERVICE_NAME": settings.project,
+        "POWERTOOLS_METRICS_NAMESPACE": "Serenya",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG" if settings.detailed_logging else "INFO",
+        # Events carry tokens and personal data: they are never logged.
+        "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    }
+    wanted = {
+        "TABLE_NAME": a.table is not TableAccess.NONE,
+        "TEMP_BUCKET": bool(a.temp_read or a.temp_write or a.temp_delete),
+        "EVENTS_BUCKET": a.events_read or a.events_write,
+        "DATA_KEY_ARN": a.data_key is not None,
+        "SIGNING_KEY_ARN": a.signing_key is not None,
+        "SECRET_ARN": a.secrets,
+    }
+    env.update({key: resources[key] for key, needed in wanted.items() if needed})
+    if a.bedrock:
+        env["BEDROCK_MODEL_ID"] = settings.bedrock_model_id
+    if fn.routes:
+        env["ALLOWED_ORIGINS"] = ",".join(settings.allowed_origins)
+    return env
+
+
+@dataclass(frozen=True)
+class FunctionArgs:
+    spec: Function
+    settings: Settings
+    storage: StorageLayer
+    account_id: pulumi.Input[str]
+    layers: tuple[pulumi.Input[str], ...]
+
+
+class ServerlessFunction(pulumi.ComponentResource):
+    """One catalog entry as a Lambda function: role, policy, log group, optional failure
+    queue, the function itself and, where it should stay warm, an alias with provisioned
+    concurrency. `target_arn` is what triggers and the API invoke."""
+
+    def __init__(self, name: str, args: FunctionArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("serenya:processing:Function", name, None, opts)
+        fn, s, storage = args.spec, args.settings, args.storage
+        child = pulumi.ResourceOptions(parent=self)
+        self.function_name = s.name(fn.name)
+
+        self.role = aws.iam.Role(
+            name,
+            name=self.function_name,
+            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: json.dumps(_lambda_trust_policy(account))),
+            opts=child)
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            name,
+            name=f"/aws/lambda/{self.function_name}",
+            retention_in_days=s.log_retention_days,
+            kms_key_id=storage.data_key.arn,
+            opts=child)
+
+        # Failures of asynchronous and stream invocations land in a queue, never nowhere.
+        self.failure_queue: Optional[aws.sqs.Queue] = None
+        if fn.trigger is not None:
+            self.failure_queue = aws.sqs.Queue(
+                f"{name}-failures",
+                name=s.name(fn.name, "failures"),
+                message_retention_seconds=14 * 24 * 3600,
+                sqs_managed_sse_enabled=True,
+                opts=child)
+
+        arns = pulumi.Output.all(
+            region=s.region,
+            account_id=args.account_id,
+            log_group=self.log_group.arn,
+            table=storage.table.arn,
+            table_stream=storage.table.stream_arn,
+            temp_bucket=storage.temp_bucket.arn,
+            events_bucket=storage.events_bucket.arn,
+            data_key=storage.data_key.arn,
+            signing_key=storage.signing_key.arn,
+            secret=storage.secret.arn,
+            failure_queue=self.failure_queue.arn if self.failure_queue else "",
+        ).apply(lambda v: iam.StackArns(bedrock_model_id=s.bedrock_model_id, **v))
+        self.policy = aws.iam.RolePolicy(
+            name,
+            role=self.role.id,
+            policy=arns.apply(lambda a: json.dumps(iam.policy_document(fn, a))),
+            opts=child)
+
+        environment = function_environment(fn, s, {
+            "TABLE_NAME": storage.table.name,
+            "TEMP_BUCKET": storage.temp_bucket.name,
+            "EVENTS_BUCKET": storage.events_bucket.name,
+            "DATA_KEY_ARN": storage.data_key.arn,
+            "SIGNING_KEY_ARN": storage.signing_key.arn,
+            "SECRET_ARN": storage.secret.arn,
+        })
+        warm = fn.warm and s.provisioned_concurrency > 0
+        self.function = aws.lambda_.Function(
+            name,
+            name=self.function_name,
+            description=fn.description,
+            role=self.role.arn,
+            runtime=LAMBDA_RUNTIME,
+            architectures=[LAMBDA_ARCHITECTURE],
+            handler=fn.handler,
+            code=packaging.function_archive(fn.name),
+            memory_size=fn.memory_mb,
+            timeout=fn.timeout_s,
+            layers=list(args.layers),
+            environment={"variables": environment},
+            tracing_config={"mode": "Active"},
+            logging_config={"log_format": "JSON", "log_group": self.log_group.name},
+            reserved_concurrent_executions=s.reserved_concurrency,
+            dead_letter_config=({"target_arn": self.failure_queue.arn}
+                                if self.failure_queue and fn.invoked_asynchronously else None),
+            publish=warm,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.policy]))
+
+        self.target_arn: pulumi.Output[str] = self.function.arn
+        self.invoke_arn: pulumi.Output[str] = self.function.invoke_arn
+        if warm:
+            self.alias = aws.lambda_.Alias(
+                name, name=LIVE_ALIAS, function_name=self.function.name,
+                function_version=self.function.version, opts=child)
+            aws.lambda_.ProvisionedConcurrencyConfig(
+                name, function_name=self.function.name, qualifier=self.alias.name,
+                provisioned_concurrent_executions=s.provisioned_concurrency, opts=child)
+            self.target_arn, self.invoke_arn = self.alias.arn, self.alias.invoke_arn
+
+        self.register_outputs({"name": self.function.name, "target_arn": self.target_arn})
+
+
+def _lambda_trust_policy(account_id: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }],
+    }
+
+
+@dataclass(frozen=True)
+class ProcessingArgs:
+    settings: Settings
+    storage: StorageLayer
+    account_id: pulumi.Input[str]
+    catalog: tuple[Function, ...]
+    layer_dirs: Mapping[str, Path]  # from packaging.layer_paths()
+
+
+class ProcessingLayer(pulumi.ComponentResource):
+    """All functions of the catalog and the triggers that invoke them."""
+
+    def __init__(self, name: str, args: ProcessingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("serenya:processing:ProcessingLayer", name, None, opts)
+        s, storage = args.settings, args.storage
+        child = pulumi.ResourceOptions(parent=self)
+
+        layers = {
+            layer: aws.lambda_.LayerVersion(
+                f"{name}-layer-{layer}",
+                layer_name=s.name("layer", layer),
+                code=pulumi.FileArchive(str(path)),
+                compatible_runtimes=[LAMBDA_RUNTIME],
+                compatible_architectures=[LAMBDA_ARCHITECTURE],
+                opts=child)
+            for layer, path in args.layer_dirs.items()
+            if args.catalog  # no functions, no layers to pay for
+        }
+
+        self.functions: dict[str, ServerlessFunction] = {}
+        for fn in args.catalog:
+            own = (layers[fn.name].arn,) if fn.name in layers else ()
+            self.functions[fn.name] = ServerlessFunction(f"{name}-{fn.name}", FunctionArgs(
+                spec=fn, settings=s, storage=storage, account_id=args.account_id,
+                layers=(s.powertools_layer_arn, layers[packaging.SHARED_LAYER].arn, *own)), opts=child)
+
+        self._wire_s3(name, args, child)
+        for fn in args.catalog:
+            target = self.functions[fn.name]
+            if isinstance(fn.trigger, StreamTrigger):
+                self._wire_stream(name, fn, fn.trigger, target, storage, child)
+            elif isinstance(fn.trigger, ScheduleTrigger):
+                self._wire_schedule(name, fn, fn.trigger, target, args.account_id, child)
+
+        self.register_outputs({"functions": {n: f.function.name for n, f in self.functions.items()}})
+
+    def _wire_s3(self, name: str, args: ProcessingArgs, child: pulumi.ResourceOptions) -> None:
+        # A bucket has exactly one notification configuration: all S3 triggers go in it.
+        triggered = [fn for fn in args.catalog if isinstance(fn.trigger, S3Trigger)]
+        if not triggered:
+            return
+        bucket = args.storage.temp_bucket
+        permissions = [
+            aws.lambda_.Permission(
+                f"{name}-{fn.name}-s3", action="lambda:InvokeFunction", principal="s3.amazonaws.com",
+                function=self.functions[fn.name].target_arn, source_arn=bucket.arn,
+                source_account=args.account_id, opts=child)
+            for fn in triggered
+        ]
+        aws.s3.BucketNotification(
+            f"{name}-temp-notifications",
+            bucket=bucket.bucket.id,
+            lambda_functions=[{"lambda_function_arn": self.functions[fn.name].target_arn,
+                               "events": ["s3:ObjectCreated:*"], "filter_prefix": fn.trigger.prefix}
+                              for fn in triggered],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=permissions))
+
+    def _wire_stream(self, name: str, fn: Function, trigger: StreamTrigger, target: ServerlessFunction,
+                     storage: StorageLayer, child: pulumi.ResourceOptions) -> None:
+        aws.lambda_.EventSourceMapping(
+            f"{name}-{fn.name}-stream",
+            event_source_arn=storage.table.stream_arn,
+            function_name=target.target_arn,
+            starting_position="TRIM_HORIZON",
+            batch_size=trigger.batch_size,
+            maximum_batching_window_in_seconds=trigger.batching_window_seconds,
+            function_response_types=["ReportBatchItemFailures"],
+            bisect_batch_on_function_error=True,
+            maximum_retry_attempts=trigger.maximum_retry_attempts,
+            maximum_record_age_in_seconds=trigger.maximum_record_age_seconds,
+            destination_config={"on_failure": {"destination_arn": target.failure_queue.arn}},
+            opts=child)
+
+    def _wire_schedule(self, name: str, fn: Function, trigger: ScheduleTrigger, target: ServerlessFunction,
+                       account_id: pulumi.Input[str], child: pulumi.ResourceOptions) -> None:
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-{fn.name}-schedule", name=target.function_name,
+            schedule_expression=trigger.expression, opts=child)
+        aws.lambda_.Permission(
+            f"{name}-{fn.name}-schedule", action="lambda:InvokeFunction", principal="events.amazonaws.com",
+            function=target.target_arn, source_arn=rule.arn, opts=child)
+        aws.cloudwatch.EventTarget(
+            f"{name}-{fn.name}-schedule", rule=rule.name, arn=target.target_arn, opts=child)

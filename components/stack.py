@@ -1,0 +1,44 @@
+"""The whole backend of one stack: settings in, layers composed, outputs out.
+
+`__main__.py` runs this under the Pulumi engine; the local stack and the tests run the
+very same function under Pulumi mocks, so what they exercise is what gets deployed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import Settings
+from components.processing import ProcessingArgs, ProcessingLayer
+from components.storage import StorageArgs, StorageLayer
+from functions.catalog import Function, validate
+
+
+def build_stack(settings: Settings, catalog: tuple[Function, ...],
+                layer_dirs: Mapping[str, Path]) -> dict[str, pulumi.Output]:
+    problems = validate(catalog)
+    if problems:
+        raise ValueError("function catalog is inconsistent:\n  " + "\n  ".join(problems))
+
+    account_id = aws.get_caller_identity_output().account_id
+
+    storage = StorageLayer(settings.name(), StorageArgs(settings=settings, account_id=account_id))
+    processing = ProcessingLayer(settings.name(), ProcessingArgs(
+        settings=settings, storage=storage, account_id=account_id,
+        catalog=catalog, layer_dirs=layer_dirs))
+
+    return {
+        "table": storage.table.name,
+        "table_stream_arn": storage.table.stream_arn,
+        "temp_bucket": storage.temp_bucket.name,
+        "events_bucket": storage.events_bucket.name,
+        "athena_results_bucket": storage.athena_results_bucket.name,
+        "data_key_arn": storage.data_key.arn,
+        "signing_key_arn": storage.signing_key.arn,
+        "secret_arn": storage.secret.arn,
+        "functions": {name: f.function.name for name, f in processing.functions.items()},
+    }

@@ -1,0 +1,245 @@
+"""StorageLayer: KMS keys, the single DynamoDB table, the S3 buckets and the secret.
+
+Everything that holds data is encrypted with the stack's data key; every bucket is
+private and refuses plain HTTP. The table and the temp bucket are the only places
+user data touches the server: the table keeps accounts (PII encrypted per field by
+the functions), the temp bucket keeps job files for at most two days.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import Settings
+
+# Job files (uploads and results) are deleted by S3 after this many days at the latest.
+JOB_FILE_DAYS = 2
+# Audit events are kept seven years (HIPAA), cheaper with age; Athena still reads
+# Glacier Instant Retrieval, unlike Glacier Flexible Retrieval.
+AUDIT_IA_DAYS = 90
+AUDIT_GLACIER_IR_DAYS = 365
+AUDIT_RETENTION_DAYS = 7 * 365
+ATHENA_RESULTS_DAYS = 7
+JOB_PREFIXES = ("incoming/", "outgoing/")
+
+
+def tls_only_statement(bucket_arn: str) -> dict:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def data_key_policy(account_id: str, region: str) -> dict:
+    """IAM in this account governs use of the key; CloudWatch Logs may use it for this
+    account's log groups (logs cannot use a key through IAM alone)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchLogsEncryptsThisAccountsLogGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+                           "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}},
+            },
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    id: str
+    prefix: str
+    expire_days: int
+    transitions: tuple[tuple[int, str], ...] = ()  # (days, storage class)
+
+
+@dataclass(frozen=True)
+class SecureBucketArgs:
+    bucket_name: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    lifecycle: Sequence[LifecycleRule]
+    cors_origins: Sequence[str] = ()
+    versioned: bool = False
+    force_destroy: bool = True
+
+
+class SecureBucket(pulumi.ComponentResource):
+    """A private bucket: SSE-KMS with a bucket key, public access blocked, owner-enforced
+    objects, TLS-only policy and a lifecycle. The only way this project makes buckets."""
+
+    def __init__(self, name: str, args: SecureBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("serenya:storage:SecureBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.bucket = aws.s3.Bucket(name, bucket=args.bucket_name, force_destroy=args.force_destroy, opts=child)
+        bucket_id = self.bucket.id
+        self.public_access_block = aws.s3.BucketPublicAccessBlock(
+            name, bucket=bucket_id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        aws.s3.BucketOwnershipControls(
+            name, bucket=bucket_id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            name, bucket=bucket_id,
+            rules=[{"apply_server_side_encryption_by_default": {
+                "sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn},
+                "bucket_key_enabled": True}],
+            opts=child)
+        if args.versioned:
+            aws.s3.BucketVersioning(name, bucket=bucket_id,
+                                    versioning_configuration={"status": "Enabled"}, opts=child)
+        self.lifecycle = aws.s3.BucketLifecycleConfiguration(
+            name, bucket=bucket_id, rules=[_lifecycle_rule(r, args.versioned) for r in args.lifecycle],
+            opts=child)
+        if args.cors_origins:
+            # The app's web origins upload job files straight to S3 with a presigned POST.
+            aws.s3.BucketCorsConfiguration(
+                name, bucket=bucket_id,
+                cors_rules=[{"allowed_methods": ["POST"], "allowed_origins": list(args.cors_origins),
+                             "allowed_headers": ["Content-Type"], "expose_headers": ["ETag"],
+                             "max_age_seconds": 3000}],
+                opts=child)
+        self.policy = aws.s3.BucketPolicy(
+            name, bucket=bucket_id,
+            policy=self.bucket.arn.apply(lambda arn: json.dumps(
+                {"Version": "2012-10-17", "Statement": [tls_only_statement(arn)]})),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]))
+
+        self.name = self.bucket.bucket
+        self.arn = self.bucket.arn
+        self.register_outputs({"name": self.name, "arn": self.arn})
+
+
+def _lifecycle_rule(rule: LifecycleRule, versioned: bool) -> dict:
+    spec: dict = {
+        "id": rule.id,
+        "status": "Enabled",
+        "filter": {"prefix": rule.prefix},
+        "expiration": {"days": rule.expire_days},
+        "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+    }
+    if rule.transitions:
+        spec["transitions"] = [{"days": d, "storage_class": c} for d, c in rule.transitions]
+    if versioned:
+        spec["noncurrent_version_expiration"] = {"noncurrent_days": 30}
+    return spec
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    settings: Settings
+    account_id: pulumi.Input[str]
+
+
+class StorageLayer(pulumi.ComponentResource):
+    """Keys, table, buckets and the secret of one stack."""
+
+    def __init__(self, name: str, args: StorageArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("serenya:storage:StorageLayer", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        protect = pulumi.ResourceOptions(parent=self, protect=s.deletion_protection)
+
+        # Data key: table, buckets, logs, secret, and the per-user PII data keys.
+        self.data_key = aws.kms.Key(
+            f"{name}-data",
+            description=f"Serenya {s.env}: data at rest and per-user PII keys",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: json.dumps(data_key_policy(account, s.region))),
+            opts=protect)
+        aws.kms.Alias(f"{name}-data", name=f"alias/{s.name()}", target_key_id=self.data_key.key_id, opts=child)
+
+        # Access tokens are signed inside KMS: no signing secret exists anywhere.
+        self.signing_key = aws.kms.Key(
+            f"{name}-signing",
+            description=f"Serenya {s.env}: ES256 access-token signing",
+            customer_master_key_spec="ECC_NIST_P256",
+            key_usage="SIGN_VERIFY",
+            deletion_window_in_days=30,
+            opts=protect)
+        aws.kms.Alias(f"{name}-signing", name=f"alias/{s.name('signing')}",
+                      target_key_id=self.signing_key.key_id, opts=child)
+
+        self.table = aws.dynamodb.Table(
+            f"{name}-table",
+            name=s.name(),
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="PK",
+            range_key="SK",
+            attributes=[{"name": n, "type": "S"} for n in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")],
+            global_secondary_indexes=[
+                # GSI1: hash of the normalised email; GSI2: EXTERNAL#{provider}#{sub}.
+                {"name": "GSI1", "hash_key": "GSI1PK", "range_key": "GSI1SK", "projection_type": "ALL"},
+                {"name": "GSI2", "hash_key": "GSI2PK", "range_key": "GSI2SK", "projection_type": "ALL"},
+            ],
+            stream_enabled=True,
+            stream_view_type="NEW_AND_OLD_IMAGES",
+            server_side_encryption={"enabled": True, "kms_key_arn": self.data_key.arn},
+            point_in_time_recovery={"enabled": s.point_in_time_recovery},
+            deletion_protection_enabled=s.deletion_protection,
+            ttl={"attribute_name": "ttl", "enabled": True},
+            opts=protect)
+
+        def bucket_name(purpose: str) -> pulumi.Output[str]:
+            # Bucket names are global: the account id keeps stacks of different accounts apart.
+            return pulumi.Output.from_input(args.account_id).apply(lambda a: f"{s.name(purpose)}-{a}")
+
+        self.temp_bucket = SecureBucket(f"{name}-temp", SecureBucketArgs(
+            bucket_name=bucket_name("temp"),
+            kms_key_arn=self.data_key.arn,
+            lifecycle=[LifecycleRule(f"expire-{p.rstrip('/')}", p, JOB_FILE_DAYS) for p in JOB_PREFIXES],
+            cors_origins=s.allowed_origins), opts=child)
+
+        self.events_bucket = SecureBucket(f"{name}-events", SecureBucketArgs(
+            bucket_name=bucket_name("events"),
+            kms_key_arn=self.data_key.arn,
+            lifecycle=[LifecycleRule("audit-retention", "audit/", AUDIT_RETENTION_DAYS,
+                                     ((AUDIT_IA_DAYS, "STANDARD_IA"),
+                                      (AUDIT_GLACIER_IR_DAYS, "GLACIER_IR")))],
+            versioned=True,
+            force_destroy=not s.deletion_protection), opts=protect)
+
+        self.athena_results_bucket = SecureBucket(f"{name}-athena", SecureBucketArgs(
+            bucket_name=bucket_name("athena-results"),
+            kms_key_arn=self.data_key.arn,
+            lifecycle=[LifecycleRule("expire-results", "", ATHENA_RESULTS_DAYS)]), opts=child)
+
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}-third-party",
+            name=f"{s.project}/{s.env}/third-party",
+            description="Credentials for third-party APIs (e.g. Google Play Developer API)",
+            kms_key_id=self.data_key.arn,
+            recovery_window_in_days=30 if s.deletion_protection else 7,
+            opts=child)
+
+        self.register_outputs({
+            "table_name": self.table.name,
+            "temp_bucket": self.temp_bucket.name,
+            "events_bucket": self.events_bucket.name,
+            "athena_results_bucket": self.athena_results_bucket.name,
+            "data_key_arn": self.data_key.arn,
+            "signing_key_arn": self.signing_key.arn,
+            "secret_arn": self.secret.arn,
+        })

@@ -1,0 +1,1 @@
+"""Code that runs in AWS Lambda: one package per function, shared code in `common`."""

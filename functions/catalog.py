@@ -1,0 +1,145 @@
+"""The function catalog: one entry per Lambda function, the single source of truth.
+
+From these entries the Pulumi program derives each function's IAM role, log group,
+environment, triggers and alarms, the API's OpenAPI document, and the local stack's
+routing. Adding a function is one entry here and one folder `functions/<name>/`.
+
+This module is imported by the Pulumi program, the local stack and the functions
+themselves, so it uses the standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Mapping, Optional, Union
+
+
+class TableAccess(Enum):
+    NONE = "none"
+    READ = "read"
+    READ_WRITE = "read_write"
+
+
+class KeyUse(Enum):
+    """What a function may do with a KMS key."""
+    ENCRYPT_DECRYPT = "encrypt_decrypt"  # per-user data keys, SSE-KMS objects
+    DECRYPT = "decrypt"
+    SIGN = "sign"                        # access tokens (signing key)
+    VERIFY = "verify"                    # public key for the authorizer
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str                 # GET, POST, PUT, DELETE
+    path: str                   # /api/v1/process/status/{job_id}
+    authorized: bool = True     # behind the JWT authorizer
+
+
+@dataclass(frozen=True)
+class S3Trigger:
+    """ObjectCreated events for keys under `prefix` of the temp bucket."""
+    prefix: str
+
+
+@dataclass(frozen=True)
+class StreamTrigger:
+    """The table's DynamoDB stream, delivered in batches."""
+    batch_size: int = 100
+    batching_window_seconds: int = 5
+    maximum_retry_attempts: int = 3
+    maximum_record_age_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    expression: str             # EventBridge: cron(...) or rate(...)
+
+
+Trigger = Union[S3Trigger, StreamTrigger, ScheduleTrigger]
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a function may touch. IAM statements and environment are derived from it."""
+    table: TableAccess = TableAccess.NONE
+    temp_read: tuple[str, ...] = ()        # temp bucket prefixes it may read, e.g. ("incoming/",)
+    temp_write: tuple[str, ...] = ()       # prefixes it may write
+    temp_delete: tuple[str, ...] = ()      # prefixes it may delete from
+    temp_list: bool = False                # list the temp bucket within its readable prefixes
+    events_write: bool = False             # audit Parquet in the events bucket
+    events_read: bool = False
+    data_key: Optional[KeyUse] = None      # the data KMS key
+    signing_key: Optional[KeyUse] = None   # the access-token signing key
+    bedrock: bool = False                  # invoke the stack's Bedrock model
+    secrets: bool = False                  # read the third-party credentials secret
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str                              # folder under functions/, and the resource name suffix
+    description: str
+    memory_mb: int = 256
+    timeout_s: int = 10
+    routes: tuple[Route, ...] = ()
+    trigger: Optional[Trigger] = None
+    access: Access = Access()
+    warm: bool = False                     # latency-critical: provisioned concurrency where the stack has it
+    extra_packages: tuple[str, ...] = ()   # bundled with this function only (e.g. pyarrow)
+    alarm_overrides: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def handler(self) -> str:
+        return f"functions.{self.name}.handler.handler"
+
+    @property
+    def is_authorizer(self) -> bool:
+        return self.name == AUTHORIZER
+
+    @property
+    def invoked_asynchronously(self) -> bool:
+        """S3 notifications and schedules invoke asynchronously: failures go to a DLQ."""
+        return isinstance(self.trigger, (S3Trigger, ScheduleTrigger))
+
+
+# The API's token authorizer: authorized routes are guarded by the entry with this name.
+AUTHORIZER = "authorizer"
+
+# The catalog. Functions join it with their code, in the issues that build them.
+CATALOG: tuple[Function, ...] = ()
+
+
+def by_name(catalog: tuple[Function, ...] = CATALOG) -> dict[str, Function]:
+    return {f.name: f for f in catalog}
+
+
+def validate(catalog: tuple[Function, ...]) -> list[str]:
+    """Problems that would make the derived infrastructure wrong; empty when consistent."""
+    problems: list[str] = []
+    names = [f.name for f in catalog]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{name}: listed more than once")
+    seen_routes: dict[tuple[str, str], str] = {}
+    for f in catalog:
+        if not f.name.isidentifier():
+            problems.append(f"{f.name}: name must be a Python identifier (it is a package)")
+        if not 128 <= f.memory_mb <= 10240:
+            problems.append(f"{f.name}: memory {f.memory_mb} MB outside 128..10240")
+        if not 1 <= f.timeout_s <= 900:
+            problems.append(f"{f.name}: timeout {f.timeout_s}s outside 1..900")
+        for route in f.routes:
+            key = (route.method, route.path)
+            if key in seen_routes:
+                problems.append(f"{f.name}: {route.method} {route.path} already served by {seen_routes[key]}")
+            seen_routes[key] = f.name
+            if route.method not in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+                problems.append(f"{f.name}: unsupported method {route.method}")
+            if not route.path.startswith("/api/v1/"):
+                problems.append(f"{f.name}: route {route.path} is outside /api/v1/")
+        if f.routes and f.trigger:
+            problems.append(f"{f.name}: has both routes and a trigger")
+        if isinstance(f.trigger, S3Trigger) and f.trigger.prefix not in f.access.temp_read:
+            problems.append(f"{f.name}: triggered by {f.trigger.prefix} but may not read it")
+    if any(r.authorized for f in catalog for r in f.routes) and AUTHORIZER not in names:
+        problems.append(f"authorized routes exist but no '{AUTHORIZER}' function guards them")
+    return problems

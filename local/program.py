@@ -1,0 +1,152 @@
+"""Runs the Pulumi program in-process under Pulumi's mocks.
+
+The tests use `RecordingMocks` to assert on what each resource received; the local
+stack subclasses it to create the resources in moto. Both evaluate
+`components.stack.build_stack` with the settings of a real stack file, so what they
+check and run is what `pulumi up` deploys.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+
+from components import packaging
+from components.config import PROJECT, Settings, load_settings
+from components.stack import build_stack
+from functions.catalog import CATALOG, Function
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """Pulumi.<stack>.yaml as Pulumi passes it to a program: structured values as JSON."""
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
+
+
+@dataclass
+class Recorded:
+    type: str     # Pulumi type token, e.g. aws:dynamodb/table:Table
+    name: str     # logical name
+    inputs: dict  # inputs as sent to the engine (camelCase keys)
+    id: str
+    state: dict
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every resource with its inputs and answers with plausible computed outputs
+    (ARNs, stream ARN, invoke ARN) so that dependent resources receive real-looking values."""
+
+    def __init__(self, region: str = "eu-west-1", account_id: str = ACCOUNT_ID):
+        self.region = region
+        self.account_id = account_id
+        self.resources: list[Recorded] = []
+        self._lock = threading.Lock()
+
+    # Subclasses create real things here; the default only computes outputs.
+    def provision(self, type_: str, name: str, inputs: dict) -> tuple[str, dict]:
+        return computed_state(type_, name, inputs, self.region, self.account_id)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        id_, state = self.provision(args.typ, args.name, args.inputs)
+        with self._lock:
+            self.resources.append(Recorded(args.typ, args.name, args.inputs, id_, state))
+        return id_, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": self.account_id, "arn": f"arn:aws:iam::{self.account_id}:user/local",
+                    "userId": "LOCAL", "id": self.account_id}, []
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}, []
+        raise NotImplementedError(f"no mock for the invoke {args.token}")
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name_contains: str = "") -> Recorded:
+        found = [r for r in self.of_type(type_) if name_contains in r.name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_} named *{name_contains}*, found {[r.name for r in found]}")
+        return found[0]
+
+
+def computed_state(type_: str, name: str, inputs: dict, region: str, account: str) -> tuple[str, dict]:
+    """The outputs AWS would compute for the resource types this program declares."""
+    state = dict(inputs)
+    physical = inputs.get("name") or inputs.get("bucket") or inputs.get("layerName") or name
+    service = type_.split(":")[1].split("/")[0]
+    arn = f"arn:aws:{service}:{region}:{account}:{physical}"
+    id_ = physical
+    if type_ == "aws:kms/key:Key":
+        id_ = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+        arn = f"arn:aws:kms:{region}:{account}:key/{id_}"
+        state["keyId"] = id_
+    elif type_ == "aws:dynamodb/table:Table":
+        arn = f"arn:aws:dynamodb:{region}:{account}:table/{physical}"
+        state["streamArn"] = f"{arn}/stream/2026-01-01T00:00:00.000"
+    elif type_ == "aws:s3/bucket:Bucket":
+        arn = f"arn:aws:s3:::{physical}"
+    elif type_ == "aws:iam/role:Role":
+        arn = f"arn:aws:iam::{account}:role/{physical}"
+    elif type_ == "aws:cloudwatch/logGroup:LogGroup":
+        arn = f"arn:aws:logs:{region}:{account}:log-group:{physical}"
+    elif type_ == "aws:sqs/queue:Queue":
+        arn = f"arn:aws:sqs:{region}:{account}:{physical}"
+        id_ = state["url"] = f"https://sqs.{region}.amazonaws.com/{account}/{physical}"
+    elif type_ == "aws:secretsmanager/secret:Secret":
+        arn = f"arn:aws:secretsmanager:{region}:{account}:secret:{physical}-AbCdEf"
+    elif type_ == "aws:lambda/function:Function":
+        arn = f"arn:aws:lambda:{region}:{account}:function:{physical}"
+        state["version"] = "1" if inputs.get("publish") else "$LATEST"
+        state["invokeArn"] = _invoke_arn(region, arn)
+    elif type_ == "aws:lambda/alias:Alias":
+        arn = f"{inputs['functionName']}:{physical}"
+        arn = arn if arn.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{arn}"
+        state["invokeArn"] = _invoke_arn(region, arn)
+    elif type_ == "aws:lambda/layerVersion:LayerVersion":
+        arn = f"arn:aws:lambda:{region}:{account}:layer:{physical}:1"
+    elif type_ == "aws:cloudwatch/eventRule:EventRule":
+        arn = f"arn:aws:events:{region}:{account}:rule/{physical}"
+    state.setdefault("arn", arn)
+    return id_, state
+
+
+def _invoke_arn(region: str, function_arn: str) -> str:
+    return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+
+
+@dataclass
+class ProgramRun:
+    settings: Settings
+    outputs: dict[str, Any]
+    mocks: RecordingMocks
+
+
+def run_program(stack: str, mocks: Optional[RecordingMocks] = None,
+                catalog: tuple[Function, ...] = CATALOG,
+                config: Optional[dict[str, str]] = None) -> ProgramRun:
+    """Evaluates the program for `stack` (Pulumi.<stack>.yaml unless `config` is given)."""
+    config = stack_config(stack) if config is None else config
+    settings = load_settings(config.get, stack)
+    mocks = mocks or RecordingMocks(region=settings.region)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(config)
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program():
+        exported = build_stack(settings, catalog, packaging.layer_paths(catalog))
+        return pulumi.Output.from_input(exported).apply(outputs.update)
+
+    program()
+    return ProgramRun(settings, outputs, mocks)
