@@ -1,0 +1,1 @@
+"""Runtime code shared by every function: settings, HTTP errors, observability."""

@@ -1,0 +1,85 @@
+"""HTTP errors in the contract's format, and the REST resolver every API function uses.
+
+Errors look like {"error": {"code", "message", "request_id"}} (API.md). A handler
+raises `ApiError`; anything unexpected becomes a 500 `internal_error` whose details go
+to the log (without the event) and never to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any, Optional
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.metrics import MetricUnit
+
+from functions.common.observability import logger, metrics
+from functions.common.settings import settings
+
+JSON = "application/json"
+
+
+class ApiError(Exception):
+    """A request that cannot be served; becomes a 4xx (or 5xx) with a contract error code."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = int(status)
+        self.code = code
+        self.message = message
+
+
+def error_body(code: str, message: str, request_id: str) -> str:
+    return json.dumps({"error": {"code": code, "message": message, "request_id": request_id}})
+
+
+def error_response(status: int, code: str, message: str, request_id: str) -> Response:
+    return Response(status_code=status, content_type=JSON, body=error_body(code, message, request_id))
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for e in errors[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts) or "request does not match the schema"
+
+
+def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayRestResolver:
+    """An APIGatewayRestResolver with validation, CORS for the stack's origins, and the
+    contract's error format for every failure."""
+    origins = settings().allowed_origins if cors_origins is None else cors_origins
+    cors = CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]),
+                      allow_headers=["Authorization", "Content-Type"], max_age=600) if origins else None
+    app = APIGatewayRestResolver(cors=cors, enable_validation=True)
+
+    def request_id() -> str:
+        return app.current_event.request_context.request_id or ""
+
+    @app.exception_handler(ApiError)
+    def _api_error(e: ApiError) -> Response:
+        if e.status >= 500:
+            logger.error("request failed", extra={"error_code": e.code})
+        return error_response(e.status, e.code, e.message, request_id())
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(e: RequestValidationError) -> Response:
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error",
+                              _validation_message(e.errors()), request_id())
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response:
+        return error_response(HTTPStatus.NOT_FOUND, "not_found", "no such route", request_id())
+
+    @app.exception_handler(Exception)
+    def _unexpected(e: Exception) -> Response:
+        # The traceback goes to the log; the event (tokens, personal data) does not.
+        logger.exception("unhandled error", extra={"error_type": type(e).__name__})
+        metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error",
+                              "something went wrong on our side", request_id())
+
+    return app

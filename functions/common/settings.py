@@ -1,0 +1,53 @@
+"""The function's settings, from the environment the Pulumi program gave it.
+
+Read once per container on first use. A function only receives the variables of the
+resources its catalog entry touches; asking for another one is a programming error
+and fails loudly with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+
+class MissingSetting(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    env: str
+    table_name: Optional[str]
+    temp_bucket: Optional[str]
+    events_bucket: Optional[str]
+    data_key_arn: Optional[str]
+    signing_key_arn: Optional[str]
+    secret_arn: Optional[str]
+    bedrock_model_id: Optional[str]
+    allowed_origins: tuple[str, ...]
+
+    def require(self, field: str) -> str:
+        value = getattr(self, field)
+        if not value:
+            raise MissingSetting(f"{field} is not configured for this function "
+                                 f"(does its catalog entry declare the access?)")
+        return value
+
+
+@lru_cache(maxsize=1)
+def settings() -> RuntimeSettings:
+    env = os.environ
+    return RuntimeSettings(
+        env=env.get("SERENYA_ENV", "local"),
+        table_name=env.get("TABLE_NAME"),
+        temp_bucket=env.get("TEMP_BUCKET"),
+        events_bucket=env.get("EVENTS_BUCKET"),
+        data_key_arn=env.get("DATA_KEY_ARN"),
+        signing_key_arn=env.get("SIGNING_KEY_ARN"),
+        secret_arn=env.get("SECRET_ARN"),
+        bedrock_model_id=env.get("BEDROCK_MODEL_ID"),
+        allowed_origins=tuple(o for o in env.get("ALLOWED_ORIGINS", "").split(",") if o),
+    )
