@@ -104,6 +104,8 @@ class Function:
 
 # The API's token authorizer: authorized routes are guarded by the entry with this name.
 AUTHORIZER = "authorizer"
+# How long API Gateway (and the local emulator) reuse an authorizer's answer per token.
+AUTHORIZER_CACHE_SECONDS = 300
 
 # The catalog. Functions join it with their code, in the issues that build them.
 CATALOG: tuple[Function, ...] = ()

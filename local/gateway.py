@@ -1,0 +1,215 @@
+"""An API Gateway REST emulator that routes by the catalog.
+
+It does what the deployed API does before and after a function runs: matches the
+route, calls the real token authorizer for authorized routes (and caches its answer
+per token like API Gateway), evaluates the returned policy against the method ARN,
+builds the REST proxy event, and turns the function's reply into an HTTP response.
+Failures of its own answer in the contract's error format.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping, Optional
+
+from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, Function, Route
+from local.runtime import LocalLambda
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
+STAGE = "local"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def json_error(status: int, code: str, message: str, request_id: str,
+               headers: Optional[dict[str, str]] = None) -> HttpResponse:
+    body = json.dumps({"error": {"code": code, "message": message, "request_id": request_id}}).encode()
+    return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)
+
+
+@dataclass(frozen=True)
+class _CompiledRoute:
+    fn: Function
+    route: Route
+    pattern: re.Pattern
+
+
+class Router:
+    """Matches method and path against every route of the catalog."""
+
+    def __init__(self, catalog: tuple[Function, ...]):
+        self._routes = [_CompiledRoute(fn, r, _compile(r.path)) for fn in catalog for r in fn.routes]
+
+    def match(self, method: str, path: str) -> tuple[Optional[_CompiledRoute], dict[str, str], list[str]]:
+        """(route, path parameters, methods allowed on the path)."""
+        allowed: list[str] = []
+        for compiled in self._routes:
+            m = compiled.pattern.fullmatch(path)
+            if not m:
+                continue
+            allowed.append(compiled.route.method)
+            if compiled.route.method == method:
+                return compiled, m.groupdict(), allowed
+        return None, {}, allowed
+
+
+def _compile(template: str) -> re.Pattern:
+    pattern = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(template))
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern)
+    return re.compile(pattern)
+
+
+def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
+    """IAM evaluation as API Gateway does it for authorizer policies: an explicit Deny
+    wins, otherwise some Allow must match the method ARN (wildcards `*` and `?`)."""
+    allowed = False
+    for statement in policy.get("Statement", []):
+        if statement.get("Action") not in ("execute-api:Invoke", ["execute-api:Invoke"]):
+            continue
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(fnmatch.fnmatchcase(method_arn, r) for r in resources):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+class Gateway:
+    def __init__(self, catalog: tuple[Function, ...], functions: LocalLambda, region: str, account_id: str,
+                 api_id: str = "local", cache_seconds: int = AUTHORIZER_CACHE_SECONDS):
+        self._router = Router(catalog)
+        self._functions = functions
+        self._arn_prefix = f"arn:aws:execute-api:{region}:{account_id}:{api_id}/{STAGE}"
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, method: str, path: str, query: Mapping[str, list[str]],
+               headers: Mapping[str, str], body: bytes, source_ip: str = "127.0.0.1") -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        compiled, params, allowed = self._router.match(method, path)
+        if compiled is None and method == "OPTIONS" and allowed:
+            # CORS preflight: answered by the route's function, never authorized.
+            compiled, params, _ = self._router.match(allowed[0], path)
+        elif compiled is None:
+            if allowed:
+                return json_error(405, "method_not_allowed", f"{method} is not allowed on {path}",
+                                  request_id, {"Allow": ", ".join(sorted(set(allowed)))})
+            return json_error(404, "not_found", f"no route for {path}", request_id)
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return json_error(413, "payload_too_large", "request body exceeds 10 MiB", request_id)
+
+        route = compiled.route
+        method_arn = f"{self._arn_prefix}/{method}{path}"
+        authorizer_context: dict[str, Any] = {}
+        if route.authorized and method != "OPTIONS":
+            denied = self._authorize(headers, method_arn, request_id, authorizer_context)
+            if denied:
+                return denied
+
+        event = self._proxy_event(method, path, route, params, query, headers, body,
+                                  request_id, source_ip, authorizer_context)
+        try:
+            reply = self._functions.invoke(compiled.fn.name, event)
+            return _to_http(reply)
+        except Exception as e:  # API Gateway answers a failed or malformed integration with 502
+            return json_error(502, "bad_gateway", f"the function failed: {type(e).__name__}", request_id)
+
+    def _authorize(self, headers: Mapping[str, str], method_arn: str, request_id: str,
+                   context_out: dict) -> Optional[HttpResponse]:
+        token = _header(headers, "Authorization")
+        if not token:
+            return json_error(401, "unauthorized", "missing bearer token", request_id)
+        if AUTHORIZER not in self._functions:
+            return json_error(401, "unauthorized", "no authorizer is deployed", request_id)
+        policy = self._cached_policy(token, method_arn)
+        if policy is None:
+            return json_error(401, "unauthorized", "invalid token", request_id)
+        if not policy_allows(policy.get("policyDocument", {}), method_arn):
+            return json_error(403, "forbidden", "this token may not call this route", request_id)
+        context_out.update(policy.get("context") or {})
+        context_out["principalId"] = policy.get("principalId", "")
+        return None
+
+    def _cached_policy(self, token: str, method_arn: str) -> Optional[dict]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(token)
+            if hit and hit[0] > now:
+                return hit[1]
+        try:
+            policy = self._functions.invoke(AUTHORIZER, {
+                "type": "TOKEN", "authorizationToken": token, "methodArn": method_arn})
+        except Exception:  # the authorizer raising "Unauthorized" is API Gateway's 401
+            return None
+        if not isinstance(policy, dict):
+            return None
+        with self._lock:
+            self._cache[token] = (now + self._cache_seconds, policy)
+        return policy
+
+    def _proxy_event(self, method: str, path: str, route: Route, params: dict, query: Mapping[str, list[str]],
+                     headers: Mapping[str, str], body: bytes, request_id: str, source_ip: str,
+                     authorizer: dict) -> dict:
+        try:
+            text, encoded = (body.decode("utf-8"), False) if body else (None, False)
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        now = datetime.now(timezone.utc)
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": dict(headers),
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": dict(query) or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "path": f"/{STAGE}{path}",
+                "stage": STAGE,
+                "requestId": request_id,
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "identity": {"sourceIp": source_ip, "userAgent": _header(headers, "User-Agent")},
+                "authorizer": authorizer or None,
+                "accountId": self._arn_prefix.split(":")[4],
+                "apiId": self._arn_prefix.split(":")[5].split("/")[0],
+                "protocol": "HTTP/1.1",
+            },
+            "body": text,
+            "isBase64Encoded": encoded,
+        }
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), "")
+
+
+def _to_http(reply: Any) -> HttpResponse:
+    if not isinstance(reply, dict) or not isinstance(reply.get("statusCode"), int):
+        raise ValueError("malformed Lambda proxy response")
+    headers = {k: str(v) for k, v in (reply.get("headers") or {}).items()}
+    for k, values in (reply.get("multiValueHeaders") or {}).items():
+        headers[k] = ", ".join(str(v) for v in values)
+    body = reply.get("body") or ""
+    data = base64.b64decode(body) if reply.get("isBase64Encoded") else body.encode()
+    return HttpResponse(reply["statusCode"], headers, data)

@@ -1,0 +1,67 @@
+"""Runs catalog functions in-process, the way Lambda would: one handler per function,
+imported on first use, called with an event and a context."""
+
+from __future__ import annotations
+
+import importlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from functions.catalog import Function
+
+Handler = Callable[[dict, Any], Any]
+Resolver = Callable[[Function], Handler]
+
+
+def import_handler(fn: Function) -> Handler:
+    module, _, attribute = fn.handler.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools and our code read."""
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    timeout_s: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = 0.0
+
+    def __post_init__(self):
+        self._deadline = time.monotonic() + self.timeout_s
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalLambda:
+    """Invokes catalog functions by name with their physical names and timeouts."""
+
+    def __init__(self, functions: Mapping[str, Function], physical_names: Mapping[str, str],
+                 region: str, account_id: str, resolve: Resolver = import_handler):
+        self.functions = dict(functions)
+        self._names = dict(physical_names)
+        self._region, self._account = region, account_id
+        self._resolve = resolve
+        self._handlers: dict[str, Handler] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.functions
+
+    def invoke(self, name: str, event: dict) -> Any:
+        fn = self.functions[name]
+        handler = self._handlers.get(name)
+        if handler is None:
+            handler = self._handlers[name] = self._resolve(fn)
+        physical = self._names.get(name, name)
+        context = LambdaContext(
+            function_name=physical, memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s,
+            invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}")
+        return handler(event, context)

@@ -1,0 +1,210 @@
+"""The local stack: the whole backend on 127.0.0.1 with no AWS account.
+
+Start-up: an in-process moto server, provisioned by running the Pulumi program under
+mocks that create its resources in moto; then the catalog's functions, in-process,
+with the environment the program computed for each; the API Gateway emulator and the
+`/local/...` routes on one HTTP port; and the pollers that stand in for S3
+notifications and the DynamoDB stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Optional
+
+from moto.server import ThreadedMotoServer
+
+from functions.catalog import CATALOG, Function, S3Trigger, StreamTrigger, by_name
+from local.gateway import Gateway, HttpResponse, json_error
+from local.moto_stack import MotoMocks, aws_client
+from local.program import ProgramRun, run_program
+from local.runtime import LocalLambda, Resolver, import_handler
+from local.triggers import S3Dispatcher, StreamPoller
+
+LocalRoute = Callable[["LocalRequest"], HttpResponse]
+
+
+class LocalRequest:
+    def __init__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes):
+        self.method, self.path, self.query, self.headers, self.body = method, path, query, headers, body
+
+    def json(self) -> object:
+        return json.loads(self.body or b"null")
+
+
+def json_response(status: int, payload: object) -> HttpResponse:
+    return HttpResponse(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
+
+
+class LocalStack:
+    def __init__(self, port: int = 8080, host: str = "127.0.0.1", stack: str = "dev",
+                 catalog: tuple[Function, ...] = CATALOG, resolve: Resolver = import_handler):
+        self.host, self.port, self.stack = host, port, stack
+        self.catalog = catalog
+        self._resolve = resolve
+        self._saved_env: dict[str, Optional[str]] = {}
+        self.local_routes: dict[tuple[str, str], LocalRoute] = {("GET", "/local/health"): self._health}
+        self.pollers: list = []
+        self.program: Optional[ProgramRun] = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> "LocalStack":
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        self.aws_endpoint_url = f"http://{moto_host}:{moto_port}"
+
+        self.program = run_program(self.stack, MotoMocks(self.aws_endpoint_url), catalog=self.catalog)
+        settings = self.program.settings
+        self.region = settings.region
+        self._set_environment(self._function_environment())
+
+        physical = self.program.outputs["functions"]
+        self.functions = LocalLambda(by_name(self.catalog), physical, self.region,
+                                     self.program.mocks.account_id, self._resolve)
+        self.gateway = Gateway(self.catalog, self.functions, self.region, self.program.mocks.account_id)
+        self._start_pollers()
+
+        self._http = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+        self._http.daemon_threads = True
+        self.port = self._http.server_address[1]
+        self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
+        self._http_thread.start()
+        return self
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        if hasattr(self, "_http"):
+            self._http.shutdown()
+            self._http.server_close()
+        if hasattr(self, "_moto"):
+            self._moto.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _clear_function_settings()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # -- wiring ------------------------------------------------------------------
+    def _function_environment(self) -> dict[str, str]:
+        """The union of the environments the program gave the functions, plus what points
+        the AWS SDK at moto. All functions share this process, so a variable with two
+        different values would be a real conflict: refuse to start."""
+        env = {
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        }
+        merged: dict[str, str] = {}
+        for fn in self.program.mocks.of_type("aws:lambda/function:Function"):
+            for key, value in fn.inputs.get("environment", {}).get("variables", {}).items():
+                if merged.setdefault(key, value) != value:
+                    raise RuntimeError(f"functions disagree on {key}: {merged[key]!r} vs {value!r}")
+        return {**merged, **env}
+
+    def _set_environment(self, env: dict[str, str]) -> None:
+        for key, value in env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        _clear_function_settings()
+
+    def failure_queue_url(self, function: str) -> str:
+        queue = self.program.mocks.one("aws:sqs/queue:Queue", f"-{function}-failures")
+        return queue.state["url"]
+
+    def _failure_sender(self, function: str) -> Callable[[dict], None]:
+        sqs, url = aws_client("sqs", self.aws_endpoint_url, self.region), self.failure_queue_url(function)
+        return lambda payload: sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload, default=str))
+
+    def _start_pollers(self) -> None:
+        outputs = self.program.outputs
+        for fn in self.catalog:
+            if isinstance(fn.trigger, S3Trigger):
+                self.pollers.append(S3Dispatcher(
+                    aws_client("s3", self.aws_endpoint_url, self.region), outputs["temp_bucket"],
+                    fn.trigger.prefix, fn.name, self.functions, self.region, self._failure_sender(fn.name)))
+            elif isinstance(fn.trigger, StreamTrigger):
+                self.pollers.append(StreamPoller(
+                    aws_client("dynamodbstreams", self.aws_endpoint_url, self.region),
+                    outputs["table_stream_arn"], fn.name, fn.trigger, self.functions,
+                    self._failure_sender(fn.name)))
+        for poller in self.pollers:
+            poller.start()
+
+    # -- local routes --------------------------------------------------------------
+    def _health(self, _: LocalRequest) -> HttpResponse:
+        o = self.program.outputs
+        return json_response(200, {
+            "status": "ok",
+            "stack": self.stack,
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "resources": {
+                "table": o["table"], "temp_bucket": o["temp_bucket"], "events_bucket": o["events_bucket"],
+                "athena_results_bucket": o["athena_results_bucket"], "data_key_arn": o["data_key_arn"],
+                "signing_key_arn": o["signing_key_arn"], "secret_arn": o["secret_arn"],
+            },
+            "functions": sorted(o["functions"]),
+            "trigger_failures": [e for p in self.pollers for e in p.errors],
+        })
+
+    def dispatch(self, request: LocalRequest) -> HttpResponse:
+        if request.path.startswith("/local/"):
+            route = self.local_routes.get((request.method, request.path))
+            if route is None:
+                return json_error(404, "not_found", f"no local route {request.method} {request.path}", "local")
+            return route(request)
+        return self.gateway.handle(request.method, request.path, request.query, request.headers, request.body)
+
+
+def _clear_function_settings() -> None:
+    from functions.common.settings import settings
+    settings.cache_clear()
+
+
+def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            started = time.monotonic()
+            url = urllib.parse.urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = LocalRequest(self.command, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True),
+                                   {k: v for k, v in self.headers.items()}, body)
+            try:
+                response = stack.dispatch(request)
+            except Exception as e:  # the emulator itself failed: say so, in the contract's format
+                logging.getLogger("serenya.local").exception("local stack error")
+                response = json_error(500, "internal_error", f"local stack error: {type(e).__name__}", "local")
+            self.send_response(response.status)
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+            # Paths only: query strings and bodies may carry personal data.
+            print(f"{self.command} {url.path} -> {response.status} "
+                  f"({(time.monotonic() - started) * 1000:.0f} ms)", file=sys.stderr)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+        def log_message(self, format: str, *args) -> None:  # replaced by the line in _serve
+            pass
+
+    return Handler

@@ -1,0 +1,170 @@
+"""The local stand-ins for Lambda's event sources, wired from the catalog's triggers.
+
+- `S3Dispatcher`: new objects under a trigger's prefix of the temp bucket become
+  ObjectCreated events, delivered once per object version, retried twice like an
+  asynchronous invocation, then sent to the function's failure queue.
+- `StreamPoller`: the table's DynamoDB stream read shard by shard and delivered in
+  batches, honouring ReportBatchItemFailures, bounded retries and the on-failure queue.
+
+Both expose `poll_once()` (what the tests call) and run it on a background thread.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+from functions.catalog import StreamTrigger
+from local.runtime import LocalLambda
+
+ASYNC_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
+
+
+class _Poller:
+    interval_s = 0.2
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.errors: list[str] = []  # what failed for good, for /local/health and tests
+
+    def poll_once(self) -> int:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.poll_once()
+            except Exception as e:  # keep polling; the failure is recorded, not swallowed
+                self.errors.append(f"{type(self).__name__}: {type(e).__name__}: {e}")
+
+
+class S3Dispatcher(_Poller):
+    def __init__(self, s3, bucket: str, prefix: str, function: str, functions: LocalLambda,
+                 region: str, send_failure: Callable[[dict], None]):
+        super().__init__()
+        self._s3, self._bucket, self._prefix = s3, bucket, prefix
+        self._function, self._functions = function, functions
+        self._region, self._send_failure = region, send_failure
+        self._seen: set[tuple[str, str]] = set()
+
+    def poll_once(self) -> int:
+        """Delivers every object not delivered before; returns how many were delivered."""
+        listed: set[tuple[str, str]] = set()
+        objects = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=self._prefix):
+            for obj in page.get("Contents", []):
+                key = (obj["Key"], obj["ETag"])
+                listed.add(key)
+                if key not in self._seen:
+                    objects.append(obj)
+        for obj in objects:
+            self._seen.add((obj["Key"], obj["ETag"]))
+            self._deliver(self._event(obj))
+        self._seen &= listed  # forget deleted objects; a re-upload is a new event
+        return len(objects)
+
+    def _event(self, obj: dict) -> dict:
+        return {"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": self._region,
+            "eventTime": obj["LastModified"].astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+            "eventName": "ObjectCreated:Post",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "bucket": {"name": self._bucket, "arn": f"arn:aws:s3:::{self._bucket}"},
+                "object": {"key": urllib.parse.quote_plus(obj["Key"], safe="/"), "size": obj["Size"],
+                           "eTag": obj["ETag"].strip('"'), "sequencer": f"{obj['LastModified'].timestamp():.6f}"},
+            },
+        }]}
+
+    def _deliver(self, event: dict) -> None:
+        error = None
+        for _ in range(ASYNC_ATTEMPTS):
+            try:
+                self._functions.invoke(self._function, event)
+                return
+            except Exception as e:
+                error = f"{type(e).__name__}: {e}"
+        self.errors.append(f"{self._function}: {error}")
+        self._send_failure({"requestContext": {"condition": "RetriesExhausted", "functionName": self._function},
+                            "responseContext": {"functionError": error}, "requestPayload": event})
+
+
+class StreamPoller(_Poller):
+    def __init__(self, streams, stream_arn: str, function: str, trigger: StreamTrigger,
+                 functions: LocalLambda, send_failure: Callable[[dict], None]):
+        super().__init__()
+        self._streams, self._arn = streams, stream_arn
+        self._function, self._trigger, self._functions = function, trigger, functions
+        self._send_failure = send_failure
+        self._iterators: dict[str, Optional[str]] = {}
+        self._pending: dict[str, list[dict]] = {}  # records read but not yet delivered, per shard
+
+    def poll_once(self) -> int:
+        """Reads every shard once and delivers what it read; returns records delivered."""
+        delivered = 0
+        for shard in self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                self._iterators[shard_id] = self._streams.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            iterator = self._iterators[shard_id]
+            if iterator:
+                reply = self._streams.get_records(ShardIterator=iterator)
+                self._iterators[shard_id] = reply.get("NextShardIterator")
+                self._pending.setdefault(shard_id, []).extend(_lambda_record(r, self._arn) for r in reply["Records"])
+            pending = self._pending.get(shard_id, [])
+            while pending:
+                batch, pending = pending[:self._trigger.batch_size], pending[self._trigger.batch_size:]
+                self._deliver(batch)
+                delivered += len(batch)
+            self._pending[shard_id] = []
+        return delivered
+
+    def _deliver(self, batch: list[dict]) -> None:
+        """Like the event source mapping: retry from the first reported failure, give up
+        after maximum_retry_attempts and send the failed range to the on-failure queue."""
+        records, error = batch, None
+        for _ in range(self._trigger.maximum_retry_attempts + 1):
+            try:
+                reply = self._functions.invoke(self._function, {"Records": records})
+            except Exception as e:
+                error = f"{type(e).__name__}: {e}"
+                continue
+            failures = [f.get("itemIdentifier") for f in (reply or {}).get("batchItemFailures", [])]
+            if not failures:
+                return
+            first = min(records.index(r) for r in records if r["dynamodb"]["SequenceNumber"] in failures)
+            records, error = records[first:], f"{len(failures)} item failure(s) reported"
+        self.errors.append(f"{self._function}: {error}")
+        self._send_failure({"requestContext": {"condition": "RetryAttemptsExhausted", "functionName": self._function},
+                            "DDBStreamBatchInfo": {
+                                "streamArn": self._arn, "batchSize": len(records),
+                                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"]},
+                            "responseContext": {"functionError": error}})
+
+
+def _lambda_record(record: dict, stream_arn: str) -> dict:
+    """A boto3 stream record as Lambda delivers it: plain JSON, with the source ARN."""
+    return {**json.loads(json.dumps(record, default=_epoch)), "eventSourceARN": stream_arn}
+
+
+def _epoch(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    raise TypeError(f"cannot serialise {type(value).__name__}")
