@@ -1,0 +1,98 @@
+import pytest
+import yaml
+
+from components.config import ConfigError, LOG_RETENTION_DAYS, load_settings
+from local.program import ROOT, stack_config
+
+
+def settings_with(stack="dev", **overrides):
+    config = {**stack_config(stack), **overrides}
+    return load_settings(lambda key: config.get(key), stack)
+
+
+def error_of(**overrides) -> str:
+    with pytest.raises(ConfigError) as e:
+        settings_with(**overrides)
+    return str(e.value)
+
+
+def test_dev_and_prod_differ_as_designed():
+    dev, prod = settings_with("dev"), settings_with("prod")
+    assert dev.region == prod.region == "eu-west-1"
+    assert dev.allowed_origins == ("http://localhost:3000",)
+    assert prod.allowed_origins == ("https://app.serenya.health",)
+    assert (dev.log_retention_days, prod.log_retention_days) == (7, 365)
+    assert dev.detailed_logging and not prod.detailed_logging
+    assert dev.alert_email is None and prod.alert_email == "alerts@serenya.health"
+    assert not dev.point_in_time_recovery and prod.point_in_time_recovery
+    assert not dev.deletion_protection and prod.deletion_protection
+    assert dev.reserved_concurrency == prod.reserved_concurrency == 50
+    assert (dev.provisioned_concurrency, prod.provisioned_concurrency) == (0, 10)
+    assert prod.api_throttle.rate_limit > dev.api_throttle.rate_limit
+    assert "haiku" in dev.bedrock_model_id and not dev.bedrock_model_id.startswith("anthropic.claude-3-haiku")
+    assert dev.google_client_ids and dev.apple_client_ids and dev.powertools_layer_arn
+    assert dev.name("temp") == "serenya-dev-temp" and prod.name() == "serenya-prod"
+
+
+def test_settings_are_frozen():
+    with pytest.raises(AttributeError):
+        settings_with().region = "us-east-1"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_key_in_a_stack_file_is_read(stack):
+    """A misspelt key would silently fall back to a default: every key must be known."""
+    read: set[str] = set()
+    config = stack_config(stack)
+    load_settings(lambda key: read.add(key) or config.get(key), stack)
+    written = set(yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"])
+    assert written - read == set()
+
+
+def test_missing_keys_are_each_named():
+    message = error_of(**{"serenya:logRetentionDays": None, "serenya:allowedOrigins": None})
+    assert "serenya:logRetentionDays: missing" in message
+    assert "serenya:allowedOrigins: missing" in message
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("aws:region", "Ireland", "not an AWS region"),
+    ("serenya:allowedOrigins", '["app.serenya.health"]', "not an origin"),
+    ("serenya:allowedOrigins", '"https://app.serenya.health"', "non-empty list"),
+    ("serenya:allowedOrigins", "[", "not a list or object"),
+    ("serenya:logRetentionDays", "10", "not a CloudWatch Logs retention period"),
+    ("serenya:logRetentionDays", "a week", "not an integer"),
+    ("serenya:detailedLogging", "yes", "not true or false"),
+    ("serenya:alertEmail", "alerts", "not an email address"),
+    ("serenya:reservedConcurrency", "0", "outside 1..900"),
+    ("serenya:provisionedConcurrency", "60", "exceeds serenya:reservedConcurrency"),
+    ("serenya:apiThrottle", '{"rateLimit": 100}', "burstLimit"),
+    ("serenya:apiThrottle", '{"rateLimit": 100, "burstLimit": 10}', "below rateLimit"),
+    ("serenya:googleClientIds", '["my-client"]', "not a Google OAuth client id"),
+    ("serenya:bedrockModelId", "claude please", "not a Bedrock model"),
+    ("serenya:powertoolsLayerArn", "arn:aws:lambda:eu-west-1:123:layer:mine:1", "not a Powertools"),
+    ("serenya:powertoolsLayerArn",
+     "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27",
+     "functions run python313/arm64"),
+    ("serenya:powertoolsLayerArn",
+     "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27",
+     "differs from aws:region"),
+])
+def test_wrong_values_name_their_key(key, value, expected):
+    message = error_of(**{key: value})
+    line = next(l for l in message.splitlines() if l.strip().startswith(key))
+    assert expected in line
+
+
+def test_all_problems_are_reported_at_once():
+    message = error_of(**{"aws:region": "x", "serenya:detailedLogging": "maybe"})
+    assert "aws:region" in message and "serenya:detailedLogging" in message
+
+
+def test_bedrock_model_defaults_to_the_regions_haiku_profile():
+    settings = settings_with(**{"serenya:bedrockModelId": None})
+    assert settings.bedrock_model_id.startswith("eu.anthropic.claude-haiku")
+
+
+def test_retention_values_are_cloudwatch_values():
+    assert 7 in LOG_RETENTION_DAYS and 365 in LOG_RETENTION_DAYS and 10 not in LOG_RETENTION_DAYS

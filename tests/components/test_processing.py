@@ -1,0 +1,235 @@
+"""The function mechanism under Pulumi mocks, driven by a sample catalog."""
+
+import json
+
+import pulumi
+import pytest
+
+from components import iam, packaging
+from functions.catalog import CATALOG, Function, Route, S3Trigger, validate
+from local.program import run_program
+from tests.conftest import SAMPLE_CATALOG
+
+FUNCTION = "aws:lambda/function:Function"
+
+
+def _run(stack):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive(
+            {f"functions/{name}/handler.py": pulumi.StringAsset("def handler(e, c): pass\n")}))
+        return run_program(stack, catalog=SAMPLE_CATALOG)
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return _run("dev")
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return _run("prod")
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack(request, dev, prod):
+    return {"dev": dev, "prod": prod}[request.param]
+
+
+def function(run, name):
+    return run.mocks.one(FUNCTION, f"-{name}").inputs
+
+
+def policy(run, name):
+    return json.loads(run.mocks.one("aws:iam/rolePolicy:RolePolicy", f"-{name}").inputs["policy"])
+
+
+def actions(doc):
+    return {a for s in doc["Statement"] for a in s["Action"]}
+
+
+def test_one_function_role_and_log_group_per_entry(stack):
+    env = stack.settings.env
+    assert sorted(f.inputs["name"] for f in stack.mocks.of_type(FUNCTION)) == sorted(
+        f"serenya-{env}-{fn.name}" for fn in SAMPLE_CATALOG)
+    roles = {r.inputs["name"] for r in stack.mocks.of_type("aws:iam/role:Role")}
+    assert roles == {f"serenya-{env}-{fn.name}" for fn in SAMPLE_CATALOG}
+    for fn in SAMPLE_CATALOG:
+        role = stack.mocks.one("aws:iam/role:Role", f"-{fn.name}")
+        assert function(stack, fn.name)["role"] == role.state["arn"]
+
+
+def test_function_runtime_settings(stack):
+    for fn in SAMPLE_CATALOG:
+        f = function(stack, fn.name)
+        assert f["runtime"].startswith("python3.1") and f["runtime"] >= "python3.12"
+        assert f["architectures"] == ["arm64"]
+        assert f["tracingConfig"] == {"mode": "Active"}
+        assert f["handler"] == f"functions.{fn.name}.handler.handler"
+        assert (f["memorySize"], f["timeout"]) == (fn.memory_mb, fn.timeout_s)
+        assert f["reservedConcurrentExecutions"] == stack.settings.reserved_concurrency
+        assert f["loggingConfig"]["logFormat"] == "JSON"
+
+
+def test_log_groups_keep_the_stacks_retention_encrypted(stack):
+    key = stack.mocks.one("aws:kms/key:Key", "-data").state["arn"]
+    for fn in SAMPLE_CATALOG:
+        group = stack.mocks.one("aws:cloudwatch/logGroup:LogGroup", f"-{fn.name}").inputs
+        assert group["name"] == f"/aws/lambda/serenya-{stack.settings.env}-{fn.name}"
+        assert group["retentionInDays"] == stack.settings.log_retention_days
+        assert group["kmsKeyId"] == key
+        assert function(stack, fn.name)["loggingConfig"]["logGroup"] == group["name"]
+
+
+def test_layers_powertools_then_dependencies_and_extras_only_where_asked(stack):
+    layers = {l.inputs["layerName"]: l.state["arn"] for l in stack.mocks.of_type("aws:lambda/layerVersion:LayerVersion")}
+    env = stack.settings.env
+    assert set(layers) == {f"serenya-{env}-layer-deps", f"serenya-{env}-layer-streamer"}
+    for fn in SAMPLE_CATALOG:
+        expected = [stack.settings.powertools_layer_arn, layers[f"serenya-{env}-layer-deps"]]
+        if fn.extra_packages:
+            expected.append(layers[f"serenya-{env}-layer-{fn.name}"])
+        assert function(stack, fn.name)["layers"] == expected
+
+
+def test_environment_names_only_what_the_function_touches(stack):
+    echo, worker, streamer = (function(stack, n)["environment"]["variables"] for n in ("echo", "worker", "streamer"))
+    assert echo["TABLE_NAME"] == f"serenya-{stack.settings.env}" and "DATA_KEY_ARN" in echo
+    assert "TEMP_BUCKET" not in echo and "SIGNING_KEY_ARN" not in echo
+    assert echo["ALLOWED_ORIGINS"] == ",".join(stack.settings.allowed_origins)
+    assert worker["TEMP_BUCKET"] == stack.outputs["temp_bucket"] and "TABLE_NAME" not in worker
+    assert worker["BEDROCK_MODEL_ID"] == stack.settings.bedrock_model_id
+    assert streamer["EVENTS_BUCKET"] == stack.outputs["events_bucket"]
+    for variables in (echo, worker, streamer):
+        assert variables["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "serenya"
+    assert echo["POWERTOOLS_LOG_LEVEL"] == ("DEBUG" if stack.settings.detailed_logging else "INFO")
+
+
+def test_roles_trust_only_lambda_in_this_account(stack):
+    for role in stack.mocks.of_type("aws:iam/role:Role"):
+        statement, = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == stack.mocks.account_id
+
+
+def test_policies_have_no_wildcard_actions_and_only_stack_scoped_resources(stack):
+    env, account = stack.settings.env, stack.mocks.account_id
+    for fn in SAMPLE_CATALOG:
+        for statement in policy(stack, fn.name)["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert not any("*" in a for a in statement["Action"]), statement
+            if set(statement["Action"]) <= iam.UNSCOPABLE_ACTIONS:
+                continue
+            for resource in statement["Resource"]:
+                assert resource != "*", statement
+                scoped = f"serenya-{env}" in resource or f"serenya/{env}" in resource or account in resource
+                assert scoped or ":bedrock:" in resource, resource
+
+
+def test_statements_follow_declared_access():
+    run = _run("dev")
+    echo, worker, streamer, authorizer, nightly = (
+        policy(run, n) for n in ("echo", "worker", "streamer", "authorizer", "nightly"))
+    assert {"dynamodb:PutItem", "dynamodb:Query"} <= actions(echo)
+    assert "dynamodb:Query" in actions(authorizer) and "dynamodb:PutItem" not in actions(authorizer)
+    assert actions(authorizer) >= {"kms:GetPublicKey"} and "kms:Sign" not in actions(authorizer)
+    assert not any(a.startswith("s3:") for a in actions(echo))
+    by_sid = {s["Sid"]: s["Resource"] for s in worker["Statement"]}
+    bucket = f"arn:aws:s3:::{run.outputs['temp_bucket']}"
+    assert by_sid["ReadJobFiles"] == [f"{bucket}/incoming/*"]
+    assert by_sid["WriteJobFiles"] == [f"{bucket}/outgoing/*"]
+    assert by_sid["DeleteJobFiles"] == [f"{bucket}/incoming/*"]
+    assert "kms:GenerateDataKey" in actions(worker)  # SSE-KMS writes
+    assert "bedrock:InvokeModel" in actions(worker) and "dynamodb:GetItem" not in actions(worker)
+    assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= actions(streamer)
+    assert "sqs:SendMessage" in actions(streamer) and "sqs:SendMessage" in actions(worker)
+    assert "secretsmanager:GetSecretValue" in actions(nightly) and "secretsmanager:GetSecretValue" not in actions(echo)
+
+
+def test_bedrock_inference_profile_needs_profile_and_model():
+    resources = iam.bedrock_resources("eu.anthropic.claude-haiku-4-5-20251001-v1:0", "eu-west-1", "111122223333")
+    assert resources == [
+        "arn:aws:bedrock:eu-west-1:111122223333:inference-profile/eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]
+    assert iam.bedrock_resources("anthropic.x-v1:0", "eu-west-1", "1") == [
+        "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.x-v1:0"]
+
+
+def test_s3_trigger_is_one_notification_with_permission(stack):
+    notification = stack.mocks.one("aws:s3/bucketNotification:BucketNotification").inputs
+    worker = stack.mocks.one(FUNCTION, "-worker").state["arn"]
+    assert notification["bucket"] == stack.outputs["temp_bucket"]
+    assert notification["lambdaFunctions"] == [
+        {"lambdaFunctionArn": worker, "events": ["s3:ObjectCreated:*"], "filterPrefix": "incoming/"}]
+    permission = stack.mocks.one("aws:lambda/permission:Permission", "-worker-s3").inputs
+    assert permission["principal"] == "s3.amazonaws.com"
+    assert permission["sourceAccount"] == stack.mocks.account_id
+
+
+def test_asynchronous_functions_have_a_dead_letter_queue(stack):
+    worker = function(stack, "worker")
+    queue = stack.mocks.one("aws:sqs/queue:Queue", "-worker-failures")
+    assert worker["deadLetterConfig"]["targetArn"] == queue.state["arn"]
+    assert queue.inputs["sqsManagedSseEnabled"] is True
+    assert "deadLetterConfig" not in function(stack, "echo")
+
+
+def test_stream_mapping_reports_item_failures_and_keeps_failed_batches(stack):
+    mapping = stack.mocks.one("aws:lambda/eventSourceMapping:EventSourceMapping").inputs
+    assert mapping["eventSourceArn"] == stack.outputs["table_stream_arn"]
+    assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["bisectBatchOnFunctionError"] is True
+    assert mapping["batchSize"] == 10 and mapping["maximumRetryAttempts"] == 3
+    assert mapping["maximumRecordAgeInSeconds"] > 0
+    queue = stack.mocks.one("aws:sqs/queue:Queue", "-streamer-failures").state["arn"]
+    assert mapping["destinationConfig"]["onFailure"]["destinationArn"] == queue
+
+
+def test_schedule_rule_targets_the_function(stack):
+    rule = stack.mocks.one("aws:cloudwatch/eventRule:EventRule").inputs
+    assert rule["scheduleExpression"] == "cron(15 1 * * ? *)"
+    target = stack.mocks.one("aws:cloudwatch/eventTarget:EventTarget").inputs
+    assert target["arn"] == stack.mocks.one(FUNCTION, "-nightly").state["arn"]
+    assert stack.mocks.one("aws:lambda/permission:Permission", "-nightly-schedule").inputs["principal"] == \
+        "events.amazonaws.com"
+
+
+def test_provisioned_concurrency_only_for_warm_functions_in_prod(dev, prod):
+    assert not dev.mocks.of_type("aws:lambda/alias:Alias")
+    assert not dev.mocks.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
+    warm = {fn.name for fn in SAMPLE_CATALOG if fn.warm}
+    aliases = prod.mocks.of_type("aws:lambda/alias:Alias")
+    assert {a.name.rsplit("-", 1)[-1] for a in aliases} == warm
+    for config in prod.mocks.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"):
+        assert config.inputs["provisionedConcurrentExecutions"] == 10
+        assert config.inputs["qualifier"] == "live"
+    assert all(function(prod, n)["publish"] for n in warm)
+
+
+def test_the_real_catalog_is_consistent():
+    assert validate(CATALOG) == []
+
+
+@pytest.mark.parametrize("catalog, problem", [
+    (SAMPLE_CATALOG + (SAMPLE_CATALOG[1],), "listed more than once"),
+    ((Function("a", "", routes=(Route("GET", "/api/v1/x", authorized=False),)),
+      Function("b", "", routes=(Route("GET", "/api/v1/x", authorized=False),))), "already served by a"),
+    ((Function("a", "", routes=(Route("GET", "/api/v1/x"),)),), "no 'authorizer' function"),
+    ((Function("a", "", routes=(Route("GET", "/v2/x", authorized=False),)),), "outside /api/v1/"),
+    ((Function("a", "", trigger=S3Trigger("incoming/")),), "may not read it"),
+    ((Function("a", "", memory_mb=64),), "memory 64 MB"),
+    ((Function("a-b", ""),), "Python identifier"),
+])
+def test_catalog_validation_names_the_problem(catalog, problem):
+    assert any(problem in p for p in validate(catalog))
+
+
+def test_the_program_refuses_an_inconsistent_catalog():
+    with pytest.raises(Exception, match="listed more than once"):
+        _run_catalog(SAMPLE_CATALOG + (SAMPLE_CATALOG[0],))
+
+
+def _run_catalog(catalog):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive({}))
+        return run_program("dev", catalog=catalog)

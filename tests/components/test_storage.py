@@ -1,0 +1,143 @@
+"""StorageLayer under Pulumi mocks, for both stacks: properties, not snapshots."""
+
+import json
+
+import pytest
+
+from local.program import run_program
+
+BUCKET = "aws:s3/bucket:Bucket"
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return run_program("dev")
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run_program("prod")
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack(request, dev, prod):
+    return {"dev": dev, "prod": prod}[request.param]
+
+
+def data_key(run):
+    return run.mocks.one("aws:kms/key:Key", "-data")
+
+
+def bucket_settings(run, type_, bucket_name):
+    return next(r.inputs for r in run.mocks.of_type(type_) if r.inputs["bucket"] == bucket_name)
+
+
+def test_data_key_rotates_and_has_the_stack_alias(stack):
+    key = data_key(stack)
+    assert key.inputs["enableKeyRotation"] is True
+    aliases = {a.inputs["name"]: a.inputs["targetKeyId"] for a in stack.mocks.of_type("aws:kms/alias:Alias")}
+    assert aliases[f"alias/serenya-{stack.settings.env}"] == key.state["keyId"]
+
+
+def test_data_key_policy_lets_only_this_accounts_log_groups_use_it(stack):
+    policy = json.loads(data_key(stack).inputs["policy"])
+    logs = next(s for s in policy["Statement"] if s["Principal"].get("Service", "").startswith("logs."))
+    assert logs["Principal"]["Service"] == "logs.eu-west-1.amazonaws.com"
+    condition = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert condition.startswith(f"arn:aws:logs:eu-west-1:{stack.mocks.account_id}:log-group:")
+    assert not any(s["Effect"] == "Allow" and s["Principal"] == "*" for s in policy["Statement"])
+
+
+def test_signing_key_is_asymmetric_p256(stack):
+    key = stack.mocks.one("aws:kms/key:Key", "-signing")
+    assert key.inputs["customerMasterKeySpec"] == "ECC_NIST_P256"
+    assert key.inputs["keyUsage"] == "SIGN_VERIFY"
+
+
+def test_single_table_design(stack):
+    table = stack.mocks.one("aws:dynamodb/table:Table").inputs
+    assert table["name"] == f"serenya-{stack.settings.env}"
+    assert (table["hashKey"], table["rangeKey"]) == ("PK", "SK")
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+    indexes = {g["name"]: (g["hashKey"], g["rangeKey"]) for g in table["globalSecondaryIndexes"]}
+    assert indexes == {"GSI1": ("GSI1PK", "GSI1SK"), "GSI2": ("GSI2PK", "GSI2SK")}
+    assert table["streamEnabled"] and table["streamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert table["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": data_key(stack).state["arn"]}
+
+
+def test_point_in_time_recovery_and_deletion_protection_only_in_prod(dev, prod):
+    dev_table = dev.mocks.one("aws:dynamodb/table:Table").inputs
+    prod_table = prod.mocks.one("aws:dynamodb/table:Table").inputs
+    assert prod_table["pointInTimeRecovery"]["enabled"] and prod_table["deletionProtectionEnabled"]
+    assert not dev_table["pointInTimeRecovery"]["enabled"] and not dev_table["deletionProtectionEnabled"]
+
+
+@pytest.mark.parametrize("output", ["temp_bucket", "events_bucket", "athena_results_bucket"])
+def test_every_bucket_is_private_encrypted_and_tls_only(stack, output):
+    name = stack.outputs[output]
+    assert name.startswith(f"serenya-{stack.settings.env}-") and name.endswith(stack.mocks.account_id)
+    block = bucket_settings(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", name)
+    assert all(block[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    sse = bucket_settings(stack, "aws:s3/bucketServerSideEncryptionConfiguration:"
+                                 "BucketServerSideEncryptionConfiguration", name)["rules"][0]
+    assert sse["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": data_key(stack).state["arn"]}
+    assert sse["bucketKeyEnabled"] is True
+    policy = json.loads(bucket_settings(stack, "aws:s3/bucketPolicy:BucketPolicy", name)["policy"])
+    deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert set(deny["Resource"]) == {f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"}
+    ownership = bucket_settings(stack, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", name)
+    assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+
+
+def lifecycle(run, output):
+    rules = bucket_settings(run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                            run.outputs[output])["rules"]
+    return {r["filter"]["prefix"]: r for r in rules}
+
+
+def test_job_files_expire_after_two_days(stack):
+    rules = lifecycle(stack, "temp_bucket")
+    assert set(rules) == {"incoming/", "outgoing/"}
+    assert all(r["expiration"]["days"] == 2 and r["status"] == "Enabled" for r in rules.values())
+
+
+def test_temp_bucket_cors_allows_the_stacks_origins_to_post(stack):
+    cors = bucket_settings(stack, "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration",
+                           stack.outputs["temp_bucket"])["corsRules"]
+    assert [r["allowedOrigins"] for r in cors] == [list(stack.settings.allowed_origins)]
+    assert all(r["allowedMethods"] == ["POST"] for r in cors)
+
+
+def test_audit_events_age_into_cheaper_storage_athena_can_still_read(stack):
+    rule = lifecycle(stack, "events_bucket")["audit/"]
+    assert [(t["days"], t["storageClass"]) for t in rule["transitions"]] == [(90, "STANDARD_IA"), (365, "GLACIER_IR")]
+    assert rule["expiration"]["days"] == 7 * 365
+    versioning = bucket_settings(stack, "aws:s3/bucketVersioning:BucketVersioning", stack.outputs["events_bucket"])
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+
+
+def test_athena_results_expire_quickly(stack):
+    rule = lifecycle(stack, "athena_results_bucket")[""]
+    assert rule["expiration"]["days"] <= 7
+
+
+def test_secret_is_encrypted_with_the_data_key(stack):
+    secret = stack.mocks.one("aws:secretsmanager/secret:Secret").inputs
+    assert secret["kmsKeyId"] == data_key(stack).state["arn"]
+    assert secret["name"] == f"serenya/{stack.settings.env}/third-party"
+
+
+def test_prod_protects_stateful_resources_from_deletion(prod, dev):
+    # protect=True cannot be seen through mocks; deletion protection and no force-destroy can.
+    events = lambda run: next(b.inputs for b in run.mocks.of_type(BUCKET)
+                              if b.inputs["bucket"] == run.outputs["events_bucket"])
+    assert events(prod)["forceDestroy"] is False
+    assert events(dev)["forceDestroy"] is True
+
+
+def test_components_follow_the_type_token_convention(stack):
+    components = {r.type for r in stack.mocks.resources if r.type.startswith("serenya:")}
+    assert {"serenya:storage:StorageLayer", "serenya:storage:SecureBucket",
+            "serenya:processing:ProcessingLayer"} <= components

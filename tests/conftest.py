@@ -1,0 +1,37 @@
+"""Shared fixtures: a catalog that exercises every mechanism, and code archives for it."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from functions.catalog import (Access, Function, KeyUse, Route, S3Trigger, ScheduleTrigger,
+                               StreamTrigger, TableAccess)
+
+# One entry per mechanism: API routes (public and authorized), the authorizer, an S3
+# trigger, the stream, a schedule, extra packages. The names are not real functions.
+SAMPLE_CATALOG: tuple[Function, ...] = (
+    Function("authorizer", "checks access tokens", warm=True,
+             access=Access(table=TableAccess.READ, signing_key=KeyUse.VERIFY)),
+    Function("echo", "answers what it was sent", warm=True,
+             routes=(Route("GET", "/api/v1/echo/{item_id}"), Route("POST", "/api/v1/echo/{item_id}"),
+                     Route("GET", "/api/v1/public", authorized=False)),
+             access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT)),
+    Function("worker", "processes uploads", memory_mb=1024, timeout_s=300,
+             trigger=S3Trigger("incoming/"),
+             access=Access(temp_read=("incoming/",), temp_write=("outgoing/",), temp_delete=("incoming/",),
+                           bedrock=True)),
+    Function("streamer", "turns changes into events", trigger=StreamTrigger(batch_size=10),
+             access=Access(events_write=True), extra_packages=("pyarrow",)),
+    Function("nightly", "compacts yesterday", trigger=ScheduleTrigger("cron(15 1 * * ? *)"),
+             access=Access(events_read=True, events_write=True, secrets=True)),
+)
+
+
+@pytest.fixture
+def fake_code(monkeypatch):
+    """Sample functions have no folders: give each a one-file archive instead."""
+    from components import packaging
+
+    monkeypatch.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive(
+        {f"functions/{name}/handler.py": pulumi.StringAsset("def handler(event, context):\n    return None\n")}))
