@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional
 
@@ -44,9 +45,14 @@ def json_response(status: int, payload: object) -> HttpResponse:
 
 
 class LocalStack:
+    """One per process: moto's state is process-wide."""
+
     def __init__(self, port: int = 8080, host: str = "127.0.0.1", stack: str = "dev",
-                 catalog: tuple[Function, ...] = CATALOG, resolve: Resolver = import_handler):
+                 catalog: tuple[Function, ...] = CATALOG, resolve: Resolver = import_handler,
+                 background: bool = True):
+        """`background=False` leaves the pollers to the caller (`poll_once`), for tests."""
         self.host, self.port, self.stack = host, port, stack
+        self.background = background
         self.catalog = catalog
         self._resolve = resolve
         self._saved_env: dict[str, Optional[str]] = {}
@@ -60,6 +66,9 @@ class LocalStack:
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         self.aws_endpoint_url = f"http://{moto_host}:{moto_port}"
+        # moto keeps its state per process, not per server: start from nothing.
+        urllib.request.urlopen(urllib.request.Request(f"{self.aws_endpoint_url}/moto-api/reset", method="POST"),
+                               timeout=10).close()
 
         self.program = run_program(self.stack, MotoMocks(self.aws_endpoint_url), catalog=self.catalog)
         settings = self.program.settings
@@ -142,8 +151,9 @@ class LocalStack:
                     aws_client("dynamodbstreams", self.aws_endpoint_url, self.region),
                     outputs["table_stream_arn"], fn.name, fn.trigger, self.functions,
                     self._failure_sender(fn.name)))
-        for poller in self.pollers:
-            poller.start()
+        if self.background:
+            for poller in self.pollers:
+                poller.start()
 
     # -- local routes --------------------------------------------------------------
     def _health(self, _: LocalRequest) -> HttpResponse:

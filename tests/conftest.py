@@ -35,3 +35,29 @@ def fake_code(monkeypatch):
 
     monkeypatch.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive(
         {f"functions/{name}/handler.py": pulumi.StringAsset("def handler(event, context):\n    return None\n")}))
+
+
+def api_event(method: str, path: str, body=None, resource=None, path_parameters=None, headers=None) -> dict:
+    """A minimal API Gateway REST proxy event."""
+    import json as _json
+
+    return {
+        "resource": resource or path, "path": path, "httpMethod": method,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "pathParameters": path_parameters, "stageVariables": None,
+        "requestContext": {"requestId": "req-1", "resourcePath": resource or path, "httpMethod": method,
+                           "stage": "test", "path": path, "identity": {"sourceIp": "127.0.0.1"}},
+        "body": None if body is None else (body if isinstance(body, str) else _json.dumps(body)),
+        "isBase64Encoded": False,
+    }
+
+
+class FakeContext:
+    function_name = "serenya-test-fn"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:serenya-test-fn"
+    aws_request_id = "aws-req-1"
+
+    def get_remaining_time_in_millis(self):
+        return 10_000

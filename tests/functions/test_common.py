@@ -1,0 +1,90 @@
+"""Shared runtime code: the contract's error format and function settings."""
+
+import json
+
+import pytest
+from pydantic import BaseModel, Field
+
+from functions.common import settings as settings_module
+from functions.common.http import ApiError, make_resolver
+from tests.conftest import FakeContext, api_event
+
+
+class Item(BaseModel):
+    name: str = Field(min_length=1, max_length=20)
+    count: int = Field(ge=0)
+
+
+@pytest.fixture
+def app():
+    app = make_resolver(cors_origins=("https://app.serenya.health", "http://localhost:3000"))
+
+    @app.post("/api/v1/items")
+    def create(item: Item):
+        return {"name": item.name}, 201
+
+    @app.get("/api/v1/items/<item_id>")
+    def get(item_id: str):
+        if item_id == "missing":
+            raise ApiError(404, "item_not_found", "no such item")
+        raise RuntimeError("database password is hunter2")
+
+    return app
+
+
+def call(app, event):
+    reply = app.resolve(event, FakeContext())
+    return reply["statusCode"], json.loads(reply["body"]), reply.get("multiValueHeaders") or reply.get("headers", {})
+
+
+def test_valid_request_is_served(app):
+    status, body, _ = call(app, api_event("POST", "/api/v1/items", {"name": "a", "count": 1}))
+    assert (status, body) == (201, {"name": "a"})
+
+
+def test_api_error_uses_the_contract_format(app):
+    status, body, _ = call(app, api_event("GET", "/api/v1/items/missing"))
+    assert status == 404
+    assert body == {"error": {"code": "item_not_found", "message": "no such item", "request_id": "req-1"}}
+
+
+@pytest.mark.parametrize("payload", [{"name": "", "count": 1}, {"name": "a", "count": -1}, {"name": "a"}, "not json"])
+def test_schema_violations_are_422_validation_error(app, payload):
+    status, body, _ = call(app, api_event("POST", "/api/v1/items", payload))
+    assert status == 422
+    assert body["error"]["code"] == "validation_error" and body["error"]["message"]
+
+
+def test_unknown_route_is_404_not_found(app):
+    status, body, _ = call(app, api_event("GET", "/api/v1/nothing"))
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+def test_unexpected_errors_are_500_without_details(app, capsys):
+    status, body, _ = call(app, api_event("GET", "/api/v1/items/x"))
+    assert (status, body["error"]["code"]) == (500, "internal_error")
+    assert "hunter2" not in json.dumps(body)
+
+
+def test_cors_answers_only_the_configured_origins(app):
+    _, _, headers = call(app, api_event("POST", "/api/v1/items", {"name": "a", "count": 1},
+                                        headers={"Origin": "http://localhost:3000"}))
+    assert "http://localhost:3000" in json.dumps(headers)
+    _, _, headers = call(app, api_event("POST", "/api/v1/items", {"name": "a", "count": 1},
+                                        headers={"Origin": "https://evil.example"}))
+    assert "evil.example" not in json.dumps(headers)
+
+
+def test_settings_come_from_the_environment_once(monkeypatch):
+    monkeypatch.setenv("TABLE_NAME", "serenya-test")
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://a.example,https://b.example")
+    monkeypatch.delenv("TEMP_BUCKET", raising=False)
+    settings_module.settings.cache_clear()
+    try:
+        s = settings_module.settings()
+        assert s.require("table_name") == "serenya-test"
+        assert s.allowed_origins == ("https://a.example", "https://b.example")
+        with pytest.raises(settings_module.MissingSetting, match="temp_bucket"):
+            s.require("temp_bucket")
+    finally:
+        settings_module.settings.cache_clear()

@@ -1,0 +1,193 @@
+"""The local stack end to end: provisioned from the program, serving HTTP, dispatching
+S3 uploads and stream records to the catalog's functions."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import boto3
+import pulumi
+import pytest
+
+from components import packaging
+from local.program import ROOT
+from local.server import LocalStack
+from tests.conftest import SAMPLE_CATALOG
+from tests.local.test_gateway import allow_all_of_user
+
+
+class Handlers:
+    """Sample functions that use AWS the way real ones do: through the environment."""
+
+    def __init__(self):
+        self.s3_events, self.stream_batches, self.fail_worker = [], [], False
+
+    def authorizer(self, event, context):
+        if event["authorizationToken"] != "Bearer good":
+            raise Exception("Unauthorized")
+        return allow_all_of_user("user-1")
+
+    def echo(self, event, context):
+        table = boto3.resource("dynamodb").Table(os.environ["TABLE_NAME"])
+        item_id = (event["pathParameters"] or {}).get("item_id", "public")
+        table.put_item(Item={"PK": f"ITEM#{item_id}", "SK": "ITEM", "by": event["requestContext"]["authorizer"]["user_id"]
+                             if event["requestContext"]["authorizer"] else "anonymous"})
+        return {"statusCode": 201, "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"stored": item_id})}
+
+    def worker(self, event, context):
+        if self.fail_worker:
+            raise RuntimeError("model unavailable")
+        record = event["Records"][0]["s3"]
+        body = boto3.client("s3").get_object(Bucket=record["bucket"]["name"], Key=record["object"]["key"])["Body"].read()
+        self.s3_events.append((record["object"]["key"], body))
+
+    def streamer(self, event, context):
+        self.stream_batches.append(event["Records"])
+        return {"batchItemFailures": []}
+
+    def nightly(self, event, context):
+        return None
+
+    def resolve(self, fn):
+        return getattr(self, fn.name)
+
+
+@pytest.fixture(scope="module")
+def handlers():
+    return Handlers()
+
+
+@pytest.fixture(scope="module")
+def stack(handlers):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive({}))
+        local = LocalStack(port=0, catalog=SAMPLE_CATALOG, resolve=handlers.resolve, background=False).start()
+    yield local
+    local.stop()
+
+
+def http(stack, method, path, body=None, token=None):
+    request = urllib.request.Request(stack.url + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": token} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def aws(stack, service):
+    return boto3.client(service, endpoint_url=stack.aws_endpoint_url, region_name="eu-west-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def test_health_names_the_provisioned_resources(stack):
+    status, health = http(stack, "GET", "/local/health")
+    assert status == 200 and health["status"] == "ok"
+    assert health["aws_endpoint_url"] == stack.aws_endpoint_url
+    resources = health["resources"]
+    assert resources["table"] == "serenya-dev"
+    assert sorted(health["functions"]) == sorted(fn.name for fn in SAMPLE_CATALOG)
+    buckets = {b["Name"] for b in aws(stack, "s3").list_buckets()["Buckets"]}
+    assert {resources["temp_bucket"], resources["events_bucket"], resources["athena_results_bucket"]} <= buckets
+
+
+def test_moto_resources_carry_the_programs_settings(stack):
+    table = aws(stack, "dynamodb").describe_table(TableName="serenya-dev")["Table"]
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2"}
+    assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    temp = stack.program.outputs["temp_bucket"]
+    rules = aws(stack, "s3").get_bucket_lifecycle_configuration(Bucket=temp)["Rules"]
+    assert {(r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules} == {("incoming/", 2), ("outgoing/", 2)}
+    encryption = aws(stack, "s3").get_bucket_encryption(Bucket=temp)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == \
+        stack.program.outputs["data_key_arn"]
+    key = aws(stack, "kms").describe_key(KeyId=stack.program.outputs["signing_key_arn"])["KeyMetadata"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    aliases = {a["AliasName"] for a in aws(stack, "kms").list_aliases()["Aliases"]}
+    assert {"alias/serenya-dev", "alias/serenya-dev-signing"} <= aliases
+
+
+def test_api_routes_reach_functions_that_use_moto(stack):
+    assert http(stack, "POST", "/api/v1/echo/7", {"x": 1})[0] == 401
+    status, body = http(stack, "POST", "/api/v1/echo/7", {"x": 1}, token="Bearer good")
+    assert (status, body) == (201, {"stored": "7"})
+    item = aws(stack, "dynamodb").get_item(TableName="serenya-dev", Key={"PK": {"S": "ITEM#7"}, "SK": {"S": "ITEM"}})
+    assert item["Item"]["by"] == {"S": "user-1"}
+    status, body = http(stack, "GET", "/api/v1/unknown")
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+def test_table_changes_reach_the_stream_function(stack, handlers):
+    http(stack, "POST", "/api/v1/echo/8", {}, token="Bearer good")
+    poller = next(p for p in stack.pollers if type(p).__name__ == "StreamPoller")
+    assert poller.poll_once() >= 1
+    records = [r for batch in handlers.stream_batches for r in batch]
+    inserted = [r for r in records if r["dynamodb"]["Keys"]["PK"] == {"S": "ITEM#8"}]
+    assert inserted and inserted[0]["eventName"] == "INSERT"
+    assert inserted[0]["eventSourceARN"] == stack.program.outputs["table_stream_arn"]
+    assert inserted[0]["dynamodb"]["NewImage"]["by"] == {"S": "user-1"}
+    assert poller.poll_once() == 0  # nothing delivered twice
+
+
+def s3_dispatcher(stack):
+    return next(p for p in stack.pollers if type(p).__name__ == "S3Dispatcher")
+
+
+def test_uploads_under_the_trigger_prefix_are_dispatched_once(stack, handlers):
+    s3, bucket = aws(stack, "s3"), stack.program.outputs["temp_bucket"]
+    s3.put_object(Bucket=bucket, Key="incoming/result_u_1_a", Body=b"%PDF-1.4")
+    s3.put_object(Bucket=bucket, Key="outgoing/result_u_1_a", Body=b"{}")  # not a trigger prefix
+    assert s3_dispatcher(stack).poll_once() == 1
+    assert handlers.s3_events == [("incoming/result_u_1_a", b"%PDF-1.4")]
+    assert s3_dispatcher(stack).poll_once() == 0
+
+
+def test_a_failing_asynchronous_function_lands_in_its_failure_queue(stack, handlers):
+    handlers.fail_worker = True
+    try:
+        aws(stack, "s3").put_object(Bucket=stack.program.outputs["temp_bucket"], Key="incoming/bad", Body=b"x")
+        s3_dispatcher(stack).poll_once()
+    finally:
+        handlers.fail_worker = False
+    messages = aws(stack, "sqs").receive_message(QueueUrl=stack.failure_queue_url("worker"),
+                                                 MaxNumberOfMessages=10).get("Messages", [])
+    payload = json.loads(messages[0]["Body"])
+    assert payload["requestContext"]["condition"] == "RetriesExhausted"
+    assert "model unavailable" in payload["responseContext"]["functionError"]
+    assert any("model unavailable" in f for f in http(stack, "GET", "/local/health")[1]["trigger_failures"])
+
+
+def test_unknown_local_route_is_404(stack):
+    status, body = http(stack, "GET", "/local/nothing")
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+def test_make_run_serves_health_and_stops_on_ctrl_c():
+    """`python -m local` as `make run` starts it: real catalog, real stack file."""
+    process = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env={**os.environ, "PORT": "0"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = None
+        for line in process.stdout:  # bounded: the process prints its banner or exits
+            match = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", line)
+            if match:
+                url = match.group(1)
+            if "Ctrl-C" in line:
+                break
+        assert url, "the local stack did not print its address"
+        with urllib.request.urlopen(url + "/local/health", timeout=10) as response:
+            health = json.loads(response.read())
+        assert health["resources"]["table"] == "serenya-dev"
+        assert health["resources"]["temp_bucket"].startswith("serenya-dev-temp-")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
