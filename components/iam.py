@@ -90,11 +90,13 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         statements.append({**_allow("ListAuditEvents", ["s3:ListBucket"], [arns.events_bucket]),
                            "Condition": {"StringLike": {"s3:prefix": ["audit/*"]}}})
 
-    # Objects in both buckets are SSE-KMS under the data key: S3 uses it on the caller's behalf.
+    # Bucket objects and the secret are encrypted under the data key: S3 and Secrets
+    # Manager use it with the caller's permissions.
     data_key_use = a.data_key
-    touches_buckets = a.temp_read or a.temp_write or a.events_write or a.events_read
-    if touches_buckets and data_key_use is None:
-        data_key_use = KeyUse.ENCRYPT_DECRYPT if (a.temp_write or a.events_write) else KeyUse.DECRYPT
+    if data_key_use is None and (a.temp_write or a.events_write):
+        data_key_use = KeyUse.ENCRYPT_DECRYPT
+    elif data_key_use is None and (a.temp_read or a.events_read or a.secrets):
+        data_key_use = KeyUse.DECRYPT
     if data_key_use is not None:
         statements.append(_allow("UseDataKey", KEY_ACTIONS[data_key_use], [arns.data_key]))
     if a.signing_key is not None:

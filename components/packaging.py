@@ -67,6 +67,8 @@ def _normalise(name: str) -> str:
 def layer_requirements(catalog: tuple[Function, ...] = CATALOG) -> dict[str, list[str]]:
     """Layer name -> requirement lines: the shared layer, plus one per function that
     bundles extra packages (pyarrow stays out of every other function's cold start)."""
+    if not catalog:
+        return {}
     shared = [line for line in RUNTIME_REQUIREMENTS.read_text().splitlines()
               if line.strip() and not line.lstrip().startswith("#")]
     layers = {SHARED_LAYER: shared}
@@ -95,8 +97,10 @@ def build_layer(layer: str, requirements: list[str]) -> Path:
          "--implementation", "cp", "--python-version", python_version,
          "--target", str(target / "python"), *requirements],
         check=True)
-    for cache in target.rglob("__pycache__"):
-        shutil.rmtree(cache)
+    # Caches and console scripts (whose shebang names this machine's Python) would make
+    # the archive differ between machines; Lambda needs neither.
+    for generated in [*target.rglob("__pycache__"), target / "python" / "bin"]:
+        shutil.rmtree(generated, ignore_errors=True)
     (target / ".complete").write_text("\n".join(requirements) + "\n")
     return target
 

@@ -198,7 +198,6 @@ class ProcessingLayer(pulumi.ComponentResource):
                 compatible_architectures=[LAMBDA_ARCHITECTURE],
                 opts=child)
             for layer, path in args.layer_dirs.items()
-            if args.catalog  # no functions, no layers to pay for
         }
 
         self.functions: dict[str, ServerlessFunction] = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import time
 import urllib.parse
@@ -29,6 +28,7 @@ from local.program import ProgramRun, run_program
 from local.runtime import LocalLambda, Resolver, import_handler
 from local.triggers import S3Dispatcher, StreamPoller
 
+ACCESS_LOG = logging.getLogger("serenya.local.access")
 LocalRoute = Callable[["LocalRequest"], HttpResponse]
 
 
@@ -209,8 +209,8 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(response.body)
             # Paths only: query strings and bodies may carry personal data.
-            print(f"{self.command} {url.path} -> {response.status} "
-                  f"({(time.monotonic() - started) * 1000:.0f} ms)", file=sys.stderr)
+            ACCESS_LOG.info("%s %s -> %d (%.0f ms)", self.command, url.path, response.status,
+                            (time.monotonic() - started) * 1000)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 

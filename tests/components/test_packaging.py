@@ -45,6 +45,10 @@ def test_layers_shared_plus_one_per_function_with_extras():
     assert layers["streamer"] == [packaging.pinned("pyarrow")]
 
 
+def test_no_functions_no_layers():
+    assert packaging.layer_requirements(()) == {}
+
+
 def test_extras_are_pinned_from_the_lock_file(tmp_path):
     lock = tmp_path / "lock.txt"
     lock.write_text("# comment\npyarrow==26.0.1\naws_lambda_powertools==3.37.0\n")
@@ -72,6 +76,8 @@ def test_layer_build_asks_pip_for_arm64_wheels_only(monkeypatch, tmp_path):
         site = Path(command[command.index("--target") + 1])
         (site / "pkg" / "__pycache__").mkdir(parents=True)
         (site / "pkg" / "__init__.py").write_text("")
+        (site / "bin").mkdir()
+        (site / "bin" / "tool").write_text("#!/home/someone/.venv/bin/python\n")
 
     monkeypatch.setattr(packaging.subprocess, "run", fake_pip)
     target = packaging.build_layer("deps", ["x==1"])
@@ -79,7 +85,8 @@ def test_layer_build_asks_pip_for_arm64_wheels_only(monkeypatch, tmp_path):
     assert command[command.index("--platform") + 1] == "manylinux2014_aarch64"
     assert "--only-binary=:all:" in command and "--no-compile" in command
     assert command[command.index("--python-version") + 1] == "3.13"
-    assert not list(target.rglob("__pycache__")) and (target / ".complete").exists()
+    assert not list(target.rglob("__pycache__")) and not (target / "python" / "bin").exists()
+    assert (target / "python" / "pkg" / "__init__.py").exists() and (target / ".complete").exists()
 
 
 def test_function_entries_are_packages_named_by_their_folder():

@@ -144,6 +144,7 @@ def test_statements_follow_declared_access():
     assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= actions(streamer)
     assert "sqs:SendMessage" in actions(streamer) and "sqs:SendMessage" in actions(worker)
     assert "secretsmanager:GetSecretValue" in actions(nightly) and "secretsmanager:GetSecretValue" not in actions(echo)
+    assert "kms:Decrypt" in actions(nightly)  # the secret is encrypted with the data key
 
 
 def test_bedrock_inference_profile_needs_profile_and_model():

@@ -1,0 +1,44 @@
+"""`__main__.py`, the entry point `pulumi up` runs, under mocks: it reads the stack's
+settings through pulumi.Config, builds the layers and exports the stack's names."""
+
+import runpy
+
+import pulumi
+import pytest
+
+from components import packaging
+from local.program import ROOT, RecordingMocks, stack_config
+from tests.conftest import SAMPLE_CATALOG
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_program_entry_point_exports_the_stack(stack, monkeypatch, fake_code):
+    monkeypatch.setattr("functions.catalog.CATALOG", SAMPLE_CATALOG)
+    built = []
+    monkeypatch.setattr(packaging, "build_layer", lambda name, reqs: built.append(name) or packaging.layer_dir(name, reqs))
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="serenya", stack=stack, preview=False)
+    pulumi.runtime.set_all_config(stack_config(stack))
+    exported = {}
+    monkeypatch.setattr(pulumi, "export", lambda key, value: exported.__setitem__(key, value))
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(ROOT / "__main__.py"))
+        return pulumi.Output.from_input(exported).apply(exported.update)
+
+    program()
+    assert built == ["deps", "streamer"]  # built before deploying, not left to the engineer
+    assert exported["table"] == f"serenya-{stack}"
+    assert exported["temp_bucket"].startswith(f"serenya-{stack}-temp-")
+    assert {"events_bucket", "data_key_arn", "signing_key_arn", "secret_arn"} <= set(exported)
+    assert sorted(exported["functions"]) == sorted(fn.name for fn in SAMPLE_CATALOG)
+    assert mocks.one("aws:dynamodb/table:Table").inputs["name"] == f"serenya-{stack}"
+
+
+def test_a_bad_stack_file_stops_the_program_naming_the_key(monkeypatch):
+    config = {**stack_config("dev"), "serenya:logRetentionDays": "10"}
+    pulumi.runtime.set_mocks(RecordingMocks(), project="serenya", stack="dev", preview=False)
+    pulumi.runtime.set_all_config(config)
+    with pytest.raises(Exception, match="serenya:logRetentionDays"):
+        runpy.run_path(str(ROOT / "__main__.py"))
