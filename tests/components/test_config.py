@@ -96,3 +96,11 @@ def test_bedrock_model_defaults_to_the_regions_haiku_profile():
 
 def test_retention_values_are_cloudwatch_values():
     assert 7 in LOG_RETENTION_DAYS and 365 in LOG_RETENTION_DAYS and 10 not in LOG_RETENTION_DAYS
+
+
+def test_every_key_is_documented():
+    read: set[str] = set()
+    config = stack_config("prod")
+    load_settings(lambda key: read.add(key) or config.get(key), "prod")
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert {key for key in read if f"`{key}`" not in page} == set()
