@@ -79,9 +79,10 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         if prefixes:
             statements.append(_allow(sid, actions, [f"{arns.temp_bucket}/{p}*" for p in prefixes]))
     if a.temp_list:
-        # Listing tells "not found" from "forbidden"; limited to the prefixes it may read.
+        # Listing tells "not found" from "forbidden"; limited to the prefixes it may read or delete.
+        listable = sorted(set(a.temp_read) | set(a.temp_delete))
         statements.append({**_allow("ListJobFiles", ["s3:ListBucket"], [arns.temp_bucket]),
-                           "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in a.temp_read]}}})
+                           "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in listable]}}})
     if a.events_write:
         statements.append(_allow("WriteAuditEvents", ["s3:PutObject", "s3:DeleteObject"],
                                  [f"{arns.events_bucket}/audit/*"]))

@@ -36,6 +36,7 @@ def function_environment(fn: Function, settings: Settings, resources: Mapping[st
         "POWERTOOLS_LOG_LEVEL": "DEBUG" if settings.detailed_logging else "INFO",
         # Events carry tokens and personal data: they are never logged.
         "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     }
     wanted = {
         "TABLE_NAME": a.table is not TableAccess.NONE,
@@ -50,6 +51,9 @@ def function_environment(fn: Function, settings: Settings, resources: Mapping[st
         env["BEDROCK_MODEL_ID"] = settings.bedrock_model_id
     if fn.routes:
         env["ALLOWED_ORIGINS"] = ",".join(settings.allowed_origins)
+    if a.oauth:
+        env["GOOGLE_CLIENT_IDS"] = ",".join(settings.google_client_ids)
+        env["APPLE_CLIENT_IDS"] = ",".join(settings.apple_client_ids)
     return env
 
 

@@ -34,6 +34,7 @@ class Route:
     method: str                 # GET, POST, PUT, DELETE
     path: str                   # /api/v1/process/status/{job_id}
     authorized: bool = True     # behind the JWT authorizer
+    body: Optional[str] = None  # request model, "module:Class" (pydantic), for the OpenAPI document
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Access:
     signing_key: Optional[KeyUse] = None   # the access-token signing key
     bedrock: bool = False                  # invoke the stack's Bedrock model
     secrets: bool = False                  # read the third-party credentials secret
+    oauth: bool = False                    # verify Google and Apple ID tokens (client ids in env)
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,29 @@ AUTHORIZER = "authorizer"
 # How long API Gateway (and the local emulator) reuse an authorizer's answer per token.
 AUTHORIZER_CACHE_SECONDS = 300
 
-# The catalog. Functions join it with their code, in the issues that build them.
-CATALOG: tuple[Function, ...] = ()
+CATALOG: tuple[Function, ...] = (
+    Function(
+        "auth", "OAuth onboarding and sign-in with Google or Apple; issues access tokens",
+        memory_mb=512, timeout_s=10, warm=True,
+        routes=(Route("POST", "/api/v1/auth/oauth-onboarding", authorized=False,
+                      body="functions.auth.models:OnboardingRequest"),
+                Route("POST", "/api/v1/auth/oauth-signin", authorized=False,
+                      body="functions.auth.models:SignInRequest")),
+        access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT,
+                      signing_key=KeyUse.SIGN, oauth=True)),
+    Function(
+        AUTHORIZER, "Verifies access tokens for API Gateway",
+        memory_mb=256, timeout_s=5, warm=True,
+        access=Access(table=TableAccess.READ, signing_key=KeyUse.VERIFY)),
+    Function(
+        "user_profile", "The caller's profile: read, update, delete the account",
+        memory_mb=256, timeout_s=15,
+        routes=(Route("GET", "/api/v1/user/profile"),
+                Route("PUT", "/api/v1/user/profile", body="functions.user_profile.models:ProfileUpdate"),
+                Route("DELETE", "/api/v1/user/profile")),
+        access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT,
+                      temp_list=True, temp_delete=("incoming/", "outgoing/"))),
+)
 
 
 def by_name(catalog: tuple[Function, ...] = CATALOG) -> dict[str, Function]:

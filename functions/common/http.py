@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ValidationError
 
 from functions.common.observability import logger, metrics
 from functions.common.settings import settings
@@ -48,6 +49,30 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "request does not match the schema"
 
 
+def parse_body(app: APIGatewayRestResolver, model: type[BaseModel], read_only: frozenset[str] = frozenset()):
+    """The request body as `model`: 400 `invalid_json` when it is not a JSON object,
+    400 `read_only_field` when it tries to set one of `read_only`, 422 when the schema fails."""
+    try:
+        data = json.loads(app.current_event.body or "")
+    except (json.JSONDecodeError, TypeError):
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", "the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", "the body must be a JSON object")
+    forbidden = sorted(read_only & data.keys())
+    if forbidden:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "read_only_field", f"read-only: {', '.join(forbidden)}")
+    return model.model_validate(data)
+
+
+def caller_id(app: APIGatewayRestResolver) -> str:
+    """The user id the authorizer put in the request context."""
+    authorizer = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    user_id = authorizer.get("user_id")
+    if not user_id:
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "no authenticated user")
+    return user_id
+
+
 def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayRestResolver:
     """An APIGatewayRestResolver with validation, CORS for the stack's origins, and the
     contract's error format for every failure."""
@@ -67,6 +92,11 @@ def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayR
 
     @app.exception_handler(RequestValidationError)
     def _invalid(e: RequestValidationError) -> Response:
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error",
+                              _validation_message(e.errors()), request_id())
+
+    @app.exception_handler(ValidationError)
+    def _invalid_model(e: ValidationError) -> Response:
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error",
                               _validation_message(e.errors()), request_id())
 

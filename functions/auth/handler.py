@@ -1,0 +1,129 @@
+"""auth: onboarding and sign-in with a Google or Apple ID token.
+
+AWS calls per request: onboarding a new user = identity lookup + KMS GenerateDataKey +
+KMS Sign + one transaction; sign-in = identity lookup + KMS Sign + one update (+ KMS
+Decrypt of the user's data key when it is not cached in this container).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from http import HTTPStatus
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from functions.auth.models import OnboardingRequest, SignInRequest
+from functions.common import tokens, users
+from functions.common.http import ApiError, make_resolver, parse_body
+from functions.common.oauth import Identity, IdentityError, verify_id_token
+from functions.common.observability import logger, metrics, tracer
+
+app = make_resolver()
+
+
+def _failure(provider: str, reason: str) -> None:
+    with single_metric(name="SignInFailures", unit=MetricUnit.Count, value=1,
+                       namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="provider", value=provider)
+        metric.add_dimension(name="reason", value=reason)
+    logger.info("sign-in refused", extra={"provider": provider, "reason": reason})
+
+
+def _success(provider: str, flow: str) -> None:
+    with single_metric(name="SignIns", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="provider", value=provider)
+        metric.add_dimension(name="flow", value=flow)
+
+
+def _verify(request: SignInRequest) -> Identity:
+    try:
+        return verify_id_token(request.provider, request.id_token, request.nonce)
+    except IdentityError as e:
+        _failure(request.provider, e.reason)
+        if e.reason == "jwks_unavailable":
+            raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "identity_provider_unavailable",
+                           "the identity provider could not be reached; try again") from None
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "invalid_token", "the ID token could not be verified") from None
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _session(token: tokens.IssuedToken, session_id: str, device_id: str) -> dict:
+    return {"id": session_id, "issued_at": _iso(token.issued_at), "expires_at": _iso(token.expires_at),
+            "device_id": device_id}
+
+
+def _signed_in(token: tokens.IssuedToken, item: dict) -> dict:
+    return {"access_token": token.token, "token_type": "Bearer", "expires_in": token.expires_in,
+            "user": users.to_user(item)}
+
+
+def _sign_in(user_id: str, request: SignInRequest, flow: str, consents: dict) -> dict:
+    session_id = str(uuid.uuid4())
+    token = tokens.issue(user_id, session_id)
+    now = users.now_iso()
+    changes = {"session": _session(token, session_id, request.device.device_id),
+               "device": request.device.model_dump(exclude_none=True),
+               "last_sign_in_at": now, "updated_at": now}
+    changes.update({f"consents.{name}": consent for name, consent in consents.items()})
+    item = users.update(user_id, changes)
+    if item is None:  # deleted between lookup and update
+        _failure(request.provider, "user_not_found")
+        raise ApiError(HTTPStatus.NOT_FOUND, "user_not_found", "no account exists for this identity")
+    _success(request.provider, flow)
+    return _signed_in(token, item)
+
+
+def _recorded(request: OnboardingRequest) -> dict:
+    now = users.now_iso()
+    return {name: {**c.model_dump(), "recorded_at": now} for name, c in request.consents.items()}
+
+
+@app.post("/api/v1/auth/oauth-onboarding")
+def onboarding():
+    request = parse_body(app, OnboardingRequest)
+    missing = [c for c in users.REQUIRED_CONSENTS
+               if c not in request.consents or not request.consents[c].accepted]
+    if missing:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "consent_required",
+                       f"these consents must be accepted: {', '.join(missing)}")
+    identity = _verify(request)
+    consents = _recorded(request)
+    user_id = users.user_id_for(identity.provider, identity.subject)
+    if user_id is None:
+        user_id, session_id = str(uuid.uuid4()), str(uuid.uuid4())
+        token = tokens.issue(user_id, session_id)
+        account = users.new_account(identity, request.given_name, request.family_name, consents,
+                                    request.device.model_dump(exclude_none=True),
+                                    _session(token, session_id, request.device.device_id),
+                                    users.now_iso(), user_id=user_id)
+        try:
+            users.create(account, identity)
+            _success(identity.provider, "onboarding")
+            logger.info("account created", extra={"user_id": user_id})
+            return _signed_in(token, account.item), HTTPStatus.CREATED
+        except users.AccountExists:  # a concurrent onboarding won: sign in to its account
+            user_id = users.user_id_for(identity.provider, identity.subject)
+    return _sign_in(user_id, request, "onboarding", consents)
+
+
+@app.post("/api/v1/auth/oauth-signin")
+def sign_in():
+    request = parse_body(app, SignInRequest)
+    identity = _verify(request)
+    user_id = users.user_id_for(identity.provider, identity.subject)
+    if user_id is None:
+        _failure(request.provider, "user_not_found")
+        raise ApiError(HTTPStatus.NOT_FOUND, "user_not_found", "no account exists for this identity")
+    return _sign_in(user_id, request, "signin", {})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from functions.common.models import Consents, Device, Strict
+
+Provider = Literal["google", "apple"]
+IdToken = Field(min_length=20, max_length=8192)
+
+
+class SignInRequest(Strict):
+    provider: Provider
+    id_token: str = IdToken
+    nonce: Optional[str] = Field(default=None, min_length=1, max_length=256)
+    device: Device
+
+
+class OnboardingRequest(SignInRequest):
+    given_name: Optional[str] = Field(default=None, min_length=1, max_length=100)
+    family_name: Optional[str] = Field(default=None, min_length=1, max_length=100)
+    consents: Consents = Field(default_factory=dict)

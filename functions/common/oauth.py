@@ -1,0 +1,117 @@
+"""Verification of Google and Apple ID tokens against the providers' published keys.
+
+Keys are fetched from the provider's JWKS and cached per container. A token must be
+RS256, signed by a current key of the provider, issued by it, for one of our client
+ids, unexpired (small leeway), and carry the nonce the app sent when it sent one.
+The local stack points JWKS and issuer at its own identity provider through
+`<PROVIDER>_JWKS_URL` and `<PROVIDER>_ISSUER`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+from dataclasses import dataclass
+from typing import Optional
+
+import jwt
+
+LEEWAY_SECONDS = 60
+ALGORITHMS = ["RS256"]
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    issuers: tuple[str, ...]
+    jwks_url: str
+    client_ids_env: str
+
+
+PROVIDERS = {
+    "google": Provider("google", ("https://accounts.google.com", "accounts.google.com"),
+                       "https://www.googleapis.com/oauth2/v3/certs", "GOOGLE_CLIENT_IDS"),
+    "apple": Provider("apple", ("https://appleid.apple.com",),
+                      "https://appleid.apple.com/auth/keys", "APPLE_CLIENT_IDS"),
+}
+
+
+class IdentityError(Exception):
+    """The ID token does not prove an identity; the message is for logs and metrics."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Identity:
+    provider: str
+    subject: str
+    email: Optional[str]
+    email_verified: bool
+    name: Optional[str]
+    given_name: Optional[str]
+    family_name: Optional[str]
+
+
+_clients: dict[str, jwt.PyJWKClient] = {}
+_lock = threading.Lock()
+
+
+def _jwks(url: str) -> jwt.PyJWKClient:
+    with _lock:
+        if url not in _clients:
+            _clients[url] = jwt.PyJWKClient(url, cache_keys=True, lifespan=6 * 3600, timeout=3)
+        return _clients[url]
+
+
+def _configured(provider: Provider) -> tuple[tuple[str, ...], str, list[str]]:
+    env = os.environ
+    prefix = provider.name.upper()
+    issuers = tuple(filter(None, env.get(f"{prefix}_ISSUER", "").split(","))) or provider.issuers
+    client_ids = [c for c in env.get(provider.client_ids_env, "").split(",") if c]
+    return issuers, env.get(f"{prefix}_JWKS_URL", provider.jwks_url), client_ids
+
+
+def _as_bool(value) -> bool:
+    # Apple sends email_verified as the string "true"; Google as a boolean.
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def verify_id_token(provider_name: str, id_token: str, nonce: Optional[str] = None) -> Identity:
+    provider = PROVIDERS.get(provider_name)
+    if provider is None:
+        raise IdentityError("unknown_provider")
+    issuers, jwks_url, client_ids = _configured(provider)
+    if not client_ids:
+        raise IdentityError("provider_not_configured")
+    try:
+        header = jwt.get_unverified_header(id_token)
+        if header.get("alg") not in ALGORITHMS:
+            raise IdentityError("algorithm_not_allowed")
+        key = _jwks(jwks_url).get_signing_key(header.get("kid") or "")
+        claims = jwt.decode(id_token, key.key, algorithms=ALGORITHMS, audience=client_ids,
+                            issuer=issuers, leeway=LEEWAY_SECONDS,
+                            options={"require": ["iss", "aud", "sub", "iat", "exp"]})
+    except IdentityError:
+        raise
+    except jwt.PyJWKClientConnectionError:
+        raise IdentityError("jwks_unavailable") from None
+    except jwt.ExpiredSignatureError:
+        raise IdentityError("expired") from None
+    except jwt.InvalidAudienceError:
+        raise IdentityError("wrong_audience") from None
+    except jwt.InvalidIssuerError:
+        raise IdentityError("wrong_issuer") from None
+    except jwt.PyJWKClientError:
+        raise IdentityError("unknown_key") from None
+    except jwt.PyJWTError:
+        raise IdentityError("invalid_signature_or_claims") from None
+    if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+        raise IdentityError("nonce_mismatch")
+    return Identity(
+        provider=provider.name, subject=str(claims["sub"]),
+        email=claims.get("email"), email_verified=_as_bool(claims.get("email_verified")),
+        name=claims.get("name"), given_name=claims.get("given_name"), family_name=claims.get("family_name"))

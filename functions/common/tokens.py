@@ -1,0 +1,120 @@
+"""Access tokens: ES256 JWTs signed inside KMS, verified with the cached public key.
+
+No signing secret exists anywhere: `issue` asks KMS to sign, `verify` uses the public
+key fetched once per container. KMS returns an ASN.1 DER ECDSA signature; JWS wants
+the raw 64-byte r||s, so it is converted. Tokens carry the RFC 9068 type `at+jwt`,
+which an OpenID Connect ID token (type `JWT`) never has.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Optional
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from functions.common import aws
+from functions.common.settings import settings
+
+ALGORITHM = "ES256"
+TOKEN_TYPE = "at+jwt"
+LIFETIME_SECONDS = 3600  # the contract's maximum
+LEEWAY_SECONDS = 30
+AUDIENCE = "serenya-app"
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti", "sid"]
+
+
+class InvalidToken(Exception):
+    """The token must not be honoured; `reason` is one of a few fixed codes (for metrics)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def issuer() -> str:
+    return f"https://serenya.health/{settings().env}"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    jti: str
+    issued_at: int
+    expires_at: int
+
+    @property
+    def expires_in(self) -> int:
+        return self.expires_at - self.issued_at
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def der_to_jws(der: bytes) -> bytes:
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def key_id(key_arn: str) -> str:
+    """A stable, public `kid`: a digest of the key ARN, so the ARN itself is not exposed."""
+    return hashlib.sha256(key_arn.encode()).hexdigest()[:16]
+
+
+def issue(user_id: str, session_id: str, now: Optional[int] = None) -> IssuedToken:
+    key_arn = settings().require("signing_key_arn")
+    now = int(time.time()) if now is None else now
+    jti = str(uuid.uuid4())
+    header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": key_id(key_arn)}
+    claims = {"iss": issuer(), "aud": AUDIENCE, "sub": user_id, "iat": now,
+              "exp": now + LIFETIME_SECONDS, "jti": jti, "sid": session_id}
+    signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}." \
+                    f"{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
+    der = aws.client("kms").sign(KeyId=key_arn, Message=signing_input.encode(), MessageType="RAW",
+                                 SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    return IssuedToken(f"{signing_input}.{_b64(der_to_jws(der))}", jti, now, now + LIFETIME_SECONDS)
+
+
+_public_keys: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def public_key(key_arn: str):
+    """The signing key's public half, fetched from KMS once per container."""
+    key = _public_keys.get(key_arn)
+    if key is None:
+        der = aws.client("kms").get_public_key(KeyId=key_arn)["PublicKey"]
+        with _lock:
+            key = _public_keys.setdefault(key_arn, load_der_public_key(der))
+    return key
+
+
+def verify(token: str) -> dict:
+    """Claims of a valid access token of this stack; InvalidToken otherwise."""
+    key_arn = settings().require("signing_key_arn")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise InvalidToken("malformed") from None
+    if header.get("alg") != ALGORITHM:
+        raise InvalidToken("algorithm_not_allowed")
+    if header.get("typ") != TOKEN_TYPE:
+        raise InvalidToken("not_an_access_token")
+    if header.get("kid") != key_id(key_arn):
+        raise InvalidToken("unknown_key")
+    try:
+        return jwt.decode(token, public_key(key_arn), algorithms=[ALGORITHM], audience=AUDIENCE,
+                          issuer=issuer(), leeway=LEEWAY_SECONDS, options={"require": REQUIRED_CLAIMS})
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("expired") from None
+    except jwt.PyJWTError:
+        raise InvalidToken("invalid") from None

@@ -1,0 +1,193 @@
+"""User accounts in the single table.
+
+    PK USER#{id}                    SK PROFILE    the profile (PII sealed per field)
+    PK EXTERNAL#{provider}#{sub}    SK IDENTITY   which user an external identity belongs to
+
+The identity item makes an external identity unique: onboarding writes it and the
+profile in one transaction, each conditional on not existing, so two concurrent
+onboardings of one person cannot create two accounts. The profile also carries
+GSI1 (hash of the normalised email) and GSI2 (the external id) for lookups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from boto3.dynamodb.types import Binary, TypeSerializer
+from botocore.exceptions import ClientError
+
+from functions.common import aws, crypto
+from functions.common.oauth import Identity
+from functions.common.settings import settings
+
+PII_FIELDS = ("email", "name", "given_name", "family_name")
+REQUIRED_CONSENTS = ("privacy_policy", "terms_of_service")
+FREE_PLAN = {"type": "free", "status": "active"}
+_serialize = TypeSerializer().serialize
+
+
+class AccountExists(Exception):
+    """Another onboarding created the account for this identity first."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def profile_key(user_id: str) -> dict[str, str]:
+    return {"PK": f"USER#{user_id}", "SK": "PROFILE"}
+
+
+def identity_key(provider: str, subject: str) -> dict[str, str]:
+    return {"PK": f"EXTERNAL#{provider}#{subject}", "SK": "IDENTITY"}
+
+
+def email_hash(email: str) -> str:
+    return hashlib.sha256(f"serenya-email:{email.strip().lower()}".encode()).hexdigest()
+
+
+def _table():
+    return aws.table(settings().require("table_name"))
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    user_id: str
+    item: dict[str, Any]
+
+
+def new_account(identity: Identity, given_name: Optional[str], family_name: Optional[str],
+                consents: dict[str, dict], device: dict, session: dict, now: str,
+                user_id: Optional[str] = None) -> NewAccount:
+    """The profile item of a new user, PII sealed under a fresh data key."""
+    user_id = user_id or str(uuid.uuid4())
+    key, encrypted_key = crypto.new_data_key(user_id)
+    given = given_name or identity.given_name
+    family = family_name or identity.family_name
+    plain = {"email": identity.email, "given_name": given, "family_name": family,
+             "name": identity.name or " ".join(p for p in (given, family) if p) or None}
+    item: dict[str, Any] = {
+        **profile_key(user_id),
+        "GSI2PK": f"EXTERNAL#{identity.provider}#{identity.subject}", "GSI2SK": "PROFILE",
+        "user_id": user_id,
+        "auth_provider": identity.provider,
+        "data_key": Binary(encrypted_key),
+        "email_verified": identity.email_verified,
+        "consents": consents,
+        "current_subscription": dict(FREE_PLAN),
+        "device": device,
+        "session": session,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if identity.email:
+        item.update(GSI1PK=f"EMAIL#{email_hash(identity.email)}", GSI1SK="PROFILE")
+    for field, value in plain.items():
+        if value:
+            item[f"{field}_enc"] = Binary(crypto.seal(key, user_id, field, value))
+    return NewAccount(user_id, item)
+
+
+def create(account: NewAccount, identity: Identity) -> None:
+    """Writes identity and profile together; AccountExists if the identity is taken."""
+    name = settings().require("table_name")
+    identity_item = {**identity_key(identity.provider, identity.subject), "user_id": account.user_id}
+    try:
+        aws.client("dynamodb").transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": _typed(identity_item),
+                     "ConditionExpression": "attribute_not_exists(PK)"}},
+            {"Put": {"TableName": name, "Item": _typed(account.item),
+                     "ConditionExpression": "attribute_not_exists(PK)"}},
+        ])
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "TransactionCanceledException":
+            raise AccountExists() from None
+        raise
+
+
+def _typed(item: dict) -> dict:
+    return {k: _serialize(v) for k, v in item.items()}
+
+
+def user_id_for(provider: str, subject: str) -> Optional[str]:
+    item = _table().get_item(Key=identity_key(provider, subject), ConsistentRead=True).get("Item")
+    return item["user_id"] if item else None
+
+
+def get(user_id: str) -> Optional[dict]:
+    return _table().get_item(Key=profile_key(user_id), ConsistentRead=True).get("Item")
+
+
+def exists(user_id: str) -> bool:
+    return "Item" in _table().get_item(Key=profile_key(user_id), ConsistentRead=True,
+                                       ProjectionExpression="PK")
+
+
+def update(user_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ()) -> Optional[dict]:
+    """Sets `changes` (and removes `removals`) on an existing profile; None if it is gone."""
+    names, values, sets = {}, {}, []
+    for i, (field, value) in enumerate(changes.items()):
+        path = []  # "consents.privacy_policy" sets one entry of a map
+        for j, part in enumerate(field.split(".")):
+            names[f"#f{i}_{j}"] = part
+            path.append(f"#f{i}_{j}")
+        values[f":v{i}"] = value
+        sets.append(f"{'.'.join(path)} = :v{i}")
+    expression = "SET " + ", ".join(sets)
+    if removals:
+        for j, field in enumerate(removals):
+            names[f"#r{j}"] = field
+        expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removals)))
+    try:
+        return _table().update_item(
+            Key=profile_key(user_id), UpdateExpression=expression, ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values, ConditionExpression="attribute_exists(PK)",
+            ReturnValues="ALL_NEW")["Attributes"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return None
+        raise
+
+
+def seal_fields(item: dict, fields: dict[str, Optional[str]]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """(attributes to set, attributes to remove) for new PII values of a profile."""
+    user_id = item["user_id"]
+    key = crypto.open_data_key(user_id, bytes(item["data_key"]))
+    sets, removals = {}, []
+    for field, value in fields.items():
+        if value:
+            sets[f"{field}_enc"] = Binary(crypto.seal(key, user_id, field, value))
+        else:
+            removals.append(f"{field}_enc")
+    return sets, tuple(removals)
+
+
+def delete(item: dict) -> None:
+    """Removes the profile, its encrypted data key with it, and the identity mapping."""
+    name = settings().require("table_name")
+    provider, subject = item["GSI2PK"].split("#", 2)[1:]
+    aws.client("dynamodb").transact_write_items(TransactItems=[
+        {"Delete": {"TableName": name, "Key": _typed(profile_key(item["user_id"]))}},
+        {"Delete": {"TableName": name, "Key": _typed(identity_key(provider, subject))}},
+    ])
+    crypto.forget(bytes(item["data_key"]))
+
+
+def to_user(item: dict) -> dict[str, Any]:
+    """The contract's User, PII opened with the user's data key."""
+    user_id = item["user_id"]
+    key = crypto.open_data_key(user_id, bytes(item["data_key"]))
+    plain = {f: (crypto.unseal(key, user_id, f, bytes(item[f"{f}_enc"])) if f"{f}_enc" in item else None)
+             for f in PII_FIELDS}
+    subscription = {k: v for k, v in item.get("current_subscription", FREE_PLAN).items()
+                    if k in ("type", "status", "expires_at")}
+    user = {"id": user_id, **plain, "auth_provider": item["auth_provider"], "subscription": subscription,
+            "consents": item.get("consents", {}), "device": item.get("device", {}),
+            "created_at": item["created_at"], "updated_at": item["updated_at"]}
+    if item.get("biometric") is not None:
+        user["biometric"] = item["biometric"]
+    return user

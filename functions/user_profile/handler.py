@@ -1,0 +1,72 @@
+"""user_profile: the caller's own profile (GET, PUT, DELETE).
+
+AWS calls: GET = 1 read (+ KMS Decrypt of the user's data key when not cached);
+PUT = 1 read + 1 conditional update; DELETE = 1 read + 6 listings of the user's job
+prefixes (+ deletes) + 1 transaction.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from functions.common import jobs, users
+from functions.common.http import ApiError, caller_id, make_resolver, parse_body
+from functions.user_profile.models import ProfileUpdate
+from functions.common.observability import logger, metrics, tracer
+
+app = make_resolver()
+READ_ONLY = frozenset({"id", "email", "auth_provider", "subscription", "created_at", "updated_at"})
+
+
+def _profile(user_id: str) -> dict:
+    item = users.get(user_id)
+    if item is None:  # the account was deleted: its tokens no longer work
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+    return item
+
+
+@app.get("/api/v1/user/profile")
+def read():
+    return users.to_user(_profile(caller_id(app)))
+
+
+@app.put("/api/v1/user/profile")
+def change():
+    user_id = caller_id(app)
+    update = parse_body(app, ProfileUpdate, read_only=READ_ONLY)
+    item = _profile(user_id)
+    now = users.now_iso()
+    names = {f: getattr(update, f) for f in ("given_name", "family_name", "name") if getattr(update, f)}
+    changes, removals = users.seal_fields(item, names) if names else ({}, ())
+    if update.consents:
+        changes.update({f"consents.{k}": {**c.model_dump(), "recorded_at": now} for k, c in update.consents.items()})
+    if update.device:
+        changes["device"] = update.device.model_dump(exclude_none=True)
+    if "biometric" in update.model_fields_set:
+        if update.biometric is None:
+            removals += ("biometric",)
+        else:
+            changes["biometric"] = update.biometric.model_dump(exclude_none=True)
+    changes["updated_at"] = now
+    updated = users.update(user_id, changes, removals)
+    if updated is None:
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+    return users.to_user(updated)
+
+
+@app.delete("/api/v1/user/profile")
+def delete():
+    user_id = caller_id(app)
+    item = _profile(user_id)
+    files = jobs.delete_all_of(user_id)  # first, so a failure leaves an account to retry with
+    users.delete(item)
+    logger.info("account deleted", extra={"user_id": user_id, "job_files_deleted": files})
+    return Response(status_code=HTTPStatus.NO_CONTENT, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event, context):
+    return app.resolve(event, context)
