@@ -12,7 +12,6 @@ from local.server import LocalStack
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     started = time.monotonic()
     stack = LocalStack(port=int(os.environ.get("PORT", "8080"))).start()
     outputs = stack.program.outputs

@@ -23,6 +23,7 @@ from moto.server import ThreadedMotoServer
 
 from functions.catalog import CATALOG, Function, S3Trigger, StreamTrigger, by_name
 from local.gateway import Gateway, HttpResponse, json_error
+from local.identity import PROVIDERS, LocalIdentityProvider
 from local.moto_stack import MotoMocks, aws_client
 from local.program import ProgramRun, run_program
 from local.runtime import LocalLambda, Resolver, import_handler
@@ -62,6 +63,7 @@ class LocalStack:
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "LocalStack":
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
         self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
@@ -73,7 +75,19 @@ class LocalStack:
         self.program = run_program(self.stack, MotoMocks(self.aws_endpoint_url), catalog=self.catalog)
         settings = self.program.settings
         self.region = settings.region
-        self._set_environment(self._function_environment())
+
+        # Bind first: the identity provider's URLs name the port.
+        self._http = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+        self._http.daemon_threads = True
+        self.port = self._http.server_address[1]
+        self.identity = LocalIdentityProvider(self.url, {"google": settings.google_client_ids,
+                                                         "apple": settings.apple_client_ids})
+        for provider in PROVIDERS:
+            self.local_routes[("GET", f"/local/idp/{provider}/jwks.json")] = \
+                lambda _, p=provider: json_response(200, self.identity.jwks(p))
+            self.local_routes[("POST", f"/local/idp/{provider}/token")] = \
+                lambda request, p=provider: self._idp_token(p, request)
+        self._set_environment({**self._function_environment(), **self.identity.environment()})
 
         physical = self.program.outputs["functions"]
         self.functions = LocalLambda(by_name(self.catalog), physical, self.region,
@@ -81,9 +95,6 @@ class LocalStack:
         self.gateway = Gateway(self.catalog, self.functions, self.region, self.program.mocks.account_id)
         self._start_pollers()
 
-        self._http = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
-        self._http.daemon_threads = True
-        self.port = self._http.server_address[1]
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._http_thread.start()
         return self
@@ -156,6 +167,18 @@ class LocalStack:
                 poller.start()
 
     # -- local routes --------------------------------------------------------------
+    def _idp_token(self, provider: str, request: LocalRequest) -> HttpResponse:
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("sub"), str) or not body["sub"]:
+            return json_error(400, "invalid_request", 'the body must be {"sub": "...", ...}', "local")
+        fields = {k: body[k] for k in ("email", "name", "nonce") if isinstance(body.get(k), str)}
+        token = self.identity.id_token(provider, body["sub"], email_verified=body.get("email_verified", True) is True,
+                                       **fields)
+        return json_response(200, {"id_token": token})
+
     def _health(self, _: LocalRequest) -> HttpResponse:
         o = self.program.outputs
         return json_response(200, {
@@ -181,8 +204,11 @@ class LocalStack:
 
 
 def _clear_function_settings() -> None:
+    """Functions cache settings and AWS clients per container; a new stack is a new container."""
+    from functions.common import aws
     from functions.common.settings import settings
     settings.cache_clear()
+    aws.reset()
 
 
 def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
