@@ -61,3 +61,41 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self):
         return 10_000
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """moto in-process with the stack's resources for function unit tests: a table like
+    the program's, the two KMS keys and the temp bucket."""
+    from moto import mock_aws
+
+    from functions.common import aws as common_aws
+    from functions.common import crypto, tokens
+    from functions.common.settings import settings
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "eu-west-1", "SERENYA_ENV": "test",
+                       "TABLE_NAME": "serenya-test", "TEMP_BUCKET": "serenya-test-temp"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        import boto3
+
+        kms = boto3.client("kms", region_name="eu-west-1")
+        data_key = kms.create_key()["KeyMetadata"]["Arn"]
+        signing_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        monkeypatch.setenv("DATA_KEY_ARN", data_key)
+        monkeypatch.setenv("SIGNING_KEY_ARN", signing_key)
+        boto3.client("dynamodb", region_name="eu-west-1").create_table(
+            TableName="serenya-test", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")])
+        boto3.client("s3", region_name="eu-west-1").create_bucket(
+            Bucket="serenya-test-temp", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        settings.cache_clear()
+        common_aws.reset()
+        crypto._keys.clear()
+        tokens._public_keys.clear()
+        yield {"data_key": data_key, "signing_key": signing_key}
+        settings.cache_clear()
+        common_aws.reset()

@@ -1,0 +1,97 @@
+"""Google and Apple ID token verification, against the local identity provider's keys."""
+
+import jwt
+import pytest
+
+from functions.common import oauth
+from local.identity import LocalIdentityProvider
+
+CLIENT_IDS = {"google": ("web.apps.googleusercontent.com", "ios.apps.googleusercontent.com"),
+              "apple": ("health.serenya.app",)}
+
+
+@pytest.fixture
+def idp(monkeypatch):
+    provider = LocalIdentityProvider("http://idp.test", CLIENT_IDS)
+    for name, env in provider.environment().items():
+        monkeypatch.setenv(name, env)
+    monkeypatch.setenv("GOOGLE_CLIENT_IDS", ",".join(CLIENT_IDS["google"]))
+    monkeypatch.setenv("APPLE_CLIENT_IDS", ",".join(CLIENT_IDS["apple"]))
+    fetched = []
+
+    def fetch(client):  # PyJWKClient.fetch_data without the network
+        fetched.append(client.uri)
+        return provider.jwks(client.uri.split("/")[-2])
+
+    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", fetch)
+    oauth._clients.clear()
+    provider.fetched = fetched
+    return provider
+
+
+def reason(provider, token, nonce=None):
+    with pytest.raises(oauth.IdentityError) as e:
+        oauth.verify_id_token(provider, token, nonce)
+    return e.value.reason
+
+
+def test_google_token_gives_the_identity(idp):
+    identity = oauth.verify_id_token("google", idp.id_token("google", "g-1", email="a@b.co", name="Ana Lima"))
+    assert (identity.provider, identity.subject, identity.email, identity.name) == ("google", "g-1", "a@b.co", "Ana Lima")
+    assert identity.email_verified is True
+
+
+def test_apple_email_verified_string_is_understood(idp):
+    identity = oauth.verify_id_token("apple", idp.id_token("apple", "a-1", email="x@privaterelay.appleid.com"))
+    assert identity.email_verified is True and identity.name is None
+
+
+def test_any_configured_client_id_is_an_accepted_audience(idp):
+    token = idp.id_token("google", "g-1", audience=CLIENT_IDS["google"][1])
+    assert oauth.verify_id_token("google", token).subject == "g-1"
+
+
+def test_keys_are_fetched_once_per_container(idp):
+    for i in range(3):
+        oauth.verify_id_token("google", idp.id_token("google", f"g-{i}"))
+    assert len(idp.fetched) == 1
+
+
+def test_nonce_is_checked_when_given(idp):
+    token = idp.id_token("google", "g-1", nonce="n-123")
+    assert oauth.verify_id_token("google", token, "n-123").subject == "g-1"
+    assert reason("google", token, "n-999") == "nonce_mismatch"
+    assert reason("google", idp.id_token("google", "g-1"), "n-123") == "nonce_mismatch"
+
+
+def test_expired_token(idp):
+    assert reason("google", idp.id_token("google", "g-1", lifetime=-(oauth.LEEWAY_SECONDS + 10))) == "expired"
+
+
+def test_token_for_another_app(idp):
+    assert reason("google", idp.id_token("google", "g-1", audience="evil.apps.googleusercontent.com")) == "wrong_audience"
+
+
+def test_token_of_one_provider_presented_as_the_other(idp):
+    assert reason("apple", idp.id_token("google", "g-1")) in {"unknown_key", "wrong_issuer", "wrong_audience"}
+
+
+def test_unsigned_and_symmetric_tokens_are_refused(idp):
+    claims = jwt.decode(idp.id_token("google", "g-1"), options={"verify_signature": False})
+    assert reason("google", jwt.encode(claims, None, algorithm="none")) == "algorithm_not_allowed"
+    assert reason("google", jwt.encode(claims, "secret" * 6, algorithm="HS256")) == "algorithm_not_allowed"
+
+
+def test_a_token_signed_by_another_key_with_a_known_kid(idp):
+    other = LocalIdentityProvider("http://idp.test", CLIENT_IDS)  # same issuer and kid, different key
+    assert reason("google", other.id_token("google", "g-1")) == "invalid_signature_or_claims"
+
+
+def test_unknown_provider_and_unconfigured_provider(idp, monkeypatch):
+    assert reason("facebook", "x") == "unknown_provider"
+    monkeypatch.setenv("APPLE_CLIENT_IDS", "")
+    assert reason("apple", idp.id_token("apple", "a-1")) == "provider_not_configured"
+
+
+def test_garbage_is_refused(idp):
+    assert reason("google", "not-a-jwt") == "invalid_signature_or_claims"
