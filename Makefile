@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer clean
+.PHONY: install run test layer openapi clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -25,6 +25,10 @@ test: install
 # The arm64 dependency layer for `pulumi up` (also built on demand by the program).
 layer: install
 	$(PY) -m components.packaging
+
+# The API's OpenAPI contract, generated from the catalog (a test fails when it is stale).
+openapi: install
+	$(PY) -m components.openapi > docs/openapi.json
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

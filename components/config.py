@@ -39,6 +39,8 @@ _POWERTOOLS_LAYER = re.compile(
     r"AWSLambdaPowertoolsPythonV3-(?P<runtime>python3\d+)-(?P<arch>arm64|x86_64):\d+$")
 _GOOGLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+\.apps\.googleusercontent\.com$")
 _APPLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
+_CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
 _MODEL_ID = re.compile(r"^[a-z0-9.-]+:\d+$|^arn:aws:bedrock:")
 
 
@@ -72,6 +74,8 @@ class Settings:
     google_client_ids: tuple[str, ...]
     apple_client_ids: tuple[str, ...]
     powertools_layer_arn: str
+    api_domain: Optional[str] = None           # custom domain of the API (CloudFront alias)
+    api_certificate_arn: Optional[str] = None  # its ACM certificate, in us-east-1
 
     def name(self, *parts: str) -> str:
         """Physical resource name: serenya-{env}[-part...]."""
@@ -198,7 +202,12 @@ def load_settings(get: ConfigGetter, stack: str) -> Settings:
         apple_client_ids=r.string_list(f"{ns}:appleClientIds", _APPLE_CLIENT_ID,
                                        "an Apple bundle or services id"),
         powertools_layer_arn=layer,
+        api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
+        api_certificate_arn=r.string(f"{ns}:apiCertificateArn", _CLOUDFRONT_CERTIFICATE,
+                                     "an ACM certificate ARN in us-east-1", required=False),
     )
+    if bool(settings.api_domain) != bool(settings.api_certificate_arn):
+        r.errors.append(f"{ns}:apiDomain and {ns}:apiCertificateArn go together: set both or neither")
     if settings.provisioned_concurrency > settings.reserved_concurrency:
         r.errors.append(f"{ns}:provisionedConcurrency: {settings.provisioned_concurrency} exceeds "
                         f"{ns}:reservedConcurrency {settings.reserved_concurrency}")

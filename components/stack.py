@@ -12,6 +12,7 @@ from typing import Mapping
 import pulumi
 import pulumi_aws as aws
 
+from components.api import ApiArgs, ApiLayer
 from components.config import Settings
 from components.processing import ProcessingArgs, ProcessingLayer
 from components.storage import StorageArgs, StorageLayer
@@ -30,8 +31,12 @@ def build_stack(settings: Settings, catalog: tuple[Function, ...],
     processing = ProcessingLayer(settings.name(), ProcessingArgs(
         settings=settings, storage=storage, account_id=account_id,
         catalog=catalog, layer_dirs=layer_dirs))
+    api = ApiLayer(settings.name(), ApiArgs(
+        settings=settings, storage=storage, catalog=catalog,
+        functions=processing.functions, account_id=account_id))
 
     return {
+        "api_url": api.url,
         "table": storage.table.name,
         "table_stream_arn": storage.table.stream_arn,
         "temp_bucket": storage.temp_bucket.name,

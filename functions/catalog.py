@@ -35,6 +35,7 @@ class Route:
     path: str                   # /api/v1/process/status/{job_id}
     authorized: bool = True     # behind the JWT authorizer
     body: Optional[str] = None  # request model, "module:Class" (pydantic), for the OpenAPI document
+    success: tuple[int, ...] = (200,)  # the statuses of a successful answer
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256, timeout_s=15,
         routes=(Route("GET", "/api/v1/user/profile"),
                 Route("PUT", "/api/v1/user/profile", body="functions.user_profile.models:ProfileUpdate"),
-                Route("DELETE", "/api/v1/user/profile")),
+                Route("DELETE", "/api/v1/user/profile", success=(204,))),
         access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT,
                       temp_list=True, temp_delete=("incoming/", "outgoing/"))),
 )

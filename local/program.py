@@ -117,8 +117,24 @@ def computed_state(type_: str, name: str, inputs: dict, region: str, account: st
         arn = f"arn:aws:lambda:{region}:{account}:layer:{physical}:1"
     elif type_ == "aws:cloudwatch/eventRule:EventRule":
         arn = f"arn:aws:events:{region}:{account}:rule/{physical}"
+    elif type_ == "aws:apigateway/restApi:RestApi":
+        id_ = _short_id(name)
+        arn = f"arn:aws:apigateway:{region}::/restapis/{id_}"
+        state["executionArn"] = f"arn:aws:execute-api:{region}:{account}:{id_}"
+        state["rootResourceId"] = _short_id(name + "/")
+    elif type_ == "aws:cloudfront/distribution:Distribution":
+        id_ = _short_id(name).upper()
+        arn = f"arn:aws:cloudfront::{account}:distribution/{id_}"
+        state["domainName"] = f"d{_short_id(name)}.cloudfront.net"
+    elif type_ == "aws:wafv2/webAcl:WebAcl":
+        id_ = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+        arn = f"arn:aws:wafv2:us-east-1:{account}:global/webacl/{physical}/{id_}"
     state.setdefault("arn", arn)
     return id_, state
+
+
+def _short_id(seed: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, seed).hex[:10]
 
 
 def _invoke_arn(region: str, function_arn: str) -> str:

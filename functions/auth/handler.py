@@ -12,29 +12,23 @@ from datetime import datetime, timezone
 from http import HTTPStatus
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from functions.auth.models import OnboardingRequest, SignInRequest
 from functions.common import tokens, users
 from functions.common.http import ApiError, make_resolver, parse_body
 from functions.common.oauth import Identity, IdentityError, verify_id_token
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import count, logger, metrics, tracer
 
 app = make_resolver()
 
 
 def _failure(provider: str, reason: str) -> None:
-    with single_metric(name="SignInFailures", unit=MetricUnit.Count, value=1,
-                       namespace=metrics.namespace) as metric:
-        metric.add_dimension(name="provider", value=provider)
-        metric.add_dimension(name="reason", value=reason)
+    count("SignInFailures", provider=provider, reason=reason)
     logger.info("sign-in refused", extra={"provider": provider, "reason": reason})
 
 
 def _success(provider: str, flow: str) -> None:
-    with single_metric(name="SignIns", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
-        metric.add_dimension(name="provider", value=provider)
-        metric.add_dimension(name="flow", value=flow)
+    count("SignIns", provider=provider, flow=flow)
 
 
 def _verify(request: SignInRequest) -> Identity:

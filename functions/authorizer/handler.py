@@ -8,10 +8,8 @@ stage, so API Gateway's per-token result cache stays correct for any route.
 
 from __future__ import annotations
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
 from functions.common import tokens, users
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import count, logger, tracer
 
 
 class Unauthorized(Exception):
@@ -20,9 +18,7 @@ class Unauthorized(Exception):
 
 
 def _refuse(reason: str) -> Unauthorized:
-    with single_metric(name="AuthorizerRejections", unit=MetricUnit.Count, value=1,
-                       namespace=metrics.namespace) as metric:
-        metric.add_dimension(name="reason", value=reason)
+    count("AuthorizerRejections", reason=reason)
     logger.info("token refused", extra={"reason": reason})
     return Unauthorized()
 

@@ -104,3 +104,11 @@ def test_every_key_is_documented():
     load_settings(lambda key: read.add(key) or config.get(key), "prod")
     page = (ROOT / "docs" / "configuration.md").read_text()
     assert {key for key in read if f"`{key}`" not in page} == set()
+
+
+def test_custom_domain_and_certificate_go_together():
+    assert "go together" in error_of(**{"serenya:apiDomain": "api.serenya.health"})
+    assert "ACM certificate ARN in us-east-1" in error_of(**{
+        "serenya:apiDomain": "api.serenya.health",
+        "serenya:apiCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/"
+                                     "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"})

@@ -1,0 +1,190 @@
+"""ApiLayer: API Gateway REST from the generated OpenAPI document, the WAF, CloudFront.
+
+Request path: client -> CloudFront (HTTPS only, nothing cached, WAF attached) -> API
+Gateway stage (throttling, JSON access logs, X-Ray) -> token authorizer (cached per
+token) -> the route's function. The API itself is one OpenAPI document generated from
+the catalog (components/openapi.py), so routes cannot drift from the functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import openapi
+from components.config import Settings
+from components.processing import ServerlessFunction
+from components.storage import StorageLayer
+from functions.catalog import AUTHORIZER, Function
+
+STAGE = "v1"
+# AWS managed CloudFront policies (stable, documented ids).
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # forwards Authorization when not caching
+# Requests per IP and 5-minute window before the WAF blocks.
+WAF_RATE_LIMIT = 2000
+# The common rule set blocks bodies over 8 KB; chat context and doctor reports are larger
+# and are bounded by the functions themselves, so that one rule only counts.
+WAF_COUNT_ONLY = ("SizeRestrictions_BODY",)
+
+ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId", "extendedRequestId": "$context.extendedRequestId",
+    "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod", "resourcePath": "$context.resourcePath",
+    "status": "$context.status", "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength", "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency", "integrationStatus": "$context.integrationStatus",
+    "errorMessage": "$context.error.message", "errorType": "$context.error.responseType",
+    "authorizerError": "$context.authorizer.error", "authorizerLatency": "$context.authorizer.latency",
+    "wafStatus": "$context.waf.status", "userAgent": "$context.identity.userAgent",
+})  # no user ids, no bodies, no query strings: paths are templates ($context.resourcePath)
+
+
+@dataclass(frozen=True)
+class ApiArgs:
+    settings: Settings
+    storage: StorageLayer
+    catalog: tuple[Function, ...]
+    functions: Mapping[str, ServerlessFunction]
+    account_id: pulumi.Input[str]
+
+
+class ApiLayer(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ApiArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("serenya:api:ApiLayer", name, None, opts)
+        s = self._settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        routed = [fn for fn in args.catalog if fn.routes or fn.name == AUTHORIZER]
+
+        names = [fn.name for fn in routed]
+        document = pulumi.Output.all(*[args.functions[n].invoke_arn for n in names]).apply(
+            lambda arns: json.dumps(openapi.for_api_gateway(args.catalog, dict(zip(names, arns)),
+                                                            s.name("api"), s.allowed_origins), sort_keys=True))
+        self.rest_api = aws.apigateway.RestApi(
+            name, name=s.name("api"), body=document,
+            endpoint_configuration={"types": "REGIONAL"},
+            disable_execute_api_endpoint=False,
+            opts=child)
+
+        for fn in routed:
+            target = args.functions[fn.name]
+            aws.lambda_.Permission(
+                f"{name}-{fn.name}", action="lambda:InvokeFunction", principal="apigateway.amazonaws.com",
+                function=target.target_arn,
+                source_arn=self.rest_api.execution_arn.apply(
+                    lambda arn, a=fn.name == AUTHORIZER: f"{arn}/authorizers/*" if a else f"{arn}/*/*/*"),
+                opts=child)
+
+        self.deployment = aws.apigateway.Deployment(
+            name, rest_api=self.rest_api.id,
+            triggers={"document": document.apply(lambda d: hashlib.sha256(d.encode()).hexdigest())},
+            opts=child)
+
+        self.access_logs = aws.cloudwatch.LogGroup(
+            f"{name}-access", name=f"/aws/apigateway/{s.name('api')}",
+            retention_in_days=s.log_retention_days, kms_key_id=args.storage.data_key.arn, opts=child)
+        account = self._cloudwatch_role(name, args.account_id, child)
+        self.stage = aws.apigateway.Stage(
+            name, rest_api=self.rest_api.id, deployment=self.deployment.id, stage_name=STAGE,
+            xray_tracing_enabled=True,
+            access_log_settings={"destination_arn": self.access_logs.arn, "format": ACCESS_LOG_FORMAT},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]))
+        aws.apigateway.MethodSettings(
+            name, rest_api=self.rest_api.id, stage_name=self.stage.stage_name, method_path="*/*",
+            settings={"throttling_rate_limit": s.api_throttle.rate_limit,
+                      "throttling_burst_limit": s.api_throttle.burst_limit,
+                      "metrics_enabled": True,
+                      "logging_level": "INFO" if s.detailed_logging else "ERROR",
+                      "data_trace_enabled": False},  # never log bodies: they carry health data
+            opts=child)
+
+        self.web_acl = self._web_acl(name, s)
+        self.distribution = self._distribution(name, s)
+
+        self.url = pulumi.Output.concat("https://", self.distribution.domain_name)
+        self.register_outputs({"url": self.url, "rest_api_id": self.rest_api.id})
+
+    def _cloudwatch_role(self, name: str, account_id: pulumi.Input[str],
+                         child: pulumi.ResourceOptions) -> aws.apigateway.Account:
+        # API Gateway writes access logs with one role per account and region.
+        role = aws.iam.Role(
+            f"{name}-cloudwatch",
+            name=self._settings.name("apigateway-logs"),
+            assume_role_policy=pulumi.Output.from_input(account_id).apply(lambda account: json.dumps({
+                "Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+                    "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})),
+            opts=child)
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-cloudwatch", role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs", opts=child)
+        return aws.apigateway.Account(f"{name}-account", cloudwatch_role_arn=role.arn,
+                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]))
+
+    def _web_acl(self, name: str, s: Settings) -> aws.wafv2.WebAcl:
+        # A web ACL for CloudFront lives in us-east-1 whatever the stack's region.
+        global_region = aws.Provider(f"{name}-us-east-1", region="us-east-1",
+                                     opts=pulumi.ResourceOptions(parent=self))
+
+        def visibility(metric: str) -> dict:
+            return {"cloudwatch_metrics_enabled": True, "metric_name": s.name(metric),
+                    "sampled_requests_enabled": True}
+
+        def managed(priority: int, group: str, count_only: tuple[str, ...] = ()) -> dict:
+            statement: dict = {"vendor_name": "AWS", "name": group}
+            if count_only:
+                statement["rule_action_overrides"] = [{"name": r, "action_to_use": {"count": {}}} for r in count_only]
+            return {"name": group, "priority": priority, "override_action": {"none": {}},
+                    "statement": {"managed_rule_group_statement": statement}, "visibility_config": visibility(group)}
+
+        return aws.wafv2.WebAcl(
+            f"{name}-waf", name=s.name("api"), scope="CLOUDFRONT",
+            default_action={"allow": {}},
+            rules=[
+                managed(1, "AWSManagedRulesCommonRuleSet", WAF_COUNT_ONLY),
+                managed(2, "AWSManagedRulesKnownBadInputsRuleSet"),
+                {"name": "rate-per-ip", "priority": 3, "action": {"block": {}},
+                 "statement": {"rate_based_statement": {"limit": WAF_RATE_LIMIT, "aggregate_key_type": "IP"}},
+                 "visibility_config": visibility("rate-per-ip")},
+            ],
+            visibility_config=visibility("waf"),
+            opts=pulumi.ResourceOptions(parent=self, provider=global_region))
+
+    def _distribution(self, name: str, s: Settings) -> aws.cloudfront.Distribution:
+        origin = pulumi.Output.concat(self.rest_api.id, ".execute-api.", s.region, ".amazonaws.com")
+        return aws.cloudfront.Distribution(
+            f"{name}-cdn",
+            enabled=True, is_ipv6_enabled=True, http_version="http2and3", price_class="PriceClass_100",
+            comment=f"Serenya {s.env} API",
+            origins=[{"origin_id": "api", "domain_name": origin, "origin_path": f"/{STAGE}",
+                      "custom_origin_config": {"http_port": 80, "https_port": 443,
+                                               "origin_protocol_policy": "https-only",
+                                               "origin_ssl_protocols": ["TLSv1.2"]}}],
+            default_cache_behavior={
+                "target_origin_id": "api",
+                "viewer_protocol_policy": "https-only",
+                "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
+                "cached_methods": ["GET", "HEAD"],
+                "cache_policy_id": CACHING_DISABLED,
+                "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST,
+                "compress": True,
+            },
+            restrictions={"geo_restriction": {"restriction_type": "none"}},
+            aliases=[s.api_domain] if s.api_domain else None,
+            viewer_certificate=_certificate(s),
+            web_acl_id=self.web_acl.arn,
+            opts=pulumi.ResourceOptions(parent=self))
+
+
+def _certificate(s: Settings) -> dict:
+    """TLS 1.2 (2021 ciphers) at least, on the stack's domain. CloudFront's default
+    certificate cannot pin a minimum version, so without a domain it is the fallback."""
+    if s.api_certificate_arn:
+        return {"acm_certificate_arn": s.api_certificate_arn, "ssl_support_method": "sni-only",
+                "minimum_protocol_version": "TLSv1.2_2021"}
+    return {"cloudfront_default_certificate": True}

@@ -1,0 +1,175 @@
+"""The API edge under Pulumi mocks for both stacks, and the generated OpenAPI contract."""
+
+import json
+
+import pytest
+from openapi_spec_validator import validate
+
+from components import openapi
+from components.api import ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED
+from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG
+from local.program import ROOT, run_program, stack_config
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack(request):
+    return run_program(request.param)
+
+
+def document(run):
+    return json.loads(run.mocks.one("aws:apigateway/restApi:RestApi").inputs["body"])
+
+
+def routes(catalog=CATALOG):
+    return {(r.method.lower(), r.path): (fn, r) for fn in catalog for r in fn.routes}
+
+
+# -- the contract ---------------------------------------------------------------------
+
+def test_contract_is_valid_openapi_with_every_catalog_route():
+    contract = openapi.contract()
+    validate(contract)
+    documented = {(m, p) for p, ops in contract["paths"].items() for m in ops}
+    assert documented == set(routes())
+
+
+def test_contract_marks_authorized_routes_and_documents_bodies_and_errors():
+    contract = openapi.contract()
+    for (method, path), (fn, route) in routes().items():
+        operation = contract["paths"][path][method]
+        assert ("security" in operation) is route.authorized
+        assert {str(s) for s in route.success} <= set(operation["responses"])
+        assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"}
+        if route.body:
+            ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.rsplit("/", 1)[-1] in contract["components"]["schemas"]
+    onboarding = contract["components"]["schemas"]["OnboardingRequest"]
+    assert {"provider", "id_token", "device"} <= set(onboarding["required"])
+    assert onboarding["additionalProperties"] is False
+
+
+def test_docs_openapi_json_is_up_to_date():
+    """Regenerate with `make openapi`."""
+    assert json.loads((ROOT / "docs" / "openapi.json").read_text()) == openapi.contract()
+
+
+# -- API Gateway ----------------------------------------------------------------------
+
+def test_every_route_is_a_proxy_integration_of_its_function(stack):
+    doc = document(stack)
+    functions = {f.inputs["name"]: f for f in stack.mocks.of_type("aws:lambda/function:Function")}
+    aliases = {a.inputs["functionName"]: a for a in stack.mocks.of_type("aws:lambda/alias:Alias")}
+    for (method, path), (fn, route) in routes().items():
+        integration = doc["paths"][path][method]["x-amazon-apigateway-integration"]
+        physical = f"serenya-{stack.settings.env}-{fn.name}"
+        target = aliases.get(physical) or functions[physical]  # warm functions through their alias
+        assert integration["type"] == "aws_proxy" and integration["uri"] == target.state["invokeArn"]
+        assert integration["timeoutInMillis"] <= 29_000
+
+
+def test_authorizer_caches_per_token_and_rejects_non_bearer_headers(stack):
+    scheme = document(stack)["components"]["securitySchemes"][openapi.AUTHORIZER_SCHEME]
+    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    assert scheme["x-amazon-apigateway-authtype"] == "custom" and scheme["name"] == "Authorization"
+    assert authorizer["type"] == "token"
+    assert authorizer["authorizerResultTtlInSeconds"] == AUTHORIZER_CACHE_SECONDS
+    assert authorizer["authorizerUri"].endswith(f"serenya-{stack.settings.env}-{AUTHORIZER}"
+                                                + (":live/invocations" if stack.settings.provisioned_concurrency
+                                                   else "/invocations"))
+    import re
+    pattern = re.compile(authorizer["identityValidationExpression"])
+    assert pattern.match("Bearer eyJ.abc-_.xyz") and not pattern.match("Basic dXNlcg==")
+
+
+def test_requests_are_validated_and_errors_keep_the_contract_format(stack):
+    doc = document(stack)
+    validator = doc["x-amazon-apigateway-request-validators"][doc["x-amazon-apigateway-request-validator"]]
+    assert validator == {"validateRequestBody": True, "validateRequestParameters": True}
+    responses = doc["x-amazon-apigateway-gateway-responses"]
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
+    assert responses["UNAUTHORIZED"]["statusCode"] == "401" and responses["ACCESS_DENIED"]["statusCode"] == "403"
+    for kind, response in responses.items():
+        body = json.loads(response["responseTemplates"]["application/json"])
+        assert set(body["error"]) == {"code", "message", "request_id"}, kind
+        assert body["error"]["request_id"] == "$context.requestId"
+    assert responses["THROTTLED"]["statusCode"] == "429"
+
+
+def test_undefined_methods_answer_405_and_preflight_is_unauthenticated(stack):
+    for path, operations in document(stack)["paths"].items():
+        any_method = operations["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
+        assert any_method["type"] == "mock"
+        assert json.loads(any_method["responses"]["default"]["responseTemplates"]["application/json"])[
+            "error"]["code"] == "method_not_allowed"
+        assert "security" not in operations["options"]
+
+
+def test_stage_logs_json_traces_and_throttles_from_settings(stack):
+    stage = stack.mocks.one("aws:apigateway/stage:Stage").inputs
+    assert stage["xrayTracingEnabled"] is True
+    log_format = json.loads(stage["accessLogSettings"]["format"])
+    assert log_format["requestId"] == "$context.requestId" and "status" in log_format
+    assert not any("principalId" in v or "body" in v.lower() for v in log_format.values())
+    group = stack.mocks.one("aws:cloudwatch/logGroup:LogGroup", "-access").inputs
+    assert stage["accessLogSettings"]["destinationArn"].endswith(group["name"])
+    assert group["retentionInDays"] == stack.settings.log_retention_days
+    settings = stack.mocks.one("aws:apigateway/methodSettings:MethodSettings").inputs["settings"]
+    assert settings["throttlingRateLimit"] == stack.settings.api_throttle.rate_limit
+    assert settings["throttlingBurstLimit"] == stack.settings.api_throttle.burst_limit
+    assert settings["dataTraceEnabled"] is False and settings["metricsEnabled"] is True
+
+
+def test_api_gateway_may_invoke_only_this_apis_routes(stack):
+    execution_arn = stack.mocks.one("aws:apigateway/restApi:RestApi").state["executionArn"]
+    permissions = [p.inputs for p in stack.mocks.of_type("aws:lambda/permission:Permission")
+                   if p.inputs["principal"] == "apigateway.amazonaws.com"]
+    assert len(permissions) == len([fn for fn in CATALOG if fn.routes or fn.name == AUTHORIZER])
+    for permission in permissions:
+        assert permission["sourceArn"] in (f"{execution_arn}/*/*/*", f"{execution_arn}/authorizers/*")
+
+
+def test_deployment_follows_the_document(stack):
+    deployment = stack.mocks.one("aws:apigateway/deployment:Deployment").inputs
+    assert len(deployment["triggers"]["document"]) == 64
+
+
+# -- WAF and CloudFront ---------------------------------------------------------------
+
+def test_waf_has_managed_rules_and_a_rate_limit(stack):
+    acl = stack.mocks.one("aws:wafv2/webAcl:WebAcl").inputs
+    assert acl["scope"] == "CLOUDFRONT" and acl["defaultAction"] == {"allow": {}}
+    rules = {r["name"]: r for r in acl["rules"]}
+    common = rules["AWSManagedRulesCommonRuleSet"]["statement"]["managedRuleGroupStatement"]
+    assert [o["name"] for o in common["ruleActionOverrides"]] == ["SizeRestrictions_BODY"]
+    assert "AWSManagedRulesKnownBadInputsRuleSet" in rules
+    rate = rules["rate-per-ip"]
+    assert rate["action"] == {"block": {}} and rate["statement"]["rateBasedStatement"]["aggregateKeyType"] == "IP"
+    assert all(r["visibilityConfig"]["cloudwatchMetricsEnabled"] for r in acl["rules"])
+    providers = [p for p in stack.mocks.of_type("pulumi:providers:aws") if p.inputs.get("region") == "us-east-1"]
+    assert providers  # CloudFront web ACLs exist only in us-east-1
+
+
+def test_cloudfront_is_https_only_uncached_and_forwards_authorization(stack):
+    cdn = stack.mocks.one("aws:cloudfront/distribution:Distribution").inputs
+    behaviour = cdn["defaultCacheBehavior"]
+    assert behaviour["viewerProtocolPolicy"] == "https-only"
+    assert behaviour["cachePolicyId"] == CACHING_DISABLED
+    assert behaviour["originRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST
+    assert {"POST", "PUT", "DELETE", "OPTIONS"} <= set(behaviour["allowedMethods"])
+    origin, = cdn["origins"]
+    assert origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
+    assert origin["customOriginConfig"]["originSslProtocols"] == ["TLSv1.2"]
+    assert origin["originPath"] == "/v1" and ".execute-api.eu-west-1.amazonaws.com" in origin["domainName"]
+    assert cdn["webAclId"] == stack.mocks.one("aws:wafv2/webAcl:WebAcl").state["arn"]
+    assert stack.outputs["api_url"].startswith("https://") and stack.outputs["api_url"].endswith(".cloudfront.net")
+
+
+def test_a_custom_domain_pins_modern_tls():
+    config = {**stack_config("prod"), "serenya:apiDomain": "api.serenya.health",
+              "serenya:apiCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                                           "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"}
+    cdn = run_program("prod", config=config).mocks.one("aws:cloudfront/distribution:Distribution").inputs
+    assert cdn["aliases"] == ["api.serenya.health"]
+    assert cdn["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
+    assert cdn["viewerCertificate"]["sslSupportMethod"] == "sni-only"
