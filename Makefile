@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer openapi clean
+.PHONY: install run test layer openapi bench clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -29,6 +29,10 @@ layer: install
 # The API's OpenAPI contract, generated from the catalog (a test fails when it is stale).
 openapi: install
 	$(PY) -m components.openapi > docs/openapi.json
+
+# Benchmarks (not part of `make test`): numbers in docs/benchmarks.md.
+bench: install
+	$(PY) -m bench.identity docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -63,7 +63,7 @@ class ApiLayer(pulumi.ComponentResource):
 
         names = [fn.name for fn in routed]
         document = pulumi.Output.all(*[args.functions[n].invoke_arn for n in names]).apply(
-            lambda arns: json.dumps(openapi.for_api_gateway(args.catalog, dict(zip(names, arns)),
+            lambda arns: json.dumps(openapi.for_api_gateway(args.catalog, dict(zip(names, arns, strict=True)),
                                                             s.name("api"), s.allowed_origins), sort_keys=True))
         self.rest_api = aws.apigateway.RestApi(
             name, name=s.name("api"), body=document,

@@ -15,7 +15,7 @@ import copy
 import importlib
 import json
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG, Function, Route
 
@@ -169,7 +169,7 @@ def for_api_gateway(catalog: tuple[Function, ...], invoke_arns: Mapping[str, str
         }}} if authorizer else {}
     functions = {fn.name: fn for fn in catalog}
     for path, operations in document["paths"].items():
-        for method, operation in operations.items():
+        for operation in operations.values():
             fn = functions[operation["tags"][0]]
             operation["x-amazon-apigateway-integration"] = _integration(invoke_arns[fn.name], fn)
         owner = owners[path]
