@@ -7,6 +7,7 @@ Decrypt of the user's data key when it is not cached in this container).
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -101,8 +102,19 @@ def onboarding():
             logger.info("account created", extra={"user_id": user_id})
             return _signed_in(token, account.item), HTTPStatus.CREATED
         except users.AccountExists:  # a concurrent onboarding won: sign in to its account
-            user_id = users.user_id_for(identity.provider, identity.subject)
+            user_id = _winner(identity)
     return _sign_in(user_id, request, "onboarding", consents)
+
+
+def _winner(identity: Identity) -> str:
+    """The account a concurrent onboarding created; its transaction may still be landing."""
+    for attempt in range(4):
+        user_id = users.user_id_for(identity.provider, identity.subject)
+        if user_id:
+            return user_id
+        time.sleep(0.05 * (attempt + 1))
+    raise ApiError(HTTPStatus.CONFLICT, "onboarding_conflict",
+                   "another sign-up for this account is in progress; try again")
 
 
 @app.post("/api/v1/auth/oauth-signin")

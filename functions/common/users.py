@@ -31,7 +31,7 @@ _serialize = TypeSerializer().serialize
 
 
 class AccountExists(Exception):
-    """Another onboarding created the account for this identity first."""
+    """Another onboarding created (or is creating) the account for this identity."""
 
 
 def now_iso() -> str:
@@ -104,7 +104,8 @@ def create(account: NewAccount, identity: Identity) -> None:
                      "ConditionExpression": "attribute_not_exists(PK)"}},
         ])
     except ClientError as e:
-        if e.response["Error"]["Code"] == "TransactionCanceledException":
+        reasons = {r.get("Code") for r in e.response.get("CancellationReasons", [])}
+        if reasons & {"ConditionalCheckFailed", "TransactionConflict"}:
             raise AccountExists() from None
         raise
 

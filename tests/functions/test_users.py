@@ -76,3 +76,18 @@ def test_delete_removes_profile_key_and_identity(aws_env):
     users.delete(users.get(new.user_id))
     assert all_items() == [] and users.user_id_for("google", "g-1") is None
     assert not users.exists(new.user_id)
+
+
+def test_a_conflicting_transaction_counts_as_an_existing_account(aws_env, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from functions.common import aws
+
+    def conflict(**_):
+        raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "x"},
+                           "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
+                          "TransactWriteItems")
+
+    monkeypatch.setattr(aws.client("dynamodb"), "transact_write_items", conflict)
+    with pytest.raises(users.AccountExists):
+        users.create(account(), ANA)
