@@ -39,6 +39,7 @@ _POWERTOOLS_LAYER = re.compile(
     r"AWSLambdaPowertoolsPythonV3-(?P<runtime>python3\d+)-(?P<arch>arm64|x86_64):\d+$")
 _GOOGLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+\.apps\.googleusercontent\.com$")
 _APPLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_AI_PROVIDER = re.compile(r"^(bedrock|offline)$")
 _DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
 _CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
 _MODEL_ID = re.compile(r"^[a-z0-9.-]+:\d+$|^arn:aws:bedrock:")
@@ -74,6 +75,7 @@ class Settings:
     google_client_ids: tuple[str, ...]
     apple_client_ids: tuple[str, ...]
     powertools_layer_arn: str
+    ai_provider: str = "bedrock"               # bedrock, or offline (the rule-based analyser)
     api_domain: Optional[str] = None           # custom domain of the API (CloudFront alias)
     api_certificate_arn: Optional[str] = None  # its ACM certificate, in us-east-1
 
@@ -202,6 +204,7 @@ def load_settings(get: ConfigGetter, stack: str) -> Settings:
         apple_client_ids=r.string_list(f"{ns}:appleClientIds", _APPLE_CLIENT_ID,
                                        "an Apple bundle or services id"),
         powertools_layer_arn=layer,
+        ai_provider=r.string(f"{ns}:aiProvider", _AI_PROVIDER, "bedrock or offline") or "bedrock",
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
         api_certificate_arn=r.string(f"{ns}:apiCertificateArn", _CLOUDFRONT_CERTIFICATE,
                                      "an ACM certificate ARN in us-east-1", required=False),

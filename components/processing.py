@@ -41,14 +41,16 @@ def function_environment(fn: Function, settings: Settings, resources: Mapping[st
     wanted = {
         "TABLE_NAME": a.table is not TableAccess.NONE,
         "TEMP_BUCKET": bool(a.temp_read or a.temp_write or a.temp_delete),
+        # Objects are written SSE-KMS under the data key, named in the request.
+        "DATA_KEY_ARN": a.data_key is not None or bool(a.temp_write or a.events_write),
         "EVENTS_BUCKET": a.events_read or a.events_write,
-        "DATA_KEY_ARN": a.data_key is not None,
         "SIGNING_KEY_ARN": a.signing_key is not None,
         "SECRET_ARN": a.secrets,
     }
     env.update({key: resources[key] for key, needed in wanted.items() if needed})
     if a.bedrock:
         env["BEDROCK_MODEL_ID"] = settings.bedrock_model_id
+        env["AI_PROVIDER"] = settings.ai_provider
     if fn.routes:
         env["ALLOWED_ORIGINS"] = ",".join(settings.allowed_origins)
     if a.oauth:

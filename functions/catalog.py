@@ -132,6 +132,53 @@ CATALOG: tuple[Function, ...] = (
                 Route("DELETE", "/api/v1/user/profile", success=(204,))),
         access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT,
                       temp_list=True, temp_delete=("incoming/", "outgoing/"))),
+    Function(
+        "upload", "Presigned POST for a new lab-report job",
+        memory_mb=256, timeout_s=5, warm=True,
+        routes=(Route("POST", "/api/v1/process/upload", body="functions.common.requests:UploadRequest",
+                      success=(201,)),),
+        access=Access(temp_write=("incoming/",))),
+    Function(
+        "process", "Analyses a job's input with the model and writes its outcome",
+        memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf",),
+        access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True, temp_write=("outgoing/",),
+                      temp_delete=("incoming/",), bedrock=True)),
+    Function(
+        "status", "Where a job stands, from S3 metadata",
+        memory_mb=256, timeout_s=5, warm=True,
+        routes=(Route("GET", "/api/v1/process/status/{job_id}"),),
+        access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True)),
+    Function(
+        "result", "The outcome of a lab-report or doctor-report job",
+        memory_mb=256, timeout_s=5, warm=True,
+        routes=(Route("GET", "/api/v1/process/result/{job_id}"),),
+        access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True)),
+    Function(
+        "cleanup", "Deletes a job's files",
+        memory_mb=256, timeout_s=5,
+        routes=(Route("DELETE", "/api/v1/process/cleanup/{job_id}", success=(204,)),),
+        access=Access(temp_delete=("incoming/", "outgoing/"))),
+    Function(
+        "chat_prompts", "The suggested chat questions",
+        memory_mb=128, timeout_s=3,
+        routes=(Route("GET", "/api/v1/chat/prompts"),)),
+    Function(
+        "chat_messages", "Stores a chat question with its on-device context as a job",
+        memory_mb=256, timeout_s=5,
+        routes=(Route("POST", "/api/v1/chat/messages", body="functions.common.requests:ChatRequest",
+                      success=(202,)),),
+        access=Access(temp_write=("incoming/",))),
+    Function(
+        "chat_status", "A chat job, with the answer once it is ready",
+        memory_mb=256, timeout_s=5,
+        routes=(Route("GET", "/api/v1/chat/status/{job_id}"),),
+        access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True)),
+    Function(
+        "doctor_report", "Starts a premium doctor-report job",
+        memory_mb=256, timeout_s=10,
+        routes=(Route("POST", "/api/v1/process/doctor-report",
+                      body="functions.common.requests:DoctorReportRequest", success=(202,)),),
+        access=Access(table=TableAccess.READ, temp_write=("incoming/",))),
 )
 
 

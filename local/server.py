@@ -29,7 +29,7 @@ from local.program import ProgramRun, run_program
 from local.runtime import LocalLambda, Resolver, import_handler
 from local.triggers import S3Dispatcher, StreamPoller
 
-ACCESS_LOG = logging.getLogger("serenya.local.access")
+ACCESS_LOG = logging.getLogger("local.access")  # not under "serenya": that is the functions' logger
 LocalRoute = Callable[["LocalRequest"], HttpResponse]
 
 
@@ -87,7 +87,9 @@ class LocalStack:
                 lambda _, p=provider: json_response(200, self.identity.jwks(p))
             self.local_routes[("POST", f"/local/idp/{provider}/token")] = \
                 lambda request, p=provider: self._idp_token(p, request)
-        self._set_environment({**self._function_environment(), **self.identity.environment()})
+        # Bedrock is out of reach locally: the offline analyser answers instead.
+        self._set_environment({**self._function_environment(), **self.identity.environment(),
+                               "AI_PROVIDER": "offline"})
 
         physical = self.program.outputs["functions"]
         self.functions = LocalLambda(by_name(self.catalog), physical, self.region,
@@ -225,7 +227,7 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             try:
                 response = stack.dispatch(request)
             except Exception as e:  # the emulator itself failed: say so, in the contract's format
-                logging.getLogger("serenya.local").exception("local stack error")
+                logging.getLogger("local").exception("local stack error")
                 response = json_error(500, "internal_error", f"local stack error: {type(e).__name__}", "local")
             self.send_response(response.status)
             for key, value in response.headers.items():

@@ -12,13 +12,14 @@ import uuid
 from datetime import datetime, timezone
 from http import HTTPStatus
 
-from aws_lambda_powertools.logging import correlation_paths
 
 from functions.auth.models import OnboardingRequest, SignInRequest
 from functions.common import tokens, users
+from functions.common.clock import now_iso
 from functions.common.http import ApiError, make_resolver, parse_body
 from functions.common.oauth import Identity, IdentityError, verify_id_token
-from functions.common.observability import count, logger, metrics, tracer
+from functions.common.api import api_handler
+from functions.common.observability import count, logger
 
 app = make_resolver()
 
@@ -60,7 +61,7 @@ def _signed_in(token: tokens.IssuedToken, item: dict) -> dict:
 def _sign_in(user_id: str, request: SignInRequest, flow: str, consents: dict) -> dict:
     session_id = str(uuid.uuid4())
     token = tokens.issue(user_id, session_id)
-    now = users.now_iso()
+    now = now_iso()
     changes = {"session": _session(token, session_id, request.device.device_id),
                "device": request.device.model_dump(exclude_none=True),
                "last_sign_in_at": now, "updated_at": now}
@@ -74,7 +75,7 @@ def _sign_in(user_id: str, request: SignInRequest, flow: str, consents: dict) ->
 
 
 def _recorded(request: OnboardingRequest) -> dict:
-    now = users.now_iso()
+    now = now_iso()
     return {name: {**c.model_dump(), "recorded_at": now} for name, c in request.consents.items()}
 
 
@@ -95,7 +96,7 @@ def onboarding():
         account = users.new_account(identity, request.given_name, request.family_name, consents,
                                     request.device.model_dump(exclude_none=True),
                                     _session(token, session_id, request.device.device_id),
-                                    users.now_iso(), user_id=user_id)
+                                    now_iso(), user_id=user_id)
         try:
             users.create(account, identity)
             _success(identity.provider, "onboarding")
@@ -128,8 +129,4 @@ def sign_in():
     return _sign_in(user_id, request, "signin", {})
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event, context):
-    return app.resolve(event, context)
+handler = api_handler(app)

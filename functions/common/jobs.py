@@ -1,13 +1,173 @@
-"""Job files in the temp bucket: `incoming/{jobId}` and `outgoing/{jobId}`, where a job
-id is `{kind}_{userId}_{timestampMs}_{random}`."""
+"""Jobs live in the temp bucket only: `incoming/{jobId}` is the input, `outgoing/{jobId}`
+the outcome. A job id is `{kind}_{userId}_{timestampMs}_{random}`; the user id inside it
+is the only ownership there is, so every route parses the id strictly and compares the
+user exactly: anything else, malformed ids included, is "not found".
+
+State, from two HEAD requests and the clock:
+    outgoing present             -> completed | failed (from the object's metadata)
+    incoming present             -> processing, or failed/processing_timeout after 15 min
+    neither, inside upload window -> pending (result jobs only: the app is uploading)
+    neither                      -> not found (never uploaded, expired, or cleaned up)
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from botocore.exceptions import ClientError
+
 from functions.common import aws
+from functions.common.clock import now_iso
 from functions.common.settings import settings
 
 KINDS = ("result", "chat", "report")
 PREFIXES = ("incoming/", "outgoing/")
+UPLOAD_URL_SECONDS = 300          # presigned POSTs expire quickly
+UPLOAD_WINDOW_SECONDS = UPLOAD_URL_SECONDS + 60  # an upload started at expiry may still land
+PROCESSING_TIMEOUT_SECONDS = 15 * 60
+CLOCK_SKEW_MS = 60_000
+STATUS_META, ERROR_META = "status", "error-code"
+_JOB_ID = re.compile(r"^(result|chat|report)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+                     r"_(\d{13})_([A-Za-z0-9]{16})$")
+
+
+@dataclass(frozen=True)
+class JobId:
+    kind: str
+    user_id: str
+    created_ms: int
+    value: str
+
+    @property
+    def incoming(self) -> str:
+        return f"incoming/{self.value}"
+
+    @property
+    def outgoing(self) -> str:
+        return f"outgoing/{self.value}"
+
+
+def new_job_id(kind: str, user_id: str, now_ms: Optional[int] = None) -> JobId:
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = f"{kind}_{user_id}_{now_ms}_{secrets.token_hex(8)}"
+    return JobId(kind, user_id, now_ms, value)
+
+
+def parse(job_id: str) -> Optional[JobId]:
+    """The job id when it is well formed and not from the future; None otherwise."""
+    match = _JOB_ID.match(job_id or "")
+    if not match or int(match[3]) > time.time() * 1000 + CLOCK_SKEW_MS:
+        return None
+    return JobId(match[1], match[2], int(match[3]), job_id)
+
+
+def owned(job_id: str, user_id: str, kinds: tuple[str, ...] = KINDS) -> Optional[JobId]:
+    """The parsed id when it is of an accepted kind and the caller's own (exact match)."""
+    job = parse(job_id)
+    if job is None or job.kind not in kinds or job.user_id != user_id:
+        return None
+    return job
+
+
+@dataclass(frozen=True)
+class JobState:
+    status: str  # pending | processing | completed | failed | not_found
+    error_code: Optional[str] = None
+
+    @property
+    def error(self) -> Optional[dict]:
+        if self.error_code is None:
+            return None
+        return {"code": self.error_code, "message": ERROR_MESSAGES.get(self.error_code, "the job failed")}
+
+
+ERROR_MESSAGES = {
+    "processing_timeout": "the job did not finish within 15 minutes",
+    "unreadable_document": "the file could not be read as a lab report",
+    "unsupported_document": "this kind of file cannot be analysed here",
+    "invalid_request": "the job's input was not valid",
+    "invalid_model_reply": "the analysis did not produce a valid result",
+    "model_unavailable": "the analysis service was unavailable; try again",
+    "no_lab_values": "no lab values were found in the document",
+}
+
+
+def _head(key: str) -> Optional[dict]:
+    try:
+        return aws.client("s3").head_object(Bucket=settings().require("temp_bucket"), Key=key)
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+
+
+def outcome_exists(job: JobId) -> bool:
+    return _head(job.outgoing) is not None
+
+
+def state(job: JobId, now: Optional[float] = None) -> JobState:
+    now = time.time() if now is None else now
+    outgoing = _head(job.outgoing)
+    if outgoing is not None:
+        meta = outgoing.get("Metadata", {})
+        return JobState(meta.get(STATUS_META, "completed"), meta.get(ERROR_META))
+    incoming = _head(job.incoming)
+    if incoming is not None:
+        if now - incoming["LastModified"].timestamp() > PROCESSING_TIMEOUT_SECONDS:
+            return JobState("failed", "processing_timeout")
+        return JobState("processing")
+    if job.kind == "result" and now * 1000 - job.created_ms <= UPLOAD_WINDOW_SECONDS * 1000:
+        return JobState("pending")
+    return JobState("not_found")
+
+
+def read_outcome(job: JobId) -> Optional[dict]:
+    try:
+        body = aws.client("s3").get_object(Bucket=settings().require("temp_bucket"), Key=job.outgoing)["Body"]
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body.read())
+
+
+def write_input(job: JobId, payload: dict) -> None:
+    """Input of a chat or report job; its arrival under incoming/ starts processing."""
+    aws.client("s3").put_object(Bucket=settings().require("temp_bucket"), Key=job.incoming,
+                                Body=json.dumps(payload).encode(), ContentType="application/json",
+                                ServerSideEncryption="aws:kms", SSEKMSKeyId=settings().require("data_key_arn"))
+
+
+def write_outcome(job: JobId, outcome: dict) -> None:
+    status = outcome["status"]
+    metadata = {STATUS_META: status}
+    if status == "failed":
+        metadata[ERROR_META] = outcome["error"]["code"]
+    aws.client("s3").put_object(Bucket=settings().require("temp_bucket"), Key=job.outgoing,
+                                Body=json.dumps(outcome).encode(), ContentType="application/json",
+                                Metadata=metadata, ServerSideEncryption="aws:kms",
+                                SSEKMSKeyId=settings().require("data_key_arn"))
+
+
+def completed(job: JobId, key: str, value: dict) -> dict:
+    return {"job_id": job.value, "status": "completed", key: value, "completed_at": now_iso()}
+
+
+def failed(job: JobId, code: str) -> dict:
+    return {"job_id": job.value, "status": "failed",
+            "error": {"code": code, "message": ERROR_MESSAGES.get(code, "the job failed")},
+            "completed_at": now_iso()}
+
+
+def delete(job: JobId) -> None:
+    s3, bucket = aws.client("s3"), settings().require("temp_bucket")
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": job.incoming}, {"Key": job.outgoing}],
+                                             "Quiet": True})
 
 
 def delete_all_of(user_id: str) -> int:

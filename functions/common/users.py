@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.common import aws, crypto
+from functions.common.clock import now_iso
 from functions.common.oauth import Identity
 from functions.common.settings import settings
 
@@ -32,10 +32,6 @@ _serialize = TypeSerializer().serialize
 
 class AccountExists(Exception):
     """Another onboarding created (or is creating) the account for this identity."""
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def profile_key(user_id: str) -> dict[str, str]:
@@ -126,6 +122,13 @@ def get(user_id: str) -> Optional[dict]:
 def exists(user_id: str) -> bool:
     return "Item" in _table().get_item(Key=profile_key(user_id), ConsistentRead=True,
                                        ProjectionExpression="PK")
+
+
+def plan(user_id: str) -> Optional[dict]:
+    """The user's subscription (None when the account is gone): one projected read."""
+    item = _table().get_item(Key=profile_key(user_id), ConsistentRead=True,
+                             ProjectionExpression="current_subscription").get("Item")
+    return None if item is None else item.get("current_subscription", dict(FREE_PLAN))
 
 
 def update(user_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ()) -> Optional[dict]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
 from functions.common import jobs, users
+from functions.common.clock import now_iso
 from functions.common.http import ApiError, caller_id, make_resolver, parse_body
 from functions.user_profile.models import ProfileUpdate
-from functions.common.observability import logger, metrics, tracer
+from functions.common.api import api_handler
+from functions.common.observability import logger
 
 app = make_resolver()
 READ_ONLY = frozenset({"id", "email", "auth_provider", "subscription", "created_at", "updated_at"})
@@ -36,7 +37,7 @@ def change():
     user_id = caller_id(app)
     update = parse_body(app, ProfileUpdate, read_only=READ_ONLY)
     item = _profile(user_id)
-    now = users.now_iso()
+    now = now_iso()
     names = {f: getattr(update, f) for f in ("given_name", "family_name", "name") if getattr(update, f)}
     changes, removals = users.seal_fields(item, names) if names else ({}, ())
     if update.consents:
@@ -65,8 +66,4 @@ def delete():
     return Response(status_code=HTTPStatus.NO_CONTENT, body="")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event, context):
-    return app.resolve(event, context)
+handler = api_handler(app)

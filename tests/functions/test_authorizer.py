@@ -4,6 +4,7 @@ import pytest
 
 from functions.authorizer.handler import api_resource, handler
 from functions.common import tokens, users
+from functions.common.clock import now_iso
 from functions.common.oauth import Identity
 from local.gateway import policy_allows
 from tests.conftest import FakeContext
@@ -18,7 +19,7 @@ def event(token, method="GET", path="/api/v1/user/profile"):
 @pytest.fixture
 def user(aws_env):
     identity = Identity("google", "g-auth", None, False, None, None, None)
-    account = users.new_account(identity, None, None, {}, {}, {}, users.now_iso())
+    account = users.new_account(identity, None, None, {}, {}, {}, now_iso())
     users.create(account, identity)
     return account.user_id
 

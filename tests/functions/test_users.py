@@ -5,6 +5,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from functions.common import crypto, users
+from functions.common.clock import now_iso
 from functions.common.oauth import Identity
 
 ANA = Identity("google", "g-1", "Ana@Example.com", True, "Ana Lima", "Ana", "Lima")
@@ -12,7 +13,7 @@ ANA = Identity("google", "g-1", "Ana@Example.com", True, "Ana Lima", "Ana", "Lim
 
 def account(identity=ANA, **kw):
     return users.new_account(identity, None, None, {"privacy_policy": {"version": "1", "accepted": True}},
-                             {"platform": "ios", "device_id": "d"}, {"id": "s"}, users.now_iso(), **kw)
+                             {"platform": "ios", "device_id": "d"}, {"id": "s"}, now_iso(), **kw)
 
 
 def all_items():

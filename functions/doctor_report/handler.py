@@ -1,0 +1,28 @@
+"""doctor_report: premium users' report job, from the results the app sends."""
+
+from http import HTTPStatus
+
+from functions.common import jobs, users
+from functions.common.api import api_handler
+from functions.common.http import ApiError, caller_id, make_resolver, parse_body
+from functions.common.requests import DoctorReportRequest
+
+app = make_resolver()
+PREMIUM_STATUSES = ("active", "grace_period")
+
+
+@app.post("/api/v1/process/doctor-report")
+def doctor_report():
+    user_id = caller_id(app)
+    request = parse_body(app, DoctorReportRequest)
+    plan = users.plan(user_id)
+    if plan is None:
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+    if plan.get("type") != "premium" or plan.get("status") not in PREMIUM_STATUSES:
+        raise ApiError(HTTPStatus.FORBIDDEN, "premium_required", "doctor reports are a premium feature")
+    job = jobs.new_job_id("report", user_id)
+    jobs.write_input(job, request.model_dump(mode="json", exclude_none=True))
+    return {"job_id": job.value, "status": "processing"}, HTTPStatus.ACCEPTED
+
+
+handler = api_handler(app)

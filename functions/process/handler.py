@@ -1,0 +1,118 @@
+"""process: turns `incoming/{jobId}` into `outgoing/{jobId}`, completed or failed.
+
+Triggered by S3 ObjectCreated under incoming/. Every job ends with an outcome: input the
+model cannot use, a reply that fails validation, or a model still unavailable after
+retries (with backoff, inside the function's deadline) end as `failed` with a code.
+Only S3 failures propagate, so Lambda retries the event and finally parks it in the
+dead-letter queue. A retried delivery finds the outcome written and does nothing.
+
+AWS calls per job: HEAD outgoing + GET incoming + the model + PUT outgoing + DELETE incoming.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import urllib.parse
+
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+from pydantic import ValidationError
+
+from functions.common import aws, jobs
+from functions.common.observability import count, logger, metrics, tracer
+from functions.common.settings import settings
+from functions.process.providers import InputError, provider, tool_input
+from functions.process.tasks import Task, chat_task, lab_task, report_task
+
+RETRYABLE = {"ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException",
+             "InternalServerException", "ModelTimeoutException", "TooManyRequestsException"}
+OUTCOME_MARGIN_S = 10.0  # time kept to write the outcome after the last model attempt
+BASE_DELAY_S = 0.5
+
+
+class ModelUnavailable(Exception):
+    pass
+
+
+def call_model(task: Task, deadline: float, sleep=time.sleep) -> dict:
+    """Converse with backoff and jitter on throttling and transient errors, until the deadline."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return provider().converse(system=task.system, messages=task.messages, tool=task.tool)
+        except ClientError as e:
+            code = e.response["Error"]["Code"]
+            if code not in RETRYABLE:
+                logger.error("model call refused", extra={"error_code": code})
+                raise ModelUnavailable(code) from None
+            reason = code
+        except (ReadTimeoutError, ConnectionError) as e:
+            reason = type(e).__name__
+        count("ModelRetries", reason=reason)
+        delay = min(20.0, BASE_DELAY_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        if time.monotonic() + delay + 1 >= deadline:
+            raise ModelUnavailable(reason)
+        sleep(delay)
+
+
+def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float) -> dict:
+    """The job's outcome (completed or failed); raises only for bugs."""
+    try:
+        task = {"result": lambda: lab_task(body, content_type), "chat": lambda: chat_task(body),
+                "report": lambda: report_task(body)}[job.kind]()
+        started = time.monotonic()
+        reply = call_model(task, deadline)
+        metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds,
+                           value=(time.monotonic() - started) * 1000)
+        usage = reply.get("usage", {})
+        metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=usage.get("inputTokens", 0))
+        metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=usage.get("outputTokens", 0))
+        draft = task.draft.model_validate(tool_input(reply, task.tool_name))
+        return jobs.completed(job, task.key, task.finish(draft, provider().model_id))
+    except InputError as e:
+        logger.info("job input refused", extra={"job_kind": job.kind, "error_code": e.code})
+        return jobs.failed(job, e.code)
+    except ModelUnavailable:
+        count("ModelFailures", kind=job.kind)
+        return jobs.failed(job, "model_unavailable")
+    except (ValidationError, KeyError, TypeError):
+        count("ModelFailures", kind=job.kind)
+        logger.warning("model reply failed validation", extra={"job_kind": job.kind})
+        return jobs.failed(job, "invalid_model_reply")
+
+
+def process(key: str, deadline: float) -> None:
+    job = jobs.parse(key.removeprefix("incoming/")) if key.startswith("incoming/") else None
+    s3, bucket = aws.client("s3"), settings().require("temp_bucket")
+    if job is None:
+        count("JobsRejected", reason="malformed_key")
+        s3.delete_object(Bucket=bucket, Key=key)
+        return
+    if jobs.outcome_exists(job):
+        count("DuplicateDeliveries", kind=job.kind)
+        s3.delete_object(Bucket=bucket, Key=job.incoming)
+        return
+    try:
+        obj = s3.get_object(Bucket=bucket, Key=job.incoming)
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return  # already processed and removed by an earlier delivery
+        raise
+    outcome = run(job, obj["Body"].read(), obj.get("ContentType", ""), deadline)
+    jobs.write_outcome(job, outcome)
+    s3.delete_object(Bucket=bucket, Key=job.incoming)
+    count("Jobs", kind=job.kind, outcome=outcome["status"])
+    logger.info("job finished", extra={"job_kind": job.kind, "status": outcome["status"],
+                                       "error_code": (outcome.get("error") or {}).get("code")})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event, context):
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - OUTCOME_MARGIN_S
+    for record in event.get("Records", []):
+        process(urllib.parse.unquote_plus(record["s3"]["object"]["key"]), deadline)
+

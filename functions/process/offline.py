@@ -1,0 +1,157 @@
+"""The offline analyser: Converse-shaped tool replies built without a model.
+
+Lab reports: text extracted from the PDF (pypdf), lab values found by the catalogue of
+labs.py. Chat answers and doctor reports: built from the results the app sent. Images
+cannot be read here and end as `unsupported_document`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from collections import defaultdict
+
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+
+from functions.process import labs
+from functions.process.providers import InputError
+
+MODEL_ID = "serenya-offline-1"
+RESULTS_TAG = "results"
+
+
+def tagged(tag: str, text: str) -> str:
+    """How tasks hand structured data to a model: `<tag>json</tag>` in a text block."""
+    return f"<{tag}>{text}</{tag}>"
+
+
+def _untag(tag: str, messages: list[dict]) -> str:
+    for message in reversed(messages):
+        for block in message["content"]:
+            text = block.get("text", "")
+            if text.startswith(f"<{tag}>") and text.endswith(f"</{tag}>"):
+                return text[len(tag) + 2:-(len(tag) + 3)]
+    raise InputError("invalid_request", f"no <{tag}> block")
+
+
+class OfflineProvider:
+    model_id = MODEL_ID
+
+    def converse(self, *, system: str, messages: list[dict], tool: dict) -> dict:
+        started = time.monotonic()
+        name = tool["toolSpec"]["name"]
+        build = {"record_lab_analysis": self._lab_analysis, "answer_user": self._answer,
+                 "record_doctor_report": self._doctor_report}[name]
+        tool_input = build(messages)
+        words_in = sum(len(str(b.get("text", ""))) for m in messages for b in m["content"]) // 4
+        return {
+            "output": {"message": {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": f"offline-{uuid.uuid4().hex[:12]}", "name": name, "input": tool_input}}]}},
+            "stopReason": "tool_use",
+            "usage": {"inputTokens": words_in, "outputTokens": len(json.dumps(tool_input)) // 4,
+                      "totalTokens": words_in + len(json.dumps(tool_input)) // 4},
+            "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)},
+        }
+
+    # -- lab reports ----------------------------------------------------------------
+    def _lab_analysis(self, messages: list[dict]) -> dict:
+        blocks = [b for m in messages for b in m["content"]]
+        if any("image" in b for b in blocks):
+            raise InputError("unsupported_document", "images cannot be read by the offline analyser")
+        document = next((b["document"] for b in blocks if "document" in b), None)
+        if document is None or document.get("format") != "pdf":
+            raise InputError("unsupported_document", "no PDF document")
+        try:
+            reader = PdfReader(io.BytesIO(document["source"]["bytes"]))
+            text = "\n".join(page.extract_text() or "" for page in reader.pages)
+        except (PyPdfError, ValueError, KeyError, TypeError) as e:
+            raise InputError("unreadable_document", type(e).__name__) from None
+        if not text.strip():
+            raise InputError("unreadable_document", "the PDF has no text layer")
+        observations = labs.extract(text)
+        return {"document_type": "lab_report" if observations else "other",
+                "observations": observations, "summary": _summary(observations),
+                "confidence": 0.9 if observations else 0.3}
+
+    # -- chat -----------------------------------------------------------------------
+    def _answer(self, messages: list[dict]) -> dict:
+        request = json.loads(_untag(RESULTS_TAG, messages))
+        question = request["message"].lower()
+        observations = [o for r in request.get("results", []) for o in r.get("observations", [])]
+        asked = [o for o in observations if o["name"].lower() in question
+                 or any(w in question for w in o["name"].lower().split() if len(w) > 3)]
+        chosen = asked or [o for o in observations if o.get("flag") not in ("normal", "unknown")]
+        if not observations:
+            text = ("I don't have any of your results to look at for this question. Share a lab report "
+                    "in the app and ask again, or ask your doctor.")
+        elif not chosen:
+            text = "All the results you shared are within their reference ranges. " + _describe(observations[:5])
+        else:
+            text = "Here is what your results show. " + _describe(chosen)
+        return {"message": text}
+
+    # -- doctor reports -------------------------------------------------------------
+    def _doctor_report(self, messages: list[dict]) -> dict:
+        request = json.loads(_untag(RESULTS_TAG, messages))
+        return doctor_report(request["results"])
+
+
+def _summary(observations: list[dict]) -> str:
+    if not observations:
+        return "No laboratory values were recognised in this document."
+    outside = [o for o in observations if o["flag"] not in ("normal", "unknown")]
+    if not outside:
+        return f"{len(observations)} results were found; all are within their reference ranges."
+    listed = ", ".join(f"{o['name']} ({o['flag'].replace('_', ' ')})" for o in outside)
+    return f"{len(observations)} results were found; {len(outside)} outside the reference range: {listed}."
+
+
+_WORDS = {"low": "below its reference range", "high": "above its reference range",
+          "critical_low": "far below its reference range", "critical_high": "far above its reference range",
+          "normal": "within its reference range", "unknown": "without a reference range to compare with"}
+
+
+def _describe(observations: list[dict]) -> str:
+    parts = []
+    for o in observations:
+        unit = f" {o['unit']}" if o.get("unit") else ""
+        rng = (o.get("reference_range") or {}).get("text")
+        parts.append(f"{o['name']} is {o['value_text']}{unit}, {_WORDS[o.get('flag', 'unknown')]}"
+                     + (f" ({rng})" if rng else "") + ".")
+    return " ".join(parts)
+
+
+def doctor_report(dated_results: list[dict]) -> dict:
+    series: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+    for entry in sorted(dated_results, key=lambda e: e["date"]):
+        for o in entry["result"].get("observations", []):
+            series[o.get("loinc") or o["name"]].append((entry["date"], o))
+    dates = sorted(e["date"] for e in dated_results)
+    trends, findings = [], []
+    for points in series.values():
+        numeric = [(d, o) for d, o in points if o.get("value") is not None]
+        if len(numeric) > 1:
+            first, last = numeric[0][1]["value"], numeric[-1][1]["value"]
+            change = (last - first) / abs(first) if first else (1.0 if last else 0.0)
+            direction = "stable" if abs(change) <= 0.05 else ("up" if change > 0 else "down")
+            o = numeric[-1][1]
+            trends.append({"name": o["name"], "loinc": o.get("loinc"), "unit": o.get("unit"),
+                           "points": [{"date": d, "value": x["value"]} for d, x in numeric], "direction": direction})
+        for d, o in points:
+            if o.get("flag") in ("low", "high", "critical_low", "critical_high"):
+                findings.append({"name": o["name"], "value_text": o["value_text"], "unit": o.get("unit"),
+                                 "flag": o["flag"], "date": d})
+    questions = [f"My {f['name']} was {f['flag'].replace('_', ' ')} on {f['date']}: what could explain it, "
+                 f"and should it be rechecked?" for f in findings[-5:]]
+    questions += [f"My {t['name']} has gone {t['direction']} over this period: is that a concern?"
+                  for t in trends if t["direction"] != "stable"][:3]
+    if not questions:
+        questions = ["My results are within their ranges: how often should I have them checked?"]
+    summary = (f"{len(dated_results)} lab report(s) from {dates[0]} to {dates[-1]}: {len(series)} tests, "
+               f"{len(trends)} measured more than once, {len(findings)} value(s) outside the reference range.")
+    return {"title": f"Lab results {dates[0]} to {dates[-1]}", "period": {"from": dates[0], "to": dates[-1]},
+            "summary": summary, "trends": trends, "abnormal_findings": findings,
+            "questions_for_doctor": questions[:8]}

@@ -1,0 +1,64 @@
+"""Model providers behind one interface: `converse(system, messages, tool)` returns a
+Bedrock Converse response whose reply is a forced tool call.
+
+`BedrockProvider` calls Amazon Bedrock; `OfflineProvider` (offline.py) answers the
+same shape without a network, for the local stack and tests. The stack setting
+`serenya:aiProvider` (env AI_PROVIDER) selects one.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Protocol
+
+import boto3
+from botocore.config import Config
+
+
+class Provider(Protocol):
+    model_id: str
+
+    def converse(self, *, system: str, messages: list[dict], tool: dict) -> dict: ...
+
+
+class InputError(Exception):
+    """The job's input cannot be analysed; `code` is the job's error code."""
+
+    def __init__(self, code: str, detail: str = ""):
+        super().__init__(detail or code)
+        self.code = code
+
+
+class BedrockProvider:
+    def __init__(self, model_id: str):
+        self.model_id = model_id
+        # One attempt per call: the process function retries within its own deadline.
+        self._client = boto3.client("bedrock-runtime", config=Config(
+            connect_timeout=5, read_timeout=120, retries={"mode": "standard", "max_attempts": 1}))
+
+    def converse(self, *, system: str, messages: list[dict], tool: dict) -> dict:
+        return self._client.converse(
+            modelId=self.model_id,
+            system=[{"text": system}],
+            messages=messages,
+            toolConfig={"tools": [tool], "toolChoice": {"tool": {"name": tool["toolSpec"]["name"]}}},
+            inferenceConfig={"maxTokens": 4096, "temperature": 0.0},
+        )
+
+
+@lru_cache(maxsize=1)
+def provider() -> Provider:
+    if os.environ.get("AI_PROVIDER", "bedrock") == "offline":
+        from functions.process.offline import OfflineProvider
+        return OfflineProvider()
+    return BedrockProvider(os.environ["BEDROCK_MODEL_ID"])
+
+
+def tool_input(response: dict, tool_name: str) -> dict:
+    """The input of the forced tool call; KeyError when the reply holds none."""
+    for block in response["output"]["message"]["content"]:
+        use = block.get("toolUse")
+        if use and use.get("name") == tool_name:
+            return use["input"]
+    raise KeyError(f"no {tool_name} tool call in the reply")

@@ -1,0 +1,107 @@
+"""One task per job kind: the prompt, the Converse messages, the forced tool whose input
+schema is the result model, and how a validated draft becomes the stored result."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel, ValidationError
+
+from functions.common.clock import now_iso
+from functions.common.requests import ChatRequest, DoctorReportRequest
+from functions.common.results import (DISCLAIMER, AnalysisResult, ChatAnswerDraft, DoctorReport,
+                                      DoctorReportDraft, LabAnalysisDraft, dump)
+from functions.process.offline import RESULTS_TAG, tagged
+from functions.process.providers import InputError
+
+PROMPT_VERSION = "v1"
+_MAGIC = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff"}
+_FORMATS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpeg"}
+
+
+@lru_cache(maxsize=None)
+def prompt(name: str) -> str:
+    return (Path(__file__).parent / "prompts" / f"{name}.{PROMPT_VERSION}.md").read_text()
+
+
+@dataclass(frozen=True)
+class Task:
+    prompt_name: str
+    tool_name: str
+    draft: type[BaseModel]
+    messages: list[dict]
+    finish: Callable[[BaseModel, str], dict]  # (validated draft, model id) -> stored value
+    key: str                                  # "result" or "response" in the outcome
+
+    @property
+    def tool(self) -> dict:
+        return {"toolSpec": {"name": self.tool_name, "description": (self.draft.__doc__ or "").strip(),
+                             "inputSchema": {"json": self.draft.model_json_schema(by_alias=True)}}}
+
+    @property
+    def system(self) -> str:
+        return prompt(self.prompt_name)
+
+
+def lab_task(body: bytes, content_type: str) -> Task:
+    fmt = _FORMATS.get((content_type or "").split(";")[0].strip().lower())
+    if fmt is None or not body.startswith(_MAGIC[fmt]):
+        raise InputError("unsupported_document", f"not a {fmt or 'supported'} file")
+    block = ({"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body}}} if fmt == "pdf"
+             else {"image": {"format": fmt, "source": {"bytes": body}}})
+
+    def finish(draft: LabAnalysisDraft, model_id: str) -> dict:
+        return dump(AnalysisResult(**draft.model_dump(), model=model_id, disclaimer=DISCLAIMER,
+                                   processed_at=now_iso()))
+
+    return Task("lab_analysis", "record_lab_analysis", LabAnalysisDraft,
+                [{"role": "user", "content": [block, {"text": "Read this laboratory report."}]}], finish, "result")
+
+
+def _payload(body: bytes, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError:
+        raise InputError("invalid_request") from None
+
+
+def chat_task(body: bytes) -> Task:
+    request: ChatRequest = _payload(body, ChatRequest)
+    messages: list[dict] = []
+    for turn in request.conversation or []:  # Converse wants alternating turns, user first
+        if not messages and turn.role != "user":
+            continue
+        if messages and messages[-1]["role"] == turn.role:
+            messages[-1]["content"].append({"text": turn.content})
+        else:
+            messages.append({"role": turn.role, "content": [{"text": turn.content}]})
+    results = [dump(r) for r in (request.context.results if request.context else [])]
+    final = [{"text": request.message},
+             {"text": tagged(RESULTS_TAG, json.dumps({"message": request.message, "results": results}))}]
+    if messages and messages[-1]["role"] == "user":
+        messages[-1]["content"].extend(final)
+    else:
+        messages.append({"role": "user", "content": final})
+
+    def finish(draft: ChatAnswerDraft, model_id: str) -> dict:
+        return {"message": draft.message, "model": model_id, "disclaimer": DISCLAIMER, "created_at": now_iso()}
+
+    return Task("chat", "answer_user", ChatAnswerDraft, messages, finish, "response")
+
+
+def report_task(body: bytes) -> Task:
+    request: DoctorReportRequest = _payload(body, DoctorReportRequest)
+    data = {"results": [{"date": r.date.isoformat(), "result": dump(r.result)} for r in request.results],
+            "notes": request.notes}
+
+    def finish(draft: DoctorReportDraft, model_id: str) -> dict:
+        return dump(DoctorReport(**draft.model_dump(by_alias=True), disclaimer=DISCLAIMER))
+
+    return Task("doctor_report", "record_doctor_report", DoctorReportDraft,
+                [{"role": "user", "content": [{"text": "Prepare the report for my doctor."},
+                                              {"text": tagged(RESULTS_TAG, json.dumps(data))}]}],
+                finish, "result")

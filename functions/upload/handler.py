@@ -1,0 +1,40 @@
+"""upload: a presigned POST for the caller's new lab-report job. No AWS call: S3 checks
+the signed policy (key, size range, content type, SSE-KMS with the stack's key)."""
+
+from http import HTTPStatus
+
+from functions.common import aws, jobs
+from functions.common.api import api_handler
+from functions.common.http import ApiError, caller_id, make_resolver, parse_body
+from functions.common.observability import count
+from functions.common.requests import MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadRequest
+from functions.common.settings import settings
+
+app = make_resolver()
+
+
+@app.post("/api/v1/process/upload")
+def upload():
+    user_id = caller_id(app)
+    request = parse_body(app, UploadRequest)
+    content_type = request.content_type.split(";")[0].strip().lower()
+    if content_type not in UPLOAD_TYPES:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "unsupported_media_type",
+                       f"content_type must be one of {', '.join(UPLOAD_TYPES)}")
+    if request.file_size > MAX_UPLOAD_BYTES:
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large", "files may be at most 10 MiB")
+    job = jobs.new_job_id("result", user_id)
+    key_arn = settings().require("data_key_arn")
+    encryption = {"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": key_arn}
+    post = aws.client("s3").generate_presigned_post(
+        Bucket=settings().require("temp_bucket"), Key=job.incoming,
+        Fields={"Content-Type": content_type, **encryption},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, request.file_size],
+                    *({k: v} for k, v in encryption.items())],
+        ExpiresIn=jobs.UPLOAD_URL_SECONDS)
+    count("UploadsStarted", content_type=content_type)
+    return {"job_id": job.value, "upload": {"url": post["url"], "fields": post["fields"]},
+            "expires_in": jobs.UPLOAD_URL_SECONDS}, HTTPStatus.CREATED
+
+
+handler = api_handler(app)
