@@ -60,7 +60,7 @@ def new_job_id(kind: str, user_id: str, now_ms: Optional[int] = None) -> JobId:
 
 def parse(job_id: str) -> Optional[JobId]:
     """The job id when it is well formed and not from the future; None otherwise."""
-    match = _JOB_ID.match(job_id or "")
+    match = _JOB_ID.fullmatch(job_id or "")  # fullmatch: "$" would accept a trailing newline
     if not match or int(match[3]) > time.time() * 1000 + CLOCK_SKEW_MS:
         return None
     return JobId(match[1], match[2], int(match[3]), job_id)

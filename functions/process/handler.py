@@ -35,7 +35,12 @@ class ModelUnavailable(Exception):
     pass
 
 
-def call_model(task: Task, deadline: float, sleep=time.sleep) -> dict:
+# The clock and the pause between attempts (replaced in tests).
+monotonic = time.monotonic
+sleep = time.sleep
+
+
+def call_model(task: Task, deadline: float) -> dict:
     """Converse with backoff and jitter on throttling and transient errors, until the deadline."""
     attempt = 0
     while True:
@@ -52,7 +57,7 @@ def call_model(task: Task, deadline: float, sleep=time.sleep) -> dict:
             reason = type(e).__name__
         count("ModelRetries", reason=reason)
         delay = min(20.0, BASE_DELAY_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        if time.monotonic() + delay + 1 >= deadline:
+        if monotonic() + delay + 1 >= deadline:
             raise ModelUnavailable(reason)
         sleep(delay)
 
@@ -112,7 +117,7 @@ def process(key: str, deadline: float) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event, context):
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - OUTCOME_MARGIN_S
+    deadline = monotonic() + context.get_remaining_time_in_millis() / 1000 - OUTCOME_MARGIN_S
     for record in event.get("Records", []):
         process(urllib.parse.unquote_plus(record["s3"]["object"]["key"]), deadline)
 

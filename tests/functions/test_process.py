@@ -1,0 +1,203 @@
+"""The process function against moto with a stubbed model: every job ends completed or
+failed, retries stay inside the deadline, duplicate deliveries do nothing."""
+
+import json
+import time
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from functions.common import jobs
+from functions.process import handler as process_module
+from tests.conftest import FakeContext
+from tests.fixtures.lab_reports import TABLE
+
+USER = str(uuid.uuid4())
+BUCKET = "serenya-test-temp"
+
+
+class StubModel:
+    """Answers with the queued replies (dicts) or raises the queued exceptions."""
+    model_id = "stub-model"
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.calls = 0
+
+    def converse(self, *, system, messages, tool):
+        self.calls += 1
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return {"output": {"message": {"role": "assistant", "content": [
+            {"toolUse": {"toolUseId": "t", "name": tool["toolSpec"]["name"], "input": reply}}]}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 10, "outputTokens": 5}}
+
+
+def throttled(code="ThrottlingException"):
+    return ClientError({"Error": {"Code": code, "Message": "slow down"}}, "Converse")
+
+
+VALID = {"document_type": "lab_report", "summary": "One value.", "confidence": 0.8, "observations": [
+    {"name": "Hemoglobin", "loinc": "718-7", "value": 11.2, "value_text": "11.2", "unit": "g/dL",
+     "reference_range": {"low": 12.0, "high": 15.5, "text": "12.0-15.5"}, "flag": "low"}]}
+
+
+@pytest.fixture
+def s3(aws_env, monkeypatch):
+    monkeypatch.setattr(process_module, "sleep", lambda s: None)
+    return boto3.client("s3", region_name="eu-west-1")
+
+
+def use(monkeypatch, model):
+    monkeypatch.setattr(process_module, "provider", lambda: model)
+    return model
+
+
+def upload(s3, body=None, content_type="application/pdf", kind="result", payload=None):
+    job = jobs.new_job_id(kind, USER)
+    data = body if body is not None else json.dumps(payload).encode()
+    s3.put_object(Bucket=BUCKET, Key=job.incoming, Body=data, ContentType=content_type)
+    return job
+
+
+def deliver(job, remaining_ms=300_000):
+    context = FakeContext()
+    context.get_remaining_time_in_millis = lambda: remaining_ms
+    process_module.handler({"Records": [{"s3": {"object": {"key": job.incoming}}}]}, context)
+
+
+def outcome(s3, job):
+    head = s3.head_object(Bucket=BUCKET, Key=job.outgoing)
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=job.outgoing)["Body"].read()), head["Metadata"]
+
+
+def incoming_exists(s3, job):
+    return "Contents" in s3.list_objects_v2(Bucket=BUCKET, Prefix=job.incoming)
+
+
+def test_valid_reply_completes_the_job_and_removes_the_input(s3, monkeypatch):
+    use(monkeypatch, StubModel(VALID))
+    job = upload(s3, TABLE.pdf())
+    deliver(job)
+    result, meta = outcome(s3, job)
+    assert result["status"] == "completed" and meta == {"status": "completed"}
+    assert result["result"]["observations"][0]["flag"] == "low"
+    assert result["result"]["model"] == "stub-model" and "not medical advice" in result["result"]["disclaimer"]
+    assert not incoming_exists(s3, job)
+    assert jobs.state(job).status == "completed"
+
+
+@pytest.mark.parametrize("reply", [
+    {"document_type": "lab_report"},                                   # fields missing
+    {**VALID, "confidence": 7},                                        # out of range
+    {**VALID, "observations": [{"name": "x", "value_text": "1", "flag": "weird"}]},
+    {**VALID, "extra": "field"},
+])
+def test_reply_failing_validation_ends_failed(s3, monkeypatch, reply):
+    use(monkeypatch, StubModel(reply))
+    job = upload(s3, TABLE.pdf())
+    deliver(job)
+    result, meta = outcome(s3, job)
+    assert result["status"] == "failed" and result["error"]["code"] == "invalid_model_reply"
+    assert meta == {"status": "failed", "error-code": "invalid_model_reply"}
+    assert jobs.state(job).error == result["error"]
+
+
+def test_throttling_is_retried_then_completes(s3, monkeypatch):
+    model = use(monkeypatch, StubModel(throttled(), throttled("ServiceUnavailableException"), VALID))
+    job = upload(s3, TABLE.pdf())
+    deliver(job)
+    assert outcome(s3, job)[0]["status"] == "completed" and model.calls == 3
+
+
+def test_persistent_throttling_fails_inside_the_deadline(s3, monkeypatch):
+    model = use(monkeypatch, StubModel(throttled()))
+    job = upload(s3, TABLE.pdf())
+    clock = [1000.0]
+    monkeypatch.setattr(process_module, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(process_module, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    deliver(job, remaining_ms=60_000)
+    result, _ = outcome(s3, job)
+    assert result["error"]["code"] == "model_unavailable"
+    assert 3 <= model.calls <= 10 and clock[0] <= 1000.0 + 60 - process_module.OUTCOME_MARGIN_S
+
+
+def test_a_refused_call_is_not_retried(s3, monkeypatch):
+    model = use(monkeypatch, StubModel(throttled("AccessDeniedException")))
+    job = upload(s3, TABLE.pdf())
+    deliver(job)
+    assert outcome(s3, job)[0]["error"]["code"] == "model_unavailable" and model.calls == 1
+
+
+def test_a_retried_delivery_does_nothing(s3, monkeypatch):
+    model = use(monkeypatch, StubModel(VALID))
+    job = upload(s3, TABLE.pdf())
+    deliver(job)
+    first = outcome(s3, job)[0]
+    s3.put_object(Bucket=BUCKET, Key=job.incoming, Body=TABLE.pdf(), ContentType="application/pdf")  # S3 re-sends
+    deliver(job)
+    deliver(job)
+    assert outcome(s3, job)[0] == first and model.calls == 1 and not incoming_exists(s3, job)
+
+
+def test_content_that_is_not_what_was_declared_fails(s3, monkeypatch):
+    model = use(monkeypatch, StubModel(VALID))
+    job = upload(s3, b"%PDF-1.4 not a png", content_type="image/png")
+    deliver(job)
+    assert outcome(s3, job)[0]["error"]["code"] == "unsupported_document" and model.calls == 0
+
+
+def test_a_malformed_key_is_removed(s3, monkeypatch):
+    use(monkeypatch, StubModel(VALID))
+    s3.put_object(Bucket=BUCKET, Key="incoming/../../etc/passwd", Body=b"x")
+    process_module.handler({"Records": [{"s3": {"object": {"key": "incoming/../../etc/passwd"}}}]}, FakeContext())
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="incoming/")
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="outgoing/")
+
+
+def test_chat_and_report_inputs_are_validated_again(s3, monkeypatch):
+    use(monkeypatch, StubModel({"message": "fine"}))
+    job = upload(s3, kind="chat", content_type="application/json", payload={"message": ""})
+    deliver(job)
+    assert outcome(s3, job)[0]["error"]["code"] == "invalid_request"
+    job = upload(s3, kind="chat", content_type="application/json", payload={"message": "How is my iron?"})
+    deliver(job)
+    response = outcome(s3, job)[0]["response"]
+    assert response["message"] == "fine" and response["model"] == "stub-model" and response["disclaimer"]
+
+
+# -- job ids and states ---------------------------------------------------------------
+
+def test_job_ids_are_owned_exactly():
+    job = jobs.new_job_id("result", USER)
+    assert jobs.owned(job.value, USER) == job
+    assert jobs.owned(job.value, str(uuid.uuid4())) is None
+    assert jobs.owned(job.value, USER, kinds=("chat",)) is None
+    future = jobs.new_job_id("result", USER, now_ms=int(time.time() * 1000) + 3_600_000)
+    assert jobs.owned(future.value, USER) is None
+
+
+@pytest.mark.parametrize("value", [
+    "", "result", f"result_{USER}", f"result_{USER}_1_abc", f"photo_{USER}_1700000000000_0123456789abcdef",
+    f"result_{USER}_1700000000000_0123456789abcdef/../x", f"../result_{USER}_1700000000000_0123456789abcdef",
+    f"result_{USER.upper()}_1700000000000_0123456789abcdef", f"result_{USER}_1700000000000_0123456789abcdef\n",
+    "result_*_1700000000000_0123456789abcdef",
+])
+def test_malformed_job_ids_are_nobodys(value):
+    assert jobs.owned(value, USER) is None and jobs.owned(value, USER.upper()) is None
+
+
+def test_states_over_time(s3):
+    job = jobs.new_job_id("result", USER)
+    now = job.created_ms / 1000
+    assert jobs.state(job, now=now + 10).status == "pending"
+    assert jobs.state(job, now=now + jobs.UPLOAD_WINDOW_SECONDS + 1).status == "not_found"
+    chat = jobs.new_job_id("chat", USER)
+    assert jobs.state(chat, now=now + 1).status == "not_found"  # chat jobs are never "pending"
+    s3.put_object(Bucket=BUCKET, Key=job.incoming, Body=b"%PDF-")
+    assert jobs.state(job).status == "processing"
+    late = jobs.state(job, now=time.time() + jobs.PROCESSING_TIMEOUT_SECONDS + 5)
+    assert (late.status, late.error_code) == ("failed", "processing_timeout")
