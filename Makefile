@@ -32,7 +32,7 @@ openapi: install
 
 # Benchmarks (not part of `make test`): numbers in docs/benchmarks.md.
 bench: install
-	$(PY) -m bench.identity docs/benchmarks.md
+	$(PY) -m bench docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -1,6 +1,4 @@
-"""Identity benchmark on the local stack: AWS calls per route and authorizer latency.
-
-    make bench        (writes docs/benchmarks.md)
+"""Identity on the local stack: AWS calls per route and the authorizer's warm latency.
 
 AWS calls are counted at the boto3 level inside the functions, so they are what the
 deployed functions would make. Latencies are of this machine against moto over
@@ -12,13 +10,10 @@ from __future__ import annotations
 import collections
 import json
 import statistics
-import sys
 import time
 import urllib.request
 
 import boto3
-
-from local.server import LocalStack
 
 DEVICE = {"platform": "ios", "device_id": "bench"}
 CONSENTS = {"privacy_policy": {"version": "1", "accepted": True}, "terms_of_service": {"version": "1", "accepted": True}}
@@ -54,68 +49,55 @@ def percentile(values, q):
     return statistics.quantiles(values, n=100)[q - 1]
 
 
-def main() -> str:
-    counter = CallCounter()
-    stack = LocalStack(port=0, background=False).start()
-    try:
-        base = stack.url
-        lines = ["## Identity (local stack)", "", f"Command: `make bench` ({time.strftime('%Y-%m-%d')}).", "",
-                 "### AWS calls per request, made by the functions", "",
-                 "| request | calls | detail |", "| --- | --- | --- |"]
+def run(stack, counter: CallCounter) -> str:
+    base = stack.url
+    lines = ["## Identity (local stack)", "",
+             "### AWS calls per request, made by the functions", "",
+             "| request | calls | detail |", "| --- | --- | --- |"]
 
-        def measure(label, method, path, body=None, token=None, expect=None):
-            counter.take()
-            status, answer = call(base, method, path, body, token)
-            assert expect is None or status == expect, (label, status, answer)
-            calls = counter.take()
-            detail = ", ".join(f"{k} x{v}" for k, v in sorted(calls.items()))
-            lines.append(f"| {label} ({status}) | {sum(calls.values())} | {detail} |")
-            return answer
-
-        id_token = call(base, "POST", "/local/idp/google/token", {"sub": "bench", "email": "b@example.com"})[1]["id_token"]
-        onboard = {"provider": "google", "id_token": id_token, "device": DEVICE, "consents": CONSENTS}
-        token = measure("onboarding, new user (cold)", "POST", "/api/v1/auth/oauth-onboarding", onboard, expect=201)["access_token"]
-        measure("sign-in", "POST", "/api/v1/auth/oauth-signin", {"provider": "google", "id_token": id_token,
-                                                                 "device": DEVICE}, expect=200)
-        measure("GET profile, first (authorizer cold for this token)", "GET", "/api/v1/user/profile", token=token, expect=200)
-        measure("GET profile, authorizer answer cached", "GET", "/api/v1/user/profile", token=token, expect=200)
-        measure("PUT profile", "PUT", "/api/v1/user/profile", {"given_name": "Bench"}, token=token, expect=200)
-
-        # Authorizer warm latency, invoked as API Gateway would on a cache miss.
-        token_event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}",
-                       "methodArn": "arn:aws:execute-api:eu-west-1:123456789012:local/local/GET/api/v1/user/profile"}
-        stack.functions.invoke("authorizer", token_event)
+    def measure(label, method, path, body=None, token=None, expect=None):
         counter.take()
-        timings = []
-        for _ in range(WARM_CALLS):
-            started = time.perf_counter()
-            stack.functions.invoke("authorizer", token_event)
-            timings.append((time.perf_counter() - started) * 1000)
-        authorizer_calls = counter.take()
-        from functions.common import tokens
-        verify = []
-        for _ in range(WARM_CALLS):
-            started = time.perf_counter()
-            tokens.verify(token)
-            verify.append((time.perf_counter() - started) * 1000)
+        status, answer = call(base, method, path, body, token)
+        assert expect is None or status == expect, (label, status, answer)
+        calls = counter.take()
+        detail = ", ".join(f"{k} x{v}" for k, v in sorted(calls.items()))
+        lines.append(f"| {label} ({status}) | {sum(calls.values())} | {detail} |")
+        return answer
 
-        measure("DELETE profile", "DELETE", "/api/v1/user/profile", token=token, expect=204)
-        lines += ["", f"### Authorizer, warm ({WARM_CALLS} invocations in-process)", "",
-                  "| measure | p50 ms | p99 ms |", "| --- | --- | --- |",
-                  f"| whole handler (verify + account check against moto) | {percentile(timings, 50):.2f} | "
-                  f"{percentile(timings, 99):.2f} |",
-                  f"| token verification alone (cached public key) | {percentile(verify, 50):.3f} | "
-                  f"{percentile(verify, 99):.3f} |",
-                  "", "AWS calls over those invocations: " + ", ".join(
-                      f"{k} x{v}" for k, v in sorted(authorizer_calls.items())) + " (no KMS call).", ""]
-        return "\n".join(lines)
-    finally:
-        stack.stop()
+    id_token = call(base, "POST", "/local/idp/google/token", {"sub": "bench", "email": "b@example.com"})[1]["id_token"]
+    onboard = {"provider": "google", "id_token": id_token, "device": DEVICE, "consents": CONSENTS}
+    token = measure("onboarding, new user (cold)", "POST", "/api/v1/auth/oauth-onboarding", onboard, expect=201)["access_token"]
+    measure("sign-in", "POST", "/api/v1/auth/oauth-signin", {"provider": "google", "id_token": id_token,
+                                                             "device": DEVICE}, expect=200)
+    measure("GET profile, first (authorizer cold for this token)", "GET", "/api/v1/user/profile", token=token, expect=200)
+    measure("GET profile, authorizer answer cached", "GET", "/api/v1/user/profile", token=token, expect=200)
+    measure("PUT profile", "PUT", "/api/v1/user/profile", {"given_name": "Bench"}, token=token, expect=200)
 
+    # Authorizer warm latency, invoked as API Gateway would on a cache miss.
+    token_event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}",
+                   "methodArn": "arn:aws:execute-api:eu-west-1:123456789012:local/local/GET/api/v1/user/profile"}
+    stack.functions.invoke("authorizer", token_event)
+    counter.take()
+    timings = []
+    for _ in range(WARM_CALLS):
+        started = time.perf_counter()
+        stack.functions.invoke("authorizer", token_event)
+        timings.append((time.perf_counter() - started) * 1000)
+    authorizer_calls = counter.take()
+    from functions.common import tokens
+    verify = []
+    for _ in range(WARM_CALLS):
+        started = time.perf_counter()
+        tokens.verify(token)
+        verify.append((time.perf_counter() - started) * 1000)
 
-if __name__ == "__main__":
-    report = main()
-    print(report)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as out:
-            out.write("# Benchmarks\n\nMeasured on a 2-core machine; regenerate with `make bench`.\n\n" + report)
+    measure("DELETE profile", "DELETE", "/api/v1/user/profile", token=token, expect=204)
+    lines += ["", f"### Authorizer, warm ({WARM_CALLS} invocations in-process)", "",
+              "| measure | p50 ms | p99 ms |", "| --- | --- | --- |",
+              f"| whole handler (verify + account check against moto) | {percentile(timings, 50):.2f} | "
+              f"{percentile(timings, 99):.2f} |",
+              f"| token verification alone (cached public key) | {percentile(verify, 50):.3f} | "
+              f"{percentile(verify, 99):.3f} |",
+              "", "AWS calls over those invocations: " + ", ".join(
+                  f"{k} x{v}" for k, v in sorted(authorizer_calls.items())) + " (no KMS call).", ""]
+    return "\n".join(lines)

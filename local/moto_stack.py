@@ -19,8 +19,10 @@ Provisioner = Callable[["MotoMocks", str, dict], tuple[str, dict]]
 
 
 def aws_client(service: str, endpoint_url: str, region: str):
-    return boto3.client(service, endpoint_url=endpoint_url, region_name=region,
-                        aws_access_key_id="local", aws_secret_access_key="local")
+    """A client of the local stack itself, on its own session: the functions' SDK
+    (the default session) stays theirs, and what they call can be counted apart."""
+    return boto3.session.Session().client(service, endpoint_url=endpoint_url, region_name=region,
+                                          aws_access_key_id="local", aws_secret_access_key="local")
 
 
 class MotoMocks(RecordingMocks):

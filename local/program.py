@@ -73,8 +73,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
 
-    def one(self, type_: str, name_contains: str = "") -> Recorded:
-        found = [r for r in self.of_type(type_) if name_contains in r.name]
+    def one(self, type_: str, name_contains: str = "", endswith: str = "") -> Recorded:
+        found = [r for r in self.of_type(type_) if name_contains in r.name and r.name.endswith(endswith)]
         if len(found) != 1:
             raise AssertionError(f"expected one {type_} named *{name_contains}*, found {[r.name for r in found]}")
         return found[0]

@@ -1,4 +1,5 @@
-"""chat_status: a chat job of the caller, with the answer once it is there."""
+"""chat_status: a chat job of the caller, with the answer once it is there.
+One GET when the answer is there; HEADs only while it is not."""
 
 from http import HTTPStatus
 
@@ -12,16 +13,19 @@ app = make_resolver()
 @app.get("/api/v1/chat/status/<job_id>")
 def chat_status(job_id: str):
     job = jobs.owned(job_id, caller_id(app), kinds=("chat",))
-    state = jobs.state(job) if job else None
-    if state is None or state.status == "not_found":
+    if job is None:
+        raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
+    outcome = jobs.read_outcome(job)
+    if outcome is not None:
+        body = {"job_id": job.value, "status": outcome["status"]}
+        body.update({"response": outcome["response"]} if outcome["status"] == "completed"
+                    else {"error": outcome["error"]})
+        return body
+    state = jobs.state(job)
+    if state.status == "not_found":
         raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
     body = {"job_id": job.value, "status": state.status}
-    if state.status == "completed":
-        outcome = jobs.read_outcome(job)
-        if outcome is None:
-            raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
-        body["response"] = outcome["response"]
-    elif state.error:
+    if state.error:
         body["error"] = state.error
     return body
 

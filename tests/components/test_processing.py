@@ -36,11 +36,11 @@ def stack(request, dev, prod):
 
 
 def function(run, name):
-    return run.mocks.one(FUNCTION, f"-{name}").inputs
+    return run.mocks.one(FUNCTION, endswith=f"-{name}").inputs
 
 
 def policy(run, name):
-    return json.loads(run.mocks.one("aws:iam/rolePolicy:RolePolicy", f"-{name}").inputs["policy"])
+    return json.loads(run.mocks.one("aws:iam/rolePolicy:RolePolicy", endswith=f"-{name}").inputs["policy"])
 
 
 def actions(doc):
@@ -236,3 +236,55 @@ def _run_catalog(catalog):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive({}))
         return run_program("dev", catalog=catalog)
+
+
+# -- the real catalog's roles -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real():
+    return run_program("dev")
+
+
+def statements(run, name):
+    return {s["Sid"]: s for s in policy(run, name)["Statement"]}
+
+
+def test_status_may_only_read_and_list_the_two_job_prefixes(real):
+    granted = statements(real, "status")
+    bucket = f"arn:aws:s3:::{real.outputs['temp_bucket']}"
+    assert granted["ReadJobFiles"]["Resource"] == [f"{bucket}/incoming/*", f"{bucket}/outgoing/*"]
+    assert granted["ListJobFiles"]["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*", "outgoing/*"]}}
+    assert actions(policy(real, "status")) == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
+                                               "xray:PutTelemetryRecords", "s3:GetObject", "s3:ListBucket",
+                                               "kms:Decrypt"}
+
+
+def test_upload_may_only_write_incoming(real):
+    s3_actions = {a for a in actions(policy(real, "upload")) if a.startswith("s3:")}
+    assert s3_actions == {"s3:PutObject"}
+    assert statements(real, "upload")["WriteJobFiles"]["Resource"] == [
+        f"arn:aws:s3:::{real.outputs['temp_bucket']}/incoming/*"]
+
+
+def test_process_is_triggered_by_incoming_with_a_dead_letter_queue(real):
+    notification = real.mocks.one("aws:s3/bucketNotification:BucketNotification").inputs
+    process = real.mocks.one(FUNCTION, endswith="-process")
+    assert notification["lambdaFunctions"] == [{"lambdaFunctionArn": process.state["arn"],
+                                                "events": ["s3:ObjectCreated:*"], "filterPrefix": "incoming/"}]
+    queue = real.mocks.one("aws:sqs/queue:Queue", "-process-failures")
+    assert process.inputs["deadLetterConfig"]["targetArn"] == queue.state["arn"]
+    assert "bedrock:InvokeModel" in actions(policy(real, "process"))
+    assert not any(a.startswith("dynamodb:") for a in actions(policy(real, "process")))
+    layers = process.inputs["layers"]
+    assert len(layers) == 3  # Powertools, shared dependencies, and pypdf for this function only
+    assert all(len(function(real, n)["layers"]) == 2 for n in ("status", "auth"))
+
+
+def test_only_functions_that_need_the_table_may_touch_it(real):
+    for name in ("upload", "status", "result", "cleanup", "chat_prompts", "chat_messages", "chat_status"):
+        assert not any(a.startswith("dynamodb:") for a in actions(policy(real, name))), name
+    assert "dynamodb:PutItem" not in actions(policy(real, "doctor_report"))
+
+
+def test_chat_prompts_touches_nothing(real):
+    assert {a.split(":")[0] for a in actions(policy(real, "chat_prompts"))} == {"logs", "xray"}

@@ -1,0 +1,96 @@
+"""Documents on the local stack: extraction accuracy of the offline analyser on the
+sample reports, and the time from upload to result."""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+
+import requests
+from pypdf import PdfReader
+
+from bench.identity import call
+from functions.process import labs
+from tests.fixtures.lab_reports import HELD_OUT, SAMPLES, accuracy
+
+UPLOADS = 20
+
+
+def extraction() -> list[str]:
+    lines = ["### Offline extraction accuracy (sample reports in tests/fixtures/lab_reports.py)", "",
+             "| report | expected | values right | flags right | false positives |", "| --- | --- | --- | --- | --- |"]
+    totals = [0, 0, 0, 0]
+    for sample in SAMPLES:
+        text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(sample.pdf())).pages)
+        score = accuracy(labs.extract(text), sample.truth)
+        marker = " (held out)" if sample is HELD_OUT else ""
+        lines.append(f"| {sample.name}{marker} | {score['expected']} | {score['values_right']} | "
+                     f"{score['flags_right']} | {score['false_positives']} |")
+        for i, key in enumerate(("expected", "values_right", "flags_right", "false_positives")):
+            totals[i] += score[key]
+    lines.append(f"| all | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} |")
+    return lines
+
+
+def calls_per_route(base, token, counter) -> list[str]:
+    """One lab-report job, route by route; the process function's calls happen in between."""
+    lines = ["### AWS calls per request, made by the functions", "", "| request | calls | detail |",
+             "| --- | --- | --- |"]
+
+    def row(label, calls):
+        lines.append(f"| {label} | {sum(calls.values())} | "
+                     + ", ".join(f"{k} x{v}" for k, v in sorted(calls.items())) + " |")
+
+    pdf = SAMPLES[0].pdf()
+    counter.take()
+    ticket = call(base, "POST", "/api/v1/process/upload", {"content_type": "application/pdf", "file_size": len(pdf)},
+                  token)[1]
+    row("POST upload (presigned POST, signed locally)", counter.take())
+    call(base, "GET", f"/api/v1/process/status/{ticket['job_id']}", token=token)
+    row("GET status while pending", counter.take())
+    requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
+                  files={"file": ("r.pdf", pdf, "application/pdf")}, timeout=10).raise_for_status()
+    deadline = time.monotonic() + 30
+    while not counter.calls.get("s3.DeleteObject") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    row("process (one job, offline model)", counter.take())
+    call(base, "GET", f"/api/v1/process/status/{ticket['job_id']}", token=token)
+    row("GET status when completed", counter.take())
+    call(base, "GET", f"/api/v1/process/result/{ticket['job_id']}", token=token)
+    row("GET result", counter.take())
+    call(base, "DELETE", f"/api/v1/process/cleanup/{ticket['job_id']}", token=token)
+    row("DELETE cleanup", counter.take())
+    return lines + [""]
+
+
+def run(stack, counter) -> str:
+    base = stack.url
+    id_token = call(base, "POST", "/local/idp/apple/token", {"sub": "bench-docs"})[1]["id_token"]
+    token = call(base, "POST", "/api/v1/auth/oauth-onboarding", {
+        "provider": "apple", "id_token": id_token, "device": {"platform": "ios", "device_id": "b"},
+        "consents": {"privacy_policy": {"version": "1", "accepted": True},
+                     "terms_of_service": {"version": "1", "accepted": True}}})[1]["access_token"]
+    pdf = SAMPLES[0].pdf()
+    timings = []
+    for _ in range(UPLOADS):
+        started = time.perf_counter()
+        ticket = call(base, "POST", "/api/v1/process/upload", {"content_type": "application/pdf",
+                                                               "file_size": len(pdf)}, token)[1]
+        requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
+                      files={"file": ("r.pdf", pdf, "application/pdf")}, timeout=10).raise_for_status()
+        deadline = time.monotonic() + 30
+        while call(base, "GET", f"/api/v1/process/status/{ticket['job_id']}", token=token)[1]["status"] not in (
+                "completed", "failed") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        status, body = call(base, "GET", f"/api/v1/process/result/{ticket['job_id']}", token=token)
+        assert status == 200 and body["status"] == "completed", body
+        timings.append(time.perf_counter() - started)
+    median = statistics.median(timings)
+    lines = ["## Documents (local stack)", "", *calls_per_route(base, token, counter), *extraction(), "",
+             f"### Upload to result ({UPLOADS} lab reports, one after the other)", "",
+             "Ticket, presigned POST to moto, dispatch (the poller checks every 0.2 s), offline analysis, "
+             "status polls every 20 ms, result.", "",
+             f"median {median:.2f} s, slowest {max(timings):.2f} s.", ""]
+    return "\n".join(lines)
