@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer openapi bench clean
+.PHONY: install run test layer openapi runbooks bench clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -29,6 +29,10 @@ layer: install
 # The API's OpenAPI contract, generated from the catalog (a test fails when it is stale).
 openapi: install
 	$(PY) -m components.openapi > docs/openapi.json
+
+# On-call runbooks, generated from the alarm definitions (a test fails when stale).
+runbooks: install
+	$(PY) -m components.runbooks > docs/runbooks.md
 
 # Benchmarks (not part of `make test`): numbers in docs/benchmarks.md.
 bench: install

@@ -75,6 +75,7 @@ class Settings:
     google_client_ids: tuple[str, ...]
     apple_client_ids: tuple[str, ...]
     powertools_layer_arn: str
+    detailed_alarms: bool = False              # latency targets, 4XX rate, concurrency...
     ai_provider: str = "bedrock"               # bedrock, or offline (the rule-based analyser)
     api_domain: Optional[str] = None           # custom domain of the API (CloudFront alias)
     api_certificate_arn: Optional[str] = None  # its ACM certificate, in us-east-1
@@ -204,6 +205,7 @@ def load_settings(get: ConfigGetter, stack: str) -> Settings:
         apple_client_ids=r.string_list(f"{ns}:appleClientIds", _APPLE_CLIENT_ID,
                                        "an Apple bundle or services id"),
         powertools_layer_arn=layer,
+        detailed_alarms=r.boolean(f"{ns}:detailedAlarms"),
         ai_provider=r.string(f"{ns}:aiProvider", _AI_PROVIDER, "bedrock or offline") or "bedrock",
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
         api_certificate_arn=r.string(f"{ns}:apiCertificateArn", _CLOUDFRONT_CERTIFICATE,

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 
 from components.api import ApiArgs, ApiLayer
 from components.config import Settings
+from components.observability import ObservabilityArgs, ObservabilityLayer
 from components.processing import ProcessingArgs, ProcessingLayer
 from components.storage import StorageArgs, StorageLayer
 from functions.catalog import Function, validate
@@ -34,6 +35,9 @@ def build_stack(settings: Settings, catalog: tuple[Function, ...],
     api = ApiLayer(settings.name(), ApiArgs(
         settings=settings, storage=storage, catalog=catalog,
         functions=processing.functions, account_id=account_id))
+    observability = ObservabilityLayer(settings.name(), ObservabilityArgs(
+        settings=settings, catalog=catalog, storage=storage, processing=processing, api=api,
+        account_id=account_id))
 
     return {
         "api_url": api.url,
@@ -46,4 +50,7 @@ def build_stack(settings: Settings, catalog: tuple[Function, ...],
         "signing_key_arn": storage.signing_key.arn,
         "secret_arn": storage.secret.arn,
         "functions": {name: f.function.name for name, f in processing.functions.items()},
+        "dashboards": observability.dashboard_urls,
+        "critical_topic_arn": observability.critical_topic.arn,
+        "warning_topic_arn": observability.warning_topic.arn,
     }

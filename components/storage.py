@@ -39,19 +39,28 @@ def tls_only_statement(bucket_arn: str) -> dict:
     }
 
 
+def account_statement(account_id: str) -> dict:
+    return {"Sid": "AccountAdministersThroughIam", "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}
+
+
+def alarms_statement(account_id: str) -> dict:
+    """CloudWatch alarms may publish to topics encrypted with the key."""
+    return {"Sid": "CloudWatchAlarmsPublishToEncryptedTopics", "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}}
+
+
 def data_key_policy(account_id: str, region: str) -> dict:
     """IAM in this account governs use of the key; CloudWatch Logs may use it for this
-    account's log groups (logs cannot use a key through IAM alone)."""
+    account's log groups and CloudWatch alarms for the alarm topics (neither service can
+    use a key through IAM alone)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "AccountAdministersThroughIam",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            account_statement(account_id),
+            alarms_statement(account_id),
             {
                 "Sid": "CloudWatchLogsEncryptsThisAccountsLogGroups",
                 "Effect": "Allow",

@@ -36,6 +36,7 @@ class Route:
     authorized: bool = True     # behind the JWT authorizer
     body: Optional[str] = None  # request model, "module:Class" (pydantic), for the OpenAPI document
     success: tuple[int, ...] = (200,)  # the statuses of a successful answer
+    latency_p99_ms: Optional[int] = None  # a latency target, alarmed on this resource and method
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,33 @@ class ScheduleTrigger:
 
 
 Trigger = Union[S3Trigger, StreamTrigger, ScheduleTrigger]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """An alarm on a custom metric's totals (dimensions service, function)."""
+    value: float
+    impact: str
+    checks: tuple[str, str, str]
+    severity: str = "warning"   # "critical" pages on-call through the stack's composite alarm
+    statistic: str = "Sum"
+    period_s: int = 300
+    periods: int = 1
+
+
+@dataclass(frozen=True)
+class CustomMetric:
+    """A metric the function's code emits with `observability.count` (a test ties the two)."""
+    name: str
+    title: str
+    breakdown: tuple[str, ...] = ()     # dimensions of the breakdown stream, beside service and function
+    unit: str = "Count"
+    dashboards: tuple[str, ...] = ()    # executive, operations, security
+    alarm: Optional[Threshold] = None
+
+
+# Every API function reports unexpected errors through the shared resolver (common/http.py).
+UNHANDLED_ERRORS = CustomMetric("UnhandledErrors", "Unhandled errors", dashboards=("operations",))
 
 
 @dataclass(frozen=True)
@@ -89,7 +117,13 @@ class Function:
     access: Access = Access()
     warm: bool = False                     # latency-critical: provisioned concurrency where the stack has it
     extra_packages: tuple[str, ...] = ()   # bundled with this function only (e.g. pyarrow)
-    alarm_overrides: Mapping[str, object] = field(default_factory=dict)
+    metrics: tuple[CustomMetric, ...] = ()
+    # Per-alarm changes, by signal: {"duration-p99": {"threshold": 250000}}
+    alarm_overrides: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+    @property
+    def custom_metrics(self) -> tuple[CustomMetric, ...]:
+        return self.metrics + ((UNHANDLED_ERRORS,) if self.routes else ())
 
     @property
     def handler(self) -> str:
@@ -117,13 +151,33 @@ CATALOG: tuple[Function, ...] = (
         routes=(Route("POST", "/api/v1/auth/oauth-onboarding", authorized=False,
                       body="functions.auth.models:OnboardingRequest"),
                 Route("POST", "/api/v1/auth/oauth-signin", authorized=False,
-                      body="functions.auth.models:SignInRequest")),
+                      body="functions.auth.models:SignInRequest", latency_p99_ms=200)),
         access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT,
-                      signing_key=KeyUse.SIGN, oauth=True)),
+                      signing_key=KeyUse.SIGN, oauth=True),
+        metrics=(
+            CustomMetric("Registrations", "New accounts", ("provider",), dashboards=("executive",)),
+            CustomMetric("SignIns", "Sign-ins", ("provider", "flow"), dashboards=("executive",)),
+            CustomMetric("SignInFailures", "Failed sign-ins", ("provider", "reason"), dashboards=("security",),
+                         alarm=Threshold(
+                             50, "Users cannot sign in, or someone is trying forged or stolen ID tokens.",
+                             ("Security dashboard: failed sign-ins by reason (expired, wrong_audience, "
+                              "jwks_unavailable...)",
+                              "If jwks_unavailable: can the auth function reach Google/Apple key endpoints?",
+                              "If wrong_audience after a release: do serenya:googleClientIds/appleClientIds "
+                              "match the app's client ids?"))),
+        )),
     Function(
         AUTHORIZER, "Verifies access tokens for API Gateway",
         memory_mb=256, timeout_s=5, warm=True,
-        access=Access(table=TableAccess.READ, signing_key=KeyUse.VERIFY)),
+        access=Access(table=TableAccess.READ, signing_key=KeyUse.VERIFY),
+        metrics=(
+            CustomMetric("AuthorizerRejections", "Rejected access tokens", ("reason",), dashboards=("security",),
+                         alarm=Threshold(
+                             200, "Many requests carry invalid tokens: a client bug after a release, or probing.",
+                             ("Security dashboard: rejections by reason (expired, invalid, unknown_key...)",
+                              "A spike of unknown_key or invalid after a deploy: was the signing key replaced?",
+                              "API access logs: are the rejections from few source IPs (WAF rate rule)?"))),
+        )),
     Function(
         "user_profile", "The caller's profile: read, update, delete the account",
         memory_mb=256, timeout_s=15,
@@ -136,22 +190,42 @@ CATALOG: tuple[Function, ...] = (
         "upload", "Presigned POST for a new lab-report job",
         memory_mb=256, timeout_s=5, warm=True,
         routes=(Route("POST", "/api/v1/process/upload", body="functions.common.requests:UploadRequest",
-                      success=(201,)),),
-        access=Access(temp_write=("incoming/",))),
+                      success=(201,), latency_p99_ms=500),),
+        access=Access(temp_write=("incoming/",)),
+        metrics=(CustomMetric("UploadsStarted", "Uploads started", ("content_type",), dashboards=("executive",)),)),
     Function(
         "process", "Analyses a job's input with the model and writes its outcome",
         memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf",),
         access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True, temp_write=("outgoing/",),
-                      temp_delete=("incoming/",), bedrock=True)),
+                      temp_delete=("incoming/",), bedrock=True),
+        metrics=(
+            CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
+            CustomMetric("ModelFailures", "Jobs failed by the model", ("kind",), dashboards=("operations",),
+                         alarm=Threshold(
+                             5, "Lab reports, chat answers and doctor reports fail: Bedrock is unavailable, "
+                                "throttling us, or replying with invalid results.",
+                             ("Operations dashboard: Bedrock errors, throttles and latency; AWS Health for Bedrock "
+                              "in the region",
+                              "process logs: error_code of the failed calls (AccessDenied means IAM or model "
+                              "access, ValidationException a changed model id)",
+                              "Is serenya:bedrockModelId still an active inference profile?"),
+                             severity="critical")),
+            CustomMetric("ModelRetries", "Model calls retried", ("reason",), dashboards=("operations",)),
+            CustomMetric("ModelLatency", "Model latency", unit="Milliseconds", dashboards=("operations",)),
+            CustomMetric("InputTokens", "Input tokens", dashboards=("operations",)),
+            CustomMetric("OutputTokens", "Output tokens", dashboards=("operations",)),
+            CustomMetric("JobsRejected", "Unrecognised incoming files", ("reason",), dashboards=("security",)),
+            CustomMetric("DuplicateDeliveries", "Repeated S3 deliveries", ("kind",)),
+        )),
     Function(
         "status", "Where a job stands, from S3 metadata",
         memory_mb=256, timeout_s=5, warm=True,
-        routes=(Route("GET", "/api/v1/process/status/{job_id}"),),
+        routes=(Route("GET", "/api/v1/process/status/{job_id}", latency_p99_ms=100),),
         access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
         "result", "The outcome of a lab-report or doctor-report job",
         memory_mb=256, timeout_s=5, warm=True,
-        routes=(Route("GET", "/api/v1/process/result/{job_id}"),),
+        routes=(Route("GET", "/api/v1/process/result/{job_id}", latency_p99_ms=300),),
         access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
         "cleanup", "Deletes a job's files",

@@ -4,6 +4,7 @@ imported on first use, called with an event and a context."""
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -42,7 +43,11 @@ class LambdaContext:
 
 
 class LocalLambda:
-    """Invokes catalog functions by name with their physical names and timeouts."""
+    """Invokes catalog functions by name with their physical names and timeouts.
+
+    One invocation per function at a time, as in one Lambda container: handlers keep
+    per-invocation state in module globals (Powertools' resolver holds the current
+    event), which concurrent threads would mix up."""
 
     def __init__(self, functions: Mapping[str, Function], physical_names: Mapping[str, str],
                  region: str, account_id: str, resolve: Resolver = import_handler):
@@ -51,6 +56,7 @@ class LocalLambda:
         self._region, self._account = region, account_id
         self._resolve = resolve
         self._handlers: dict[str, Handler] = {}
+        self._containers = {name: threading.Lock() for name in self.functions}
 
     def __contains__(self, name: str) -> bool:
         return name in self.functions
@@ -64,4 +70,5 @@ class LocalLambda:
         context = LambdaContext(
             function_name=physical, memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s,
             invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}")
-        return handler(event, context)
+        with self._containers[name]:
+            return handler(event, context)

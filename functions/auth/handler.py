@@ -100,6 +100,7 @@ def onboarding():
         try:
             users.create(account, identity)
             _success(identity.provider, "onboarding")
+            count("Registrations", provider=identity.provider)
             logger.info("account created", extra={"user_id": user_id})
             return _signed_in(token, account.item), HTTPStatus.CREATED
         except users.AccountExists:  # a concurrent onboarding won: sign in to its account
@@ -108,10 +109,11 @@ def onboarding():
 
 
 def _winner(identity: Identity) -> str:
-    """The account a concurrent onboarding created; its transaction may still be landing."""
+    """The account a concurrent onboarding created; its transaction may still be landing
+    (DynamoDB commits both items at once; the local moto can show one before the other)."""
     for attempt in range(4):
         user_id = users.user_id_for(identity.provider, identity.subject)
-        if user_id:
+        if user_id and users.exists(user_id):
             return user_id
         time.sleep(0.05 * (attempt + 1))
     raise ApiError(HTTPStatus.CONFLICT, "onboarding_conflict",

@@ -9,7 +9,7 @@ stage, so API Gateway's per-token result cache stays correct for any route.
 from __future__ import annotations
 
 from functions.common import tokens, users
-from functions.common.observability import count, logger, tracer
+from functions.common.observability import count, instrumented, logger
 
 
 class Unauthorized(Exception):
@@ -32,8 +32,7 @@ def api_resource(method_arn: str) -> str:
     return f"{arn}:execute-api:{parts[0]}/{parts[1]}/*/api/v1/*"
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+@instrumented()
 def handler(event, context):
     scheme, _, token = (event.get("authorizationToken") or "").partition(" ")
     if scheme != "Bearer" or not token:

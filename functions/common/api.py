@@ -1,15 +1,13 @@
-"""The wrapper every API function's `handler` uses: logging context with the API
-request id as correlation id, tracing without responses, metrics flushed."""
+"""The `handler` of every API function: the REST resolver behind the shared decorator,
+with the API request id as correlation id."""
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import instrumented
 
 
 def api_handler(app):
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-    @tracer.capture_lambda_handler(capture_response=False)
-    @metrics.log_metrics
+    @instrumented(correlation_paths.API_GATEWAY_REST)
     def handler(event, context):
         return app.resolve(event, context)
 

@@ -14,10 +14,9 @@ from typing import Any, Optional
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
-from functions.common.observability import logger, metrics
+from functions.common.observability import count, logger
 from functions.common.settings import settings
 
 JSON = "application/json"
@@ -108,7 +107,7 @@ def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayR
     def _unexpected(e: Exception) -> Response:
         # The traceback goes to the log; the event (tokens, personal data) does not.
         logger.exception("unhandled error", extra={"error_type": type(e).__name__})
-        metrics.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+        count("UnhandledErrors")
         return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error",
                               "something went wrong on our side", request_id())
 

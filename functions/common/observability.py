@@ -1,11 +1,16 @@
-"""Powertools logger, metrics and tracer shared by a function's modules.
+"""Powertools logger, metrics and tracer shared by a function's modules, and the
+decorator every handler wears.
 
-Service name, namespace and log level come from the environment set by the program.
-Never pass personal or medical data to the logger: log ids, codes and counts only.
+Custom metrics (namespace Serenya) are declared per function in the catalog and sent
+as two streams: totals with dimensions (service, function), which alarms watch, and,
+when the metric has a breakdown, (service, function, <breakdown...>) for dashboards.
+Never pass personal or medical data to the logger: ids, codes and counts only.
 """
 
 import os
 import warnings
+from contextvars import ContextVar
+from functools import wraps
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -14,14 +19,41 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Serenya")
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "serenya")
 
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)
 tracer = Tracer()
+_function: ContextVar[str] = ContextVar("function", default="unknown")
 
 
-def count(name: str, **dimensions: str) -> None:
-    """Publishes one count now, with its own dimensions (bounded values only: codes, not ids)."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-        for key, value in dimensions.items():
-            metric.add_dimension(name=key, value=value)
+def _emit(name: str, value: float, unit: MetricUnit, dimensions: dict[str, str]) -> None:
+    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE,
+                       default_dimensions={"service": SERVICE}) as metric:
+        metric.add_dimension(name="function", value=_function.get())
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=str(dimension))
+
+
+def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **breakdown: str) -> None:
+    """Publishes a value now: the totals stream, and the breakdown stream when given
+    (bounded values only: codes and kinds, never ids)."""
+    _emit(name, value, unit, {})
+    if breakdown:
+        _emit(name, value, unit, breakdown)
+
+
+def instrumented(correlation_id_path: str = ""):
+    """Logging context, tracing without responses, metrics flush, and the `function`
+    dimension (the catalog name, from the Lambda context) for every handler."""
+    def decorate(handler):
+        @logger.inject_lambda_context(correlation_id_path=correlation_id_path or None)
+        @tracer.capture_lambda_handler(capture_response=False)
+        @metrics.log_metrics
+        @wraps(handler)
+        def wrapped(event, context):
+            physical = getattr(context, "function_name", "") or ""
+            _function.set(physical.removeprefix(f"{SERVICE}-{os.environ.get('SERENYA_ENV', '')}-"))
+            return handler(event, context)
+        return wrapped
+    return decorate

@@ -20,7 +20,6 @@ from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.common import aws, crypto
-from functions.common.clock import now_iso
 from functions.common.oauth import Identity
 from functions.common.settings import settings
 

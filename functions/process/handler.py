@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 from pydantic import ValidationError
 
 from functions.common import aws, jobs
-from functions.common.observability import count, logger, metrics, tracer
+from functions.common.observability import count, instrumented, logger
 from functions.common.settings import settings
 from functions.process.providers import InputError, provider, tool_input
 from functions.process.tasks import Task, chat_task, lab_task, report_task
@@ -69,11 +69,10 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float) -> dic
                 "report": lambda: report_task(body)}[job.kind]()
         started = time.monotonic()
         reply = call_model(task, deadline)
-        metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds,
-                           value=(time.monotonic() - started) * 1000)
+        count("ModelLatency", (time.monotonic() - started) * 1000, MetricUnit.Milliseconds)
         usage = reply.get("usage", {})
-        metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=usage.get("inputTokens", 0))
-        metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=usage.get("outputTokens", 0))
+        count("InputTokens", usage.get("inputTokens", 0))
+        count("OutputTokens", usage.get("outputTokens", 0))
         draft = task.draft.model_validate(tool_input(reply, task.tool_name))
         return jobs.completed(job, task.key, task.finish(draft, provider().model_id))
     except InputError as e:
@@ -113,9 +112,7 @@ def process(key: str, deadline: float) -> None:
                                        "error_code": (outcome.get("error") or {}).get("code")})
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@instrumented()
 def handler(event, context):
     deadline = monotonic() + context.get_remaining_time_in_millis() / 1000 - OUTCOME_MARGIN_S
     for record in event.get("Records", []):

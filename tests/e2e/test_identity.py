@@ -76,6 +76,8 @@ def test_the_table_holds_no_plaintext_pii(client, stack):
 
 
 def test_concurrent_onboarding_creates_one_account(client, stack):
+    """Eight app instances at once. Locally one auth "container" serves them in turn;
+    the race itself is tested on the transaction (tests/functions/test_users.py)."""
     token = client.id_token("google", "racer", email="racer@example.com")
     results = []
 

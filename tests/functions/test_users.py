@@ -92,3 +92,25 @@ def test_a_conflicting_transaction_counts_as_an_existing_account(aws_env, monkey
     monkeypatch.setattr(aws.client("dynamodb"), "transact_write_items", conflict)
     with pytest.raises(users.AccountExists):
         users.create(account(), ANA)
+
+
+def test_concurrent_creations_of_one_identity_leave_one_account(aws_env):
+    """The conditional transaction itself, raced from threads against moto."""
+    import threading
+
+    outcomes = []
+
+    def create():
+        try:
+            users.create(account(), ANA)
+            outcomes.append("created")
+        except users.AccountExists:
+            outcomes.append("exists")
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["created"] + ["exists"] * 7
+    assert len([i for i in all_items() if i["SK"] == "PROFILE"]) == 1

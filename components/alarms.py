@@ -1,0 +1,327 @@
+"""Alarm definitions as data, generated from the catalog and the stack's resources.
+
+Nothing here names a function: every catalog entry gets the same per-function alarms
+(its overrides applied), every custom metric with a threshold gets one, and the
+services get theirs. `components/observability.py` renders the definitions as
+CloudWatch alarms; `components/runbooks.py` renders the same definitions as
+docs/runbooks.md. Pure Python: the definitions can be read and tested without Pulumi.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from components.config import Settings
+from functions.catalog import AUTHORIZER, Function, StreamTrigger
+
+CRITICAL, WARNING = "critical", "warning"
+FIVE_MINUTES = 300
+DESCRIPTION_LIMIT = 1024  # CloudWatch's limit for an alarm description
+
+
+@dataclass(frozen=True)
+class Metric:
+    namespace: str
+    name: str
+    dimensions: Mapping[str, str]
+    statistic: str = "Sum"  # Sum, Average, Maximum, p99...
+    period_s: int = FIVE_MINUTES
+    region: Optional[str] = None  # a metric published in another region (WAF for CloudFront)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """Metric math over named metrics, e.g. 100 * errors / invocations."""
+    expression: str
+    metrics: Mapping[str, Metric]
+    label: str
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    resource: str             # what it watches: a function name, "api", "table", "bedrock"...
+    signal: str               # what about it: errors, throttles, duration-p99...
+    title: str                # one line for humans
+    source: Metric | Expression
+    threshold: float
+    impact: str
+    checks: tuple[str, str, str]
+    severity: str = WARNING
+    comparison: str = "GreaterThanThreshold"
+    periods: int = 1
+    datapoints: int = 1
+    missing: str = "notBreaching"
+    detailed: bool = False    # only where the stack turns detailed alarms on
+    region: Optional[str] = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.resource}-{self.signal}"
+
+    def name(self, settings: Settings) -> str:
+        return settings.name(self.resource, self.signal)
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """Physical names the alarms watch (plain strings, resolved)."""
+    table: str
+    temp_bucket: str
+    api: str
+    stage: str
+    web_acl: str
+    failure_queues: Mapping[str, str] = field(default_factory=dict)  # function -> queue name
+
+
+def _lambda(settings: Settings, fn: Function, name: str, statistic: str = "Sum") -> Metric:
+    return Metric("AWS/Lambda", name, {"FunctionName": settings.name(fn.name)}, statistic)
+
+
+def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list[AlarmSpec]:
+    timeout_ms = fn.timeout_s * 1000
+    invocations = _lambda(settings, fn, "Invocations")
+    errors = _lambda(settings, fn, "Errors")
+    reserved = settings.reserved_concurrency
+    user_facing = "API callers get errors" if fn.routes else "jobs or events are delayed or retried"
+    specs = [
+        AlarmSpec(fn.name, "errors", f"{fn.name} fails more than 10 times in 5 minutes", errors, 10,
+                  f"{user_facing}. The function: {fn.description}.",
+                  (f"Logs of /aws/lambda/{settings.name(fn.name)}: level ERROR, the exception type",
+                   "Did a deployment just happen? Compare with the previous version",
+                   "Are its dependencies healthy (DynamoDB, S3, KMS, Bedrock on the operations dashboard)?"),
+                  severity=CRITICAL),
+        AlarmSpec(fn.name, "error-rate", f"more than 5% of {fn.name} invocations fail",
+                  Expression("100 * errors / MAX([invocations, 1])", {"errors": errors, "invocations": invocations},
+                             "error %"), 5,
+                  f"A share of requests fail for users: {user_facing}.",
+                  ("Operations dashboard: is it one function or all of them?",
+                   f"Logs of /aws/lambda/{settings.name(fn.name)}: the most frequent exception",
+                   "Roll back the last deployment if the rate started with it"),
+                  periods=3, datapoints=2),
+        AlarmSpec(fn.name, "throttles", f"{fn.name} is throttled", _lambda(settings, fn, "Throttles"), 0,
+                  "Requests are refused (429 at the API) or delayed: concurrency is exhausted.",
+                  (f"ConcurrentExecutions of {settings.name(fn.name)} against its reserved {reserved}",
+                   "Is traffic legitimate (API count, WAF dashboard) or a client retry storm?",
+                   "Raise serenya:reservedConcurrency if the load is real"),
+                  periods=3, datapoints=2),
+        AlarmSpec(fn.name, "duration-p99", f"{fn.name} p99 duration above 80% of its {fn.timeout_s}s timeout",
+                  _lambda(settings, fn, "Duration", "p99"), round(0.8 * timeout_ms),
+                  "Slow answers now, timeouts soon: invocations close to the timeout fail.",
+                  ("Operations dashboard: which dependency got slower (DynamoDB, S3, Bedrock latency)?",
+                   "X-Ray traces of the slowest invocations",
+                   "Cold starts: did memory or package size change in the last deployment?"),
+                  periods=3, datapoints=3),
+        AlarmSpec(fn.name, "concurrency", f"{fn.name} uses over 80% of its reserved concurrency",
+                  _lambda(settings, fn, "ConcurrentExecutions", "Maximum"), round(0.8 * reserved),
+                  "Throttling is near: new requests will soon be refused.",
+                  ("API request count and sources: real growth or a retry storm?",
+                   f"Duration of {fn.name}: slower invocations hold concurrency longer",
+                   "Raise serenya:reservedConcurrency if the load is real"),
+                  periods=2, datapoints=2, detailed=True),
+    ]
+    queue = names.failure_queues.get(fn.name)
+    if isinstance(fn.trigger, StreamTrigger):
+        specs.append(AlarmSpec(
+            fn.name, "iterator-age", f"{fn.name} is more than a minute behind the table stream",
+            _lambda(settings, fn, "IteratorAge", "Maximum"), 60_000,
+            "Audit events arrive late; past the maximum record age they go to the failure queue.",
+            (f"Errors and throttles of {fn.name}", "Batch duration: are writes to the events bucket slow?",
+             "The failure queue: are batches being dropped?"), periods=3, datapoints=3))
+    if queue:
+        what = "failed stream batches" if isinstance(fn.trigger, StreamTrigger) else "failed asynchronous events"
+        specs.append(AlarmSpec(
+            fn.name, "failed-events", f"{what} of {fn.name} are waiting in {queue}",
+            Metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue}, "Maximum"), 0,
+            "Some work was given up after retries (a job stuck, events not written) and needs replaying.",
+            (f"Read a message of {queue}: the condition and the error",
+             f"Logs of {fn.name} around the message's time",
+             "Fix the cause, then redrive the messages to the function"),
+            severity=CRITICAL if isinstance(fn.trigger, StreamTrigger) else WARNING))
+    return [_override(spec, fn.alarm_overrides.get(spec.signal)) for spec in specs]
+
+
+def _override(spec: AlarmSpec, changes: Optional[Mapping[str, object]]) -> AlarmSpec:
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def custom_alarms(fn: Function, settings: Settings) -> list[AlarmSpec]:
+    specs = []
+    for metric in fn.custom_metrics:
+        t = metric.alarm
+        if t is None:
+            continue
+        source = Metric("Serenya", metric.name, {"service": settings.project, "function": fn.name},
+                        t.statistic, t.period_s)
+        specs.append(AlarmSpec(fn.name, _kebab(metric.name), f"{metric.title} above {t.value:g} in "
+                               f"{t.period_s // 60} minutes", source, t.value, t.impact, t.checks,
+                               severity=t.severity, periods=t.periods, datapoints=t.periods))
+    return specs
+
+
+def _kebab(name: str) -> str:
+    return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
+
+
+def api_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNames) -> list[AlarmSpec]:
+    api = {"ApiName": names.api, "Stage": names.stage}
+    count = Metric("AWS/ApiGateway", "Count", api)
+    five = Metric("AWS/ApiGateway", "5XXError", api)
+    four = Metric("AWS/ApiGateway", "4XXError", api)
+    specs = [
+        AlarmSpec("api", "5xx", "the API answered more than 10 server errors in 5 minutes", five, 10,
+                  "App users see failures across features.",
+                  ("Operations dashboard: which function's errors rose at the same time?",
+                   "API access logs: errorType and integrationStatus of the 5XX answers",
+                   "Authorizer errors: AUTHORIZER_FAILURE answers mean the authorizer itself fails"),
+                  severity=CRITICAL),
+        AlarmSpec("api", "5xx-rate", "over 1% of API requests fail with 5XX",
+                  Expression("100 * errors / MAX([requests, 1])", {"errors": five, "requests": count}, "5XX %"), 1,
+                  "A share of app requests fail.",
+                  ("Same checks as the 5xx alarm", "Is it one route? Per-method metrics on the dashboard",
+                   "Roll back the last deployment if it started with it"), periods=3, datapoints=2),
+        AlarmSpec("api", "4xx-rate", "over 15% of API requests are refused with 4XX",
+                  Expression("100 * errors / MAX([requests, 1])", {"errors": four, "requests": count}, "4XX %"), 15,
+                  "Users are refused: an app release sending bad requests, expired sessions, or probing.",
+                  ("API access logs: status and resourcePath of the 4XX answers",
+                   "Security dashboard: authorizer rejections and WAF blocks",
+                   "Did an app release change a request shape (422 validation_error)?"),
+                  periods=3, datapoints=3, detailed=True),
+        AlarmSpec("api", "latency-p99", "API p99 latency above 2 seconds",
+                  Metric("AWS/ApiGateway", "Latency", api, "p99"), 2000,
+                  "The app feels slow everywhere.",
+                  ("IntegrationLatency vs Latency: the functions or the gateway?",
+                   "Function durations and cold starts on the operations dashboard",
+                   "DynamoDB and KMS latency"), periods=3, datapoints=3),
+    ]
+    for fn in catalog:
+        for route in fn.routes:
+            if route.latency_p99_ms is None:
+                continue
+            slug = route.path.removeprefix("/api/v1/").split("/{")[0].replace("/", "-")
+            specs.append(AlarmSpec(
+                "api", f"{slug}-{route.method.lower()}-p99",
+                f"{route.method} {route.path} p99 above its {route.latency_p99_ms} ms target",
+                Metric("AWS/ApiGateway", "Latency", {**api, "Resource": route.path, "Method": route.method}, "p99"),
+                route.latency_p99_ms, f"{route.method} {route.path} is slower than promised.",
+                (f"Duration and cold starts of {fn.name} (provisioned concurrency in prod?)",
+                 "X-Ray traces of slow requests of this route",
+                 "Latency of what it calls (DynamoDB, S3, KMS)"),
+                periods=3, datapoints=3, detailed=True))
+    return specs
+
+
+def table_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
+    table = {"TableName": names.table}
+    operations = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems")
+    return [
+        AlarmSpec("table", "throttles", "DynamoDB throttles reads or writes of the table",
+                  Expression("reads + writes", {
+                      "reads": Metric("AWS/DynamoDB", "ReadThrottleEvents", table),
+                      "writes": Metric("AWS/DynamoDB", "WriteThrottleEvents", table)}, "throttle events"), 0,
+                  "Sign-ins, profiles and subscriptions fail or slow down.",
+                  ("Which operation and key: CloudWatch Contributor Insights or the functions' logs",
+                   "A hot partition (one user hammered) or a burst beyond on-demand's doubling?",
+                   "Function retries: are clients retrying in a storm?"), severity=CRITICAL),
+        AlarmSpec("table", "system-errors", "DynamoDB returns internal errors",
+                  Expression(" + ".join(f"m{i}" for i in range(len(operations))), {
+                      f"m{i}": Metric("AWS/DynamoDB", "SystemErrors", {**table, "Operation": op})
+                      for i, op in enumerate(operations)}, "system errors"), 5,
+                  "Account requests fail intermittently.",
+                  ("AWS Health Dashboard for DynamoDB in the region",
+                   "Functions' error logs: which operations fail",
+                   "The SDK retries these: do the functions' errors rise too?"), severity=CRITICAL),
+        AlarmSpec("table", "user-errors", "DynamoDB rejects requests as invalid (account-wide)",
+                  Metric("AWS/DynamoDB", "UserErrors", {}), 25,
+                  "A code path sends invalid requests: some feature fails for users.",
+                  ("Functions' logs: ValidationException and the operation",
+                   "Did a deployment change an item shape or an expression?",
+                   "Other applications in the account also count here"), periods=3, datapoints=2, detailed=True),
+    ]
+
+
+def bedrock_alarms(settings: Settings) -> list[AlarmSpec]:
+    model = {"ModelId": settings.bedrock_model_id}
+    return [
+        AlarmSpec("bedrock", "errors", "Bedrock invocations fail",
+                  Expression("client + server", {
+                      "client": Metric("AWS/Bedrock", "InvocationClientErrors", model),
+                      "server": Metric("AWS/Bedrock", "InvocationServerErrors", model)}, "errors"), 5,
+                  "Lab analyses, chat answers and doctor reports fail.",
+                  ("AWS Health for Bedrock in the region",
+                   "Model access: is the model still enabled for the account?",
+                   "process logs: error codes of the refused calls"), severity=CRITICAL),
+        AlarmSpec("bedrock", "throttles", "Bedrock throttles our invocations",
+                  Metric("AWS/Bedrock", "InvocationThrottles", model), 10,
+                  "Jobs take longer (retries) and may fail as model_unavailable.",
+                  ("Tokens per minute on the operations dashboard against the account's quota",
+                   "Service Quotas: request a higher on-demand quota for the model",
+                   "Is one user flooding chat? Jobs by kind"), periods=3, datapoints=2),
+        AlarmSpec("bedrock", "latency", "Bedrock p99 latency above 60 seconds",
+                  Metric("AWS/Bedrock", "InvocationLatency", model, "p99"), 60_000,
+                  "Results arrive slowly; near the process timeout jobs fail.",
+                  ("Output tokens per job: did prompts or documents grow?",
+                   "AWS Health for Bedrock", "Consider a faster model profile in serenya:bedrockModelId"),
+                  periods=3, datapoints=3, detailed=True),
+    ]
+
+
+def platform_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
+    kms_quota = {op: Metric("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": op,
+                                                       "Class": "None"}, period_s=60)
+                 for op in ("GenerateDataKey", "Decrypt")}
+    return [
+        AlarmSpec("kms", "quota", "KMS symmetric requests above 80% of the account's quota",
+                  Expression("100 * MAX([" + ", ".join(f"m_{op} / SERVICE_QUOTA(m_{op})" for op in kms_quota)
+                             + "]) / 60", {f"m_{op}": m for op, m in kms_quota.items()}, "% of quota"), 80,
+                  "KMS will start throttling: sign-ins, profiles and uploads fail.",
+                  ("Which function calls KMS most (per-user key cache hit rate, GenerateDataKey on onboarding)?",
+                   "Other applications sharing the account's KMS quota",
+                   "Service Quotas: request an increase for KMS cryptographic operations"),
+                  periods=3, datapoints=2),
+        AlarmSpec("temp-bucket", "objects", "the temp bucket holds over 100,000 job files",
+                  Metric("AWS/S3", "NumberOfObjects", {"BucketName": names.temp_bucket, "StorageType": "AllStorageTypes"},
+                         "Average", 86_400), 100_000,
+                  "Job files are not expiring: health data stays longer than the promised 2 days.",
+                  ("The bucket's lifecycle rules (incoming/, outgoing/ expire after 2 days)",
+                   "Is something writing outside incoming/ and outgoing/?",
+                   "Upload volume on the executive dashboard: real growth?"), missing="ignore"),
+        AlarmSpec("waf", "blocked", "the WAF blocks over 1,000 requests in 5 minutes",
+                  Metric("AWS/WAFV2", "BlockedRequests", {"WebACL": names.web_acl, "Rule": "ALL"},
+                         region="us-east-1"), 1000,
+                  "An attack or a misbehaving client; legitimate users may be blocked by the rate rule.",
+                  ("Security dashboard: which rule blocks (rate-per-ip, common, known bad inputs)",
+                   "WAF sampled requests: source IPs and paths",
+                   "If users are blocked by SizeRestrictions or the rate rule, tune it in components/api.py"),
+                  region="us-east-1"),
+    ]
+
+
+def all_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNames,
+               detailed: bool) -> list[AlarmSpec]:
+    specs: list[AlarmSpec] = []
+    for fn in catalog:
+        specs += function_alarms(fn, settings, names) + custom_alarms(fn, settings)
+    if any(fn.routes for fn in catalog) or any(fn.name == AUTHORIZER for fn in catalog):
+        specs += api_alarms(catalog, settings, names)
+    specs += table_alarms(settings, names)
+    if any(fn.access.bedrock for fn in catalog):
+        specs += bedrock_alarms(settings)
+    specs += platform_alarms(settings, names)
+    return [s for s in specs if detailed or not s.detailed]
+
+
+def runbook_anchor(spec: AlarmSpec) -> str:
+    return spec.key
+
+
+def description(spec: AlarmSpec, settings: Settings, dashboard_url: str, runbook_url: str) -> str:
+    """What fired, the impact, the first three checks, the runbook and the dashboard."""
+    checks = " ".join(f"{i}) {c}" for i, c in enumerate(spec.checks, 1))
+    text = (f"[{spec.severity.upper()}] {spec.title} ({settings.env}). Impact: {spec.impact} "
+            f"First checks: {checks} Runbook: {runbook_url}#{runbook_anchor(spec)} Dashboard: {dashboard_url}")
+    if len(text) > DESCRIPTION_LIMIT:  # trim the checks, never the links
+        room = DESCRIPTION_LIMIT - (len(text) - len(checks)) - 1
+        text = text.replace(checks, checks[:room] + "…")
+    return text

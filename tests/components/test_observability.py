@@ -1,0 +1,213 @@
+"""Alarms, routing, dashboards and runbooks under Pulumi mocks for both stacks."""
+
+import ast
+import json
+import re
+
+import pulumi
+import pytest
+
+from components import alarms, dashboards, packaging
+from components.runbooks import COMPOSITE, reference_names, render
+from functions.catalog import CATALOG, Function, Route
+from local.program import ROOT, run_program
+from tests.conftest import SAMPLE_CATALOG
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack(request):
+    return run_program(request.param)
+
+
+def alarms_of(run):
+    return {a.inputs["name"]: a.inputs for a in run.mocks.of_type(ALARM)}
+
+
+def topic_arn(run, suffix):
+    return next(t.state["arn"] for t in run.mocks.of_type("aws:sns/topic:Topic")
+                if t.inputs["name"] == f"serenya-{run.settings.env}-{suffix}" and "us-east-1" not in t.name)
+
+
+def test_every_function_has_its_alarms(stack):
+    env, found = stack.settings.env, alarms_of(stack)
+    for fn in CATALOG:
+        for signal in ("errors", "error-rate", "throttles", "duration-p99"):
+            assert f"serenya-{env}-{fn.name}-{signal}" in found, (fn.name, signal)
+        duration = found[f"serenya-{env}-{fn.name}-duration-p99"]
+        assert duration["threshold"] == round(0.8 * fn.timeout_s * 1000) < fn.timeout_s * 1000
+        assert duration["extendedStatistic"] == "p99"
+        concurrency = found.get(f"serenya-{env}-{fn.name}-concurrency")
+        assert (concurrency is not None) is stack.settings.detailed_alarms
+        if concurrency:
+            assert concurrency["threshold"] < stack.settings.reserved_concurrency
+
+
+def test_the_original_critical_set_pages_through_one_composite(stack):
+    env, found = stack.settings.env, alarms_of(stack)
+    errors = found[f"serenya-{env}-auth-errors"]
+    assert (errors["metricName"], errors["statistic"], errors["threshold"], errors["period"]) == \
+        ("Errors", "Sum", 10, 300)
+    assert found[f"serenya-{env}-api-5xx"]["threshold"] == 10
+    assert "ReadThrottleEvents" in json.dumps(found[f"serenya-{env}-table-throttles"]["metricQueries"])
+    assert found[f"serenya-{env}-process-model-failures"]["tags"]["severity"] == "critical"
+    critical = {n for n, a in found.items() if a["tags"]["severity"] == "critical"}
+    assert {f"serenya-{env}-api-5xx", f"serenya-{env}-table-throttles", f"serenya-{env}-bedrock-errors"} <= critical
+    composite = stack.mocks.one("aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs
+    assert composite["alarmName"] == f"serenya-{env}-{COMPOSITE}"
+    assert set(re.findall(r'ALARM\("([^"]+)"\)', composite["alarmRule"])) == critical
+    assert composite["alarmActions"] == [topic_arn(stack, "critical")]
+
+
+def test_every_alarm_mails_the_warning_topic_and_never_pages_alone(stack):
+    warning, critical = topic_arn(stack, "warning"), topic_arn(stack, "critical")
+    for name, alarm in alarms_of(stack).items():
+        assert alarm["alarmActions"] and alarm["okActions"], name
+        assert critical not in alarm["alarmActions"], name
+        if alarm["tags"]["severity"] != "critical" and "waf" not in name:
+            assert alarm["alarmActions"] == [warning]
+
+
+def test_descriptions_say_what_impact_checks_runbook_and_dashboard(stack):
+    runbook = (ROOT / "docs" / "runbooks.md").read_text()
+    anchors = set(re.findall(r"^## (\S+)$", runbook, re.M))
+    for name, alarm in alarms_of(stack).items():
+        text = alarm["alarmDescription"]
+        assert len(text) <= 1024, name
+        assert "Impact:" in text and "1) " in text and "3) " in text and "Dashboard: https://" in text
+        anchor = re.search(r"docs/runbooks\.md#(\S+)", text)[1]
+        assert anchor in anchors, name
+
+
+def test_topics_are_encrypted_and_only_this_accounts_alarms_publish(stack):
+    data_key = stack.mocks.one("aws:kms/key:Key", "-data").state["arn"]
+    topics = stack.mocks.of_type("aws:sns/topic:Topic")
+    assert {t.inputs["name"] for t in topics} == {f"serenya-{stack.settings.env}-{k}" for k in ("critical", "warning")}
+    for topic in topics:
+        assert topic.inputs["kmsMasterKeyId"]
+        if "us-east-1" not in topic.name:
+            assert topic.inputs["kmsMasterKeyId"] == data_key
+    for policy in stack.mocks.of_type("aws:sns/topicPolicy:TopicPolicy"):
+        statement, = json.loads(policy.inputs["policy"])["Statement"]
+        assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == stack.mocks.account_id
+    key_policy = json.loads(stack.mocks.one("aws:kms/key:Key", "-data").inputs["policy"])
+    assert any(s["Principal"].get("Service") == "cloudwatch.amazonaws.com" for s in key_policy["Statement"])
+
+
+def test_alert_email_is_subscribed_where_configured():
+    for env, expected in (("dev", 0), ("prod", 3)):
+        subscriptions = run_program(env).mocks.of_type("aws:sns/topicSubscription:TopicSubscription")
+        assert len(subscriptions) == expected
+        assert all(s.inputs["endpoint"] == "alerts@serenya.health" for s in subscriptions)
+
+
+def test_prod_watches_the_latency_targets(stack):
+    found = alarms_of(stack)
+    targets = {("POST", "/api/v1/auth/oauth-signin"): 200, ("POST", "/api/v1/process/upload"): 500,
+               ("GET", "/api/v1/process/status/{job_id}"): 100, ("GET", "/api/v1/process/result/{job_id}"): 300}
+    latency = {(a["dimensions"]["Method"], a["dimensions"]["Resource"]): a["threshold"]
+               for a in found.values() if a.get("dimensions", {}).get("Resource")}
+    assert latency == (targets if stack.settings.detailed_alarms else {})
+
+
+# -- dashboards -----------------------------------------------------------------------
+
+def bodies(run):
+    return {d.inputs["dashboardName"].rsplit("-", 1)[1]: json.loads(d.inputs["dashboardBody"])
+            for d in run.mocks.of_type("aws:cloudwatch/dashboard:Dashboard")}
+
+
+def test_three_dashboards_within_cloudwatch_limits(stack):
+    found = bodies(stack)
+    assert set(found) == {"executive", "operations", "security"}
+    for body in found.values():
+        assert len(body["widgets"]) <= dashboards.LIMITS["widgets"]
+        assert dashboards.metric_count(body) <= dashboards.LIMITS["metrics"]
+        assert all(w["x"] + w["width"] <= 24 and w["width"] > 0 for w in body["widgets"])
+        assert "Generated" in body["widgets"][0]["properties"]["markdown"]
+    alarm_widget = next(w for w in found["operations"]["widgets"] if w["type"] == "alarm")
+    regional = [a for a in stack.mocks.of_type(ALARM) if not a.inputs["name"].endswith("-waf-blocked")]
+    assert len(alarm_widget["properties"]["alarms"]) == len(regional) + 1  # and the composite
+    names = [w["properties"]["title"] for w in found["operations"]["widgets"] if w["type"] == "metric"]
+    assert all(any(t.startswith(f"{fn.name}: invocations") for t in names) for fn in CATALOG)
+
+
+def declared_streams(catalog):
+    streams = set()
+    for fn in catalog:
+        for metric in fn.custom_metrics:
+            streams.add((metric.name, ("service", "function")))
+            if metric.breakdown:
+                streams.add((metric.name, ("service", "function", *metric.breakdown)))
+    return streams
+
+
+def test_dashboards_query_exactly_what_the_functions_emit(stack):
+    queried = set().union(*(dashboards.custom_queries(b) for b in bodies(stack).values()))
+    assert queried and queried <= declared_streams(CATALOG)
+
+
+def emitted_in_code() -> dict[str, set[tuple[str, tuple[str, ...]]]]:
+    """(metric, breakdown keys) of every `count(...)` call, by function folder."""
+    found: dict[str, set] = {}
+    for path in (ROOT / "functions").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "count" and node.args \
+                    and isinstance(node.args[0], ast.Constant):
+                folder = path.relative_to(ROOT / "functions").parts[0]
+                found.setdefault(folder, set()).add((node.args[0].value, tuple(k.arg for k in node.keywords)))
+    return found
+
+
+def test_the_catalog_declares_every_metric_the_code_emits():
+    code = emitted_in_code()
+    for fn in CATALOG:
+        in_code = code.get(fn.name, set()) | (code["common"] if fn.routes else set())
+        declared = {(m.name, m.breakdown) for m in fn.custom_metrics}
+        assert in_code == declared, fn.name
+
+
+# -- runbooks and growth --------------------------------------------------------------
+
+def test_docs_runbooks_md_is_up_to_date():
+    """Regenerate with `make runbooks`."""
+    from components.config import load_settings
+    from local.program import stack_config
+
+    settings = load_settings(stack_config("prod").get, "prod")
+    assert (ROOT / "docs" / "runbooks.md").read_text().rstrip("\n") == render(
+        CATALOG, settings, reference_names(settings)).rstrip("\n")
+
+
+def test_a_new_catalog_entry_gets_alarms_widgets_and_runbook_with_no_other_change():
+    newcomer = Function("newcomer", "A function added later", routes=(Route("GET", "/api/v1/newcomer"),))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive({}))
+        run = run_program("prod", catalog=CATALOG + (newcomer,))
+    assert {f"serenya-prod-newcomer-{s}" for s in ("errors", "error-rate", "throttles", "duration-p99",
+                                                    "concurrency")} <= set(alarms_of(run))
+    assert "serenya-prod-newcomer-errors" in run.mocks.one(
+        "aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs["alarmRule"]
+    titles = [w["properties"].get("title", "") for w in bodies(run)["operations"]["widgets"]]
+    assert any(t.startswith("newcomer:") for t in titles)
+    settings = run.settings
+    assert "## newcomer-errors" in render(CATALOG + (newcomer,), settings, reference_names(settings))
+
+
+def test_stream_and_asynchronous_functions_get_their_queue_and_lag_alarms():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive({}))
+        found = alarms_of(run_program("dev", catalog=SAMPLE_CATALOG))
+    assert found["serenya-dev-streamer-iterator-age"]["statistic"] == "Maximum"
+    assert found["serenya-dev-streamer-failed-events"]["dimensions"] == {"QueueName": "serenya-dev-streamer-failures"}
+    assert found["serenya-dev-streamer-failed-events"]["tags"]["severity"] == "critical"
+    assert found["serenya-dev-worker-failed-events"]["metricName"] == "ApproximateNumberOfMessagesVisible"
+
+
+def test_catalog_overrides_change_one_alarm():
+    fn = Function("tuned", "x", timeout_s=60, alarm_overrides={"duration-p99": {"threshold": 55_000}})
+    names = reference_names(run_program("dev").settings)
+    specs = {s.signal: s for s in alarms.function_alarms(fn, run_program("dev").settings, names)}
+    assert specs["duration-p99"].threshold == 55_000 and specs["errors"].threshold == 10
