@@ -39,6 +39,11 @@ _POWERTOOLS_LAYER = re.compile(
     r"AWSLambdaPowertoolsPythonV3-(?P<runtime>python3\d+)-(?P<arch>arm64|x86_64):\d+$")
 _GOOGLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+\.apps\.googleusercontent\.com$")
 _APPLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_APPLE_ENVIRONMENT = re.compile(r"^(Sandbox|Production)$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_HTTPS_URL = re.compile(r"^https://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$")
+_SERVICE_ACCOUNT = re.compile(r"^[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$")
+_PRODUCT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _AI_PROVIDER = re.compile(r"^(bedrock|offline)$")
 _DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
 _CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
@@ -53,6 +58,19 @@ class ConfigError(ValueError):
 class ApiThrottle:
     rate_limit: float  # steady-state requests per second for the stage
     burst_limit: int
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where subscription notifications come from and what they may buy."""
+    apple_bundle_id: str
+    apple_environment: str          # Sandbox or Production
+    apple_root_sha256: str          # pinned SHA-256 of Apple Root CA - G3 (DER)
+    google_package_name: str
+    google_pubsub_audience: str     # the audience of Pub/Sub's push OIDC tokens
+    google_pubsub_service_account: str
+    premium_products: tuple[str, ...]
+    play_api_base_url: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,7 @@ class Settings:
     google_client_ids: tuple[str, ...]
     apple_client_ids: tuple[str, ...]
     powertools_layer_arn: str
+    stores: Optional["StoreSettings"] = None   # App Store and Google Play
     detailed_alarms: bool = False              # latency targets, 4XX rate, concurrency...
     ai_provider: str = "bedrock"               # bedrock, or offline (the rule-based analyser)
     api_domain: Optional[str] = None           # custom domain of the API (CloudFront alias)
@@ -205,6 +224,18 @@ def load_settings(get: ConfigGetter, stack: str) -> Settings:
         apple_client_ids=r.string_list(f"{ns}:appleClientIds", _APPLE_CLIENT_ID,
                                        "an Apple bundle or services id"),
         powertools_layer_arn=layer,
+        stores=StoreSettings(
+            apple_bundle_id=r.string(f"{ns}:appleBundleId", _APPLE_CLIENT_ID, "an App Store bundle id") or "",
+            apple_environment=r.string(f"{ns}:appleEnvironment", _APPLE_ENVIRONMENT, "Sandbox or Production") or "",
+            apple_root_sha256=r.string(f"{ns}:appleRootSha256", _SHA256,
+                                       "a SHA-256 in lowercase hex (of Apple Root CA - G3)") or "",
+            google_package_name=r.string(f"{ns}:googlePackageName", _APPLE_CLIENT_ID, "an Android package name")
+            or "",
+            google_pubsub_audience=r.string(f"{ns}:googlePubsubAudience", _HTTPS_URL, "an https URL") or "",
+            google_pubsub_service_account=r.string(f"{ns}:googlePubsubServiceAccount", _SERVICE_ACCOUNT,
+                                                   "a Google service account email") or "",
+            premium_products=r.string_list(f"{ns}:premiumProducts", _PRODUCT_ID, "a store product id"),
+            play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False)),
         detailed_alarms=r.boolean(f"{ns}:detailedAlarms"),
         ai_provider=r.string(f"{ns}:aiProvider", _AI_PROVIDER, "bedrock or offline") or "bedrock",
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),

@@ -53,6 +53,15 @@ def function_environment(fn: Function, settings: Settings, resources: Mapping[st
         env["AI_PROVIDER"] = settings.ai_provider
     if fn.routes:
         env["ALLOWED_ORIGINS"] = ",".join(settings.allowed_origins)
+    if a.stores and settings.stores:
+        st = settings.stores
+        env.update({"APPLE_BUNDLE_ID": st.apple_bundle_id, "APPLE_ENVIRONMENT": st.apple_environment,
+                    "APPLE_ROOT_SHA256": st.apple_root_sha256, "GOOGLE_PACKAGE_NAME": st.google_package_name,
+                    "GOOGLE_PUBSUB_AUDIENCE": st.google_pubsub_audience,
+                    "GOOGLE_PUBSUB_SERVICE_ACCOUNT": st.google_pubsub_service_account,
+                    "PREMIUM_PRODUCTS": ",".join(st.premium_products)})
+        if st.play_api_base_url:
+            env["PLAY_API_BASE_URL"] = st.play_api_base_url
     if a.oauth:
         env["GOOGLE_CLIENT_IDS"] = ",".join(settings.google_client_ids)
         env["APPLE_CLIENT_IDS"] = ",".join(settings.apple_client_ids)

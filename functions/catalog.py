@@ -104,6 +104,7 @@ class Access:
     bedrock: bool = False                  # invoke the stack's Bedrock model
     secrets: bool = False                  # read the third-party credentials secret
     oauth: bool = False                    # verify Google and Apple ID tokens (client ids in env)
+    stores: bool = False                   # App Store / Google Play notifications (store settings in env)
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,34 @@ CATALOG: tuple[Function, ...] = (
         routes=(Route("POST", "/api/v1/process/doctor-report",
                       body="functions.common.requests:DoctorReportRequest", success=(202,)),),
         access=Access(table=TableAccess.READ, temp_write=("incoming/",))),
+    Function(
+        "subscriptions", "The caller's plan; App Store and Google Play notifications",
+        memory_mb=256, timeout_s=15,
+        routes=(Route("GET", "/api/v1/subscriptions"),
+                Route("POST", "/api/v1/subscriptions/webhook", authorized=False)),
+        access=Access(table=TableAccess.READ_WRITE, secrets=True, stores=True),
+        metrics=(
+            CustomMetric("Notifications", "Store notifications", ("store", "type", "outcome"),
+                         dashboards=("executive",)),
+            CustomMetric("SubscriptionChanges", "Subscription upgrades and downgrades", ("direction",),
+                         dashboards=("executive",)),
+            CustomMetric("WebhookRejections", "Rejected store notifications", ("store", "reason"),
+                         dashboards=("security",),
+                         alarm=Threshold(
+                             10, "Store notifications are refused: subscriptions stop updating (users pay and "
+                                 "stay free, or keep premium after cancelling), or someone forges notifications.",
+                             ("Security dashboard: rejections by store and reason",
+                              "untrusted_root or bad_chain for every Apple notification: did Apple rotate its "
+                              "root? Check serenya:appleRootSha256",
+                              "unauthenticated for Google: do googlePubsubAudience and "
+                              "googlePubsubServiceAccount match the Pub/Sub push subscription?"))),
+            CustomMetric("StoreApiFailures", "Play Developer API failures", ("store",), dashboards=("operations",),
+                         alarm=Threshold(
+                             5, "Google Play subscription changes are delayed (Pub/Sub retries them).",
+                             ("subscriptions logs around the failures",
+                              "The service account in the third-party secret: valid key, Play Console access?",
+                              "Google Cloud status for the Android Publisher API"))),
+        )),
 )
 
 

@@ -48,15 +48,21 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "request does not match the schema"
 
 
-def parse_body(app: APIGatewayRestResolver, model: type[BaseModel], read_only: frozenset[str] = frozenset()):
-    """The request body as `model`: 400 `invalid_json` when it is not a JSON object,
-    400 `read_only_field` when it tries to set one of `read_only`, 422 when the schema fails."""
+def parse_json_object(app: APIGatewayRestResolver) -> dict:
+    """The request body as a dict; 400 `invalid_json` when it is not a JSON object."""
     try:
         data = json.loads(app.current_event.body or "")
     except (json.JSONDecodeError, TypeError):
         raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", "the body must be a JSON object") from None
     if not isinstance(data, dict):
         raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", "the body must be a JSON object")
+    return data
+
+
+def parse_body(app: APIGatewayRestResolver, model: type[BaseModel], read_only: frozenset[str] = frozenset()):
+    """The request body as `model`: 400 `invalid_json` when it is not a JSON object,
+    400 `read_only_field` when it tries to set one of `read_only`, 422 when the schema fails."""
+    data = parse_json_object(app)
     forbidden = sorted(read_only & data.keys())
     if forbidden:
         raise ApiError(HTTPStatus.BAD_REQUEST, "read_only_field", f"read-only: {', '.join(forbidden)}")

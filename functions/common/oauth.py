@@ -75,26 +75,29 @@ def _configured(provider: Provider) -> tuple[tuple[str, ...], str, list[str]]:
     return issuers, env.get(f"{prefix}_JWKS_URL", provider.jwks_url), client_ids
 
 
-def _as_bool(value) -> bool:
+def as_bool(value) -> bool:
     # Apple sends email_verified as the string "true"; Google as a boolean.
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def verify_id_token(provider_name: str, id_token: str, nonce: Optional[str] = None) -> Identity:
+def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[str]] = None) -> dict:
+    """The claims of a token signed by the provider's current keys, issued by it, for one
+    of `audiences` (the configured client ids by default), unexpired."""
     provider = PROVIDERS.get(provider_name)
     if provider is None:
         raise IdentityError("unknown_provider")
     issuers, jwks_url, client_ids = _configured(provider)
-    if not client_ids:
+    audiences = client_ids if audiences is None else audiences
+    if not audiences:
         raise IdentityError("provider_not_configured")
     try:
         header = jwt.get_unverified_header(id_token)
         if header.get("alg") not in ALGORITHMS:
             raise IdentityError("algorithm_not_allowed")
         key = _jwks(jwks_url).get_signing_key(header.get("kid") or "")
-        claims = jwt.decode(id_token, key.key, algorithms=ALGORITHMS, audience=client_ids,
-                            issuer=issuers, leeway=LEEWAY_SECONDS,
-                            options={"require": ["iss", "aud", "sub", "iat", "exp"]})
+        return jwt.decode(id_token, key.key, algorithms=ALGORITHMS, audience=audiences,
+                          issuer=issuers, leeway=LEEWAY_SECONDS,
+                          options={"require": ["iss", "aud", "sub", "iat", "exp"]})
     except IdentityError:
         raise
     except jwt.PyJWKClientConnectionError:
@@ -109,9 +112,14 @@ def verify_id_token(provider_name: str, id_token: str, nonce: Optional[str] = No
         raise IdentityError("unknown_key") from None
     except jwt.PyJWTError:
         raise IdentityError("invalid_signature_or_claims") from None
+
+
+def verify_id_token(provider_name: str, id_token: str, nonce: Optional[str] = None) -> Identity:
+    claims = verify_claims(provider_name, id_token)
+    provider = PROVIDERS[provider_name]
     if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
         raise IdentityError("nonce_mismatch")
     return Identity(
         provider=provider.name, subject=str(claims["sub"]),
-        email=claims.get("email"), email_verified=_as_bool(claims.get("email_verified")),
+        email=claims.get("email"), email_verified=as_bool(claims.get("email_verified")),
         name=claims.get("name"), given_name=claims.get("given_name"), family_name=claims.get("family_name"))

@@ -45,7 +45,7 @@ def email_hash(email: str) -> str:
     return hashlib.sha256(f"serenya-email:{email.strip().lower()}".encode()).hexdigest()
 
 
-def _table():
+def table():
     return aws.table(settings().require("table_name"))
 
 
@@ -110,22 +110,22 @@ def _typed(item: dict) -> dict:
 
 
 def user_id_for(provider: str, subject: str) -> Optional[str]:
-    item = _table().get_item(Key=identity_key(provider, subject), ConsistentRead=True).get("Item")
+    item = table().get_item(Key=identity_key(provider, subject), ConsistentRead=True).get("Item")
     return item["user_id"] if item else None
 
 
 def get(user_id: str) -> Optional[dict]:
-    return _table().get_item(Key=profile_key(user_id), ConsistentRead=True).get("Item")
+    return table().get_item(Key=profile_key(user_id), ConsistentRead=True).get("Item")
 
 
 def exists(user_id: str) -> bool:
-    return "Item" in _table().get_item(Key=profile_key(user_id), ConsistentRead=True,
+    return "Item" in table().get_item(Key=profile_key(user_id), ConsistentRead=True,
                                        ProjectionExpression="PK")
 
 
 def plan(user_id: str) -> Optional[dict]:
     """The user's subscription (None when the account is gone): one projected read."""
-    item = _table().get_item(Key=profile_key(user_id), ConsistentRead=True,
+    item = table().get_item(Key=profile_key(user_id), ConsistentRead=True,
                              ProjectionExpression="current_subscription").get("Item")
     return None if item is None else item.get("current_subscription", dict(FREE_PLAN))
 
@@ -146,7 +146,7 @@ def update(user_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ()
             names[f"#r{j}"] = field
         expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removals)))
     try:
-        return _table().update_item(
+        return table().update_item(
             Key=profile_key(user_id), UpdateExpression=expression, ExpressionAttributeNames=names,
             ExpressionAttributeValues=values, ConditionExpression="attribute_exists(PK)",
             ReturnValues="ALL_NEW")["Attributes"]

@@ -1,0 +1,113 @@
+"""Google Play real-time developer notifications, pushed by Pub/Sub.
+
+The push request carries a Google-signed OIDC token: it must be issued by Google for
+the configured audience and service account, with a verified email (checked with the
+same JWKS verification as sign-in ID tokens). The message says only that a purchase
+changed; its state is read from the Play Developer API (subscriptionsv2), with an
+access token from the service account in the stack's secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+import jwt
+
+from functions.common import aws, oauth
+from functions.common.settings import settings
+from functions.subscriptions.apple import InvalidNotification
+
+SCOPE = "https://www.googleapis.com/auth/androidpublisher"
+DEFAULT_API = "https://androidpublisher.googleapis.com"
+
+
+def verify_push(authorization: str) -> None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme != "Bearer" or not token:
+        raise InvalidNotification("unauthenticated")
+    try:
+        claims = oauth.verify_claims("google", token, audiences=[os.environ["GOOGLE_PUBSUB_AUDIENCE"]])
+    except oauth.IdentityError:
+        raise InvalidNotification("unauthenticated") from None
+    if claims.get("email") != os.environ["GOOGLE_PUBSUB_SERVICE_ACCOUNT"] or \
+            not oauth.as_bool(claims.get("email_verified")):
+        raise InvalidNotification("unauthenticated")
+
+
+@dataclass(frozen=True)
+class GoogleNotification:
+    notification_id: str          # the Pub/Sub message id
+    type: int                     # subscriptionNotification.notificationType (0 for tests)
+    event_ms: int
+    package_name: str
+    purchase_token: Optional[str]
+    subscription_id: Optional[str]
+
+
+def decode(body: dict, package_name: str) -> GoogleNotification:
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, dict) or not isinstance(message.get("messageId"), str):
+        raise InvalidNotification("malformed")
+    try:
+        data = json.loads(base64.b64decode(message.get("data", ""), validate=True))
+    except (ValueError, TypeError):
+        raise InvalidNotification("malformed") from None
+    if not isinstance(data, dict) or data.get("packageName") != package_name:
+        raise InvalidNotification("wrong_package")
+    notification = data.get("subscriptionNotification") or {}
+    if not notification and "testNotification" not in data:
+        raise InvalidNotification("malformed")
+    try:
+        event_ms = int(data["eventTimeMillis"])
+    except (KeyError, TypeError, ValueError):
+        raise InvalidNotification("malformed") from None
+    return GoogleNotification(message["messageId"], int(notification.get("notificationType", 0)), event_ms,
+                              package_name, notification.get("purchaseToken"), notification.get("subscriptionId"))
+
+
+class PlayApi:
+    """subscriptionsv2.get with a cached OAuth access token (JWT bearer grant)."""
+
+    def __init__(self, credentials: dict, base_url: str):
+        self._credentials = credentials
+        self._base = base_url.rstrip("/")
+        self._token: tuple[float, str] = (0.0, "")
+        self._lock = threading.Lock()
+
+    def _access_token(self) -> str:
+        with self._lock:
+            if self._token[0] > time.time() + 60:
+                return self._token[1]
+            account = self._credentials
+            now = int(time.time())
+            assertion = jwt.encode({"iss": account["client_email"], "scope": SCOPE, "aud": account["token_uri"],
+                                    "iat": now, "exp": now + 3600}, account["private_key"], algorithm="RS256")
+            body = urllib.parse.urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                           "assertion": assertion}).encode()
+            with urllib.request.urlopen(urllib.request.Request(account["token_uri"], data=body), timeout=5) as r:
+                answer = json.loads(r.read())
+            self._token = (time.time() + int(answer.get("expires_in", 3600)), answer["access_token"])
+            return self._token[1]
+
+    def subscription(self, package_name: str, purchase_token: str) -> dict:
+        url = (f"{self._base}/androidpublisher/v3/applications/{urllib.parse.quote(package_name)}"
+               f"/purchases/subscriptionsv2/tokens/{urllib.parse.quote(purchase_token, safe='')}")
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._access_token()}"})
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return json.loads(r.read())
+
+
+@lru_cache(maxsize=1)
+def play_api() -> PlayApi:
+    secret = json.loads(aws.client("secretsmanager").get_secret_value(
+        SecretId=settings().require("secret_arn"))["SecretString"])
+    return PlayApi(secret["google_play_service_account"], os.environ.get("PLAY_API_BASE_URL") or DEFAULT_API)

@@ -1,0 +1,122 @@
+"""subscriptions: the caller's plan, and the App Store / Google Play webhook.
+
+Each notification is processed once (Powertools idempotency on the notification id,
+stored in the table with an expiry). Unknown users and products are answered 200, so
+the stores stop retrying, and counted. Anything unsigned, wrongly signed or malformed
+is refused with 400/401 and counted; nothing changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import urllib.error
+from http import HTTPStatus
+
+from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLayer, IdempotencyConfig,
+                                                         idempotent_function)
+
+from functions.common import users
+from functions.common.api import api_handler
+from functions.common.http import ApiError, caller_id, make_resolver, parse_json_object
+from functions.common.observability import count, logger
+from functions.common.settings import settings
+from functions.subscriptions import apple, google, state
+
+app = make_resolver()
+# A signature problem is 401; anything else wrong with a notification is 400.
+UNAUTHENTIC = {"unauthenticated", "bad_signature", "bad_chain", "untrusted_root", "missing_apple_oid",
+               "certificate_expired"}
+IDEMPOTENCY_DAYS = 30
+
+persistence = DynamoDBPersistenceLayer(
+    table_name=settings().require("table_name"), key_attr="PK", sort_key_attr="SK", expiry_attr="ttl",
+    static_pk_value="IDEMPOTENCY#subscriptions")
+once = IdempotencyConfig(event_key_jmespath="[store, notification_id]",
+                         expires_after_seconds=IDEMPOTENCY_DAYS * 86_400)
+
+
+def premium_products() -> set[str]:
+    return {p for p in os.environ.get("PREMIUM_PRODUCTS", "").split(",") if p}
+
+
+@app.get("/api/v1/subscriptions")
+def current():
+    plan = users.plan(caller_id(app))
+    if plan is None:
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+    return {"type": plan.get("type", "free"), "status": plan.get("status", "active"),
+            "provider": plan.get("provider"), "product_id": plan.get("product_id"),
+            "expires_at": plan.get("expires_at")}
+
+
+def _refuse(store: str, reason: str) -> ApiError:
+    count("WebhookRejections", store=store, reason=reason)
+    logger.warning("notification refused", extra={"store": store, "reason": reason})
+    if reason in UNAUTHENTIC:
+        return ApiError(HTTPStatus.UNAUTHORIZED, "invalid_signature", "the notification's signature is not valid")
+    return ApiError(HTTPStatus.BAD_REQUEST, "invalid_notification", f"the notification was refused: {reason}")
+
+
+@app.post("/api/v1/subscriptions/webhook")
+def webhook():
+    body = parse_json_object(app)
+    store = "apple" if "signedPayload" in body else "google" if "message" in body else "unknown"
+    try:
+        if store == "apple":
+            notification = apple.decode(body, os.environ["APPLE_ROOT_SHA256"], os.environ["APPLE_BUNDLE_ID"],
+                                        os.environ["APPLE_ENVIRONMENT"])
+        elif store == "google":
+            google.verify_push(app.current_event.headers.get("Authorization")
+                               or app.current_event.headers.get("authorization") or "")
+            notification = google.decode(body, os.environ["GOOGLE_PACKAGE_NAME"])
+        else:
+            raise apple.InvalidNotification("malformed")
+    except apple.InvalidNotification as e:
+        raise _refuse(store, e.reason) from None
+    outcome = process(notification={"store": store, **dataclasses.asdict(notification)})
+    return {"status": "accepted", "outcome": outcome}
+
+
+@idempotent_function(data_keyword_argument="notification", persistence_store=persistence, config=once)
+def process(notification: dict) -> str:
+    store, kind = notification["store"], str(notification["type"])
+    now_ms = int(time.time() * 1000)
+    if store == "apple":
+        n = apple.AppleNotification(**{k: v for k, v in notification.items() if k != "store"})
+        user_id, product, plan = n.user_id, n.product_id, state.from_apple(n, now_ms)
+    else:
+        n = google.GoogleNotification(**{k: v for k, v in notification.items() if k != "store"})
+        if n.purchase_token is None:  # a test notification
+            user_id = product = plan = None
+        else:
+            try:
+                purchase = google.play_api().subscription(n.package_name, n.purchase_token)
+            except (urllib.error.URLError, TimeoutError, KeyError, ValueError):
+                count("StoreApiFailures", store=store)
+                raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "store_unavailable",
+                               "the Play Developer API could not be reached; retry") from None
+            user_id = (purchase.get("externalAccountIdentifiers") or {}).get("obfuscatedExternalAccountId")
+            plan = state.from_google(n.type, purchase, n.event_ms, now_ms)
+            product = plan["product_id"] if plan else None
+    outcome = _outcome(user_id, product, plan)
+    count("Notifications", store=store, type=kind, outcome=outcome)
+    logger.info("notification processed", extra={"store": store, "type": kind, "outcome": outcome})
+    return outcome
+
+
+def _outcome(user_id, product, plan) -> str:
+    if plan is None:
+        return "no_change"
+    if product not in premium_products():
+        return "unknown_product"
+    if not user_id:
+        return "unknown_user"
+    result, before = state.apply(user_id, plan)
+    if result == "applied" and before.get("type", "free") != plan["type"]:
+        count("SubscriptionChanges", direction="upgrade" if plan["type"] == state.PREMIUM else "downgrade")
+    return result
+
+
+handler = api_handler(app)
