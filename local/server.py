@@ -27,6 +27,7 @@ from local.identity import PROVIDERS, LocalIdentityProvider
 from local.moto_stack import MotoMocks, aws_client
 from local.program import ProgramRun, run_program
 from local.runtime import LocalLambda, Resolver, import_handler
+from local.store import StoreSimulator
 from local.triggers import S3Dispatcher, StreamPoller
 
 ACCESS_LOG = logging.getLogger("local.access")  # not under "serenya": that is the functions' logger
@@ -58,6 +59,7 @@ class LocalStack:
         self._resolve = resolve
         self._saved_env: dict[str, Optional[str]] = {}
         self.local_routes: dict[tuple[str, str], LocalRoute] = {("GET", "/local/health"): self._health}
+        self.local_prefix_routes: dict[tuple[str, str], LocalRoute] = {}
         self.pollers: list = []
         self.program: Optional[ProgramRun] = None
 
@@ -82,6 +84,17 @@ class LocalStack:
         self.port = self._http.server_address[1]
         self.identity = LocalIdentityProvider(self.url, {"google": settings.google_client_ids,
                                                          "apple": settings.apple_client_ids})
+        stores = settings.stores
+        self.store = StoreSimulator(self.identity, self.url, stores.apple_bundle_id, stores.apple_environment,
+                                    stores.google_package_name, stores.google_pubsub_audience,
+                                    stores.google_pubsub_service_account)
+        aws_client("secretsmanager", self.aws_endpoint_url, self.region).put_secret_value(
+            SecretId=self.program.outputs["secret_arn"], SecretString=json.dumps(self.store.secret()))
+        self.local_routes[("POST", "/local/store/apple/notify")] = lambda r: self._notify("apple", r)
+        self.local_routes[("POST", "/local/store/google/notify")] = lambda r: self._notify("google", r)
+        self.local_routes[("POST", "/local/play/token")] = self._play_token
+        self.local_prefix_routes[("GET", "/local/play/androidpublisher/")] = lambda r: json_response(
+            *self.store.play_subscription(r.path, r.headers.get("Authorization", "")))
         for provider in PROVIDERS:
             self.local_routes[("GET", f"/local/idp/{provider}/jwks.json")] = \
                 lambda _, p=provider: json_response(200, self.identity.jwks(p))
@@ -89,7 +102,7 @@ class LocalStack:
                 lambda request, p=provider: self._idp_token(p, request)
         # Bedrock is out of reach locally: the offline analyser answers instead.
         self._set_environment({**self._function_environment(), **self.identity.environment(),
-                               "AI_PROVIDER": "offline"})
+                               **self.store.environment_overrides(), "AI_PROVIDER": "offline"})
 
         physical = self.program.outputs["functions"]
         self.functions = LocalLambda(by_name(self.catalog), physical, self.region,
@@ -169,6 +182,33 @@ class LocalStack:
                 poller.start()
 
     # -- local routes --------------------------------------------------------------
+    def _notify(self, store: str, request: LocalRequest) -> HttpResponse:
+        """Builds a correctly signed store notification and delivers it to the webhook."""
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        kind = (body or {}).get("notification_type") if isinstance(body, dict) else None
+        valid_kind = isinstance(kind, str) if store == "apple" else isinstance(kind, int) and not isinstance(kind, bool)
+        if not isinstance(body, dict) or not isinstance(body.get("user_id"), str) or not valid_kind:
+            return json_error(400, "invalid_request", 'the body must be {"user_id", "notification_type", '
+                                                      '"product_id"?} (Apple: a type name, Google: an RTDN code)',
+                              "local")
+        product = body.get("product_id") or self.program.settings.stores.premium_products[0]
+        if store == "apple":
+            payload = self.store.apple_notification(body["user_id"], kind, product, body.get("subtype"))
+            headers = {"Content-Type": "application/json"}
+        else:
+            payload, headers = self.store.google_notification(body["user_id"], kind, product)
+        answer = self.gateway.handle("POST", "/api/v1/subscriptions/webhook", {}, headers,
+                                     json.dumps(payload).encode())
+        return HttpResponse(answer.status, {"Content-Type": "application/json"}, answer.body)
+
+    def _play_token(self, request: LocalRequest) -> HttpResponse:
+        form = {k: v[-1] for k, v in urllib.parse.parse_qs(request.body.decode()).items()}
+        answer = self.store.play_token(form)
+        return json_response(200, answer) if answer else json_response(400, {"error": "invalid_grant"})
+
     def _idp_token(self, provider: str, request: LocalRequest) -> HttpResponse:
         try:
             body = request.json()
@@ -198,7 +238,9 @@ class LocalStack:
 
     def dispatch(self, request: LocalRequest) -> HttpResponse:
         if request.path.startswith("/local/"):
-            route = self.local_routes.get((request.method, request.path))
+            route = self.local_routes.get((request.method, request.path)) or next(
+                (r for (m, prefix), r in self.local_prefix_routes.items()
+                 if m == request.method and request.path.startswith(prefix)), None)
             if route is None:
                 return json_error(404, "not_found", f"no local route {request.method} {request.path}", "local")
             return route(request)

@@ -15,13 +15,12 @@ def chat_status(job_id: str):
     job = jobs.owned(job_id, caller_id(app), kinds=("chat",))
     if job is None:
         raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
-    outcome = jobs.read_outcome(job)
+    outcome, state = jobs.outcome_or_state(job)
     if outcome is not None:
         body = {"job_id": job.value, "status": outcome["status"]}
         body.update({"response": outcome["response"]} if outcome["status"] == "completed"
                     else {"error": outcome["error"]})
         return body
-    state = jobs.state(job)
     if state.status == "not_found":
         raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
     body = {"job_id": job.value, "status": state.status}

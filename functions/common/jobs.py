@@ -136,6 +136,20 @@ def read_outcome(job: JobId) -> Optional[dict]:
     return json.loads(body.read())
 
 
+def outcome_or_state(job: JobId) -> tuple[Optional[dict], JobState]:
+    """The outcome when there is one (one GET on the common path), else the state.
+    An outcome written between the GET and the HEADs is read again, never reported
+    as completed without its content."""
+    for attempt in range(2):
+        outcome = read_outcome(job)
+        if outcome is not None:
+            return outcome, JobState(outcome["status"], (outcome.get("error") or {}).get("code"))
+        current = state(job)
+        if current.status not in ("completed", "failed") or current.error_code == "processing_timeout":
+            return None, current
+    return None, current
+
+
 def write_input(job: JobId, payload: dict) -> None:
     """Input of a chat or report job; its arrival under incoming/ starts processing."""
     aws.client("s3").put_object(Bucket=settings().require("temp_bucket"), Key=job.incoming,

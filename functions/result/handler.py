@@ -15,12 +15,11 @@ def result(job_id: str):
     job = jobs.owned(job_id, caller_id(app), kinds=("result", "report"))
     if job is None:
         raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
-    outcome = jobs.read_outcome(job)
+    outcome, state = jobs.outcome_or_state(job)
     if outcome is not None:
         body = {"job_id": job.value, "status": outcome["status"]}
         body.update({"result": outcome["result"]} if outcome["status"] == "completed" else {"error": outcome["error"]})
         return body
-    state = jobs.state(job)
     if state.status == "not_found":
         raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")
     if state.status == "failed":  # processing_timeout: no outcome was ever written

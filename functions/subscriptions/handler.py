@@ -119,4 +119,9 @@ def _outcome(user_id, product, plan) -> str:
     return result
 
 
-handler = api_handler(app)
+_resolve = api_handler(app)
+
+
+def handler(event, context):
+    once.register_lambda_context(context)  # in-progress records expire with the invocation
+    return _resolve(event, context)

@@ -201,3 +201,17 @@ def test_states_over_time(s3):
     assert jobs.state(job).status == "processing"
     late = jobs.state(job, now=time.time() + jobs.PROCESSING_TIMEOUT_SECONDS + 5)
     assert (late.status, late.error_code) == ("failed", "processing_timeout")
+
+
+def test_an_outcome_written_between_the_reads_is_returned(s3, monkeypatch):
+    """status sees `completed` (HEAD) after the GET missed: the outcome is read again."""
+    job = jobs.new_job_id("chat", USER)
+    real_state = jobs.state
+
+    def state_after_the_write(j, now=None):
+        jobs.write_outcome(j, jobs.completed(j, "response", {"message": "hi"}))
+        return real_state(j, now)
+
+    monkeypatch.setattr(jobs, "state", state_after_the_write)
+    outcome, current = jobs.outcome_or_state(job)
+    assert outcome["response"] == {"message": "hi"} and current.status == "completed"
