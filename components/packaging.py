@@ -32,11 +32,11 @@ SHARED_LAYER = "deps"
 _SKIPPED = re.compile(r"(^|/)(__pycache__|\.pytest_cache)(/|$)|\.py[co]$")
 
 
-def function_files(name: str, root: Path = ROOT) -> dict[str, Path]:
+def function_files(name: str, root: Path = ROOT, bundles: tuple[str, ...] = ()) -> dict[str, Path]:
     """Archive path -> source file for one function's package, sorted and cache-free."""
     functions = root / "functions"
     sources = [functions / "__init__.py", functions / "catalog.py"]
-    for folder in (functions / "common", functions / name):
+    for folder in (functions / "common", functions / name, *(root / b for b in bundles)):
         if not folder.is_dir():
             raise FileNotFoundError(f"function {name!r}: {folder} does not exist")
         sources.extend(p for p in folder.rglob("*") if p.is_file())
@@ -44,10 +44,10 @@ def function_files(name: str, root: Path = ROOT) -> dict[str, Path]:
     return {k: files[k] for k in sorted(files) if not _SKIPPED.search(k)}
 
 
-def function_archive(name: str):
+def function_archive(name: str, bundles: tuple[str, ...] = ()):
     import pulumi
 
-    return pulumi.AssetArchive({k: pulumi.FileAsset(str(p)) for k, p in function_files(name).items()})
+    return pulumi.AssetArchive({k: pulumi.FileAsset(str(p)) for k, p in function_files(name, bundles=bundles).items()})
 
 
 def pinned(package: str, lock_file: Path = LOCK_FILE) -> str:

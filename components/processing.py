@@ -148,7 +148,7 @@ class ServerlessFunction(pulumi.ComponentResource):
             runtime=LAMBDA_RUNTIME,
             architectures=[LAMBDA_ARCHITECTURE],
             handler=fn.handler,
-            code=packaging.function_archive(fn.name),
+            code=packaging.function_archive(fn.name, fn.bundles),
             memory_size=fn.memory_mb,
             timeout=fn.timeout_s,
             layers=list(args.layers),

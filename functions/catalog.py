@@ -118,6 +118,7 @@ class Function:
     access: Access = Access()
     warm: bool = False                     # latency-critical: provisioned concurrency where the stack has it
     extra_packages: tuple[str, ...] = ()   # bundled with this function only (e.g. pyarrow)
+    bundles: tuple[str, ...] = ()          # repository packages it also needs (e.g. "analytics")
     metrics: tuple[CustomMetric, ...] = ()
     # Per-alarm changes, by signal: {"duration-p99": {"threshold": 250000}}
     alarm_overrides: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
@@ -282,6 +283,19 @@ CATALOG: tuple[Function, ...] = (
                               "The service account in the third-party secret: valid key, Play Console access?",
                               "Google Cloud status for the Android Publisher API"))),
         )),
+    Function(
+        "stream_processor", "Turns every account change on the table's stream into audit events (Parquet)",
+        memory_mb=512, timeout_s=60, trigger=StreamTrigger(batch_size=100, batching_window_seconds=5),
+        access=Access(events_write=True), extra_packages=("pyarrow",), bundles=("analytics",),
+        metrics=(
+            CustomMetric("AuditEvents", "Audit events written", ("event_type",), dashboards=("executive",)),
+            CustomMetric("BatchLatency", "Stream batch latency", unit="Milliseconds", dashboards=("operations",)),
+        )),
+    Function(
+        "compaction", "Merges the previous day's audit files into one per partition",
+        memory_mb=1024, timeout_s=300, trigger=ScheduleTrigger("cron(30 1 * * ? *)"),
+        access=Access(events_read=True, events_write=True), extra_packages=("pyarrow",), bundles=("analytics",),
+        metrics=(CustomMetric("CompactedFiles", "Audit files merged", dashboards=("operations",)),)),
 )
 
 

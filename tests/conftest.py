@@ -33,7 +33,7 @@ def fake_code(monkeypatch):
     """Sample functions have no folders: give each a one-file archive instead."""
     from components import packaging
 
-    monkeypatch.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive(
+    monkeypatch.setattr(packaging, "function_archive", lambda name, *_: pulumi.AssetArchive(
         {f"functions/{name}/handler.py": pulumi.StringAsset("def handler(event, context):\n    return None\n")}))
 
 

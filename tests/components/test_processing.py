@@ -15,7 +15,7 @@ FUNCTION = "aws:lambda/function:Function"
 
 def _run(stack):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive(
+        mp.setattr(packaging, "function_archive", lambda name, *_: pulumi.AssetArchive(
             {f"functions/{name}/handler.py": pulumi.StringAsset("def handler(e, c): pass\n")}))
         return run_program(stack, catalog=SAMPLE_CATALOG)
 
@@ -234,7 +234,7 @@ def test_the_program_refuses_an_inconsistent_catalog():
 
 def _run_catalog(catalog):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive({}))
+        mp.setattr(packaging, "function_archive", lambda name, *_: pulumi.AssetArchive({}))
         return run_program("dev", catalog=catalog)
 
 

@@ -65,7 +65,7 @@ def handlers():
 @pytest.fixture(scope="module")
 def stack(handlers):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(packaging, "function_archive", lambda name: pulumi.AssetArchive({}))
+        mp.setattr(packaging, "function_archive", lambda name, *_: pulumi.AssetArchive({}))
         local = LocalStack(port=0, catalog=SAMPLE_CATALOG, resolve=handlers.resolve, background=False).start()
     yield local
     local.stop()

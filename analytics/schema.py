@@ -1,0 +1,69 @@
+"""The audit-event schema: one pyarrow schema for the writer (the stream processor) and
+the reader (the Glue table is generated from it, so they cannot drift).
+
+Flat, analyst-friendly, with OCSF-aligned names. Never email, names or any health data:
+ids, providers, plans, consent versions and the names of changed fields only.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+PARTITION = "event_date"  # yyyy-MM-dd, a Hive partition: audit/event_date=2026-11-27/
+TIMESTAMP = pa.timestamp("ms", tz="UTC")
+
+# event_type -> (OCSF class_uid, activity_id, what it means)
+EVENT_TYPES: dict[str, tuple[int, int, str]] = {
+    "user_registered": (3001, 1, "An account was created (Account Change: Create)."),
+    "signed_in": (3002, 1, "A user signed in and got a new session (Authentication: Logon)."),
+    "subscription_changed": (3001, 99, "The plan or its status changed (old_plan -> new_plan)."),
+    "device_changed": (3001, 99, "The user's device or platform changed."),
+    "consent_updated": (3001, 99, "A consent was given or changed (consent_type, consent_version)."),
+    "profile_updated": (3001, 99, "Profile fields changed; changed_fields names them, never their values."),
+    "user_deleted": (3001, 6, "The account was deleted (Account Change: Delete)."),
+}
+
+COLUMNS: list[tuple[pa.Field, str]] = [
+    (pa.field("event_id", pa.string(), nullable=False), "Deterministic id from the stream record: duplicates share it."),
+    (pa.field("event_time", TIMESTAMP, nullable=False), "When the change happened (UTC, milliseconds)."),
+    (pa.field("event_type", pa.string(), nullable=False), "One of the event types below."),
+    (pa.field("class_uid", pa.int32(), nullable=False), "OCSF class: 3001 Account Change, 3002 Authentication."),
+    (pa.field("activity_id", pa.int32(), nullable=False), "OCSF activity within the class."),
+    (pa.field("user_id", pa.string(), nullable=False), "The account's id (pseudonymous uuid)."),
+    (pa.field("auth_provider", pa.string()), "google or apple."),
+    (pa.field("device_platform", pa.string()), "ios or android, when known."),
+    (pa.field("old_plan", pa.string()), "Plan before a subscription change: free or premium."),
+    (pa.field("new_plan", pa.string()), "Plan after a subscription change (and free at registration)."),
+    (pa.field("subscription_status", pa.string()), "active, grace_period, expired or revoked after the change."),
+    (pa.field("consent_type", pa.string()), "privacy_policy, terms_of_service, ... for consent events."),
+    (pa.field("consent_version", pa.string()), "The consent's version, e.g. 2025-01."),
+    (pa.field("changed_fields", pa.list_(pa.string())), "For profile_updated: the names of the changed fields."),
+    (pa.field("source", pa.string(), nullable=False), "Where the event was derived from: dynamodb_stream."),
+    (pa.field("stream_sequence", pa.string(), nullable=False), "Sequence number of the stream record."),
+    (pa.field("schema_version", pa.int32(), nullable=False), "Version of this schema."),
+    (pa.field("ingested_at", TIMESTAMP, nullable=False), "When the stream processor wrote the event."),
+]
+
+SCHEMA = pa.schema([field for field, _ in COLUMNS])
+DESCRIPTIONS = {field.name: text for field, text in COLUMNS}
+PARTITION_DESCRIPTION = "Partition: the UTC day of event_time, yyyy-MM-dd. Filter on it in every query."
+
+
+def glue_type(data_type: pa.DataType) -> str:
+    """The Glue/Hive type of a column."""
+    if pa.types.is_string(data_type):
+        return "string"
+    if pa.types.is_int32(data_type):
+        return "int"
+    if pa.types.is_int64(data_type):
+        return "bigint"
+    if pa.types.is_timestamp(data_type):
+        return "timestamp"
+    if pa.types.is_list(data_type):
+        return f"array<{glue_type(data_type.value_type)}>"
+    raise TypeError(f"no Glue type for {data_type}")
+
+
+def glue_columns() -> list[dict]:
+    return [{"name": f.name, "type": glue_type(f.type), "comment": DESCRIPTIONS[f.name][:255]} for f in SCHEMA]

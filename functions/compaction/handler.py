@@ -1,0 +1,51 @@
+"""compaction: merges a day's small audit files into one, once the day is over.
+
+Idempotent and safe to re-run: the merged file is written (deduplicated by event_id)
+before any small file is deleted, and a re-run reads the merged file with whatever is
+left, so no row is ever lost. Runs daily for the previous day (or a given `date`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pyarrow as pa
+
+from analytics import writer
+from functions.common import aws
+from functions.common.observability import count, instrumented, logger
+from functions.common.settings import settings
+
+MERGED = "compacted.parquet"
+
+
+def compact(day: str) -> dict:
+    s3, bucket = aws.client("s3"), settings().require("events_bucket")
+    prefix = writer.partition_prefix(day)
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])]
+    small = [k for k in keys if not k.endswith(MERGED)]
+    if not small:
+        return {"date": day, "files": len(keys), "merged": 0}
+    tables = [writer.read(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
+    merged = pa.concat_tables(tables)
+    ids = merged.column("event_id").to_pylist()
+    first = sorted({v: i for i, v in reversed(list(enumerate(ids)))}.values())  # first row of each event_id
+    merged = merged.take(pa.array(first)).sort_by([("event_time", "ascending")])
+    s3.put_object(Bucket=bucket, Key=prefix + MERGED, Body=writer.parquet_bytes(merged),
+                  ServerSideEncryption="aws:kms", SSEKMSKeyId=settings().require("data_key_arn"))
+    for start in range(0, len(small), 1000):
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in small[start:start + 1000]],
+                                                 "Quiet": True})
+    count("CompactedFiles", len(small))
+    logger.info("partition compacted", extra={"date": day, "files": len(small), "rows": merged.num_rows})
+    return {"date": day, "files": len(small), "merged": merged.num_rows,
+            "duplicates_removed": len(ids) - merged.num_rows}
+
+
+@instrumented()
+def handler(event, context):
+    day = (event or {}).get("date") or (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+    date.fromisoformat(day)  # refuses anything but yyyy-MM-dd
+    return compact(day)
+
