@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer openapi runbooks bench clean
+.PHONY: install run test layer openapi runbooks audit-docs analytics bench clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -33,6 +33,15 @@ openapi: install
 # On-call runbooks, generated from the alarm definitions (a test fails when stale).
 runbooks: install
 	$(PY) -m components.runbooks > docs/runbooks.md
+
+# The audit-event reference, generated from the schema (a test fails when stale).
+audit-docs: install
+	$(PY) -m analytics.docs > docs/audit-events.md
+
+# A named query on the running local stack's audit events, e.g.
+#   make analytics ARGS="daily_registrations 2026-11-01 2026-11-30"
+analytics: install
+	$(PY) -m analytics $(ARGS)
 
 # Benchmarks (not part of `make test`): numbers in docs/benchmarks.md.
 bench: install

@@ -12,6 +12,7 @@ from typing import Mapping
 import pulumi
 import pulumi_aws as aws
 
+from components.analytics import AnalyticsArgs, AnalyticsLayer
 from components.api import ApiArgs, ApiLayer
 from components.config import Settings
 from components.observability import ObservabilityArgs, ObservabilityLayer
@@ -35,6 +36,7 @@ def build_stack(settings: Settings, catalog: tuple[Function, ...],
     api = ApiLayer(settings.name(), ApiArgs(
         settings=settings, storage=storage, catalog=catalog,
         functions=processing.functions, account_id=account_id))
+    analytics = AnalyticsLayer(settings.name(), AnalyticsArgs(settings=settings, storage=storage))
     observability = ObservabilityLayer(settings.name(), ObservabilityArgs(
         settings=settings, catalog=catalog, storage=storage, processing=processing, api=api,
         account_id=account_id))
@@ -51,6 +53,8 @@ def build_stack(settings: Settings, catalog: tuple[Function, ...],
         "secret_arn": storage.secret.arn,
         "functions": {name: f.function.name for name, f in processing.functions.items()},
         "dashboards": observability.dashboard_urls,
+        "athena_database": analytics.database.name,
+        "athena_workgroup": analytics.workgroup.name,
         "critical_topic_arn": observability.critical_topic.arn,
         "warning_topic_arn": observability.warning_topic.arn,
     }

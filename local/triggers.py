@@ -11,6 +11,7 @@ Both expose `poll_once()` (what the tests call) and run it on a background threa
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import urllib.parse
@@ -161,10 +162,13 @@ class StreamPoller(_Poller):
 
 def _lambda_record(record: dict, stream_arn: str) -> dict:
     """A boto3 stream record as Lambda delivers it: plain JSON, with the source ARN."""
-    return {**json.loads(json.dumps(record, default=_epoch)), "eventSourceARN": stream_arn}
+    return {**json.loads(json.dumps(record, default=_as_lambda_json)), "eventSourceARN": stream_arn}
 
 
-def _epoch(value: Any) -> Any:
+def _as_lambda_json(value: Any) -> Any:
+    """Times as epoch seconds and binary attributes as base64, as Lambda delivers them."""
     if isinstance(value, datetime):
         return int(value.timestamp())
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
     raise TypeError(f"cannot serialise {type(value).__name__}")

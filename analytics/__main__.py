@@ -1,0 +1,51 @@
+"""`python -m analytics <query> <from_date> <to_date> [user_id]`: a named query on DuckDB
+over the audit events of a running local stack (or `--dir` with Parquet files).
+
+    python -m analytics --list
+    python -m analytics daily_registrations 2026-11-01 2026-11-30
+    python -m analytics user_timeline 2026-11-01 2026-11-30 <user id>
+"""
+
+import argparse
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+import boto3
+
+from analytics import local
+from analytics.queries import load
+
+
+def main(argv=None) -> int:
+    queries = {q.name: q for q in load()}
+    parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("query", nargs="?", choices=sorted(queries))
+    parser.add_argument("parameters", nargs="*")
+    parser.add_argument("--list", action="store_true", help="list the named queries")
+    parser.add_argument("--dir", type=Path, help="a folder holding audit/event_date=.../*.parquet")
+    parser.add_argument("--stack", default="http://127.0.0.1:8080", help="the local stack (make run)")
+    args = parser.parse_args(argv)
+    if args.list or not args.query:
+        for q in queries.values():
+            print(f"{q.name}({', '.join(q.parameters)}): {q.description}")
+        return 0
+    query = queries[args.query]
+    if len(args.parameters) != len(query.parameters):
+        parser.error(f"{query.name} takes {', '.join(query.parameters)}")
+    root = args.dir
+    if root is None:
+        with urllib.request.urlopen(f"{args.stack}/local/health", timeout=5) as response:
+            health = json.loads(response.read())
+        s3 = boto3.client("s3", endpoint_url=health["aws_endpoint_url"], region_name="eu-west-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+        root = local.download(s3, health["resources"]["events_bucket"])
+    columns, rows = local.run(query, args.parameters, root)
+    print(local.render(columns, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+-- Users who signed in or registered, per calendar month. Parameters: from_date, to_date.
+WITH events AS (
+  SELECT * FROM (
+    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy
+    FROM audit_events WHERE event_date BETWEEN ? AND ?
+  ) WHERE copy = 1
+)
+SELECT substr(event_date, 1, 7) AS month, count(DISTINCT user_id) AS active_users
+FROM events
+WHERE event_type IN ('signed_in', 'user_registered')
+GROUP BY substr(event_date, 1, 7)
+ORDER BY month
