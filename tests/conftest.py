@@ -75,7 +75,8 @@ def aws_env(monkeypatch):
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "eu-west-1", "SERENYA_ENV": "test",
-                       "TABLE_NAME": "serenya-test", "TEMP_BUCKET": "serenya-test-temp"}.items():
+                       "TABLE_NAME": "serenya-test", "TEMP_BUCKET": "serenya-test-temp",
+                       "EVENTS_BUCKET": "serenya-test-events"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
@@ -90,8 +91,9 @@ def aws_env(monkeypatch):
             TableName="serenya-test", BillingMode="PAY_PER_REQUEST",
             KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
             AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")])
-        boto3.client("s3", region_name="eu-west-1").create_bucket(
-            Bucket="serenya-test-temp", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for bucket in ("serenya-test-temp", "serenya-test-events"):
+            boto3.client("s3", region_name="eu-west-1").create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         settings.cache_clear()
         common_aws.reset()
         crypto._keys.clear()

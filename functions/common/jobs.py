@@ -140,7 +140,7 @@ def outcome_or_state(job: JobId) -> tuple[Optional[dict], JobState]:
     """The outcome when there is one (one GET on the common path), else the state.
     An outcome written between the GET and the HEADs is read again, never reported
     as completed without its content."""
-    for attempt in range(2):
+    for _ in range(2):
         outcome = read_outcome(job)
         if outcome is not None:
             return outcome, JobState(outcome["status"], (outcome.get("error") or {}).get("code"))

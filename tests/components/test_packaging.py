@@ -91,3 +91,11 @@ def test_layer_build_asks_pip_for_arm64_wheels_only(monkeypatch, tmp_path):
 
 def test_function_entries_are_packages_named_by_their_folder():
     assert Function("alpha", "").handler == "functions.alpha.handler.handler"
+
+
+def test_a_function_can_bundle_a_repository_package():
+    from components.packaging import ROOT
+    files = packaging.function_files("stream_processor", ROOT, bundles=("analytics",))
+    assert "analytics/schema.py" in files and "analytics/events.py" in files
+    assert not any(k.startswith("analytics/queries/") and k.endswith(".pyc") for k in files)
+    assert "functions/stream_processor/handler.py" in files and "functions/auth/handler.py" not in files

@@ -1,0 +1,69 @@
+"""Audit events from every kind of stream record."""
+
+from analytics.events import derive
+from tests.fixtures.stream import profile, record
+
+U = "11111111-1111-1111-1111-111111111111"
+
+
+def kinds(events):
+    return sorted(e["event_type"] for e in events)
+
+
+def test_insert_is_a_registration_with_its_consents():
+    events = derive(record("INSERT", U, new=profile(U)))
+    assert kinds(events) == ["consent_updated", "consent_updated", "user_registered"]
+    registered = next(e for e in events if e["event_type"] == "user_registered")
+    assert (registered["user_id"], registered["auth_provider"], registered["device_platform"]) == (U, "google", "ios")
+    assert (registered["new_plan"], registered["class_uid"], registered["activity_id"]) == ("free", 3001, 1)
+    assert {(e["consent_type"], e["consent_version"]) for e in events if e["consent_type"]} == {
+        ("privacy_policy", "2025-01"), ("terms_of_service", "2025-01")}
+
+
+def test_a_modify_can_yield_several_events():
+    old = profile(U)
+    new = profile(U, session={"id": "s1"}, current_subscription={"type": "premium", "status": "active"},
+                  device={"platform": "android", "device_id": "d2"}, given_name_enc=b"\x03",
+                  consents={**old["consents"], "marketing": {"version": "1", "accepted": True}},
+                  updated_at="2026-03-03T00:00:00Z")
+    events = {e["event_type"]: e for e in derive(record("MODIFY", U, old=old, new=new))}
+    assert set(events) == {"signed_in", "subscription_changed", "device_changed", "consent_updated",
+                           "profile_updated"}
+    assert (events["subscription_changed"]["old_plan"], events["subscription_changed"]["new_plan"]) == ("free", "premium")
+    assert events["signed_in"]["class_uid"] == 3002 and events["signed_in"]["device_platform"] == "android"
+    assert events["consent_updated"]["consent_type"] == "marketing"
+    assert events["profile_updated"]["changed_fields"] == ["given_name"]
+
+
+def test_bookkeeping_changes_are_not_events():
+    old = profile(U)
+    assert derive(record("MODIFY", U, old=old, new={**old, "updated_at": "x", "last_sign_in_at": "y"})) == []
+
+
+def test_remove_is_a_deletion_even_without_images():
+    for old in (profile(U), None):
+        events = derive(record("REMOVE", U, old=old))
+        assert kinds(events) == ["user_deleted"] and events[0]["activity_id"] == 6
+
+
+def test_records_without_images_or_of_other_items_yield_nothing():
+    assert derive(record("MODIFY", U)) == []
+    assert derive(record("INSERT", U, new={"user_id": U}, pk="EXTERNAL#google#123", sk="IDENTITY")) == []
+    assert derive(record("INSERT", U, new={"status": "COMPLETED"}, pk="IDEMPOTENCY#subscriptions", sk="abc")) == []
+
+
+def test_event_ids_are_deterministic_per_record():
+    r = record("INSERT", U, new=profile(U))
+    first, again = derive(r), derive(r)
+    assert [e["event_id"] for e in first] == [e["event_id"] for e in again]
+    assert len({e["event_id"] for e in first}) == len(first)
+    assert not {e["event_id"] for e in first} & {e["event_id"] for e in derive(record("INSERT", U, new=profile(U)))}
+
+
+def test_events_never_carry_personal_or_health_data():
+    old = profile(U)
+    new = profile(U, given_name_enc=b"\x09secret", email_enc=b"\x09other", biometric={"enabled": True})
+    for event in derive(record("MODIFY", U, old=old, new=new)) + derive(record("INSERT", U, new=new)):
+        text = repr(event)
+        assert "sealed" not in text and "secret" not in text and "\\x" not in text
+    assert derive(record("MODIFY", U, old=old, new=new))[0]["changed_fields"] == ["biometric", "email", "given_name"]

@@ -1,0 +1,64 @@
+"""The AnalyticsLayer under Pulumi mocks: the Glue table is the writer's schema."""
+
+import pytest
+
+from analytics import schema, writer
+from analytics.docs import render
+from analytics.queries import load
+from local.program import ROOT, run_program
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack(request):
+    return run_program(request.param)
+
+
+def test_glue_columns_are_the_parquet_schema(stack):
+    table = stack.mocks.one("aws:glue/catalogTable:CatalogTable").inputs
+    columns = [(c["name"], c["type"]) for c in table["storageDescriptor"]["columns"]]
+    assert columns == [(f.name, schema.glue_type(f.type)) for f in schema.SCHEMA]
+    assert [p["name"] for p in table["partitionKeys"]] == [schema.PARTITION]
+    assert table["storageDescriptor"]["serDeInfo"]["serializationLibrary"].endswith("ParquetHiveSerDe")
+
+
+def test_partitions_are_projected_where_the_writer_writes(stack):
+    table = stack.mocks.one("aws:glue/catalogTable:CatalogTable").inputs
+    parameters, bucket = table["parameters"], stack.outputs["events_bucket"]
+    assert parameters["projection.enabled"] == "true" and parameters["projection.event_date.type"] == "date"
+    assert parameters["projection.event_date.format"] == "yyyy-MM-dd"
+    template = parameters["storage.location.template"]
+    assert template == f"s3://{bucket}/{writer.partition_prefix('${event_date}')}"
+    assert table["storageDescriptor"]["location"] == f"s3://{bucket}/{writer.PREFIX}"
+    assert table["databaseName"] == f"serenya_{stack.settings.env}"
+
+
+def test_workgroup_is_enforced_encrypted_and_capped(stack):
+    config = stack.mocks.one("aws:athena/workgroup:Workgroup").inputs["configuration"]
+    assert config["enforceWorkgroupConfiguration"] is True and config["publishCloudwatchMetricsEnabled"] is True
+    assert config["engineVersion"]["selectedEngineVersion"] == "Athena engine version 3"
+    assert 0 < config["bytesScannedCutoffPerQuery"] <= 100 * 1024 ** 3
+    result = config["resultConfiguration"]
+    assert result["outputLocation"].startswith(f"s3://{stack.outputs['athena_results_bucket']}/")
+    assert result["encryptionConfiguration"] == {"encryptionOption": "SSE_KMS",
+                                                 "kmsKeyArn": stack.outputs["data_key_arn"]}
+
+
+def test_every_sql_file_is_a_named_query(stack):
+    deployed = {q.inputs["name"]: q.inputs for q in stack.mocks.of_type("aws:athena/namedQuery:NamedQuery")}
+    assert set(deployed) == {q.name for q in load()}
+    for query in load():
+        assert deployed[query.name]["query"] == query.sql
+        assert deployed[query.name]["database"] == f"serenya_{stack.settings.env}"
+
+
+def test_stream_processor_is_wired_with_its_packages(stack):
+    function = stack.mocks.one("aws:lambda/function:Function", endswith="-stream_processor").inputs
+    assert len(function["layers"]) == 3  # Powertools, shared dependencies, pyarrow
+    mapping = stack.mocks.one("aws:lambda/eventSourceMapping:EventSourceMapping").inputs
+    assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["bisectBatchOnFunctionError"]
+    assert stack.mocks.one("aws:cloudwatch/eventRule:EventRule").inputs["scheduleExpression"] == "cron(30 1 * * ? *)"
+
+
+def test_docs_audit_events_md_is_up_to_date():
+    """Regenerate with `make audit-docs`."""
+    assert (ROOT / "docs" / "audit-events.md").read_text() == render()
