@@ -3,7 +3,7 @@
 import sys
 import time
 
-from bench import documents, identity
+from bench import analytics, documents, identity
 from local.server import LocalStack
 
 
@@ -14,6 +14,7 @@ def main() -> str:
         sections = [identity.run(stack, counter), documents.run(stack, counter)]
     finally:
         stack.stop()
+    sections.append(analytics.run())
     return (f"# Benchmarks\n\nMeasured on this 2-core machine with `make bench` on {time.strftime('%Y-%m-%d')};"
             " rerun it to refresh this page.\n\n" + "\n".join(sections))
 
