@@ -79,12 +79,11 @@ def _openapi_30(schema: Any) -> Any:
         base = rest[0] if len(rest) == 1 else {"anyOf": rest}
         if "$ref" in base:
             base = {"allOf": [base]}
+        if "enum" in base:  # `nullable` does not extend an enum: null must be listed
+            base = {**base, "enum": [*base["enum"], None]}
         schema = {**base, **extra, "nullable": True}
     if "const" in schema:
         schema["enum"] = [schema.pop("const")]
-    names = schema.pop("propertyNames", None)
-    if names and "enum" in names:
-        schema["x-property-names"] = names["enum"]  # 3.0 cannot say it; the function enforces it
     return schema
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 import os
 import threading
 import time
@@ -61,6 +62,8 @@ class LocalStack:
         self.local_routes: dict[tuple[str, str], LocalRoute] = {("GET", "/local/health"): self._health}
         self.local_prefix_routes: dict[tuple[str, str], LocalRoute] = {}
         self.pollers: list = []
+        self.statuses: Counter[int] = Counter()  # every answer the HTTP server gave, by status
+        self._statuses_lock = threading.Lock()
         self.program: Optional[ProgramRun] = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -271,6 +274,8 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             except Exception as e:  # the emulator itself failed: say so, in the contract's format
                 logging.getLogger("local").exception("local stack error")
                 response = json_error(500, "internal_error", f"local stack error: {type(e).__name__}", "local")
+            with stack._statuses_lock:
+                stack.statuses[int(response.status)] += 1
             self.send_response(response.status)
             for key, value in response.headers.items():
                 self.send_header(key, value)
@@ -282,7 +287,12 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             ACCESS_LOG.info("%s %s -> %d (%.0f ms)", self.command, url.path, response.status,
                             (time.monotonic() - started) * 1000)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+        def __getattr__(self, name: str):
+            # Every method, TRACE and unknown ones included, goes to the gateway (405 there),
+            # never to http.server's HTML 501 page.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args) -> None:  # replaced by the line in _serve
             pass

@@ -76,14 +76,14 @@ def _sign_in(user_id: str, request: SignInRequest, flow: str, consents: dict) ->
 
 def _recorded(request: OnboardingRequest) -> dict:
     now = now_iso()
-    return {name: {**c.model_dump(), "recorded_at": now} for name, c in request.consents.items()}
+    return {name: {**c.model_dump(), "recorded_at": now} for name, c in request.consents.given().items()}
 
 
 @app.post("/api/v1/auth/oauth-onboarding")
 def onboarding():
     request = parse_body(app, OnboardingRequest)
     missing = [c for c in users.REQUIRED_CONSENTS
-               if c not in request.consents or not request.consents[c].accepted]
+               if c not in request.consents.given() or not request.consents.given()[c].accepted]
     if missing:
         raise ApiError(HTTPStatus.BAD_REQUEST, "consent_required",
                        f"these consents must be accepted: {', '.join(missing)}")

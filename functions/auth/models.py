@@ -20,4 +20,4 @@ class SignInRequest(Strict):
 class OnboardingRequest(SignInRequest):
     given_name: Optional[str] = Field(default=None, min_length=1, max_length=100)
     family_name: Optional[str] = Field(default=None, min_length=1, max_length=100)
-    consents: Consents = Field(default_factory=dict)
+    consents: Consents = Field(default_factory=Consents)

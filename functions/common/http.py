@@ -66,7 +66,7 @@ def parse_body(app: APIGatewayRestResolver, model: type[BaseModel], read_only: f
     forbidden = sorted(read_only & data.keys())
     if forbidden:
         raise ApiError(HTTPStatus.BAD_REQUEST, "read_only_field", f"read-only: {', '.join(forbidden)}")
-    return model.model_validate(data)
+    return model.model_validate_json(app.current_event.body)  # JSON mode: dates from ISO strings
 
 
 def caller_id(app: APIGatewayRestResolver) -> str:

@@ -10,7 +10,8 @@ Text = Field(min_length=1, max_length=100)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # strict: 0 is not false and "1" is not 1 - the request means what the contract says
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class Device(Strict):
@@ -29,5 +30,13 @@ class Biometric(Strict):
     method: Optional[Literal["face", "fingerprint", "iris"]] = None
 
 
-Consents = dict[Literal["privacy_policy", "terms_of_service", "marketing", "research", "health_data_processing"],
-                Consent]
+class Consents(Strict):
+    """The consents a user gives; each is optional in a request."""
+    privacy_policy: Optional[Consent] = None
+    terms_of_service: Optional[Consent] = None
+    marketing: Optional[Consent] = None
+    research: Optional[Consent] = None
+    health_data_processing: Optional[Consent] = None
+
+    def given(self) -> dict[str, Consent]:
+        return {name: getattr(self, name) for name in type(self).model_fields if getattr(self, name) is not None}

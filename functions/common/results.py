@@ -17,7 +17,8 @@ Flag = Literal["low", "normal", "high", "critical_low", "critical_high", "unknow
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict, validated in JSON mode: types as JSON has them, dates as ISO strings
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class ReferenceRange(_Model):

@@ -11,6 +11,7 @@ AWS calls per job: HEAD outgoing + GET incoming + the model + PUT outgoing + DEL
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import urllib.parse
@@ -73,7 +74,7 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float) -> dic
         usage = reply.get("usage", {})
         count("InputTokens", usage.get("inputTokens", 0))
         count("OutputTokens", usage.get("outputTokens", 0))
-        draft = task.draft.model_validate(tool_input(reply, task.tool_name))
+        draft = task.draft.model_validate_json(json.dumps(tool_input(reply, task.tool_name)))
         return jobs.completed(job, task.key, task.finish(draft, provider().model_id))
     except InputError as e:
         logger.info("job input refused", extra={"job_kind": job.kind, "error_code": e.code})

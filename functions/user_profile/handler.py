@@ -41,7 +41,7 @@ def change():
     names = {f: getattr(update, f) for f in ("given_name", "family_name", "name") if getattr(update, f)}
     changes, removals = users.seal_fields(item, names) if names else ({}, ())
     if update.consents:
-        changes.update({f"consents.{k}": {**c.model_dump(), "recorded_at": now} for k, c in update.consents.items()})
+        changes.update({f"consents.{k}": {**c.model_dump(), "recorded_at": now} for k, c in update.consents.given().items()})
     if update.device:
         changes["device"] = update.device.model_dump(exclude_none=True)
     if "biometric" in update.model_fields_set:
