@@ -3,7 +3,7 @@
 import sys
 import time
 
-from bench import analytics, documents, identity
+from bench import analytics, cold_start, documents, identity, load
 from local.server import LocalStack
 
 
@@ -11,10 +11,10 @@ def main() -> str:
     counter = identity.CallCounter()
     stack = LocalStack(port=0).start()
     try:
-        sections = [identity.run(stack, counter), documents.run(stack, counter)]
+        sections = [identity.run(stack, counter), documents.run(stack, counter), load.run(stack)]
     finally:
         stack.stop()
-    sections.append(analytics.run())
+    sections += [analytics.run(), cold_start.run()]
     return (f"# Benchmarks\n\nMeasured on this 2-core machine with `make bench` on {time.strftime('%Y-%m-%d')};"
             " rerun it to refresh this page.\n\n" + "\n".join(sections))
 

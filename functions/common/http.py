@@ -13,8 +13,6 @@ from typing import Any, Optional
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
 
 from functions.common.observability import count, logger
 from functions.common.settings import settings
@@ -59,14 +57,19 @@ def parse_json_object(app: APIGatewayRestResolver) -> dict:
     return data
 
 
-def parse_body(app: APIGatewayRestResolver, model: type[BaseModel], read_only: frozenset[str] = frozenset()):
-    """The request body as `model`: 400 `invalid_json` when it is not a JSON object,
+def parse_body(app: APIGatewayRestResolver, model, read_only: frozenset[str] = frozenset()):
+    """The request body as `model` (pydantic): 400 `invalid_json` when it is not a JSON object,
     400 `read_only_field` when it tries to set one of `read_only`, 422 when the schema fails."""
+    from pydantic import ValidationError  # only functions that take a body pay for pydantic
+
     data = parse_json_object(app)
     forbidden = sorted(read_only & data.keys())
     if forbidden:
         raise ApiError(HTTPStatus.BAD_REQUEST, "read_only_field", f"read-only: {', '.join(forbidden)}")
-    return model.model_validate_json(app.current_event.body)  # JSON mode: dates from ISO strings
+    try:
+        return model.model_validate_json(app.current_event.body)  # JSON mode: dates from ISO strings
+    except ValidationError as e:
+        raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", _validation_message(e.errors())) from None
 
 
 def caller_id(app: APIGatewayRestResolver) -> str:
@@ -84,7 +87,9 @@ def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayR
     origins = settings().allowed_origins if cors_origins is None else cors_origins
     cors = CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]),
                       allow_headers=["Authorization", "Content-Type"], max_age=600) if origins else None
-    app = APIGatewayRestResolver(cors=cors, enable_validation=True)
+    # Bodies are validated by parse_body (pydantic, strict); the resolver's own OpenAPI
+    # validation would only add its import cost to every cold start.
+    app = APIGatewayRestResolver(cors=cors)
 
     def request_id() -> str:
         return app.current_event.request_context.request_id or ""
@@ -94,16 +99,6 @@ def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayR
         if e.status >= 500:
             logger.error("request failed", extra={"error_code": e.code})
         return error_response(e.status, e.code, e.message, request_id())
-
-    @app.exception_handler(RequestValidationError)
-    def _invalid(e: RequestValidationError) -> Response:
-        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error",
-                              _validation_message(e.errors()), request_id())
-
-    @app.exception_handler(ValidationError)
-    def _invalid_model(e: ValidationError) -> Response:
-        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error",
-                              _validation_message(e.errors()), request_id())
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:

@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from functions.common import settings as settings_module
-from functions.common.http import ApiError, make_resolver
+from functions.common.http import ApiError, make_resolver, parse_body
 from tests.conftest import FakeContext, api_event
 
 
@@ -20,7 +20,8 @@ def app():
     app = make_resolver(cors_origins=("https://app.serenya.health", "http://localhost:3000"))
 
     @app.post("/api/v1/items")
-    def create(item: Item):
+    def create():
+        item = parse_body(app, Item)
         return {"name": item.name}, 201
 
     @app.get("/api/v1/items/<item_id>")
@@ -48,11 +49,17 @@ def test_api_error_uses_the_contract_format(app):
     assert body == {"error": {"code": "item_not_found", "message": "no such item", "request_id": "req-1"}}
 
 
-@pytest.mark.parametrize("payload", [{"name": "", "count": 1}, {"name": "a", "count": -1}, {"name": "a"}, "not json"])
+@pytest.mark.parametrize("payload", [{"name": "", "count": 1}, {"name": "a", "count": -1}, {"name": "a"}])
 def test_schema_violations_are_422_validation_error(app, payload):
     status, body, _ = call(app, api_event("POST", "/api/v1/items", payload))
     assert status == 422
     assert body["error"]["code"] == "validation_error" and body["error"]["message"]
+
+
+@pytest.mark.parametrize("payload", ["not json", "[1, 2]", "null"])
+def test_bodies_that_are_not_objects_are_400_invalid_json(app, payload):
+    status, body, _ = call(app, api_event("POST", "/api/v1/items", payload))
+    assert (status, body["error"]["code"]) == (400, "invalid_json")
 
 
 def test_unknown_route_is_404_not_found(app):

@@ -1,0 +1,61 @@
+"""A bounded load test on loopback: concurrent app users against the local stack.
+
+Each client has its own account and, for the duration, reads its profile, updates it
+with an increasing counter, and asks for a chat answer. Reported: requests per second,
+statuses, and whether every client's last acknowledged update is what the table holds
+(no lost writes)."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+from bench.identity import call
+
+CLIENTS = 50
+SECONDS = 60
+DEVICE = {"platform": "android", "device_id": "load"}
+CONSENTS = {"privacy_policy": {"version": "1", "accepted": True}, "terms_of_service": {"version": "1", "accepted": True}}
+
+
+def run(stack, clients: int = CLIENTS, seconds: int = SECONDS) -> str:
+    base = stack.url
+    tokens = []
+    for i in range(clients):
+        id_token = call(base, "POST", "/local/idp/google/token", {"sub": f"load-{i}"})[1]["id_token"]
+        tokens.append(call(base, "POST", "/api/v1/auth/oauth-onboarding", {
+            "provider": "google", "id_token": id_token, "device": DEVICE, "consents": CONSENTS})[1]["access_token"])
+    statuses: collections.Counter[int] = collections.Counter()
+    last_acknowledged: dict[int, int] = {}
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(i: int) -> None:
+        counter = 0
+        while time.monotonic() < stop_at:
+            counter += 1
+            answers = [call(base, "GET", "/api/v1/user/profile", token=tokens[i])[0]]
+            status, _ = call(base, "PUT", "/api/v1/user/profile", {"given_name": f"n{counter}"}, tokens[i])
+            answers.append(status)
+            answers.append(call(base, "POST", "/api/v1/chat/messages", {"message": "How am I doing?"}, tokens[i])[0])
+            with lock:
+                statuses.update(answers)
+                if status == 200:
+                    last_acknowledged[i] = counter
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 60)
+    elapsed = time.monotonic() - started
+    lost = sum(1 for i in range(clients)
+               if call(base, "GET", "/api/v1/user/profile", token=tokens[i])[1]["given_name"]
+               != f"n{last_acknowledged.get(i)}")
+    total = sum(statuses.values())
+    return "\n".join([
+        f"## Load on loopback ({clients} clients, {seconds} s, one local stack process)", "",
+        f"{total:,} requests, **{total / elapsed:,.0f} requests/s**; statuses {dict(sorted(statuses.items()))}; "
+        f"5xx: {sum(v for k, v in statuses.items() if k >= 500)}; lost writes: {lost} of {clients} clients.", ""])
