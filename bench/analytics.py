@@ -124,11 +124,13 @@ def run() -> str:
              f"### Bytes scanned per named query, {EVENTS:,} events over {DAYS} days "
              f"({total / 1e6:.1f} MB of Parquet in all)", "",
              "| query | columns read | last 30 days | all 60 days |", "| --- | --- | --- | --- |"]
+    def scanned(selected_days: list[str], columns: set[str]) -> float:
+        return sum(sizes[d].get(c, 0) for d in selected_days for c in columns) / 1e6
+
     for query in load():
         columns = referenced(query.sql)
-        scan = lambda selected: sum(sizes[d].get(c, 0) for d in selected for c in columns)  # noqa: E731
-        lines.append(f"| {query.name} | {len(columns)} of {len(SCHEMA)} | {scan(month) / 1e6:.1f} MB | "
-                     f"{scan(days) / 1e6:.1f} MB |")
+        lines.append(f"| {query.name} | {len(columns)} of {len(SCHEMA)} | {scanned(month, columns):.1f} MB | "
+                     f"{scanned(days, columns):.1f} MB |")
     lines += ["", "Without the date filter every query would read all partitions; without column pruning, all "
               f"{total / 1e6:.1f} MB. The same events as one JSON object each (the original design) are "
               f"{json_bytes / 1e6:.0f} MB, all of it read by any query over them: "
