@@ -101,3 +101,21 @@ def aws_env(monkeypatch):
         yield {"data_key": data_key, "signing_key": signing_key}
         settings.cache_clear()
         common_aws.reset()
+
+
+# The real program evaluated once per test session for each stack (read-only results).
+@pytest.fixture(scope="session")
+def dev_run():
+    from local.program import run_program
+    return run_program("dev")
+
+
+@pytest.fixture(scope="session")
+def prod_run():
+    from local.program import run_program
+    return run_program("prod")
+
+
+@pytest.fixture(scope="session", params=["dev", "prod"])
+def stack_run(request, dev_run, prod_run):
+    return {"dev": dev_run, "prod": prod_run}[request.param]

@@ -5,12 +5,12 @@ import pytest
 from analytics import schema, writer
 from analytics.docs import render
 from analytics.queries import load
-from local.program import ROOT, run_program
+from local.program import ROOT
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
-def stack(request):
-    return run_program(request.param)
+@pytest.fixture
+def stack(stack_run):
+    return stack_run
 
 
 def test_glue_columns_are_the_parquet_schema(stack):

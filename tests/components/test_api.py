@@ -11,9 +11,9 @@ from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG
 from local.program import ROOT, run_program, stack_config
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
-def stack(request):
-    return run_program(request.param)
+@pytest.fixture
+def stack(stack_run):
+    return stack_run
 
 
 def document(run):

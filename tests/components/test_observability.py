@@ -16,9 +16,9 @@ from tests.conftest import SAMPLE_CATALOG
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
-def stack(request):
-    return run_program(request.param)
+@pytest.fixture
+def stack(stack_run):
+    return stack_run
 
 
 def alarms_of(run):

@@ -240,9 +240,9 @@ def _run_catalog(catalog):
 
 # -- the real catalog's roles -------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def real():
-    return run_program("dev")
+@pytest.fixture
+def real(dev_run):
+    return dev_run
 
 
 def statements(run, name):

@@ -4,24 +4,23 @@ import json
 
 import pytest
 
-from local.program import run_program
 
 BUCKET = "aws:s3/bucket:Bucket"
 
 
-@pytest.fixture(scope="module")
-def dev():
-    return run_program("dev")
+@pytest.fixture
+def dev(dev_run):
+    return dev_run
 
 
-@pytest.fixture(scope="module")
-def prod():
-    return run_program("prod")
+@pytest.fixture
+def prod(prod_run):
+    return prod_run
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
-def stack(request, dev, prod):
-    return {"dev": dev, "prod": prod}[request.param]
+@pytest.fixture
+def stack(stack_run):
+    return stack_run
 
 
 def data_key(run):

@@ -6,12 +6,11 @@ import json
 
 import pytest
 
-from local.program import run_program
 
 
-@pytest.fixture(scope="module")
-def prod():
-    return run_program("prod")
+@pytest.fixture
+def prod(prod_run):
+    return prod_run
 
 
 def of(run, type_):
