@@ -13,7 +13,7 @@ from typing import Callable
 
 import boto3
 
-from local.program import RecordingMocks, computed_state
+from local.program import RecordingMocks
 
 Provisioner = Callable[["MotoMocks", str, dict], tuple[str, dict]]
 
@@ -183,6 +183,3 @@ PROVISIONERS: dict[str, Provisioner] = {
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:sqs/queue:Queue": _queue,
 }
-
-# Kept so `computed_state` stays the single source of outputs for everything else.
-__all__ = ["MotoMocks", "PROVISIONERS", "aws_client", "computed_state"]

@@ -43,6 +43,10 @@ class _KeyCache:
                 self._items.pop(next(iter(self._items)))
             self._items[encrypted] = (time.monotonic() + self._ttl, plaintext)
 
+    def discard(self, encrypted: bytes) -> None:
+        with self._lock:
+            self._items.pop(encrypted, None)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -74,8 +78,7 @@ def open_data_key(user_id: str, encrypted: bytes) -> bytes:
 
 def forget(encrypted: bytes) -> None:
     """Drops a deleted user's key from this container's cache."""
-    with _keys._lock:
-        _keys._items.pop(encrypted, None)
+    _keys.discard(encrypted)
 
 
 def _aad(user_id: str, field: str) -> bytes:
