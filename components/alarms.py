@@ -83,7 +83,7 @@ def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list
     timeout_ms = fn.timeout_s * 1000
     invocations = _lambda(settings, fn, "Invocations")
     errors = _lambda(settings, fn, "Errors")
-    reserved = settings.reserved_concurrency
+    reserved = settings.reserved_for(fn.name)
     user_facing = "API callers get errors" if fn.routes else "jobs or events are delayed or retried"
     specs = [
         AlarmSpec(fn.name, "errors", f"{fn.name} fails more than 10 times in 5 minutes", errors, 10,
@@ -102,9 +102,13 @@ def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list
                   periods=3, datapoints=2),
         AlarmSpec(fn.name, "throttles", f"{fn.name} is throttled", _lambda(settings, fn, "Throttles"), 0,
                   "Requests are refused (429 at the API) or delayed: concurrency is exhausted.",
-                  (f"ConcurrentExecutions of {settings.name(fn.name)} against its reserved {reserved}",
+                  (f"ConcurrentExecutions of {settings.name(fn.name)} against "
+                   + (f"its reserved {reserved}" if reserved else
+                      f"the account's unreserved pool (serenya:accountConcurrency {settings.account_concurrency})"),
                    "Is traffic legitimate (API count, WAF dashboard) or a client retry storm?",
-                   "Raise serenya:reservedConcurrency if the load is real"),
+                   "Raise serenya:reservedConcurrency if the load is real" if reserved else
+                   "Other functions of the account (dev and prod share it) using the pool? Ask AWS for a "
+                   "higher concurrency quota if the load is real"),
                   periods=3, datapoints=2),
         AlarmSpec(fn.name, "duration-p99", f"{fn.name} p99 duration above 80% of its {fn.timeout_s}s timeout",
                   _lambda(settings, fn, "Duration", "p99"), round(0.8 * timeout_ms),
@@ -113,14 +117,16 @@ def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list
                    "X-Ray traces of the slowest invocations",
                    "Cold starts: did memory or package size change in the last deployment?"),
                   periods=3, datapoints=3),
-        AlarmSpec(fn.name, "concurrency", f"{fn.name} uses over 80% of its reserved concurrency",
-                  _lambda(settings, fn, "ConcurrentExecutions", "Maximum"), round(0.8 * reserved),
-                  "Throttling is near: new requests will soon be refused.",
-                  ("API request count and sources: real growth or a retry storm?",
-                   f"Duration of {fn.name}: slower invocations hold concurrency longer",
-                   "Raise serenya:reservedConcurrency if the load is real"),
-                  periods=2, datapoints=2, detailed=True),
     ]
+    if reserved:  # only a reservation is a ceiling of the function's own
+        specs.append(AlarmSpec(
+            fn.name, "concurrency", f"{fn.name} uses over 80% of its reserved concurrency",
+            _lambda(settings, fn, "ConcurrentExecutions", "Maximum"), round(0.8 * reserved),
+            "Throttling is near: new requests will soon be refused.",
+            ("API request count and sources: real growth or a retry storm?",
+             f"Duration of {fn.name}: slower invocations hold concurrency longer",
+             "Raise serenya:reservedConcurrency if the load is real"),
+            periods=2, datapoints=2, detailed=True))
     queue = names.failure_queues.get(fn.name)
     if isinstance(fn.trigger, StreamTrigger):
         specs.append(AlarmSpec(

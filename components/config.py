@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from components import concurrency
+from functions.catalog import CATALOG
+
 NAMESPACE = "serenya"
 PROJECT = "serenya"
 
@@ -86,8 +89,8 @@ class Settings:
     alert_email: Optional[str]
     point_in_time_recovery: bool
     deletion_protection: bool
-    reserved_concurrency: int
-    provisioned_concurrency: int
+    reserved_concurrency: tuple[tuple[str, int], ...]   # (function, ceiling) where one protects something
+    provisioned_concurrency: int                        # per latency-critical function; 0 = none
     api_throttle: ApiThrottle
     bedrock_model_id: str
     google_client_ids: tuple[str, ...]
@@ -98,6 +101,9 @@ class Settings:
     ai_provider: str = "bedrock"               # bedrock, or offline (the rule-based analyser)
     api_domain: Optional[str] = None           # custom domain of the API (CloudFront alias)
     api_certificate_arn: Optional[str] = None  # its ACM certificate, in us-east-1
+    account_concurrency: int = 1000            # the account's Lambda concurrency quota in the region
+    cloudfront: bool = True                    # CloudFront and the WAF in front of the stage
+    manage_api_gateway_account: bool = False   # this stack owns the region's API Gateway logging role
 
     def name(self, *parts: str) -> str:
         """Physical resource name: serenya-{env}[-part...]."""
@@ -106,6 +112,20 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "prod"
+
+    def reserved_for(self, function: str) -> Optional[int]:
+        """The function's reserved concurrency, or None: it draws from the account's pool."""
+        return dict(self.reserved_concurrency).get(function)
+
+    @property
+    def application_log_level(self) -> str:
+        # With Lambda's JSON log format, Lambda filters by these levels before Powertools sees
+        # a record, so they must follow serenya:detailedLogging too.
+        return "DEBUG" if self.detailed_logging else "INFO"
+
+    @property
+    def system_log_level(self) -> str:
+        return "INFO" if self.detailed_logging else "WARN"
 
 
 ConfigGetter = Callable[[str], Optional[str]]
@@ -169,6 +189,27 @@ class _Reader:
             self._fail(key, "is not a list or object")
             return None
 
+    def optional_integer(self, key: str, low: int, high: int, default: int) -> int:
+        return default if self._raw(key, False) is None else self.integer(key, low, high)
+
+    def integer_map(self, key: str, names: tuple[str, ...], low: int, high: int) -> tuple[tuple[str, int], ...]:
+        """A mapping of known names to integers in low..high, e.g. {process: 50}."""
+        value = self.structured(key)
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            self._fail(key, "must be a mapping of function names to integers")
+            return ()
+        pairs = []
+        for name, number in sorted(value.items()):
+            if name not in names:
+                self._fail(key, f"{name!r} is not a function of the catalog")
+            elif isinstance(number, bool) or not isinstance(number, int) or not low <= number <= high:
+                self._fail(key, f"{name}: {number!r} is not an integer in {low}..{high}")
+            else:
+                pairs.append((name, number))
+        return tuple(pairs)
+
     def string_list(self, key: str, pattern: re.Pattern, what: str) -> tuple[str, ...]:
         value = self.structured(key)
         if value is None:
@@ -215,7 +256,7 @@ def load_settings(get: ConfigGetter, stack: str) -> Settings:
         alert_email=r.string(f"{ns}:alertEmail", _EMAIL, "an email address", required=False),
         point_in_time_recovery=r.boolean(f"{ns}:pointInTimeRecovery"),
         deletion_protection=r.boolean(f"{ns}:deletionProtection"),
-        reserved_concurrency=r.integer(f"{ns}:reservedConcurrency", 1, 900),
+        reserved_concurrency=r.integer_map(f"{ns}:reservedConcurrency", tuple(f.name for f in CATALOG), 1, 900),
         provisioned_concurrency=r.integer(f"{ns}:provisionedConcurrency", 0, 100),
         api_throttle=throttle,
         bedrock_model_id=model,
@@ -241,12 +282,15 @@ def load_settings(get: ConfigGetter, stack: str) -> Settings:
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
         api_certificate_arn=r.string(f"{ns}:apiCertificateArn", _CLOUDFRONT_CERTIFICATE,
                                      "an ACM certificate ARN in us-east-1", required=False),
+        account_concurrency=r.optional_integer(f"{ns}:accountConcurrency", 10, 100_000, 1000),
+        cloudfront=r.boolean(f"{ns}:cloudFront"),
+        manage_api_gateway_account=r.boolean(f"{ns}:manageApiGatewayAccount"),
     )
     if bool(settings.api_domain) != bool(settings.api_certificate_arn):
         r.errors.append(f"{ns}:apiDomain and {ns}:apiCertificateArn go together: set both or neither")
-    if settings.provisioned_concurrency > settings.reserved_concurrency:
-        r.errors.append(f"{ns}:provisionedConcurrency: {settings.provisioned_concurrency} exceeds "
-                        f"{ns}:reservedConcurrency {settings.reserved_concurrency}")
+    if settings.api_domain and not settings.cloudfront:
+        r.errors.append(f"{ns}:apiDomain needs {ns}:cloudFront: the custom domain is a CloudFront alias")
+    r.errors.extend(concurrency.problems(settings, CATALOG))
     if r.errors:
         raise ConfigError(f"stack {stack!r} has invalid configuration:\n  " + "\n  ".join(r.errors))
     return settings

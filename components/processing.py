@@ -154,8 +154,10 @@ class ServerlessFunction(pulumi.ComponentResource):
             layers=list(args.layers),
             environment={"variables": environment},
             tracing_config={"mode": "Active"},
-            logging_config={"log_format": "JSON", "log_group": self.log_group.name},
-            reserved_concurrent_executions=s.reserved_concurrency,
+            logging_config={"log_format": "JSON", "log_group": self.log_group.name,
+                            "application_log_level": s.application_log_level,
+                            "system_log_level": s.system_log_level},
+            reserved_concurrent_executions=s.reserved_for(fn.name),
             dead_letter_config=({"target_arn": self.failure_queue.arn}
                                 if self.failure_queue and fn.invoked_asynchronously else None),
             publish=warm,

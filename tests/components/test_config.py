@@ -26,7 +26,8 @@ def test_dev_and_prod_differ_as_designed():
     assert dev.alert_email is None and prod.alert_email == "alerts@serenya.health"
     assert not dev.point_in_time_recovery and prod.point_in_time_recovery
     assert not dev.deletion_protection and prod.deletion_protection
-    assert dev.reserved_concurrency == prod.reserved_concurrency == 50
+    assert (dev.reserved_for("process"), prod.reserved_for("process")) == (10, 50)
+    assert dev.reserved_for("auth") is None and prod.reserved_for("auth") is None
     assert (dev.provisioned_concurrency, prod.provisioned_concurrency) == (0, 10)
     assert prod.api_throttle.rate_limit > dev.api_throttle.rate_limit
     assert "haiku" in dev.bedrock_model_id and not dev.bedrock_model_id.startswith("anthropic.claude-3-haiku")
@@ -64,8 +65,11 @@ def test_missing_keys_are_each_named():
     ("serenya:logRetentionDays", "a week", "not an integer"),
     ("serenya:detailedLogging", "yes", "not true or false"),
     ("serenya:alertEmail", "alerts", "not an email address"),
-    ("serenya:reservedConcurrency", "0", "outside 1..900"),
-    ("serenya:provisionedConcurrency", "60", "exceeds serenya:reservedConcurrency"),
+    ("serenya:reservedConcurrency", '{"process": 0}', "not an integer in 1..900"),
+    ("serenya:reservedConcurrency", '{"procss": 5}', "not a function of the catalog"),
+    ("serenya:reservedConcurrency", "50", "must be a mapping"),
+    ("serenya:accountConcurrency", "lots", "not an integer"),
+    ("serenya:cloudFront", "maybe", "not true or false"),
     ("serenya:apiThrottle", '{"rateLimit": 100}', "burstLimit"),
     ("serenya:apiThrottle", '{"rateLimit": 100, "burstLimit": 10}', "below rateLimit"),
     ("serenya:googleClientIds", '["my-client"]', "not a Google OAuth client id"),

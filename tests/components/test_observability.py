@@ -39,9 +39,11 @@ def test_every_function_has_its_alarms(stack):
         assert duration["threshold"] == round(0.8 * fn.timeout_s * 1000) < fn.timeout_s * 1000
         assert duration["extendedStatistic"] == "p99"
         concurrency = found.get(f"serenya-{env}-{fn.name}-concurrency")
-        assert (concurrency is not None) is stack.settings.detailed_alarms
+        reserved = stack.settings.reserved_for(fn.name)
+        # Only a reservation is the function's own ceiling; the others share the account's pool.
+        assert (concurrency is not None) is bool(stack.settings.detailed_alarms and reserved)
         if concurrency:
-            assert concurrency["threshold"] < stack.settings.reserved_concurrency
+            assert concurrency["threshold"] < reserved
 
 
 def test_the_original_critical_set_pages_through_one_composite(stack):
@@ -187,8 +189,8 @@ def test_a_new_catalog_entry_gets_alarms_widgets_and_runbook_with_no_other_chang
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(packaging, "function_archive", lambda name, *_: pulumi.AssetArchive({}))
         run = run_program("prod", catalog=CATALOG + (newcomer,))
-    assert {f"serenya-prod-newcomer-{s}" for s in ("errors", "error-rate", "throttles", "duration-p99",
-                                                    "concurrency")} <= set(alarms_of(run))
+    assert {f"serenya-prod-newcomer-{s}" for s in ("errors", "error-rate", "throttles", "duration-p99")} \
+        <= set(alarms_of(run))
     assert "serenya-prod-newcomer-errors" in run.mocks.one(
         "aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs["alarmRule"]
     titles = [w["properties"].get("title", "") for w in bodies(run)["operations"]["widgets"]]

@@ -66,8 +66,11 @@ def test_function_runtime_settings(stack):
         assert f["tracingConfig"] == {"mode": "Active"}
         assert f["handler"] == f"functions.{fn.name}.handler.handler"
         assert (f["memorySize"], f["timeout"]) == (fn.memory_mb, fn.timeout_s)
-        assert f["reservedConcurrentExecutions"] == stack.settings.reserved_concurrency
+        assert f.get("reservedConcurrentExecutions") == stack.settings.reserved_for(fn.name)
         assert f["loggingConfig"]["logFormat"] == "JSON"
+        # With the JSON format Lambda filters by these levels before Powertools sees a record.
+        levels = (f["loggingConfig"]["applicationLogLevel"], f["loggingConfig"]["systemLogLevel"])
+        assert levels == (("DEBUG", "INFO") if stack.settings.detailed_logging else ("INFO", "WARN"))
 
 
 def test_log_groups_keep_the_stacks_retention_encrypted(stack):
