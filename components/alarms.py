@@ -71,7 +71,7 @@ class StackNames:
     temp_bucket: str
     api: str
     stage: str
-    web_acl: str
+    web_acl: Optional[str]   # None when the stack has no CloudFront and WAF
     failure_queues: Mapping[str, str] = field(default_factory=dict)  # function -> queue name
 
 
@@ -277,7 +277,7 @@ def platform_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
     kms_quota = {op: Metric("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": op,
                                                        "Class": "None"}, period_s=60)
                  for op in ("GenerateDataKey", "Decrypt")}
-    return [
+    specs = [
         AlarmSpec("kms", "quota", "KMS symmetric requests above 80% of the account's quota",
                   Expression("100 * MAX([" + ", ".join(f"m_{op} / SERVICE_QUOTA(m_{op})" for op in kms_quota)
                              + "]) / 60", {f"m_{op}": m for op, m in kms_quota.items()}, "% of quota"), 80,
@@ -293,15 +293,18 @@ def platform_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
                   ("The bucket's lifecycle rules (incoming/, outgoing/ expire after 2 days)",
                    "Is something writing outside incoming/ and outgoing/?",
                    "Upload volume on the executive dashboard: real growth?"), missing="ignore"),
-        AlarmSpec("waf", "blocked", "the WAF blocks over 1,000 requests in 5 minutes",
-                  Metric("AWS/WAFV2", "BlockedRequests", {"WebACL": names.web_acl, "Rule": "ALL"},
-                         region="us-east-1"), 1000,
-                  "An attack or a misbehaving client; legitimate users may be blocked by the rate rule.",
-                  ("Security dashboard: which rule blocks (rate-per-ip, common, known bad inputs)",
-                   "WAF sampled requests: source IPs and paths",
-                   "If users are blocked by SizeRestrictions or the rate rule, tune it in components/api.py"),
-                  region="us-east-1"),
     ]
+    if names.web_acl:
+        specs.append(
+            AlarmSpec("waf", "blocked", "the WAF blocks over 1,000 requests in 5 minutes",
+                      Metric("AWS/WAFV2", "BlockedRequests", {"WebACL": names.web_acl, "Rule": "ALL"},
+                             region="us-east-1"), 1000,
+                      "An attack or a misbehaving client; legitimate users may be blocked by the rate rule.",
+                      ("Security dashboard: which rule blocks (rate-per-ip, common, known bad inputs)",
+                       "WAF sampled requests: source IPs and paths",
+                       "If users are blocked by SizeRestrictions or the rate rule, tune it in components/api.py"),
+                      region="us-east-1"))
+    return specs
 
 
 def all_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNames,

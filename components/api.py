@@ -88,12 +88,20 @@ class ApiLayer(pulumi.ComponentResource):
         self.access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access", name=f"/aws/apigateway/{s.name('api')}",
             retention_in_days=s.log_retention_days, kms_key_id=args.storage.data_key.arn, opts=child)
-        account = self._cloudwatch_role(name, args.account_id, child)
+        # Execution logging writes to a group API Gateway would otherwise create itself,
+        # unencrypted and kept forever; declared first, it is encrypted and expires.
+        self.execution_logs = aws.cloudwatch.LogGroup(
+            f"{name}-execution",
+            name=self.rest_api.id.apply(lambda api_id: execution_log_group(api_id, STAGE)),
+            retention_in_days=s.log_retention_days, kms_key_id=args.storage.data_key.arn, opts=child)
+        logging_ready: list[pulumi.Resource] = [self.execution_logs]
+        if s.manage_api_gateway_account:
+            logging_ready.append(self._cloudwatch_role(name, args.account_id, child))
         self.stage = aws.apigateway.Stage(
             name, rest_api=self.rest_api.id, deployment=self.deployment.id, stage_name=STAGE,
             xray_tracing_enabled=True,
             access_log_settings={"destination_arn": self.access_logs.arn, "format": ACCESS_LOG_FORMAT},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=logging_ready))
         aws.apigateway.MethodSettings(
             name, rest_api=self.rest_api.id, stage_name=self.stage.stage_name, method_path="*/*",
             settings={"throttling_rate_limit": s.api_throttle.rate_limit,
@@ -103,15 +111,20 @@ class ApiLayer(pulumi.ComponentResource):
                       "data_trace_enabled": False},  # never log bodies: they carry health data
             opts=child)
 
-        self.web_acl = self._web_acl(name, s)
-        self.distribution = self._distribution(name, s)
-
-        self.url = pulumi.Output.concat("https://", self.distribution.domain_name)
+        self.web_acl: Optional[aws.wafv2.WebAcl] = None
+        self.distribution: Optional[aws.cloudfront.Distribution] = None
+        if s.cloudfront:
+            self.web_acl = self._web_acl(name, s)
+            self.distribution = self._distribution(name, s)
+            self.url = pulumi.Output.concat("https://", self.distribution.domain_name)
+        else:  # an account AWS has not verified for CloudFront yet: the stage itself
+            self.url = self.stage.invoke_url
         self.register_outputs({"url": self.url, "rest_api_id": self.rest_api.id})
 
     def _cloudwatch_role(self, name: str, account_id: pulumi.Input[str],
                          child: pulumi.ResourceOptions) -> aws.apigateway.Account:
-        # API Gateway writes access logs with one role per account and region.
+        # API Gateway writes logs with one role per account and region, shared by every
+        # stack there: only the stack with serenya:manageApiGatewayAccount declares it.
         role = aws.iam.Role(
             f"{name}-cloudwatch",
             name=self._settings.name("apigateway-logs"),
@@ -179,6 +192,12 @@ class ApiLayer(pulumi.ComponentResource):
             viewer_certificate=_certificate(s),
             web_acl_id=self.web_acl.arn,
             opts=pulumi.ResourceOptions(parent=self))
+
+
+def execution_log_group(rest_api_id: str, stage: str) -> str:
+    """The group API Gateway's execution logging writes to (a name it chooses itself):
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html"""
+    return f"API-Gateway-Execution-Logs_{rest_api_id}/{stage}"
 
 
 def _certificate(s: Settings) -> dict:

@@ -65,21 +65,25 @@ class ObservabilityLayer(pulumi.ComponentResource):
                                           account, s.region, child)
         self.warning_topic = self._topic(f"{name}-warning", s.name("warning"), args.storage.data_key.arn,
                                          account, s.region, child)
-        global_region = aws.Provider(f"{name}-us-east-1", region="us-east-1", opts=child)
-        global_child = pulumi.ResourceOptions(parent=self, provider=global_region)
-        global_key = aws.kms.Key(
-            f"{name}-alarms-us-east-1", description=f"Serenya {s.env}: alarm topic in us-east-1",
-            enable_key_rotation=True, deletion_window_in_days=30,
-            policy=account.apply(lambda a: json.dumps(_alarm_topic_key_policy(a))), opts=global_child)
-        self.global_warning_topic = self._topic(f"{name}-warning-us-east-1", s.name("warning"), global_key.arn,
-                                                account, "us-east-1", global_child)
-
         names = alarms.StackNames(
             table=s.name(), temp_bucket=args.storage.temp_bucket.name, api=s.name("api"), stage=STAGE,
-            web_acl=s.name("api"),
+            web_acl=s.name("api") if s.cloudfront else None,
             failure_queues={n: s.name(n, "failures") for n, f in args.processing.functions.items()
                             if f.failure_queue is not None})
         self.specs = alarms.all_alarms(args.catalog, s, names, detailed=s.detailed_alarms)
+
+        # CloudFront's WAF reports in us-east-1: its alarm needs a topic (and key) there.
+        self.global_warning_topic = None
+        global_child = child
+        if any(spec.region == "us-east-1" for spec in self.specs):
+            global_region = aws.Provider(f"{name}-us-east-1", region="us-east-1", opts=child)
+            global_child = pulumi.ResourceOptions(parent=self, provider=global_region)
+            global_key = aws.kms.Key(
+                f"{name}-alarms-us-east-1", description=f"Serenya {s.env}: alarm topic in us-east-1",
+                enable_key_rotation=True, deletion_window_in_days=30,
+                policy=account.apply(lambda a: json.dumps(_alarm_topic_key_policy(a))), opts=global_child)
+            self.global_warning_topic = self._topic(f"{name}-warning-us-east-1", s.name("warning"), global_key.arn,
+                                                    account, "us-east-1", global_child)
         operations_url = dashboards.dashboard_url(s, s.name("operations"))
 
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}

@@ -81,7 +81,7 @@ def _comparison(spec: AlarmSpec) -> str:
 def reference_names(settings: Settings) -> alarms.StackNames:
     return alarms.StackNames(
         table=settings.name(), temp_bucket=f"{settings.name('temp')}-<account>", api=settings.name("api"),
-        stage="v1", web_acl=settings.name("api"),
+        stage="v1", web_acl=settings.name("api") if settings.cloudfront else None,
         failure_queues={fn.name: settings.name(fn.name, "failures") for fn in CATALOG if fn.trigger})
 
 

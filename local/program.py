@@ -122,6 +122,9 @@ def computed_state(type_: str, name: str, inputs: dict, region: str, account: st
         arn = f"arn:aws:apigateway:{region}::/restapis/{id_}"
         state["executionArn"] = f"arn:aws:execute-api:{region}:{account}:{id_}"
         state["rootResourceId"] = _short_id(name + "/")
+    elif type_ == "aws:apigateway/stage:Stage":
+        id_ = f"ags-{inputs['restApi']}-{inputs['stageName']}"
+        state["invokeUrl"] = f"https://{inputs['restApi']}.execute-api.{region}.amazonaws.com/{inputs['stageName']}"
     elif type_ == "aws:cloudfront/distribution:Distribution":
         id_ = _short_id(name).upper()
         arn = f"arn:aws:cloudfront::{account}:distribution/{id_}"

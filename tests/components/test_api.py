@@ -120,6 +120,38 @@ def test_stage_logs_json_traces_and_throttles_from_settings(stack):
     assert settings["dataTraceEnabled"] is False and settings["metricsEnabled"] is True
 
 
+def test_execution_logs_go_to_an_encrypted_expiring_group_declared_before_the_stage(stack):
+    # API Gateway creates API-Gateway-Execution-Logs_{restApiId}/{stage} itself, unencrypted
+    # and never expiring, unless it exists first:
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html
+    api_id = stack.mocks.one("aws:apigateway/restApi:RestApi").id
+    recorded = [r for r in stack.mocks.resources]
+    group = next(r for r in recorded if r.type == "aws:cloudwatch/logGroup:LogGroup"
+                 and r.inputs["name"] == f"API-Gateway-Execution-Logs_{api_id}/v1")
+    assert group.inputs["retentionInDays"] == stack.settings.log_retention_days
+    assert group.inputs["kmsKeyId"] == stack.mocks.one("aws:kms/key:Key", "-data").state["arn"]
+    stage = stack.mocks.one("aws:apigateway/stage:Stage")
+    assert recorded.index(group) < recorded.index(stage)
+
+
+def test_exactly_one_stack_owns_the_regions_api_gateway_account_settings(dev_run, prod_run):
+    # One aws.apigateway.Account per account and region: two stacks would overwrite each
+    # other's logging role, and destroying one would break the other's logging.
+    owners = [run for run in (dev_run, prod_run) if run.mocks.of_type("aws:apigateway/account:Account")]
+    assert [run.settings.env for run in owners] == ["prod"]
+    assert [run.settings.env for run in (dev_run, prod_run) if run.settings.manage_api_gateway_account] == ["prod"]
+
+
+def test_a_stack_without_cloudfront_serves_the_stage_and_has_no_waf():
+    run = run_program("dev", config={**stack_config("dev"), "serenya:cloudFront": "false"})
+    for type_ in ("aws:cloudfront/distribution:Distribution", "aws:wafv2/webAcl:WebAcl", "pulumi:providers:aws"):
+        assert not run.mocks.of_type(type_), type_
+    alarms = {a.inputs["name"] for a in run.mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert alarms and not any(name.endswith("-waf-blocked") for name in alarms)
+    api_id = run.mocks.one("aws:apigateway/restApi:RestApi").id
+    assert run.outputs["api_url"] == f"https://{api_id}.execute-api.eu-west-1.amazonaws.com/v1"
+
+
 def test_api_gateway_may_invoke_only_this_apis_routes(stack):
     execution_arn = stack.mocks.one("aws:apigateway/restApi:RestApi").state["executionArn"]
     permissions = [p.inputs for p in stack.mocks.of_type("aws:lambda/permission:Permission")
