@@ -202,15 +202,19 @@ CATALOG: tuple[Function, ...] = (
                       temp_delete=("incoming/",), bedrock=True),
         metrics=(
             CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
-            CustomMetric("ModelFailures", "Jobs failed by the model", ("kind",), dashboards=("operations",),
+            CustomMetric("ModelFailures", "Jobs failed by the model", ("kind", "reason"), dashboards=("operations",),
                          alarm=Threshold(
                              5, "Lab reports, chat answers and doctor reports fail: Bedrock is unavailable, "
-                                "throttling us, or replying with invalid results.",
-                             ("Operations dashboard: Bedrock errors, throttles and latency; AWS Health for Bedrock "
-                              "in the region",
-                              "process logs: error_code of the failed calls (AccessDenied means IAM or model "
-                              "access, ValidationException a changed model id)",
-                              "Is serenya:bedrockModelId still an active inference profile?"),
+                                "throttling us, refusing the model, or replying with invalid results.",
+                             ("Operations dashboard: model failures by reason (unavailable, access_denied, "
+                              "model_not_found, request_invalid, invalid_reply); Bedrock errors, throttles, AWS Health",
+                              "access_denied: run `make preflight STACK=<stack>` with an administrator's credentials; "
+                              "it names what the account lacks. Anthropic needs its one-time use case form (Bedrock "
+                              "console > Model catalog > the model) and the Marketplace subscription made by an "
+                              "administrator (open the model in the playground once); the process role has no "
+                              "aws-marketplace permissions on purpose. Access arrives within 15 minutes",
+                              "model_not_found or request_invalid: is serenya:bedrockModelId still an active "
+                              "inference profile in the region (make preflight checks it)? Change it and pulumi up"),
                              severity="critical")),
             CustomMetric("ModelRetries", "Model calls retried", ("reason",), dashboards=("operations",)),
             CustomMetric("ModelLatency", "Model latency", unit="Milliseconds", dashboards=("operations",)),

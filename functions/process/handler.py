@@ -32,8 +32,18 @@ OUTCOME_MARGIN_S = 10.0  # time kept to write the outcome after the last model a
 BASE_DELAY_S = 0.5
 
 
+# Why the model refused a call, as the `reason` of ModelFailures: each has its own fix
+# in the runbook. AccessDeniedException is also what Bedrock answers while the account
+# has not enabled the model (Anthropic's one-time use case form, the Marketplace
+# subscription): https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html
+REFUSALS = {"AccessDeniedException": "access_denied", "ResourceNotFoundException": "model_not_found",
+            "ValidationException": "request_invalid"}
+
+
 class ModelUnavailable(Exception):
-    pass
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 # The clock and the pause between attempts (replaced in tests).
@@ -52,14 +62,14 @@ def call_model(task: Task, deadline: float) -> dict:
             code = e.response["Error"]["Code"]
             if code not in RETRYABLE:
                 logger.error("model call refused", extra={"error_code": code})
-                raise ModelUnavailable(code) from None
+                raise ModelUnavailable(REFUSALS.get(code, "refused")) from None
             reason = code
         except (ReadTimeoutError, ConnectionError) as e:
             reason = type(e).__name__
         count("ModelRetries", reason=reason)
         delay = min(20.0, BASE_DELAY_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
         if monotonic() + delay + 1 >= deadline:
-            raise ModelUnavailable(reason)
+            raise ModelUnavailable("unavailable")
         sleep(delay)
 
 
@@ -79,11 +89,11 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float) -> dic
     except InputError as e:
         logger.info("job input refused", extra={"job_kind": job.kind, "error_code": e.code})
         return jobs.failed(job, e.code)
-    except ModelUnavailable:
-        count("ModelFailures", kind=job.kind)
+    except ModelUnavailable as e:
+        count("ModelFailures", kind=job.kind, reason=e.reason)
         return jobs.failed(job, "model_unavailable")
     except (ValidationError, KeyError, TypeError):
-        count("ModelFailures", kind=job.kind)
+        count("ModelFailures", kind=job.kind, reason="invalid_reply")
         logger.warning("model reply failed validation", extra={"job_kind": job.kind})
         return jobs.failed(job, "invalid_model_reply")
 

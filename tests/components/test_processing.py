@@ -291,3 +291,13 @@ def test_only_functions_that_need_the_table_may_touch_it(real):
 
 def test_chat_prompts_touches_nothing(real):
     assert {a.split(":")[0] for a in actions(policy(real, "chat_prompts"))} == {"logs", "xray"}
+
+
+def test_no_function_may_subscribe_the_account_to_a_model(prod_run):
+    """Bedrock subscribes an account to a third-party model on its first call when the
+    caller may (aws-marketplace:Subscribe); a runtime role never may: an administrator
+    enables the model once and `make preflight` checks it
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html)."""
+    policies = [p.inputs["policy"] for p in prod_run.mocks.of_type("aws:iam/rolePolicy:RolePolicy")]
+    assert policies and "bedrock:InvokeModel" in "".join(policies)
+    assert not any("aws-marketplace" in p for p in policies)

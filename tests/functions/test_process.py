@@ -215,3 +215,44 @@ def test_an_outcome_written_between_the_reads_is_returned(s3, monkeypatch):
     monkeypatch.setattr(jobs, "state", state_after_the_write)
     outcome, current = jobs.outcome_or_state(job)
     assert outcome["response"] == {"message": "hi"} and current.status == "completed"
+
+
+# What Bedrock answers while the account has not enabled the model (the one-time Anthropic
+# use case form or the Marketplace subscription), as documented in
+# https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html
+MODEL_ACCESS_DENIED = ("Model access is denied due to IAM user or service role is not authorized to perform the "
+                       "required AWS Marketplace actions (aws-marketplace:ViewSubscriptions, "
+                       "aws-marketplace:Subscribe) to enable access to this model.")
+
+
+def emitted(capsys, metric):
+    """The EMF documents Powertools printed for `metric` (as CloudWatch would read them)."""
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    return [d for d in docs if metric in d]
+
+
+@pytest.mark.parametrize("code, status, reason", [
+    ("AccessDeniedException", 403, "access_denied"),
+    ("ResourceNotFoundException", 404, "model_not_found"),
+    ("ValidationException", 400, "request_invalid"),
+])
+def test_a_model_the_account_cannot_use_fails_the_job_with_its_reason(s3, monkeypatch, capsys, code, status, reason):
+    """The real Bedrock runtime client, its answer validated against the service model."""
+    from botocore.stub import Stubber
+
+    from functions.process.providers import BedrockProvider
+
+    bedrock = BedrockProvider("eu.anthropic.claude-haiku-4-5-20251001-v1:0")
+    stubber = Stubber(bedrock._client)
+    stubber.add_client_error("converse", service_error_code=code, http_status_code=status,
+                             service_message=MODEL_ACCESS_DENIED if status == 403 else "no such model")
+    use(monkeypatch, bedrock)
+    job = upload(s3, TABLE.pdf())
+    capsys.readouterr()
+    with stubber:
+        deliver(job)
+    stubber.assert_no_pending_responses()  # one call: a refusal is not retried
+    assert outcome(s3, job)[0]["error"]["code"] == "model_unavailable"
+    failures = emitted(capsys, "ModelFailures")
+    assert {d.get("reason") for d in failures} == {None, reason}
+    assert all(d["kind"] == "result" for d in failures if "reason" in d)
