@@ -217,6 +217,9 @@ class ProcessingLayer(pulumi.ComponentResource):
         archives = {layer: packaging.layer_archive(path) for layer, path in args.layer_dirs.items()}
         self.artifacts: Optional[SecureBucket] = None
         if any(needs_s3(a) for a in archives.values()):
+            # Its own bucket, made only when an archive needs it: the temp bucket holds
+            # health data for 2 days, the events bucket the 7-year audit trail, and the
+            # Athena one expires everything in a week; deploy artifacts fit none of them.
             self.artifacts = SecureBucket(f"{name}-artifacts", SecureBucketArgs(
                 bucket_name=pulumi.Output.from_input(args.account_id).apply(
                     lambda account: f"{s.name('artifacts')}-{account}"),
