@@ -22,7 +22,7 @@ run: install
 test: install
 	$(PY) -m pytest
 
-# The arm64 dependency layer for `pulumi up` (also built on demand by the program).
+# The arm64 dependency layers for `pulumi up` (also built on demand by the program).
 layer: install
 	$(PY) -m components.packaging
 

@@ -3,8 +3,10 @@
 Each function's archive holds only what it runs: `functions/__init__.py`, the catalog,
 `functions/common/` and its own folder, never caches, so an unchanged function keeps
 its code hash and is not redeployed. Third-party packages go into layers built for
-arm64 with pip's platform flags (wheels only, no compilation, no `__pycache__`), so
-the same requirements always give the same files.
+arm64 with pip's platform flags (wheels only, no compilation, no `__pycache__`), trimmed
+of what the functions never load (components/layer_trim.py) and zipped reproducibly, so
+the same requirements always give the same archive, whose size decides how it is
+published (components/processing.py).
 
 `python -m components.packaging` (or `make layer`) builds the layers; the Pulumi
 program builds them on demand before `pulumi up`.
@@ -13,12 +15,16 @@ program builds them on demand before `pulumi up`.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
+from typing import Iterable
 
+from components import layer_trim
 from components.config import LAMBDA_RUNTIME
 from functions.catalog import CATALOG, Function
 
@@ -27,7 +33,12 @@ FUNCTIONS_DIR = ROOT / "functions"
 RUNTIME_REQUIREMENTS = ROOT / "requirements" / "runtime.txt"
 LOCK_FILE = ROOT / "requirements" / "lock.txt"
 LAYERS_DIR = ROOT / "build" / "layers"
-PIP_PLATFORM = "manylinux2014_aarch64"
+# Lambda runs Python 3.12 and later on Amazon Linux 2023 (glibc 2.34), which loads
+# manylinux_2_28 wheels; some packages publish nothing older for aarch64 (pyarrow 26).
+# pip accepts a wheel for any of the platforms given. Lambda runtimes and their OS:
+# https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
+PIP_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
+ARCHIVE_NAME = "layer.zip"
 SHARED_LAYER = "deps"
 _SKIPPED = re.compile(r"(^|/)(__pycache__|\.pytest_cache)(/|$)|\.py[co]$")
 
@@ -79,30 +90,65 @@ def layer_requirements(catalog: tuple[Function, ...] = CATALOG) -> dict[str, lis
 
 
 def layer_dir(layer: str, requirements: list[str]) -> Path:
-    """Where a layer lives: named by a hash of its requirements, so a change rebuilds it."""
-    digest = hashlib.sha256("\n".join([LAMBDA_RUNTIME, PIP_PLATFORM, *requirements]).encode()).hexdigest()[:16]
+    """Where a layer lives: named by a hash of how it is built, so a change rebuilds it."""
+    recipe = [LAMBDA_RUNTIME, *PIP_PLATFORMS, *requirements, *layer_trim.patterns_for(requirements)]
+    digest = hashlib.sha256("\n".join(recipe).encode()).hexdigest()[:16]
     return LAYERS_DIR / f"{layer}-{digest}"
 
 
+def layer_archive(directory: Path) -> Path:
+    """The zip published for a layer directory (its python/ folder, reproducibly zipped)."""
+    return directory / ARCHIVE_NAME
+
+
+def pip_install_command(requirements: list[str], target: Path, extra: tuple[str, ...] = ()) -> list[str]:
+    """The one pip command for a layer: the build runs it, the resolution test runs it with
+    `extra` = `--dry-run ...`, so what CI resolves is what `pulumi up` installs."""
+    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-compile", "--only-binary=:all:",
+            *(arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)),
+            "--implementation", "cp", "--python-version", LAMBDA_RUNTIME.removeprefix("python"),
+            "--target", str(target), *extra, *requirements]
+
+
 def build_layer(layer: str, requirements: list[str]) -> Path:
-    """Installs `requirements` for Lambda arm64 into <layer dir>/python (idempotent)."""
+    """Installs `requirements` for Lambda arm64 into <layer dir>/python, trims it and
+    zips it into <layer dir>/layer.zip (idempotent)."""
     target = layer_dir(layer, requirements)
     if (target / ".complete").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
-    python_version = LAMBDA_RUNTIME.removeprefix("python")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-compile", "--only-binary=:all:", "--platform", PIP_PLATFORM,
-         "--implementation", "cp", "--python-version", python_version,
-         "--target", str(target / "python"), *requirements],
-        check=True)
+    site = target / "python"
+    subprocess.run(pip_install_command(requirements, site), check=True)
     # Caches and console scripts (whose shebang names this machine's Python) would make
     # the archive differ between machines; Lambda needs neither.
-    for generated in [*target.rglob("__pycache__"), target / "python" / "bin"]:
+    for generated in [*target.rglob("__pycache__"), site / "bin"]:
         shutil.rmtree(generated, ignore_errors=True)
+    layer_trim.trim(site, layer_trim.patterns_for(requirements))
+    zip_tree(target, site, layer_archive(target))
     (target / ".complete").write_text("\n".join(requirements) + "\n")
     return target
+
+
+def zip_tree(base: Path, top: Path, archive: Path) -> None:
+    """Zips `top` with names relative to `base`, sorted, with fixed timestamps and modes
+    (0644, or 0755 for executables), so the same files always give the same bytes."""
+    files = sorted(p for p in top.rglob("*") if p.is_file())
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(base).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with path.open("rb") as src, out.open(info, "w") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def layers_of(fn: Function, built: Iterable[str]) -> tuple[str, ...]:
+    """The project's layers a function gets (after AWS's Powertools layer): the shared one,
+    then its own if it has one."""
+    built = set(built)
+    return (SHARED_LAYER, *((fn.name,) if fn.name in built else ()))
 
 
 def layer_paths(catalog: tuple[Function, ...] = CATALOG, build: bool = False) -> dict[str, Path]:

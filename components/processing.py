@@ -17,10 +17,14 @@ import pulumi_aws as aws
 
 from components import iam, packaging
 from components.config import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Settings
-from components.storage import StorageLayer
+from components.lambda_limits import DIRECT_UPLOAD_MAX_BYTES
+from components.storage import LifecycleRule, SecureBucket, SecureBucketArgs, StorageLayer
 from functions.catalog import (Function, S3Trigger, ScheduleTrigger, StreamTrigger, TableAccess)
 
 LIVE_ALIAS = "live"
+# Lambda copies a layer's archive when it publishes the version, so an archive object is
+# only needed while its version is created; this sweeps what a failed deployment leaves.
+ARTIFACT_DAYS = 30
 
 
 def function_environment(fn: Function, settings: Settings, resources: Mapping[str, str]) -> dict[str, str]:
@@ -198,6 +202,12 @@ class ProcessingArgs:
     layer_dirs: Mapping[str, Path]  # from packaging.layer_paths()
 
 
+def needs_s3(archive: Path) -> bool:
+    """Whether a built layer archive is over Lambda's direct-upload limit. An archive not
+    built (the program under mocks, which never builds) has no size to go by."""
+    return archive.is_file() and archive.stat().st_size >= DIRECT_UPLOAD_MAX_BYTES
+
+
 class ProcessingLayer(pulumi.ComponentResource):
     """All functions of the catalog and the triggers that invoke them."""
 
@@ -206,23 +216,26 @@ class ProcessingLayer(pulumi.ComponentResource):
         s, storage = args.settings, args.storage
         child = pulumi.ResourceOptions(parent=self)
 
-        layers = {
-            layer: aws.lambda_.LayerVersion(
-                f"{name}-layer-{layer}",
-                layer_name=s.name("layer", layer),
-                code=pulumi.FileArchive(str(path)),
-                compatible_runtimes=[LAMBDA_RUNTIME],
-                compatible_architectures=[LAMBDA_ARCHITECTURE],
-                opts=child)
-            for layer, path in args.layer_dirs.items()
-        }
+        archives = {layer: packaging.layer_archive(path) for layer, path in args.layer_dirs.items()}
+        self.artifacts: Optional[SecureBucket] = None
+        if any(needs_s3(a) for a in archives.values()):
+            # Its own bucket, made only when an archive needs it: the temp bucket holds
+            # health data for 2 days, the events bucket the 7-year audit trail, and the
+            # Athena one expires everything in a week; deploy artifacts fit none of them.
+            self.artifacts = SecureBucket(f"{name}-artifacts", SecureBucketArgs(
+                bucket_name=pulumi.Output.from_input(args.account_id).apply(
+                    lambda account: f"{s.name('artifacts')}-{account}"),
+                kms_key_arn=storage.data_key.arn,
+                lifecycle=[LifecycleRule("expire-layers", "layers/", ARTIFACT_DAYS)]), opts=child)
+        layers = {layer: self._layer_version(name, layer, archive, s)
+                  for layer, archive in archives.items()}
 
         self.functions: dict[str, ServerlessFunction] = {}
         for fn in args.catalog:
-            own = (layers[fn.name].arn,) if fn.name in layers else ()
+            own = tuple(layers[layer].arn for layer in packaging.layers_of(fn, layers))
             self.functions[fn.name] = ServerlessFunction(f"{name}-{fn.name}", FunctionArgs(
                 spec=fn, settings=s, storage=storage, account_id=args.account_id,
-                layers=(s.powertools_layer_arn, layers[packaging.SHARED_LAYER].arn, *own)), opts=child)
+                layers=(s.powertools_layer_arn, *own)), opts=child)
 
         self._wire_s3(name, args, child)
         for fn in args.catalog:
@@ -233,6 +246,23 @@ class ProcessingLayer(pulumi.ComponentResource):
                 self._wire_schedule(name, fn, fn.trigger, target, args.account_id, child)
 
         self.register_outputs({"functions": {n: f.function.name for n, f in self.functions.items()}})
+
+    def _layer_version(self, name: str, layer: str, archive: Path, s: Settings) -> aws.lambda_.LayerVersion:
+        common = dict(layer_name=s.name("layer", layer), compatible_runtimes=[LAMBDA_RUNTIME],
+                      compatible_architectures=[LAMBDA_ARCHITECTURE])
+        if not needs_s3(archive):
+            # A .zip FileArchive reaches Lambda byte for byte: the size measured is the size sent.
+            return aws.lambda_.LayerVersion(f"{name}-layer-{layer}", code=pulumi.FileArchive(str(archive)),
+                                            **common, opts=pulumi.ResourceOptions(parent=self))
+        # Over the direct-upload limit: Lambda reads the archive from S3 instead. The key
+        # names the build (the layer directory is named by its recipe's hash), so a new
+        # build is a new object and a new layer version.
+        obj = aws.s3.BucketObjectv2(
+            f"{name}-layer-{layer}", bucket=self.artifacts.bucket.id,
+            key=f"layers/{archive.parent.name}/{archive.name}", source=pulumi.FileAsset(str(archive)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.artifacts.encryption]))
+        return aws.lambda_.LayerVersion(f"{name}-layer-{layer}", s3_bucket=obj.bucket, s3_key=obj.key,
+                                        **common, opts=pulumi.ResourceOptions(parent=self))
 
     def _wire_s3(self, name: str, args: ProcessingArgs, child: pulumi.ResourceOptions) -> None:
         # A bucket has exactly one notification configuration: all S3 triggers go in it.

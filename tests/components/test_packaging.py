@@ -1,8 +1,10 @@
+import os
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from components import packaging
+from components import layer_trim, packaging
 from functions.catalog import Function
 from tests.conftest import SAMPLE_CATALOG
 
@@ -82,11 +84,51 @@ def test_layer_build_asks_pip_for_arm64_wheels_only(monkeypatch, tmp_path):
     monkeypatch.setattr(packaging.subprocess, "run", fake_pip)
     target = packaging.build_layer("deps", ["x==1"])
     command = calls[0]
-    assert command[command.index("--platform") + 1] == "manylinux2014_aarch64"
+    assert command == packaging.pip_install_command(["x==1"], target / "python")
+    # Python 3.12+ runs on Amazon Linux 2023 (glibc 2.34), so manylinux_2_28 wheels load;
+    # pyarrow 26 ships no older aarch64 wheel. https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
+    platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
+    assert platforms == ["manylinux_2_28_aarch64", "manylinux2014_aarch64"]
     assert "--only-binary=:all:" in command and "--no-compile" in command
     assert command[command.index("--python-version") + 1] == "3.13"
     assert not list(target.rglob("__pycache__")) and not (target / "python" / "bin").exists()
     assert (target / "python" / "pkg" / "__init__.py").exists() and (target / ".complete").exists()
+    with zipfile.ZipFile(packaging.layer_archive(target)) as archive:
+        assert archive.namelist() == ["python/pkg/__init__.py"]  # Lambda extracts python/ into /opt
+
+
+def test_layer_build_trims_and_the_trim_is_part_of_the_layers_name(monkeypatch, tmp_path):
+    monkeypatch.setattr(packaging, "LAYERS_DIR", tmp_path)
+
+    def fake_pip(command, check):
+        site = Path(command[command.index("--target") + 1])
+        for name in ("pyarrow/__init__.py", "pyarrow/include/arrow/api.h", "pyarrow/lib.pyx",
+                     "pyarrow/libarrow_flight.so.2600", "pyarrow/libarrow.so.2600"):
+            (site / name).parent.mkdir(parents=True, exist_ok=True)
+            (site / name).write_text(name)
+
+    monkeypatch.setattr(packaging.subprocess, "run", fake_pip)
+    target = packaging.build_layer("arrow", ["pyarrow==26.0.1"])
+    with zipfile.ZipFile(packaging.layer_archive(target)) as archive:
+        assert archive.namelist() == ["python/pyarrow/__init__.py", "python/pyarrow/libarrow.so.2600"]
+    monkeypatch.setitem(layer_trim.TRIMS, "pyarrow", ("pyarrow/include",))
+    assert packaging.layer_dir("arrow", ["pyarrow==26.0.1"]) != target
+
+
+def test_layer_archives_are_reproducible(tmp_path):
+    site = tmp_path / "python"
+    (site / "pkg").mkdir(parents=True)
+    (site / "pkg" / "b.py").write_text("b")
+    (site / "pkg" / "a.so").write_bytes(b"\x7fELF")
+    (site / "pkg" / "a.so").chmod(0o755)
+    first, second = tmp_path / "1.zip", tmp_path / "2.zip"
+    packaging.zip_tree(tmp_path, site, first)
+    os.utime(site / "pkg" / "b.py", (0, 0))  # a rebuild gives new mtimes
+    packaging.zip_tree(tmp_path, site, second)
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        assert archive.namelist() == ["python/pkg/a.so", "python/pkg/b.py"]
+        assert archive.getinfo("python/pkg/a.so").external_attr >> 16 == 0o100755
 
 
 def test_function_entries_are_packages_named_by_their_folder():

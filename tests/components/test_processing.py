@@ -301,3 +301,62 @@ def test_no_function_may_subscribe_the_account_to_a_model(prod_run):
     policies = [p.inputs["policy"] for p in prod_run.mocks.of_type("aws:iam/rolePolicy:RolePolicy")]
     assert policies and "bedrock:InvokeModel" in "".join(policies)
     assert not any("aws-marketplace" in p for p in policies)
+
+
+# -- how layer archives are published ------------------------------------------------
+
+LAYER = "aws:lambda/layerVersion:LayerVersion"
+
+
+def _run_with_archives(tmp_path, streamer_zip_bytes):
+    """The sample program with built archives: deps small, streamer of the given size
+    (sparse files: only their size matters)."""
+    dirs = {}
+    for layer, size in (("deps", 1024), ("streamer", streamer_zip_bytes)):
+        dirs[layer] = tmp_path / f"{layer}-0123456789abcdef"
+        dirs[layer].mkdir()
+        with packaging.layer_archive(dirs[layer]).open("wb") as f:
+            f.truncate(size)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(packaging, "layer_paths", lambda catalog, build=False: dirs)
+        mp.setattr(packaging, "function_archive", lambda name, *_: pulumi.AssetArchive({}))
+        return run_program("prod", catalog=SAMPLE_CATALOG), dirs
+
+
+def _layers(run):
+    return {l.inputs["layerName"].rsplit("-", 1)[1]: l for l in run.mocks.of_type(LAYER)}
+
+
+def test_archives_under_50_MiB_are_uploaded_directly_and_no_artifacts_bucket_exists(tmp_path):
+    # "50 MB (zipped, for direct upload)", MB = 1024 KB:
+    # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+    run, dirs = _run_with_archives(tmp_path, 52_428_800 - 1)
+    for layer, recorded in _layers(run).items():
+        assert recorded.inputs["code"].path == str(packaging.layer_archive(dirs[layer]))
+        assert "s3Bucket" not in recorded.inputs
+    assert not run.mocks.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert not [b for b in run.mocks.of_type("aws:s3/bucket:Bucket") if "-artifacts-" in b.inputs["bucket"]]
+
+
+def test_an_archive_of_50_MiB_or_more_is_published_through_a_private_encrypted_tls_only_bucket(tmp_path):
+    run, dirs = _run_with_archives(tmp_path, 52_428_800)
+    layers = _layers(run)
+    assert "code" in layers["deps"].inputs  # only the large one moves to S3
+    streamer = layers["streamer"].inputs
+    assert "code" not in streamer
+    obj = run.mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
+    bucket = f"serenya-prod-artifacts-{run.mocks.account_id}"
+    assert (streamer["s3Bucket"], streamer["s3Key"]) == (obj["bucket"], obj["key"]) == (
+        bucket, "layers/streamer-0123456789abcdef/layer.zip")
+    assert obj["source"].path == str(packaging.layer_archive(dirs["streamer"]))
+    settings = {r.type: r.inputs for r in run.mocks.resources
+                if r.inputs.get("bucket") == bucket and r.type != "aws:s3/bucketObjectv2:BucketObjectv2"}
+    sse = settings["aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"]
+    assert sse["rules"][0]["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": run.mocks.one("aws:kms/key:Key", "-data").state["arn"]}
+    block = settings["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"]
+    assert all(block[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    deny, = json.loads(settings["aws:s3/bucketPolicy:BucketPolicy"]["policy"])["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # The layer is still the streamer's: Powertools, deps, then its own.
+    assert function(run, "streamer")["layers"][-1] == layers["streamer"].state["arn"]
