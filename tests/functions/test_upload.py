@@ -91,3 +91,12 @@ def test_the_content_type_is_normalised_before_it_is_signed(upload):
     fields = upload({"content_type": "Application/PDF; charset=binary", "file_size": 5})[1]["upload"]["fields"]
     assert fields["Content-Type"] == "application/pdf"
     assert {"Content-Type": "application/pdf"} in json.loads(base64.b64decode(fields["policy"]))["conditions"]
+
+
+def test_with_an_endpoint_override_the_url_is_that_endpoint(upload, monkeypatch):
+    # The local stack sets AWS_ENDPOINT_URL; an IP endpoint cannot carry the bucket in its host.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    aws.reset()
+    fields = upload({"content_type": "image/jpeg", "file_size": 10})[1]["upload"]
+    assert fields["url"] == f"http://127.0.0.1:4566/{BUCKET}"
+    assert fields["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
