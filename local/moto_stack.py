@@ -16,13 +16,16 @@ import boto3
 from local.program import RecordingMocks
 
 Provisioner = Callable[["MotoMocks", str, dict], tuple[str, dict]]
+# The local stack's only credentials: its own clients and the functions' SDK sign with them,
+# and the local S3 checks presigned POST signatures against them.
+ACCESS_KEY_ID, SECRET_ACCESS_KEY = "local", "local"
 
 
 def aws_client(service: str, endpoint_url: str, region: str):
     """A client of the local stack itself, on its own session: the functions' SDK
     (the default session) stays theirs, and what they call can be counted apart."""
     return boto3.session.Session().client(service, endpoint_url=endpoint_url, region_name=region,
-                                          aws_access_key_id="local", aws_secret_access_key="local")
+                                          aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY)
 
 
 class MotoMocks(RecordingMocks):

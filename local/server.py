@@ -20,13 +20,12 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional
 
-from moto.server import ThreadedMotoServer
-
 from functions.catalog import CATALOG, Function, S3Trigger, StreamTrigger, by_name
 from local.gateway import Gateway, HttpResponse, json_error
 from local.identity import PROVIDERS, LocalIdentityProvider
-from local.moto_stack import MotoMocks, aws_client
-from local.program import ProgramRun, run_program
+from local.moto_server import MotoServer
+from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY, MotoMocks, aws_client
+from local.program import ProgramRun, run_program, stack_config
 from local.runtime import LocalLambda, Resolver, import_handler
 from local.store import StoreSimulator
 from local.triggers import S3Dispatcher, StreamPoller
@@ -69,15 +68,18 @@ class LocalStack:
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "LocalStack":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-        self._moto.start()
+        # The local S3 checks presigned POSTs as S3 does (local/s3_post_upload.py), for the
+        # buckets' region and the credentials the functions sign with.
+        region = stack_config(self.stack)["aws:region"]
+        self._moto = MotoServer(self.host, region, {ACCESS_KEY_ID: SECRET_ACCESS_KEY}).start()
+        self.s3_post_policy = self._moto.post_policy
         moto_host, moto_port = self._moto.get_host_and_port()
         self.aws_endpoint_url = f"http://{moto_host}:{moto_port}"
         # moto keeps its state per process, not per server: start from nothing.
         urllib.request.urlopen(urllib.request.Request(f"{self.aws_endpoint_url}/moto-api/reset", method="POST"),
                                timeout=10).close()
 
-        self.program = run_program(self.stack, MotoMocks(self.aws_endpoint_url), catalog=self.catalog)
+        self.program = run_program(self.stack, MotoMocks(self.aws_endpoint_url, region), catalog=self.catalog)
         settings = self.program.settings
         self.region = settings.region
 
@@ -143,7 +145,7 @@ class LocalStack:
         different values would be a real conflict: refuse to start."""
         env = {
             "AWS_ENDPOINT_URL": self.aws_endpoint_url,
-            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
             "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         }

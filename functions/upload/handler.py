@@ -1,5 +1,12 @@
 """upload: a presigned POST for the caller's new lab-report job. No AWS call: S3 checks
-the signed policy (key, size range, content type, SSE-KMS with the stack's key)."""
+the signed policy (bucket, key, size range, content type, SSE-KMS with the stack's key).
+
+Signed with SigV4 (`x-amz-algorithm`, `x-amz-credential`, `x-amz-date`,
+`x-amz-signature`, and `x-amz-security-token` from the role's session credentials) for
+the regional virtual-hosted URL: the S3 client's configuration is in common/aws.py.
+https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-UsingHTTPPOST.html
+https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html
+"""
 
 from http import HTTPStatus
 
