@@ -83,6 +83,11 @@ class CustomMetric:
     unit: str = "Count"
     dashboards: tuple[str, ...] = ()    # executive, operations, security
     alarm: Optional[Threshold] = None
+    # Every count is also an invocation error in AWS/Lambda Errors, because the handler
+    # answers it by raising (a token authorizer's only way to make API Gateway answer
+    # 401). The function's errors alarms subtract it, so such answers never page; its
+    # own threshold must be a warning (validate() checks).
+    function_error: bool = False
 
 
 # Every API function reports unexpected errors through the shared resolver (common/http.py).
@@ -174,11 +179,15 @@ CATALOG: tuple[Function, ...] = (
         access=Access(table=TableAccess.READ, signing_key=KeyUse.VERIFY),
         metrics=(
             CustomMetric("AuthorizerRejections", "Rejected access tokens", ("reason",), dashboards=("security",),
+                         function_error=True,
                          alarm=Threshold(
-                             200, "Many requests carry invalid tokens: a client bug after a release, or probing.",
+                             200, "Many requests carry invalid tokens: a client bug after a release, or probing. "
+                                  "Refusals are 401 answers, not failures: they never page, and the authorizer's "
+                                  "errors alarms leave them out.",
                              ("Security dashboard: rejections by reason (expired, invalid, unknown_key...)",
                               "A spike of unknown_key or invalid after a deploy: was the signing key replaced?",
-                              "API access logs: are the rejections from few source IPs (WAF rate rule)?"))),
+                              "API access logs: are the rejections from few source IPs (WAF rate rule)?"),
+                             severity="warning")),
         )),
     Function(
         "user_profile", "The caller's profile: read, update, delete the account",
@@ -330,6 +339,12 @@ def validate(catalog: tuple[Function, ...]) -> list[str]:
             problems.append(f"{f.name}: has both routes and a trigger")
         if isinstance(f.trigger, S3Trigger) and f.trigger.prefix not in f.access.temp_read:
             problems.append(f"{f.name}: triggered by {f.trigger.prefix} but may not read it")
+        for m in f.custom_metrics:
+            if m.function_error and m.alarm is not None and m.alarm.severity != "warning":
+                problems.append(f"{f.name}: {m.name} counts expected answers (function_error): its alarm must "
+                                f"be a warning, never page")
+            if m.function_error and m.unit != "Count":
+                problems.append(f"{f.name}: {m.name} is subtracted from Errors, so it must be a Count")
     if any(r.authorized for f in catalog for r in f.routes) and AUTHORIZER not in names:
         problems.append(f"authorized routes exist but no '{AUTHORIZER}' function guards them")
     return problems
