@@ -37,6 +37,7 @@ class Route:
     body: Optional[str] = None  # request model, "module:Class" (pydantic), for the OpenAPI document
     success: tuple[int, ...] = (200,)  # the statuses of a successful answer
     latency_p99_ms: Optional[int] = None  # a latency target, alarmed on this resource and method
+    errors: tuple[int, ...] = ()  # statuses beyond the ones every route documents (components/openapi.py)
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,8 @@ CATALOG: tuple[Function, ...] = (
         "subscriptions", "The caller's plan; App Store and Google Play notifications",
         memory_mb=256, timeout_s=15,
         routes=(Route("GET", "/api/v1/subscriptions"),
-                Route("POST", "/api/v1/subscriptions/webhook", authorized=False)),
+                # 503 store_unavailable: the store cannot be asked now; Pub/Sub delivers again.
+                Route("POST", "/api/v1/subscriptions/webhook", authorized=False, errors=(503,))),
         access=Access(table=TableAccess.READ_WRITE, secrets=True, stores=True),
         metrics=(
             CustomMetric("Notifications", "Store notifications", ("store", "type", "outcome"),
@@ -285,11 +287,16 @@ CATALOG: tuple[Function, ...] = (
                               "root? Check serenya:appleRootSha256",
                               "unauthenticated for Google: do googlePubsubAudience and "
                               "googlePubsubServiceAccount match the Pub/Sub push subscription?"))),
-            CustomMetric("StoreApiFailures", "Play Developer API failures", ("store",), dashboards=("operations",),
+            CustomMetric("StoreApiFailures", "Store credential and Play Developer API failures", ("store", "reason"),
+                         dashboards=("operations",),
                          alarm=Threshold(
-                             5, "Google Play subscription changes are delayed (Pub/Sub retries them).",
-                             ("subscriptions logs around the failures",
-                              "The service account in the third-party secret: valid key, Play Console access?",
+                             5, "Google Play subscription changes are delayed: the webhook answers 503 and "
+                                "Pub/Sub delivers them again.",
+                             ("Operations dashboard: failures by reason. secret_not_set, secret_missing_keys, "
+                              "secret_not_json: put the service account key in the third-party secret",
+                              "secret_access_denied or secret_decryption_failed: the function's role and the data "
+                              "key policy; service_account_key_invalid or play_api_failed: valid key, Play Console "
+                              "access?",
                               "Google Cloud status for the Android Publisher API"))),
         )),
     Function(
