@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from components.config import Settings
-from functions.catalog import AUTHORIZER, Function, StreamTrigger
+from functions.catalog import AUTHORIZER, CustomMetric, Function, StreamTrigger
 
 CRITICAL, WARNING = "critical", "warning"
+NAMESPACE = "Serenya"  # the functions' POWERTOOLS_METRICS_NAMESPACE (components/processing.py)
 FIVE_MINUTES = 300
 DESCRIPTION_LIMIT = 1024  # CloudWatch's limit for an alarm description
 
@@ -79,22 +80,72 @@ def _lambda(settings: Settings, fn: Function, name: str, statistic: str = "Sum")
     return Metric("AWS/Lambda", name, {"FunctionName": settings.name(fn.name)}, statistic)
 
 
+def custom_metric(fn: Function, metric: CustomMetric, settings: Settings, statistic: str = "Sum",
+                  period_s: int = FIVE_MINUTES) -> Metric:
+    """The totals stream of a custom metric, exactly as `functions/common/observability.count`
+    publishes it: namespace Serenya, dimensions service (the stack's project, the functions'
+    POWERTOOLS_SERVICE_NAME) and function (the catalog name)."""
+    return Metric(NAMESPACE, metric.name, {"service": settings.project, "function": fn.name}, statistic, period_s)
+
+
+def _metric_id(metric: CustomMetric) -> str:
+    # Metric math ids start with a lowercase letter: AuthorizerRejections -> authorizerRejections.
+    return metric.name[0].lower() + metric.name[1:]
+
+
+def failures(fn: Function, settings: Settings) -> tuple[Metric | Expression, Metric]:
+    """(errors that are real failures, invocations that could fail) of one function.
+
+    Lambda counts every invocation that raises in AWS/Lambda Errors
+    (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html), and a
+    token authorizer must raise `Unauthorized` to make API Gateway answer 401
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-use-lambda-authorizer.html).
+    The custom metrics the catalog marks `function_error` count those expected raises:
+    they are subtracted, with the same statistic (Sum) and period, so only the other
+    errors (unhandled exceptions, KMS or table failures, an import-time crash, a
+    timeout) remain. FILL(m, 0) turns the periods without any refusal into 0 instead of
+    missing data, without which `errors - m` would itself be missing and hide real
+    errors (metric math functions:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html).
+    """
+    errors, invocations = _lambda(settings, fn, "Errors"), _lambda(settings, fn, "Invocations")
+    expected = [m for m in fn.custom_metrics if m.function_error]
+    if not expected:
+        return errors, invocations
+    metrics = {"errors": errors, **{_metric_id(m): custom_metric(fn, m, settings) for m in expected}}
+    subtracted = "".join(f" - FILL({_metric_id(m)}, 0)" for m in expected)
+    names = ", ".join(m.name for m in expected)
+    return (Expression(f"errors{subtracted}", metrics, f"errors other than {names}"),
+            Expression(f"invocations{subtracted}", {**metrics, "invocations": invocations},
+                       f"invocations other than {names}"))
+
+
 def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list[AlarmSpec]:
     timeout_ms = fn.timeout_s * 1000
-    invocations = _lambda(settings, fn, "Invocations")
-    errors = _lambda(settings, fn, "Errors")
+    errors, attempts = failures(fn, settings)
     reserved = settings.reserved_for(fn.name)
-    user_facing = "API callers get errors" if fn.routes else "jobs or events are delayed or retried"
+    if fn.is_authorizer:
+        user_facing = "API callers get 500 (AUTHORIZER_FAILURE) on authorized routes"
+    else:
+        user_facing = "API callers get errors" if fn.routes else "jobs or events are delayed or retried"
+    expected = [m.name for m in fn.custom_metrics if m.function_error]
+    excluding = f" (not counting {', '.join(expected)}, expected answers it gives by raising)" if expected else ""
+    if isinstance(errors, Expression):
+        # One expression over the metrics of both: errors - FILL(x, 0) over invocations - FILL(x, 0).
+        rate = Expression(f"100 * ({errors.expression}) / MAX([{attempts.expression}, 1])",
+                          {**errors.metrics, **attempts.metrics}, "error %")
+    else:
+        rate = Expression("100 * errors / MAX([invocations, 1])", {"errors": errors, "invocations": attempts},
+                          "error %")
     specs = [
-        AlarmSpec(fn.name, "errors", f"{fn.name} fails more than 10 times in 5 minutes", errors, 10,
+        AlarmSpec(fn.name, "errors", f"{fn.name} fails more than 10 times in 5 minutes{excluding}", errors, 10,
                   f"{user_facing}. The function: {fn.description}.",
                   (f"Logs of /aws/lambda/{settings.name(fn.name)}: level ERROR, the exception type",
                    "Did a deployment just happen? Compare with the previous version",
                    "Are its dependencies healthy (DynamoDB, S3, KMS, Bedrock on the operations dashboard)?"),
                   severity=CRITICAL),
-        AlarmSpec(fn.name, "error-rate", f"more than 5% of {fn.name} invocations fail",
-                  Expression("100 * errors / MAX([invocations, 1])", {"errors": errors, "invocations": invocations},
-                             "error %"), 5,
+        AlarmSpec(fn.name, "error-rate", f"more than 5% of {fn.name} invocations fail{excluding}",
+                  rate, 5,
                   f"A share of requests fail for users: {user_facing}.",
                   ("Operations dashboard: is it one function or all of them?",
                    f"Logs of /aws/lambda/{settings.name(fn.name)}: the most frequent exception",
@@ -158,8 +209,7 @@ def custom_alarms(fn: Function, settings: Settings) -> list[AlarmSpec]:
         t = metric.alarm
         if t is None:
             continue
-        source = Metric("Serenya", metric.name, {"service": settings.project, "function": fn.name},
-                        t.statistic, t.period_s)
+        source = custom_metric(fn, metric, settings, t.statistic, t.period_s)
         specs.append(AlarmSpec(fn.name, _kebab(metric.name), f"{metric.title} above {t.value:g} in "
                                f"{t.period_s // 60} minutes", source, t.value, t.impact, t.checks,
                                severity=t.severity, periods=t.periods, datapoints=t.periods))

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.alarms import StackNames
+from components.alarms import NAMESPACE, StackNames
 from components.config import Settings
 from functions.catalog import CustomMetric, Function, StreamTrigger
 
 GRID = 24
-NAMESPACE = "Serenya"
 DAY, WEEK, MONTH = 86_400, 604_800, 2_592_000
 LIMITS = {"widgets": 500, "metrics": 2500}
 
@@ -97,9 +96,13 @@ def operations(catalog: tuple[Function, ...], settings: Settings, names: StackNa
         ["AWS/DynamoDB", "UserErrors"]], region))
     for fn in catalog:
         name = ["FunctionName", settings.name(fn.name)]
+        # Expected raises (refused tokens) are inside Errors: show them beside it, as the
+        # errors alarms subtract them (components/alarms.failures).
+        expected = [_totals(m, fn, settings, label=f"{m.name} (inside Errors, never paged)")
+                    for m in fn.custom_metrics if m.function_error]
         layout.add(_metric_widget(f"{fn.name}: invocations, errors, throttles", [
             ["AWS/Lambda", "Invocations", *name], ["AWS/Lambda", "Errors", *name],
-            ["AWS/Lambda", "Throttles", *name]], region), width=12)
+            ["AWS/Lambda", "Throttles", *name], *expected], region), width=12)
         layout.add(_metric_widget(f"{fn.name}: duration p99 (timeout {fn.timeout_s}s)", [
             ["AWS/Lambda", "Duration", *name]], region, stat="p99"), width=12)
         if isinstance(fn.trigger, StreamTrigger):

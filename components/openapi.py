@@ -22,6 +22,8 @@ from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG, Fun
 ERROR_STATUSES = {400: "bad input", 401: "missing, invalid or expired token", 403: "not allowed",
                   404: "not found", 413: "body too large", 422: "body does not match the schema",
                   429: "throttled", 500: "internal error"}
+# Statuses only some routes answer, listed on their catalog Route (`errors`).
+ROUTE_ERROR_STATUSES = {503: "a service it depends on is unavailable: send the request again later"}
 SUCCESS_DESCRIPTIONS = {200: "OK", 201: "created", 202: "accepted", 204: "no content"}
 AUTHORIZER_SCHEME = "accessToken"
 # API Gateway integrations time out at 29 s whatever the function's timeout.
@@ -114,7 +116,11 @@ def _operation(fn: Function, route: Route, schemas: dict) -> dict:
         if status != 204:
             response["content"] = {"application/json": {"schema": {"type": "object"}}}
         operation["responses"][str(status)] = response
-    for status, description in ERROR_STATUSES.items():
+    unknown = set(route.errors) - set(ROUTE_ERROR_STATUSES)
+    if unknown:
+        raise ValueError(f"{route.method} {route.path}: no description for status {sorted(unknown)}")
+    statuses = {**ERROR_STATUSES, **{s: ROUTE_ERROR_STATUSES[s] for s in route.errors}}
+    for status, description in sorted(statuses.items()):
         operation["responses"][str(status)] = {
             "description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam, packaging
+from components.alarms import NAMESPACE
 from components.config import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Settings
 from components.lambda_limits import DIRECT_UPLOAD_MAX_BYTES
 from components.storage import LifecycleRule, SecureBucket, SecureBucketArgs, StorageLayer
@@ -36,7 +37,7 @@ def function_environment(fn: Function, settings: Settings, resources: Mapping[st
     env = {
         "SERENYA_ENV": settings.env,
         "POWERTOOLS_SERVICE_NAME": settings.project,
-        "POWERTOOLS_METRICS_NAMESPACE": "Serenya",
+        "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,  # what the alarms and dashboards read
         "POWERTOOLS_LOG_LEVEL": "DEBUG" if settings.detailed_logging else "INFO",
         # Events carry tokens and personal data: they are never logged.
         "POWERTOOLS_LOGGER_LOG_EVENT": "false",

@@ -37,6 +37,7 @@ class Route:
     body: Optional[str] = None  # request model, "module:Class" (pydantic), for the OpenAPI document
     success: tuple[int, ...] = (200,)  # the statuses of a successful answer
     latency_p99_ms: Optional[int] = None  # a latency target, alarmed on this resource and method
+    errors: tuple[int, ...] = ()  # statuses beyond the ones every route documents (components/openapi.py)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class CustomMetric:
     unit: str = "Count"
     dashboards: tuple[str, ...] = ()    # executive, operations, security
     alarm: Optional[Threshold] = None
+    # Every count is also an invocation error in AWS/Lambda Errors, because the handler
+    # answers it by raising (a token authorizer's only way to make API Gateway answer
+    # 401). The function's errors alarms subtract it, so such answers never page; its
+    # own threshold must be a warning (validate() checks).
+    function_error: bool = False
 
 
 # Every API function reports unexpected errors through the shared resolver (common/http.py).
@@ -174,11 +180,15 @@ CATALOG: tuple[Function, ...] = (
         access=Access(table=TableAccess.READ, signing_key=KeyUse.VERIFY),
         metrics=(
             CustomMetric("AuthorizerRejections", "Rejected access tokens", ("reason",), dashboards=("security",),
+                         function_error=True,
                          alarm=Threshold(
-                             200, "Many requests carry invalid tokens: a client bug after a release, or probing.",
+                             200, "Many requests carry invalid tokens: a client bug after a release, or probing. "
+                                  "Refusals are 401 answers, not failures: they never page, and the authorizer's "
+                                  "errors alarms leave them out.",
                              ("Security dashboard: rejections by reason (expired, invalid, unknown_key...)",
                               "A spike of unknown_key or invalid after a deploy: was the signing key replaced?",
-                              "API access logs: are the rejections from few source IPs (WAF rate rule)?"))),
+                              "API access logs: are the rejections from few source IPs (WAF rate rule)?"),
+                             severity="warning")),
         )),
     Function(
         "user_profile", "The caller's profile: read, update, delete the account",
@@ -263,7 +273,8 @@ CATALOG: tuple[Function, ...] = (
         "subscriptions", "The caller's plan; App Store and Google Play notifications",
         memory_mb=256, timeout_s=15,
         routes=(Route("GET", "/api/v1/subscriptions"),
-                Route("POST", "/api/v1/subscriptions/webhook", authorized=False)),
+                # 503 store_unavailable: the store cannot be asked now; Pub/Sub delivers again.
+                Route("POST", "/api/v1/subscriptions/webhook", authorized=False, errors=(503,))),
         access=Access(table=TableAccess.READ_WRITE, secrets=True, stores=True),
         metrics=(
             CustomMetric("Notifications", "Store notifications", ("store", "type", "outcome"),
@@ -280,11 +291,16 @@ CATALOG: tuple[Function, ...] = (
                               "root? Check serenya:appleRootSha256",
                               "unauthenticated for Google: do googlePubsubAudience and "
                               "googlePubsubServiceAccount match the Pub/Sub push subscription?"))),
-            CustomMetric("StoreApiFailures", "Play Developer API failures", ("store",), dashboards=("operations",),
+            CustomMetric("StoreApiFailures", "Store credential and Play Developer API failures", ("store", "reason"),
+                         dashboards=("operations",),
                          alarm=Threshold(
-                             5, "Google Play subscription changes are delayed (Pub/Sub retries them).",
-                             ("subscriptions logs around the failures",
-                              "The service account in the third-party secret: valid key, Play Console access?",
+                             5, "Google Play subscription changes are delayed: the webhook answers 503 and "
+                                "Pub/Sub delivers them again.",
+                             ("Operations dashboard: failures by reason. secret_not_set, secret_missing_keys, "
+                              "secret_not_json: put the service account key in the third-party secret",
+                              "secret_access_denied or secret_decryption_failed: the function's role and the data "
+                              "key policy; service_account_key_invalid or play_api_failed: valid key, Play Console "
+                              "access?",
                               "Google Cloud status for the Android Publisher API"))),
         )),
     Function(
@@ -334,6 +350,12 @@ def validate(catalog: tuple[Function, ...]) -> list[str]:
             problems.append(f"{f.name}: has both routes and a trigger")
         if isinstance(f.trigger, S3Trigger) and f.trigger.prefix not in f.access.temp_read:
             problems.append(f"{f.name}: triggered by {f.trigger.prefix} but may not read it")
+        for m in f.custom_metrics:
+            if m.function_error and m.alarm is not None and m.alarm.severity != "warning":
+                problems.append(f"{f.name}: {m.name} counts expected answers (function_error): its alarm must "
+                                f"be a warning, never page")
+            if m.function_error and m.unit != "Count":
+                problems.append(f"{f.name}: {m.name} is subtracted from Errors, so it must be a Count")
     if any(r.authorized for f in catalog for r in f.routes) and AUTHORIZER not in names:
         problems.append(f"authorized routes exist but no '{AUTHORIZER}' function guards them")
     return problems

@@ -5,6 +5,10 @@ the configured audience and service account, with a verified email (checked with
 same JWKS verification as sign-in ID tokens). The message says only that a purchase
 changed; its state is read from the Play Developer API (subscriptionsv2), with an
 access token from the service account in the stack's secret.
+
+When the secret is unset or unreadable, or the API cannot answer, `StoreUnavailable`
+carries a reason code (never secret material): the webhook answers 503 and Pub/Sub
+delivers the notification again later.
 """
 
 from __future__ import annotations
@@ -21,13 +25,34 @@ from functools import lru_cache
 from typing import Optional
 
 import jwt
+from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.common import aws, oauth
 from functions.common.settings import settings
+from functions.subscriptions import credentials
 from functions.subscriptions.apple import InvalidNotification
 
 SCOPE = "https://www.googleapis.com/auth/androidpublisher"
 DEFAULT_API = "https://androidpublisher.googleapis.com"
+# GetSecretValue's errors, as reasons
+# (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html):
+# ResourceNotFoundException also answers a secret that exists without any value (no
+# AWSCURRENT version), which is how the program creates it; InvalidRequestException a
+# secret scheduled for deletion; DecryptionFailure a KMS key the function may not use.
+SECRET_ERRORS = {
+    "ResourceNotFoundException": "secret_not_set",
+    "AccessDeniedException": "secret_access_denied",
+    "DecryptionFailure": "secret_decryption_failed",
+    "InvalidRequestException": "secret_unusable",
+}
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be asked now; `reason` is a code, safe to log and count."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def verify_push(authorization: str) -> None:
@@ -89,8 +114,11 @@ class PlayApi:
                 return self._token[1]
             account = self._credentials
             now = int(time.time())
-            assertion = jwt.encode({"iss": account["client_email"], "scope": SCOPE, "aud": account["token_uri"],
-                                    "iat": now, "exp": now + 3600}, account["private_key"], algorithm="RS256")
+            try:
+                assertion = jwt.encode({"iss": account["client_email"], "scope": SCOPE, "aud": account["token_uri"],
+                                        "iat": now, "exp": now + 3600}, account["private_key"], algorithm="RS256")
+            except jwt.PyJWTError:  # not an RSA private key in PEM
+                raise StoreUnavailable("service_account_key_invalid") from None
             body = urllib.parse.urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
                                            "assertion": assertion}).encode()
             with urllib.request.urlopen(urllib.request.Request(account["token_uri"], data=body), timeout=5) as r:
@@ -106,8 +134,22 @@ class PlayApi:
             return json.loads(r.read())
 
 
-@lru_cache(maxsize=1)
+def service_account() -> dict:
+    """The Play service account from the stack's secret, or StoreUnavailable with the reason."""
+    try:
+        answer = aws.client("secretsmanager").get_secret_value(SecretId=settings().require("secret_arn"))
+    except ClientError as e:
+        raise StoreUnavailable(SECRET_ERRORS.get(e.response.get("Error", {}).get("Code", ""),
+                                                 "secret_unavailable")) from None
+    except BotoCoreError:  # endpoint unreachable, timeouts after the SDK's retries
+        raise StoreUnavailable("secret_unavailable") from None
+    text = answer.get("SecretString")  # a binary-only secret has none
+    reason = credentials.problem(text)
+    if reason:
+        raise StoreUnavailable(reason)
+    return credentials.service_account(text)
+
+
+@lru_cache(maxsize=1)  # a failure is not cached: the next notification reads the secret again
 def play_api() -> PlayApi:
-    secret = json.loads(aws.client("secretsmanager").get_secret_value(
-        SecretId=settings().require("secret_arn"))["SecretString"])
-    return PlayApi(secret["google_play_service_account"], os.environ.get("PLAY_API_BASE_URL") or DEFAULT_API)
+    return PlayApi(service_account(), os.environ.get("PLAY_API_BASE_URL") or DEFAULT_API)

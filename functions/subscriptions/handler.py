@@ -3,7 +3,9 @@
 Each notification is processed once (Powertools idempotency on the notification id,
 stored in the table with an expiry). Unknown users and products are answered 200, so
 the stores stop retrying, and counted. Anything unsigned, wrongly signed or malformed
-is refused with 400/401 and counted; nothing changes.
+is refused with 400/401 and counted; nothing changes. When the store cannot be asked
+(the Play credential unset or unreadable, the Play Developer API down) the answer is
+503 `store_unavailable`, counted in StoreApiFailures, and the store delivers again.
 """
 
 from __future__ import annotations
@@ -93,10 +95,10 @@ def process(notification: dict) -> str:
         else:
             try:
                 purchase = google.play_api().subscription(n.package_name, n.purchase_token)
+            except google.StoreUnavailable as e:  # the secret unset, unreadable or incomplete
+                raise _store_unavailable(store, e.reason) from None
             except (urllib.error.URLError, TimeoutError, KeyError, ValueError):
-                count("StoreApiFailures", store=store)
-                raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "store_unavailable",
-                               "the Play Developer API could not be reached; retry") from None
+                raise _store_unavailable(store, "play_api_failed") from None
             user_id = (purchase.get("externalAccountIdentifiers") or {}).get("obfuscatedExternalAccountId")
             plan = state.from_google(n.type, purchase, n.event_ms, now_ms)
             product = plan["product_id"] if plan else None
@@ -104,6 +106,16 @@ def process(notification: dict) -> str:
     count("Notifications", store=store, type=kind, outcome=outcome)
     logger.info("notification processed", extra={"store": store, "type": kind, "outcome": outcome})
     return outcome
+
+
+def _store_unavailable(store: str, reason: str) -> ApiError:
+    """503: Pub/Sub redelivers a push answered with anything but a success
+    (https://cloud.google.com/pubsub/docs/push#receive_push), and nothing was recorded, so
+    the notification is processed once the store can be asked."""
+    count("StoreApiFailures", store=store, reason=reason)
+    logger.error("store unavailable", extra={"store": store, "reason": reason})
+    return ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "store_unavailable",
+                    "the store cannot be asked right now; deliver the notification again later")
 
 
 def _outcome(user_id, product, plan) -> str:

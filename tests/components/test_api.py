@@ -49,6 +49,20 @@ def test_contract_marks_authorized_routes_and_documents_bodies_and_errors():
     assert onboarding["additionalProperties"] is False
 
 
+def test_the_webhook_documents_503_store_unavailable_and_only_it():
+    """Pub/Sub delivers a push again after any non-success answer: the webhook's 503 is part
+    of the contract (the fuzzer fails on undocumented answers)."""
+    contract = openapi.contract()
+    for (method, path), (_, route) in routes().items():
+        responses = contract["paths"][path][method]["responses"]
+        assert ("503" in responses) is (path == "/api/v1/subscriptions/webhook"), (method, path)
+    webhook = contract["paths"]["/api/v1/subscriptions/webhook"]["post"]["responses"]["503"]
+    assert webhook["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    with pytest.raises(ValueError, match="no description for status"):
+        from functions.catalog import Function, Route
+        openapi.contract((Function("x", "x", routes=(Route("GET", "/api/v1/x", authorized=False, errors=(418,)),)),))
+
+
 def test_docs_openapi_json_is_up_to_date():
     """Regenerate with `make openapi`."""
     assert json.loads((ROOT / "docs" / "openapi.json").read_text()) == openapi.contract()

@@ -116,3 +116,10 @@ def test_custom_domain_and_certificate_go_together():
         "serenya:apiDomain": "api.serenya.health",
         "serenya:apiCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/"
                                      "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"})
+
+
+def test_the_secrets_expected_keys_are_documented():
+    from functions.subscriptions.credentials import EXPECTED_KEYS
+
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert [key for key in EXPECTED_KEYS if f"`{key}`" not in page] == []

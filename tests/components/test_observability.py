@@ -1,6 +1,7 @@
 """Alarms, routing, dashboards and runbooks under Pulumi mocks for both stacks."""
 
 import ast
+import dataclasses
 import json
 import re
 
@@ -60,6 +61,65 @@ def test_the_original_critical_set_pages_through_one_composite(stack):
     assert composite["alarmName"] == f"serenya-{env}-{COMPOSITE}"
     assert set(re.findall(r'ALARM\("([^"]+)"\)', composite["alarmRule"])) == critical
     assert composite["alarmActions"] == [topic_arn(stack, "critical")]
+
+
+def raw_errors_of(alarm, function_name):
+    """The ids under which an alarm reads AWS/Lambda Errors of `function_name` (\"\" for a plain metric)."""
+    def is_errors(m):
+        return (m.get("namespace"), m.get("metricName"), m.get("dimensions")) == \
+            ("AWS/Lambda", "Errors", {"FunctionName": function_name})
+    if "metricQueries" not in alarm:
+        return [""] if is_errors(alarm) else []
+    return [q["id"] for q in alarm["metricQueries"] if "metric" in q and is_errors(q["metric"])]
+
+
+def test_refused_tokens_never_page(stack):
+    """No critical alarm, so no input of the composite, counts the authorizer's raw Errors:
+    each reads them only with the token rejections subtracted, same statistic and period."""
+    env, found = stack.settings.env, alarms_of(stack)
+    authorizer = f"serenya-{env}-authorizer"
+    composite = stack.mocks.one("aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs["alarmRule"]
+    paging = set(re.findall(r'ALARM\("([^"]+)"\)', composite))
+    checked = 0
+    for name, alarm in found.items():
+        ids = raw_errors_of(alarm, authorizer)
+        if not ids or (alarm["tags"]["severity"] != "critical" and name not in paging):
+            continue
+        assert "" not in ids, f"{name} pages on the authorizer's raw Errors"
+        result = next(q for q in alarm["metricQueries"] if q.get("returnData"))
+        rejections = next(q for q in alarm["metricQueries"]
+                          if q.get("metric", {}).get("metricName") == "AuthorizerRejections")
+        assert rejections["metric"]["namespace"] == "Serenya"
+        assert rejections["metric"]["dimensions"] == {"service": "serenya", "function": "authorizer"}
+        errors = next(q for q in alarm["metricQueries"] if q["id"] in ids)
+        assert (rejections["metric"]["stat"], rejections["metric"]["period"]) == \
+            (errors["metric"]["stat"], errors["metric"]["period"]) == ("Sum", 300)
+        assert result["expression"] == f"{errors['id']} - FILL({rejections['id']}, 0)", name
+        checked += 1
+    assert checked == 1  # serenya-{env}-authorizer-errors, critical and in the composite
+    assert f"{authorizer}-errors" in paging
+    rejections_alarm = found[f"{authorizer}-authorizer-rejections"]
+    assert rejections_alarm["tags"]["severity"] == "warning"
+    assert f"{authorizer}-authorizer-rejections" not in paging
+    assert rejections_alarm["alarmActions"] == [topic_arn(stack, "warning")]
+
+
+def test_other_functions_keep_their_raw_errors_alarm(stack):
+    for fn in CATALOG:
+        if not any(m.function_error for m in fn.custom_metrics):
+            errors = alarms_of(stack)[f"serenya-{stack.settings.env}-{fn.name}-errors"]
+            assert raw_errors_of(errors, f"serenya-{stack.settings.env}-{fn.name}") == [""], fn.name
+
+
+def test_expected_raises_may_not_page():
+    from functions.catalog import CustomMetric, Threshold, validate
+
+    paging = CustomMetric("Refusals", "Refusals", function_error=True,
+                          alarm=Threshold(1, "i", ("a", "b", "c"), severity="critical"))
+    problems = validate((Function("gate", "x", metrics=(paging,)),))
+    assert any("must be a warning" in p for p in problems)
+    assert validate((Function("gate", "x", metrics=(dataclasses.replace(
+        paging, alarm=dataclasses.replace(paging.alarm, severity="warning")),)),)) == []
 
 
 def test_every_alarm_mails_the_warning_topic_and_never_pages_alone(stack):

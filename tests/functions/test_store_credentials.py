@@ -1,0 +1,237 @@
+"""Google Play notifications when the Play credential in the stack's secret is unset,
+unreadable or incomplete: 503 `store_unavailable` in the contract's error format, counted
+in StoreApiFailures, logged with a reason and no secret material, nothing recorded (so
+Pub/Sub's redelivery is processed once the secret is fixed).
+
+The push is the real-format sample (tests/fixtures/real_events/google), with only this
+stack's package name, a subscription notification, and a push token for this stack's
+audience and service account signed by a test key the function is pointed at."""
+
+import base64
+import copy
+import json
+import time
+from pathlib import Path
+
+import boto3
+import jwt
+import pytest
+from botocore.stub import Stubber
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from functions.common import aws, oauth
+from functions.subscriptions import credentials, google
+from tests.conftest import FakeContext, api_event
+
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "real_events" / "google"
+PACKAGE = "health.serenya.app"
+AUDIENCE = "https://api.serenya.test/api/v1/subscriptions/webhook"
+PUSHER = "pubsub-push@serenya-test.iam.gserviceaccount.com"
+KID = "pubsub-test-1"
+MARKER = "never-log-this-secret-text"  # inside every secret value below
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption()).decode()
+
+
+def push_body() -> dict:
+    body = json.loads((SAMPLES / "rtdn-push-body.json").read_text())
+    notification = json.loads((SAMPLES / "rtdn-test-notification.json").read_text())
+    notification["packageName"] = PACKAGE
+    notification["eventTimeMillis"] = str(int(time.time() * 1000))
+    del notification["testNotification"]
+    notification["subscriptionNotification"] = {"version": "1.0", "notificationType": 4,
+                                                "purchaseToken": "purchase-token-1",
+                                                "subscriptionId": "health.serenya.premium.monthly"}
+    body["message"]["data"] = base64.b64encode(json.dumps(notification).encode()).decode()
+    return body
+
+
+def push_token() -> str:
+    claims = json.loads((SAMPLES / "pubsub-push-oidc-claims.json").read_text())
+    now = int(time.time())
+    claims.update(aud=AUDIENCE, email=PUSHER, iat=now, exp=now + 3600)
+    return jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": KID})
+
+
+@pytest.fixture
+def observed(capsys, caplog):
+    """What the function printed (EMF metrics) and logged."""
+    return capsys, caplog
+
+
+@pytest.fixture
+def webhook(aws_env, monkeypatch):
+    """The subscriptions handler against moto, trusting the test push key; returns
+    (post, secrets client, table scan)."""
+    from functions.common.settings import settings
+
+    secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+    for name, value in {"GOOGLE_PACKAGE_NAME": PACKAGE, "GOOGLE_PUBSUB_AUDIENCE": AUDIENCE,
+                        "GOOGLE_PUBSUB_SERVICE_ACCOUNT": PUSHER, "PREMIUM_PRODUCTS": "health.serenya.premium.monthly",
+                        "SECRET_ARN": secrets.create_secret(Name="serenya/test/third-party")["ARN"]}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("GOOGLE_ISSUER", "GOOGLE_JWKS_URL", "PLAY_API_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings.cache_clear()
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
+    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", lambda client: {"keys": [{**jwk, "kid": KID, "alg": "RS256"}]})
+    oauth._clients.clear()
+    google.play_api.cache_clear()
+
+    from functions.subscriptions import handler as module  # needs TABLE_NAME at import
+    # The module may have been imported by another test's stack: point its records at moto's table.
+    monkeypatch.setattr(module.persistence, "client", boto3.client("dynamodb", region_name="eu-west-1"))
+    monkeypatch.setattr(module.persistence, "table_name", "serenya-test")
+    table = boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test")
+
+    def post():
+        event = api_event("POST", "/api/v1/subscriptions/webhook", push_body(),
+                          headers={"Authorization": f"Bearer {push_token()}"})
+        context = FakeContext()
+        context.function_name = "serenya-test-subscriptions"  # as deployed: the `function` dimension
+        answer = module.handler(event, context)
+        return answer["statusCode"], json.loads(answer["body"])
+
+    yield post, secrets, lambda: table.scan()["Items"]
+    google.play_api.cache_clear()
+    oauth._clients.clear()
+
+
+def emitted(stdout: str, name: str) -> list[dict]:
+    """The EMF records of one metric: {dimension: value} of each."""
+    found = []
+    for line in stdout.splitlines():
+        record = json.loads(line) if line.startswith("{") else {}
+        for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
+            if any(m["Name"] == name for m in directive["Metrics"]):
+                found.append({d: record[d] for dims in directive["Dimensions"] for d in dims})
+    return found
+
+
+def assert_unavailable(post, scan, observed, reason):
+    capsys, caplog = observed
+    capsys.readouterr()
+    caplog.clear()
+    status, body = post()
+    out = capsys.readouterr()
+    assert status == 503
+    assert body["error"]["code"] == "store_unavailable"
+    assert set(body["error"]) == {"code", "message", "request_id"} and body["error"]["request_id"] == "req-1"
+    failures = emitted(out.out, "StoreApiFailures")
+    assert {"service": "serenya", "function": "subscriptions"} in failures  # the totals stream the alarm watches
+    assert {"service": "serenya", "function": "subscriptions", "store": "google", "reason": reason} in failures
+    logged = [(r.levelname, r.reason) for r in caplog.records if r.getMessage() == "store unavailable"]
+    assert logged == [("ERROR", reason)]
+    everything = out.out + out.err + "".join(str(vars(r)) for r in caplog.records)
+    assert MARKER not in everything and "PRIVATE KEY" not in everything
+    assert scan() == []  # no account change, no idempotency record: a redelivery is processed
+
+
+def test_a_secret_created_without_a_value(webhook, observed):
+    post, _, scan = webhook  # the program creates the secret empty: no AWSCURRENT version
+    assert_unavailable(post, scan, observed, "secret_not_set")
+
+
+@pytest.mark.parametrize("value, reason", [
+    (json.dumps({"google_play_service_account": {"client_email": MARKER}}), "secret_missing_keys"),
+    (json.dumps({"google_play_service_account": {"client_email": "a@b.c", "private_key": " ",
+                                                 "token_uri": MARKER}}), "secret_missing_keys"),
+    (json.dumps({"apple": MARKER}), "secret_missing_keys"),
+    (json.dumps([MARKER]), "secret_missing_keys"),
+    (f"client_email={MARKER}", "secret_not_json"),
+    (json.dumps({"google_play_service_account": {"client_email": "a@b.c", "private_key": f"not a key {MARKER}",
+                                                 "token_uri": "https://oauth2.googleapis.com/token"}}),
+     "service_account_key_invalid"),
+])
+def test_a_secret_without_what_the_function_needs(webhook, observed, value, reason):
+    post, secrets, scan = webhook
+    secrets.put_secret_value(SecretId="serenya/test/third-party", SecretString=value)
+    assert_unavailable(post, scan, observed, reason)
+
+
+def test_a_binary_secret(webhook, observed):
+    post, secrets, scan = webhook
+    secrets.put_secret_value(SecretId="serenya/test/third-party", SecretBinary=MARKER.encode())
+    assert_unavailable(post, scan, observed, "secret_not_string")
+
+
+@pytest.mark.parametrize("code, reason", [
+    ("AccessDeniedException", "secret_access_denied"), ("DecryptionFailure", "secret_decryption_failed"),
+    ("InvalidRequestException", "secret_unusable"), ("InternalServiceError", "secret_unavailable")])
+def test_a_secret_the_function_cannot_read(webhook, observed, code, reason):
+    post, _, scan = webhook
+    with Stubber(aws.client("secretsmanager")) as stub:  # moto cannot refuse a read
+        stub.add_client_error("get_secret_value", service_error_code=code, http_status_code=400)
+        assert_unavailable(post, scan, observed, reason)
+
+
+class FakeGoogle:
+    """Google's token endpoint and the Play Developer API, for the recovery test."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, request, timeout):
+        import io
+
+        self.calls.append(request.full_url)
+        if request.full_url == "https://oauth2.googleapis.com/token":
+            answer = {"access_token": "ya29.test", "expires_in": 3600}
+        else:
+            answer = {"subscriptionState": "SUBSCRIPTION_STATE_ACTIVE",
+                      "lineItems": [{"productId": "health.serenya.premium.monthly",
+                                     "expiryTime": "2099-01-01T00:00:00Z"}],
+                      "externalAccountIdentifiers": {}}
+        response = io.BytesIO(json.dumps(answer).encode())
+        response.__enter__ = lambda *_: response
+        return response
+
+
+def test_once_the_secret_is_set_the_redelivered_notification_is_processed(webhook, observed, monkeypatch):
+    post, secrets, scan = webhook
+    assert_unavailable(post, scan, observed, "secret_not_set")
+    fake = FakeGoogle()
+    monkeypatch.setattr(google.urllib.request, "urlopen", fake)
+    secrets.put_secret_value(SecretId="serenya/test/third-party", SecretString=json.dumps(
+        {"google_play_service_account": {"client_email": "play@x.iam.gserviceaccount.com", "private_key": PEM,
+                                         "token_uri": "https://oauth2.googleapis.com/token"}}))
+    status, body = post()  # Pub/Sub's redelivery
+    assert (status, body) == (200, {"status": "accepted", "outcome": "unknown_user"})
+    assert len(fake.calls) == 2 and "/purchases/subscriptionsv2/tokens/purchase-token-1" in fake.calls[1]
+    assert [i["PK"] for i in scan()] == ["IDEMPOTENCY#subscriptions"]
+
+
+def test_play_api_failures_are_counted_with_their_own_reason(webhook, observed, monkeypatch):
+    import urllib.error
+
+    post, secrets, scan = webhook
+    secrets.put_secret_value(SecretId="serenya/test/third-party", SecretString=json.dumps(
+        {"google_play_service_account": {"client_email": "play@x.iam.gserviceaccount.com", "private_key": PEM,
+                                         "token_uri": "https://oauth2.googleapis.com/token"}}))
+
+    def down(request, timeout):
+        raise urllib.error.URLError("connection refused")
+
+    monkeypatch.setattr(google.urllib.request, "urlopen", down)
+    assert_unavailable(post, scan, observed, "play_api_failed")
+
+
+# -- the check a preflight reuses ---------------------------------------------------------
+
+def test_the_expected_keys_are_stated_once():
+    good = {"google_play_service_account": {"client_email": "a@b.c", "private_key": PEM, "token_uri": "https://t"}}
+    assert credentials.EXPECTED_KEYS == ("google_play_service_account.client_email",
+                                         "google_play_service_account.private_key",
+                                         "google_play_service_account.token_uri")
+    assert credentials.holds_what_subscriptions_needs(json.dumps(good))
+    for key in ("client_email", "private_key", "token_uri"):
+        partial = copy.deepcopy(good)
+        del partial["google_play_service_account"][key]
+        assert credentials.missing_keys(partial) == [f"google_play_service_account.{key}"]
+        assert credentials.problem(json.dumps(partial)) == "secret_missing_keys"
+    assert credentials.problem("{") == "secret_not_json"
+    assert credentials.problem(None) == "secret_not_string"
+    assert not credentials.holds_what_subscriptions_needs("")
