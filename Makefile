@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer openapi runbooks audit-docs analytics bench fuzz clean
+.PHONY: install run test layer preflight openapi runbooks audit-docs analytics bench fuzz clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -25,6 +25,12 @@ test: install
 # The arm64 dependency layers for `pulumi up` (also built on demand by the program).
 layer: install
 	$(PY) -m components.packaging
+
+# Read-only checks of the target account before `pulumi up` (credentials from the
+# environment; AWS_ENDPOINT_URL points it elsewhere, e.g. at `make run`'s moto).
+STACK ?= dev
+preflight: install
+	$(PY) -m preflight --stack $(STACK)
 
 # The API's OpenAPI contract, generated from the catalog (a test fails when it is stale).
 openapi: install

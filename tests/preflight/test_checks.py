@@ -1,0 +1,226 @@
+"""Each preflight check against answers in the services' real formats: botocore's Stubber
+(responses validated against the service models) for what moto does not implement
+(Lambda account settings and layers, Bedrock model access), moto for the rest."""
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from components.config import load_settings
+from local.program import stack_config
+from preflight import checks
+from preflight.checks import Target
+from preflight.report import FAIL, OK, WARN, render
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "real_events"
+PROFILE = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"
+LAYER_DESCRIPTION = "Powertools for AWS Lambda (Python) V3 [arm64 - Python 3.13] with extra dependencies version 3.37.0"
+
+
+def settings(stack="dev", **overrides):
+    config = {**stack_config(stack), **overrides}
+    return load_settings(lambda key: config.get(key), stack)
+
+
+def stubbed(service, *answers):
+    """A real client whose calls answer `answers` in order: (operation, response) or
+    (operation, error code)."""
+    client = boto3.client(service, region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    for operation, answer in answers:
+        if isinstance(answer, str):
+            stubber.add_client_error(operation, service_error_code=answer, http_status_code=400)
+        else:
+            stubber.add_response(operation, answer)
+    stubber.activate()
+    return client
+
+
+def target(stack="dev", clients=None, **overrides):
+    clients = clients or {}
+    return Target(settings=settings(stack, **overrides), client=lambda service: clients[service],
+                  powertools_version="3.37.0")
+
+
+# -- Lambda ---------------------------------------------------------------------------
+
+def account_settings(quota, unreserved):
+    return {"AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000, "CodeSizeZipped": 52428800,
+                             "ConcurrentExecutions": quota, "UnreservedConcurrentExecutions": unreserved},
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": 0}}
+
+
+def test_concurrency_fits_a_default_account():
+    found = checks.account_concurrency(target("prod", {"lambda": stubbed(
+        "lambda", ("get_account_settings", account_settings(1000, 1000)))}))
+    assert found.status == OK and "the stack takes 100" in found.detail
+
+
+def test_a_new_accounts_quota_of_ten_fails():
+    found = checks.account_concurrency(target("dev", {"lambda": stubbed(
+        "lambda", ("get_account_settings", account_settings(10, 10)))}))
+    assert found.status == FAIL and "quota is 10" in found.detail and "Service Quotas" in found.fix
+
+
+def test_other_reservations_in_the_account_warn():
+    found = checks.account_concurrency(target("prod", {"lambda": stubbed(
+        "lambda", ("get_account_settings", account_settings(1000, 150)))}))
+    assert found.status == WARN
+
+
+def test_a_setting_above_the_real_quota_fails_so_previews_stay_honest():
+    found = checks.account_concurrency(target("dev", {"lambda": stubbed(
+        "lambda", ("get_account_settings", account_settings(500, 500)))}))
+    assert found.status == FAIL and "serenya:accountConcurrency: 500" in found.fix
+
+
+def layer(description=LAYER_DESCRIPTION, runtimes=("python3.13",), architectures=("arm64",)):
+    arn = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64"
+    return {"Content": {"CodeSize": 5_000_000}, "LayerArn": arn, "LayerVersionArn": f"{arn}:27",
+            "Description": description, "Version": 27, "CompatibleRuntimes": list(runtimes),
+            "CompatibleArchitectures": list(architectures)}
+
+
+@pytest.mark.parametrize("answer, status", [
+    (layer(), OK),
+    (layer(LAYER_DESCRIPTION.replace("3.37.0", "3.38.1")), WARN),
+    (layer(architectures=("x86_64",)), FAIL),
+    ("ResourceNotFoundException", FAIL),
+])
+def test_powertools_layer(answer, status):
+    found = checks.powertools_layer(target("dev", {"lambda": stubbed("lambda", ("get_layer_version_by_arn", answer))}))
+    assert found.status == status, found
+
+
+# -- Bedrock --------------------------------------------------------------------------
+
+def profile(status="ACTIVE"):
+    return {"inferenceProfileName": "EU Claude Haiku 4.5", "inferenceProfileArn":
+            f"arn:aws:bedrock:eu-west-1:123456789012:inference-profile/{PROFILE}", "inferenceProfileId": PROFILE,
+            "status": status, "type": "SYSTEM_DEFINED",
+            "models": [{"modelArn": f"arn:aws:bedrock:{r}::foundation-model/{MODEL}"}
+                       for r in ("eu-west-1", "eu-central-1", "eu-north-1")]}
+
+
+def availability(agreement="AVAILABLE", entitlement="AVAILABLE", region="AVAILABLE", authorized="AUTHORIZED"):
+    return {"modelId": MODEL, "agreementAvailability": {"status": agreement},
+            "authorizationStatus": authorized, "entitlementAvailability": entitlement, "regionAvailability": region}
+
+
+USE_CASE = ("get_use_case_for_model_access", {"formData": base64.b64encode(b'{"companyName": "Serenya"}')})
+
+
+@pytest.mark.parametrize("answers, status, says", [
+    ([("get_inference_profile", profile()), ("get_foundation_model_availability", availability()), USE_CASE],
+     OK, "can be called"),
+    ([("get_inference_profile", profile()), ("get_foundation_model_availability", availability()),
+      ("get_use_case_for_model_access", "ResourceNotFoundException")], FAIL, "use case form"),
+    ([("get_inference_profile", profile()),
+      ("get_foundation_model_availability", availability(agreement="NOT_AVAILABLE", entitlement="NOT_AVAILABLE")),
+      USE_CASE], FAIL, "no Marketplace subscription"),
+    ([("get_inference_profile", profile()), ("get_foundation_model_availability", availability(agreement="PENDING")),
+      USE_CASE], WARN, "pending"),
+    ([("get_inference_profile", "ResourceNotFoundException")], FAIL, "not an inference profile"),
+    ([("get_inference_profile", profile("INACTIVE"))], FAIL, "INACTIVE"),
+])
+def test_bedrock_model_access(answers, status, says):
+    found = checks.bedrock_model(target("dev", {"bedrock": stubbed("bedrock", *answers)}))
+    assert found.status == status and says in found.detail + found.fix, found
+    if status == FAIL and "profile" not in found.fix:
+        assert "playground" in found.fix and checks.MODEL_ACCESS_DOC in found.fix
+
+
+def test_the_offline_analyser_needs_no_model():
+    assert checks.bedrock_model(target("dev", {}, **{"serenya:aiProvider": "offline"})).status == OK
+
+
+# -- secret, pin, logging, alerts -----------------------------------------------------
+
+GOOD_SECRET = {"google_play_service_account": {"client_email": "play@x.iam.gserviceaccount.com",
+                                               "private_key": "-----BEGIN PRIVATE KEY-----\n...",
+                                               "token_uri": "https://oauth2.googleapis.com/token"}}
+
+
+@pytest.fixture
+def moto_clients(monkeypatch):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield lambda service: boto3.client(service, region_name="eu-west-1")
+
+
+def secret_target(moto_clients):
+    return Target(settings=settings("dev"), client=moto_clients)
+
+
+def test_secret_not_created_yet_warns(moto_clients):
+    assert checks.third_party_secret(secret_target(moto_clients)).status == WARN
+
+
+@pytest.mark.parametrize("value, status", [(None, FAIL), ("not json", FAIL), (json.dumps({"other": 1}), FAIL),
+                                           (json.dumps(GOOD_SECRET), OK)])
+def test_secret_value(moto_clients, value, status):
+    secrets = moto_clients("secretsmanager")
+    secrets.create_secret(Name="serenya/dev/third-party", **({"SecretString": value} if value else {}))
+    found = checks.third_party_secret(secret_target(moto_clients))
+    assert found.status == status, found
+    assert "BEGIN PRIVATE KEY" not in found.detail + found.fix
+
+
+def test_the_pinned_constant_is_the_root_of_a_real_app_store_chain():
+    chain = json.loads((FIXTURES / "apple" / "real_apple_chain.json").read_text())["x5c"]
+    assert hashlib.sha256(base64.b64decode(chain[-1])).hexdigest() == checks.APPLE_ROOT_CA_G3_SHA256
+    assert checks.apple_root_pin(target("prod")).status == OK
+    wrong = checks.apple_root_pin(target("prod", **{"serenya:appleRootSha256": "0" * 64}))
+    assert wrong.status == FAIL and checks.APPLE_ROOT_CA_G3_SHA256 in wrong.fix
+
+
+def test_api_gateway_logging_role(moto_clients):
+    assert checks.api_gateway_logging(target("prod")).status == OK          # prod sets it itself
+    missing = checks.api_gateway_logging(Target(settings("dev"), moto_clients))
+    assert missing.status == FAIL and "manageApiGatewayAccount" in missing.fix
+    role = stubbed("apigateway", ("get_account", {"cloudwatchRoleArn": "arn:aws:iam::1:role/serenya-prod-apigateway-logs"}))
+    assert checks.api_gateway_logging(target("dev", {"apigateway": role})).status == OK
+
+
+def subscriptions(arn):
+    return {"Subscriptions": [{"SubscriptionArn": arn, "Owner": "123456789012", "Protocol": "email",
+                               "Endpoint": "alerts@serenya.health", "TopicArn": "arn:aws:sns:eu-west-1:1:t"}]}
+
+
+IDENTITY = ("get_caller_identity", {"UserId": "AIDA", "Account": "123456789012", "Arn": "arn:aws:iam::1:user/me"})
+
+
+@pytest.mark.parametrize("critical, status", [("PendingConfirmation", WARN),
+                                              ("arn:aws:sns:eu-west-1:123456789012:serenya-prod-critical:1", OK)])
+def test_alert_email_confirmation(critical, status):
+    confirmed = "arn:aws:sns:eu-west-1:123456789012:serenya-prod-warning:2"
+    sns = stubbed("sns", ("list_subscriptions_by_topic", subscriptions(critical)),
+                  ("list_subscriptions_by_topic", subscriptions(confirmed)))
+    found = checks.alert_email(target("prod", {"sts": stubbed("sts", IDENTITY), "sns": sns}))
+    assert found.status == status, found
+
+
+def test_alert_email_before_the_first_deployment(moto_clients):
+    assert checks.alert_email(Target(settings("prod"), moto_clients)).status == OK
+    assert checks.alert_email(target("dev")).status == OK  # dev has no alert email
+
+
+def test_a_check_that_cannot_ask_warns_instead_of_crashing():
+    found = checks.account_concurrency(target("dev", {"lambda": stubbed(
+        "lambda", ("get_account_settings", "AccessDeniedException"))}))
+    assert found.status == WARN and "AccessDeniedException" in found.detail
+
+
+def test_report_prints_a_line_per_check_and_fixes_for_findings():
+    text = render([checks.Finding("a-check", OK, "fine"), checks.Finding("other", FAIL, "broken", "do this")])
+    lines = text.splitlines()
+    assert lines[0].startswith("ok    a-check") and lines[1].startswith("fail  other") and "fix: do this" in lines[2]
