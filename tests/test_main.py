@@ -2,6 +2,7 @@
 settings through pulumi.Config, builds the layers and exports the stack's names."""
 
 import runpy
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -42,3 +43,31 @@ def test_a_bad_stack_file_stops_the_program_naming_the_key(monkeypatch):
     pulumi.runtime.set_all_config(config)
     with pytest.raises(Exception, match="serenya:logRetentionDays"):
         runpy.run_path(str(ROOT / "__main__.py"))
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_real_program_builds_its_layers_and_evaluates(stack, monkeypatch):
+    """What `pulumi up` does first on a fresh clone: the real catalog, the layers built by
+    pip for Lambda's platform (cached in build/layers by requirement hash), every function
+    given its archive and its layers."""
+    from functions.catalog import CATALOG
+
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="serenya", stack=stack, preview=False)
+    pulumi.runtime.set_all_config(stack_config(stack))
+    exported = {}
+    monkeypatch.setattr(pulumi, "export", lambda key, value: exported.__setitem__(key, value))
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(ROOT / "__main__.py"))
+        return pulumi.Output.from_input(exported).apply(exported.update)
+
+    program()
+    assert sorted(exported["functions"]) == sorted(fn.name for fn in CATALOG)
+    layers = mocks.of_type("aws:lambda/layerVersion:LayerVersion")
+    assert {l.inputs["layerName"].removeprefix(f"serenya-{stack}-layer-") for l in layers} == \
+        set(packaging.layer_requirements(CATALOG))
+    for layer in layers:
+        archive = layer.inputs.get("code")  # None: published through the artifacts bucket
+        assert archive is None or Path(archive.path).is_file()
