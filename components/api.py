@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from components import openapi
 from components.config import Settings
-from components.processing import ServerlessFunction
+from components.processing import ServerlessFunction, permission
 from components.storage import StorageLayer
 from functions.catalog import AUTHORIZER, Function
 
@@ -72,13 +72,11 @@ class ApiLayer(pulumi.ComponentResource):
             opts=child)
 
         for fn in routed:
-            target = args.functions[fn.name]
-            aws.lambda_.Permission(
-                f"{name}-{fn.name}", action="lambda:InvokeFunction", principal="apigateway.amazonaws.com",
-                function=target.target_arn,
-                source_arn=self.rest_api.execution_arn.apply(
+            permission(
+                f"{name}-{fn.name}", args.functions[fn.name], "apigateway.amazonaws.com",
+                self.rest_api.execution_arn.apply(
                     lambda arn, a=fn.name == AUTHORIZER: f"{arn}/authorizers/*" if a else f"{arn}/*/*/*"),
-                opts=child)
+                child)
 
         self.deployment = aws.apigateway.Deployment(
             name, rest_api=self.rest_api.id,

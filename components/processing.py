@@ -170,6 +170,8 @@ class ServerlessFunction(pulumi.ComponentResource):
 
         self.target_arn: pulumi.Output[str] = self.function.arn
         self.invoke_arn: pulumi.Output[str] = self.function.invoke_arn
+        # Lambda permissions name the function and the alias apart (see `permission`).
+        self.qualifier: Optional[str] = None
         if warm:
             self.alias = aws.lambda_.Alias(
                 name, name=LIVE_ALIAS, function_name=self.function.name,
@@ -178,8 +180,24 @@ class ServerlessFunction(pulumi.ComponentResource):
                 name, function_name=self.function.name, qualifier=self.alias.name,
                 provisioned_concurrent_executions=s.provisioned_concurrency, opts=child)
             self.target_arn, self.invoke_arn = self.alias.arn, self.alias.invoke_arn
+            self.qualifier = LIVE_ALIAS
 
         self.register_outputs({"name": self.function.name, "target_arn": self.target_arn})
+
+
+def permission(resource: str, target: ServerlessFunction, principal: str, source_arn: pulumi.Input[str],
+               opts: pulumi.ResourceOptions, source_account: Optional[pulumi.Input[str]] = None
+               ) -> aws.lambda_.Permission:
+    """Lets `principal` invoke what the trigger calls (the `live` alias of a warm function).
+
+    The function is given by name and the alias as `qualifier`: Lambda stores a permission
+    on an alias that way, and the provider reads it back so, so a qualified ARN in
+    `function` would differ from state on every `pulumi up` and replace the permission
+    (https://github.com/hashicorp/terraform-provider-aws/issues/38558;
+    https://www.pulumi.com/registry/packages/aws/api-docs/lambda/permission/)."""
+    return aws.lambda_.Permission(
+        resource, action="lambda:InvokeFunction", principal=principal, function=target.function.name,
+        qualifier=target.qualifier, source_arn=source_arn, source_account=source_account, opts=opts)
 
 
 def _lambda_trust_policy(account_id: str) -> dict:
@@ -272,10 +290,8 @@ class ProcessingLayer(pulumi.ComponentResource):
             return
         bucket = args.storage.temp_bucket
         permissions = [
-            aws.lambda_.Permission(
-                f"{name}-{fn.name}-s3", action="lambda:InvokeFunction", principal="s3.amazonaws.com",
-                function=self.functions[fn.name].target_arn, source_arn=bucket.arn,
-                source_account=args.account_id, opts=child)
+            permission(f"{name}-{fn.name}-s3", self.functions[fn.name], "s3.amazonaws.com", bucket.arn, child,
+                       source_account=args.account_id)
             for fn in triggered
         ]
         aws.s3.BucketNotification(
@@ -307,8 +323,6 @@ class ProcessingLayer(pulumi.ComponentResource):
         rule = aws.cloudwatch.EventRule(
             f"{name}-{fn.name}-schedule", name=target.function_name,
             schedule_expression=trigger.expression, opts=child)
-        aws.lambda_.Permission(
-            f"{name}-{fn.name}-schedule", action="lambda:InvokeFunction", principal="events.amazonaws.com",
-            function=target.target_arn, source_arn=rule.arn, opts=child)
+        permission(f"{name}-{fn.name}-schedule", target, "events.amazonaws.com", rule.arn, child)
         aws.cloudwatch.EventTarget(
             f"{name}-{fn.name}-schedule", rule=rule.name, arn=target.target_arn, opts=child)

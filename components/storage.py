@@ -91,6 +91,7 @@ class SecureBucketArgs:
     cors_origins: Sequence[str] = ()
     versioned: bool = False
     force_destroy: bool = True
+    keep: bool = False  # protect and retain_on_delete on the bucket itself (it holds data to keep)
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -101,7 +102,10 @@ class SecureBucket(pulumi.ComponentResource):
         super().__init__("serenya:storage:SecureBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.bucket = aws.s3.Bucket(name, bucket=args.bucket_name, force_destroy=args.force_destroy, opts=child)
+        # retain_on_delete is not inherited from the component: set on the bucket itself.
+        self.bucket = aws.s3.Bucket(name, bucket=args.bucket_name, force_destroy=args.force_destroy,
+                                    opts=pulumi.ResourceOptions(parent=self, protect=args.keep or None,
+                                                                retain_on_delete=args.keep or None))
         bucket_id = self.bucket.id
         self.public_access_block = aws.s3.BucketPublicAccessBlock(
             name, bucket=bucket_id, block_public_acls=True, block_public_policy=True,
@@ -167,14 +171,21 @@ class StorageLayer(pulumi.ComponentResource):
         super().__init__("serenya:storage:StorageLayer", name, None, opts)
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
-        protect = pulumi.ResourceOptions(parent=self, protect=s.deletion_protection)
+        # What holds data to keep, in a stack with serenya:deletionProtection: `protect` stops
+        # `pulumi destroy` and a deleted declaration; retain_on_delete leaves the resource in
+        # AWS should it ever be removed from the program or replaced (a refactor, a rename
+        # without `aliases`): https://www.pulumi.com/docs/iac/concepts/options/retainondelete/
+        keep = s.deletion_protection
+        protect = pulumi.ResourceOptions(parent=self, protect=keep, retain_on_delete=keep)
+        # KMS waits 7 to 30 days before deleting a key; dev takes the shortest.
+        key_window = 30 if keep else 7
 
         # Data key: table, buckets, logs, secret, and the per-user PII data keys.
         self.data_key = aws.kms.Key(
             f"{name}-data",
             description=f"Serenya {s.env}: data at rest and per-user PII keys",
             enable_key_rotation=True,
-            deletion_window_in_days=30,
+            deletion_window_in_days=key_window,
             policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: json.dumps(data_key_policy(account, s.region))),
             opts=protect)
@@ -186,7 +197,7 @@ class StorageLayer(pulumi.ComponentResource):
             description=f"Serenya {s.env}: ES256 access-token signing",
             customer_master_key_spec="ECC_NIST_P256",
             key_usage="SIGN_VERIFY",
-            deletion_window_in_days=30,
+            deletion_window_in_days=key_window,
             opts=protect)
         aws.kms.Alias(f"{name}-signing", name=f"alias/{s.name('signing')}",
                       target_key_id=self.signing_key.key_id, opts=child)
@@ -228,7 +239,7 @@ class StorageLayer(pulumi.ComponentResource):
                                      ((AUDIT_IA_DAYS, "STANDARD_IA"),
                                       (AUDIT_GLACIER_IR_DAYS, "GLACIER_IR")))],
             versioned=True,
-            force_destroy=not s.deletion_protection), opts=protect)
+            force_destroy=not keep, keep=keep), opts=child)
 
         self.athena_results_bucket = SecureBucket(f"{name}-athena", SecureBucketArgs(
             bucket_name=bucket_name("athena-results"),
@@ -240,8 +251,11 @@ class StorageLayer(pulumi.ComponentResource):
             name=f"{s.project}/{s.env}/third-party",
             description="Credentials for third-party APIs (e.g. Google Play Developer API)",
             kms_key_id=self.data_key.arn,
-            recovery_window_in_days=30 if s.deletion_protection else 7,
-            opts=child)
+            # A deleted secret keeps its name through the recovery window: a dev stack
+            # destroyed and re-created would fail on CreateSecret, so dev deletes at once (0).
+            # https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html
+            recovery_window_in_days=30 if keep else 0,
+            opts=protect)
 
         self.register_outputs({
             "table_name": self.table.name,

@@ -40,6 +40,37 @@ class Recorded:
     inputs: dict  # inputs as sent to the engine (camelCase keys)
     id: str
     state: dict
+    options: Optional["Options"] = None  # resource options, when run through OptionsMonitor
+
+
+@dataclass(frozen=True)
+class Options:
+    """The resource options the engine receives (what `pulumi up` and `destroy` act on)."""
+    urn: str
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    aliases: tuple[str, ...]  # alias URNs or names
+    provider: str             # an explicit provider reference, "" for the default one
+
+
+class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
+    """Pulumi's mock monitor, also recording each resource's options: `Mocks.new_resource`
+    sees inputs only, and protect or retainOnDelete are what keeps data alive."""
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            aliases = tuple(a.urn or a.spec.name for a in request.aliases) + tuple(request.aliasURNs)
+            self.mocks.options[(request.type, request.name)] = Options(
+                response.urn, bool(request.protect), bool(request.retainOnDelete),
+                bool(request.deleteBeforeReplace), aliases, request.provider)
+        return response
+
+
+def install(mocks: "RecordingMocks", stack: str) -> None:
+    """Installs `mocks` for `stack` with the options-recording monitor."""
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=OptionsMonitor(mocks))
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -50,6 +81,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.region = region
         self.account_id = account_id
         self.resources: list[Recorded] = []
+        self.options: dict[tuple[str, str], Options] = {}
         self._lock = threading.Lock()
 
     # Subclasses create real things here; the default only computes outputs.
@@ -72,6 +104,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
+
+    def options_of(self, record: Recorded) -> Options:
+        return self.options[(record.type, record.name)]
 
     def one(self, type_: str, name_contains: str = "", endswith: str = "") -> Recorded:
         found = [r for r in self.of_type(type_) if name_contains in r.name and r.name.endswith(endswith)]
@@ -158,7 +193,7 @@ def run_program(stack: str, mocks: Optional[RecordingMocks] = None,
     config = stack_config(stack) if config is None else config
     settings = load_settings(config.get, stack)
     mocks = mocks or RecordingMocks(region=settings.region)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    install(mocks, stack)
     pulumi.runtime.set_all_config(config)
     outputs: dict[str, Any] = {}
 

@@ -219,3 +219,19 @@ def test_a_custom_domain_pins_modern_tls():
     assert cdn["aliases"] == ["api.serenya.health"]
     assert cdn["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
     assert cdn["viewerCertificate"]["sslSupportMethod"] == "sni-only"
+
+
+def test_permissions_name_the_function_and_the_alias_apart(stack):
+    """A qualified ARN in `function` is read back as name plus qualifier and replaces the
+    permission on every `pulumi up` (hashicorp/terraform-provider-aws#38558)."""
+    names = {f.inputs["name"] for f in stack.mocks.of_type("aws:lambda/function:Function")}
+    warm = {f"serenya-{stack.settings.env}-{fn.name}" for fn in CATALOG
+            if fn.warm and stack.settings.provisioned_concurrency > 0}
+    permissions = stack.mocks.of_type("aws:lambda/permission:Permission")
+    assert len(permissions) >= 14
+    for p in permissions:
+        assert p.inputs["function"] in names, p.name  # a plain function name, never an ARN
+        assert p.inputs.get("qualifier") == ("live" if p.inputs["function"] in warm else None), p.name
+    if stack.settings.is_production:
+        assert {p.inputs["function"] for p in permissions if p.inputs.get("qualifier")} == warm
+        assert len(warm) == 5

@@ -128,12 +128,43 @@ def test_secret_is_encrypted_with_the_data_key(stack):
     assert secret["name"] == f"serenya/{stack.settings.env}/third-party"
 
 
-def test_prod_protects_stateful_resources_from_deletion(prod, dev):
-    # protect=True cannot be seen through mocks; deletion protection and no force-destroy can.
-    events = lambda run: next(b.inputs for b in run.mocks.of_type(BUCKET)
-                              if b.inputs["bucket"] == run.outputs["events_bucket"])
-    assert events(prod)["forceDestroy"] is False
-    assert events(dev)["forceDestroy"] is True
+def kept(run):
+    """Logical name -> (protect, retain_on_delete) of what holds data to keep."""
+    mocks = run.mocks
+    records = {
+        "table": mocks.one("aws:dynamodb/table:Table"),
+        "events bucket": next(b for b in mocks.of_type(BUCKET) if b.inputs["bucket"] == run.outputs["events_bucket"]),
+        "data key": data_key(run),
+        "signing key": mocks.one("aws:kms/key:Key", "-signing"),
+        "secret": mocks.one("aws:secretsmanager/secret:Secret"),
+    }
+    return {what: (mocks.options_of(r).protect, mocks.options_of(r).retain_on_delete) for what, r in records.items()}
+
+
+def test_prod_protects_and_retains_what_holds_data(prod):
+    """protect stops `pulumi destroy`; retain_on_delete leaves the resource in AWS if a
+    refactor drops or replaces it (https://www.pulumi.com/docs/iac/concepts/options/retainondelete/)."""
+    assert kept(prod) == {what: (True, True) for what in kept(prod)}
+    events = next(b.inputs for b in prod.mocks.of_type(BUCKET) if b.inputs["bucket"] == prod.outputs["events_bucket"])
+    assert events["forceDestroy"] is False
+    assert prod.mocks.one("aws:dynamodb/table:Table").inputs["deletionProtectionEnabled"] is True
+    assert prod.mocks.one("aws:secretsmanager/secret:Secret").inputs["recoveryWindowInDays"] == 30
+
+
+def test_pulumi_destroy_completes_on_dev_and_dev_can_be_created_again(dev):
+    """Nothing in dev is protected or retained, every bucket empties itself, the table has
+    no deletion protection, and the secret's name is free at once (a recovery window would
+    make CreateSecret fail for a week: API_DeleteSecret, RecoveryWindowInDays)."""
+    for record in dev.mocks.resources:
+        options = dev.mocks.options_of(record)
+        assert not options.protect and not options.retain_on_delete, record.name
+    assert all(b.inputs["forceDestroy"] is True for b in dev.mocks.of_type(BUCKET))
+    assert len(dev.mocks.of_type(BUCKET)) == 3
+    assert dev.mocks.one("aws:dynamodb/table:Table").inputs["deletionProtectionEnabled"] is False
+    assert dev.mocks.one("aws:secretsmanager/secret:Secret").inputs["recoveryWindowInDays"] == 0
+    # KMS deletes a key after 7 to 30 days whatever happens; dev's own keys take the shortest.
+    assert {k.inputs["deletionWindowInDays"] for k in (data_key(dev), dev.mocks.one("aws:kms/key:Key", "-signing"))} \
+        == {7}
 
 
 def test_components_follow_the_type_token_convention(stack):
