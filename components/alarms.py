@@ -84,8 +84,14 @@ def custom_metric(fn: Function, metric: CustomMetric, settings: Settings, statis
                   period_s: int = FIVE_MINUTES) -> Metric:
     """The totals stream of a custom metric, exactly as `functions/common/observability.count`
     publishes it: namespace Serenya, dimensions service (the stack's project, the functions'
-    POWERTOOLS_SERVICE_NAME) and function (the catalog name)."""
-    return Metric(NAMESPACE, metric.name, {"service": settings.project, "function": fn.name}, statistic, period_s)
+    POWERTOOLS_SERVICE_NAME), stack (their SERENYA_ENV: dev and prod share an account, and
+    only this stack's own streams may move its alarms) and function (the catalog name)."""
+    return Metric(NAMESPACE, metric.name, stream_dimensions(fn, settings), statistic, period_s)
+
+
+def stream_dimensions(fn: Function, settings: Settings) -> dict[str, str]:
+    """The totals stream's dimensions, in the order the functions emit them."""
+    return {"service": settings.project, "stack": settings.env, "function": fn.name}
 
 
 def _metric_id(metric: CustomMetric) -> str:
@@ -298,16 +304,19 @@ def table_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
 
 
 def bedrock_alarms(settings: Settings) -> list[AlarmSpec]:
+    """AWS/Bedrock is per account and model: every stack of the account using the model
+    moves these, so they only warn. What pages is the stack's own ModelFailures metric."""
     model = {"ModelId": settings.bedrock_model_id}
     return [
-        AlarmSpec("bedrock", "errors", "Bedrock invocations fail",
+        AlarmSpec("bedrock", "errors", "Bedrock invocations fail (every stack of the account using the model)",
                   Expression("client + server", {
                       "client": Metric("AWS/Bedrock", "InvocationClientErrors", model),
                       "server": Metric("AWS/Bedrock", "InvocationServerErrors", model)}, "errors"), 5,
                   "Lab analyses, chat answers and doctor reports fail.",
                   ("AWS Health for Bedrock in the region",
                    "Model access: is the model still enabled for the account?",
-                   "process logs: error codes of the refused calls"), severity=CRITICAL),
+                   "process logs: error codes of the refused calls; ModelFailures shows whether this stack "
+                   "is affected"), severity=WARNING),
         AlarmSpec("bedrock", "throttles", "Bedrock throttles our invocations",
                   Metric("AWS/Bedrock", "InvocationThrottles", model), 10,
                   "Jobs take longer (retries) and may fail as model_unavailable.",

@@ -1,7 +1,7 @@
 """The three CloudWatch dashboards, generated from the catalog: executive, operations,
 security. Pure functions returning dashboard bodies; widgets are laid out on
 CloudWatch's 24-column grid in rows. Custom metrics are queried with exactly the
-dimension sets the functions emit (service, function [+ breakdown]).
+dimension sets the functions emit (service, stack, function [+ breakdown]).
 """
 
 from __future__ import annotations
@@ -42,13 +42,14 @@ def _metric_widget(title: str, metrics: list, region: str, stat: str = "Sum", pe
 
 
 def _totals(metric: CustomMetric, fn: Function, settings: Settings, **options) -> list:
-    return [NAMESPACE, metric.name, "service", settings.project, "function", fn.name, options or {}]
+    return [NAMESPACE, metric.name, "service", settings.project, "stack", settings.env, "function", fn.name,
+            options or {}]
 
 
 def _breakdown(metric: CustomMetric, fn: Function, settings: Settings, stat: str = "Sum", period: int = 300) -> list:
-    dims = ",".join(["service", "function", *metric.breakdown])
+    dims = ",".join(["service", "stack", "function", *metric.breakdown])
     search = (f"SEARCH('{{{NAMESPACE},{dims}}} MetricName=\"{metric.name}\" service=\"{settings.project}\" "
-              f"function=\"{fn.name}\"', '{stat}', {period})")
+              f"stack=\"{settings.env}\" function=\"{fn.name}\"', '{stat}', {period})")
     return [[{"expression": search, "id": f"e_{fn.name}_{metric.name.lower()}", "label": ""}]]
 
 

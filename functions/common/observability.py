@@ -2,8 +2,10 @@
 decorator every handler wears.
 
 Custom metrics (namespace Serenya) are declared per function in the catalog and sent
-as two streams: totals with dimensions (service, function), which alarms watch, and,
-when the metric has a breakdown, (service, function, <breakdown...>) for dashboards.
+as two streams: totals with dimensions (service, stack, function), which alarms watch,
+and, when the metric has a breakdown, (service, stack, function, <breakdown...>) for
+dashboards. `stack` (SERENYA_ENV) keeps stacks sharing an account apart: dev's failures
+never move prod's alarms.
 Never pass personal or medical data to the logger: ids, codes and counts only.
 """
 
@@ -28,8 +30,9 @@ _function: ContextVar[str] = ContextVar("function", default="unknown")
 
 
 def _emit(name: str, value: float, unit: MetricUnit, dimensions: dict[str, str]) -> None:
+    stack = os.environ.get("SERENYA_ENV", "local")
     with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE,
-                       default_dimensions={"service": SERVICE}) as metric:
+                       default_dimensions={"service": SERVICE, "stack": stack}) as metric:
         metric.add_dimension(name="function", value=_function.get())
         for key, dimension in dimensions.items():
             metric.add_dimension(name=key, value=str(dimension))

@@ -56,7 +56,7 @@ def test_the_original_critical_set_pages_through_one_composite(stack):
     assert "ReadThrottleEvents" in json.dumps(found[f"serenya-{env}-table-throttles"]["metricQueries"])
     assert found[f"serenya-{env}-process-model-failures"]["tags"]["severity"] == "critical"
     critical = {n for n, a in found.items() if a["tags"]["severity"] == "critical"}
-    assert {f"serenya-{env}-api-5xx", f"serenya-{env}-table-throttles", f"serenya-{env}-bedrock-errors"} <= critical
+    assert {f"serenya-{env}-api-5xx", f"serenya-{env}-table-throttles"} <= critical
     composite = stack.mocks.one("aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs
     assert composite["alarmName"] == f"serenya-{env}-{COMPOSITE}"
     assert set(re.findall(r'ALARM\("([^"]+)"\)', composite["alarmRule"])) == critical
@@ -90,7 +90,7 @@ def test_refused_tokens_never_page(stack):
         rejections = next(q for q in alarm["metricQueries"]
                           if q.get("metric", {}).get("metricName") == "AuthorizerRejections")
         assert rejections["metric"]["namespace"] == "Serenya"
-        assert rejections["metric"]["dimensions"] == {"service": "serenya", "function": "authorizer"}
+        assert rejections["metric"]["dimensions"] == {"service": "serenya", "stack": env, "function": "authorizer"}
         errors = next(q for q in alarm["metricQueries"] if q["id"] in ids)
         assert (rejections["metric"]["stat"], rejections["metric"]["period"]) == \
             (errors["metric"]["stat"], errors["metric"]["period"]) == ("Sum", 300)
@@ -201,9 +201,9 @@ def declared_streams(catalog):
     streams = set()
     for fn in catalog:
         for metric in fn.custom_metrics:
-            streams.add((metric.name, ("service", "function")))
+            streams.add((metric.name, ("service", "stack", "function")))
             if metric.breakdown:
-                streams.add((metric.name, ("service", "function", *metric.breakdown)))
+                streams.add((metric.name, ("service", "stack", "function", *metric.breakdown)))
     return streams
 
 
@@ -274,3 +274,42 @@ def test_catalog_overrides_change_one_alarm():
     names = reference_names(run_program("dev").settings)
     specs = {s.signal: s for s in alarms.function_alarms(fn, run_program("dev").settings, names)}
     assert specs["duration-p99"].threshold == 55_000 and specs["errors"].threshold == 10
+
+
+def alarm_metrics(alarm: dict) -> list[dict]:
+    """(namespace, metricName, dimensions) of every metric an alarm reads."""
+    if "metricQueries" in alarm:
+        return [q["metric"] for q in alarm["metricQueries"] if "metric" in q]
+    return [{"namespace": alarm["namespace"], "metricName": alarm["metricName"], "dimensions": alarm["dimensions"]}]
+
+
+def test_every_custom_metric_carries_the_stack(stack):
+    """dev and prod share an account: a custom metric without the stack lets dev move prod's alarms."""
+    env = stack.settings.env
+    custom = [m for a in alarms_of(stack).values() for m in alarm_metrics(a) if m["namespace"] == "Serenya"]
+    assert len(custom) > 5 and all(m["dimensions"]["stack"] == env for m in custom)
+    for body in bodies(stack).values():
+        for widget in body["widgets"]:
+            for entry in widget["properties"].get("metrics", []) if widget["type"] == "metric" else []:
+                if isinstance(entry[0], dict) and "Serenya" in entry[0]["expression"]:
+                    assert f'stack="{env}"' in entry[0]["expression"]
+                elif entry[0] == "Serenya":
+                    assert entry[entry.index("stack") + 1] == env
+
+
+def test_paging_alarms_read_only_metrics_this_stack_moves(stack):
+    """Everything the composite pages on is named after this stack (a function, queue, table,
+    API) or carries its stack dimension; account-wide metrics (AWS/Bedrock per model,
+    DynamoDB UserErrors) only warn."""
+    env = stack.settings.env
+    composite = stack.mocks.one("aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs["alarmRule"]
+    paging = set(re.findall(r'ALARM\("([^"]+)"\)', composite))
+    found = alarms_of(stack)
+    assert f"serenya-{env}-process-model-failures" in paging
+    assert f"serenya-{env}-bedrock-errors" in found and f"serenya-{env}-bedrock-errors" not in paging
+    assert found[f"serenya-{env}-bedrock-errors"]["tags"]["severity"] == "warning"
+    for name in paging:
+        for metric in alarm_metrics(found[name]):
+            dims = metric["dimensions"]
+            ours = dims.get("stack") == env or any(str(v).startswith(f"serenya-{env}") for v in dims.values())
+            assert ours, (name, metric)

@@ -121,8 +121,9 @@ def assert_unavailable(post, scan, observed, reason):
     assert body["error"]["code"] == "store_unavailable"
     assert set(body["error"]) == {"code", "message", "request_id"} and body["error"]["request_id"] == "req-1"
     failures = emitted(out.out, "StoreApiFailures")
-    assert {"service": "serenya", "function": "subscriptions"} in failures  # the totals stream the alarm watches
-    assert {"service": "serenya", "function": "subscriptions", "store": "google", "reason": reason} in failures
+    stream = {"service": "serenya", "stack": "test", "function": "subscriptions"}  # SERENYA_ENV of aws_env
+    assert stream in failures  # the totals stream the alarm watches
+    assert {**stream, "store": "google", "reason": reason} in failures
     logged = [(r.levelname, r.reason) for r in caplog.records if r.getMessage() == "store unavailable"]
     assert logged == [("ERROR", reason)]
     everything = out.out + out.err + "".join(str(vars(r)) for r in caplog.records)
