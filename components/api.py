@@ -23,6 +23,8 @@ from components.storage import StorageLayer
 from functions.catalog import AUTHORIZER, Function
 
 STAGE = "v1"
+# Where CloudFront's web ACLs and their metrics live.
+GLOBAL_REGION = "us-east-1"
 # AWS managed CloudFront policies (stable, documented ids).
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # forwards Authorization when not caching
@@ -138,9 +140,10 @@ class ApiLayer(pulumi.ComponentResource):
                                       opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]))
 
     def _web_acl(self, name: str, s: Settings) -> aws.wafv2.WebAcl:
-        # A web ACL for CloudFront lives in us-east-1 whatever the stack's region.
-        global_region = aws.Provider(f"{name}-us-east-1", region="us-east-1",
-                                     opts=pulumi.ResourceOptions(parent=self))
+        # A web ACL for CloudFront lives in us-east-1 whatever the stack's region. The
+        # resource names its region (pulumi-aws 7) rather than using a provider of its own,
+        # which would drop the stack's aws:profile, aws:assumeRoles and aws:allowedAccountIds:
+        # https://www.pulumi.com/registry/packages/aws/how-to-guides/multi-region/
 
         def visibility(metric: str) -> dict:
             return {"cloudwatch_metrics_enabled": True, "metric_name": s.name(metric),
@@ -164,7 +167,8 @@ class ApiLayer(pulumi.ComponentResource):
                  "visibility_config": visibility("rate-per-ip")},
             ],
             visibility_config=visibility("waf"),
-            opts=pulumi.ResourceOptions(parent=self, provider=global_region))
+            region=GLOBAL_REGION,
+            opts=pulumi.ResourceOptions(parent=self))
 
     def _distribution(self, name: str, s: Settings) -> aws.cloudfront.Distribution:
         origin = pulumi.Output.concat(self.rest_api.id, ".execute-api.", s.region, ".amazonaws.com")

@@ -18,7 +18,7 @@ import pulumi_aws as aws
 
 from components import alarms, dashboards
 from components.alarms import Expression, Metric
-from components.api import STAGE, ApiLayer
+from components.api import GLOBAL_REGION, STAGE, ApiLayer
 from components.config import Settings
 from components.processing import ProcessingLayer
 from components.runbooks import COMPOSITE, RUNBOOKS_PATH
@@ -73,17 +73,17 @@ class ObservabilityLayer(pulumi.ComponentResource):
         self.specs = alarms.all_alarms(args.catalog, s, names, detailed=s.detailed_alarms)
 
         # CloudFront's WAF reports in us-east-1: its alarm needs a topic (and key) there.
+        # Each names its region (pulumi-aws 7): the stack's one provider, with its
+        # credentials and allowed accounts, manages them.
         self.global_warning_topic = None
-        global_child = child
-        if any(spec.region == "us-east-1" for spec in self.specs):
-            global_region = aws.Provider(f"{name}-us-east-1", region="us-east-1", opts=child)
-            global_child = pulumi.ResourceOptions(parent=self, provider=global_region)
+        if any(spec.region == GLOBAL_REGION for spec in self.specs):
             global_key = aws.kms.Key(
                 f"{name}-alarms-us-east-1", description=f"Serenya {s.env}: alarm topic in us-east-1",
-                enable_key_rotation=True, deletion_window_in_days=30,
-                policy=account.apply(lambda a: json.dumps(_alarm_topic_key_policy(a))), opts=global_child)
+                enable_key_rotation=True, deletion_window_in_days=30 if s.deletion_protection else 7,
+                policy=account.apply(lambda a: json.dumps(_alarm_topic_key_policy(a))),
+                region=GLOBAL_REGION, opts=child)
             self.global_warning_topic = self._topic(f"{name}-warning-us-east-1", s.name("warning"), global_key.arn,
-                                                    account, "us-east-1", global_child)
+                                                    account, GLOBAL_REGION, child, pinned=True)
         operations_url = dashboards.dashboard_url(s, s.name("operations"))
 
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
@@ -105,7 +105,8 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 ok_actions=[topic.arn],
                 tags={"severity": spec.severity, "runbook": f"{RUNBOOKS_PATH}#{spec.key}"},
                 **source,
-                opts=child if regional else global_child)
+                **({} if regional else {"region": spec.region}),
+                opts=child)
 
         critical = [spec for spec in self.specs if spec.severity == alarms.CRITICAL and spec.region is None]
         self.composite = aws.cloudwatch.CompositeAlarm(
@@ -137,12 +138,14 @@ class ObservabilityLayer(pulumi.ComponentResource):
                                "warning_topic": self.warning_topic.arn})
 
     def _topic(self, resource: str, topic_name: str, key_arn: pulumi.Input[str], account: pulumi.Output,
-               region: str, opts: pulumi.ResourceOptions) -> aws.sns.Topic:
-        topic = aws.sns.Topic(resource, name=topic_name, kms_master_key_id=key_arn, opts=opts)
+               region: str, opts: pulumi.ResourceOptions, pinned: bool = False) -> aws.sns.Topic:
+        where = {"region": region} if pinned else {}  # outside the stack's region: named on each resource
+        topic = aws.sns.Topic(resource, name=topic_name, kms_master_key_id=key_arn, **where, opts=opts)
         aws.sns.TopicPolicy(resource, arn=topic.arn, policy=pulumi.Output.all(topic.arn, account).apply(
-            lambda v: json.dumps(_topic_policy(v[0], v[1], region))), opts=opts)
+            lambda v: json.dumps(_topic_policy(v[0], v[1], region))), **where, opts=opts)
         if self._email:
-            aws.sns.TopicSubscription(resource, topic=topic.arn, protocol="email", endpoint=self._email, opts=opts)
+            aws.sns.TopicSubscription(resource, topic=topic.arn, protocol="email", endpoint=self._email,
+                                      **where, opts=opts)
         return topic
 
 

@@ -1,12 +1,15 @@
 """Packaging of function code and dependency layers.
 
-Each function's archive holds only what it runs: `functions/__init__.py`, the catalog,
-`functions/common/` and its own folder, never caches, so an unchanged function keeps
-its code hash and is not redeployed. Third-party packages go into layers built for
-arm64 with pip's platform flags (wheels only, no compilation, no `__pycache__`), trimmed
-of what the functions never load (components/layer_trim.py) and zipped reproducibly, so
-the same requirements always give the same archive, whose size decides how it is
-published (components/processing.py).
+Each function's archive holds only what it runs: `functions/__init__.py`,
+`functions/common/` and its own folder, never caches or editor and OS litter, so an
+unchanged function keeps its code hash and is not redeployed. The catalog
+(`functions/catalog.py`) is the program's, not the functions': no function imports it
+at run time, so an alarm threshold edited there redeploys nothing. Third-party packages
+go into layers built for arm64 with pip's platform flags (wheels only, no compilation,
+no `__pycache__`) and the lock file as constraints, trimmed of what the functions never
+load (components/layer_trim.py) and zipped reproducibly, so the same requirements always
+give the same archive, whose size decides how it is published (components/processing.py).
+Functions that bundle the same extra packages share one layer.
 
 `python -m components.packaging` (or `make layer`) builds the layers; the Pulumi
 program builds them on demand before `pulumi up`.
@@ -40,13 +43,16 @@ LAYERS_DIR = ROOT / "build" / "layers"
 PIP_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux2014_aarch64")
 ARCHIVE_NAME = "layer.zip"
 SHARED_LAYER = "deps"
-_SKIPPED = re.compile(r"(^|/)(__pycache__|\.pytest_cache)(/|$)|\.py[co]$")
+# Caches, OS and editor litter never enter an archive: they would change its hash (and
+# redeploy the function) on one machine and not another.
+_SKIPPED = re.compile(r"(^|/)(__pycache__|\.[a-z_]*cache|\.DS_Store|\.idea|\.vscode|Thumbs\.db)(/|$)"
+                      r"|\.py[co]$|\.sw[a-p]$|~$|(^|/)\.#|(^|/)#[^/]*#$")
 
 
 def function_files(name: str, root: Path = ROOT, bundles: tuple[str, ...] = ()) -> dict[str, Path]:
     """Archive path -> source file for one function's package, sorted and cache-free."""
     functions = root / "functions"
-    sources = [functions / "__init__.py", functions / "catalog.py"]
+    sources = [functions / "__init__.py"]
     for folder in (functions / "common", functions / name, *(root / b for b in bundles)):
         if not folder.is_dir():
             raise FileNotFoundError(f"function {name!r}: {folder} does not exist")
@@ -75,9 +81,15 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower().strip()
 
 
+def extras_layer(fn: Function) -> str | None:
+    """The layer of a function's extra packages, named by them: functions bundling the
+    same packages (the two audit functions and pyarrow) share one layer, uploaded once."""
+    return "-".join(sorted(_normalise(p) for p in fn.extra_packages)) or None
+
+
 def layer_requirements(catalog: tuple[Function, ...] = CATALOG) -> dict[str, list[str]]:
-    """Layer name -> requirement lines: the shared layer, plus one per function that
-    bundles extra packages (pyarrow stays out of every other function's cold start)."""
+    """Layer name -> requirement lines: the shared layer, plus one per set of extra
+    packages (pyarrow stays out of every other function's cold start)."""
     if not catalog:
         return {}
     shared = [line for line in RUNTIME_REQUIREMENTS.read_text().splitlines()
@@ -85,13 +97,16 @@ def layer_requirements(catalog: tuple[Function, ...] = CATALOG) -> dict[str, lis
     layers = {SHARED_LAYER: shared}
     for fn in catalog:
         if fn.extra_packages:
-            layers[fn.name] = [pinned(p) for p in fn.extra_packages]
+            layers[extras_layer(fn)] = [pinned(p) for p in sorted(fn.extra_packages, key=_normalise)]
     return layers
 
 
 def layer_dir(layer: str, requirements: list[str]) -> Path:
     """Where a layer lives: named by a hash of how it is built, so a change rebuilds it."""
-    recipe = [LAMBDA_RUNTIME, *PIP_PLATFORMS, *requirements, *layer_trim.patterns_for(requirements)]
+    # The lock file constrains what pip picks for the transitive dependencies: a new pin there
+    # is a new build.
+    recipe = [LAMBDA_RUNTIME, *PIP_PLATFORMS, *requirements, *layer_trim.patterns_for(requirements),
+              hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()]
     digest = hashlib.sha256("\n".join(recipe).encode()).hexdigest()[:16]
     return LAYERS_DIR / f"{layer}-{digest}"
 
@@ -103,12 +118,15 @@ def layer_archive(directory: Path) -> Path:
 
 def pip_install_command(requirements: list[str], target: Path, extra: tuple[str, ...] = ()) -> list[str]:
     """The one pip command for a layer: the build runs it, the resolution test runs it with
-    `extra` = `--dry-run ...`, so what CI resolves is what `pulumi up` installs."""
+    `extra` = `--dry-run ...`, so what CI resolves is what `pulumi up` installs. The lock
+    file is a constraints file (`-c`): transitive packages are the versions the tests ran
+    with, not whatever PyPI holds on the day, so a fresh machine builds the same layer
+    (https://pip.pypa.io/en/stable/user_guide/#constraints-files)."""
     return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--no-compile", "--only-binary=:all:",
             *(arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)),
             "--implementation", "cp", "--python-version", LAMBDA_RUNTIME.removeprefix("python"),
-            "--target", str(target), *extra, *requirements]
+            "--target", str(target), "-c", str(LOCK_FILE), *extra, *requirements]
 
 
 def build_layer(layer: str, requirements: list[str]) -> Path:
@@ -146,9 +164,9 @@ def zip_tree(base: Path, top: Path, archive: Path) -> None:
 
 def layers_of(fn: Function, built: Iterable[str]) -> tuple[str, ...]:
     """The project's layers a function gets (after AWS's Powertools layer): the shared one,
-    then its own if it has one."""
-    built = set(built)
-    return (SHARED_LAYER, *((fn.name,) if fn.name in built else ()))
+    then the one of its extra packages if it has some."""
+    built, extras = set(built), extras_layer(fn)
+    return (SHARED_LAYER, *((extras,) if extras in built else ()))
 
 
 def layer_paths(catalog: tuple[Function, ...] = CATALOG, build: bool = False) -> dict[str, Path]:

@@ -118,6 +118,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 def computed_state(type_: str, name: str, inputs: dict, region: str, account: str) -> tuple[str, dict]:
     """The outputs AWS would compute for the resource types this program declares."""
     state = dict(inputs)
+    region = inputs.get("region") or region  # pulumi-aws 7: a resource may name its own region
     physical = inputs.get("name") or inputs.get("bucket") or inputs.get("layerName") or name
     service = type_.split(":")[1].split("/")[0]
     arn = f"arn:aws:{service}:{region}:{account}:{physical}"

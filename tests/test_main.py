@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components import packaging
-from local.program import ROOT, RecordingMocks, stack_config
+from local.program import ROOT, RecordingMocks, install, stack_config
 from tests.conftest import SAMPLE_CATALOG
 
 
@@ -29,7 +29,7 @@ def test_the_program_entry_point_exports_the_stack(stack, monkeypatch, fake_code
         return pulumi.Output.from_input(exported).apply(exported.update)
 
     program()
-    assert built == ["deps", "streamer"]  # built before deploying, not left to the engineer
+    assert built == ["deps", "pyarrow"]  # built before deploying, not left to the engineer
     assert exported["table"] == f"serenya-{stack}"
     assert exported["temp_bucket"].startswith(f"serenya-{stack}-temp-")
     assert {"events_bucket", "data_key_arn", "signing_key_arn", "secret_arn"} <= set(exported)
@@ -53,7 +53,7 @@ def test_the_real_program_builds_its_layers_and_evaluates(stack, monkeypatch):
     from functions.catalog import CATALOG
 
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="serenya", stack=stack, preview=False)
+    install(mocks, stack)
     pulumi.runtime.set_all_config(stack_config(stack))
     exported = {}
     monkeypatch.setattr(pulumi, "export", lambda key, value: exported.__setitem__(key, value))
@@ -65,6 +65,18 @@ def test_the_real_program_builds_its_layers_and_evaluates(stack, monkeypatch):
 
     program()
     assert sorted(exported["functions"]) == sorted(fn.name for fn in CATALOG)
+    # Safe to live with: no permission names a qualified ARN (replaced on every update),
+    permissions = mocks.of_type("aws:lambda/permission:Permission")
+    assert permissions and not any(p.inputs["function"].startswith("arn:") for p in permissions)
+    assert any(p.inputs.get("qualifier") == "live" for p in permissions) is (stack == "prod")
+    # every custom metric an alarm reads carries the stack,
+    custom = [q["metric"]["dimensions"] for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              for q in a.inputs.get("metricQueries", []) if q.get("metric", {}).get("namespace") == "Serenya"]
+    custom += [a.inputs["dimensions"] for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+               if a.inputs.get("namespace") == "Serenya"]
+    assert len(custom) > 5 and all(d["stack"] == stack for d in custom)
+    # and no AWS provider of its own drops aws:profile, aws:assumeRoles, aws:allowedAccountIds.
+    assert not mocks.of_type("pulumi:providers:aws") and not any(o.provider for o in mocks.options.values())
     layers = mocks.of_type("aws:lambda/layerVersion:LayerVersion")
     assert {l.inputs["layerName"].removeprefix(f"serenya-{stack}-layer-") for l in layers} == \
         set(packaging.layer_requirements(CATALOG))

@@ -192,8 +192,25 @@ def test_waf_has_managed_rules_and_a_rate_limit(stack):
     rate = rules["rate-per-ip"]
     assert rate["action"] == {"block": {}} and rate["statement"]["rateBasedStatement"]["aggregateKeyType"] == "IP"
     assert all(r["visibilityConfig"]["cloudwatchMetricsEnabled"] for r in acl["rules"])
-    providers = [p for p in stack.mocks.of_type("pulumi:providers:aws") if p.inputs.get("region") == "us-east-1"]
-    assert providers  # CloudFront web ACLs exist only in us-east-1
+    assert acl["region"] == "us-east-1"  # CloudFront web ACLs exist only in us-east-1
+
+
+def test_no_provider_of_its_own_drops_the_stacks_credential_settings(stack):
+    """A provider created with a region only ignores aws:profile, aws:assumeRoles and
+    aws:allowedAccountIds; resources outside the stack's region name their own `region`
+    (pulumi-aws 7) and use the stack's default provider."""
+    assert not stack.mocks.of_type("pulumi:providers:aws")
+    assert not any(o.provider for o in stack.mocks.options.values())
+    pinned = [r for r in stack.mocks.resources if r.inputs.get("region")]
+    assert {r.inputs["region"] for r in pinned} == {"us-east-1"}
+    assert {r.type for r in pinned} == {
+        "aws:wafv2/webAcl:WebAcl", "aws:kms/key:Key", "aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        *(["aws:sns/topicSubscription:TopicSubscription"] if stack.settings.alert_email else [])}
+    waf_alarm = next(r for r in pinned if r.type.endswith("MetricAlarm"))
+    assert waf_alarm.inputs["namespace"] == "AWS/WAFV2"
+    topic = next(r for r in pinned if r.type == "aws:sns/topic:Topic")
+    assert waf_alarm.inputs["alarmActions"] == [topic.state["arn"]] and ":us-east-1:" in topic.state["arn"]
 
 
 def test_cloudfront_is_https_only_uncached_and_forwards_authorization(stack):

@@ -14,7 +14,12 @@ def make_tree(root: Path) -> Path:
                  "functions/common/http.py", "functions/common/__pycache__/http.cpython-311.pyc",
                  "functions/alpha/__init__.py", "functions/alpha/handler.py",
                  "functions/alpha/prompts/v1.txt", "functions/alpha/__pycache__/handler.cpython-311.pyc",
-                 "functions/beta/handler.py"]:
+                 "functions/beta/handler.py",
+                 # OS and editor litter, tool caches
+                 "functions/.DS_Store", "functions/alpha/.DS_Store", "functions/common/.http.py.swp",
+                 "functions/alpha/handler.py~", "functions/alpha/.#handler.py", "functions/alpha/#handler.py#",
+                 "functions/.mypy_cache/3.11/x.json", "functions/alpha/.ruff_cache/x",
+                 "functions/common/.pytest_cache/v/x"]:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(path)
     return root
@@ -23,7 +28,8 @@ def make_tree(root: Path) -> Path:
 def test_archive_holds_shared_code_and_its_own_folder_only(tmp_path):
     files = packaging.function_files("alpha", make_tree(tmp_path))
     assert list(files) == sorted(files)
-    assert set(files) == {"functions/__init__.py", "functions/catalog.py", "functions/common/__init__.py",
+    # No catalog: it is the program's; an alarm threshold edited there redeploys nothing.
+    assert set(files) == {"functions/__init__.py", "functions/common/__init__.py",
                           "functions/common/http.py", "functions/alpha/__init__.py",
                           "functions/alpha/handler.py", "functions/alpha/prompts/v1.txt"}
 
@@ -42,9 +48,9 @@ def test_layer_directory_follows_its_requirements():
 
 def test_layers_shared_plus_one_per_function_with_extras():
     layers = packaging.layer_requirements(SAMPLE_CATALOG)
-    assert set(layers) == {"deps", "streamer"}
+    assert set(layers) == {"deps", "pyarrow"}
     assert "PyJWT==2.15.1" in layers["deps"] and not any(l.startswith("#") for l in layers["deps"])
-    assert layers["streamer"] == [packaging.pinned("pyarrow")]
+    assert layers["pyarrow"] == [packaging.pinned("pyarrow")]
 
 
 def test_no_functions_no_layers():
@@ -141,3 +147,60 @@ def test_a_function_can_bundle_a_repository_package():
     assert "analytics/schema.py" in files and "analytics/events.py" in files
     assert not any(k.startswith("analytics/queries/") and k.endswith(".pyc") for k in files)
     assert "functions/stream_processor/handler.py" in files and "functions/auth/handler.py" not in files
+
+
+def test_functions_bundling_the_same_packages_share_one_layer():
+    from functions.catalog import CATALOG, by_name
+
+    layers = packaging.layer_requirements(CATALOG)
+    assert set(layers) == {"deps", "pyarrow", "pypdf"}  # pyarrow once, for both audit functions
+    functions = by_name(CATALOG)
+    assert packaging.layers_of(functions["stream_processor"], layers) == \
+        packaging.layers_of(functions["compaction"], layers) == ("deps", "pyarrow")
+    assert packaging.layers_of(functions["process"], layers) == ("deps", "pypdf")
+    assert packaging.layers_of(functions["auth"], layers) == ("deps",)
+
+
+def test_layers_install_with_the_lock_file_as_constraints():
+    """Without `-c`, pip picks the newest transitive packages of the day: a fresh machine
+    would publish a new layer version (https://pip.pypa.io/en/stable/user_guide/#constraints-files)."""
+    command = packaging.pip_install_command(["PyJWT==2.15.1"], Path("/tmp/x"))
+    assert command[command.index("-c") + 1] == str(packaging.LOCK_FILE)
+    assert packaging.LOCK_FILE.is_file() and "cffi==" in packaging.LOCK_FILE.read_text()
+
+
+def test_the_lock_file_is_part_of_a_layers_recipe(monkeypatch, tmp_path):
+    before = packaging.layer_dir("deps", ["PyJWT==2.15.1"])
+    lock = tmp_path / "lock.txt"
+    lock.write_text(packaging.LOCK_FILE.read_text().replace("cffi==", "cffi==0.0.0+"))
+    monkeypatch.setattr(packaging, "LOCK_FILE", lock)
+    assert packaging.layer_dir("deps", ["PyJWT==2.15.1"]) != before
+
+
+def _imports_of_functions(path: Path) -> set[str]:
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {m for m in found if m.split(".")[0] == "functions"}
+
+
+def test_every_function_archive_holds_what_its_code_imports_and_not_the_catalog():
+    """Each `functions.*` module the archive's code imports is in the archive; the catalog
+    is not, so editing it (an alarm threshold) changes no function's code hash."""
+    from functions.catalog import CATALOG
+
+    for fn in CATALOG:
+        files = packaging.function_files(fn.name, bundles=fn.bundles)
+        assert "functions/catalog.py" not in files, fn.name
+        modules = {k.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+                   for k in files if k.endswith(".py")}
+        for path in (p for k, p in files.items() if k.endswith(".py")):
+            for module in _imports_of_functions(path):
+                # `from functions.common import x` names a module or a name inside one.
+                assert module in modules or module.rsplit(".", 1)[0] in modules, (fn.name, path.name, module)

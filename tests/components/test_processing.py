@@ -86,11 +86,11 @@ def test_log_groups_keep_the_stacks_retention_encrypted(stack):
 def test_layers_powertools_then_dependencies_and_extras_only_where_asked(stack):
     layers = {l.inputs["layerName"]: l.state["arn"] for l in stack.mocks.of_type("aws:lambda/layerVersion:LayerVersion")}
     env = stack.settings.env
-    assert set(layers) == {f"serenya-{env}-layer-deps", f"serenya-{env}-layer-streamer"}
+    assert set(layers) == {f"serenya-{env}-layer-deps", f"serenya-{env}-layer-pyarrow"}
     for fn in SAMPLE_CATALOG:
         expected = [stack.settings.powertools_layer_arn, layers[f"serenya-{env}-layer-deps"]]
         if fn.extra_packages:
-            expected.append(layers[f"serenya-{env}-layer-{fn.name}"])
+            expected.append(layers[f"serenya-{env}-layer-pyarrow"])
         assert function(stack, fn.name)["layers"] == expected
 
 
@@ -312,7 +312,7 @@ def _run_with_archives(tmp_path, streamer_zip_bytes):
     """The sample program with built archives: deps small, streamer of the given size
     (sparse files: only their size matters)."""
     dirs = {}
-    for layer, size in (("deps", 1024), ("streamer", streamer_zip_bytes)):
+    for layer, size in (("deps", 1024), ("pyarrow", streamer_zip_bytes)):
         dirs[layer] = tmp_path / f"{layer}-0123456789abcdef"
         dirs[layer].mkdir()
         with packaging.layer_archive(dirs[layer]).open("wb") as f:
@@ -342,13 +342,13 @@ def test_an_archive_of_50_MiB_or_more_is_published_through_a_private_encrypted_t
     run, dirs = _run_with_archives(tmp_path, 52_428_800)
     layers = _layers(run)
     assert "code" in layers["deps"].inputs  # only the large one moves to S3
-    streamer = layers["streamer"].inputs
+    streamer = layers["pyarrow"].inputs
     assert "code" not in streamer
     obj = run.mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
     bucket = f"serenya-prod-artifacts-{run.mocks.account_id}"
     assert (streamer["s3Bucket"], streamer["s3Key"]) == (obj["bucket"], obj["key"]) == (
-        bucket, "layers/streamer-0123456789abcdef/layer.zip")
-    assert obj["source"].path == str(packaging.layer_archive(dirs["streamer"]))
+        bucket, "layers/pyarrow-0123456789abcdef/layer.zip")
+    assert obj["source"].path == str(packaging.layer_archive(dirs["pyarrow"]))
     settings = {r.type: r.inputs for r in run.mocks.resources
                 if r.inputs.get("bucket") == bucket and r.type != "aws:s3/bucketObjectv2:BucketObjectv2"}
     sse = settings["aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"]
@@ -358,5 +358,5 @@ def test_an_archive_of_50_MiB_or_more_is_published_through_a_private_encrypted_t
     assert all(block[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
     deny, = json.loads(settings["aws:s3/bucketPolicy:BucketPolicy"]["policy"])["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    # The layer is still the streamer's: Powertools, deps, then its own.
-    assert function(run, "streamer")["layers"][-1] == layers["streamer"].state["arn"]
+    # The layer is still the streamer's: Powertools, deps, then its pyarrow one.
+    assert function(run, "streamer")["layers"][-1] == layers["pyarrow"].state["arn"]
