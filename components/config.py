@@ -7,6 +7,7 @@ is declared, and reports every bad key at once, by name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -51,6 +52,20 @@ _AI_PROVIDER = re.compile(r"^(bedrock|offline)$")
 _DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
 _CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
 _MODEL_ID = re.compile(r"^[a-z0-9.-]+:\d+$|^arn:aws:bedrock:")
+
+
+# Names the stack name goes into, and AWS's limits on them. Buckets end in
+# -<12-digit account id> (components/storage.py); a function, its IAM role and its log
+# group share serenya-<stack>-<function>; its failure queue adds -failures.
+#   S3: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+#   Lambda FunctionName: https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html
+#   IAM RoleName: https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html
+#   SQS QueueName: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+BUCKET_PURPOSES = ("temp", "events", "athena-results", "artifacts")
+ACCOUNT_SUFFIX = len("-123456789012")
+NAME_LIMITS = {"bucket": 63, "function": 64, "role": 64, "queue": 80}
+ROLE_SUFFIXES = ("apigateway-logs",)  # roles beside the functions' own
+_STACK_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
 class ConfigError(ValueError):
@@ -104,6 +119,7 @@ class Settings:
     account_concurrency: int = 1000            # the account's Lambda concurrency quota in the region
     cloudfront: bool = True                    # CloudFront and the WAF in front of the stage
     manage_api_gateway_account: bool = False   # this stack owns the region's API Gateway logging role
+    secret_keys: frozenset[str] = frozenset()  # keys set with `pulumi config set --secret`
 
     def name(self, *parts: str) -> str:
         """Physical resource name: serenya-{env}[-part...]."""
@@ -223,9 +239,34 @@ class _Reader:
         return tuple(value)
 
 
-def load_settings(get: ConfigGetter, stack: str) -> Settings:
-    """Builds the settings of `stack` from full config keys (`serenya:...`, `aws:region`)."""
+def stack_name_problems(stack: str, catalog=CATALOG) -> list[str]:
+    """Why `stack` cannot name this stack's resources (empty when it can): S3 bucket names
+    are lowercase letters, digits and hyphens, and each name has a length limit."""
+    if not _STACK_NAME.match(stack):
+        return [f"stack name {stack!r}: use lowercase letters, digits and hyphens, starting and ending with a "
+                f"letter or digit (it names S3 buckets, which allow nothing else)"]
+    base = f"{PROJECT}-{stack}"
+    longest_function = max((f.name for f in catalog), key=len, default="")
+    names = {
+        "bucket": f"{base}-{max(BUCKET_PURPOSES, key=len)}" + "-" * ACCOUNT_SUFFIX,
+        "function": f"{base}-{longest_function}",
+        "role": f"{base}-{max((longest_function, *ROLE_SUFFIXES), key=len)}",
+        "queue": f"{base}-{longest_function}-failures",
+    }
+    room = min(NAME_LIMITS[kind] - len(name) for kind, name in names.items())
+    if room >= 0:
+        return []
+    worst = [f"{kind} names up to {len(name)} characters (limit {NAME_LIMITS[kind]})"
+             for kind, name in names.items() if len(name) > NAME_LIMITS[kind]]
+    return [f"stack name {stack!r} is {-room} character(s) too long: it would give {'; '.join(worst)}. "
+            f"Use at most {len(stack) + room} characters"]
+
+
+def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = frozenset()) -> Settings:
+    """Builds the settings of `stack` from full config keys (`serenya:...`, `aws:region`).
+    `secret_keys` are the keys whose values are secrets in the stack file."""
     r = _Reader(get)
+    r.errors.extend(stack_name_problems(stack))
     ns = NAMESPACE
 
     region = r.string("aws:region", _REGION, "an AWS region") or ""
@@ -285,6 +326,7 @@ def load_settings(get: ConfigGetter, stack: str) -> Settings:
         account_concurrency=r.optional_integer(f"{ns}:accountConcurrency", 10, 100_000, 1000),
         cloudfront=r.boolean(f"{ns}:cloudFront"),
         manage_api_gateway_account=r.boolean(f"{ns}:manageApiGatewayAccount"),
+        secret_keys=frozenset(secret_keys),
     )
     if bool(settings.api_domain) != bool(settings.api_certificate_arn):
         r.errors.append(f"{ns}:apiDomain and {ns}:apiCertificateArn go together: set both or neither")
@@ -320,14 +362,25 @@ def _check_layer(r: _Reader, key: str, arn: str, region: str) -> None:
 
 
 def from_pulumi() -> Settings:
-    """Reads the current stack's settings through pulumi.Config (the program's entry point)."""
+    """Reads the current stack's settings through pulumi.Config (the program's entry point).
+
+    No key is a secret by design (the third-party credentials live in Secrets Manager,
+    docs/configuration.md), but a value set with `pulumi config set --secret` is accepted:
+    the key is remembered in `Settings.secret_keys`, and what the program builds from the
+    settings into function environments is then stored as a secret in state
+    (components/processing.py). Validation needs the plain value, which `get` returns."""
     import pulumi
+    from pulumi.runtime.config import is_config_secret
 
     configs: dict[str, pulumi.Config] = {}
+    secret: set[str] = set()
 
     def get(full_key: str) -> Optional[str]:
         namespace, name = full_key.split(":", 1)
         config = configs.setdefault(namespace, pulumi.Config(namespace))
+        if is_config_secret(full_key):
+            secret.add(full_key)
         return config.get(name)
 
-    return load_settings(get, pulumi.get_stack())
+    settings = load_settings(get, pulumi.get_stack())
+    return dataclasses.replace(settings, secret_keys=frozenset(secret)) if secret else settings

@@ -157,7 +157,8 @@ class ServerlessFunction(pulumi.ComponentResource):
             memory_size=fn.memory_mb,
             timeout=fn.timeout_s,
             layers=list(args.layers),
-            environment={"variables": environment},
+            # A stack value set as a secret stays one in state (the environment holds settings).
+            environment={"variables": pulumi.Output.secret(environment) if s.secret_keys else environment},
             tracing_config={"mode": "Active"},
             logging_config={"log_format": "JSON", "log_group": self.log_group.name,
                             "application_log_level": s.application_log_level,

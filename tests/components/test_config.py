@@ -123,3 +123,74 @@ def test_the_secrets_expected_keys_are_documented():
 
     page = (ROOT / "docs" / "configuration.md").read_text()
     assert [key for key in EXPECTED_KEYS if f"`{key}`" not in page] == []
+
+
+@pytest.mark.parametrize("stack, why", [
+    ("Prod", "lowercase letters, digits and hyphens"),
+    ("my_stack", "lowercase letters, digits and hyphens"),
+    ("-dev", "starting and ending"),
+    ("staging-eu-west-1-blue-green", "too long"),
+])
+def test_a_stack_name_that_cannot_name_the_resources_is_refused(stack, why):
+    with pytest.raises(ConfigError) as e:
+        load_settings({**stack_config("dev"), "serenya:logRetentionDays": "10"}.get, stack)
+    text = str(e.value)
+    assert why in text and f"stack name {stack!r}" in text
+    assert "serenya:logRetentionDays" in text  # every problem at once
+
+
+def test_the_longest_stack_name_fits_every_limit_and_one_more_character_does_not():
+    """Buckets: serenya-<stack>-athena-results-<account id> <= 63 characters; functions and
+    roles serenya-<stack>-stream_processor <= 64; queues <= 80."""
+    from components.config import stack_name_problems
+
+    longest = next(n for n in range(40, 0, -1) if not stack_name_problems("a" * n))
+    assert len(f"serenya-{'a' * longest}-athena-results-123456789012") == 63
+    assert "1 character(s) too long" in stack_name_problems("a" * (longest + 1))[0]
+    assert "bucket names up to 64 characters (limit 63)" in stack_name_problems("a" * (longest + 1))[0]
+
+
+def test_every_bucket_purpose_is_counted_in_the_name_check(stack_run):
+    from components.config import BUCKET_PURPOSES
+
+    env, account = stack_run.settings.env, stack_run.mocks.account_id
+    for bucket in stack_run.mocks.of_type("aws:s3/bucket:Bucket"):
+        purpose = bucket.inputs["bucket"].removeprefix(f"serenya-{env}-").removesuffix(f"-{account}")
+        assert purpose in BUCKET_PURPOSES
+
+
+def test_a_value_set_as_a_secret_is_read_and_stays_secret_in_state():
+    """No key is a secret by design, but `pulumi config set --secret` works on any: the
+    value validates as usual and the function environments built from it are secrets."""
+    import pulumi
+
+    from components.config import from_pulumi
+    from local.program import RecordingMocks, install, run_program
+
+    config = stack_config("dev")
+    install(RecordingMocks(), "dev")
+    pulumi.runtime.set_all_config(config, secret_keys=["serenya:googlePubsubServiceAccount"])
+    settings = from_pulumi()
+    assert settings.secret_keys == {"serenya:googlePubsubServiceAccount"}
+    assert settings.stores.google_pubsub_service_account == config["serenya:googlePubsubServiceAccount"]
+    assert from_pulumi_plain(config).secret_keys == frozenset()
+
+    import dataclasses
+    from components import processing
+    seen = []
+    real = pulumi.Output.secret
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(processing.pulumi.Output, "secret", staticmethod(lambda v: seen.append(v) or real(v)))
+        mp.setattr("local.program.load_settings", lambda get, stack: dataclasses.replace(settings))
+        run_program("dev")
+    from functions.catalog import CATALOG
+    assert len(seen) == len(CATALOG) and all("SERENYA_ENV" in env for env in seen)
+
+
+def from_pulumi_plain(config):
+    import pulumi
+
+    from components.config import from_pulumi
+
+    pulumi.runtime.set_all_config(config, secret_keys=[])
+    return from_pulumi()
