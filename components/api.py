@@ -28,6 +28,7 @@ GLOBAL_REGION = "us-east-1"
 # AWS managed CloudFront policies (stable, documented ids).
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # forwards Authorization when not caching
+ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"  # the same, with Host (for a custom-domain origin)
 # Requests per IP and 5-minute window before the WAF blocks.
 WAF_RATE_LIMIT = 2000
 # The common rule set blocks bodies over 8 KB; chat context and doctor reports are larger
@@ -67,10 +68,16 @@ class ApiLayer(pulumi.ComponentResource):
         document = pulumi.Output.all(*[args.functions[n].invoke_arn for n in names]).apply(
             lambda arns: json.dumps(openapi.for_api_gateway(args.catalog, dict(zip(names, arns, strict=True)),
                                                             s.name("api"), s.allowed_origins), sort_keys=True))
+        # The execute-api endpoint bypasses CloudFront and the WAF. It can only be turned off
+        # where CloudFront reaches the API another way: through the API's regional custom
+        # domain (the stack's apiDomain, see _origin_domain). A disabled endpoint answers
+        # CloudFront 403 too, and API Gateway resource policies cannot check a secret origin
+        # header, so without a domain it stays on:
+        # https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-disable-default-endpoint.html
         self.rest_api = aws.apigateway.RestApi(
             name, name=s.name("api"), body=document,
             endpoint_configuration={"types": "REGIONAL"},
-            disable_execute_api_endpoint=False,
+            disable_execute_api_endpoint=s.execute_api_disabled,
             opts=child)
 
         for fn in routed:
@@ -82,7 +89,9 @@ class ApiLayer(pulumi.ComponentResource):
 
         self.deployment = aws.apigateway.Deployment(
             name, rest_api=self.rest_api.id,
-            triggers={"document": document.apply(lambda d: hashlib.sha256(d.encode()).hexdigest())},
+            # Turning the endpoint off "takes effect when you update ... the deployment on the stage".
+            triggers={"document": document.apply(lambda d: hashlib.sha256(d.encode()).hexdigest()),
+                      "execute_api_disabled": str(s.execute_api_disabled).lower()},
             opts=child)
 
         self.access_logs = aws.cloudwatch.LogGroup(
@@ -113,6 +122,13 @@ class ApiLayer(pulumi.ComponentResource):
 
         self.web_acl: Optional[aws.wafv2.WebAcl] = None
         self.distribution: Optional[aws.cloudfront.Distribution] = None
+        self.origin_domain: Optional[aws.apigateway.DomainName] = None
+        if s.execute_api_disabled:
+            self.origin_domain = self._origin_domain(name, s, child)
+        elif s.cloudfront:
+            pulumi.log.warn(f"{s.name('api')}: the execute-api endpoint stays on (it bypasses CloudFront and the "
+                            "WAF) until serenya:apiDomain and its certificates are set (docs/configuration.md)",
+                            resource=self)
         if s.cloudfront:
             self.web_acl = self._web_acl(name, s)
             self.distribution = self._distribution(name, s)
@@ -138,6 +154,19 @@ class ApiLayer(pulumi.ComponentResource):
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs", opts=child)
         return aws.apigateway.Account(f"{name}-account", cloudwatch_role_arn=role.arn,
                                       opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]))
+
+    def _origin_domain(self, name: str, s: Settings, child: pulumi.ResourceOptions) -> aws.apigateway.DomainName:
+        """The API's regional custom domain, named like the CloudFront alias: CloudFront
+        connects to its regional endpoint and forwards the viewer's Host (the apiDomain),
+        which API Gateway and the regional certificate answer to. Viewers resolve the
+        domain to CloudFront, so this path is CloudFront's alone."""
+        domain = aws.apigateway.DomainName(
+            f"{name}-origin", domain_name=s.api_domain, regional_certificate_arn=s.api_origin_certificate_arn,
+            endpoint_configuration={"types": "REGIONAL"}, security_policy="TLS_1_2", opts=child)
+        aws.apigateway.BasePathMapping(
+            f"{name}-origin", domain_name=domain.domain_name, rest_api=self.rest_api.id,
+            stage_name=self.stage.stage_name, opts=child)
+        return domain
 
     def _web_acl(self, name: str, s: Settings) -> aws.wafv2.WebAcl:
         # A web ACL for CloudFront lives in us-east-1 whatever the stack's region. The
@@ -171,12 +200,16 @@ class ApiLayer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
 
     def _distribution(self, name: str, s: Settings) -> aws.cloudfront.Distribution:
-        origin = pulumi.Output.concat(self.rest_api.id, ".execute-api.", s.region, ".amazonaws.com")
+        if self.origin_domain is not None:  # the stage is mapped at the domain's root
+            origin, path, request_policy = self.origin_domain.regional_domain_name, "", ALL_VIEWER
+        else:  # API Gateway answers 403 to a forwarded Host on its execute-api domain
+            origin = pulumi.Output.concat(self.rest_api.id, ".execute-api.", s.region, ".amazonaws.com")
+            path, request_policy = f"/{STAGE}", ALL_VIEWER_EXCEPT_HOST
         return aws.cloudfront.Distribution(
             f"{name}-cdn",
             enabled=True, is_ipv6_enabled=True, http_version="http2and3", price_class="PriceClass_100",
             comment=f"Serenya {s.env} API",
-            origins=[{"origin_id": "api", "domain_name": origin, "origin_path": f"/{STAGE}",
+            origins=[{"origin_id": "api", "domain_name": origin, "origin_path": path,
                       "custom_origin_config": {"http_port": 80, "https_port": 443,
                                                "origin_protocol_policy": "https-only",
                                                "origin_ssl_protocols": ["TLSv1.2"]}}],
@@ -186,7 +219,7 @@ class ApiLayer(pulumi.ComponentResource):
                 "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
                 "cached_methods": ["GET", "HEAD"],
                 "cache_policy_id": CACHING_DISABLED,
-                "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST,
+                "origin_request_policy_id": request_policy,
                 "compress": True,
             },
             restrictions={"geo_restriction": {"restriction_type": "none"}},

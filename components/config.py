@@ -51,6 +51,7 @@ _PRODUCT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _AI_PROVIDER = re.compile(r"^(bedrock|offline)$")
 _DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
 _CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
+_REGIONAL_CERTIFICATE = re.compile(r"^arn:aws:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
 _MODEL_ID = re.compile(r"^[a-z0-9.-]+:\d+$|^arn:aws:bedrock:")
 
 
@@ -116,6 +117,7 @@ class Settings:
     ai_provider: str = "bedrock"               # bedrock, or offline (the rule-based analyser)
     api_domain: Optional[str] = None           # custom domain of the API (CloudFront alias)
     api_certificate_arn: Optional[str] = None  # its ACM certificate, in us-east-1
+    api_origin_certificate_arn: Optional[str] = None  # the same domain's certificate in the stack's region
     account_concurrency: int = 1000            # the account's Lambda concurrency quota in the region
     cloudfront: bool = True                    # CloudFront and the WAF in front of the stage
     manage_api_gateway_account: bool = False   # this stack owns the region's API Gateway logging role
@@ -124,6 +126,12 @@ class Settings:
     def name(self, *parts: str) -> str:
         """Physical resource name: serenya-{env}[-part...]."""
         return "-".join((self.project, self.env, *parts))
+
+    @property
+    def execute_api_disabled(self) -> bool:
+        """CloudFront reaches the API through its regional custom domain, so the default
+        execute-api endpoint (which bypasses CloudFront and the WAF) can be turned off."""
+        return self.cloudfront and bool(self.api_domain)
 
     @property
     def is_production(self) -> bool:
@@ -323,6 +331,8 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
         api_certificate_arn=r.string(f"{ns}:apiCertificateArn", _CLOUDFRONT_CERTIFICATE,
                                      "an ACM certificate ARN in us-east-1", required=False),
+        api_origin_certificate_arn=r.string(f"{ns}:apiOriginCertificateArn", _REGIONAL_CERTIFICATE,
+                                            "an ACM certificate ARN", required=False),
         account_concurrency=r.optional_integer(f"{ns}:accountConcurrency", 10, 100_000, 1000),
         cloudfront=r.boolean(f"{ns}:cloudFront"),
         manage_api_gateway_account=r.boolean(f"{ns}:manageApiGatewayAccount"),
@@ -332,6 +342,12 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         r.errors.append(f"{ns}:apiDomain and {ns}:apiCertificateArn go together: set both or neither")
     if settings.api_domain and not settings.cloudfront:
         r.errors.append(f"{ns}:apiDomain needs {ns}:cloudFront: the custom domain is a CloudFront alias")
+    if bool(settings.api_domain) != bool(settings.api_origin_certificate_arn):
+        r.errors.append(f"{ns}:apiOriginCertificateArn goes with {ns}:apiDomain: the domain's certificate in "
+                        f"{region or 'aws:region'}, for the API's regional custom domain (CloudFront's origin)")
+    elif settings.api_origin_certificate_arn and region and \
+            _REGIONAL_CERTIFICATE.match(settings.api_origin_certificate_arn)["region"] != region:
+        r.errors.append(f"{ns}:apiOriginCertificateArn: must be in aws:region {region}")
     r.errors.extend(concurrency.problems(settings, CATALOG))
     if r.errors:
         raise ConfigError(f"stack {stack!r} has invalid configuration:\n  " + "\n  ".join(r.errors))

@@ -161,6 +161,8 @@ def computed_state(type_: str, name: str, inputs: dict, region: str, account: st
     elif type_ == "aws:apigateway/stage:Stage":
         id_ = f"ags-{inputs['restApi']}-{inputs['stageName']}"
         state["invokeUrl"] = f"https://{inputs['restApi']}.execute-api.{region}.amazonaws.com/{inputs['stageName']}"
+    elif type_ == "aws:apigateway/domainName:DomainName":
+        state["regionalDomainName"] = f"d-{_short_id(name)}.execute-api.{region}.amazonaws.com"
     elif type_ == "aws:cloudfront/distribution:Distribution":
         id_ = _short_id(name).upper()
         arn = f"arn:aws:cloudfront::{account}:distribution/{id_}"

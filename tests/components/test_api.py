@@ -6,7 +6,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from components import openapi
-from components.api import ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED
+from components.api import ALL_VIEWER, ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED
 from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG
 from local.program import ROOT, run_program, stack_config
 
@@ -228,14 +228,56 @@ def test_cloudfront_is_https_only_uncached_and_forwards_authorization(stack):
     assert stack.outputs["api_url"].startswith("https://") and stack.outputs["api_url"].endswith(".cloudfront.net")
 
 
-def test_a_custom_domain_pins_modern_tls():
-    config = {**stack_config("prod"), "serenya:apiDomain": "api.serenya.health",
-              "serenya:apiCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
-                                           "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"}
-    cdn = run_program("prod", config=config).mocks.one("aws:cloudfront/distribution:Distribution").inputs
+DOMAIN_CONFIG = {"serenya:apiDomain": "api.serenya.health",
+                 "serenya:apiCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                                              "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f",
+                 "serenya:apiOriginCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/"
+                                                    "1c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"}
+
+
+@pytest.fixture(scope="module")
+def domain_run():
+    return run_program("prod", config={**stack_config("prod"), **DOMAIN_CONFIG})
+
+
+def test_a_custom_domain_pins_modern_tls(domain_run):
+    cdn = domain_run.mocks.one("aws:cloudfront/distribution:Distribution").inputs
     assert cdn["aliases"] == ["api.serenya.health"]
     assert cdn["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
     assert cdn["viewerCertificate"]["sslSupportMethod"] == "sni-only"
+
+
+def test_with_a_domain_cloudfront_reaches_the_api_through_its_regional_custom_domain_only(domain_run):
+    """The execute-api endpoint is off (it bypasses CloudFront and the WAF); CloudFront's
+    origin is the API's regional custom domain, with the viewer's Host (the domain) forwarded
+    so API Gateway and the regional certificate answer it:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-disable-default-endpoint.html"""
+    mocks = domain_run.mocks
+    api = mocks.one("aws:apigateway/restApi:RestApi")
+    assert api.inputs["disableExecuteApiEndpoint"] is True
+    domain = mocks.one("aws:apigateway/domainName:DomainName")
+    assert domain.inputs["domainName"] == "api.serenya.health"
+    assert domain.inputs["endpointConfiguration"] == {"types": "REGIONAL"}
+    assert domain.inputs["regionalCertificateArn"] == DOMAIN_CONFIG["serenya:apiOriginCertificateArn"]
+    assert domain.inputs["securityPolicy"] == "TLS_1_2"
+    mapping = mocks.one("aws:apigateway/basePathMapping:BasePathMapping").inputs
+    assert (mapping["restApi"], mapping["stageName"], mapping["domainName"]) == (api.id, "v1", "api.serenya.health")
+    cdn = mocks.one("aws:cloudfront/distribution:Distribution").inputs
+    origin, = cdn["origins"]
+    assert origin["domainName"] == domain.state["regionalDomainName"] and origin["originPath"] == ""
+    assert ".execute-api." in origin["domainName"] and not origin["domainName"].startswith(api.id)
+    assert cdn["defaultCacheBehavior"]["originRequestPolicyId"] == ALL_VIEWER
+    deployment = mocks.one("aws:apigateway/deployment:Deployment").inputs
+    assert deployment["triggers"]["execute_api_disabled"] == "true"  # the change needs a deployment
+
+
+def test_without_a_domain_the_endpoint_stays_on_for_cloudfront_or_the_app(stack):
+    """CloudFront without a custom domain can reach only the execute-api domain, and
+    `serenya:cloudFront: false` serves the app there: both keep it on (and nothing else exists)."""
+    assert stack.mocks.one("aws:apigateway/restApi:RestApi").inputs["disableExecuteApiEndpoint"] is False
+    assert not stack.mocks.of_type("aws:apigateway/domainName:DomainName")
+    cdn = stack.mocks.one("aws:cloudfront/distribution:Distribution").inputs
+    assert cdn["defaultCacheBehavior"]["originRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST
 
 
 def test_permissions_name_the_function_and_the_alias_apart(stack):

@@ -194,3 +194,17 @@ def from_pulumi_plain(config):
 
     pulumi.runtime.set_all_config(config, secret_keys=[])
     return from_pulumi()
+
+
+def test_a_custom_domain_needs_its_regional_certificate_in_the_stacks_region():
+    domain = {"serenya:apiDomain": "api.serenya.health",
+              "serenya:apiCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                                           "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"}
+    assert "serenya:apiOriginCertificateArn goes with serenya:apiDomain" in error_of(**domain)
+    assert "must be in aws:region eu-west-1" in error_of(**domain, **{
+        "serenya:apiOriginCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/"
+                                           "0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"})
+    settings = settings_with(**domain, **{"serenya:apiOriginCertificateArn": "arn:aws:acm:eu-west-1:123456789012:"
+                                          "certificate/0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"})
+    assert settings.execute_api_disabled
+    assert not settings_with().execute_api_disabled
