@@ -171,3 +171,40 @@ def test_components_follow_the_type_token_convention(stack):
     components = {r.type for r in stack.mocks.resources if r.type.startswith("serenya:")}
     assert {"serenya:storage:StorageLayer", "serenya:storage:SecureBucket",
             "serenya:processing:ProcessingLayer"} <= components
+
+
+# What holds data, by URN. Pulumi identifies a resource by its URN (type, parent type and
+# logical name): a change here replaces the resource (delete before create for a named
+# one) unless the old URN is given as an alias (docs/configuration.md, "Renaming").
+STATEFUL_URNS = {
+    "serenya:storage:StorageLayer$aws:dynamodb/table:Table::serenya-{env}-table",
+    "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-data",
+    "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-signing",
+    "serenya:storage:StorageLayer$aws:secretsmanager/secret:Secret::serenya-{env}-third-party",
+    "serenya:storage:SecureBucket$aws:s3/bucket:Bucket::serenya-{env}-temp",
+    "serenya:storage:SecureBucket$aws:s3/bucket:Bucket::serenya-{env}-events",
+    "serenya:storage:SecureBucket$aws:s3/bucket:Bucket::serenya-{env}-athena",
+    "serenya:api:ApiLayer$aws:wafv2/webAcl:WebAcl::serenya-{env}-waf",
+}
+
+
+def test_what_holds_data_keeps_its_urn(stack):
+    """A refactor that renames one of these fails here first: add `aliases` with the old
+    name (https://www.pulumi.com/docs/iac/concepts/options/aliases/), then update the list."""
+    env = stack.settings.env
+    types = {u.split("$")[1].split("::")[0] for u in STATEFUL_URNS}
+    found = {stack.mocks.options_of(r).urn.split("::", 2)[2] for r in stack.mocks.resources if r.type in types}
+    found = {u for u in found if "alarms-us-east-1" not in u}  # the alarm topic's key holds no data
+    assert found == {u.format(env=env) for u in STATEFUL_URNS}
+
+
+def test_logical_names_depend_on_the_stack_name_only(stack):
+    """Logical names never carry a value that can change under a deployed stack (account,
+    region, model, domain, a setting), so changing one never renames, hence never replaces."""
+    env = stack.settings.env
+    for record in stack.mocks.resources:
+        assert record.name.startswith(f"serenya-{env}"), record.name
+        for changeable in (stack.mocks.account_id, stack.settings.region, stack.settings.bedrock_model_id):
+            assert changeable not in record.name, record.name
+    urns = [o.urn for o in stack.mocks.options.values()]
+    assert len(urns) == len(set(urns)) == len(stack.mocks.resources)
