@@ -15,7 +15,10 @@ def main() -> int:
     started = time.monotonic()
     stack = LocalStack(port=int(os.environ.get("PORT", "8080"))).start()
     outputs = stack.program.outputs
-    print(f"""Serenya local stack ({stack.stack} settings), ready in {time.monotonic() - started:.1f}s
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:  # from the banner on: Ctrl-C may come as soon as it is printed
+        print(f"""Serenya local stack ({stack.stack} settings), ready in {time.monotonic() - started:.1f}s
   API            {stack.url}/api/v1/...   health: {stack.url}/local/health
   AWS (moto)     {stack.aws_endpoint_url}
   table          {outputs['table']} (stream on)
@@ -23,10 +26,6 @@ def main() -> int:
   events bucket  {outputs['events_bucket']}
   functions      {len(outputs['functions'])}: {', '.join(sorted(outputs['functions'])) or 'none yet'}
 Ctrl-C stops it.""", flush=True)
-
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
         stopped.wait()
     except KeyboardInterrupt:
         pass

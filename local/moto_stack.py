@@ -35,7 +35,10 @@ class MotoMocks(RecordingMocks):
         self._clients = {name: aws_client(name, endpoint_url, region)
                          for name in ("kms", "dynamodb", "s3", "secretsmanager", "sqs")}
 
-    def client(self, service: str):
+    def client(self, service: str, region: str | None = None):
+        """The service's client, in `region` when a resource names its own (pulumi-aws 7)."""
+        if region and region != self.region:
+            return aws_client(service, self.endpoint_url, region)
         return self._clients[service]
 
     def provision(self, type_: str, name: str, inputs: dict) -> tuple[str, dict]:
@@ -51,9 +54,10 @@ def _kms_key(m: MotoMocks, name: str, i: dict) -> tuple[str, dict]:
               "KeySpec": i.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT")}
     if i.get("policy"):
         kwargs["Policy"] = i["policy"]
-    meta = m.client("kms").create_key(**kwargs)["KeyMetadata"]
+    kms = m.client("kms", i.get("region"))
+    meta = kms.create_key(**kwargs)["KeyMetadata"]
     if i.get("enableKeyRotation"):
-        m.client("kms").enable_key_rotation(KeyId=meta["KeyId"])
+        kms.enable_key_rotation(KeyId=meta["KeyId"])
     return meta["KeyId"], {**i, "keyId": meta["KeyId"], "arn": meta["Arn"]}
 
 

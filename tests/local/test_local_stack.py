@@ -191,3 +191,13 @@ def test_make_run_serves_health_and_stops_on_ctrl_c():
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_resource_naming_its_region_is_created_there(stack):
+    """The WAF alarm topic's key names us-east-1 (pulumi-aws 7, no provider of its own):
+    the local stack creates it there, and only the stack's own keys in the stack's region."""
+    global_keys = boto3.client("kms", endpoint_url=stack.aws_endpoint_url, region_name="us-east-1",
+                               aws_access_key_id="local", aws_secret_access_key="local").list_keys()["Keys"]
+    assert [k["KeyArn"].split(":")[3] for k in global_keys] == ["us-east-1"]
+    regional = aws(stack, "kms").list_keys()["Keys"]
+    assert len(regional) == 2  # data and signing keys
