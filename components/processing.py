@@ -183,6 +183,15 @@ class ServerlessFunction(pulumi.ComponentResource):
             self.target_arn, self.invoke_arn = self.alias.arn, self.alias.invoke_arn
             self.qualifier = LIVE_ALIAS
 
+        if fn.invoked_asynchronously:
+            retries = fn.trigger.retries
+            aws.lambda_.FunctionEventInvokeConfig(
+                name, function_name=self.function.name,
+                qualifier=LIVE_ALIAS if warm else "$LATEST",
+                maximum_retry_attempts=retries.attempts,
+                maximum_event_age_in_seconds=retries.max_age_s,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.alias] if warm else []))
+
         self.register_outputs({"name": self.function.name, "target_arn": self.target_arn})
 
 

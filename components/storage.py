@@ -25,7 +25,7 @@ AUDIT_IA_DAYS = 90
 AUDIT_GLACIER_IR_DAYS = 365
 AUDIT_RETENTION_DAYS = 7 * 365
 ATHENA_RESULTS_DAYS = 7
-JOB_PREFIXES = ("incoming/", "outgoing/")
+JOB_PREFIXES = ("incoming/", "outgoing/", "claims/")
 
 
 def tls_only_statement(bucket_arn: str) -> dict:

@@ -41,9 +41,22 @@ class Route:
 
 
 @dataclass(frozen=True)
+class AsyncRetries:
+    """What Lambda does with an asynchronous event whose invocation fails: retry it up to
+    `attempts` more times (after 1 then 2 minutes), but never start one once the event is
+    `max_age_s` old; then the failure queue. Lambda's defaults (2 retries, 6 hours) would
+    outlive a job: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html"""
+    attempts: int = 2
+    max_age_s: int = 6 * 3600
+
+
+@dataclass(frozen=True)
 class S3Trigger:
     """ObjectCreated events for keys under `prefix` of the temp bucket."""
     prefix: str
+    # A job times out 15 minutes after its upload: one retry, started at most 9 minutes in,
+    # ends before that with a 300 s function (a test checks the arithmetic).
+    retries: AsyncRetries = AsyncRetries(attempts=1, max_age_s=540)
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,7 @@ class StreamTrigger:
 @dataclass(frozen=True)
 class ScheduleTrigger:
     expression: str             # EventBridge: cron(...) or rate(...)
+    retries: AsyncRetries = AsyncRetries(attempts=2, max_age_s=3600)
 
 
 Trigger = Union[S3Trigger, StreamTrigger, ScheduleTrigger]
@@ -197,7 +211,7 @@ CATALOG: tuple[Function, ...] = (
                 Route("PUT", "/api/v1/user/profile", body="functions.user_profile.models:ProfileUpdate"),
                 Route("DELETE", "/api/v1/user/profile", success=(204,))),
         access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT,
-                      temp_list=True, temp_delete=("incoming/", "outgoing/"))),
+                      temp_list=True, temp_delete=("incoming/", "outgoing/", "claims/"))),
     Function(
         "upload", "Presigned POST for a new lab-report job",
         memory_mb=256, timeout_s=5, warm=True,
@@ -208,8 +222,8 @@ CATALOG: tuple[Function, ...] = (
     Function(
         "process", "Analyses a job's input with the model and writes its outcome",
         memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf",),
-        access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True, temp_write=("outgoing/",),
-                      temp_delete=("incoming/",), bedrock=True),
+        access=Access(temp_read=("incoming/", "outgoing/", "claims/"), temp_list=True,
+                      temp_write=("outgoing/", "claims/"), temp_delete=("incoming/",), bedrock=True),
         metrics=(
             CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
             CustomMetric("ModelFailures", "Jobs failed by the model", ("kind", "reason"), dashboards=("operations",),
@@ -247,7 +261,7 @@ CATALOG: tuple[Function, ...] = (
         "cleanup", "Deletes a job's files",
         memory_mb=256, timeout_s=5,
         routes=(Route("DELETE", "/api/v1/process/cleanup/{job_id}", success=(204,)),),
-        access=Access(temp_delete=("incoming/", "outgoing/"))),
+        access=Access(temp_delete=("incoming/", "outgoing/", "claims/"))),
     Function(
         "chat_prompts", "The suggested chat questions",
         memory_mb=128, timeout_s=3,

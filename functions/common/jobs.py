@@ -3,6 +3,9 @@ the outcome. A job id is `{kind}_{userId}_{timestampMs}_{random}`; the user id i
 is the only ownership there is, so every route parses the id strictly and compares the
 user exactly: anything else, malformed ids included, is "not found".
 
+A delivery of `incoming/{jobId}` claims the job with a conditional write of
+`claims/{jobId}` before any model call, so S3's repeated deliveries pay for one call.
+
 State, from two HEAD requests and the clock:
     outgoing present             -> completed | failed (from the object's metadata)
     incoming present             -> processing, or failed/processing_timeout after 15 min
@@ -26,7 +29,7 @@ from functions.common.clock import now_iso
 from functions.common.settings import settings
 
 KINDS = ("result", "chat", "report")
-PREFIXES = ("incoming/", "outgoing/")
+PREFIXES = ("incoming/", "outgoing/", "claims/")  # everything under them names its user
 UPLOAD_URL_SECONDS = 300          # presigned POSTs expire quickly
 UPLOAD_WINDOW_SECONDS = UPLOAD_URL_SECONDS + 60  # an upload started at expiry may still land
 PROCESSING_TIMEOUT_SECONDS = 15 * 60
@@ -50,6 +53,10 @@ class JobId:
     @property
     def outgoing(self) -> str:
         return f"outgoing/{self.value}"
+
+    @property
+    def claim(self) -> str:
+        return f"claims/{self.value}"
 
 
 def new_job_id(kind: str, user_id: str, now_ms: Optional[int] = None) -> JobId:
@@ -157,15 +164,47 @@ def write_input(job: JobId, payload: dict) -> None:
                                 ServerSideEncryption="aws:kms", SSEKMSKeyId=settings().require("data_key_arn"))
 
 
-def write_outcome(job: JobId, outcome: dict) -> None:
+# What S3 answers a conditional write that lost (If-None-Match on an existing key, or a
+# concurrent conditional write): https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+_LOST_CONDITION = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+
+
+def _put_once(key: str, body: bytes, **extra) -> bool:
+    """Writes `key` only if it does not exist yet; False when another writer was first."""
+    try:
+        aws.client("s3").put_object(Bucket=settings().require("temp_bucket"), Key=key, Body=body,
+                                    IfNoneMatch="*", ServerSideEncryption="aws:kms",
+                                    SSEKMSKeyId=settings().require("data_key_arn"), **extra)
+    except ClientError as e:
+        if e.response["Error"]["Code"] in _LOST_CONDITION:
+            return False
+        raise
+    return True
+
+
+def write_outcome(job: JobId, outcome: dict) -> bool:
+    """Writes the job's outcome once: a terminal state is never overwritten (False when
+    the job already had one)."""
     status = outcome["status"]
     metadata = {STATUS_META: status}
     if status == "failed":
         metadata[ERROR_META] = outcome["error"]["code"]
-    aws.client("s3").put_object(Bucket=settings().require("temp_bucket"), Key=job.outgoing,
-                                Body=json.dumps(outcome).encode(), ContentType="application/json",
-                                Metadata=metadata, ServerSideEncryption="aws:kms",
-                                SSEKMSKeyId=settings().require("data_key_arn"))
+    return _put_once(job.outgoing, json.dumps(outcome).encode(), ContentType="application/json", Metadata=metadata)
+
+
+def claim(job: JobId, owner: str) -> bool:
+    """Claims the job for one invocation (`owner`: its request id, which Lambda keeps
+    across retries of the same event): True for the first claimant and for its retries,
+    False for any other delivery of the same upload."""
+    if _put_once(job.claim, owner.encode(), ContentType="text/plain"):
+        return True
+    try:
+        holder = aws.client("s3").get_object(Bucket=settings().require("temp_bucket"), Key=job.claim)["Body"].read()
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return False  # claimed and released meanwhile: the other delivery is done
+        raise
+    return holder.decode() == owner
 
 
 def completed(job: JobId, key: str, value: dict) -> dict:
@@ -180,8 +219,8 @@ def failed(job: JobId, code: str) -> dict:
 
 def delete(job: JobId) -> None:
     s3, bucket = aws.client("s3"), settings().require("temp_bucket")
-    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": job.incoming}, {"Key": job.outgoing}],
-                                             "Quiet": True})
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": job.incoming}, {"Key": job.outgoing},
+                                                         {"Key": job.claim}], "Quiet": True})
 
 
 def delete_all_of(user_id: str) -> int:

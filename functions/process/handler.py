@@ -6,7 +6,9 @@ retries (with backoff, inside the function's deadline) end as `failed` with a co
 Only S3 failures propagate, so Lambda retries the event and finally parks it in the
 dead-letter queue. A retried delivery finds the outcome written and does nothing.
 
-AWS calls per job: HEAD outgoing + GET incoming + the model + PUT outgoing + DELETE incoming.
+AWS calls per job: HEAD outgoing + PUT claim + GET incoming + the model + PUT outgoing
++ DELETE incoming. Every model call is bounded by the time left before the function's
+timeout and before the job's own processing timeout, so an outcome is always written.
 """
 
 from __future__ import annotations
@@ -46,18 +48,26 @@ class ModelUnavailable(Exception):
         self.reason = reason
 
 
-# The clock and the pause between attempts (replaced in tests).
+# The clocks and the pause between attempts (replaced in tests).
 monotonic = time.monotonic
+wall_clock = time.time
 sleep = time.sleep
 
 
+MIN_CALL_S = 2.0  # a model call with less time than this left is not started
+
+
 def call_model(task: Task, deadline: float) -> dict:
-    """Converse with backoff and jitter on throttling and transient errors, until the deadline."""
+    """Converse with backoff and jitter on throttling and transient errors, each call
+    bounded by the time left, so the last one ends by the deadline too."""
     attempt = 0
     while True:
         attempt += 1
+        left = deadline - monotonic()
+        if left < MIN_CALL_S:
+            raise ModelUnavailable("unavailable")
         try:
-            return provider().converse(system=task.system, messages=task.messages, tool=task.tool)
+            return provider().converse(system=task.system, messages=task.messages, tool=task.tool, timeout_s=left)
         except ClientError as e:
             code = e.response["Error"]["Code"]
             if code not in RETRYABLE:
@@ -98,7 +108,8 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float) -> dic
         return jobs.failed(job, "invalid_model_reply")
 
 
-def process(key: str, deadline: float) -> None:
+def process(key: str, deadline: float, owner: str) -> None:
+    """`owner`: the invocation's request id, the same for Lambda's retries of one event."""
     job = jobs.parse(key.removeprefix("incoming/")) if key.startswith("incoming/") else None
     s3, bucket = aws.client("s3"), settings().require("temp_bucket")
     if job is None:
@@ -109,14 +120,24 @@ def process(key: str, deadline: float) -> None:
         count("DuplicateDeliveries", kind=job.kind)
         s3.delete_object(Bucket=bucket, Key=job.incoming)
         return
+    if not jobs.claim(job, owner):
+        count("DuplicateDeliveries", kind=job.kind)  # another delivery is analysing it
+        return
     try:
         obj = s3.get_object(Bucket=bucket, Key=job.incoming)
     except ClientError as e:
         if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
             return  # already processed and removed by an earlier delivery
         raise
-    outcome = run(job, obj["Body"].read(), obj.get("ContentType", ""), deadline)
-    jobs.write_outcome(job, outcome)
+    # The job reads processing_timeout 15 minutes after its upload: finish before that.
+    timeout_at = obj["LastModified"].timestamp() + jobs.PROCESSING_TIMEOUT_SECONDS - OUTCOME_MARGIN_S
+    deadline = min(deadline, monotonic() + (timeout_at - wall_clock()))
+    if deadline <= monotonic():
+        outcome = jobs.failed(job, "processing_timeout")  # what the job already reads
+    else:
+        outcome = run(job, obj["Body"].read(), obj.get("ContentType", ""), deadline)
+    if not jobs.write_outcome(job, outcome):
+        count("DuplicateDeliveries", kind=job.kind)  # a terminal state is never replaced
     s3.delete_object(Bucket=bucket, Key=job.incoming)
     count("Jobs", kind=job.kind, outcome=outcome["status"])
     logger.info("job finished", extra={"job_kind": job.kind, "status": outcome["status"],
@@ -127,5 +148,5 @@ def process(key: str, deadline: float) -> None:
 def handler(event, context):
     deadline = monotonic() + context.get_remaining_time_in_millis() / 1000 - OUTCOME_MARGIN_S
     for record in event.get("Records", []):
-        process(urllib.parse.unquote_plus(record["s3"]["object"]["key"]), deadline)
+        process(urllib.parse.unquote_plus(record["s3"]["object"]["key"]), deadline, context.aws_request_id)
 

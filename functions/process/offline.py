@@ -40,7 +40,8 @@ def _untag(tag: str, messages: list[dict]) -> str:
 class OfflineProvider:
     model_id = MODEL_ID
 
-    def converse(self, *, system: str, messages: list[dict], tool: dict) -> dict:
+    def converse(self, *, system: str, messages: list[dict], tool: dict, timeout_s: float = 0) -> dict:
+        # Answers in milliseconds: the timeout never binds.
         started = time.monotonic()
         name = tool["toolSpec"]["name"]
         build = {"record_lab_analysis": self._lab_analysis, "answer_user": self._answer,

@@ -19,7 +19,8 @@ from botocore.config import Config
 class Provider(Protocol):
     model_id: str
 
-    def converse(self, *, system: str, messages: list[dict], tool: dict) -> dict: ...
+    def converse(self, *, system: str, messages: list[dict], tool: dict, timeout_s: float) -> dict:
+        """One model call that gives up after `timeout_s` (raising botocore's timeout errors)."""
 
 
 class InputError(Exception):
@@ -30,15 +31,28 @@ class InputError(Exception):
         self.code = code
 
 
+MAX_READ_TIMEOUT_S = 120  # the longest a model call may take, when the deadline allows it
+
+
 class BedrockProvider:
     def __init__(self, model_id: str):
         self.model_id = model_id
-        # One attempt per call: the process function retries within its own deadline.
-        self._client = boto3.client("bedrock-runtime", config=Config(
-            connect_timeout=5, read_timeout=120, retries={"mode": "standard", "max_attempts": 1}))
+        self._client = self._client_for(MAX_READ_TIMEOUT_S)
 
-    def converse(self, *, system: str, messages: list[dict], tool: dict) -> dict:
-        return self._client.converse(
+    @staticmethod
+    @lru_cache(maxsize=8)
+    def _client_for(read_timeout_s: int):
+        # botocore fixes timeouts per client: one client per whole second left (a few per
+        # container at most). One attempt per call, the process function retries itself:
+        # `total_max_attempts`, since botocore's `max_attempts` counts retries after the first.
+        return boto3.client("bedrock-runtime", config=Config(
+            connect_timeout=min(5, read_timeout_s), read_timeout=read_timeout_s,
+            retries={"mode": "standard", "total_max_attempts": 1}))
+
+    def converse(self, *, system: str, messages: list[dict], tool: dict,
+                 timeout_s: float = MAX_READ_TIMEOUT_S) -> dict:
+        client = self._client_for(max(1, min(MAX_READ_TIMEOUT_S, int(timeout_s))))
+        return client.converse(
             modelId=self.model_id,
             system=[{"text": system}],
             messages=messages,

@@ -98,7 +98,7 @@ def lifecycle(run, output):
 
 def test_job_files_expire_after_two_days(stack):
     rules = lifecycle(stack, "temp_bucket")
-    assert set(rules) == {"incoming/", "outgoing/"}
+    assert set(rules) == {"incoming/", "outgoing/", "claims/"}  # claims name their user too
     assert all(r["expiration"]["days"] == 2 and r["status"] == "Enabled" for r in rules.values())
 
 

@@ -104,7 +104,7 @@ def test_cleanup_removes_the_job(client, alice, stack):
     assert client.call("DELETE", f"/api/v1/process/cleanup/{ticket['job_id']}", token=alice) == (204, None)
     s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint_url, region_name="eu-west-1",
                       aws_access_key_id="local", aws_secret_access_key="local")
-    keys = [o["Key"] for p in ("incoming/", "outgoing/")
+    keys = [o["Key"] for p in ("incoming/", "outgoing/", "claims/")
             for o in s3.list_objects_v2(Bucket=stack.program.outputs["temp_bucket"], Prefix=p).get("Contents", [])]
     assert not [k for k in keys if ticket["job_id"] in k]
 

@@ -81,7 +81,7 @@ class Faulty:
     def __init__(self, fault):
         self.fault, self.calls = fault, 0
 
-    def converse(self, *, system, messages, tool):
+    def converse(self, *, system, messages, tool, timeout_s=None):
         self.calls += 1
         raise self.fault
 

@@ -26,7 +26,7 @@ class StubModel:
         self.replies = list(replies)
         self.calls = 0
 
-    def converse(self, *, system, messages, tool):
+    def converse(self, *, system, messages, tool, timeout_s=None):
         self.calls += 1
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         if isinstance(reply, Exception):

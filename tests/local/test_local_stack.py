@@ -104,7 +104,8 @@ def test_moto_resources_carry_the_programs_settings(stack):
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     temp = stack.program.outputs["temp_bucket"]
     rules = aws(stack, "s3").get_bucket_lifecycle_configuration(Bucket=temp)["Rules"]
-    assert {(r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules} == {("incoming/", 2), ("outgoing/", 2)}
+    assert {(r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules} == \
+        {("incoming/", 2), ("outgoing/", 2), ("claims/", 2)}
     encryption = aws(stack, "s3").get_bucket_encryption(Bucket=temp)["ServerSideEncryptionConfiguration"]
     assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == \
         stack.program.outputs["data_key_arn"]
