@@ -19,7 +19,7 @@ from functions.process import images, pdfs
 from functions.process.offline import OfflineProvider
 from functions.process.providers import BedrockProvider, InputError
 from tests.fixtures import photos
-from tests.fixtures.lab_reports import TABLE
+from tests.fixtures.lab_reports import TABLE, encrypted_pdf, long_pdf
 from tests.functions.test_process import VALID, deliver, emitted, outcome, upload, use
 
 MODEL = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -244,29 +244,8 @@ def test_a_photo_job_emits_its_preparation_time(s3, bedrock, capsys):
 
 # -- PDFs: the same rules on both paths -----------------------------------------------
 
-def pdf_of(pages: int) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=9)
-    for n in range(pages):
-        pdf.add_page()
-        pdf.cell(0, 5, f"Hemoglobin 11.2 g/dL 12.0 - 15.5  page {n + 1}")
-    return bytes(pdf.output())
-
-
-def encrypted_pdf() -> bytes:
-    from pypdf import PdfReader, PdfWriter
-
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(TABLE.pdf())))
-    writer.encrypt(user_password="", owner_password="owner", algorithm="AES-256")  # opens without a password
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
 @pytest.mark.parametrize("body, code, reason", [
-    (lambda: pdf_of(101), "document_too_long", "pdf_too_long"),
+    (lambda: long_pdf(101), "document_too_long", "pdf_too_long"),
     (encrypted_pdf, "unreadable_document", "pdf_encrypted"),
     (lambda: b"%PDF-1.7\n1 0 obj << /Type /Catalog >> broken", "unreadable_document", "pdf_unparsable"),
 ])
@@ -282,7 +261,7 @@ def test_pdfs_no_model_could_read_fail_before_the_call(s3, bedrock, capsys, body
 
 def test_a_100_page_pdf_is_sent(s3, bedrock):
     messages = expect_converse(bedrock)
-    body = pdf_of(100)
+    body = long_pdf(100)
     job = upload(s3, body)
     deliver(job)
     assert outcome(s3, job)[0]["status"] == "completed"
@@ -291,7 +270,7 @@ def test_a_100_page_pdf_is_sent(s3, bedrock):
 
 
 @pytest.mark.parametrize("body, code", [
-    (lambda: pdf_of(101), "document_too_long"),
+    (lambda: long_pdf(101), "document_too_long"),
     (encrypted_pdf, "unreadable_document"),
     (lambda: b"%PDF-1.7\n1 0 obj << /Type /Catalog >> broken", "unreadable_document"),
 ])
