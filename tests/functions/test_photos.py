@@ -311,3 +311,13 @@ def test_pillow_is_loaded_by_photo_jobs_only(tmp_path):
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded["cold start"] == [] and loaded["pdf job"] == []
     assert "PIL.Image" in loaded["photo job"]
+
+
+def test_a_12_MP_photo_is_prepared_in_bounded_memory_at_the_functions_size():
+    """bench/photos.py's measurement (a fresh interpreter capped at the process function's
+    1024 MB): the decode stays at the draft scale, far from the 104 MB of a full decode."""
+    from bench.photos import measure
+
+    measured = measure(photos.phone_photo(), "jpeg", memory_mb=1024)
+    assert measured["size"] == [1238, 928] and measured["bytes"] < LIMIT_BYTES
+    assert 0 < measured["peak_mb"] - measured["baseline_mb"] < 64
