@@ -321,3 +321,39 @@ def test_a_12_MP_photo_is_prepared_in_bounded_memory_at_the_functions_size():
     measured = measure(photos.phone_photo(), "jpeg", memory_mb=1024)
     assert measured["size"] == [1238, 928] and measured["bytes"] < LIMIT_BYTES
     assert 0 < measured["peak_mb"] - measured["baseline_mb"] < 64
+
+
+def _saved(image, fmt, **params) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **params)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("variant, declared", [
+    ("progressive JPEG", "jpeg"), ("CMYK JPEG", "jpeg"), ("greyscale JPEG", "jpeg"),
+    ("MPO (JPEG with a multi-picture index, as some phones write)", "jpeg"), ("16-bit PNG", "png"),
+    ("palette PNG with transparency", "png"), ("greyscale PNG with alpha", "png"), ("animated PNG", "png"),
+    ("1-bit PNG", "png"),
+])
+def test_what_phones_and_scanners_write_is_accepted(variant, declared):
+    page = photos.page((2400, 1800))
+    body = {
+        "progressive JPEG": lambda: _saved(page, "JPEG", progressive=True),
+        "CMYK JPEG": lambda: _saved(page.convert("CMYK"), "JPEG"),
+        "greyscale JPEG": lambda: _saved(page.convert("L"), "JPEG"),
+        "MPO (JPEG with a multi-picture index, as some phones write)": lambda: _saved(
+            page, "MPO", save_all=True, append_images=[page.resize((600, 450))]),
+        "16-bit PNG": lambda: _saved(page.convert("L").point(lambda v: v * 256, "I").convert("I;16"), "PNG"),
+        "palette PNG with transparency": lambda: _saved(page.convert("P"), "PNG", transparency=0),
+        "greyscale PNG with alpha": lambda: _saved(page.convert("LA"), "PNG"),
+        "animated PNG": lambda: _saved(page, "PNG", save_all=True, append_images=[page.rotate(90)]),
+        "1-bit PNG": lambda: _saved(page.convert("1"), "PNG"),
+    }[variant]()
+    assert body.startswith(b"\xff\xd8\xff" if declared == "jpeg" else b"\x89PNG")
+    prepared = images.prepare(body, declared)
+    picture = Image.open(io.BytesIO(prepared.data))
+    assert prepared.size == picture.size == (1238, 928) and prepared.source_size == (2400, 1800)
+    assert_within_model_limits({"format": prepared.format}, prepared.data, picture)
+    assert_no_metadata(prepared.data, picture)
+    colour = not any(word in variant for word in ("greyscale", "16-bit", "1-bit"))
+    assert red_band_on_top(picture) == colour  # the first frame, upright, in colour when it was
