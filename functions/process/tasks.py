@@ -61,7 +61,8 @@ def lab_task(body: bytes, content_type: str) -> Task:
         pdfs.reader(body)
         block = {"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body}}}
     else:
-        from functions.process import images  # Pillow: loaded by photo jobs only, never at cold start
+        with pdfs.PILLOW_IMPORT:  # Pillow: loaded by photo jobs only, never at cold start
+            from functions.process import images
 
         started = time.monotonic()
         image = images.prepare(body, fmt)
