@@ -58,7 +58,8 @@ class OfflineProvider:
     def _lab_analysis(self, messages: list[dict]) -> dict:
         blocks = [b for m in messages for b in m["content"]]
         if any("image" in b for b in blocks):
-            raise InputError("unsupported_document", "images cannot be read by the offline analyser")
+            raise InputError("unsupported_document", "images cannot be read by the offline analyser",
+                             reason="image_offline")
         document = next((b["document"] for b in blocks if "document" in b), None)
         if document is None or document.get("format") != "pdf":
             raise InputError("unsupported_document", "no PDF document")

@@ -14,10 +14,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from functions.common.clock import now_iso
+from functions.common.observability import count
 from functions.common.requests import ChatRequest, DoctorReportRequest
 from functions.common.results import (DISCLAIMER, AnalysisResult, ChatAnswerDraft, DoctorReport,
                                       DoctorReportDraft, LabAnalysisDraft, dump)
-from functions.common.observability import count
 from functions.process import pdfs
 from functions.process.offline import RESULTS_TAG, tagged
 from functions.process.providers import InputError
