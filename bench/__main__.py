@@ -3,7 +3,7 @@
 import sys
 import time
 
-from bench import analytics, cold_start, documents, identity, load
+from bench import analytics, cold_start, documents, identity, load, photos
 from local.server import LocalStack
 
 
@@ -14,7 +14,7 @@ def main() -> str:
         sections = [identity.run(stack, counter), documents.run(stack, counter), load.run(stack)]
     finally:
         stack.stop()
-    sections += [analytics.run(), cold_start.run()]
+    sections += [photos.run(), analytics.run(), cold_start.run()]
     return (f"# Benchmarks\n\nMeasured on this 2-core machine with `make bench` on {time.strftime('%Y-%m-%d')};"
             " rerun it to refresh this page.\n\n" + "\n".join(sections))
 

@@ -221,7 +221,7 @@ CATALOG: tuple[Function, ...] = (
         metrics=(CustomMetric("UploadsStarted", "Uploads started", ("content_type",), dashboards=("executive",)),)),
     Function(
         "process", "Analyses a job's input with the model and writes its outcome",
-        memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf",),
+        memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf", "pillow"),
         access=Access(temp_read=("incoming/", "outgoing/", "claims/"), temp_list=True,
                       temp_write=("outgoing/", "claims/"), temp_delete=("incoming/",), bedrock=True),
         metrics=(
@@ -245,6 +245,10 @@ CATALOG: tuple[Function, ...] = (
             CustomMetric("InputTokens", "Input tokens", dashboards=("operations",)),
             CustomMetric("OutputTokens", "Output tokens", dashboards=("operations",)),
             CustomMetric("JobsRejected", "Unrecognised incoming files", ("reason",), dashboards=("security",)),
+            CustomMetric("DocumentsRefused", "Inputs refused before the model", ("kind", "reason"),
+                         dashboards=("operations",)),
+            CustomMetric("ImagePreparation", "Photo preparation time", unit="Milliseconds",
+                         dashboards=("operations",)),
             CustomMetric("DuplicateDeliveries", "Repeated S3 deliveries", ("kind",)),
         )),
     Function(

@@ -97,7 +97,8 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float) -> dic
         draft = task.draft.model_validate_json(json.dumps(tool_input(reply, task.tool_name)))
         return jobs.completed(job, task.key, task.finish(draft, provider().model_id))
     except InputError as e:
-        logger.info("job input refused", extra={"job_kind": job.kind, "error_code": e.code})
+        count("DocumentsRefused", kind=job.kind, reason=e.reason)
+        logger.info("job input refused", extra={"job_kind": job.kind, "error_code": e.code, "reason": e.reason})
         return jobs.failed(job, e.code)
     except ModelUnavailable as e:
         count("ModelFailures", kind=job.kind, reason=e.reason)

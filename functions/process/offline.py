@@ -1,22 +1,20 @@
 """The offline analyser: Converse-shaped tool replies built without a model.
 
 Lab reports: text extracted from the PDF (pypdf), lab values found by the catalogue of
-labs.py. Chat answers and doctor reports: built from the results the app sent. Images
-cannot be read here and end as `unsupported_document`.
+labs.py. PDFs follow the Bedrock path's rules (pdfs.py: `unreadable_document` when
+unparsable or encrypted, `document_too_long` over 100 pages). Chat answers and doctor
+reports: built from the results the app sent. Images cannot be read here (no OCR): a
+photo, once prepared like for Bedrock (images.py), ends as `unsupported_document`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
 from collections import defaultdict
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-
-from functions.process import labs
+from functions.process import labs, pdfs
 from functions.process.providers import InputError
 
 MODEL_ID = "serenya-offline-1"
@@ -61,17 +59,18 @@ class OfflineProvider:
     def _lab_analysis(self, messages: list[dict]) -> dict:
         blocks = [b for m in messages for b in m["content"]]
         if any("image" in b for b in blocks):
-            raise InputError("unsupported_document", "images cannot be read by the offline analyser")
+            raise InputError("unsupported_document", "images cannot be read by the offline analyser",
+                             reason="image_offline")
         document = next((b["document"] for b in blocks if "document" in b), None)
         if document is None or document.get("format") != "pdf":
             raise InputError("unsupported_document", "no PDF document")
+        reader = pdfs.reader(document["source"]["bytes"])
         try:
-            reader = PdfReader(io.BytesIO(document["source"]["bytes"]))
             text = "\n".join(page.extract_text() or "" for page in reader.pages)
-        except (PyPdfError, ValueError, KeyError, TypeError) as e:
-            raise InputError("unreadable_document", type(e).__name__) from None
+        except pdfs.parse_errors() as e:
+            raise InputError("unreadable_document", type(e).__name__, reason="pdf_unparsable") from None
         if not text.strip():
-            raise InputError("unreadable_document", "the PDF has no text layer")
+            raise InputError("unreadable_document", "the PDF has no text layer", reason="pdf_no_text")
         observations = labs.extract(text)
         return {"document_type": "lab_report" if observations else "other",
                 "observations": observations, "summary": _summary(observations),

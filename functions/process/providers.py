@@ -24,11 +24,14 @@ class Provider(Protocol):
 
 
 class InputError(Exception):
-    """The job's input cannot be analysed; `code` is the job's error code."""
+    """The job's input cannot be analysed; `code` is the job's error code, `reason` the
+    finer cause for metrics (a short fixed word, never content). `detail` is for
+    exceptions only and never logged: it may describe the user's file."""
 
-    def __init__(self, code: str, detail: str = ""):
+    def __init__(self, code: str, detail: str = "", reason: str = ""):
         super().__init__(detail or code)
         self.code = code
+        self.reason = reason or code
 
 
 MAX_READ_TIMEOUT_S = 120  # the longest a model call may take, when the deadline allows it

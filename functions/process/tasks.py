@@ -4,17 +4,21 @@ schema is the result model, and how a validated draft becomes the stored result.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from functions.common.clock import now_iso
+from functions.common.observability import count
 from functions.common.requests import ChatRequest, DoctorReportRequest
 from functions.common.results import (DISCLAIMER, AnalysisResult, ChatAnswerDraft, DoctorReport,
                                       DoctorReportDraft, LabAnalysisDraft, dump)
+from functions.process import pdfs
 from functions.process.offline import RESULTS_TAG, tagged
 from functions.process.providers import InputError
 
@@ -48,11 +52,22 @@ class Task:
 
 
 def lab_task(body: bytes, content_type: str) -> Task:
+    """The lab-report task; InputError for a file no model could read (pdfs.py and
+    images.py say which), before any model call."""
     fmt = _FORMATS.get((content_type or "").split(";")[0].strip().lower())
     if fmt is None or not body.startswith(_MAGIC[fmt]):
-        raise InputError("unsupported_document", f"not a {fmt or 'supported'} file")
-    block = ({"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body}}} if fmt == "pdf"
-             else {"image": {"format": fmt, "source": {"bytes": body}}})
+        raise InputError("unsupported_document", f"not a {fmt or 'supported'} file", reason="not_declared_type")
+    if fmt == "pdf":
+        pdfs.reader(body)
+        block = {"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body}}}
+    else:
+        with pdfs.PILLOW_IMPORT:  # Pillow: loaded by photo jobs only, never at cold start
+            from functions.process import images
+
+        started = time.monotonic()
+        image = images.prepare(body, fmt)
+        count("ImagePreparation", (time.monotonic() - started) * 1000, MetricUnit.Milliseconds)
+        block = {"image": {"format": image.format, "source": {"bytes": image.data}}}
 
     def finish(draft: LabAnalysisDraft, model_id: str) -> dict:
         return dump(AnalysisResult(**draft.model_dump(), model=model_id, disclaimer=DISCLAIMER,

@@ -7,7 +7,8 @@ import boto3
 import pytest
 import requests
 
-from tests.fixtures.lab_reports import LIPIDS, TABLE
+from tests.fixtures import photos
+from tests.fixtures.lab_reports import LIPIDS, TABLE, long_pdf
 
 
 def poll(client, path, token, timeout=10.0):
@@ -122,6 +123,25 @@ def test_a_photo_cannot_be_read_offline(client, alice):
     ticket, _ = upload(client, alice, png, content_type="image/png")
     body = poll(client, f"/api/v1/process/status/{ticket['job_id']}", alice)[1]
     assert body["status"] == "failed" and body["error"]["code"] == "unsupported_document"
+
+
+@pytest.mark.parametrize("make, content_type, code", [
+    (photos.phone_photo, "image/jpeg", "unsupported_document"),    # 12 MP, 6.6 MB: prepared, then not read offline
+    (lambda: photos.phone_photo(orientation=6, gps=True), "image/jpeg", "unsupported_document"),
+    (photos.truncated_jpeg, "image/jpeg", "unsupported_document"),
+    (photos.pixel_bomb, "image/png", "unsupported_document"),
+    (lambda: long_pdf(101), "application/pdf", "document_too_long"),
+])
+def test_phone_photos_and_long_pdfs_end_as_failed_jobs_with_their_code(client, alice, make, content_type, code):
+    """The offline analyser cannot read photos (no OCR): a phone photo, once prepared as for
+    Bedrock, is `unsupported_document`; never a 5xx, never a job left processing."""
+    data = make()
+    ticket, response = upload(client, alice, data, content_type=content_type)
+    assert response.status_code in (200, 201, 204), response.text[:500]
+    status, body = poll(client, f"/api/v1/process/status/{ticket['job_id']}", alice, timeout=30)
+    assert status == 200 and body["status"] == "failed" and body["error"]["code"] == code, body
+    status, body = client.call("GET", f"/api/v1/process/result/{ticket['job_id']}", token=alice)
+    assert (status, body["status"], body["error"]["code"]) == (200, "failed", code)
 
 
 def test_doctor_report_for_premium_users_only(client, stack, alice, analysed):
