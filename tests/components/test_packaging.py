@@ -153,11 +153,11 @@ def test_functions_bundling_the_same_packages_share_one_layer():
     from functions.catalog import CATALOG, by_name
 
     layers = packaging.layer_requirements(CATALOG)
-    assert set(layers) == {"deps", "pyarrow", "pypdf"}  # pyarrow once, for both audit functions
+    assert set(layers) == {"deps", "pyarrow", "pillow-pypdf"}  # pyarrow once, for both audit functions
     functions = by_name(CATALOG)
     assert packaging.layers_of(functions["stream_processor"], layers) == \
         packaging.layers_of(functions["compaction"], layers) == ("deps", "pyarrow")
-    assert packaging.layers_of(functions["process"], layers) == ("deps", "pypdf")
+    assert packaging.layers_of(functions["process"], layers) == ("deps", "pillow-pypdf")
     assert packaging.layers_of(functions["auth"], layers) == ("deps",)
 
 
