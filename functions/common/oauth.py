@@ -17,6 +17,8 @@ from typing import Optional
 
 import jwt
 
+from functions.common import safejson
+
 LEEWAY_SECONDS = 60
 ALGORITHMS = ["RS256"]
 
@@ -91,6 +93,7 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
     if not audiences:
         raise IdentityError("provider_not_configured")
     try:
+        safejson.check_jws(id_token)  # PyJWT parses the header before the signature is checked
         header = jwt.get_unverified_header(id_token)
         if header.get("alg") not in ALGORITHMS:
             raise IdentityError("algorithm_not_allowed")
@@ -100,6 +103,8 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
                           options={"require": ["iss", "aud", "sub", "iat", "exp"]})
     except IdentityError:
         raise
+    except safejson.UnsafeJson:
+        raise IdentityError("malformed") from None
     except jwt.PyJWKClientConnectionError:
         raise IdentityError("jwks_unavailable") from None
     except jwt.ExpiredSignatureError:

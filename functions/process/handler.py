@@ -6,7 +6,10 @@ retries (with backoff, inside the function's deadline) end as `failed` with a co
 Only S3 failures propagate, so Lambda retries the event and finally parks it in the
 dead-letter queue. A retried delivery finds the outcome written and does nothing.
 
-AWS calls per job: HEAD outgoing + GET incoming + the model + PUT outgoing + DELETE incoming.
+AWS calls per job: HEAD outgoing + GET incoming + the model + the account check + PUT
+outgoing + DELETE incoming. The account check (common/accounts.py) comes right before the
+outcome is written: a job whose account was deleted meanwhile (an upload landing after
+DELETE with a presigned POST issued before it) leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 from pydantic import ValidationError
 
-from functions.common import aws, jobs
+from functions.common import accounts, aws, jobs
 from functions.common.observability import count, instrumented, logger
 from functions.common.settings import settings
 from functions.process.providers import InputError, provider, tool_input
@@ -116,6 +119,10 @@ def process(key: str, deadline: float) -> None:
             return  # already processed and removed by an earlier delivery
         raise
     outcome = run(job, obj["Body"].read(), obj.get("ContentType", ""), deadline)
+    if not accounts.exists(job.user_id):
+        count("JobsRejected", reason="account_deleted")
+        s3.delete_object(Bucket=bucket, Key=job.incoming)
+        return
     jobs.write_outcome(job, outcome)
     s3.delete_object(Bucket=bucket, Key=job.incoming)
     count("Jobs", kind=job.kind, outcome=outcome["status"])

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLaye
 
 from functions.common import users
 from functions.common.api import api_handler
-from functions.common.http import ApiError, caller_id, make_resolver, parse_json_object
+from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_json_object
 from functions.common.observability import count, logger
 from functions.common.settings import settings
 from functions.subscriptions import apple, google, state
@@ -45,9 +45,9 @@ def premium_products() -> set[str]:
 
 @app.get("/api/v1/subscriptions")
 def current():
-    plan = users.plan(caller_id(app))
+    plan = users.plan(caller_id(app, check_account=False))  # the profile read is the check
     if plan is None:
-        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+        raise account_gone()
     return {"type": plan.get("type", "free"), "status": plan.get("status", "active"),
             "provider": plan.get("provider"), "product_id": plan.get("product_id"),
             "expires_at": plan.get("expires_at")}

@@ -48,6 +48,9 @@ VALID = {"document_type": "lab_report", "summary": "One value.", "confidence": 0
 @pytest.fixture
 def s3(aws_env, monkeypatch):
     monkeypatch.setattr(process_module, "sleep", lambda s: None)
+    # The jobs' owner exists: process writes outcomes only for existing accounts.
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
+        Item={"PK": f"USER#{USER}", "SK": "PROFILE", "user_id": USER})
     return boto3.client("s3", region_name="eu-west-1")
 
 
