@@ -113,9 +113,15 @@ def verify(token: str) -> dict:
     if header.get("kid") != key_id(key_arn):
         raise InvalidToken("unknown_key")
     try:
-        return jwt.decode(token, public_key(key_arn), algorithms=[ALGORITHM], audience=AUDIENCE,
-                          issuer=issuer(), leeway=LEEWAY_SECONDS, options={"require": REQUIRED_CLAIMS})
+        claims = jwt.decode(token, public_key(key_arn), algorithms=[ALGORITHM], audience=AUDIENCE,
+                            issuer=issuer(), leeway=LEEWAY_SECONDS, options={"require": REQUIRED_CLAIMS})
     except jwt.ExpiredSignatureError:
         raise InvalidToken("expired") from None
     except jwt.PyJWTError:
         raise InvalidToken("invalid") from None
+    # Well signed is not enough: a token living longer than the contract's hour (a
+    # signing bug, a key used elsewhere) is refused.
+    if not isinstance(claims["iat"], int) or not isinstance(claims["exp"], int) \
+            or claims["exp"] - claims["iat"] > LIFETIME_SECONDS:
+        raise InvalidToken("lifetime_too_long")
+    return claims

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from functions.common import jobs, users
 from functions.common.clock import now_iso
+from functions.common.oauth import clean_name
 from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body
 from functions.user_profile.models import ProfileUpdate
 from functions.common.api import api_handler
@@ -38,7 +39,8 @@ def change():
     update = parse_body(app, ProfileUpdate, read_only=READ_ONLY)
     item = _profile(user_id)
     now = now_iso()
-    names = {f: getattr(update, f) for f in ("given_name", "family_name", "name") if getattr(update, f)}
+    names = {f: clean_name(getattr(update, f)) for f in ("given_name", "family_name", "name")}
+    names = {f: v for f, v in names.items() if v}
     changes, removals = users.seal_fields(item, names) if names else ({}, ())
     if update.consents:
         changes.update({f"consents.{k}": {**c.model_dump(), "recorded_at": now} for k, c in update.consents.given().items()})
