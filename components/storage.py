@@ -52,7 +52,9 @@ def alarms_statement(account_id: str) -> dict:
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}}
 
 
-KEY_ADMINISTRATION = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+# Administration without any way to use or delegate use of a key: no kms:CreateGrant
+# (a grant could give Decrypt past the conditions), no kms:Create* that would include it.
+KEY_ADMINISTRATION = ["kms:CreateAlias", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
                       "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
                       "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
                       "kms:RotateKeyOnDemand"]
