@@ -1,9 +1,11 @@
 """StorageLayer: KMS keys, the single DynamoDB table, the S3 buckets and the secret.
 
-Everything that holds data is encrypted with the stack's data key; every bucket is
+Everything that holds data is encrypted with the stack's storage key; every bucket is
 private and refuses plain HTTP. The table and the temp bucket are the only places
 user data touches the server: the table keeps accounts (PII encrypted per field by
-the functions), the temp bucket keeps job files for at most two days.
+the functions, under per-user data keys that only the PII key wraps), the temp
+bucket keeps job files for at most two days. Keys are split by purpose: storage,
+PII, the email HMAC, access-token signing.
 """
 
 from __future__ import annotations

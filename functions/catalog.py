@@ -315,7 +315,7 @@ CATALOG: tuple[Function, ...] = (
                                 "Pub/Sub delivers them again.",
                              ("Operations dashboard: failures by reason. secret_not_set, secret_missing_keys, "
                               "secret_not_json: put the service account key in the third-party secret",
-                              "secret_access_denied or secret_decryption_failed: the function's role and the data "
+                              "secret_access_denied or secret_decryption_failed: the function's role and the storage "
                               "key policy; service_account_key_invalid or play_api_failed: valid key, Play Console "
                               "access?",
                               "Google Cloud status for the Android Publisher API"))),
