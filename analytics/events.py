@@ -17,6 +17,7 @@ from analytics.schema import EVENT_TYPES, SCHEMA_VERSION
 
 # Attributes that are bookkeeping, not a change a person made.
 _NOT_PROFILE_CHANGES = {"updated_at", "last_sign_in_at", "session", "device", "consents", "current_subscription",
+                        "subscriptions", "subscriptions_version",
                         "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "PK", "SK", "user_id", "data_key", "created_at"}
 
 

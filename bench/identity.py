@@ -72,6 +72,16 @@ def run(stack, counter: CallCounter) -> str:
     measure("GET profile, first (authorizer cold for this token)", "GET", "/api/v1/user/profile", token=token, expect=200)
     measure("GET profile, authorizer answer cached", "GET", "/api/v1/user/profile", token=token, expect=200)
     measure("PUT profile", "PUT", "/api/v1/user/profile", {"given_name": "Bench"}, token=token, expect=200)
+    # The deletion check (functions/common/accounts.py): one consistent GetItem of the
+    # profile's key on routes that do not read the profile anyway.
+    measure("GET chat prompts (account check only)", "GET", "/api/v1/chat/prompts", token=token, expect=200)
+    ticket = measure("POST upload (account check + presigned POST, signed locally)", "POST",
+                     "/api/v1/process/upload", {"content_type": "application/pdf", "file_size": 100},
+                     token=token, expect=201)
+    measure("GET status while pending (account check + 2 HEADs)", "GET",
+            f"/api/v1/process/status/{ticket['job_id']}", token=token, expect=200)
+    measure("GET subscriptions (its profile read is the check)", "GET", "/api/v1/subscriptions", token=token,
+            expect=200)
 
     # Authorizer warm latency, invoked as API Gateway would on a cache miss.
     token_event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}",
@@ -97,6 +107,10 @@ def run(stack, counter: CallCounter) -> str:
         call(base, "PUT", "/api/v1/user/profile", {"given_name": f"B{i}"}, token)
     kms_calls = sum(v for k, v in counter.take().items() if k.startswith("kms."))
     measure("DELETE profile", "DELETE", "/api/v1/user/profile", token=token, expect=204)
+    measure("POST upload after DELETE, authorizer answer still cached", "POST", "/api/v1/process/upload",
+            {"content_type": "application/pdf", "file_size": 100}, token=token, expect=401)
+    measure("GET profile after DELETE, authorizer answer still cached", "GET", "/api/v1/user/profile",
+            token=token, expect=401)
     lines += ["", f"### Authorizer, warm ({WARM_CALLS} invocations in-process)", "",
               "| measure | p50 ms | p99 ms |", "| --- | --- | --- |",
               f"| whole handler (verify + account check against moto) | {percentile(timings, 50):.2f} | "
@@ -105,6 +119,13 @@ def run(stack, counter: CallCounter) -> str:
               f"{percentile(verify, 99):.3f} |",
               "", f"KMS calls per 1,000 profile requests (GET and PUT alternating, warm): {kms_calls} "
               "(the per-user data key stays cached for 5 minutes per container).",
+              "", "The deletion check costs one strongly consistent DynamoDB GetItem (projected on PK, "
+              "1 read capacity unit) per request on routes that do not read the profile anyway (upload, "
+              "chat, status, result, cleanup, prompts), none on the profile, subscriptions and "
+              "doctor-report routes (their own read answers it), and one per job in `process` before "
+              "the outcome is written. No KMS call, no extra Lambda invocation; API Gateway's "
+              "authorizer cache (5 minutes) stays on, so the authorizer's own read and invocation "
+              "are still saved on cache hits.",
               "", "AWS calls over those invocations: " + ", ".join(
                   f"{k} x{v}" for k, v in sorted(authorizer_calls.items())) + " (no KMS call; S3 calls are the stream processor, running beside it).", ""]
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 The table's columns are generated from the pyarrow schema the stream processor writes
 with (analytics/schema.py), and its partitions are projected from `event_date`: no
 crawler, no MSCK REPAIR. The workgroup enforces its settings: engine v3, results
-encrypted with the data key in the results bucket, a bytes-scanned cutoff per query.
+encrypted with the storage key in the results bucket, a bytes-scanned cutoff per query.
 """
 
 from __future__ import annotations

@@ -18,11 +18,41 @@ TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dy
 TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
 STREAM_READ = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
 KEY_ACTIONS = {
-    KeyUse.ENCRYPT_DECRYPT: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+    KeyUse.ENCRYPT_DECRYPT: ["kms:Decrypt", "kms:GenerateDataKey"],
     KeyUse.DECRYPT: ["kms:Decrypt"],
     KeyUse.SIGN: ["kms:Sign", "kms:GetPublicKey"],
     KeyUse.VERIFY: ["kms:GetPublicKey"],
 }
+# The encryption context of every per-user data key (functions/common/crypto.py).
+PII_CONTEXT_KEY = "user_id"
+# What proves an account exists (functions/common/accounts.py): the profile's key, nothing else.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_dynamodb_columns.html
+CHECK_ACCOUNT_CONDITION = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK"]},
+    "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
+
+
+def pii_key_condition() -> dict:
+    """Per-user data keys only: the request must carry the user id as its encryption
+    context and nothing else, and be made by the function itself, not through a service.
+
+    IAM cannot tie the context's value to the caller's access token (a role is shared
+    by every request the function serves; the user id comes from the authorizer, inside
+    the function), so the value is not pinned: what stops one user's key being opened
+    for another is that the ciphertext is bound to its context (KMS refuses a different
+    user id) and that only the functions that show or change names and emails hold this
+    statement at all. https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html
+    https://docs.aws.amazon.com/kms/latest/developerguide/encrypt_context.html"""
+    return {"Null": {f"kms:EncryptionContext:{PII_CONTEXT_KEY}": "false", "kms:ViaService": "true"},
+            "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": [PII_CONTEXT_KEY]}}
+
+
+def via_services(region: str, services: list[str]) -> dict:
+    """The storage key only as S3 or Secrets Manager use it on the caller's behalf
+    (kms:ViaService); a direct Decrypt call with the role is refused."""
+    return {"StringEquals": {"kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in services]}}
 
 
 @dataclass(frozen=True)
@@ -35,11 +65,13 @@ class StackArns:
     table_stream: str
     temp_bucket: str
     events_bucket: str
-    data_key: str
+    data_key: str          # the storage key: table, buckets, logs, secret, topics
     signing_key: str
     secret: str
     bedrock_model_id: str
     failure_queue: str = ""  # DLQ (asynchronous invocation) or on-failure destination (stream)
+    pii_key: str = ""        # wraps the per-user data keys only
+    email_mac_key: str = ""  # HMAC_256: the email lookup hash
 
 
 def bedrock_resources(model_id: str, region: str, account_id: str) -> list[str]:
@@ -61,10 +93,14 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         _allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{arns.log_group}:*"]),
         _allow("WriteTraces", sorted(UNSCOPABLE_ACTIONS), ["*"]),
     ]
-    if a.table is not TableAccess.NONE:
+    table_access = fn.table_access
+    if table_access is TableAccess.CHECK_ACCOUNT:
+        statements.append({**_allow("CheckAccountExists", ["dynamodb:GetItem"], [arns.table]),
+                           "Condition": CHECK_ACCOUNT_CONDITION})
+    elif table_access is not TableAccess.NONE:
         table = [arns.table, f"{arns.table}/index/*"]
         statements.append(_allow("ReadTable", TABLE_READ, table))
-        if a.table is TableAccess.READ_WRITE:
+        if table_access is TableAccess.READ_WRITE:
             statements.append(_allow("WriteTable", TABLE_WRITE, [arns.table]))
     if isinstance(fn.trigger, StreamTrigger):
         statements.append(_allow("ReadTableStream", STREAM_READ, [arns.table_stream]))
@@ -91,15 +127,19 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         statements.append({**_allow("ListAuditEvents", ["s3:ListBucket"], [arns.events_bucket]),
                            "Condition": {"StringLike": {"s3:prefix": ["audit/*"]}}})
 
-    # Bucket objects and the secret are encrypted under the data key: S3 and Secrets
-    # Manager use it with the caller's permissions.
-    data_key_use = a.data_key
-    if data_key_use is None and (a.temp_write or a.events_write):
-        data_key_use = KeyUse.ENCRYPT_DECRYPT
-    elif data_key_use is None and (a.temp_read or a.events_read or a.secrets):
-        data_key_use = KeyUse.DECRYPT
-    if data_key_use is not None:
-        statements.append(_allow("UseDataKey", KEY_ACTIONS[data_key_use], [arns.data_key]))
+    # Bucket objects and the secret are encrypted under the storage key: S3 and Secrets
+    # Manager use it with the caller's permissions, and only they may (kms:ViaService).
+    services = (["s3"] if (a.temp_read or a.temp_write or a.events_read or a.events_write) else []) \
+        + (["secretsmanager"] if a.secrets else [])
+    if services:
+        actions = ["kms:Decrypt", "kms:GenerateDataKey"] if (a.temp_write or a.events_write) else ["kms:Decrypt"]
+        statements.append({**_allow("UseStorageKeyThroughServices", actions, [arns.data_key]),
+                           "Condition": via_services(arns.region, services)})
+    if a.pii_key is not None:
+        statements.append({**_allow("UnwrapPerUserKeys", KEY_ACTIONS[a.pii_key], [arns.pii_key]),
+                           "Condition": pii_key_condition()})
+    if a.email_mac:
+        statements.append(_allow("HashEmailsForLookup", ["kms:GenerateMac"], [arns.email_mac_key]))
     if a.signing_key is not None:
         statements.append(_allow("UseSigningKey", KEY_ACTIONS[a.signing_key], [arns.signing_key]))
     if a.bedrock:

@@ -3,7 +3,7 @@
 The definitions come from components/alarms.py (one list for the whole stack); this
 layer renders them: every alarm mails the warning topic; critical alarms also feed
 one composite alarm that pages through the critical topic, so an incident pages once.
-Both topics are encrypted with the data key. The WAF alarm lives in us-east-1 with
+Both topics are encrypted with the storage key. The WAF alarm lives in us-east-1 with
 CloudFront's WAF metrics, with its own topic and key there.
 """
 

@@ -24,12 +24,15 @@ ERROR_STATUSES = {400: "bad input", 401: "missing, invalid or expired token", 40
                   429: "throttled", 500: "internal error"}
 # Statuses only some routes answer, listed on their catalog Route (`errors`).
 ROUTE_ERROR_STATUSES = {503: "a service it depends on is unavailable: send the request again later"}
+# Routes that take a JSON body; they answer 415 unsupported_media_type for any other type.
+BODY_METHODS = ("POST", "PUT", "PATCH")
 SUCCESS_DESCRIPTIONS = {200: "OK", 201: "created", 202: "accepted", 204: "no content"}
 AUTHORIZER_SCHEME = "accessToken"
 # API Gateway integrations time out at 29 s whatever the function's timeout.
 MAX_INTEGRATION_MS = 29_000
 # The token authorizer refuses, without being invoked, headers that are not a bearer token.
-BEARER_PATTERN = r"^Bearer [-0-9A-Za-z._~+/]+=*$"
+# The scheme name is case-insensitive (RFC 9110, 11.1); the regex is API Gateway's, which has no flags.
+BEARER_PATTERN = r"^[Bb][Ee][Aa][Rr][Ee][Rr] [-0-9A-Za-z._~+/]+=*$"
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -120,6 +123,8 @@ def _operation(fn: Function, route: Route, schemas: dict) -> dict:
     if unknown:
         raise ValueError(f"{route.method} {route.path}: no description for status {sorted(unknown)}")
     statuses = {**ERROR_STATUSES, **{s: ROUTE_ERROR_STATUSES[s] for s in route.errors}}
+    if route.method in BODY_METHODS:
+        statuses[415] = "the body is not Content-Type: application/json (charset optional)"
     for status, description in sorted(statuses.items()):
         operation["responses"][str(status)] = {
             "description": description,

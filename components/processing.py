@@ -31,8 +31,8 @@ ARTIFACT_DAYS = 30
 def function_environment(fn: Function, settings: Settings, resources: Mapping[str, str]) -> dict[str, str]:
     """Environment of one function: Powertools settings plus only the resources it touches.
 
-    `resources` maps TABLE_NAME, TEMP_BUCKET, EVENTS_BUCKET, DATA_KEY_ARN, SIGNING_KEY_ARN
-    and SECRET_ARN to their values (plain strings or Outputs)."""
+    `resources` maps TABLE_NAME, TEMP_BUCKET, EVENTS_BUCKET, DATA_KEY_ARN (the storage key),
+    PII_KEY_ARN, EMAIL_MAC_KEY_ARN, SIGNING_KEY_ARN and SECRET_ARN to their values (plain strings or Outputs)."""
     a = fn.access
     env = {
         "SERENYA_ENV": settings.env,
@@ -44,10 +44,12 @@ def function_environment(fn: Function, settings: Settings, resources: Mapping[st
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     }
     wanted = {
-        "TABLE_NAME": a.table is not TableAccess.NONE,
+        "TABLE_NAME": fn.table_access is not TableAccess.NONE,
         "TEMP_BUCKET": bool(a.temp_read or a.temp_write or a.temp_delete),
-        # Objects are written SSE-KMS under the data key, named in the request.
-        "DATA_KEY_ARN": a.data_key is not None or bool(a.temp_write or a.events_write),
+        # Objects are written SSE-KMS under the storage key, named in the request.
+        "DATA_KEY_ARN": bool(a.temp_write or a.events_write),
+        "PII_KEY_ARN": a.pii_key is not None,
+        "EMAIL_MAC_KEY_ARN": a.email_mac,
         "EVENTS_BUCKET": a.events_read or a.events_write,
         "SIGNING_KEY_ARN": a.signing_key is not None,
         "SECRET_ARN": a.secrets,
@@ -129,6 +131,8 @@ class ServerlessFunction(pulumi.ComponentResource):
             signing_key=storage.signing_key.arn,
             secret=storage.secret.arn,
             failure_queue=self.failure_queue.arn if self.failure_queue else "",
+            pii_key=storage.pii_key.arn,
+            email_mac_key=storage.email_mac_key.arn,
         ).apply(lambda v: iam.StackArns(bedrock_model_id=s.bedrock_model_id, **v))
         self.policy = aws.iam.RolePolicy(
             name,
@@ -141,6 +145,8 @@ class ServerlessFunction(pulumi.ComponentResource):
             "TEMP_BUCKET": storage.temp_bucket.name,
             "EVENTS_BUCKET": storage.events_bucket.name,
             "DATA_KEY_ARN": storage.data_key.arn,
+            "PII_KEY_ARN": storage.pii_key.arn,
+            "EMAIL_MAC_KEY_ARN": storage.email_mac_key.arn,
             "SIGNING_KEY_ARN": storage.signing_key.arn,
             "SECRET_ARN": storage.secret.arn,
         })

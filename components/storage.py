@@ -1,9 +1,11 @@
 """StorageLayer: KMS keys, the single DynamoDB table, the S3 buckets and the secret.
 
-Everything that holds data is encrypted with the stack's data key; every bucket is
+Everything that holds data is encrypted with the stack's storage key; every bucket is
 private and refuses plain HTTP. The table and the temp bucket are the only places
 user data touches the server: the table keeps accounts (PII encrypted per field by
-the functions), the temp bucket keeps job files for at most two days.
+the functions, under per-user data keys that only the PII key wraps), the temp
+bucket keeps job files for at most two days. Keys are split by purpose: storage,
+PII, the email HMAC, access-token signing.
 """
 
 from __future__ import annotations
@@ -50,6 +52,41 @@ def alarms_statement(account_id: str) -> dict:
             "Principal": {"Service": "cloudwatch.amazonaws.com"},
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}}
+
+
+# Administration without any way to use or delegate use of a key: no kms:CreateGrant
+# (a grant could give Decrypt past the conditions), no kms:Create* that would include it.
+KEY_ADMINISTRATION = ["kms:CreateAlias", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+                      "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
+                      "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+                      "kms:RotateKeyOnDemand"]
+
+
+def pii_key_policy(account_id: str) -> dict:
+    """The PII key wraps per-user data keys and nothing else. The account administers it;
+    cryptographic use is delegated to IAM (only the roles the catalog gives `pii_key`
+    hold a statement for it, components/iam.py) and, whatever IAM says, only directly
+    (never through another service, so no bucket, table or log group can be encrypted
+    with it) and only with a user id as encryption context."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministersTheKey", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": KEY_ADMINISTRATION, "Resource": "*"},
+        {"Sid": "PerUserDataKeysOnlyThroughIam", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+         "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
+         "Condition": {"Null": {"kms:EncryptionContext:user_id": "false", "kms:ViaService": "true"}}},
+    ]}
+
+
+def email_mac_key_policy(account_id: str) -> dict:
+    """The HMAC key: administered by the account, GenerateMac delegated to IAM (the auth
+    function only); VerifyMac is never needed (lookups compare MACs in the index)."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdministersTheKey", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": KEY_ADMINISTRATION, "Resource": "*"},
+        {"Sid": "GenerateMacThroughIam", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": ["kms:GenerateMac"], "Resource": "*"},
+    ]}
 
 
 def data_key_policy(account_id: str, region: str) -> dict:
@@ -180,16 +217,42 @@ class StorageLayer(pulumi.ComponentResource):
         # KMS waits 7 to 30 days before deleting a key; dev takes the shortest.
         key_window = 30 if keep else 7
 
-        # Data key: table, buckets, logs, secret, and the per-user PII data keys.
+        # Keys by purpose (DESIGN.md, Storage), so a role that may read a bucket cannot
+        # also open personal data. The storage key (`data_key`, its resource name kept so
+        # no stack replaces it): table, buckets, logs, secret, topics.
         self.data_key = aws.kms.Key(
             f"{name}-data",
-            description=f"Serenya {s.env}: data at rest and per-user PII keys",
+            description=f"Serenya {s.env}: storage (table, buckets, logs, secret, topics)",
             enable_key_rotation=True,
             deletion_window_in_days=key_window,
             policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: json.dumps(data_key_policy(account, s.region))),
             opts=protect)
         aws.kms.Alias(f"{name}-data", name=f"alias/{s.name()}", target_key_id=self.data_key.key_id, opts=child)
+
+        # The PII key only wraps the per-user data keys (email and names, functions/common/crypto.py).
+        self.pii_key = aws.kms.Key(
+            f"{name}-pii",
+            description=f"Serenya {s.env}: per-user PII data keys only",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.from_input(args.account_id).apply(lambda account: json.dumps(pii_key_policy(account))),
+            opts=protect)
+        aws.kms.Alias(f"{name}-pii", name=f"alias/{s.name('pii')}", target_key_id=self.pii_key.key_id, opts=child)
+
+        # The email lookup hash (GSI1) is an HMAC under this key: it means nothing without it.
+        # https://docs.aws.amazon.com/kms/latest/developerguide/hmac.html
+        self.email_mac_key = aws.kms.Key(
+            f"{name}-email-mac",
+            description=f"Serenya {s.env}: HMAC of normalised emails for the lookup index",
+            customer_master_key_spec="HMAC_256",
+            key_usage="GENERATE_VERIFY_MAC",
+            deletion_window_in_days=30,
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: json.dumps(email_mac_key_policy(account))),
+            opts=protect)
+        aws.kms.Alias(f"{name}-email-mac", name=f"alias/{s.name('email-mac')}",
+                      target_key_id=self.email_mac_key.key_id, opts=child)
 
         # Access tokens are signed inside KMS: no signing secret exists anywhere.
         self.signing_key = aws.kms.Key(
@@ -263,6 +326,8 @@ class StorageLayer(pulumi.ComponentResource):
             "events_bucket": self.events_bucket.name,
             "athena_results_bucket": self.athena_results_bucket.name,
             "data_key_arn": self.data_key.arn,
+            "pii_key_arn": self.pii_key.arn,
+            "email_mac_key_arn": self.email_mac_key.arn,
             "signing_key_arn": self.signing_key.arn,
             "secret_arn": self.secret.arn,
         })

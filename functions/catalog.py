@@ -17,13 +17,16 @@ from typing import Mapping, Optional, Union
 
 class TableAccess(Enum):
     NONE = "none"
+    # GetItem of a profile's PK attribute only: whether an account still exists
+    # (functions/common/accounts.py). What the authorizer and the job routes need.
+    CHECK_ACCOUNT = "check_account"
     READ = "read"
     READ_WRITE = "read_write"
 
 
 class KeyUse(Enum):
     """What a function may do with a KMS key."""
-    ENCRYPT_DECRYPT = "encrypt_decrypt"  # per-user data keys, SSE-KMS objects
+    ENCRYPT_DECRYPT = "encrypt_decrypt"  # per-user data keys (PII key)
     DECRYPT = "decrypt"
     SIGN = "sign"                        # access tokens (signing key)
     VERIFY = "verify"                    # public key for the authorizer
@@ -119,7 +122,11 @@ class Access:
     temp_list: bool = False                # list the temp bucket within its readable prefixes
     events_write: bool = False             # audit Parquet in the events bucket
     events_read: bool = False
-    data_key: Optional[KeyUse] = None      # the data KMS key
+    # The PII key, which only wraps the per-user data keys (email and names): for the
+    # functions that show or change them. The storage key (buckets, secret) is granted
+    # from the bucket and secret access, through those services only (components/iam.py).
+    pii_key: Optional[KeyUse] = None
+    email_mac: bool = False                # the HMAC key behind the email lookup hash (GenerateMac)
     signing_key: Optional[KeyUse] = None   # the access-token signing key
     bedrock: bool = False                  # invoke the stack's Bedrock model
     secrets: bool = False                  # read the third-party credentials secret
@@ -148,6 +155,15 @@ class Function:
         return self.metrics + ((UNHANDLED_ERRORS,) if self.routes else ())
 
     @property
+    def table_access(self) -> TableAccess:
+        """What the role may do with the table: authorized routes check, on every request,
+        that the caller's account still exists (functions/common/accounts.py), so they get
+        CHECK_ACCOUNT at least, even when the entry declares no table access."""
+        if self.access.table is TableAccess.NONE and any(r.authorized for r in self.routes):
+            return TableAccess.CHECK_ACCOUNT
+        return self.access.table
+
+    @property
     def handler(self) -> str:
         return f"functions.{self.name}.handler.handler"
 
@@ -174,7 +190,7 @@ CATALOG: tuple[Function, ...] = (
                       body="functions.auth.models:OnboardingRequest"),
                 Route("POST", "/api/v1/auth/oauth-signin", authorized=False,
                       body="functions.auth.models:SignInRequest", latency_p99_ms=200)),
-        access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT,
+        access=Access(table=TableAccess.READ_WRITE, pii_key=KeyUse.ENCRYPT_DECRYPT, email_mac=True,
                       signing_key=KeyUse.SIGN, oauth=True),
         metrics=(
             CustomMetric("Registrations", "New accounts", ("provider",), dashboards=("executive",)),
@@ -191,7 +207,7 @@ CATALOG: tuple[Function, ...] = (
     Function(
         AUTHORIZER, "Verifies access tokens for API Gateway",
         memory_mb=256, timeout_s=5, warm=True,
-        access=Access(table=TableAccess.READ, signing_key=KeyUse.VERIFY),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, signing_key=KeyUse.VERIFY),
         metrics=(
             CustomMetric("AuthorizerRejections", "Rejected access tokens", ("reason",), dashboards=("security",),
                          function_error=True,
@@ -210,20 +226,21 @@ CATALOG: tuple[Function, ...] = (
         routes=(Route("GET", "/api/v1/user/profile"),
                 Route("PUT", "/api/v1/user/profile", body="functions.user_profile.models:ProfileUpdate"),
                 Route("DELETE", "/api/v1/user/profile", success=(204,))),
-        access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT,
+        access=Access(table=TableAccess.READ_WRITE, pii_key=KeyUse.ENCRYPT_DECRYPT,
                       temp_list=True, temp_delete=("incoming/", "outgoing/", "claims/"))),
     Function(
         "upload", "Presigned POST for a new lab-report job",
         memory_mb=256, timeout_s=5, warm=True,
         routes=(Route("POST", "/api/v1/process/upload", body="functions.common.requests:UploadRequest",
                       success=(201,), latency_p99_ms=500),),
-        access=Access(temp_write=("incoming/",)),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",)),
         metrics=(CustomMetric("UploadsStarted", "Uploads started", ("content_type",), dashboards=("executive",)),)),
     Function(
         "process", "Analyses a job's input with the model and writes its outcome",
         memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf", "pillow"),
-        access=Access(temp_read=("incoming/", "outgoing/", "claims/"), temp_list=True,
-                      temp_write=("outgoing/", "claims/"), temp_delete=("incoming/",), bedrock=True),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/", "claims/"),
+                      temp_list=True, temp_write=("outgoing/", "claims/"), temp_delete=("incoming/",),
+                      bedrock=True),
         metrics=(
             CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
             CustomMetric("ModelFailures", "Jobs failed by the model", ("kind", "reason"), dashboards=("operations",),
@@ -255,32 +272,33 @@ CATALOG: tuple[Function, ...] = (
         "status", "Where a job stands, from S3 metadata",
         memory_mb=256, timeout_s=5, warm=True,
         routes=(Route("GET", "/api/v1/process/status/{job_id}", latency_p99_ms=100),),
-        access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True)),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
         "result", "The outcome of a lab-report or doctor-report job",
         memory_mb=256, timeout_s=5, warm=True,
         routes=(Route("GET", "/api/v1/process/result/{job_id}", latency_p99_ms=300),),
-        access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True)),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
         "cleanup", "Deletes a job's files",
         memory_mb=256, timeout_s=5,
         routes=(Route("DELETE", "/api/v1/process/cleanup/{job_id}", success=(204,)),),
-        access=Access(temp_delete=("incoming/", "outgoing/", "claims/"))),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_delete=("incoming/", "outgoing/", "claims/"))),
     Function(
         "chat_prompts", "The suggested chat questions",
         memory_mb=128, timeout_s=3,
-        routes=(Route("GET", "/api/v1/chat/prompts"),)),
+        routes=(Route("GET", "/api/v1/chat/prompts"),),
+        access=Access(table=TableAccess.CHECK_ACCOUNT)),
     Function(
         "chat_messages", "Stores a chat question with its on-device context as a job",
         memory_mb=256, timeout_s=5,
         routes=(Route("POST", "/api/v1/chat/messages", body="functions.common.requests:ChatRequest",
                       success=(202,)),),
-        access=Access(temp_write=("incoming/",))),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",))),
     Function(
         "chat_status", "A chat job, with the answer once it is ready",
         memory_mb=256, timeout_s=5,
         routes=(Route("GET", "/api/v1/chat/status/{job_id}"),),
-        access=Access(temp_read=("incoming/", "outgoing/"), temp_list=True)),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
         "doctor_report", "Starts a premium doctor-report job",
         memory_mb=256, timeout_s=10,
@@ -316,7 +334,7 @@ CATALOG: tuple[Function, ...] = (
                                 "Pub/Sub delivers them again.",
                              ("Operations dashboard: failures by reason. secret_not_set, secret_missing_keys, "
                               "secret_not_json: put the service account key in the third-party secret",
-                              "secret_access_denied or secret_decryption_failed: the function's role and the data "
+                              "secret_access_denied or secret_decryption_failed: the function's role and the storage "
                               "key policy; service_account_key_invalid or play_api_failed: valid key, Play Console "
                               "access?",
                               "Google Cloud status for the Android Publisher API"))),

@@ -24,6 +24,10 @@ from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, Function, Ro
 from local.runtime import LocalLambda
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
+# REST APIs: "Total combined size of request line and header values: 10240 bytes";
+# API Gateway refuses more with REQUEST_TOO_LARGE (413, the gateway response).
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html
+MAX_HEADER_BYTES = 10240
 STAGE = "local"
 
 
@@ -98,6 +102,10 @@ class Gateway:
         self._cache: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
+    def template(self, path: str) -> Optional[str]:
+        """The route template a path matches (for logs), or None."""
+        return next((c.route.path for c in self._router._routes if c.pattern.fullmatch(path)), None)
+
     def handle(self, method: str, path: str, query: Mapping[str, list[str]],
                headers: Mapping[str, str], body: bytes, source_ip: str = "127.0.0.1") -> HttpResponse:
         request_id = str(uuid.uuid4())
@@ -112,6 +120,8 @@ class Gateway:
             return json_error(404, "not_found", f"no route for {path}", request_id)
         if len(body) > MAX_PAYLOAD_BYTES:
             return json_error(413, "payload_too_large", "request body exceeds 10 MiB", request_id)
+        if sum(len(k) + len(v) for k, v in headers.items()) + len(method) + len(path) > MAX_HEADER_BYTES:
+            return json_error(413, "payload_too_large", "request line and headers exceed 10 KiB", request_id)
 
         route = compiled.route
         method_arn = f"{self._arn_prefix}/{method}{path}"

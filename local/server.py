@@ -31,6 +31,13 @@ from local.store import StoreSimulator
 from local.triggers import S3Dispatcher, StreamPoller
 
 ACCESS_LOG = logging.getLogger("local.access")  # not under "serenya": that is the functions' logger
+# http.server's refusals of requests it cannot read, as (status, code, message).
+LOCAL_REFUSALS = {
+    431: (413, "payload_too_large", "request headers are too large"),
+    414: (414, "uri_too_long", "the request line is too long"),
+    400: (400, "bad_request", "the request could not be read"),
+    505: (505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served"),
+}
 LocalRoute = Callable[["LocalRequest"], HttpResponse]
 
 
@@ -241,6 +248,18 @@ class LocalStack:
             "trigger_failures": [e for p in self.pollers for e in p.errors],
         })
 
+    def loggable_path(self, path: str) -> str:
+        """What the access log may show of a path: an API route's template, a local route
+        as registered, a local prefix route's prefix; never the variable parts (job ids,
+        purchase tokens) nor an unmatched path (which could be anything)."""
+        if path.startswith("/local/"):
+            if any(p == path for _, p in self.local_routes):
+                return path
+            prefix = next((p for _, p in self.local_prefix_routes if path.startswith(p)), None)
+            return f"{prefix}{{redacted}}" if prefix else "/local/{unknown}"
+        template = self.gateway.template(path) if hasattr(self, "gateway") else None
+        return template or "{unknown path}"
+
     def dispatch(self, request: LocalRequest) -> HttpResponse:
         if request.path.startswith("/local/"):
             route = self.local_routes.get((request.method, request.path)) or next(
@@ -285,9 +304,29 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(response.body)
-            # Paths only: query strings and bodies may carry personal data.
-            ACCESS_LOG.info("%s %s -> %d (%.0f ms)", self.command, url.path, response.status,
+            # Route templates only, like the deployed access log ($context.resourcePath):
+            # paths carry job ids and Play purchase tokens; queries and bodies personal data.
+            ACCESS_LOG.info("%s %s -> %d (%.0f ms)", self.command, stack.loggable_path(url.path), response.status,
                             (time.monotonic() - started) * 1000)
+
+        def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
+            """http.server's own refusals (request line over 64 KiB, a header line over 64 KiB,
+            more than 100 headers, bad syntax) in the contract's error format, not its HTML
+            page. Oversized headers are 413 payload_too_large, as API Gateway answers them."""
+            status, code_name, text = LOCAL_REFUSALS.get(code, (code, "bad_request", "the request could not be read"))
+            response = json_error(status, code_name, text, "local")
+            with stack._statuses_lock:
+                stack.statuses[status] += 1
+            self.close_connection = True
+            self.send_response(status)
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.send_header("Connection", "close")
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD" and status >= 200:
+                self.wfile.write(response.body)
+            ACCESS_LOG.info("%s (unreadable request) -> %d", self.command or "-", status)
 
         def __getattr__(self, name: str):
             # Every method, TRACE and unknown ones included, goes to the gateway (405 there),

@@ -110,11 +110,12 @@ class StoreSimulator:
 
     # -- Apple ----------------------------------------------------------------------
     def apple_notification(self, user_id: str, notification_type: str, product_id: str,
-                           subtype: Optional[str] = None, signed_ms: Optional[int] = None) -> dict:
+                           subtype: Optional[str] = None, signed_ms: Optional[int] = None,
+                           original_transaction_id: Optional[str] = None) -> dict:
         now = signed_ms or int(time.time() * 1000)
         expired = notification_type in ("EXPIRED", "GRACE_PERIOD_EXPIRED")
         transaction = {
-            "transactionId": str(uuid.uuid4().int)[:16], "originalTransactionId": f"orig-{user_id[:8]}",
+            "transactionId": str(uuid.uuid4().int)[:16], "originalTransactionId": original_transaction_id or f"orig-{user_id[:8]}",
             "bundleId": self.bundle_id, "productId": product_id, "purchaseDate": now - DAY_MS,
             "expiresDate": now - 1000 if expired else now + 30 * DAY_MS, "type": "Auto-Renewable Subscription",
             "appAccountToken": user_id, "environment": self.environment, "signedDate": now}

@@ -12,11 +12,11 @@ from functions.catalog import (Access, Function, KeyUse, Route, S3Trigger, Sched
 # trigger, the stream, a schedule, extra packages. The names are not real functions.
 SAMPLE_CATALOG: tuple[Function, ...] = (
     Function("authorizer", "checks access tokens", warm=True,
-             access=Access(table=TableAccess.READ, signing_key=KeyUse.VERIFY)),
+             access=Access(table=TableAccess.CHECK_ACCOUNT, signing_key=KeyUse.VERIFY)),
     Function("echo", "answers what it was sent", warm=True,
              routes=(Route("GET", "/api/v1/echo/{item_id}"), Route("POST", "/api/v1/echo/{item_id}"),
                      Route("GET", "/api/v1/public", authorized=False)),
-             access=Access(table=TableAccess.READ_WRITE, data_key=KeyUse.ENCRYPT_DECRYPT)),
+             access=Access(table=TableAccess.READ_WRITE, pii_key=KeyUse.ENCRYPT_DECRYPT)),
     Function("worker", "processes uploads", memory_mb=1024, timeout_s=300,
              trigger=S3Trigger("incoming/"),
              access=Access(temp_read=("incoming/",), temp_write=("outgoing/",), temp_delete=("incoming/",),
@@ -85,7 +85,11 @@ def aws_env(monkeypatch):
         kms = boto3.client("kms", region_name="eu-west-1")
         data_key = kms.create_key()["KeyMetadata"]["Arn"]
         signing_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        pii_key = kms.create_key()["KeyMetadata"]["Arn"]
+        email_mac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
         monkeypatch.setenv("DATA_KEY_ARN", data_key)
+        monkeypatch.setenv("PII_KEY_ARN", pii_key)
+        monkeypatch.setenv("EMAIL_MAC_KEY_ARN", email_mac_key)
         monkeypatch.setenv("SIGNING_KEY_ARN", signing_key)
         boto3.client("dynamodb", region_name="eu-west-1").create_table(
             TableName="serenya-test", BillingMode="PAY_PER_REQUEST",
@@ -98,7 +102,7 @@ def aws_env(monkeypatch):
         common_aws.reset()
         crypto._keys.clear()
         tokens._public_keys.clear()
-        yield {"data_key": data_key, "signing_key": signing_key}
+        yield {"data_key": data_key, "pii_key": pii_key, "email_mac_key": email_mac_key, "signing_key": signing_key}
         settings.cache_clear()
         common_aws.reset()
 

@@ -17,7 +17,7 @@ from functions.auth.models import OnboardingRequest, SignInRequest
 from functions.common import tokens, users
 from functions.common.clock import now_iso
 from functions.common.http import ApiError, make_resolver, parse_body
-from functions.common.oauth import Identity, IdentityError, verify_id_token
+from functions.common.oauth import Identity, IdentityError, clean_name, verify_id_token
 from functions.common.api import api_handler
 from functions.common.observability import count, logger
 
@@ -88,12 +88,18 @@ def onboarding():
         raise ApiError(HTTPStatus.BAD_REQUEST, "consent_required",
                        f"these consents must be accepted: {', '.join(missing)}")
     identity = _verify(request)
+    if identity.email and not identity.email_verified:
+        # An address the provider has not verified may belong to someone else: no account.
+        _failure(request.provider, "email_not_verified")
+        raise ApiError(HTTPStatus.FORBIDDEN, "email_not_verified",
+                       "the identity provider has not verified this email address")
     consents = _recorded(request)
     user_id = users.user_id_for(identity.provider, identity.subject)
     if user_id is None:
         user_id, session_id = str(uuid.uuid4()), str(uuid.uuid4())
         token = tokens.issue(user_id, session_id)
-        account = users.new_account(identity, request.given_name, request.family_name, consents,
+        account = users.new_account(identity, clean_name(request.given_name), clean_name(request.family_name),
+                                    consents,
                                     request.device.model_dump(exclude_none=True),
                                     _session(token, session_id, request.device.device_id),
                                     now_iso(), user_id=user_id)

@@ -18,6 +18,8 @@ class SignInRequest(Strict):
 
 
 class OnboardingRequest(SignInRequest):
-    given_name: Optional[str] = Field(default=None, min_length=1, max_length=100)
-    family_name: Optional[str] = Field(default=None, min_length=1, max_length=100)
+    # Trimmed to 100 characters without control or bidi characters (oauth.clean_name);
+    # longer input is bounded, not refused.
+    given_name: Optional[str] = Field(default=None, min_length=1, max_length=1000)
+    family_name: Optional[str] = Field(default=None, min_length=1, max_length=1000)
     consents: Consents = Field(default_factory=Consents)

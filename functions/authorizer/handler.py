@@ -2,7 +2,10 @@
 
 Verifies the bearer access token with the signing key's public half, cached per
 container (no KMS call when warm), then checks that the account still exists (one
-DynamoDB read per token and cache period). The policy allows every route of the API
+DynamoDB read per token and cache period; its role may read only the profile's key).
+API Gateway reuses the answer for the cache period, so the authorizer alone cannot stop
+a deleted account at once: every authorized route checks again (common/accounts.py).
+https://docs.aws.amazon.com/apigateway/latest/api/API_Authorizer.html The policy allows every route of the API
 stage, so API Gateway's per-token result cache stays correct for any route.
 """
 
@@ -35,7 +38,7 @@ def api_resource(method_arn: str) -> str:
 @instrumented()
 def handler(event, context):
     scheme, _, token = (event.get("authorizationToken") or "").partition(" ")
-    if scheme != "Bearer" or not token:
+    if scheme.lower() != "bearer" or not token:  # auth-scheme names are case-insensitive (RFC 9110, 11.1)
         raise _refuse("malformed_header")
     try:
         claims = tokens.verify(token)

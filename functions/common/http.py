@@ -14,6 +14,7 @@ from typing import Any, Optional
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
+from functions.common import accounts, safejson
 from functions.common.observability import count, logger
 from functions.common.settings import settings
 
@@ -46,12 +47,32 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "request does not match the schema"
 
 
+def header(app: APIGatewayRestResolver, name: str) -> str:
+    """A request header, whatever the case of its name."""
+    lowered = name.lower()
+    return next((v for k, v in (app.current_event.headers or {}).items() if k.lower() == lowered), "") or ""
+
+
+def require_json_media_type(app: APIGatewayRestResolver) -> None:
+    """415 `unsupported_media_type` unless Content-Type is application/json, with at
+    most a UTF-8 charset parameter (API.md, Conventions)."""
+    media_type, *params = [p.strip().lower() for p in header(app, "Content-Type").split(";")]
+    charset_ok = all(p.replace(" ", "") in ("charset=utf-8", 'charset="utf-8"') for p in params if p)
+    if media_type != JSON or not charset_ok:
+        raise ApiError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                       "send the body as Content-Type: application/json")
+
+
 def parse_json_object(app: APIGatewayRestResolver) -> dict:
-    """The request body as a dict; 400 `invalid_json` when it is not a JSON object."""
+    """The request body as a dict: 415 `unsupported_media_type` when it is not declared
+    JSON; 400 `invalid_json` when it is not a JSON object or cannot be parsed safely
+    (nesting deeper than 64, numbers over 100 digits: common/safejson.py)."""
+    require_json_media_type(app)
     try:
-        data = json.loads(app.current_event.body or "")
-    except (json.JSONDecodeError, TypeError):
-        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", "the body must be a JSON object") from None
+        data = safejson.loads(app.current_event.body or "")
+    except (ValueError, TypeError):  # JSONDecodeError and UnsafeJson are ValueErrors
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json",
+                       "the body must be a JSON object (nesting at most 64 deep, numbers at most 100 digits)") from None
     if not isinstance(data, dict):
         raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", "the body must be a JSON object")
     return data
@@ -72,12 +93,22 @@ def parse_body(app: APIGatewayRestResolver, model, read_only: frozenset[str] = f
         raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", _validation_message(e.errors())) from None
 
 
-def caller_id(app: APIGatewayRestResolver) -> str:
-    """The user id the authorizer put in the request context."""
+def account_gone() -> ApiError:
+    return ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+
+
+def caller_id(app: APIGatewayRestResolver, check_account: bool = True) -> str:
+    """The user id the authorizer put in the request context, once the account is known
+    to still exist (one consistent read, common/accounts.py): API Gateway may answer from
+    the authorizer's cache for 5 minutes after the account was deleted. A route that reads
+    the profile itself passes check_account=False and answers `account_gone()` when the
+    profile is missing."""
     authorizer = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
     user_id = authorizer.get("user_id")
     if not user_id:
         raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "no authenticated user")
+    if check_account and not accounts.exists(user_id):
+        raise account_gone()
     return user_id
 
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 import hmac
 import os
 import threading
+import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
 import jwt
+
+from functions.common import safejson
 
 LEEWAY_SECONDS = 60
 ALGORITHMS = ["RS256"]
@@ -91,15 +94,18 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
     if not audiences:
         raise IdentityError("provider_not_configured")
     try:
+        safejson.check_jws(id_token)  # PyJWT parses the header before the signature is checked
         header = jwt.get_unverified_header(id_token)
         if header.get("alg") not in ALGORITHMS:
             raise IdentityError("algorithm_not_allowed")
         key = _jwks(jwks_url).get_signing_key(header.get("kid") or "")
-        return jwt.decode(id_token, key.key, algorithms=ALGORITHMS, audience=audiences,
-                          issuer=issuers, leeway=LEEWAY_SECONDS,
-                          options={"require": ["iss", "aud", "sub", "iat", "exp"]})
+        claims = jwt.decode(id_token, key.key, algorithms=ALGORITHMS, audience=audiences,
+                            issuer=issuers, leeway=LEEWAY_SECONDS,
+                            options={"require": ["iss", "aud", "sub", "iat", "exp"]})
     except IdentityError:
         raise
+    except safejson.UnsafeJson:
+        raise IdentityError("malformed") from None
     except jwt.PyJWKClientConnectionError:
         raise IdentityError("jwks_unavailable") from None
     except jwt.ExpiredSignatureError:
@@ -112,14 +118,44 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
         raise IdentityError("unknown_key") from None
     except jwt.PyJWTError:
         raise IdentityError("invalid_signature_or_claims") from None
+    # With several audiences the token must name the party it was issued to, and that
+    # party must be one of ours (OpenID Connect Core 1.0, 3.1.3.7, steps 4 and 5).
+    # https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation
+    aud = claims.get("aud")
+    if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") not in audiences:
+        raise IdentityError("wrong_azp")
+    return claims
 
 
 def verify_id_token(provider_name: str, id_token: str, nonce: Optional[str] = None) -> Identity:
     claims = verify_claims(provider_name, id_token)
     provider = PROVIDERS[provider_name]
-    if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
-        raise IdentityError("nonce_mismatch")
+    # A token that carries a nonce was requested for one sign-in: without the request's
+    # nonce it could be a replayed token; with a nonce the token must carry the same.
+    if nonce is not None or "nonce" in claims:
+        if nonce is None:
+            raise IdentityError("nonce_missing")
+        if not hmac.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
+            raise IdentityError("nonce_mismatch")
+    email = claims.get("email")
     return Identity(
         provider=provider.name, subject=str(claims["sub"]),
-        email=claims.get("email"), email_verified=as_bool(claims.get("email_verified")),
-        name=claims.get("name"), given_name=claims.get("given_name"), family_name=claims.get("family_name"))
+        email=email if isinstance(email, str) else None, email_verified=as_bool(claims.get("email_verified")),
+        name=clean_name(claims.get("name")), given_name=clean_name(claims.get("given_name")),
+        family_name=clean_name(claims.get("family_name")))
+
+
+MAX_NAME_CHARS = 100
+# Bidirectional embeddings, overrides, isolates and marks: they make a name display as
+# something else (Trojan Source, CVE-2021-42574). Control characters (Cc) go too.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean_name(value) -> Optional[str]:
+    """A name as it may be stored and shown: without control or bidirectional-formatting
+    characters, trimmed, at most 100 characters; None when nothing is left."""
+    if not isinstance(value, str):
+        return None
+    kept = "".join(ch for ch in value if ch not in _BIDI and unicodedata.category(ch) != "Cc")
+    kept = " ".join(kept.split())[:MAX_NAME_CHARS].strip()
+    return kept or None

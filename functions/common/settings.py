@@ -23,7 +23,9 @@ class RuntimeSettings:
     table_name: Optional[str]
     temp_bucket: Optional[str]
     events_bucket: Optional[str]
-    data_key_arn: Optional[str]
+    data_key_arn: Optional[str]      # the storage key (SSE-KMS of the objects a function writes)
+    pii_key_arn: Optional[str]       # wraps the per-user data keys only
+    email_mac_key_arn: Optional[str]  # HMAC_256: the email lookup hash
     signing_key_arn: Optional[str]
     secret_arn: Optional[str]
     bedrock_model_id: Optional[str]
@@ -46,6 +48,8 @@ def settings() -> RuntimeSettings:
         temp_bucket=env.get("TEMP_BUCKET"),
         events_bucket=env.get("EVENTS_BUCKET"),
         data_key_arn=env.get("DATA_KEY_ARN"),
+        pii_key_arn=env.get("PII_KEY_ARN"),
+        email_mac_key_arn=env.get("EMAIL_MAC_KEY_ARN"),
         signing_key_arn=env.get("SIGNING_KEY_ARN"),
         secret_arn=env.get("SECRET_ARN"),
         bedrock_model_id=env.get("BEDROCK_MODEL_ID"),

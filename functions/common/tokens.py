@@ -21,7 +21,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from functions.common import aws
+from functions.common import aws, safejson
 from functions.common.settings import settings
 
 ALGORITHM = "ES256"
@@ -102,8 +102,9 @@ def verify(token: str) -> dict:
     """Claims of a valid access token of this stack; InvalidToken otherwise."""
     key_arn = settings().require("signing_key_arn")
     try:
+        safejson.check_jws(token)  # refused before any parser recurses into it
         header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, safejson.UnsafeJson):
         raise InvalidToken("malformed") from None
     if header.get("alg") != ALGORITHM:
         raise InvalidToken("algorithm_not_allowed")
@@ -112,9 +113,15 @@ def verify(token: str) -> dict:
     if header.get("kid") != key_id(key_arn):
         raise InvalidToken("unknown_key")
     try:
-        return jwt.decode(token, public_key(key_arn), algorithms=[ALGORITHM], audience=AUDIENCE,
-                          issuer=issuer(), leeway=LEEWAY_SECONDS, options={"require": REQUIRED_CLAIMS})
+        claims = jwt.decode(token, public_key(key_arn), algorithms=[ALGORITHM], audience=AUDIENCE,
+                            issuer=issuer(), leeway=LEEWAY_SECONDS, options={"require": REQUIRED_CLAIMS})
     except jwt.ExpiredSignatureError:
         raise InvalidToken("expired") from None
     except jwt.PyJWTError:
         raise InvalidToken("invalid") from None
+    # Well signed is not enough: a token living longer than the contract's hour (a
+    # signing bug, a key used elsewhere) is refused.
+    if not isinstance(claims["iat"], int) or not isinstance(claims["exp"], int) \
+            or claims["exp"] - claims["iat"] > LIFETIME_SECONDS:
+        raise InvalidToken("lifetime_too_long")
+    return claims

@@ -11,7 +11,6 @@ GSI1 (hash of the normalised email) and GSI2 (the external id) for lookups.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -19,7 +18,7 @@ from typing import Any, Optional
 from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
 
-from functions.common import aws, crypto
+from functions.common import accounts, aws, crypto
 from functions.common.oauth import Identity
 from functions.common.settings import settings
 
@@ -34,15 +33,26 @@ class AccountExists(Exception):
 
 
 def profile_key(user_id: str) -> dict[str, str]:
-    return {"PK": f"USER#{user_id}", "SK": "PROFILE"}
+    return accounts.profile_key(user_id)
 
 
 def identity_key(provider: str, subject: str) -> dict[str, str]:
     return {"PK": f"EXTERNAL#{provider}#{subject}", "SK": "IDENTITY"}
 
 
+# The email lookup hash is an HMAC under a KMS key (HMAC_256): without the key it says
+# nothing, so a copy of the table cannot be matched against a list of emails. One
+# GenerateMac call per hash; nothing is cached (a cache would keep emails in memory).
+# https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateMac.html
+EMAIL_MAC_KEY_SPEC = "HMAC_256"
+EMAIL_MAC_ALGORITHM = "HMAC_SHA_256"  # the one algorithm an HMAC_256 key supports
+
+
 def email_hash(email: str) -> str:
-    return hashlib.sha256(f"serenya-email:{email.strip().lower()}".encode()).hexdigest()
+    mac = aws.client("kms").generate_mac(KeyId=settings().require("email_mac_key_arn"),
+                                         MacAlgorithm=EMAIL_MAC_ALGORITHM,
+                                         Message=email.strip().lower().encode())["Mac"]
+    return bytes(mac).hex()
 
 
 def table():
@@ -79,7 +89,7 @@ def new_account(identity: Identity, given_name: Optional[str], family_name: Opti
         "created_at": now,
         "updated_at": now,
     }
-    if identity.email:
+    if identity.email and len(identity.email.encode()) <= 320:  # RFC 5321's limit; GenerateMac takes 4,096 bytes
         item.update(GSI1PK=f"EMAIL#{email_hash(identity.email)}", GSI1SK="PROFILE")
     for field, value in plain.items():
         if value:
@@ -119,8 +129,7 @@ def get(user_id: str) -> Optional[dict]:
 
 
 def exists(user_id: str) -> bool:
-    return "Item" in table().get_item(Key=profile_key(user_id), ConsistentRead=True,
-                                       ProjectionExpression="PK")
+    return accounts.exists(user_id)
 
 
 def plan(user_id: str) -> Optional[dict]:

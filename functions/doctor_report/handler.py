@@ -4,7 +4,7 @@ from http import HTTPStatus
 
 from functions.common import jobs, users
 from functions.common.api import api_handler
-from functions.common.http import ApiError, caller_id, make_resolver, parse_body
+from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body
 from functions.common.requests import DoctorReportRequest
 
 app = make_resolver()
@@ -13,11 +13,11 @@ PREMIUM_STATUSES = ("active", "grace_period")
 
 @app.post("/api/v1/process/doctor-report")
 def doctor_report():
-    user_id = caller_id(app)
+    user_id = caller_id(app, check_account=False)  # users.plan reads the profile
     request = parse_body(app, DoctorReportRequest)
     plan = users.plan(user_id)
     if plan is None:
-        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+        raise account_gone()
     if plan.get("type") != "premium" or plan.get("status") not in PREMIUM_STATUSES:
         raise ApiError(HTTPStatus.FORBIDDEN, "premium_required", "doctor reports are a premium feature")
     job = jobs.new_job_id("report", user_id)

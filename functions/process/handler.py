@@ -6,9 +6,12 @@ retries (with backoff, inside the function's deadline) end as `failed` with a co
 Only S3 failures propagate, so Lambda retries the event and finally parks it in the
 dead-letter queue. A retried delivery finds the outcome written and does nothing.
 
-AWS calls per job: HEAD outgoing + PUT claim + GET incoming + the model + PUT outgoing
-+ DELETE incoming. Every model call is bounded by the time left before the function's
-timeout and before the job's own processing timeout, so an outcome is always written.
+AWS calls per job: HEAD outgoing + PUT claim + GET incoming + the model + the account
+check + PUT outgoing + DELETE incoming. Every model call is bounded by the time left
+before the function's timeout and before the job's own processing timeout, so an outcome
+is always written. The account check (common/accounts.py) comes right before the outcome
+is written: a job whose account was deleted meanwhile (an upload landing after DELETE
+with a presigned POST issued before it) leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 from pydantic import ValidationError
 
-from functions.common import aws, jobs
+from functions.common import accounts, aws, jobs
 from functions.common.observability import count, instrumented, logger
 from functions.common.settings import settings
 from functions.process.providers import InputError, provider, tool_input
@@ -137,6 +140,10 @@ def process(key: str, deadline: float, owner: str) -> None:
         outcome = jobs.failed(job, "processing_timeout")  # what the job already reads
     else:
         outcome = run(job, obj["Body"].read(), obj.get("ContentType", ""), deadline)
+    if not accounts.exists(job.user_id):
+        count("JobsRejected", reason="account_deleted")
+        s3.delete_object(Bucket=bucket, Key=job.incoming)
+        return
     if not jobs.write_outcome(job, outcome):
         count("DuplicateDeliveries", kind=job.kind)  # a terminal state is never replaced
     s3.delete_object(Bucket=bucket, Key=job.incoming)

@@ -23,6 +23,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, ObjectIdentifier
 
+from functions.common import safejson
+
 LEAF_OID = ObjectIdentifier("1.2.840.113635.100.6.11.1")
 INTERMEDIATE_OID = ObjectIdentifier("1.2.840.113635.100.6.2.1")
 
@@ -71,9 +73,10 @@ def _verify_chain(chain: list[x509.Certificate], root_sha256: str, at: datetime)
 def verify_jws(token: str, root_sha256: str) -> dict:
     """The verified payload of one Apple-signed JWS."""
     try:
+        safejson.check_jws(token)  # PyJWT parses both before any signature is checked
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, safejson.UnsafeJson):
         raise InvalidNotification("malformed") from None
     if header.get("alg") != "ES256" or not isinstance(header.get("x5c"), list):
         raise InvalidNotification("malformed")

@@ -27,7 +27,7 @@ from typing import Optional
 import jwt
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.common import aws, oauth
+from functions.common import aws, oauth, safejson
 from functions.common.settings import settings
 from functions.subscriptions import credentials
 from functions.subscriptions.apple import InvalidNotification
@@ -57,7 +57,7 @@ class StoreUnavailable(Exception):
 
 def verify_push(authorization: str) -> None:
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme != "Bearer" or not token:
+    if scheme.lower() != "bearer" or not token:  # scheme names are case-insensitive (RFC 9110 11.1)
         raise InvalidNotification("unauthenticated")
     try:
         claims = oauth.verify_claims("google", token, audiences=[os.environ["GOOGLE_PUBSUB_AUDIENCE"]])
@@ -83,7 +83,7 @@ def decode(body: dict, package_name: str) -> GoogleNotification:
     if not isinstance(message, dict) or not isinstance(message.get("messageId"), str):
         raise InvalidNotification("malformed")
     try:
-        data = json.loads(base64.b64decode(message.get("data", ""), validate=True))
+        data = safejson.loads(base64.b64decode(message.get("data", ""), validate=True))
     except (ValueError, TypeError):
         raise InvalidNotification("malformed") from None
     if not isinstance(data, dict) or data.get("packageName") != package_name:

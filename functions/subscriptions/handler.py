@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLaye
 
 from functions.common import users
 from functions.common.api import api_handler
-from functions.common.http import ApiError, caller_id, make_resolver, parse_json_object
+from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_json_object
 from functions.common.observability import count, logger
 from functions.common.settings import settings
 from functions.subscriptions import apple, google, state
@@ -45,9 +45,9 @@ def premium_products() -> set[str]:
 
 @app.get("/api/v1/subscriptions")
 def current():
-    plan = users.plan(caller_id(app))
+    plan = users.plan(caller_id(app, check_account=False))  # the profile read is the check
     if plan is None:
-        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+        raise account_gone()
     return {"type": plan.get("type", "free"), "status": plan.get("status", "active"),
             "provider": plan.get("provider"), "product_id": plan.get("product_id"),
             "expires_at": plan.get("expires_at")}
@@ -88,8 +88,10 @@ def process(notification: dict) -> str:
     if store == "apple":
         n = apple.AppleNotification(**{k: v for k, v in notification.items() if k != "store"})
         user_id, product, plan = n.user_id, n.product_id, state.from_apple(n, now_ms)
+        subscription = n.original_transaction_id or n.product_id
     else:
         n = google.GoogleNotification(**{k: v for k, v in notification.items() if k != "store"})
+        subscription = n.purchase_token
         if n.purchase_token is None:  # a test notification
             user_id = product = plan = None
         else:
@@ -102,7 +104,8 @@ def process(notification: dict) -> str:
             user_id = (purchase.get("externalAccountIdentifiers") or {}).get("obfuscatedExternalAccountId")
             plan = state.from_google(n.type, purchase, n.event_ms, now_ms)
             product = plan["product_id"] if plan else None
-    outcome = _outcome(user_id, product, plan)
+    key = state.entry_key(store, subscription) if subscription else None
+    outcome = _outcome(user_id, product, plan, key, now_ms)
     count("Notifications", store=store, type=kind, outcome=outcome)
     logger.info("notification processed", extra={"store": store, "type": kind, "outcome": outcome})
     return outcome
@@ -118,16 +121,17 @@ def _store_unavailable(store: str, reason: str) -> ApiError:
                     "the store cannot be asked right now; deliver the notification again later")
 
 
-def _outcome(user_id, product, plan) -> str:
-    if plan is None:
+def _outcome(user_id, product, plan, key, now_ms) -> str:
+    if plan is None or key is None:
         return "no_change"
     if product not in premium_products():
         return "unknown_product"
-    if not user_id:
+    if not user_id or not isinstance(user_id, str):
         return "unknown_user"
-    result, before = state.apply(user_id, plan)
-    if result == "applied" and before.get("type", "free") != plan["type"]:
-        count("SubscriptionChanges", direction="upgrade" if plan["type"] == state.PREMIUM else "downgrade")
+    result, before, after = state.apply(user_id, key, plan, now_ms)
+    if result == "applied":
+        if before.get("type", "free") != after.get("type", "free"):
+            count("SubscriptionChanges", direction="upgrade" if after.get("type") == state.PREMIUM else "downgrade")
     return result
 
 

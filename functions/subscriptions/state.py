@@ -1,13 +1,22 @@
-"""From a store notification to the user's subscription, and onto the profile.
+"""From a store notification to the user's subscriptions, and onto the profile.
 
-A notification only moves a subscription forward in time: the profile keeps the event
-time of the state it shows, and an update carrying an older event time is refused by
-the table itself (conditional write), so out-of-order deliveries cannot undo a newer
-state.
+Each store subscription keeps its own state on the profile (`subscriptions`, keyed by
+store and the store's id of that subscription: Apple's originalTransactionId, a digest
+of Google's purchase token), so an event about one subscription never changes another:
+an Apple expiry leaves an active Google purchase alone, and a notification whose
+appAccountToken names someone else can add an entry to their profile but cannot end
+the one that makes them premium. `current_subscription` is the strongest current
+entitlement across the entries, written with them.
+
+A notification only moves its subscription forward in time: an event older than the
+entry's is `stale`. Entries and the strongest plan are written together under an
+optimistic version check (one read, one conditional write; retried on a race), so two
+notifications for one user at once cannot lose either.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -77,19 +86,65 @@ def from_google(notification_type: int, purchase: dict, event_ms: int, now_ms: i
     return None  # pending purchases and unknown states change nothing
 
 
-def apply(user_id: str, plan: dict) -> tuple[str, dict]:
-    """(applied | stale (a newer state is already recorded) | unknown_user, the previous plan)."""
-    try:
-        old = users.table().update_item(
-            Key=users.profile_key(user_id),
-            UpdateExpression="SET current_subscription = :plan, updated_at = :now",
-            ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(current_subscription.event_ms) "
-                                "OR current_subscription.event_ms < :t)",
-            ExpressionAttributeValues={":plan": {**plan, "updated_at": now_iso()}, ":now": now_iso(),
-                                       ":t": plan["event_ms"]},
-            ReturnValues="UPDATED_OLD").get("Attributes", {})
-        return "applied", old.get("current_subscription", {})
-    except ClientError as e:
-        if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-    return ("stale" if users.exists(user_id) else "unknown_user"), {}
+def entry_key(store: str, subscription_id: str) -> str:
+    """The profile's key for one store subscription. Google's purchase token is a bearer
+    credential for the Play Developer API: only its digest is stored."""
+    if store == "google":
+        subscription_id = hashlib.sha256(subscription_id.encode()).hexdigest()[:32]
+    return f"{store}:{subscription_id}"
+
+
+_STRENGTH = {(PREMIUM, "active"): 3, (PREMIUM, "grace_period"): 2}
+
+
+def strongest(entries: dict, now_ms: int) -> dict:
+    """The entitlement the user has now: a premium entry (active before grace period,
+    then the latest expiry) that has not expired, else the most recent entry's state,
+    else the free plan."""
+    def premium_rank(plan: dict):
+        expires = _rfc3339_ms(plan.get("expires_at"))
+        if expires is not None and expires <= now_ms:
+            return None
+        rank = _STRENGTH.get((plan.get("type"), plan.get("status")))
+        return None if rank is None else (rank, expires or 2 ** 62)
+
+    ranked = [(premium_rank(p), p) for p in entries.values()]
+    premium = [(r, p) for r, p in ranked if r is not None]
+    if premium:
+        return max(premium, key=lambda rp: rp[0])[1]
+    if entries:
+        return max(entries.values(), key=lambda p: int(p.get("event_ms", 0)))
+    return dict(users.FREE_PLAN)
+
+
+def apply(user_id: str, key: str, plan: dict, now_ms: int, attempts: int = 3) -> tuple[str, dict, dict]:
+    """Records `plan` as the state of subscription `key` of the user.
+    (applied | stale (a newer state of this subscription is recorded) | unknown_user, the
+    current plan before, the current plan after)."""
+    for _ in range(attempts):
+        item = users.table().get_item(
+            Key=users.profile_key(user_id), ConsistentRead=True,
+            ProjectionExpression="PK, subscriptions, current_subscription, subscriptions_version").get("Item")
+        if item is None:
+            return "unknown_user", {}, {}
+        entries = dict(item.get("subscriptions") or {})
+        known = entries.get(key)
+        if known is not None and int(known.get("event_ms", 0)) >= int(plan["event_ms"]):
+            return "stale", {}, {}
+        version = int(item.get("subscriptions_version", 0))
+        entries[key] = {**plan, "updated_at": now_iso()}
+        current = strongest(entries, now_ms)
+        try:
+            users.table().update_item(
+                Key=users.profile_key(user_id),
+                UpdateExpression="SET subscriptions = :entries, current_subscription = :current, "
+                                 "subscriptions_version = :next, updated_at = :now",
+                ConditionExpression="attribute_exists(PK) AND (subscriptions_version = :version OR "
+                                    "(attribute_not_exists(subscriptions_version) AND :version = :zero))",
+                ExpressionAttributeValues={":entries": entries, ":current": current, ":next": version + 1,
+                                           ":version": version, ":zero": 0, ":now": now_iso()})
+            return "applied", item.get("current_subscription", {}), current
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+    raise RuntimeError("the subscription changed under every attempt")  # Pub/Sub and Apple deliver again

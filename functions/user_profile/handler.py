@@ -11,7 +11,8 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from functions.common import jobs, users
 from functions.common.clock import now_iso
-from functions.common.http import ApiError, caller_id, make_resolver, parse_body
+from functions.common.oauth import clean_name
+from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body
 from functions.user_profile.models import ProfileUpdate
 from functions.common.api import api_handler
 from functions.common.observability import logger
@@ -23,22 +24,23 @@ READ_ONLY = frozenset({"id", "email", "auth_provider", "subscription", "created_
 def _profile(user_id: str) -> dict:
     item = users.get(user_id)
     if item is None:  # the account was deleted: its tokens no longer work
-        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+        raise account_gone()
     return item
 
 
 @app.get("/api/v1/user/profile")
 def read():
-    return users.to_user(_profile(caller_id(app)))
+    return users.to_user(_profile(caller_id(app, check_account=False)))
 
 
 @app.put("/api/v1/user/profile")
 def change():
-    user_id = caller_id(app)
+    user_id = caller_id(app, check_account=False)
     update = parse_body(app, ProfileUpdate, read_only=READ_ONLY)
     item = _profile(user_id)
     now = now_iso()
-    names = {f: getattr(update, f) for f in ("given_name", "family_name", "name") if getattr(update, f)}
+    names = {f: clean_name(getattr(update, f)) for f in ("given_name", "family_name", "name")}
+    names = {f: v for f, v in names.items() if v}
     changes, removals = users.seal_fields(item, names) if names else ({}, ())
     if update.consents:
         changes.update({f"consents.{k}": {**c.model_dump(), "recorded_at": now} for k, c in update.consents.given().items()})
@@ -52,13 +54,13 @@ def change():
     changes["updated_at"] = now
     updated = users.update(user_id, changes, removals)
     if updated is None:
-        raise ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", "this account no longer exists")
+        raise account_gone()
     return users.to_user(updated)
 
 
 @app.delete("/api/v1/user/profile")
 def delete():
-    user_id = caller_id(app)
+    user_id = caller_id(app, check_account=False)
     item = _profile(user_id)
     files = jobs.delete_all_of(user_id)  # first, so a failure leaves an account to retry with
     users.delete(item)

@@ -96,7 +96,8 @@ def test_layers_powertools_then_dependencies_and_extras_only_where_asked(stack):
 
 def test_environment_names_only_what_the_function_touches(stack):
     echo, worker, streamer = (function(stack, n)["environment"]["variables"] for n in ("echo", "worker", "streamer"))
-    assert echo["TABLE_NAME"] == f"serenya-{stack.settings.env}" and "DATA_KEY_ARN" in echo
+    assert echo["TABLE_NAME"] == f"serenya-{stack.settings.env}" and "PII_KEY_ARN" in echo
+    assert "DATA_KEY_ARN" not in echo and "EMAIL_MAC_KEY_ARN" not in echo  # it writes no object, hashes no email
     assert "TEMP_BUCKET" not in echo and "SIGNING_KEY_ARN" not in echo
     assert echo["ALLOWED_ORIGINS"] == ",".join(stack.settings.allowed_origins)
     assert worker["TEMP_BUCKET"] == stack.outputs["temp_bucket"] and "TABLE_NAME" not in worker
@@ -136,7 +137,8 @@ def test_statements_follow_declared_access():
     echo, worker, streamer, authorizer, nightly = (
         policy(run, n) for n in ("echo", "worker", "streamer", "authorizer", "nightly"))
     assert {"dynamodb:PutItem", "dynamodb:Query"} <= actions(echo)
-    assert "dynamodb:Query" in actions(authorizer) and "dynamodb:PutItem" not in actions(authorizer)
+    # The authorizer only checks that the account exists: GetItem of the profile's key.
+    assert {a for a in actions(authorizer) if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
     assert actions(authorizer) >= {"kms:GetPublicKey"} and "kms:Sign" not in actions(authorizer)
     assert not any(a.startswith("s3:") for a in actions(echo))
     by_sid = {s["Sid"]: s["Resource"] for s in worker["Statement"]}
@@ -149,7 +151,8 @@ def test_statements_follow_declared_access():
     assert {"dynamodb:GetRecords", "dynamodb:GetShardIterator"} <= actions(streamer)
     assert "sqs:SendMessage" in actions(streamer) and "sqs:SendMessage" in actions(worker)
     assert "secretsmanager:GetSecretValue" in actions(nightly) and "secretsmanager:GetSecretValue" not in actions(echo)
-    assert "kms:Decrypt" in actions(nightly)  # the secret is encrypted with the data key
+    assert "kms:Decrypt" in actions(nightly)  # the secret is encrypted with the storage key
+    assert by_sid["UseStorageKeyThroughServices"] == [run.outputs["data_key_arn"]]
 
 
 def test_bedrock_inference_profile_needs_profile_and_model():
@@ -259,7 +262,10 @@ def test_status_may_only_read_and_list_the_two_job_prefixes(real):
     assert granted["ListJobFiles"]["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*", "outgoing/*"]}}
     assert actions(policy(real, "status")) == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
                                                "xray:PutTelemetryRecords", "s3:GetObject", "s3:ListBucket",
-                                               "kms:Decrypt"}
+                                               "kms:Decrypt", "dynamodb:GetItem"}
+    assert granted["UseStorageKeyThroughServices"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["s3.eu-west-1.amazonaws.com"]}}
+    assert granted["CheckAccountExists"]["Condition"] == iam.CHECK_ACCOUNT_CONDITION
 
 
 def test_upload_may_only_write_incoming(real):
@@ -277,20 +283,29 @@ def test_process_is_triggered_by_incoming_with_a_dead_letter_queue(real):
     queue = real.mocks.one("aws:sqs/queue:Queue", "-process-failures")
     assert process.inputs["deadLetterConfig"]["targetArn"] == queue.state["arn"]
     assert "bedrock:InvokeModel" in actions(policy(real, "process"))
-    assert not any(a.startswith("dynamodb:") for a in actions(policy(real, "process")))
+    # process reads nothing of the table but whether a job's account still exists.
+    assert {a for a in actions(policy(real, "process")) if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
+    assert statements(real, "process")["CheckAccountExists"]["Condition"] == iam.CHECK_ACCOUNT_CONDITION
     layers = process.inputs["layers"]
     assert len(layers) == 3  # Powertools, shared dependencies, and pypdf for this function only
     assert all(len(function(real, n)["layers"]) == 2 for n in ("status", "auth"))
 
 
-def test_only_functions_that_need_the_table_may_touch_it(real):
-    for name in ("upload", "status", "result", "cleanup", "chat_prompts", "chat_messages", "chat_status"):
-        assert not any(a.startswith("dynamodb:") for a in actions(policy(real, name))), name
+def test_job_routes_and_the_authorizer_may_only_check_that_an_account_exists(real):
+    """GetItem of a USER# item's key attributes, nothing else of the table: enough to stop
+    a deleted account's token at once (functions/common/accounts.py)."""
+    for name in ("authorizer", "upload", "status", "result", "cleanup", "chat_prompts", "chat_messages",
+                 "chat_status", "process"):
+        dynamodb = [s for s in policy(real, name)["Statement"] if any(a.startswith("dynamodb:") for a in s["Action"])]
+        assert len(dynamodb) == 1 and dynamodb[0]["Action"] == ["dynamodb:GetItem"], name
+        assert dynamodb[0]["Resource"] == [real.mocks.one("aws:dynamodb/table:Table").state["arn"]], name
+        assert dynamodb[0]["Condition"] == iam.CHECK_ACCOUNT_CONDITION, name
     assert "dynamodb:PutItem" not in actions(policy(real, "doctor_report"))
 
 
-def test_chat_prompts_touches_nothing(real):
-    assert {a.split(":")[0] for a in actions(policy(real, "chat_prompts"))} == {"logs", "xray"}
+def test_chat_prompts_touches_nothing_but_the_account_check(real):
+    assert {a for a in actions(policy(real, "chat_prompts")) if not a.startswith(("logs:", "xray:"))} == {
+        "dynamodb:GetItem"}
 
 
 def test_no_function_may_subscribe_the_account_to_a_model(prod_run):

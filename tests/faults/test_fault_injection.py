@@ -101,6 +101,9 @@ def test_every_model_fault_ends_the_job_failed_within_the_deadline(aws_env, monk
     monkeypatch.setattr(process_module, "provider", lambda: model)
     s3 = boto3.client("s3", region_name="eu-west-1")
     job = jobs.new_job_id("result", "00000000-0000-4000-8000-000000000000")
+    # The job's owner exists: process writes outcomes only for existing accounts.
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
+        Item={"PK": f"USER#{job.user_id}", "SK": "PROFILE"})
     s3.put_object(Bucket="serenya-test-temp", Key=job.incoming, Body=TABLE.pdf(), ContentType="application/pdf")
     context = FakeContext()
     context.get_remaining_time_in_millis = lambda: 300_000

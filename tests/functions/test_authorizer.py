@@ -37,6 +37,18 @@ def test_valid_token_allows_every_route_of_the_stage(user):
     assert not policy_allows(policy, f"{API.replace('/v1', '/v2')}/GET/api/v1/user/profile")
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_scheme_name_is_case_insensitive(user, scheme):
+    """RFC 9110, 11.1; API Gateway's identity validation expression lets them through too."""
+    import re
+
+    from components.openapi import BEARER_PATTERN
+
+    header = f"{scheme} {tokens.issue(user, 's-1').token}"
+    assert re.fullmatch(BEARER_PATTERN, header)
+    assert handler(event(header), FakeContext())["principalId"] == user
+
+
 @pytest.mark.parametrize("header", ["", "Bearer", "Bearer ", "Basic abc", "bearer x.y.z", "Bearer not-a-jwt"])
 def test_malformed_headers_are_unauthorized(aws_env, header):
     with pytest.raises(Exception, match="^Unauthorized$"):

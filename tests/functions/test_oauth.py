@@ -1,5 +1,7 @@
 """Google and Apple ID token verification, against the local identity provider's keys."""
 
+import time
+
 import jwt
 import pytest
 
@@ -95,3 +97,41 @@ def test_unknown_provider_and_unconfigured_provider(idp, monkeypatch):
 
 def test_garbage_is_refused(idp):
     assert reason("google", "not-a-jwt") == "invalid_signature_or_claims"
+
+
+def test_a_token_with_a_nonce_needs_the_requests_nonce(idp):
+    assert reason("google", idp.id_token("google", "g-1", nonce="n-123")) == "nonce_missing"
+
+
+def signed(idp, provider, **claims):
+    """An ID token from the identity provider's own key with any claims."""
+    now = int(time.time())
+    base = {"iss": idp.issuer(provider), "sub": "g-1", "iat": now, "exp": now + 600}
+    return jwt.encode({**base, **claims}, idp._keys[provider], algorithm="RS256", headers={"kid": idp.kid(provider)})
+
+
+def test_several_audiences_need_one_of_our_clients_as_azp(idp):
+    ours, theirs = CLIENT_IDS["google"][0], "someone-else.apps.googleusercontent.com"
+    assert oauth.verify_id_token("google", signed(idp, "google", aud=[ours, theirs], azp=ours)).subject == "g-1"
+    assert reason("google", signed(idp, "google", aud=[ours, theirs], azp=theirs)) == "wrong_azp"
+    assert reason("google", signed(idp, "google", aud=[ours, theirs])) == "wrong_azp"
+    # One audience: azp may name another client of ours (Android's) and is not required.
+    assert oauth.verify_id_token("google", signed(idp, "google", aud=ours, azp="android-client")).subject == "g-1"
+
+
+def test_unverified_emails_are_reported(idp):
+    identity = oauth.verify_id_token("google", idp.id_token("google", "g-1", email="a@b.co", email_verified=False))
+    assert identity.email == "a@b.co" and identity.email_verified is False
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("Ana\u202eamiL", "AnaamiL"), ("\u2066Bob\u2069", "Bob"), ("Zoe\x00\x07\x1b[31m", "Zoe[31m"),
+    ("  Ana \n Lima  ", "Ana Lima"), ("\u200f\u202e", None), ("x" * 500, "x" * 100), (None, None), (5, None),
+    ("Émile Zoë 山田", "Émile Zoë 山田")])
+def test_names_lose_control_and_bidi_characters_and_stop_at_100(raw, clean):
+    assert oauth.clean_name(raw) == clean
+
+
+def test_names_in_the_token_are_cleaned(idp):
+    identity = oauth.verify_id_token("google", idp.id_token("google", "g-1", name="Eve\u202e" + "e" * 300))
+    assert identity.name == "Eve" + "e" * 97

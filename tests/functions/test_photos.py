@@ -20,7 +20,7 @@ from functions.process.offline import OfflineProvider
 from functions.process.providers import BedrockProvider, InputError
 from tests.fixtures import photos
 from tests.fixtures.lab_reports import TABLE, encrypted_pdf, long_pdf
-from tests.functions.test_process import VALID, deliver, emitted, outcome, upload, use
+from tests.functions.test_process import USER, VALID, deliver, emitted, outcome, upload, use
 
 MODEL = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
 LIMIT_BYTES = 3_750_000  # Bedrock's per-image limit, restated from its documentation on purpose
@@ -58,6 +58,9 @@ def s3(aws_env, monkeypatch):
 
     from functions.process import handler
     monkeypatch.setattr(handler, "sleep", lambda s: None)
+    # The jobs' owner exists: process writes outcomes only for existing accounts.
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
+        Item={"PK": f"USER#{USER}", "SK": "PROFILE", "user_id": USER})
     return boto3.client("s3", region_name="eu-west-1")
 
 

@@ -48,6 +48,9 @@ VALID = {"document_type": "lab_report", "summary": "One value.", "confidence": 0
 @pytest.fixture
 def s3(aws_env, monkeypatch):
     monkeypatch.setattr(process_module, "sleep", lambda s: None)
+    # The jobs' owner exists: process writes outcomes only for existing accounts.
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
+        Item={"PK": f"USER#{USER}", "SK": "PROFILE", "user_id": USER})
     return boto3.client("s3", region_name="eu-west-1")
 
 
@@ -88,6 +91,18 @@ def test_valid_reply_completes_the_job_and_removes_the_input(s3, monkeypatch):
     assert result["result"]["model"] == "stub-model" and "not medical advice" in result["result"]["disclaimer"]
     assert not incoming_exists(s3, job)
     assert jobs.state(job).status == "completed"
+
+
+def test_a_job_whose_account_was_deleted_leaves_nothing(s3, monkeypatch, capsys):
+    """An upload that lands after DELETE (its presigned POST issued before) creates no outcome."""
+    use(monkeypatch, StubModel(VALID))
+    job = upload(s3, TABLE.pdf())
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").delete_item(
+        Key={"PK": f"USER#{USER}", "SK": "PROFILE"})
+    deliver(job)
+    assert not incoming_exists(s3, job)
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=job.outgoing)
+    assert '"reason":"account_deleted"' in capsys.readouterr().out.replace(" ", "")  # JobsRejected
 
 
 @pytest.mark.parametrize("reply", [

@@ -17,7 +17,7 @@ from functions.process import handler as process_module
 from functions.process import providers
 from functions.process.tasks import chat_task
 from tests.conftest import FakeContext
-from tests.functions.test_process import BUCKET, USER, StubModel, outcome
+from tests.functions.test_process import BUCKET, USER, StubModel, outcome, s3  # noqa: F401 (fixture: the owner exists)
 
 CHAT = json.dumps({"message": "What does a low ferritin mean?"}).encode()
 REPLY = {"output": {"message": {"role": "assistant", "content": [
@@ -103,12 +103,6 @@ def test_the_program_sets_the_retries(prod_run):
     assert process["qualifier"] == "$LATEST"
     asynchronous = {f"serenya-prod-{fn.name}" for fn in CATALOG if fn.invoked_asynchronously}
     assert set(configs) == asynchronous
-
-
-@pytest.fixture
-def s3(aws_env, monkeypatch):
-    monkeypatch.setattr(process_module, "sleep", lambda s: None)
-    return boto3.client("s3", region_name="eu-west-1")
 
 
 def upload_chat(s3):

@@ -115,3 +115,29 @@ def test_an_id_token_is_not_an_access_token(aws_env):
 @pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "Bearer x", "e30.e30."])
 def test_garbage_is_malformed_or_refused(aws_env, garbage):
     assert reason(garbage) in {"malformed", "algorithm_not_allowed"}
+
+
+def kms_signed(claims: dict, key_arn: str) -> str:
+    """A token signed by the stack's own KMS key, as `issue` would, with any claims."""
+    header = {"alg": "ES256", "typ": "at+jwt", "kid": tokens.key_id(key_arn)}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    der = boto3.client("kms", region_name="eu-west-1").sign(
+        KeyId=key_arn, Message=signing_input.encode(), MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    return f"{signing_input}.{b64(tokens.der_to_jws(der))}"
+
+
+@pytest.mark.parametrize("lifetime, accepted", [(3600, True), (3601, False), (86_400, False)])
+def test_a_well_signed_token_living_over_an_hour_is_refused(aws_env, lifetime, accepted):
+    now = int(time.time())
+    claims = {"iss": tokens.issuer(), "aud": tokens.AUDIENCE, "sub": "u", "iat": now, "exp": now + lifetime,
+              "jti": "j", "sid": "s"}
+    token = kms_signed(claims, aws_env["signing_key"])
+    if accepted:
+        assert tokens.verify(token)["sub"] == "u"
+    else:
+        assert reason(token) == "lifetime_too_long"
+
+
+def test_a_token_whose_header_nests_too_deep_is_malformed(aws_env):
+    header = b64(b'{"alg":' + b"[" * 1000 + b"]" * 1000 + b"}")
+    assert reason(f"{header}.e30.c2ln") == "malformed"

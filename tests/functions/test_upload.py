@@ -25,7 +25,13 @@ def role_session(monkeypatch):
 @pytest.fixture
 def upload(role_session, aws_env):
     """Calls the route as the gateway would."""
+    import boto3
+
     from functions.upload.handler import handler
+
+    # The caller's account exists: every authorized route checks (functions/common/accounts.py).
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
+        Item={"PK": f"USER#{USER}", "SK": "PROFILE", "user_id": USER})
 
     def call(body):
         event = api_event("POST", "/api/v1/process/upload", body)
@@ -59,6 +65,13 @@ def test_the_url_is_the_regional_virtual_hosted_endpoint(upload):
 def test_the_region_is_the_functions_own(upload, monkeypatch):
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
     aws.reset()
+    import boto3  # the account check reads the table in the function's region too
+    boto3.client("dynamodb", region_name="eu-central-1").create_table(
+        TableName="serenya-test", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK")])
+    boto3.resource("dynamodb", region_name="eu-central-1").Table("serenya-test").put_item(
+        Item={"PK": f"USER#{USER}", "SK": "PROFILE"})
     body = upload({"content_type": "image/png", "file_size": 10})[1]
     assert body["upload"]["url"] == f"https://{BUCKET}.s3.eu-central-1.amazonaws.com/"
     assert "/eu-central-1/s3/" in body["upload"]["fields"]["x-amz-credential"]
@@ -97,6 +110,9 @@ def test_with_an_endpoint_override_the_url_is_that_endpoint(upload, monkeypatch)
     # The local stack sets AWS_ENDPOINT_URL; an IP endpoint cannot carry the bucket in its host.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     aws.reset()
+    # Nothing listens there: the account check (tested on its own) answers as the table would.
+    from functions.common import accounts
+    monkeypatch.setattr(accounts, "exists", lambda user_id: user_id == USER)
     fields = upload({"content_type": "image/jpeg", "file_size": 10})[1]["upload"]
     assert fields["url"] == f"http://127.0.0.1:4566/{BUCKET}"
     assert fields["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"

@@ -1,0 +1,86 @@
+"""JSON that can be parsed safely, or a clear refusal.
+
+Python's parser recurses once per nesting level (a 2 KB body nested 1,000 deep raises
+RecursionError) and refuses integers over 4,300 digits with ValueError; pydantic's
+parser has limits of its own. Every JSON text that comes from outside (request bodies,
+the headers and payloads of JWTs before their signature is checked) is scanned first:
+nesting deeper than MAX_DEPTH or a number longer than MAX_NUMBER_DIGITS is refused
+with `UnsafeJson` (a ValueError) before any parser sees it. The scan is one linear
+pass without recursion.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+MAX_DEPTH = 64
+MAX_NUMBER_DIGITS = 100
+_NUMBER_CHARS = frozenset("0123456789")
+
+
+class UnsafeJson(ValueError):
+    """The text is not JSON this service parses; `reason` is a fixed code."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check(text: Union[str, bytes]) -> None:
+    """Raises UnsafeJson when `text` nests deeper than MAX_DEPTH or holds a number with
+    more than MAX_NUMBER_DIGITS digits (outside strings)."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnsafeJson("not_utf8") from None
+    depth = digits = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch in _NUMBER_CHARS:
+            digits += 1
+            if digits > MAX_NUMBER_DIGITS:
+                raise UnsafeJson("number_too_long")
+            continue
+        digits = 0 if ch not in ".eE+-" else digits
+        if ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise UnsafeJson("too_deep")
+        elif ch in "]}":
+            depth -= 1
+
+
+def loads(text: Union[str, bytes]) -> Any:
+    """json.loads after `check`; every failure is a ValueError (UnsafeJson or JSONDecodeError)."""
+    check(text)
+    try:
+        return json.loads(text)
+    except RecursionError:  # not reachable after check(); kept so no parser error escapes
+        raise UnsafeJson("too_deep") from None
+
+
+def check_jws(token: str) -> None:
+    """Scans the header and payload of a compact JWS before PyJWT parses them (it reads
+    the header before checking the signature). Segments that are not base64url are left
+    to PyJWT, which refuses them."""
+    import base64
+    import binascii
+
+    for segment in (token or "").split(".")[:2]:
+        try:
+            decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        check(decoded)
