@@ -235,7 +235,7 @@ class StorageLayer(pulumi.ComponentResource):
             f"{name}-pii",
             description=f"Serenya {s.env}: per-user PII data keys only",
             enable_key_rotation=True,
-            deletion_window_in_days=30,
+            deletion_window_in_days=key_window,
             policy=pulumi.Output.from_input(args.account_id).apply(lambda account: json.dumps(pii_key_policy(account))),
             opts=protect)
         aws.kms.Alias(f"{name}-pii", name=f"alias/{s.name('pii')}", target_key_id=self.pii_key.key_id, opts=child)
@@ -247,7 +247,7 @@ class StorageLayer(pulumi.ComponentResource):
             description=f"Serenya {s.env}: HMAC of normalised emails for the lookup index",
             customer_master_key_spec="HMAC_256",
             key_usage="GENERATE_VERIFY_MAC",
-            deletion_window_in_days=30,
+            deletion_window_in_days=key_window,
             policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: json.dumps(email_mac_key_policy(account))),
             opts=protect)

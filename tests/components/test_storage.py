@@ -163,8 +163,8 @@ def test_pulumi_destroy_completes_on_dev_and_dev_can_be_created_again(dev):
     assert dev.mocks.one("aws:dynamodb/table:Table").inputs["deletionProtectionEnabled"] is False
     assert dev.mocks.one("aws:secretsmanager/secret:Secret").inputs["recoveryWindowInDays"] == 0
     # KMS deletes a key after 7 to 30 days whatever happens; dev's own keys take the shortest.
-    assert {k.inputs["deletionWindowInDays"] for k in (data_key(dev), dev.mocks.one("aws:kms/key:Key", "-signing"))} \
-        == {7}
+    own = [k for k in dev.mocks.of_type("aws:kms/key:Key") if "us-east-1" not in k.name]
+    assert len(own) == 4 and {k.inputs["deletionWindowInDays"] for k in own} == {7}
 
 
 def test_components_follow_the_type_token_convention(stack):
@@ -180,6 +180,8 @@ STATEFUL_URNS = {
     "serenya:storage:StorageLayer$aws:dynamodb/table:Table::serenya-{env}-table",
     "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-data",
     "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-signing",
+    "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-pii",        # wraps every user's PII key
+    "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-email-mac",  # the email lookup's HMAC
     "serenya:storage:StorageLayer$aws:secretsmanager/secret:Secret::serenya-{env}-third-party",
     "serenya:storage:SecureBucket$aws:s3/bucket:Bucket::serenya-{env}-temp",
     "serenya:storage:SecureBucket$aws:s3/bucket:Bucket::serenya-{env}-events",
