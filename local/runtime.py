@@ -81,7 +81,9 @@ class LocalLambda:
     def __contains__(self, name: str) -> bool:
         return name in self.functions
 
-    def invoke(self, name: str, event: dict) -> Any:
+    def invoke(self, name: str, event: dict, request_id: Optional[str] = None) -> Any:
+        """`request_id`: Lambda keeps an asynchronous event's request id across its retries
+        (the process function's claim relies on it); a new one otherwise."""
         fn = self.functions[name]
         handler = self._handlers.get(name)
         if handler is None:
@@ -89,6 +91,7 @@ class LocalLambda:
         physical = self._names.get(name, name)
         context = LambdaContext(
             function_name=physical, memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s,
-            invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}")
+            invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}",
+            **({"aws_request_id": request_id} if request_id else {}))
         with self._containers[name], acting_as(name):
             return handler(event, context)

@@ -52,8 +52,10 @@ class LocalStack:
 
     def __init__(self, port: int = 8080, host: str = "127.0.0.1", stack: str = "dev",
                  catalog: tuple[Function, ...] = CATALOG, resolve: Resolver = import_handler,
-                 background: bool = True):
-        """`background=False` leaves the pollers to the caller (`poll_once`), for tests."""
+                 background: bool = True, role_client_hook: Optional[Callable[[object], None]] = None):
+        """`background=False` leaves the pollers to the caller (`poll_once`), for tests.
+        `role_client_hook` sees each client the trigger stand-ins make calls with a
+        function's role (stream reads, failure queues) before it is used."""
         self.host, self.port, self.stack = host, port, stack
         self.background = background
         self.catalog = catalog
@@ -65,6 +67,7 @@ class LocalStack:
         self.statuses: Counter[int] = Counter()  # every answer the HTTP server gave, by status
         self._statuses_lock = threading.Lock()
         self.program: Optional[ProgramRun] = None
+        self._role_client_hook = role_client_hook
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -175,11 +178,16 @@ class LocalStack:
         """Lambda sends to a dead-letter queue or an on-failure destination with the
         function's execution role."""
         sqs, url = aws_client("sqs", self.aws_endpoint_url, self.region), self._queue_url(queue_arn)
+        self._role_client(sqs)
 
         def send(payload: dict) -> None:
             with acting_as(function):
                 sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload, default=str))
         return send
+
+    def _role_client(self, client) -> None:
+        if self._role_client_hook:
+            self._role_client_hook(client)
 
     def _deployed_function(self, fn: Function):
         physical = self.program.outputs["functions"][fn.name]
@@ -204,8 +212,10 @@ class LocalStack:
                 physical = outputs["functions"][fn.name]
                 mapping = next(m for m in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
                                if m.inputs["functionName"].split(":function:")[-1].split(":")[0] == physical)
+                streams = aws_client("dynamodbstreams", self.aws_endpoint_url, self.region)
+                self._role_client(streams)
                 self.pollers.append(StreamPoller(
-                    aws_client("dynamodbstreams", self.aws_endpoint_url, self.region),
+                    streams,
                     mapping.inputs["eventSourceArn"], fn.name, StreamMapping.from_inputs(mapping.inputs),
                     self.functions,
                     self._failure_sender(fn.name, mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"])))

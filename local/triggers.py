@@ -24,6 +24,7 @@ import base64
 import json
 import threading
 import urllib.parse
+import uuid
 from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
@@ -123,10 +124,10 @@ class S3Dispatcher(_Poller):
         }]}
 
     def _deliver(self, event: dict) -> None:
-        error = None
+        error, request_id = None, str(uuid.uuid4())  # one event, one request id across its retries
         for _ in range(self.attempts):
             try:
-                self._functions.invoke(self._function, event)
+                self._functions.invoke(self._function, event, request_id=request_id)
                 return
             except Exception as e:
                 error = f"{type(e).__name__}: {e}"

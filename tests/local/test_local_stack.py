@@ -25,7 +25,7 @@ class Handlers:
 
     def __init__(self):
         self.s3_events, self.stream_batches, self.fail_worker = [], [], False
-        self.worker_calls = 0
+        self.worker_calls, self.worker_request_ids = 0, []
         self.poison = set()          # PKs whose records make the stream function raise
         self.report_failed = set()   # PKs whose records it reports in batchItemFailures, once each
 
@@ -44,6 +44,7 @@ class Handlers:
 
     def worker(self, event, context):
         self.worker_calls += 1
+        self.worker_request_ids.append(context.aws_request_id)
         if self.fail_worker:
             raise RuntimeError("model unavailable")
         record = event["Records"][0]["s3"]
@@ -240,13 +241,15 @@ def test_a_failing_asynchronous_function_lands_in_its_failure_queue(stack, handl
     dlq = next(f.inputs["deadLetterConfig"]["targetArn"] for f in stack.program.mocks.of_type(
         "aws:lambda/function:Function") if f.inputs["name"] == stack.program.outputs["functions"]["worker"])
     assert dlq.endswith(":serenya-dev-worker-failures")
-    handlers.fail_worker, handlers.worker_calls = True, 0
+    handlers.fail_worker, handlers.worker_calls, handlers.worker_request_ids = True, 0, []
     try:
         aws(stack, "s3").put_object(Bucket=stack.program.outputs["temp_bucket"], Key="incoming/bad", Body=b"x")
         s3_dispatcher(stack).poll_once()
     finally:
         handlers.fail_worker = False
     assert handlers.worker_calls == 1 + config["maximumRetryAttempts"] == 2
+    # Lambda keeps the event's request id across retries (the process function's claim is keyed by it).
+    assert len(set(handlers.worker_request_ids)) == 1
     messages = aws(stack, "sqs").receive_message(QueueUrl=stack.failure_queue_url("worker"),
                                                  MaxNumberOfMessages=10).get("Messages", [])
     payload = json.loads(messages[0]["Body"])
