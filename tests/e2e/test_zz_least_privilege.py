@@ -28,8 +28,8 @@ NOT_EXERCISED_LOCALLY = {
                           "(POWERTOOLS_TRACE_DISABLED: no X-Ray daemon)",
     ("*", "ListTableStreams"): "Lambda's event source mapping may list the table's streams; the local poller is "
                                "given the stream ARN the program declares",
-    ("*", "SendFailedEvents"): "only an event that failed for good is sent there; tests/local/test_local_stack.py "
-                               "proves the stand-ins send to the queue the program names",
+    ("*", "SendFailedEvents"): "only an event that failed for good is sent there (process's is, by "
+                               "test_process_retries.py; tests/local/test_local_stack.py covers the stream's)",
     ("process", "InvokeModel"): "the local stack analyses with the offline analyser; Bedrock calls are tested "
                                 "against stubs in tests/functions/test_process.py",
     ("compaction", "ReadAuditEvents"): "compaction is scheduled (EventBridge); the local stack does not run "
