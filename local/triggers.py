@@ -61,6 +61,8 @@ class _Poller:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.errors: list[str] = []  # what failed for good, for /local/health and tests
+        self._cycles = 0             # background polls completed
+        self._cycled = threading.Condition()
 
     def poll_once(self) -> int:
         raise NotImplementedError
@@ -80,6 +82,17 @@ class _Poller:
                 self.poll_once()
             except Exception as e:  # keep polling; the failure is recorded, not swallowed
                 self.errors.append(f"{type(self).__name__}: {type(e).__name__}: {e}")
+            with self._cycled:
+                self._cycles += 1
+                self._cycled.notify_all()
+
+    def wait_polled(self, cycles: int = 2, timeout: float = 30.0) -> bool:
+        """Waits until the background thread has completed `cycles` more polls, so that
+        everything written before the call has been delivered (a full poll started after
+        it). Event-driven, for tests; `timeout` only bounds a stopped poller."""
+        with self._cycled:
+            target = self._cycles + cycles
+            return self._cycled.wait_for(lambda: self._cycles >= target, timeout=timeout)
 
 
 class S3Dispatcher(_Poller):
