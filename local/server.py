@@ -116,7 +116,10 @@ class LocalStack:
         physical = self.program.outputs["functions"]
         self.functions = LocalLambda(by_name(self.catalog), physical, self.region,
                                      self.program.mocks.account_id, self._resolve)
-        self.gateway = Gateway(self.catalog, self.functions, self.region, self.program.mocks.account_id)
+        # Validated with the document the program gives API Gateway.
+        api_document = json.loads(self.program.mocks.one("aws:apigateway/restApi:RestApi").inputs["body"])
+        self.gateway = Gateway(self.catalog, self.functions, self.region, self.program.mocks.account_id,
+                               document=api_document)
         self._start_pollers()
 
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
