@@ -5,6 +5,13 @@ route, calls the real token authorizer for authorized routes (and caches its ans
 per token like API Gateway), evaluates the returned policy against the method ARN,
 builds the REST proxy event, and turns the function's reply into an HTTP response.
 Failures of its own answer in the contract's error format.
+
+Given the document the program gives API Gateway (components/openapi.py
+for_api_gateway), it also validates requests as the deployed API does: required query
+and header parameters present and not blank, and a body whose Content-Type has a model
+valid against that model's (reduced) JSON schema; otherwise the document's
+BAD_REQUEST_PARAMETERS or BAD_REQUEST_BODY gateway response, and no function runs.
+https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
+
+import jsonschema
 
 from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, Function, Route
 from local.runtime import LocalLambda
@@ -94,8 +103,12 @@ def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
 
 class Gateway:
     def __init__(self, catalog: tuple[Function, ...], functions: LocalLambda, region: str, account_id: str,
-                 api_id: str = "local", cache_seconds: int = AUTHORIZER_CACHE_SECONDS):
+                 api_id: str = "local", cache_seconds: int = AUTHORIZER_CACHE_SECONDS,
+                 document: Optional[Mapping[str, Any]] = None):
+        """`document`: the OpenAPI document API Gateway receives; requests are validated
+        against it when given."""
         self._router = Router(catalog)
+        self._document = document
         self._functions = functions
         self._arn_prefix = f"arn:aws:execute-api:{region}:{account_id}:{api_id}/{STAGE}"
         self._cache_seconds = cache_seconds
@@ -131,6 +144,10 @@ class Gateway:
             if denied:
                 return denied
 
+        # API Gateway validates after authorizing and before the integration.
+        invalid = self._validate(method, route, query, headers, body, request_id) if method != "OPTIONS" else None
+        if invalid:
+            return invalid
         event = self._proxy_event(method, path, route, params, query, headers, body,
                                   request_id, source_ip, authorizer_context)
         try:
@@ -138,6 +155,51 @@ class Gateway:
             return _to_http(reply)
         except Exception as e:  # API Gateway answers a failed or malformed integration with 502
             return json_error(502, "bad_gateway", f"the function failed: {type(e).__name__}", request_id)
+
+    def _validate(self, method: str, route: Route, query: Mapping[str, list[str]], headers: Mapping[str, str],
+                  body: bytes, request_id: str) -> Optional[HttpResponse]:
+        if self._document is None or self._document.get("x-amazon-apigateway-request-validator") is None:
+            return None
+        validators = self._document.get("x-amazon-apigateway-request-validators", {})
+        operation = self._document["paths"].get(route.path, {}).get(method.lower(), {})
+        validator = validators[operation.get("x-amazon-apigateway-request-validator",
+                                             self._document["x-amazon-apigateway-request-validator"])]
+        if validator.get("validateRequestParameters"):
+            for parameter in operation.get("parameters", []):
+                if not parameter.get("required") or parameter["in"] not in ("query", "header"):
+                    continue
+                value = (query.get(parameter["name"]) or [""])[-1] if parameter["in"] == "query" \
+                    else _header(headers, parameter["name"])
+                if not value.strip():
+                    return self._gateway_response("BAD_REQUEST_PARAMETERS", request_id)
+        content = (operation.get("requestBody") or {}).get("content", {})
+        if validator.get("validateRequestBody") and content:
+            # No matching content type (and no $default model): API Gateway does not validate.
+            media = (_header(headers, "Content-Type") or "application/json").split(";")[0].strip().lower()
+            model = content.get(media) or content.get("$default")
+            if model is not None:
+                schema = self._resolve(model.get("schema", {}))
+                try:
+                    jsonschema.Draft4Validator(schema).validate(json.loads(body or b""))
+                except (ValueError, jsonschema.ValidationError):
+                    return self._gateway_response("BAD_REQUEST_BODY", request_id)
+        return None
+
+    def _resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            return self._document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+        return schema
+
+    def _gateway_response(self, kind: str, request_id: str) -> HttpResponse:
+        """The document's gateway response for `kind`, as API Gateway renders it."""
+        responses = self._document.get("x-amazon-apigateway-gateway-responses", {})
+        response = responses.get(kind) or responses.get("DEFAULT_4XX")
+        template = response["responseTemplates"]["application/json"].replace("$context.requestId", request_id)
+        headers = {k.removeprefix("gatewayresponse.header."): v.strip("'")
+                   for k, v in (response.get("responseParameters") or {}).items()}
+        return HttpResponse(int(response["statusCode"]), {"Content-Type": "application/json", **headers},
+                            template.encode())
 
     def _authorize(self, headers: Mapping[str, str], method_arn: str, request_id: str,
                    context_out: dict) -> Optional[HttpResponse]:

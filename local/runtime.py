@@ -3,17 +3,37 @@ imported on first use, called with an event and a context."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 from functions.catalog import Function
 
 Handler = Callable[[dict, Any], Any]
 Resolver = Callable[[Function], Handler]
+
+_acting = threading.local()
+
+
+def current_function() -> Optional[str]:
+    """The catalog function whose role the AWS calls of this thread are made with: the one
+    running here, or the one a trigger stand-in acts for (Lambda reads a stream and sends
+    to failure queues with the function's execution role)."""
+    return getattr(_acting, "name", None)
+
+
+@contextlib.contextmanager
+def acting_as(name: str) -> Iterator[None]:
+    previous = current_function()
+    _acting.name = name
+    try:
+        yield
+    finally:
+        _acting.name = previous
 
 
 def import_handler(fn: Function) -> Handler:
@@ -61,7 +81,9 @@ class LocalLambda:
     def __contains__(self, name: str) -> bool:
         return name in self.functions
 
-    def invoke(self, name: str, event: dict) -> Any:
+    def invoke(self, name: str, event: dict, request_id: Optional[str] = None) -> Any:
+        """`request_id`: Lambda keeps an asynchronous event's request id across its retries
+        (the process function's claim relies on it); a new one otherwise."""
         fn = self.functions[name]
         handler = self._handlers.get(name)
         if handler is None:
@@ -69,6 +91,7 @@ class LocalLambda:
         physical = self._names.get(name, name)
         context = LambdaContext(
             function_name=physical, memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s,
-            invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}")
-        with self._containers[name]:
+            invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}",
+            **({"aws_request_id": request_id} if request_id else {}))
+        with self._containers[name], acting_as(name):
             return handler(event, context)

@@ -28,7 +28,8 @@ from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY, MotoMocks, aws_cl
 from local.program import ProgramRun, run_program, stack_config
 from local.runtime import LocalLambda, Resolver, import_handler
 from local.store import StoreSimulator
-from local.triggers import S3Dispatcher, StreamPoller
+from local.runtime import acting_as
+from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, StreamMapping, StreamPoller
 
 ACCESS_LOG = logging.getLogger("local.access")  # not under "serenya": that is the functions' logger
 # http.server's refusals of requests it cannot read, as (status, code, message).
@@ -58,8 +59,10 @@ class LocalStack:
 
     def __init__(self, port: int = 8080, host: str = "127.0.0.1", stack: str = "dev",
                  catalog: tuple[Function, ...] = CATALOG, resolve: Resolver = import_handler,
-                 background: bool = True):
-        """`background=False` leaves the pollers to the caller (`poll_once`), for tests."""
+                 background: bool = True, role_client_hook: Optional[Callable[[object], None]] = None):
+        """`background=False` leaves the pollers to the caller (`poll_once`), for tests.
+        `role_client_hook` sees each client the trigger stand-ins make calls with a
+        function's role (stream reads, failure queues) before it is used."""
         self.host, self.port, self.stack = host, port, stack
         self.background = background
         self.catalog = catalog
@@ -71,6 +74,7 @@ class LocalStack:
         self.statuses: Counter[int] = Counter()  # every answer the HTTP server gave, by status
         self._statuses_lock = threading.Lock()
         self.program: Optional[ProgramRun] = None
+        self._role_client_hook = role_client_hook
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -119,7 +123,10 @@ class LocalStack:
         physical = self.program.outputs["functions"]
         self.functions = LocalLambda(by_name(self.catalog), physical, self.region,
                                      self.program.mocks.account_id, self._resolve)
-        self.gateway = Gateway(self.catalog, self.functions, self.region, self.program.mocks.account_id)
+        # Validated with the document the program gives API Gateway.
+        api_document = json.loads(self.program.mocks.one("aws:apigateway/restApi:RestApi").inputs["body"])
+        self.gateway = Gateway(self.catalog, self.functions, self.region, self.program.mocks.account_id,
+                               document=api_document)
         self._start_pollers()
 
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
@@ -173,22 +180,55 @@ class LocalStack:
         queue = self.program.mocks.one("aws:sqs/queue:Queue", f"-{function}-failures")
         return queue.state["url"]
 
-    def _failure_sender(self, function: str) -> Callable[[dict], None]:
-        sqs, url = aws_client("sqs", self.aws_endpoint_url, self.region), self.failure_queue_url(function)
-        return lambda payload: sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload, default=str))
+    def _queue_url(self, arn: str) -> str:
+        return next(q.state["url"] for q in self.program.mocks.of_type("aws:sqs/queue:Queue")
+                    if q.state.get("arn") == arn)
+
+    def _failure_sender(self, function: str, queue_arn: str) -> Callable[[dict], None]:
+        """Lambda sends to a dead-letter queue or an on-failure destination with the
+        function's execution role."""
+        sqs, url = aws_client("sqs", self.aws_endpoint_url, self.region), self._queue_url(queue_arn)
+        self._role_client(sqs)
+
+        def send(payload: dict) -> None:
+            with acting_as(function):
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload, default=str))
+        return send
+
+    def _role_client(self, client) -> None:
+        if self._role_client_hook:
+            self._role_client_hook(client)
+
+    def _deployed_function(self, fn: Function):
+        physical = self.program.outputs["functions"][fn.name]
+        return next(f for f in self.program.mocks.of_type("aws:lambda/function:Function")
+                    if f.inputs["name"] == physical), physical
 
     def _start_pollers(self) -> None:
-        outputs = self.program.outputs
+        """Each trigger with the settings the program deploys: the function's
+        FunctionEventInvokeConfig and dead-letter queue, the stream's EventSourceMapping."""
+        outputs, mocks = self.program.outputs, self.program.mocks
         for fn in self.catalog:
             if isinstance(fn.trigger, S3Trigger):
+                function, physical = self._deployed_function(fn)
+                configs = [c for c in mocks.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+                           if c.inputs["functionName"] == physical]
+                retries = int(configs[0].inputs["maximumRetryAttempts"]) if configs else DEFAULT_ASYNC_RETRIES
                 self.pollers.append(S3Dispatcher(
                     aws_client("s3", self.aws_endpoint_url, self.region), outputs["temp_bucket"],
-                    fn.trigger.prefix, fn.name, self.functions, self.region, self._failure_sender(fn.name)))
+                    fn.trigger.prefix, fn.name, self.functions, self.region,
+                    self._failure_sender(fn.name, function.inputs["deadLetterConfig"]["targetArn"]), retries))
             elif isinstance(fn.trigger, StreamTrigger):
+                physical = outputs["functions"][fn.name]
+                mapping = next(m for m in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+                               if m.inputs["functionName"].split(":function:")[-1].split(":")[0] == physical)
+                streams = aws_client("dynamodbstreams", self.aws_endpoint_url, self.region)
+                self._role_client(streams)
                 self.pollers.append(StreamPoller(
-                    aws_client("dynamodbstreams", self.aws_endpoint_url, self.region),
-                    outputs["table_stream_arn"], fn.name, fn.trigger, self.functions,
-                    self._failure_sender(fn.name)))
+                    streams,
+                    mapping.inputs["eventSourceArn"], fn.name, StreamMapping.from_inputs(mapping.inputs),
+                    self.functions,
+                    self._failure_sender(fn.name, mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"])))
         if self.background:
             for poller in self.pollers:
                 poller.start()

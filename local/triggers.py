@@ -1,10 +1,19 @@
 """The local stand-ins for Lambda's event sources, wired from the catalog's triggers.
 
 - `S3Dispatcher`: new objects under a trigger's prefix of the temp bucket become
-  ObjectCreated events, delivered once per object version, retried twice like an
-  asynchronous invocation, then sent to the function's failure queue.
+  ObjectCreated events, delivered once per object version, retried as many times as the
+  program's FunctionEventInvokeConfig says (maximum_retry_attempts), then sent to the
+  function's dead-letter queue.
+  https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
 - `StreamPoller`: the table's DynamoDB stream read shard by shard and delivered in
-  batches, honouring ReportBatchItemFailures, bounded retries and the on-failure queue.
+  batches, with the program's EventSourceMapping settings (`StreamMapping`): batch size,
+  BisectBatchOnFunctionError, ReportBatchItemFailures, MaximumRetryAttempts and the
+  on-failure destination.
+  https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html
+  https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html
+
+Record and event ages (MaximumRecordAgeInSeconds, MaximumEventAgeInSeconds) are not
+emulated: they depend on the wall clock, and nothing local waits that long.
 
 Both expose `poll_once()` (what the tests call) and run it on a background thread.
 """
@@ -15,13 +24,34 @@ import base64
 import json
 import threading
 import urllib.parse
+import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
 
-from functions.catalog import StreamTrigger
-from local.runtime import LocalLambda
+from local.runtime import LocalLambda, acting_as
 
-ASYNC_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
+# Lambda's asynchronous invocation without a FunctionEventInvokeConfig: the first try and two retries.
+DEFAULT_ASYNC_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class StreamMapping:
+    """The settings of a stream EventSourceMapping the local poller honours."""
+    batch_size: int = 100
+    maximum_retry_attempts: int = 3
+    bisect_batch_on_function_error: bool = False
+    report_batch_item_failures: bool = False
+
+    @classmethod
+    def from_inputs(cls, inputs: Mapping[str, Any]) -> "StreamMapping":
+        """From the inputs the program gave aws.lambda_.EventSourceMapping (camelCase)."""
+        retries = int(inputs.get("maximumRetryAttempts", -1))
+        if retries < 0:
+            raise ValueError("infinite stream retries (-1) are not emulated: a poison record would stop the poller")
+        return cls(batch_size=int(inputs.get("batchSize", 100)), maximum_retry_attempts=retries,
+                   bisect_batch_on_function_error=bool(inputs.get("bisectBatchOnFunctionError", False)),
+                   report_batch_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []))
 
 
 class _Poller:
@@ -31,6 +61,8 @@ class _Poller:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.errors: list[str] = []  # what failed for good, for /local/health and tests
+        self._cycles = 0             # background polls completed
+        self._cycled = threading.Condition()
 
     def poll_once(self) -> int:
         raise NotImplementedError
@@ -50,15 +82,27 @@ class _Poller:
                 self.poll_once()
             except Exception as e:  # keep polling; the failure is recorded, not swallowed
                 self.errors.append(f"{type(self).__name__}: {type(e).__name__}: {e}")
+            with self._cycled:
+                self._cycles += 1
+                self._cycled.notify_all()
+
+    def wait_polled(self, cycles: int = 2, timeout: float = 30.0) -> bool:
+        """Waits until the background thread has completed `cycles` more polls, so that
+        everything written before the call has been delivered (a full poll started after
+        it). Event-driven, for tests; `timeout` only bounds a stopped poller."""
+        with self._cycled:
+            target = self._cycles + cycles
+            return self._cycled.wait_for(lambda: self._cycles >= target, timeout=timeout)
 
 
 class S3Dispatcher(_Poller):
     def __init__(self, s3, bucket: str, prefix: str, function: str, functions: LocalLambda,
-                 region: str, send_failure: Callable[[dict], None]):
+                 region: str, send_failure: Callable[[dict], None], retries: int = DEFAULT_ASYNC_RETRIES):
         super().__init__()
         self._s3, self._bucket, self._prefix = s3, bucket, prefix
         self._function, self._functions = function, functions
         self._region, self._send_failure = region, send_failure
+        self.attempts = 1 + retries
         self._seen: set[tuple[str, str]] = set()
 
     def poll_once(self) -> int:
@@ -93,10 +137,10 @@ class S3Dispatcher(_Poller):
         }]}
 
     def _deliver(self, event: dict) -> None:
-        error = None
-        for _ in range(ASYNC_ATTEMPTS):
+        error, request_id = None, str(uuid.uuid4())  # one event, one request id across its retries
+        for _ in range(self.attempts):
             try:
-                self._functions.invoke(self._function, event)
+                self._functions.invoke(self._function, event, request_id=request_id)
                 return
             except Exception as e:
                 error = f"{type(e).__name__}: {e}"
@@ -106,11 +150,11 @@ class S3Dispatcher(_Poller):
 
 
 class StreamPoller(_Poller):
-    def __init__(self, streams, stream_arn: str, function: str, trigger: StreamTrigger,
+    def __init__(self, streams, stream_arn: str, function: str, mapping: StreamMapping,
                  functions: LocalLambda, send_failure: Callable[[dict], None]):
         super().__init__()
         self._streams, self._arn = streams, stream_arn
-        self._function, self._trigger, self._functions = function, trigger, functions
+        self._function, self.mapping, self._functions = function, mapping, functions
         self._send_failure = send_failure
         self._iterators: dict[str, Optional[str]] = {}
         self._pending: dict[str, list[dict]] = {}  # records read but not yet delivered, per shard
@@ -118,39 +162,75 @@ class StreamPoller(_Poller):
     def poll_once(self) -> int:
         """Reads every shard once and delivers what it read; returns records delivered."""
         delivered = 0
-        for shard in self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]:
+        # Lambda reads the stream with the function's execution role.
+        with acting_as(self._function):
+            shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+        for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self._streams.get_shard_iterator(
-                    StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            iterator = self._iterators[shard_id]
-            if iterator:
-                reply = self._streams.get_records(ShardIterator=iterator)
-                self._iterators[shard_id] = reply.get("NextShardIterator")
-                self._pending.setdefault(shard_id, []).extend(_lambda_record(r, self._arn) for r in reply["Records"])
+            with acting_as(self._function):
+                if shard_id not in self._iterators:
+                    self._iterators[shard_id] = self._streams.get_shard_iterator(
+                        StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                iterator = self._iterators[shard_id]
+                if iterator:
+                    reply = self._streams.get_records(ShardIterator=iterator)
+                    self._iterators[shard_id] = reply.get("NextShardIterator")
+                    self._pending.setdefault(shard_id, []).extend(
+                        _lambda_record(r, self._arn) for r in reply["Records"])
             pending = self._pending.get(shard_id, [])
             while pending:
-                batch, pending = pending[:self._trigger.batch_size], pending[self._trigger.batch_size:]
+                batch, pending = pending[:self.mapping.batch_size], pending[self.mapping.batch_size:]
                 self._deliver(batch)
                 delivered += len(batch)
             self._pending[shard_id] = []
         return delivered
 
-    def _deliver(self, batch: list[dict]) -> None:
-        """Like the event source mapping: retry from the first reported failure, give up
-        after maximum_retry_attempts and send the failed range to the on-failure queue."""
-        records, error = batch, None
-        for _ in range(self._trigger.maximum_retry_attempts + 1):
+    def _deliver(self, records: list[dict]) -> None:
+        """One batch as the event source mapping handles it, until it succeeds or its
+        records go to the on-failure destination:
+        - a function error with BisectBatchOnFunctionError splits the batch in two and
+          each half is delivered on its own (a split does not use up a retry); a single
+          record, or without bisection the batch, is retried `maximum_retry_attempts` times;
+        - with ReportBatchItemFailures, the records from the lowest reported sequence number
+          on are retried (bisected there), those before it are done; an identifier that is
+          empty or not in the batch makes the whole batch a failure.
+        """
+        retries_left, error = self.mapping.maximum_retry_attempts, None
+        while True:
             try:
                 reply = self._functions.invoke(self._function, {"Records": records})
             except Exception as e:
                 error = f"{type(e).__name__}: {e}"
-                continue
-            failures = [f.get("itemIdentifier") for f in (reply or {}).get("batchItemFailures", [])]
-            if not failures:
+                if self.mapping.bisect_batch_on_function_error and len(records) > 1:
+                    half = len(records) // 2
+                    self._deliver(records[:half])
+                    self._deliver(records[half:])
+                    return
+            else:
+                first = self._first_failure(records, reply)
+                if first is None:
+                    return
+                records = records[first:]
+                error = "batch item failure reported" if first >= 0 else "invalid batchItemFailures"
+            if retries_left == 0:
+                self._fail(records, error)
                 return
-            first = min(records.index(r) for r in records if r["dynamodb"]["SequenceNumber"] in failures)
-            records, error = records[first:], f"{len(failures)} item failure(s) reported"
+            retries_left -= 1
+
+    def _first_failure(self, records: list[dict], reply: Any) -> Optional[int]:
+        """None when the batch succeeded; else the index to retry from (0: all of it)."""
+        if not self.mapping.report_batch_item_failures or not isinstance(reply, dict):
+            return None
+        failures = reply.get("batchItemFailures")
+        if not failures:
+            return None
+        sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
+        identifiers = [f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures]
+        if any(not i or i not in sequence for i in identifiers):
+            return 0
+        return min(sequence.index(i) for i in identifiers)
+
+    def _fail(self, records: list[dict], error: Optional[str]) -> None:
         self.errors.append(f"{self._function}: {error}")
         self._send_failure({"requestContext": {"condition": "RetryAttemptsExhausted", "functionName": self._function},
                             "DDBStreamBatchInfo": {

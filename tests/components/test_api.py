@@ -1,5 +1,7 @@
 """The API edge under Pulumi mocks for both stacks, and the generated OpenAPI contract."""
 
+import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -7,7 +9,7 @@ from openapi_spec_validator import validate
 
 from components import openapi
 from components.api import ALL_VIEWER, ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED
-from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG
+from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG, Route
 from local.program import ROOT, run_program, stack_config
 
 
@@ -177,7 +179,29 @@ def test_api_gateway_may_invoke_only_this_apis_routes(stack):
 
 def test_deployment_follows_the_document(stack):
     deployment = stack.mocks.one("aws:apigateway/deployment:Deployment").inputs
-    assert len(deployment["triggers"]["document"]) == 64
+    body = stack.mocks.one("aws:apigateway/restApi:RestApi").inputs["body"]
+    assert deployment["triggers"]["document"] == hashlib.sha256(body.encode()).hexdigest()
+
+
+def test_a_changed_api_document_triggers_a_new_deployment(fake_code):
+    """A new route (or any change of the document) must redeploy the stage, or API
+    Gateway keeps serving the old API; the same document must not (a needless redeploy).
+    https://www.pulumi.com/registry/packages/aws/api-docs/apigateway/deployment/"""
+    from local.program import run_program
+    from tests.conftest import SAMPLE_CATALOG
+
+    def trigger(catalog):
+        run = run_program("dev", catalog=catalog)
+        return (run.mocks.one("aws:apigateway/deployment:Deployment").inputs["triggers"]["document"],
+                run.mocks.one("aws:apigateway/restApi:RestApi").inputs["body"])
+
+    echo = next(fn for fn in SAMPLE_CATALOG if fn.name == "echo")
+    more = dataclasses.replace(echo, routes=echo.routes + (Route("DELETE", "/api/v1/echo/{item_id}"),))
+    changed = tuple(more if fn is echo else fn for fn in SAMPLE_CATALOG)
+    first, again, other = trigger(SAMPLE_CATALOG), trigger(SAMPLE_CATALOG), trigger(changed)
+    assert first == again
+    assert other[1] != first[1] and "delete" in json.loads(other[1])["paths"]["/api/v1/echo/{item_id}"]
+    assert other[0] != first[0]
 
 
 # -- WAF and CloudFront ---------------------------------------------------------------

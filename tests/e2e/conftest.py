@@ -6,6 +6,7 @@ import urllib.request
 
 import pytest
 
+from local.aws_calls import CallRecorder
 from local.server import LocalStack
 
 DEVICE = {"platform": "ios", "device_id": "device-1", "app_version": "1.0.0"}
@@ -40,10 +41,24 @@ class Client:
 
 
 @pytest.fixture(scope="package")
-def stack():
-    local = LocalStack(port=0).start()
-    yield local
-    local.stop()
+def recorder():
+    """Every AWS call the functions make during the end-to-end tests, with the function
+    whose role makes it (tests/e2e/test_zz_least_privilege.py evaluates them)."""
+    return CallRecorder()
+
+
+@pytest.fixture(scope="package")
+def stack(recorder):
+    # On the functions' default session before their first client exists, and on the
+    # trigger stand-ins' clients before their first call.
+    local = LocalStack(port=0, role_client_hook=recorder.attach)
+    recorder.install()
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+        recorder.uninstall()
 
 
 @pytest.fixture(scope="package")

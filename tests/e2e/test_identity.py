@@ -230,3 +230,20 @@ def test_logs_and_metrics_carry_no_pii_or_tokens(client):
     assert "account created" in emitted and "SignInFailures" in emitted  # the capture works
     for secret in ("log-watcher@example.com", "Quentin", "Blake", token, token.split(".")[1]):
         assert secret not in emitted
+
+
+def test_the_local_gateway_validates_bodies_with_the_document_api_gateway_gets(client, stack, monkeypatch):
+    """A body that is not a JSON object never reaches the function, as behind API
+    Gateway's request validator (tests/local/test_gateway.py has the rules)."""
+    invoked, invoke = [], stack.functions.invoke
+
+    def counting(name, event, **kwargs):
+        invoked.append(name)
+        return invoke(name, event, **kwargs)
+
+    monkeypatch.setattr(stack.functions, "invoke", counting)
+    status, body = client.call("POST", "/api/v1/auth/oauth-onboarding", raw=b"[1]")
+    assert status == 400 and body["error"]["code"] == "invalid_json"
+    assert invoked == []
+    status, _ = client.call("POST", "/api/v1/auth/oauth-onboarding", raw=b"{}")
+    assert status in (400, 422) and invoked == ["auth"]  # the function's own validation

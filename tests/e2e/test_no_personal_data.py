@@ -46,7 +46,8 @@ def test_a_full_journey_leaves_no_personal_or_health_data_behind(client, stack, 
                                                              "context": {"results": [result]}}, token=token)[1]
         client.call("POST", "/local/store/google/notify", {"user_id": user_id, "notification_type": 4})
         client.call("PUT", "/api/v1/user/profile", {"family_name": FAMILY + "-Smith"}, token=token)
-        time.sleep(1.0)  # let the stream and job pollers (0.2 s) catch up; bounded
+        # Everything written so far delivered: two full polls of every trigger stand-in.
+        assert all(poller.wait_polled(2) for poller in stack.pollers)
         client.call("GET", f"/api/v1/chat/status/{chat['job_id']}", token=token)
         emitted = sink.getvalue() + sys.stdout.getvalue()
     finally:

@@ -28,11 +28,11 @@ def processed(stack, monkeypatch):
     """The keys `process` is invoked with while the test runs."""
     keys, lock, invoke = [], threading.Lock(), stack.functions.invoke
 
-    def recording(name, event):
+    def recording(name, event, **kwargs):
         if name == "process":
             with lock:
                 keys.extend(r["s3"]["object"]["key"] for r in event["Records"])
-        return invoke(name, event)
+        return invoke(name, event, **kwargs)
 
     monkeypatch.setattr(stack.functions, "invoke", recording)
     return keys

@@ -70,9 +70,10 @@ def slow_model(monkeypatch):
 def test_a_slow_model_call_ends_by_the_deadline(slow_model):
     slow_model.delay = 4.0        # longer than the time left; the read timeout is 120 s
     deadline = time.monotonic() + 2.5
+    # The 4 s reply is a valid answer: a call that awaited it (before the fix) would return
+    # it. Giving up is the proof, with no wall-clock threshold to tune.
     with pytest.raises(process_module.ModelUnavailable):
         process_module.call_model(chat_task(CHAT), deadline)
-    assert time.monotonic() <= deadline + 0.5   # before the fix: the 4 s reply was awaited
 
 
 def test_a_model_call_inside_the_deadline_answers(slow_model):
@@ -158,9 +159,14 @@ def test_a_terminal_outcome_is_never_replaced(s3):
 # -- repeated deliveries ---------------------------------------------------------------
 
 def test_two_concurrent_deliveries_call_the_model_once(s3, monkeypatch):
+    other_finished = threading.Event()
+
     class Slow(StubModel):
         def converse(self, **kwargs):
-            time.sleep(0.3)  # the other delivery arrives while this call is under way
+            # The model answers only once the other delivery has run its course, so the two
+            # always overlap (no sleep to hope for it). Were both to call the model, each
+            # would wait for the other until the timeout, and calls == 2 fails the test.
+            other_finished.wait(timeout=30)
             kwargs.pop("timeout_s", None)
             return super().converse(**kwargs)
 
@@ -176,6 +182,8 @@ def test_two_concurrent_deliveries_call_the_model_once(s3, monkeypatch):
             deliver(job, request_id)
         except Exception as e:  # surfaced below
             errors.append(e)
+        finally:
+            other_finished.set()
 
     threads = [threading.Thread(target=delivery, args=(f"req-{i}",)) for i in range(2)]
     for t in threads:

@@ -160,3 +160,71 @@ def test_policy_evaluation(arn, allowed):
         {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": f"{ARN}/POST/*"}]}
     assert policy_allows(policy, arn) is allowed
     assert policy_allows({"Statement": []}, arn) is False
+
+
+# -- request validation with the document API Gateway receives ---------------------------
+
+class BodyRecorder:
+    """The real catalog's functions as recorders: what reaches a function."""
+
+    def __init__(self):
+        self.calls = []
+
+    def resolve(self, fn):
+        def handler(event, context):
+            self.calls.append((fn.name, event["body"]))
+            return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+        return handler
+
+
+@pytest.fixture
+def validating():
+    """The gateway with the real catalog and the document for_api_gateway generates (the
+    one the program sends to API Gateway), its functions recording what reaches them."""
+    from components.openapi import for_api_gateway
+    from functions.catalog import CATALOG
+
+    recorder = BodyRecorder()
+    arns = {fn.name: f"arn:aws:lambda:eu-west-1:123456789012:function:{fn.name}" for fn in CATALOG}
+    document = for_api_gateway(CATALOG, arns, "serenya-test-api", ("https://app.example",))
+    functions = LocalLambda(by_name(CATALOG), {}, "eu-west-1", "123456789012", recorder.resolve)
+    return Gateway(CATALOG, functions, "eu-west-1", "123456789012", document=document), recorder, document
+
+
+def onboarding(gateway, body: bytes, content_type="application/json"):
+    return gateway.handle("POST", "/api/v1/auth/oauth-onboarding", {}, {"Content-Type": content_type}, body)
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"text"', b"42", b"not json", b""])
+def test_a_body_that_fails_the_reduced_schema_gets_the_gateway_response(validating, body):
+    """API Gateway checks a body against its model ({"type": "object"} here) before the
+    function runs, and answers with the document's BAD_REQUEST_BODY response."""
+    gateway, recorder, document = validating
+    response = onboarding(gateway, body)
+    expected = document["x-amazon-apigateway-gateway-responses"]["BAD_REQUEST_BODY"]
+    error = json.loads(response.body)["error"]
+    assert response.status == int(expected["statusCode"]) == 400
+    assert json.loads(expected["responseTemplates"]["application/json"])["error"]["code"] == error["code"]
+    assert error["request_id"] != "$context.requestId"
+    assert recorder.calls == []
+
+
+def test_an_object_body_reaches_the_function_which_validates_the_rest(validating):
+    gateway, recorder, _ = validating
+    assert onboarding(gateway, b'{"provider": 1}').status == 200
+    assert recorder.calls == [("auth", '{"provider": 1}')]
+
+
+def test_a_content_type_without_a_model_is_not_validated(validating):
+    """"If no matching content type is found, request validation is not performed."""
+    gateway, recorder, _ = validating
+    assert onboarding(gateway, b"[]", content_type="text/plain").status == 200
+    assert onboarding(gateway, b"[]", content_type="application/json; charset=utf-8").status == 400
+    assert recorder.calls == [("auth", "[]")]
+
+
+def test_routes_without_a_body_model_are_not_body_validated(validating):
+    gateway, recorder, _ = validating
+    response = gateway.handle("POST", "/api/v1/subscriptions/webhook", {}, {"Content-Type": "application/json"},
+                              b"[]")
+    assert response.status == 200 and recorder.calls == [("subscriptions", "[]")]

@@ -25,6 +25,9 @@ class Handlers:
 
     def __init__(self):
         self.s3_events, self.stream_batches, self.fail_worker = [], [], False
+        self.worker_calls, self.worker_request_ids = 0, []
+        self.poison = set()          # PKs whose records make the stream function raise
+        self.report_failed = set()   # PKs whose records it reports in batchItemFailures, once each
 
     def authorizer(self, event, context):
         if event["authorizationToken"] != "Bearer good":
@@ -40,6 +43,8 @@ class Handlers:
                 "body": json.dumps({"stored": item_id})}
 
     def worker(self, event, context):
+        self.worker_calls += 1
+        self.worker_request_ids.append(context.aws_request_id)
         if self.fail_worker:
             raise RuntimeError("model unavailable")
         record = event["Records"][0]["s3"]
@@ -48,7 +53,12 @@ class Handlers:
 
     def streamer(self, event, context):
         self.stream_batches.append(event["Records"])
-        return {"batchItemFailures": []}
+        keys = [r["dynamodb"]["Keys"]["PK"]["S"] for r in event["Records"]]
+        if self.poison & set(keys):
+            raise ValueError("poison record")
+        failed = [r for r, k in zip(event["Records"], keys) if k in self.report_failed]
+        self.report_failed -= set(keys)
+        return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in failed]}
 
     def nightly(self, event, context):
         return None
@@ -137,6 +147,78 @@ def test_table_changes_reach_the_stream_function(stack, handlers):
     assert poller.poll_once() == 0  # nothing delivered twice
 
 
+def stream_poller(stack):
+    return next(p for p in stack.pollers if type(p).__name__ == "StreamPoller")
+
+
+def stream_mapping(stack):
+    return stack.program.mocks.one("aws:lambda/eventSourceMapping:EventSourceMapping").inputs
+
+
+def put_items(stack, *pks):
+    dynamodb = aws(stack, "dynamodb")
+    for pk in pks:
+        dynamodb.put_item(TableName="serenya-dev", Item={"PK": {"S": pk}, "SK": {"S": "ITEM"}})
+
+
+def failure_messages(stack, function):
+    sqs = aws(stack, "sqs")
+    url = stack.failure_queue_url(function)
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    for m in messages:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def test_a_poison_stream_record_is_bisected_out_and_reaches_the_failure_queue(stack, handlers):
+    """BisectBatchOnFunctionError as Lambda does it: a batch whose invocation fails is split
+    in two until the poison record is alone; the others are delivered, the poison one is
+    retried MaximumRetryAttempts times and its range goes to the on-failure destination.
+    https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html
+    https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html"""
+    mapping = stream_mapping(stack)
+    assert mapping["bisectBatchOnFunctionError"] is True and mapping["maximumRetryAttempts"] == 3
+    poller = stream_poller(stack)
+    poller.poll_once()
+    failure_messages(stack, "streamer")
+    handlers.stream_batches.clear()
+    keys = [f"ITEM#p{i}" for i in range(7)]
+    handlers.poison = {"ITEM#p4"}
+    try:
+        put_items(stack, *keys)
+        assert poller.poll_once() == 7
+    finally:
+        handlers.poison = set()
+    ok = [[r["dynamodb"]["Keys"]["PK"]["S"] for r in batch] for batch in handlers.stream_batches
+          if "ITEM#p4" not in [r["dynamodb"]["Keys"]["PK"]["S"] for r in batch]]
+    assert sorted(k for batch in ok for k in batch) == sorted(k for k in keys if k != "ITEM#p4")
+    alone = [b for b in handlers.stream_batches if [r["dynamodb"]["Keys"]["PK"]["S"] for r in b] == ["ITEM#p4"]]
+    assert len(alone) == 1 + mapping["maximumRetryAttempts"]
+    assert len(handlers.stream_batches[0]) == 7  # the first delivery was the whole batch
+    [message] = failure_messages(stack, "streamer")
+    info = message["DDBStreamBatchInfo"]
+    poison_sequence = alone[0][0]["dynamodb"]["SequenceNumber"]
+    assert (info["batchSize"], info["startSequenceNumber"], info["endSequenceNumber"]) == \
+        (1, poison_sequence, poison_sequence)
+    assert info["streamArn"] == mapping["eventSourceArn"]
+    assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
+
+
+def test_reported_item_failures_retry_from_the_lowest_one_only(stack, handlers):
+    """ReportBatchItemFailures: the records before the lowest reported sequence number are
+    done; that record and the later ones are delivered again."""
+    poller = stream_poller(stack)
+    poller.poll_once()
+    handlers.stream_batches.clear()
+    keys = [f"ITEM#r{i}" for i in range(5)]
+    handlers.report_failed = {"ITEM#r3", "ITEM#r2"}
+    put_items(stack, *keys)
+    assert poller.poll_once() == 5
+    delivered = [[r["dynamodb"]["Keys"]["PK"]["S"] for r in b] for b in handlers.stream_batches]
+    assert delivered == [keys, keys[2:]]
+    assert failure_messages(stack, "streamer") == []
+
+
 def s3_dispatcher(stack):
     return next(p for p in stack.pollers if type(p).__name__ == "S3Dispatcher")
 
@@ -151,12 +233,23 @@ def test_uploads_under_the_trigger_prefix_are_dispatched_once(stack, handlers):
 
 
 def test_a_failing_asynchronous_function_lands_in_its_failure_queue(stack, handlers):
-    handlers.fail_worker = True
+    """Tried once plus the retries of the program's FunctionEventInvokeConfig (from the
+    catalog's S3Trigger.retries), then sent to the function's dead-letter queue."""
+    config = next(c.inputs for c in stack.program.mocks.of_type(
+        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+        if c.inputs["functionName"] == stack.program.outputs["functions"]["worker"])
+    dlq = next(f.inputs["deadLetterConfig"]["targetArn"] for f in stack.program.mocks.of_type(
+        "aws:lambda/function:Function") if f.inputs["name"] == stack.program.outputs["functions"]["worker"])
+    assert dlq.endswith(":serenya-dev-worker-failures")
+    handlers.fail_worker, handlers.worker_calls, handlers.worker_request_ids = True, 0, []
     try:
         aws(stack, "s3").put_object(Bucket=stack.program.outputs["temp_bucket"], Key="incoming/bad", Body=b"x")
         s3_dispatcher(stack).poll_once()
     finally:
         handlers.fail_worker = False
+    assert handlers.worker_calls == 1 + config["maximumRetryAttempts"] == 2
+    # Lambda keeps the event's request id across retries (the process function's claim is keyed by it).
+    assert len(set(handlers.worker_request_ids)) == 1
     messages = aws(stack, "sqs").receive_message(QueueUrl=stack.failure_queue_url("worker"),
                                                  MaxNumberOfMessages=10).get("Messages", [])
     payload = json.loads(messages[0]["Body"])
