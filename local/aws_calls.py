@@ -150,7 +150,7 @@ class CallRecorder:
         self._add(Call(function, model.service_model.service_name, model.name, context[_STASH],
                        getattr(http_response, "status_code", 0), parsed or {}, context.get("client_region") or ""))
 
-    def _before_sign(self, request, **_):
+    def _before_sign(self, request, region_name=None, **_):
         function = current_function()
         fields = request.context.get("s3-presign-post-fields")
         if function is None or fields is None:
@@ -159,7 +159,7 @@ class CallRecorder:
         policy = request.context.get("s3-presign-post-policy", {})
         self._add(Call(function, "s3", "PresignedPost", {"Bucket": bucket, "Key": fields.get("key"),
                                                           "Fields": dict(fields), "Policy": policy},
-                       0, {}, request.context.get("client_region") or ""))
+                       0, {}, request.context.get("client_region") or region_name or ""))
 
     def _add(self, call: Call) -> None:
         with self._lock:

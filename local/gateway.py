@@ -30,6 +30,7 @@ from typing import Any, Mapping, Optional
 import jsonschema
 
 from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, Function, Route
+from functions.common import safejson
 from local.runtime import LocalLambda
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
@@ -180,8 +181,10 @@ class Gateway:
             if model is not None:
                 schema = self._resolve(model.get("schema", {}))
                 try:
-                    jsonschema.Draft4Validator(schema).validate(json.loads(body or b""))
-                except (ValueError, jsonschema.ValidationError):
+                    # Scanned first: a body nested 1,000 deep would exhaust the emulator's
+                    # recursion, where API Gateway answers it as an invalid body.
+                    jsonschema.Draft4Validator(schema).validate(safejson.loads(body or b""))
+                except (ValueError, RecursionError, jsonschema.ValidationError):
                     return self._gateway_response("BAD_REQUEST_BODY", request_id)
         return None
 

@@ -32,14 +32,27 @@ def region_of(arn: str) -> str:
     return arn.split(":")[3]
 
 
+def key_use(run, arn: str) -> tuple[str, dict]:
+    """The request that uses a key for its purpose: a MAC for the HMAC key, a per-user
+    data key (with its user id as encryption context) for the PII key, Decrypt otherwise."""
+    key = next(k for k in run.mocks.of_type("aws:kms/key:Key") if k.state["arn"] == arn)
+    if (key.inputs.get("customerMasterKeySpec") or key.inputs.get("keySpec") or "").startswith("HMAC"):
+        return "kms:GenerateMac", {}
+    if key.name.endswith("-pii"):
+        return "kms:Decrypt", {"kms:EncryptionContext:user_id": "a-user"}
+    return "kms:Decrypt", {}
+
+
 def test_the_account_root_administers_every_key_and_delegates_to_iam(stack_run):
     account = stack_run.mocks.account_id
     keys = key_policies(stack_run)
     assert keys
     for arn, policy in keys.items():
-        for action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:Decrypt"):
-            assert evaluate_resource_policy(policy, Request(action, arn, principal=f"arn:aws:iam::{account}:root")), \
-                (arn, action)
+        root = f"arn:aws:iam::{account}:root"
+        for action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"):
+            assert evaluate_resource_policy(policy, Request(action, arn, principal=root)), (arn, action)
+        action, context = key_use(stack_run, arn)
+        assert evaluate_resource_policy(policy, Request(action, arn, context, principal=root)), (arn, action)
         # A role of the account is allowed exactly when its IAM policy allows.
         role = f"arn:aws:iam::{account}:role/any"
         iam = {"Statement": [{"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": arn}]}
@@ -135,3 +148,14 @@ def test_services_may_use_the_keys_of_what_they_encrypt_for_the_accounts_princip
                              principal=f"arn:aws:iam::{OTHER_ACCOUNT}:role/x")
             assert not kms_allowed(keys[key], [iam], theirs), (service, what, action)
 
+
+def test_the_pii_key_opens_only_with_a_user_and_never_through_a_service(stack_run):
+    """Keys by purpose: whatever IAM grants, the PII key refuses a request without a user
+    id context, and one made through another service (kms:ViaService)."""
+    account, keys = stack_run.mocks.account_id, key_policies(stack_run)
+    pii = next(k.state["arn"] for k in stack_run.mocks.of_type("aws:kms/key:Key") if k.name.endswith("-pii"))
+    root = f"arn:aws:iam::{account}:root"
+    assert not evaluate_resource_policy(keys[pii], Request("kms:Decrypt", pii, principal=root))
+    assert not evaluate_resource_policy(keys[pii], Request(
+        "kms:Decrypt", pii, {"kms:EncryptionContext:user_id": "a-user",
+                             "kms:ViaService": f"s3.{stack_run.settings.region}.amazonaws.com"}, principal=root))

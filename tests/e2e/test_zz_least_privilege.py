@@ -36,11 +36,11 @@ NOT_EXERCISED_LOCALLY = {
                                        "schedules",
     ("compaction", "ListAuditEvents"): "compaction is scheduled; not run locally",
     ("compaction", "WriteAuditEvents"): "compaction is scheduled; not run locally",
-    ("compaction", "UseDataKey"): "compaction is scheduled; not run locally",
+    ("compaction", "UseStorageKeyThroughServices"): "compaction is scheduled; not run locally",
     # A finding, left to the IAM hardening work: `status` reads S3 metadata only (HeadObject
     # needs s3:GetObject but no key), yet temp_read gives it kms:Decrypt on the data key.
-    ("status", "UseDataKey"): "OVER-GRANT: status only calls HeadObject, which needs no kms:Decrypt; the "
-                              "catalog's Access cannot say 'metadata only' yet",
+    ("status", "UseStorageKeyThroughServices"): "OVER-GRANT: status only calls HeadObject, which needs no "
+                                                "kms:Decrypt; the catalog's Access cannot say 'metadata only' yet",
 }
 
 
