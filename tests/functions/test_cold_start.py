@@ -107,7 +107,7 @@ def test_the_declarations_name_heavy_modules_only():
     assert validate(broken) == ["x: heavy import json is not one of HEAVY_MODULES"]
 
 
-def test_api_functions_without_heavy_imports_keep_validation_and_tokens_for_the_request():
+def test_provisioned_containers_load_at_init_what_on_demand_ones_defer():
     """What the warm API functions defer is loaded at init where Lambda prepays the init
     (provisioned concurrency): the first request there pays nothing more."""
     started = {name: _start(by_name()[name], AWS_LAMBDA_INITIALIZATION_TYPE="provisioned-concurrency")
