@@ -79,6 +79,14 @@ idempotency store's DynamoDB client (loading DynamoDB's service model) at import
 | subscriptions | 232 | DynamoDB client created at import 153; PyJWT + cryptography 27; project code 26 |
 | stream_processor | 112 | pyarrow 75; project code 23; Powertools event data classes 11 |
 | compaction | 45 | pyarrow 25; project code 19; other 0 |
+
+Since then those load on first use: a route imports its request model where it parses the
+body, `common.oauth`, `common.tokens`, `common.crypto` and the store modules import PyJWT and
+cryptography inside the calls that verify or seal, and the idempotency store makes its client
+with the first notification. Where Lambda prepays the init (provisioned concurrency, SnapStart)
+`functions/common/lazy.py` loads them at init instead. The authorizer keeps PyJWT at init: every
+invocation verifies a token. What each function may load at init is declared in the catalog
+(`heavy_imports`, from `HEAVY_MODULES`) and checked by tests/functions/test_cold_start.py.
 """
 
 
