@@ -36,6 +36,7 @@ UNAUTHENTIC = {"unauthenticated", "bad_signature", "bad_chain", "untrusted_root"
                "certificate_expired"}
 IDEMPOTENCY_DAYS = 30
 
+
 class _LazyClientPersistence(DynamoDBPersistenceLayer):
     """Powertools' DynamoDB idempotency store, whose client (and DynamoDB's service model)
     is created by the first notification rather than at import: the GET route never needs it."""
