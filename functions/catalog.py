@@ -134,6 +134,24 @@ class Access:
     stores: bool = False                   # App Store / Google Play notifications (store settings in env)
 
 
+# Modules that weigh on a cold start (tens of milliseconds each, against a floor of about
+# 300 ms: docs/benchmarks.md). A function loads one at import only when its catalog entry
+# declares it in `heavy_imports`; otherwise the first request that needs it does (a test
+# imports each handler in a fresh interpreter and compares, tests/functions/test_cold_start.py).
+# The time itself is measured by `make bench` (bench/cold_start.py).
+HEAVY_MODULES: tuple[str, ...] = (
+    "pydantic",                                         # request and result models
+    "jwt",                                              # PyJWT (loads cryptography.x509 too)
+    "cryptography.x509",                                # Apple's certificate chains
+    "cryptography.hazmat.primitives.ciphers.aead",      # AES-GCM of personal fields
+    "aws_lambda_powertools.event_handler.openapi.models",  # the resolver's OpenAPI validation (pydantic)
+    "aws_lambda_powertools.utilities.parser",           # Powertools' pydantic parser
+    "pypdf",
+    "PIL",
+    "pyarrow",
+)
+
+
 @dataclass(frozen=True)
 class Function:
     name: str                              # folder under functions/, and the resource name suffix
@@ -147,6 +165,8 @@ class Function:
     extra_packages: tuple[str, ...] = ()   # bundled with this function only (e.g. pyarrow)
     bundles: tuple[str, ...] = ()          # repository packages it also needs (e.g. "analytics")
     metrics: tuple[CustomMetric, ...] = ()
+    # The HEAVY_MODULES its handler loads at import (init); any other loads on first use.
+    heavy_imports: frozenset[str] = frozenset()
     # Per-alarm changes, by signal: {"duration-p99": {"threshold": 250000}}
     alarm_overrides: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
@@ -208,6 +228,8 @@ CATALOG: tuple[Function, ...] = (
         AUTHORIZER, "Verifies access tokens for API Gateway",
         memory_mb=256, timeout_s=5, warm=True,
         access=Access(table=TableAccess.CHECK_ACCOUNT, signing_key=KeyUse.VERIFY),
+        # Every invocation verifies a token: PyJWT (with cryptography's X.509) at init.
+        heavy_imports=frozenset({"jwt", "cryptography.x509"}),
         metrics=(
             CustomMetric("AuthorizerRejections", "Rejected access tokens", ("reason",), dashboards=("security",),
                          function_error=True,
@@ -343,6 +365,7 @@ CATALOG: tuple[Function, ...] = (
         "stream_processor", "Turns every account change on the table's stream into audit events (Parquet)",
         memory_mb=512, timeout_s=60, trigger=StreamTrigger(batch_size=100, batching_window_seconds=5),
         access=Access(events_write=True), extra_packages=("pyarrow",), bundles=("analytics",),
+        heavy_imports=frozenset({"pyarrow"}),  # every batch writes Parquet
         metrics=(
             CustomMetric("AuditEvents", "Audit events written", ("event_type",), dashboards=("executive",)),
             CustomMetric("BatchLatency", "Stream batch latency", unit="Milliseconds", dashboards=("operations",)),
@@ -351,6 +374,7 @@ CATALOG: tuple[Function, ...] = (
         "compaction", "Merges the previous day's audit files into one per partition",
         memory_mb=1024, timeout_s=300, trigger=ScheduleTrigger("cron(30 1 * * ? *)"),
         access=Access(events_read=True, events_write=True), extra_packages=("pyarrow",), bundles=("analytics",),
+        heavy_imports=frozenset({"pyarrow"}),  # every run reads and writes Parquet
         metrics=(CustomMetric("CompactedFiles", "Audit files merged", dashboards=("operations",)),)),
 )
 
@@ -382,6 +406,8 @@ def validate(catalog: tuple[Function, ...]) -> list[str]:
                 problems.append(f"{f.name}: unsupported method {route.method}")
             if not route.path.startswith("/api/v1/"):
                 problems.append(f"{f.name}: route {route.path} is outside /api/v1/")
+        for module in sorted(f.heavy_imports - set(HEAVY_MODULES)):
+            problems.append(f"{f.name}: heavy import {module} is not one of HEAVY_MODULES")
         if f.routes and f.trigger:
             problems.append(f"{f.name}: has both routes and a trigger")
         if isinstance(f.trigger, S3Trigger) and f.trigger.prefix not in f.access.temp_read:

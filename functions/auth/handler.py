@@ -11,17 +11,23 @@ import time
 import uuid
 from datetime import datetime, timezone
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
-
-from functions.auth.models import OnboardingRequest, SignInRequest
-from functions.common import tokens, users
+from functions.common import lazy, tokens, users
 from functions.common.clock import now_iso
 from functions.common.http import ApiError, make_resolver, parse_body
 from functions.common.oauth import Identity, IdentityError, clean_name, verify_id_token
 from functions.common.api import api_handler
 from functions.common.observability import count, logger
 
+if TYPE_CHECKING:
+    from functions.auth.models import OnboardingRequest, SignInRequest
+
 app = make_resolver()
+# Each request loads what it needs on first use (its pydantic model, PyJWT for the ID token,
+# cryptography for the KMS signature); a provisioned container loads them at init.
+lazy.preload("functions.auth.models", "jwt", "cryptography.hazmat.primitives.asymmetric.utils",
+             "cryptography.hazmat.primitives.ciphers.aead")
 
 
 def _failure(provider: str, reason: str) -> None:
@@ -81,6 +87,8 @@ def _recorded(request: OnboardingRequest) -> dict:
 
 @app.post("/api/v1/auth/oauth-onboarding")
 def onboarding():
+    from functions.auth.models import OnboardingRequest
+
     request = parse_body(app, OnboardingRequest)
     missing = [c for c in users.REQUIRED_CONSENTS
                if c not in request.consents.given() or not request.consents.given()[c].accepted]
@@ -128,6 +136,8 @@ def _winner(identity: Identity) -> str:
 
 @app.post("/api/v1/auth/oauth-signin")
 def sign_in():
+    from functions.auth.models import SignInRequest
+
     request = parse_body(app, SignInRequest)
     identity = _verify(request)
     user_id = users.user_id_for(identity.provider, identity.subject)

@@ -11,6 +11,8 @@ stage, so API Gateway's per-token result cache stays correct for any route.
 
 from __future__ import annotations
 
+import jwt  # noqa: F401 - every invocation verifies a token: PyJWT is loaded at init, not by the first request
+
 from functions.common import tokens, users
 from functions.common.observability import count, instrumented, logger
 

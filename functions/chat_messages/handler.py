@@ -4,12 +4,13 @@ import json
 from http import HTTPStatus
 from pathlib import Path
 
-from functions.common import jobs
+from functions.common import jobs, lazy
 from functions.common.api import api_handler
 from functions.common.http import ApiError, caller_id, make_resolver, parse_body
-from functions.common.requests import MAX_CHAT_BYTES, ChatRequest
+from functions.common.limits import MAX_CHAT_BYTES
 
 app = make_resolver()
+lazy.preload("functions.common.requests")  # the request models (pydantic)
 PROMPT_IDS = {p["id"] for p in json.loads(
     (Path(__file__).parent.parent / "common" / "chat_prompts.json").read_text())["prompts"]}
 
@@ -19,6 +20,8 @@ def message():
     user_id = caller_id(app)
     if len((app.current_event.body or "").encode()) > MAX_CHAT_BYTES:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "chat requests may be at most 256 KiB")
+    from functions.common.requests import ChatRequest  # pydantic and the models on first use
+
     request = parse_body(app, ChatRequest)
     if request.prompt_id is not None and request.prompt_id not in PROMPT_IDS:
         raise ApiError(HTTPStatus.BAD_REQUEST, "unknown_prompt", "prompt_id is not one of the chat prompts")

@@ -15,8 +15,6 @@ import threading
 import time
 from typing import Optional
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from functions.common import aws
 from functions.common.settings import settings
 
@@ -86,10 +84,17 @@ def _aad(user_id: str, field: str) -> bytes:
     return f"{user_id}:{field}".encode()
 
 
+def _aesgcm(key: bytes):
+    # cryptography on first use: routes that never open a field do not load it
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
+
+
 def seal(key: bytes, user_id: str, field: str, value: str) -> bytes:
     nonce = os.urandom(_NONCE_BYTES)
-    return nonce + AESGCM(key).encrypt(nonce, value.encode(), _aad(user_id, field))
+    return nonce + _aesgcm(key).encrypt(nonce, value.encode(), _aad(user_id, field))
 
 
 def unseal(key: bytes, user_id: str, field: str, sealed: bytes) -> str:
-    return AESGCM(key).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], _aad(user_id, field)).decode()
+    return _aesgcm(key).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], _aad(user_id, field)).decode()

@@ -16,9 +16,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
-import jwt
-
 from functions.common import safejson
+
+# PyJWT (and the cryptography it loads) is imported by the calls that verify a token, not
+# at import: modules that only need clean_name or Identity (the profile routes) never load it.
 
 LEEWAY_SECONDS = 60
 ALGORITHMS = ["RS256"]
@@ -64,6 +65,8 @@ _lock = threading.Lock()
 
 
 def _jwks(url: str) -> jwt.PyJWKClient:
+    import jwt
+
     with _lock:
         if url not in _clients:
             _clients[url] = jwt.PyJWKClient(url, cache_keys=True, lifespan=6 * 3600, timeout=3)
@@ -86,6 +89,8 @@ def as_bool(value) -> bool:
 def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[str]] = None) -> dict:
     """The claims of a token signed by the provider's current keys, issued by it, for one
     of `audiences` (the configured client ids by default), unexpired."""
+    import jwt
+
     provider = PROVIDERS.get(provider_name)
     if provider is None:
         raise IdentityError("unknown_provider")

@@ -8,12 +8,9 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
+from functions.common.limits import MAX_CHAT_BYTES, MAX_UPLOAD_BYTES, UPLOAD_TYPES  # noqa: F401 (re-exported)
 from functions.common.models import Strict
 from functions.common.results import AnalysisResult
-
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_CHAT_BYTES = 256 * 1024
-UPLOAD_TYPES = ("application/pdf", "image/jpeg", "image/png")
 
 
 class UploadRequest(Strict):

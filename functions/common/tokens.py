@@ -17,10 +17,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Optional
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.hazmat.primitives.serialization import load_der_public_key
-
 from functions.common import aws, safejson
 from functions.common.settings import settings
 
@@ -30,6 +26,8 @@ LIFETIME_SECONDS = 3600  # the contract's maximum
 LEEWAY_SECONDS = 30
 AUDIENCE = "serenya-app"
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti", "sid"]
+# PyJWT and cryptography are imported by the calls that need them: issuing needs the DER
+# decoder only, verifying needs PyJWT (the authorizer preloads it, functions/authorizer).
 
 
 class InvalidToken(Exception):
@@ -61,6 +59,8 @@ def _b64(data: bytes) -> str:
 
 
 def der_to_jws(der: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
     r, s = decode_dss_signature(der)
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
@@ -92,6 +92,8 @@ def public_key(key_arn: str):
     """The signing key's public half, fetched from KMS once per container."""
     key = _public_keys.get(key_arn)
     if key is None:
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
         der = aws.client("kms").get_public_key(KeyId=key_arn)["PublicKey"]
         with _lock:
             key = _public_keys.setdefault(key_arn, load_der_public_key(der))
@@ -100,6 +102,8 @@ def public_key(key_arn: str):
 
 def verify(token: str) -> dict:
     """Claims of a valid access token of this stack; InvalidToken otherwise."""
+    import jwt
+
     key_arn = settings().require("signing_key_arn")
     try:
         safejson.check_jws(token)  # refused before any parser recurses into it

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.common import accounts, aws, crypto
-from functions.common.oauth import Identity
 from functions.common.settings import settings
+
+if TYPE_CHECKING:  # annotations only: oauth's JWT code is not loaded by profile routes
+    from functions.common.oauth import Identity
 
 PII_FIELDS = ("email", "name", "given_name", "family_name")
 REQUIRED_CONSENTS = ("privacy_policy", "terms_of_service")

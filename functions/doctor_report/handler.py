@@ -2,18 +2,20 @@
 
 from http import HTTPStatus
 
-from functions.common import jobs, users
+from functions.common import jobs, lazy, users
 from functions.common.api import api_handler
 from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body
-from functions.common.requests import DoctorReportRequest
 
 app = make_resolver()
+lazy.preload("functions.common.requests")  # the request models (pydantic)
 PREMIUM_STATUSES = ("active", "grace_period")
 
 
 @app.post("/api/v1/process/doctor-report")
 def doctor_report():
     user_id = caller_id(app, check_account=False)  # users.plan reads the profile
+    from functions.common.requests import DoctorReportRequest  # pydantic and the models on first use
+
     request = parse_body(app, DoctorReportRequest)
     plan = users.plan(user_id)
     if plan is None:

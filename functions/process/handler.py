@@ -20,16 +20,22 @@ import json
 import random
 import time
 import urllib.parse
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
-from pydantic import ValidationError
 
-from functions.common import accounts, aws, jobs
+from functions.common import accounts, aws, jobs, lazy
 from functions.common.observability import count, instrumented, logger
 from functions.common.settings import settings
 from functions.process.providers import InputError, provider, tool_input
-from functions.process.tasks import Task, chat_task, lab_task, report_task
+
+if TYPE_CHECKING:
+    from functions.process.tasks import Task
+
+# The tasks (pydantic result models, prompts) load with the first job that reaches the
+# model, not at init: malformed keys and repeated deliveries never need them.
+lazy.preload("functions.process.tasks")
 
 RETRYABLE = {"ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException",
              "InternalServerException", "ModelTimeoutException", "TooManyRequestsException"}
@@ -88,6 +94,10 @@ def call_model(task: Task, deadline: float) -> dict:
 
 def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float) -> dict:
     """The job's outcome (completed or failed); raises only for bugs."""
+    from pydantic import ValidationError
+
+    from functions.process.tasks import chat_task, lab_task, report_task
+
     try:
         task = {"result": lambda: lab_task(body, content_type), "chat": lambda: chat_task(body),
                 "report": lambda: report_task(body)}[job.kind]()

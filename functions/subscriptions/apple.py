@@ -15,18 +15,17 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Optional
-
-import jwt
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtensionOID, ObjectIdentifier
+from typing import TYPE_CHECKING, Optional
 
 from functions.common import safejson
 
-LEAF_OID = ObjectIdentifier("1.2.840.113635.100.6.11.1")
-INTERMEDIATE_OID = ObjectIdentifier("1.2.840.113635.100.6.2.1")
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# PyJWT and cryptography's X.509 are imported by the calls that verify a notification:
+# the subscriptions function's GET route and Google's notifications never load them.
+LEAF_OID = "1.2.840.113635.100.6.11.1"          # dotted strings: ObjectIdentifier when checked
+INTERMEDIATE_OID = "1.2.840.113635.100.6.2.1"
 
 
 class InvalidNotification(Exception):
@@ -37,15 +36,23 @@ class InvalidNotification(Exception):
         self.reason = reason
 
 
-def _has_extension(cert: x509.Certificate, oid: ObjectIdentifier) -> bool:
+def _has_extension(cert: x509.Certificate, oid: str) -> bool:
+    from cryptography import x509
+    from cryptography.x509.oid import ObjectIdentifier
+
     try:
-        cert.extensions.get_extension_for_oid(oid)
+        cert.extensions.get_extension_for_oid(ObjectIdentifier(oid))
         return True
     except x509.ExtensionNotFound:
         return False
 
 
 def _verify_chain(chain: list[x509.Certificate], root_sha256: str, at: datetime) -> None:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import ExtensionOID
+
     if len(chain) != 3:
         raise InvalidNotification("bad_chain")
     leaf, intermediate, root = chain
@@ -72,6 +79,9 @@ def _verify_chain(chain: list[x509.Certificate], root_sha256: str, at: datetime)
 
 def verify_jws(token: str, root_sha256: str) -> dict:
     """The verified payload of one Apple-signed JWS."""
+    import jwt
+    from cryptography import x509
+
     try:
         safejson.check_jws(token)  # PyJWT parses both before any signature is checked
         header = jwt.get_unverified_header(token)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
-import jwt
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.common import aws, oauth, safejson
@@ -114,6 +113,8 @@ class PlayApi:
                 return self._token[1]
             account = self._credentials
             now = int(time.time())
+            import jwt  # PyJWT when a Play API token is needed, not at import
+
             try:
                 assertion = jwt.encode({"iss": account["client_email"], "scope": SCOPE, "aud": account["token_uri"],
                                         "iat": now, "exp": now + 3600}, account["private_key"], algorithm="RS256")

@@ -16,10 +16,12 @@ import time
 import urllib.error
 from http import HTTPStatus
 
+import boto3
+from aws_lambda_powertools.shared import user_agent
 from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLayer, IdempotencyConfig,
                                                          idempotent_function)
 
-from functions.common import users
+from functions.common import lazy, users
 from functions.common.api import api_handler
 from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_json_object
 from functions.common.observability import count, logger
@@ -27,12 +29,39 @@ from functions.common.settings import settings
 from functions.subscriptions import apple, google, state
 
 app = make_resolver()
+# Store notifications load PyJWT and cryptography's X.509 on first use (apple.py, google.py).
+lazy.preload("jwt", "cryptography.x509")
 # A signature problem is 401; anything else wrong with a notification is 400.
 UNAUTHENTIC = {"unauthenticated", "bad_signature", "bad_chain", "untrusted_root", "missing_apple_oid",
                "certificate_expired"}
 IDEMPOTENCY_DAYS = 30
 
-persistence = DynamoDBPersistenceLayer(
+
+class _LazyClientPersistence(DynamoDBPersistenceLayer):
+    """Powertools' DynamoDB idempotency store, whose client (and DynamoDB's service model)
+    is created by the first notification rather than at import: the GET route never needs it."""
+
+    _PENDING = object()  # no `meta`: the parent's user-agent registration skips it
+
+    def __init__(self, **kwargs):
+        self._client = self._PENDING
+        super().__init__(boto3_client=self._PENDING, **kwargs)
+        if self._client is self._PENDING:
+            self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = boto3.session.Session().client("dynamodb")  # what the parent would have made
+            user_agent.register_feature_to_client(client=self._client, feature="idempotency")
+        return self._client
+
+    @client.setter
+    def client(self, value) -> None:
+        self._client = value
+
+
+persistence = _LazyClientPersistence(
     table_name=settings().require("table_name"), key_attr="PK", sort_key_attr="SK", expiry_attr="ttl",
     static_pk_value="IDEMPOTENCY#subscriptions")
 once = IdempotencyConfig(event_key_jmespath="[store, notification_id]",

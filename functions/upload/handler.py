@@ -10,18 +10,21 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.ht
 
 from http import HTTPStatus
 
-from functions.common import aws, jobs
+from functions.common import aws, jobs, lazy
 from functions.common.api import api_handler
 from functions.common.http import ApiError, caller_id, make_resolver, parse_body
 from functions.common.observability import count
-from functions.common.requests import MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadRequest
 from functions.common.settings import settings
 
 app = make_resolver()
+lazy.preload("functions.common.requests")  # the request models (pydantic)
 
 
 @app.post("/api/v1/process/upload")
 def upload():
+    # pydantic and the models on first use: a cold start without a valid request never loads them
+    from functions.common.requests import MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadRequest
+
     user_id = caller_id(app)
     request = parse_body(app, UploadRequest)
     content_type = request.content_type.split(";")[0].strip().lower()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
-from functions.common import jobs, users
+from functions.common import jobs, lazy, users
 from functions.common.clock import now_iso
 from functions.common.oauth import clean_name
 from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body
-from functions.user_profile.models import ProfileUpdate
 from functions.common.api import api_handler
 from functions.common.observability import logger
 
 app = make_resolver()
+lazy.preload("functions.user_profile.models", "cryptography.hazmat.primitives.ciphers.aead")
 READ_ONLY = frozenset({"id", "email", "auth_provider", "subscription", "created_at", "updated_at"})
 
 
@@ -35,6 +35,8 @@ def read():
 
 @app.put("/api/v1/user/profile")
 def change():
+    from functions.user_profile.models import ProfileUpdate  # pydantic: loaded by the first PUT
+
     user_id = caller_id(app, check_account=False)
     update = parse_body(app, ProfileUpdate, read_only=READ_ONLY)
     item = _profile(user_id)
