@@ -52,6 +52,7 @@ def _workdir(module: str) -> Path:
              # The estimate mutmut times a mutant against counts test bodies, not fixtures
              # (moto, the program under mocks): a survivor running all its tests needs room.
              "timeout_multiplier = 4", "timeout_constant = 30",
+             "process_isolation = forkserver",
              "use_git_change_detection = false", ""]
     (work / "setup.cfg").write_text("\n".join(lines))
     return work
@@ -92,11 +93,12 @@ def run_module(module: str, budget_s: float, max_children: int) -> dict:
     killed = [n for n, c in codes.items() if c in KILLED]
     timeouts = sorted(n for n, c in codes.items() if c in TIMEOUT)
     skipped = [n for n, c in codes.items() if c in SKIPPED]
+    unchecked = [n for n, c in codes.items() if c is None]  # the budget ran out first
     survived = sorted(n for n, c in codes.items() if c == 0)
     other = sorted(f"{n} ({c})" for n, c in codes.items()
-                   if c not in KILLED and c not in TIMEOUT and c not in SKIPPED and c != 0)
+                   if c not in KILLED and c not in TIMEOUT and c not in SKIPPED and c != 0 and c is not None)
     return {"module": module, "seconds": round(time.monotonic() - started), "exit_code": proc.returncode,
-            "interrupted": interrupted, "mutants": len(codes) - len(skipped), "killed": len(killed) + len(timeouts),
+            "interrupted": interrupted, "mutants": len(codes) - len(skipped) - len(unchecked), "unchecked": len(unchecked), "killed": len(killed) + len(timeouts),
             "timeouts": timeouts,
             "survived": survived, "not_killed_other": other, "workdir": str(work.relative_to(ROOT))}
 
@@ -149,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mutmut: {module} ({', '.join(MODULES[module])})", flush=True)
         report = run_module(module, args.budget, children)
         reports.append(report)
+        (BUILD / f"{_slug(module)}.json").write_text(json.dumps(report, indent=2))
         ratio = report["killed"] / report["mutants"] if report["mutants"] else 1.0
         print(f"  {report['killed']}/{report['mutants']} killed ({ratio:.1%}) in {report['seconds']} s"
-              + (" [budget reached: partial]" if report["interrupted"] else ""), flush=True)
+              + (f" [budget reached: {report['unchecked']} mutants not checked]" if report["interrupted"] else ""),
+              flush=True)
         for name in report["survived"]:
             print(f"  survived: {name}")
         for name in report["timeouts"]:
