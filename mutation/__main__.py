@@ -70,12 +70,14 @@ def _results(work: Path, module: str) -> dict[str, int | None]:
     return codes
 
 
-def run_module(module: str, budget_s: float, max_children: int) -> dict:
+def run_module(module: str, budget_s: float, max_children: int, names: list[str] | None = None) -> dict:
+    """`names`: only these mutants (e.g. an earlier run's survivors, after new tests)."""
     work = _workdir(module)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AWS_ENDPOINT_URL")}
     started = time.monotonic()
     log = (BUILD / f"{_slug(module)}.log").open("w")
-    proc = subprocess.Popen([str(MUTMUT), "run", "--max-children", str(max_children)], cwd=work, env=env,
+    proc = subprocess.Popen([str(MUTMUT), "run", "--max-children", str(max_children), *(names or [])],
+                            cwd=work, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     interrupted = False
     try:
@@ -90,6 +92,8 @@ def run_module(module: str, budget_s: float, max_children: int) -> dict:
             proc.wait()
     log.close()
     codes = _results(work, module)
+    if names:
+        codes = {n: c for n, c in codes.items() if n in names}
     killed = [n for n, c in codes.items() if c in KILLED]
     timeouts = sorted(n for n, c in codes.items() if c in TIMEOUT)
     skipped = [n for n, c in codes.items() if c in SKIPPED]
@@ -137,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=2, help="mutmut workers (at most 2)")
     parser.add_argument("--no-hand", action="store_true", help="skip the hand mutants")
     parser.add_argument("--hand-only", action="store_true", help="only the hand mutants")
+    parser.add_argument("--rerun-survivors", type=Path, metavar="DIR",
+                        help="only the mutants that survived in DIR/<module>.json (an earlier run's results)")
     args = parser.parse_args(argv)
     modules = [m.rstrip("/") for m in args.modules] or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
@@ -149,7 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     reports = []
     for module in ([] if args.hand_only else modules):
         print(f"mutmut: {module} ({', '.join(MODULES[module])})", flush=True)
-        report = run_module(module, args.budget, children)
+        names = None
+        if args.rerun_survivors:
+            earlier = args.rerun_survivors / f"{_slug(module)}.json"
+            names = json.loads(earlier.read_text())["survived"] if earlier.exists() else []
+            if not names:
+                print("  no survivors to re-run")
+                continue
+        report = run_module(module, args.budget, children, names)
         reports.append(report)
         (BUILD / f"{_slug(module)}.json").write_text(json.dumps(report, indent=2))
         ratio = report["killed"] / report["mutants"] if report["mutants"] else 1.0

@@ -18,9 +18,11 @@ MODULES: dict[str, tuple[str, ...]] = {
                           "tests/functions/test_process_contract.py", "tests/faults/test_fault_injection.py"),
     "functions/upload": ("tests/functions/test_upload.py", "tests/functions/test_upload_limits.py"),
     "functions/authorizer": ("tests/functions/test_authorizer.py", "tests/functions/test_authorizer_signals.py"),
-    "components/storage.py": ("tests/components/test_storage.py", "tests/security/test_fsbp_controls.py"),
+    "components/storage.py": ("tests/components/test_key_policy.py", "tests/components/test_storage.py",
+                              "tests/security/test_fsbp_controls.py"),
     "components/iam.py": ("tests/components/test_processing.py", "tests/security/test_fsbp_controls.py"),
-    "components/alarms.py": ("tests/components/test_observability.py",),
+    "components/alarms.py": ("tests/components/test_observability.py",
+                             "tests/components/test_aws_metrics_and_triggers.py"),
     "analytics/events.py": ("tests/analytics/test_events.py", "tests/analytics/test_pipeline.py"),
 }
 
@@ -46,7 +48,8 @@ class HandMutant:
 
 
 _UPLOAD_TESTS = ("tests/functions/test_upload.py", "tests/functions/test_upload_limits.py")
-_STORAGE_TESTS = ("tests/components/test_storage.py", "tests/security/test_fsbp_controls.py")
+_STORAGE_TESTS = ("tests/components/test_storage.py", "tests/security/test_fsbp_controls.py",
+                  "tests/components/test_key_policy.py")
 
 AUDIT_MUTANTS: tuple[HandMutant, ...] = (
     # functions/upload/handler.py: `upload` is a decorated route, which mutmut 3 skips.
@@ -95,11 +98,13 @@ AUDIT_MUTANTS: tuple[HandMutant, ...] = (
                _STORAGE_TESTS, "the data key would lock out the account's IAM administrators"),
     HandMutant("dashboard-metric-typo", "components/dashboards.py",
                '["AWS/Lambda", "Invocations", *name]', '["AWS/Lambda", "Invocation", *name]',
-               ("tests/components/test_observability.py",), "a dashboard widget would graph a metric that does not exist"),
+               ("tests/components/test_observability.py", "tests/components/test_aws_metrics_and_triggers.py"),
+               "a dashboard widget would graph a metric that does not exist"),
     HandMutant("api-deployment-trigger-constant", "components/api.py",
                'triggers={"document": document.apply(lambda d: hashlib.sha256(d.encode()).hexdigest()),',
                'triggers={"document": "constant",',
-               ("tests/components/test_api.py",), "a changed API would never be redeployed to its stage"),
+               ("tests/components/test_api.py", "tests/components/test_aws_metrics_and_triggers.py"),
+               "a changed API would never be redeployed to its stage"),
 )
 
 
