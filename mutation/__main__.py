@@ -19,11 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from mutation.modules import ALSO_COPY, AUDIT_MUTANTS, MODULES, SOURCE_PACKAGES, HandMutant, module_of
+from mutation.modules import (ALSO_COPY, AUDIT_MUTANTS, MODULES, SOURCE_PACKAGES, WHOLE_SELECTION, HandMutant,
+                              module_of)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "mutation"
-MUTMUT = Path(sys.executable).parent / "mutmut"
+DRIVER = Path(__file__).resolve().parent / "mutmut_driver.py"
 # mutmut's exit codes per mutant (mutmut.stats.status_by_exit_code)
 KILLED = {1, 3}
 TIMEOUT = {36, -24, 24, 152, 255}
@@ -76,7 +77,9 @@ def run_module(module: str, budget_s: float, max_children: int, names: list[str]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AWS_ENDPOINT_URL")}
     started = time.monotonic()
     log = (BUILD / f"{_slug(module)}.log").open("w")
-    proc = subprocess.Popen([str(MUTMUT), "run", "--max-children", str(max_children), *(names or [])],
+    whole = ["--whole-selection"] if module in WHOLE_SELECTION else []
+    command = [sys.executable, str(DRIVER), *whole, "run", "--max-children", str(max_children), *(names or [])]
+    proc = subprocess.Popen(command,
                             cwd=work, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     interrupted = False

@@ -26,6 +26,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "analytics/events.py": ("tests/analytics/test_events.py", "tests/analytics/test_pipeline.py"),
 }
 
+# Modules whose tests share the program's session-scoped run (tests/conftest.py): each of
+# their mutants is checked against all of the module's tests (mutation/mutmut_driver.py).
+WHOLE_SELECTION = frozenset({"components/storage.py", "components/iam.py", "components/alarms.py"})
+
 # Packages copied into mutmut's scratch tree (mutated only where a module says so) and
 # the other files the tests read: the local stack, the stack files, generated docs.
 SOURCE_PACKAGES = ("functions", "components", "analytics")

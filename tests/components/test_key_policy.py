@@ -58,3 +58,33 @@ def test_buckets_refuse_plain_http():
     assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
     assert statement["Resource"] == ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# The IAM policy grammar's element names (case-sensitive: "sid" or "SID" is a malformed
+# policy that AWS refuses at deployment):
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html
+POLICY_ELEMENTS = {"Version", "Id", "Statement"}
+STATEMENT_ELEMENTS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
+                      "NotResource", "Condition"}
+
+
+def _policies(run):
+    for record in run.mocks.resources:
+        for value in record.inputs.values():
+            if isinstance(value, str) and value.startswith("{") and '"Statement"' in value:
+                yield record.name, json.loads(value)
+
+
+def test_every_policy_the_program_writes_follows_the_iam_grammar(stack_run):
+    found = list(_policies(stack_run))
+    assert len(found) > 10 and any(name.endswith("-data") for name, _ in found)
+    for name, policy in found:
+        assert set(policy) <= POLICY_ELEMENTS and policy["Version"] == "2012-10-17", name
+        sids = [s.get("Sid") for s in policy["Statement"]]
+        assert len(sids) == len(set(sids)), name  # Sids are unique within a policy
+        for statement in policy["Statement"]:
+            assert set(statement) <= STATEMENT_ELEMENTS, (name, sorted(statement))
+            assert statement["Effect"] in ("Allow", "Deny"), name
+            assert {"Action", "NotAction"} & set(statement), name
+            trust = statement.get("Action") in ("sts:AssumeRole", ["sts:AssumeRole"])  # role trust policies
+            assert trust or {"Resource", "NotResource"} & set(statement), name
