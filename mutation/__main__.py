@@ -176,8 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  survived: {name}")
         for name in report["timeouts"]:
             print(f"  timeout (counted as killed, as mutmut does): {name}")
+        by_status: dict[str, int] = {}
         for name in report["not_killed_other"]:
-            print(f"  not killed: {name}")
+            code = name.rsplit("(", 1)[-1].rstrip(")")
+            status = {"33": "no test reaches it", "5": "no test reaches it", "35": "suspicious",
+                      "-11": "segfault", "-9": "killed by the system"}.get(code, f"exit code {code}")
+            by_status[status] = by_status.get(status, 0) + 1
+        for status, n in sorted(by_status.items()):
+            print(f"  not killed: {n} mutants, {status} (names in {report['workdir']}.json)")
 
     hand = []
     if not args.no_hand:

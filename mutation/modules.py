@@ -23,7 +23,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "components/iam.py": ("tests/components/test_processing.py", "tests/security/test_fsbp_controls.py"),
     "components/alarms.py": ("tests/components/test_observability.py",
                              "tests/components/test_aws_metrics_and_triggers.py"),
-    "analytics/events.py": ("tests/analytics/test_events.py", "tests/analytics/test_pipeline.py"),
+    "analytics/events.py": ("tests/analytics/test_events.py", "tests/analytics/test_event_shape.py",
+                            "tests/analytics/test_pipeline.py"),
 }
 
 # Modules whose tests share the program's session-scoped run (tests/conftest.py): each of
