@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer preflight openapi runbooks audit-docs analytics bench fuzz clean
+.PHONY: install run test layer preflight openapi runbooks audit-docs analytics bench fuzz mutate clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -57,6 +57,15 @@ fuzz: install
 # Benchmarks (not part of `make test`): numbers in docs/benchmarks.md.
 bench: install
 	$(PY) -m bench docs/benchmarks.md
+
+# Mutation testing with mutmut (not part of `make test`): every module of
+# mutation/modules.py by default, or some, e.g. `make mutate MODULES="functions/upload
+# components/iam.py"`; each module at most BUDGET seconds, 2 workers. Results, kill
+# ratios and survivors: docs/benchmarks.md (figures) and build/mutation/summary.json.
+MODULES ?=
+BUDGET  ?= 1800
+mutate: install
+	$(PY) -m mutation --budget $(BUDGET) --max-children 2 $(MODULES)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
