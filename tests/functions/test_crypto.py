@@ -18,7 +18,7 @@ def test_a_new_data_key_is_bound_to_its_user_by_the_encryption_context(aws_env):
     kms = boto3.client("kms", region_name="eu-west-1")
     assert len(plaintext) == 32  # AES-256
     reply = kms.decrypt(CiphertextBlob=encrypted, EncryptionContext={"user_id": USER})
-    assert reply["Plaintext"] == plaintext and reply["KeyId"] == aws_env["data_key"]
+    assert reply["Plaintext"] == plaintext and reply["KeyId"] == aws_env["pii_key"]  # wrapped by the PII key
     with pytest.raises(kms.exceptions.InvalidCiphertextException):
         kms.decrypt(CiphertextBlob=encrypted)  # no context: refused
 
