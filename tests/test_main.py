@@ -12,13 +12,10 @@ from local.program import ROOT, RecordingMocks, install, stack_config
 from tests.conftest import SAMPLE_CATALOG
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_the_program_entry_point_exports_the_stack(stack, monkeypatch, fake_code):
-    monkeypatch.setattr("functions.catalog.CATALOG", SAMPLE_CATALOG)
-    built = []
-    monkeypatch.setattr(packaging, "build_layer", lambda name, reqs: built.append(name) or packaging.layer_dir(name, reqs))
+def evaluate_main(stack: str, monkeypatch) -> tuple[RecordingMocks, dict]:
+    """Runs `__main__.py` as `pulumi up` does, under recording mocks: (mocks, exports)."""
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="serenya", stack=stack, preview=False)
+    install(mocks, stack)
     pulumi.runtime.set_all_config(stack_config(stack))
     exported = {}
     monkeypatch.setattr(pulumi, "export", lambda key, value: exported.__setitem__(key, value))
@@ -29,6 +26,15 @@ def test_the_program_entry_point_exports_the_stack(stack, monkeypatch, fake_code
         return pulumi.Output.from_input(exported).apply(exported.update)
 
     program()
+    return mocks, exported
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_program_entry_point_exports_the_stack(stack, monkeypatch, fake_code):
+    monkeypatch.setattr("functions.catalog.CATALOG", SAMPLE_CATALOG)
+    built = []
+    monkeypatch.setattr(packaging, "build_layer", lambda name, reqs: built.append(name) or packaging.layer_dir(name, reqs))
+    mocks, exported = evaluate_main(stack, monkeypatch)
     assert built == ["deps", "pyarrow"]  # built before deploying, not left to the engineer
     assert exported["table"] == f"serenya-{stack}"
     assert exported["temp_bucket"].startswith(f"serenya-{stack}-temp-")
@@ -52,18 +58,7 @@ def test_the_real_program_builds_its_layers_and_evaluates(stack, monkeypatch):
     given its archive and its layers."""
     from functions.catalog import CATALOG
 
-    mocks = RecordingMocks()
-    install(mocks, stack)
-    pulumi.runtime.set_all_config(stack_config(stack))
-    exported = {}
-    monkeypatch.setattr(pulumi, "export", lambda key, value: exported.__setitem__(key, value))
-
-    @pulumi.runtime.test
-    def program():
-        runpy.run_path(str(ROOT / "__main__.py"))
-        return pulumi.Output.from_input(exported).apply(exported.update)
-
-    program()
+    mocks, exported = evaluate_main(stack, monkeypatch)
     assert sorted(exported["functions"]) == sorted(fn.name for fn in CATALOG)
     # Safe to live with: no permission names a qualified ARN (replaced on every update),
     permissions = mocks.of_type("aws:lambda/permission:Permission")

@@ -20,7 +20,8 @@ from functions.process.offline import OfflineProvider
 from functions.process.providers import BedrockProvider, InputError
 from tests.fixtures import photos
 from tests.fixtures.lab_reports import TABLE, encrypted_pdf, long_pdf
-from tests.functions.test_process import USER, VALID, deliver, emitted, outcome, upload, use
+from tests.functions.test_process import (  # noqa: F401 (s3: the fixture whose jobs' owner exists)
+    VALID, deliver, emitted, outcome, s3, upload, use)
 
 MODEL = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
 LIMIT_BYTES = 3_750_000  # Bedrock's per-image limit, restated from its documentation on purpose
@@ -50,18 +51,6 @@ def bedrock(s3, monkeypatch):
     with Stubber(provider._client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
-
-
-@pytest.fixture
-def s3(aws_env, monkeypatch):
-    import boto3
-
-    from functions.process import handler
-    monkeypatch.setattr(handler, "sleep", lambda s: None)
-    # The jobs' owner exists: process writes outcomes only for existing accounts.
-    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
-        Item={"PK": f"USER#{USER}", "SK": "PROFILE", "user_id": USER})
-    return boto3.client("s3", region_name="eu-west-1")
 
 
 def expect_converse(stubber) -> Captured:
