@@ -220,50 +220,30 @@ class StorageLayer(pulumi.ComponentResource):
         # Keys by purpose (DESIGN.md, Storage), so a role that may read a bucket cannot
         # also open personal data. The storage key (`data_key`, its resource name kept so
         # no stack replaces it): table, buckets, logs, secret, topics.
-        self.data_key = aws.kms.Key(
-            f"{name}-data",
-            description=f"Serenya {s.env}: storage (table, buckets, logs, secret, topics)",
-            enable_key_rotation=True,
-            deletion_window_in_days=key_window,
-            policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(data_key_policy(account, s.region))),
-            opts=protect)
-        aws.kms.Alias(f"{name}-data", name=f"alias/{s.name()}", target_key_id=self.data_key.key_id, opts=child)
+        def key(suffix: str, alias: str, description: str, policy=None, **spec) -> aws.kms.Key:
+            """A key kept like the data it protects, with its alias `alias/serenya-{env}[-...]`.
+            A policy is a function of the account id; symmetric keys rotate."""
+            created = aws.kms.Key(
+                f"{name}-{suffix}", description=f"Serenya {s.env}: {description}",
+                deletion_window_in_days=key_window,
+                policy=policy and pulumi.Output.from_input(args.account_id).apply(
+                    lambda account: json.dumps(policy(account))),
+                **(spec or {"enable_key_rotation": True}), opts=protect)
+            aws.kms.Alias(f"{name}-{suffix}", name=f"alias/{alias}", target_key_id=created.key_id, opts=child)
+            return created
 
+        self.data_key = key("data", s.name(), "storage (table, buckets, logs, secret, topics)",
+                            lambda account: data_key_policy(account, s.region))
         # The PII key only wraps the per-user data keys (email and names, functions/common/crypto.py).
-        self.pii_key = aws.kms.Key(
-            f"{name}-pii",
-            description=f"Serenya {s.env}: per-user PII data keys only",
-            enable_key_rotation=True,
-            deletion_window_in_days=key_window,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda account: json.dumps(pii_key_policy(account))),
-            opts=protect)
-        aws.kms.Alias(f"{name}-pii", name=f"alias/{s.name('pii')}", target_key_id=self.pii_key.key_id, opts=child)
-
+        self.pii_key = key("pii", s.name("pii"), "per-user PII data keys only", pii_key_policy)
         # The email lookup hash (GSI1) is an HMAC under this key: it means nothing without it.
         # https://docs.aws.amazon.com/kms/latest/developerguide/hmac.html
-        self.email_mac_key = aws.kms.Key(
-            f"{name}-email-mac",
-            description=f"Serenya {s.env}: HMAC of normalised emails for the lookup index",
-            customer_master_key_spec="HMAC_256",
-            key_usage="GENERATE_VERIFY_MAC",
-            deletion_window_in_days=key_window,
-            policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(email_mac_key_policy(account))),
-            opts=protect)
-        aws.kms.Alias(f"{name}-email-mac", name=f"alias/{s.name('email-mac')}",
-                      target_key_id=self.email_mac_key.key_id, opts=child)
-
+        self.email_mac_key = key("email-mac", s.name("email-mac"), "HMAC of normalised emails for the lookup index",
+                                 email_mac_key_policy, customer_master_key_spec="HMAC_256",
+                                 key_usage="GENERATE_VERIFY_MAC")
         # Access tokens are signed inside KMS: no signing secret exists anywhere.
-        self.signing_key = aws.kms.Key(
-            f"{name}-signing",
-            description=f"Serenya {s.env}: ES256 access-token signing",
-            customer_master_key_spec="ECC_NIST_P256",
-            key_usage="SIGN_VERIFY",
-            deletion_window_in_days=key_window,
-            opts=protect)
-        aws.kms.Alias(f"{name}-signing", name=f"alias/{s.name('signing')}",
-                      target_key_id=self.signing_key.key_id, opts=child)
+        self.signing_key = key("signing", s.name("signing"), "ES256 access-token signing",
+                               customer_master_key_spec="ECC_NIST_P256", key_usage="SIGN_VERIFY")
 
         self.table = aws.dynamodb.Table(
             f"{name}-table",
