@@ -194,24 +194,19 @@ def _statements(policy: Mapping) -> list[Mapping]:
     return _as_list(policy.get("Statement"))
 
 
+def _element_matches(s: Mapping, element: str, value: str, matches) -> bool:
+    """Action/NotAction or Resource/NotResource of a statement against the request's value."""
+    if element in s:
+        return any(matches(p, value) for p in _as_list(s[element]))
+    if f"Not{element}" in s:
+        return not any(matches(p, value) for p in _as_list(s[f"Not{element}"]))
+    raise Unsupported(f"a statement without {element} or Not{element}")
+
+
 def _statement_applies(s: Mapping, request: Request) -> bool:
-    if "Action" in s:
-        if not any(action_matches(p, request.action) for p in _as_list(s["Action"])):
-            return False
-    elif "NotAction" in s:
-        if any(action_matches(p, request.action) for p in _as_list(s["NotAction"])):
-            return False
-    else:
-        raise Unsupported("a statement without Action or NotAction")
-    if "Resource" in s:
-        if not any(arn_matches(p, request.resource) for p in _as_list(s["Resource"])):
-            return False
-    elif "NotResource" in s:
-        if any(arn_matches(p, request.resource) for p in _as_list(s["NotResource"])):
-            return False
-    else:
-        raise Unsupported("a statement without Resource or NotResource")
-    return conditions_match(s.get("Condition"), request.context)
+    return (_element_matches(s, "Action", request.action, action_matches)
+            and _element_matches(s, "Resource", request.resource, arn_matches)
+            and conditions_match(s.get("Condition"), request.context))
 
 
 def _sid(s: Mapping, index: int) -> str:
