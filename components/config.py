@@ -118,7 +118,7 @@ class Settings:
     api_domain: Optional[str] = None           # custom domain of the API (CloudFront alias)
     api_certificate_arn: Optional[str] = None  # its ACM certificate, in us-east-1
     api_origin_certificate_arn: Optional[str] = None  # the same domain's certificate in the stack's region
-    account_concurrency: int = 1000            # the account's Lambda concurrency quota in the region
+    account_concurrency: int = concurrency.DEFAULT_ACCOUNT_QUOTA  # Lambda concurrency quota in the region
     cloudfront: bool = True                    # CloudFront and the WAF in front of the stage
     manage_api_gateway_account: bool = False   # this stack owns the region's API Gateway logging role
     secret_keys: frozenset[str] = frozenset()  # keys set with `pulumi config set --secret`
@@ -333,7 +333,8 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
                                      "an ACM certificate ARN in us-east-1", required=False),
         api_origin_certificate_arn=r.string(f"{ns}:apiOriginCertificateArn", _REGIONAL_CERTIFICATE,
                                             "an ACM certificate ARN", required=False),
-        account_concurrency=r.optional_integer(f"{ns}:accountConcurrency", 10, 100_000, 1000),
+        account_concurrency=r.optional_integer(f"{ns}:accountConcurrency", 10, 100_000,
+                                                 concurrency.DEFAULT_ACCOUNT_QUOTA),
         cloudfront=r.boolean(f"{ns}:cloudFront"),
         manage_api_gateway_account=r.boolean(f"{ns}:manageApiGatewayAccount"),
         secret_keys=frozenset(secret_keys),
