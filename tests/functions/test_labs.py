@@ -10,18 +10,19 @@ from functions.process import labs
 from functions.process.offline import OfflineProvider, doctor_report
 from functions.process.providers import InputError
 from functions.process.tasks import lab_task
-from tests.fixtures.lab_reports import SAMPLES, accuracy
+from tests.fixtures.lab_reports import FIRST, Truth, accuracy
 
 
 def text_of(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)
+@pytest.mark.parametrize("sample", FIRST, ids=lambda s: s.name)
 def test_every_sample_value_and_flag_is_found(sample):
+    n = len(sample.truth)
     score = accuracy(labs.extract(text_of(sample.pdf())), sample.truth)
-    assert score == {"expected": len(sample.truth), "found": len(sample.truth), "values_right": len(sample.truth),
-                     "flags_right": len(sample.truth), "false_positives": 0}
+    assert score == {"expected": n, "found": n, "values_right": n, "values_wrong": 0, "flags_right": n,
+                     "flags_wrong": 0, "units_right": n, "false_positives": 0, "score": n}
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -93,3 +94,22 @@ def test_doctor_report_trends_and_findings():
     assert {(f["loinc"] if "loinc" in f else f["name"], f["date"]) for f in report["abnormal_findings"]} == {
         ("Hemoglobin", "2026-06-01"), ("LDL cholesterol", "2026-01-01")}
     assert 1 <= len(report["questions_for_doctor"]) <= 8
+
+
+def test_accuracy_scores_a_wrong_value_below_a_missing_one():
+    truth = (Truth("718-7", 11.2, "low", "g/dL"), Truth("1988-5", None, "normal", "mg/L", "<0.5"),
+             Truth("2823-3", 4.1, "normal", "mmol/L"))
+
+    def o(loinc, value, value_text, flag="unknown", unit=None):
+        return {"loinc": loinc, "value": value, "value_text": value_text, "flag": flag, "unit": unit}
+
+    right = [o("718-7", 11.2, "11.2", "low", "g/dL"), o("1988-5", None, "<0.5", "normal", "mg/L"),
+             o("2823-3", 4.1, "4.1", "normal", "mmol/L")]
+    assert accuracy(right, truth)["score"] == 3
+    # the bound read as exact, a wrong flag, a value declined, a value under another test
+    found = [o("718-7", 11.2, "11.2", "high"), o("1988-5", 0.5, "<0.5", "normal", "mg/L"),
+             o("2823-3", None, "4.l"), o("2951-2", 140, "140")]
+    assert accuracy(found, truth) == {
+        "expected": 3, "found": 4, "values_right": 1, "values_wrong": 1, "flags_right": 1, "flags_wrong": 1,
+        "units_right": 1, "false_positives": 1, "score": -1}
+    assert accuracy([], truth)["score"] == 0  # nothing found is better than wrong values
