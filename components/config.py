@@ -11,6 +11,7 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from components import concurrency
@@ -18,6 +19,7 @@ from functions.catalog import CATALOG
 
 NAMESPACE = "serenya"
 PROJECT = "serenya"
+ROOT = Path(__file__).resolve().parent.parent  # the repository: Pulumi.yaml and the stack files
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
@@ -376,6 +378,16 @@ def _check_layer(r: _Reader, key: str, arn: str, region: str) -> None:
     if parts["runtime"] != expected_runtime or parts["arch"] != LAMBDA_ARCHITECTURE:
         r.errors.append(f"{key}: layer is for {parts['runtime']}/{parts['arch']}, functions run "
                         f"{expected_runtime}/{LAMBDA_ARCHITECTURE}")
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """Pulumi.<stack>.yaml as Pulumi passes it to a program: structured values as JSON.
+    What the runbooks, the preflight checks, the tests and the local stack read a stack's
+    settings from when no Pulumi engine runs (`load_settings(stack_config(s).get, s)`)."""
+    import yaml  # only off the engine: `pulumi up` reads the file itself
+
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 
 
 def from_pulumi() -> Settings:

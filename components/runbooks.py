@@ -86,11 +86,9 @@ def reference_names(settings: Settings) -> alarms.StackNames:
 
 
 def main() -> None:
-    from local.program import stack_config
-    from components.config import load_settings
+    from components.config import load_settings, stack_config
 
-    config = stack_config("prod")
-    settings = load_settings(config.get, "prod")
+    settings = load_settings(stack_config("prod").get, "prod")
     print(render(CATALOG, settings, reference_names(settings)))
 
 

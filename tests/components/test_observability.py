@@ -236,8 +236,7 @@ def test_the_catalog_declares_every_metric_the_code_emits():
 
 def test_docs_runbooks_md_is_up_to_date():
     """Regenerate with `make runbooks`."""
-    from components.config import load_settings
-    from local.program import stack_config
+    from components.config import load_settings, stack_config
 
     settings = load_settings(stack_config("prod").get, "prod")
     assert (ROOT / "docs" / "runbooks.md").read_text().rstrip("\n") == render(
