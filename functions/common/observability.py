@@ -46,11 +46,19 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **br
         _emit(name, value, unit, breakdown)
 
 
+def log_job(job_id: str, kind: str) -> None:
+    """Names the job on every further line of this invocation (the runbooks' `job-story`
+    query follows a job by it across functions). Job ids carry the opaque user id only."""
+    logger.append_keys(job_id=job_id, job_kind=kind)
+
+
 def instrumented(correlation_id_path: str = ""):
     """Logging context, tracing without responses, metrics flush, and the `function`
-    dimension (the catalog name, from the Lambda context) for every handler."""
+    dimension (the catalog name, from the Lambda context) for every handler. Keys appended
+    during an invocation (route, user, job) are cleared at the next one (`clear_state`):
+    a warm container must not stamp one request's user or job on the next."""
     def decorate(handler):
-        @logger.inject_lambda_context(correlation_id_path=correlation_id_path or None)
+        @logger.inject_lambda_context(correlation_id_path=correlation_id_path or None, clear_state=True)
         @tracer.capture_lambda_handler(capture_response=False)
         @metrics.log_metrics
         @wraps(handler)
