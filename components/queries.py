@@ -78,11 +78,11 @@ def saved_queries(catalog: tuple[Function, ...], settings: Settings) -> list[Sav
             ("httpMethod", "resourcePath", "requestId", "status", "responseLatency", "integrationLatency"), "access"),
         SavedQuery(
             USER_REQUESTS, "One user's requests, in order", api,
-            "fields @timestamp, route, status_code, correlation_id, function_name, level, message, error_code\n"
+            "fields @timestamp, route, status_code, correlation_id, function_name, level, message\n"
             "| filter user_id = \"<user id>\"\n"
             "| sort @timestamp asc\n"
             "| limit 1000",
-            ("user_id", "route", "status_code", "correlation_id", "function_name", "level", "message", "error_code"),
+            ("user_id", "route", "status_code", "correlation_id", "function_name", "level", "message"),
             "functions", asks=("<user id>",)),
         SavedQuery(
             JOB_STORY, "A job's story: its upload, analysis and every poll, in order", jobs,
