@@ -9,8 +9,9 @@ logs (a test runs the functions and checks every field a query names):
   function_request_id, cold_start, xray_trace_id, and correlation_id (the API request
   id: the `request_id` of the contract's error bodies) on API functions;
 - ours: route, user_id (the opaque account id) and status_code on every API request
-  (functions/common/api.py), job_id and job_kind wherever a job is handled
-  (functions/common/observability.log_job), error_code and error_type on failures;
+  (functions/common/api.py), job_ref (a hash of the job id: job ids are never
+  logged) and job_kind wherever a job is handled (functions/common/observability.log_job),
+  error_code and error_type on failures;
 - the API stage's JSON access log (components/api.ACCESS_LOG_FORMAT).
 
 Never a name, an email or health data: no query could filter on them, the logs have none.
@@ -49,7 +50,8 @@ class SavedQuery:
     text: str                      # Logs Insights query language
     fields: tuple[str, ...]        # the log fields it reads
     source: str                    # "functions" (their JSON logs) or "access" (the stage's access log)
-    asks: tuple[str, ...] = ()     # values to put in before running it, e.g. "<job id>"
+    asks: tuple[str, ...] = ()     # values to put in before running it, e.g. "<job ref>"
+    how: str = ""                  # where those values come from
 
     def name(self, settings: Settings) -> str:
         return f"{settings.name()}/{self.key}"
@@ -83,15 +85,18 @@ def saved_queries(catalog: tuple[Function, ...], settings: Settings) -> list[Sav
             "| sort @timestamp asc\n"
             "| limit 1000",
             ("user_id", "route", "status_code", "correlation_id", "function_name", "level", "message"),
-            "functions", asks=("<user id>",)),
+            "functions", asks=("<user id>",),
+            how="the user id is the account's id (`user.id` in the app's answers, `sub` of its access token)"),
         SavedQuery(
             JOB_STORY, "A job's story: its upload, analysis and every poll, in order", jobs,
             "fields @timestamp, function_name, route, status_code, level, message, job_kind, status, error_code\n"
-            "| filter job_id = \"<job id>\"\n"
+            "| filter job_ref = \"<job ref>\"\n"
             "| sort @timestamp asc\n"
             "| limit 1000",
-            ("job_id", "function_name", "route", "status_code", "level", "message", "job_kind", "status",
-             "error_code"), "functions", asks=("<job id>",)),
+            ("job_ref", "function_name", "route", "status_code", "level", "message", "job_kind", "status",
+             "error_code"), "functions", asks=("<job ref>",),
+            how="the job's reference is the start of its id's SHA-256: "
+                "`printf %s \"$JOB_ID\" | sha256sum | cut -c1-16` (job ids are never logged)"),
     ]
     return [q for q in queries if q.log_groups]
 

@@ -52,7 +52,7 @@ class _Renderer:
                 q = self.queries[key]
                 where = ("the API access log" if q.source == "access"
                          else f"{len(q.log_groups)} function log group(s)")
-                asks = f"; replace {' and '.join(f'`{a}`' for a in q.asks)} first" if q.asks else ""
+                asks = f"; replace {' and '.join(f'`{a}`' for a in q.asks)} first: {q.how}" if q.asks else ""
                 lines += [f"- `{q.name(self.settings)}`: {q.title} ({where}{asks}).", "",
                           "  ```", *[f"  {line}" for line in q.text.splitlines()], "  ```", ""]
         if len(spec.procedures) > INLINE_PROCEDURES:

@@ -2,8 +2,8 @@
 with the API request id as correlation id, and one log line per request.
 
 Every line of a request carries `route` (the method and the resource template, never
-the path with its ids) and `user_id` (the authorizer's opaque id, no name or email), and
-the last one its `status_code`: the saved Logs Insights queries of the runbooks
+the path with its job id) and `user_id` (the authorizer's opaque id, no name or email),
+and the last one its `status_code`: the saved Logs Insights queries of the runbooks
 (components/queries.py) find one user's requests and the errors of one request by them."""
 
 from aws_lambda_powertools.logging import correlation_paths

@@ -127,7 +127,7 @@ def process(key: str, deadline: float, owner: str) -> None:
     job = jobs.parse(key.removeprefix("incoming/")) if key.startswith("incoming/") else None
     s3, bucket = aws.client("s3"), settings().require("temp_bucket")
     if job is None:
-        logger.remove_keys(["job_id", "job_kind"])  # a previous record's job, in a batch of several
+        logger.remove_keys(["job_ref", "job_kind"])  # a previous record's job, in a batch of several
         count("JobsRejected", reason="malformed_key")
         s3.delete_object(Bucket=bucket, Key=key)
         return

@@ -18,6 +18,7 @@ from components.config import load_settings, stack_config
 from components.queries import saved_queries
 from functions.catalog import CATALOG
 from functions.common import jobs
+from functions.common.observability import job_ref
 from functions.process import handler as process_module
 from tests.conftest import FakeContext, api_event
 from tests.fixtures.lab_reports import TABLE
@@ -99,7 +100,7 @@ def test_every_field_a_query_reads_is_written_on_the_lines_it_filters(journey):
     relevant = {
         "errors-by-request": [r for r in logged if r["level"] == "ERROR"],
         "user-requests": [r for r in logged if r.get("user_id") == USER],
-        "job-story": [r for r in logged if r.get("job_id") == job.value],
+        "job-story": [r for r in logged if r.get("job_ref") == job_ref(job.value)],
     }
     assert all(relevant.values()), {k: len(v) for k, v in relevant.items()}
     for key, records in relevant.items():
@@ -118,12 +119,13 @@ def test_lines_name_the_route_template_the_user_and_the_job_but_no_personal_data
     assert {r["route"] for r in answered} == {"GET /api/v1/process/status/{job_id}", "GET /api/v1/chat/prompts"}
     assert {r["status_code"] for r in answered} == {200, 500}
     assert all(r["correlation_id"] == "req-1" for r in answered)  # the request id the app shows
-    story = [r["message"] for r in logged if r.get("job_id") == job.value]
+    story = [r["message"] for r in logged if r.get("job_ref") == job_ref(job.value)]
     assert story[0] == "model call refused" and "job finished" in story and story.count("request answered") == 2
     # Keys are per invocation: the prompts request after a status poll carries no job.
     prompts = next(r for r in answered if r["route"] == "GET /api/v1/chat/prompts")
-    assert "job_id" not in prompts and prompts["user_id"] == USER
+    assert "job_ref" not in prompts and prompts["user_id"] == USER
     assert not {k for r in logged for k in r if k in PERSONAL}
+    assert job.value not in json.dumps(logged)  # job ids stay out of logs like tokens (test_hardening)
 
 
 def test_queries_filter_on_opaque_ids_and_read_only_the_fields_they_declare():
@@ -135,5 +137,5 @@ def test_queries_filter_on_opaque_ids_and_read_only_the_fields_they_declare():
         assert named == set(query.fields), (query.key, named ^ set(query.fields))
         assert not set(query.fields) & set(PERSONAL), query.key
         filters = set(re.findall(r"filter (\w+) =", query.text))
-        assert filters <= {"level", "user_id", "job_id"}, query.key
+        assert filters <= {"level", "user_id", "job_ref"}, query.key
         assert all(f'"{ask}"' in query.text for ask in query.asks), query.key
