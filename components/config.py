@@ -11,17 +11,23 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from components import concurrency
-from functions.catalog import CATALOG
+from functions.catalog import CATALOG, Function
 
 NAMESPACE = "serenya"
 PROJECT = "serenya"
+ROOT = Path(__file__).resolve().parent.parent  # the repository: Pulumi.yaml and the stack files
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
                       1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+# The alias of a warm function (a published version with provisioned concurrency): what its
+# triggers and the API invoke, and what a rollback moves back (docs/runbooks.md).
+LIVE_ALIAS = "live"
 
 # Runtime and architecture of every function; the Powertools layer must match them.
 LAMBDA_RUNTIME = "python3.13"
@@ -136,6 +142,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "prod"
+
+    def live_alias(self, fn: Function) -> Optional[str]:
+        """The alias a latency-critical function is invoked through where the stack keeps
+        functions warm (serenya:provisionedConcurrency); None: invoked unqualified, no versions."""
+        return LIVE_ALIAS if fn.warm and self.provisioned_concurrency > 0 else None
 
     def reserved_for(self, function: str) -> Optional[int]:
         """The function's reserved concurrency, or None: it draws from the account's pool."""
@@ -376,6 +387,16 @@ def _check_layer(r: _Reader, key: str, arn: str, region: str) -> None:
     if parts["runtime"] != expected_runtime or parts["arch"] != LAMBDA_ARCHITECTURE:
         r.errors.append(f"{key}: layer is for {parts['runtime']}/{parts['arch']}, functions run "
                         f"{expected_runtime}/{LAMBDA_ARCHITECTURE}")
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """Pulumi.<stack>.yaml as Pulumi passes it to a program: structured values as JSON.
+    What the runbooks, the preflight checks, the tests and the local stack read a stack's
+    settings from when no Pulumi engine runs (`load_settings(stack_config(s).get, s)`)."""
+    import yaml  # only off the engine: `pulumi up` reads the file itself
+
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 
 
 def from_pulumi() -> Settings:

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from functions.common import aws
 from functions.common.clock import now_iso
+from functions.common.observability import log_job
 from functions.common.settings import settings
 
 KINDS = ("result", "chat", "report")
@@ -62,6 +63,7 @@ class JobId:
 def new_job_id(kind: str, user_id: str, now_ms: Optional[int] = None) -> JobId:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     value = f"{kind}_{user_id}_{now_ms}_{secrets.token_hex(8)}"
+    log_job(value, kind)
     return JobId(kind, user_id, now_ms, value)
 
 
@@ -78,6 +80,7 @@ def owned(job_id: str, user_id: str, kinds: tuple[str, ...] = KINDS) -> Optional
     job = parse(job_id)
     if job is None or job.kind not in kinds or job.user_id != user_id:
         return None
+    log_job(job.value, job.kind)  # only a well-formed id of the caller's: never what a stranger sent
     return job
 
 

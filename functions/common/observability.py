@@ -9,6 +9,7 @@ never move prod's alarms.
 Never pass personal or medical data to the logger: ids, codes and counts only.
 """
 
+import hashlib
 import os
 import warnings
 from contextvars import ContextVar
@@ -46,11 +47,26 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **br
         _emit(name, value, unit, breakdown)
 
 
+def job_ref(job_id: str) -> str:
+    """What the logs call a job: the first 16 hex digits of its id's SHA-256. Job ids stay
+    out of every log like tokens do (tests/e2e/test_hardening.py); whoever holds one finds
+    its lines with `printf %s "$JOB_ID" | sha256sum | cut -c1-16`."""
+    return hashlib.sha256(job_id.encode()).hexdigest()[:16]
+
+
+def log_job(job_id: str, kind: str) -> None:
+    """Names the job on every further line of this invocation (the runbooks' `job-story`
+    query follows a job by it across functions), by its reference, never its id."""
+    logger.append_keys(job_ref=job_ref(job_id), job_kind=kind)
+
+
 def instrumented(correlation_id_path: str = ""):
     """Logging context, tracing without responses, metrics flush, and the `function`
-    dimension (the catalog name, from the Lambda context) for every handler."""
+    dimension (the catalog name, from the Lambda context) for every handler. Keys appended
+    during an invocation (route, user, job) are cleared at the next one (`clear_state`):
+    a warm container must not stamp one request's user or job on the next."""
     def decorate(handler):
-        @logger.inject_lambda_context(correlation_id_path=correlation_id_path or None)
+        @logger.inject_lambda_context(correlation_id_path=correlation_id_path or None, clear_state=True)
         @tracer.capture_lambda_handler(capture_response=False)
         @metrics.log_metrics
         @wraps(handler)

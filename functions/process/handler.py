@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
 from functions.common import accounts, aws, jobs, lazy
-from functions.common.observability import count, instrumented, logger
+from functions.common.observability import count, instrumented, log_job, logger
 from functions.common.settings import settings
 from functions.process.providers import InputError, provider, tool_input
 
@@ -127,9 +127,11 @@ def process(key: str, deadline: float, owner: str) -> None:
     job = jobs.parse(key.removeprefix("incoming/")) if key.startswith("incoming/") else None
     s3, bucket = aws.client("s3"), settings().require("temp_bucket")
     if job is None:
+        logger.remove_keys(["job_ref", "job_kind"])  # a previous record's job, in a batch of several
         count("JobsRejected", reason="malformed_key")
         s3.delete_object(Bucket=bucket, Key=key)
         return
+    log_job(job.value, job.kind)
     if jobs.outcome_exists(job):
         count("DuplicateDeliveries", kind=job.kind)
         s3.delete_object(Bucket=bucket, Key=job.incoming)

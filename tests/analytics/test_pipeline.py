@@ -157,3 +157,15 @@ def test_retention_and_timeline(dataset):
 
 def test_a_date_range_reads_only_its_partitions(dataset):
     assert local.run(QUERIES["daily_registrations"], ["2026-04-01", "2026-04-30"], dataset)[1] == [("2026-04-06", 1)]
+
+
+def test_compaction_takes_its_day_from_the_schedule_so_a_replayed_event_compacts_the_same_day():
+    """EventBridge scheduled events carry their `time` (https://docs.aws.amazon.com/eventbridge/latest/
+    userguide/eb-run-lambda-schedule.html); the runbook's redrive replays the event days later."""
+    from functions.compaction.handler import day_to_compact
+
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-03-02T01:30:00Z"}
+    assert day_to_compact(scheduled) == "2026-03-01"
+    assert day_to_compact({**scheduled, "date": "2026-02-14"}) == "2026-02-14"
+    with pytest.raises(ValueError):
+        day_to_compact({"date": "2026-02-14/../x"})

@@ -6,9 +6,8 @@ new accounts may start lower)."""
 import pytest
 
 from components import concurrency
-from components.config import ConfigError, load_settings
+from components.config import ConfigError, load_settings, stack_config
 from functions.catalog import CATALOG
-from local.program import stack_config
 
 
 def settings_of(stack, **overrides):

@@ -1,8 +1,7 @@
 import pytest
 import yaml
 
-from components.config import ConfigError, LOG_RETENTION_DAYS, load_settings
-from local.program import ROOT, stack_config
+from components.config import ROOT, ConfigError, LOG_RETENTION_DAYS, load_settings, stack_config
 
 
 def settings_with(stack="dev", **overrides):

@@ -12,8 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from components.config import load_settings
-from local.program import stack_config
+from components.config import load_settings, stack_config
 from preflight import checks
 from preflight.checks import Target
 from preflight.report import FAIL, OK, WARN, render
