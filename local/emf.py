@@ -3,9 +3,10 @@
 In Lambda, Powertools Metrics prints one EMF JSON document per line to stdout; CloudWatch
 Logs extracts the metrics from it. Locally every function shares one process, so the
 local stack reads what Powertools prints where it prints it: `capture_powertools(sink)`
-puts a `print` into Powertools' EMF provider module (the only writer of EMF in this code
-base) that still prints the line, and hands it, with the function running on that
-thread, to `sink`. `parse(line)` applies the specification
+puts a `print` into the two Powertools modules that print EMF (`metrics.base`, whose
+`single_metric` the functions use, and the CloudWatch EMF provider behind `Metrics`; the
+only writers of EMF in this code base) that still prints the line, and hands it, with
+the function running on that thread, to `sink`. `parse(line)` applies the specification
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
 
 - only a JSON object with an `_aws` member is EMF; any other line is an ordinary log;
@@ -140,18 +141,21 @@ class PowertoolsCapture:
 
     def __init__(self, sink: Sink, current_function: Callable[[], Optional[str]]):
         self._sink, self._current = sink, current_function
-        self._module = None
+        self._modules: list = []
 
     def install(self) -> "PowertoolsCapture":
+        from aws_lambda_powertools.metrics import base
         from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
-        self._module = cloudwatch
-        cloudwatch.print = self._print  # module global: shadows the builtin inside that module only
+        for module in (base, cloudwatch):
+            module.print = self._print  # a module global: shadows the builtin inside that module only
+            self._modules.append(module)
         return self
 
     def uninstall(self) -> None:
-        if self._module is not None and self._module.__dict__.get("print") == self._print:
-            del self._module.print
-        self._module = None
+        for module in self._modules:
+            if module.__dict__.get("print") == self._print:
+                del module.print
+        self._modules.clear()
 
     def _print(self, *args, **kwargs) -> None:
         buffer = io.StringIO()

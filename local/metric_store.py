@@ -149,7 +149,7 @@ _NUMBER = r"(\d+(?:\.\d+)?)"
 def _rank_slice(bucket: Bucket, low_pct: float, high_pct: float) -> list[tuple[float, int]]:
     """The values whose rank lies in (low_pct, high_pct] of the bucket, as (value, count)."""
     n = bucket.count
-    first, last = math.floor(low_pct / 100 * n), math.ceil(high_pct / 100 * n)
+    first, last = math.floor(low_pct * n / 100 + 1e-9), math.ceil(high_pct * n / 100 - 1e-9)
     out, seen = [], 0
     for value, count in bucket.ranked():
         lo, hi = max(seen, first), min(seen + count, last)
@@ -167,7 +167,11 @@ def _percentile(q: float) -> Statistic:
             return b.high
         if q <= 0:
             return b.low
-        rank, seen = max(1, math.ceil(q / 100 * b.count)), 0
+        rank, seen = max(1, math.ceil(q * b.count / 100 - 1e-9)), 0  # nearest rank
+        if rank == b.count:  # the extremes are known exactly
+            return b.high
+        if rank == 1:
+            return b.low
         for value, count in b.ranked():
             seen += count
             if seen >= rank:
@@ -191,8 +195,8 @@ def _trimmed(kind: str, low: float, high: float) -> Statistic:
             return total / count if count else None
         # WM: values below the low percentile count as it, above the high one as it.
         floor_v, ceil_v = _percentile(low)(b), _percentile(high)(b)
-        below = math.floor(low / 100 * b.count)
-        above = b.count - math.ceil(high / 100 * b.count)
+        below = math.floor(low * b.count / 100 + 1e-9)
+        above = b.count - math.ceil(high * b.count / 100 - 1e-9)
         return (total + below * floor_v + above * ceil_v) / b.count
     return stat
 
