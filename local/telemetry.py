@@ -198,8 +198,10 @@ class Telemetry:
             self.store.put("AWS/Bedrock", "InvocationClientErrors", dims, 1, "Count")
 
     # -- sampled metrics ------------------------------------------------------------------
-    def sample(self, sqs, s3, at: float) -> None:
-        """The SQS metrics of each CloudWatch minute, and S3's daily storage metrics."""
+    def sample(self, sqs, s3, evaluated_at: float) -> None:
+        """The SQS metrics of the CloudWatch minute that just ended (stamped inside it, so
+        the evaluation at its end sees them), and S3's daily storage metrics."""
+        at = evaluated_at - self.store.resolution / 2
         for name, url in self.facts.queues.items():
             visible = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
                           ["Attributes"]["ApproximateNumberOfMessages"])
