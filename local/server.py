@@ -390,6 +390,9 @@ class LocalStack:
             },
             "functions": sorted(o["functions"]),
             "trigger_failures": [e for p in self.pollers for e in p.errors],
+            # Alarm evaluation that failed (the ticker, or an alarm the evaluator cannot compute).
+            "alarm_failures": self.alarm_errors + [f"{n}: {e}" for n, e in self.alarms.errors.items()]
+            if hasattr(self, "alarms") else [],
         })
 
     def loggable_path(self, path: str) -> str:
