@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
 from local import metric_math
-from local.metric_store import MINUTE, MetricStat, MetricStore
+from local.metric_store import MetricStat, MetricStore
 
 OK, ALARM, INSUFFICIENT = "OK", "ALARM", "INSUFFICIENT_DATA"
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
@@ -495,6 +495,3 @@ def from_program(resources, store: MetricStore, paging: str, **kwargs) -> AlarmE
     composites = tuple(composite_alarm(r.inputs) for r in resources("aws:cloudwatch/compositeAlarm:CompositeAlarm"))
     return AlarmEngine(store, metric_alarms, composites, paging, **kwargs)
 
-
-__all__ = ["AlarmEngine", "MetricAlarm", "CompositeAlarm", "Query", "decide", "parse_rule", "evaluate_rule",
-           "from_program", "MINUTE"]

@@ -148,7 +148,7 @@ class Faults:
 
     # -- AWS services: botocore before-call on the functions' session --------------------
     def attach(self, events) -> None:
-        for target, service in _SERVICES.items():
+        for service in _SERVICES.values():
             events.register_first(f"before-call.{service}", self._before_call)
         self._emitters.append(events)
 

@@ -416,8 +416,3 @@ class MetricStore:
             size += sum(sys.getsizeof(entry) for entry in self._order)
             return {"series": len(self._series), "buckets": buckets, "cells": self._cells, "bytes": size}
 
-
-def align(t: float, resolution: float) -> float:
-    """`t` rounded down to a bucket boundary."""
-    return math.floor(t / resolution + 1e-9) * resolution
-
