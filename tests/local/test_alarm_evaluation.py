@@ -171,3 +171,35 @@ def test_definitions_the_evaluator_cannot_honour_are_refused_when_loaded():
     with pytest.raises(ValueError, match="does not have"):
         AlarmEngine(MetricStore(), (metric_alarm(alarm_inputs("x")),),
                     (CompositeAlarm("page", 'ALARM("nope")', None, ""),), "page")
+
+
+def test_the_programs_latency_burn_fires_on_slow_requests_only(dev_run):
+    """One route's fast-burn windows and their AND composite, as the dev program renders
+    them, on recorded API Gateway latencies: PR(:target) is the share at or under the
+    target, so fast answers burn nothing and slow ones burn both windows."""
+    signal = "process-status-get-latency-fast-burn"
+    windows = tuple(metric_alarm(r.inputs) for r in dev_run.mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+                    if signal in r.inputs["name"])
+    burn = next(composite_alarm(r.inputs) for r in dev_run.mocks.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm")
+                if r.inputs["alarmName"].endswith(signal))
+    assert len(windows) == 2  # 1 h and 5 min
+    query = next(q["metric"] for q in next(r.inputs for r in dev_run.mocks.of_type(
+        "aws:cloudwatch/metricAlarm:MetricAlarm") if signal in r.inputs["name"])["metricQueries"]
+        if q.get("metric") and q["metric"]["stat"].startswith("PR("))
+    target = float(query["stat"][len("PR(:"):-1])
+    clock = Clock()
+    clock.set(600.0)
+    store = MetricStore(scale=10 / 300, clock=clock)
+    e = AlarmEngine(store, windows, (burn,), burn.name)
+
+    def requests(latency_ms, n=40):
+        for _ in range(n):
+            store.put("AWS/ApiGateway", "Latency", query["dimensions"], latency_ms)
+        return tick(store, e, store.resolution)
+
+    states = requests(target / 2)
+    assert {states[w.name] for w in windows} == {OK} and states[burn.name] == OK
+    states = requests(target * 3, n=4)  # 4 slow of 44: a 9% share, but under MIN_BAD_EVENTS
+    assert states[burn.name] == OK
+    states = requests(target * 3)       # 44 slow of 84 in both windows: far over 14.4x a 1% budget
+    assert {states[w.name] for w in windows} == {ALARM} and states[burn.name] == ALARM

@@ -35,6 +35,8 @@ PROVEN = {
     "authorizer-errors": "dynamodb",
     "table-throttles": "dynamodb",
     "table-system-errors": "dynamodb",
+    "api-availability-fast-burn-1h": "dynamodb",  # every answer a 5xx: both windows burn
+    "api-availability-fast-burn-5m": "dynamodb",
     "process-errors": "s3",
     "stream_processor-errors": "s3",
     "stream_processor-failed-events": "s3",
@@ -128,7 +130,12 @@ def test_local_alarms_lists_every_alarm_of_the_dev_stack(stack, client):
         failure_queues={fn.name: settings.name(fn.name, "failures") for fn in CATALOG
                         if fn.trigger is not None})
     specs = alarm_specs.all_alarms(CATALOG, settings, names, detailed=settings.detailed_alarms)
+    # the burn-rate composites are alarms too; the paging composite is answered apart
+    specs += [c for c in alarm_specs.composite_alarms(CATALOG, settings, names, settings.detailed_alarms)
+              if not c.pages]
     rendered = {r.inputs["name"] for r in stack.program.mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    rendered |= {r.inputs["alarmName"] for r in stack.program.mocks.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm")}
+    rendered -= {settings.name(COMPOSITE)}
     listed = {a["name"]: a for a in body["alarms"]}
     assert set(listed) == rendered == {s.name(settings) for s in specs}
     assert body["composite"]["name"] == settings.name(COMPOSITE)
@@ -243,6 +250,7 @@ def test_a_dynamodb_fault_fires_the_table_authorizer_and_api_alarms(stack, clien
     alarms, composite = next_evaluation(stack, client)
     expected = {name(stack, k) for k, fault in PROVEN.items() if fault == "dynamodb"}
     assert in_alarm(alarms) >= expected, in_alarm(alarms)
+    assert alarms[name(stack, "api-availability-fast-burn")]["state"] == "ALARM"  # both windows: the burn composite
     assert composite["state"] == "ALARM"
 
 
