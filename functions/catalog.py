@@ -299,7 +299,7 @@ CATALOG: tuple[Function, ...] = (
         routes=(Route("GET", "/api/v1/process/status/{job_id}", latency_p99_ms=100),),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
-        "result", "The outcome of a lab-report or doctor-report job",
+        "result", "The outcome of a job: lab report, doctor report or chat answer",
         memory_mb=256, timeout_s=5, warm=True,
         routes=(Route("GET", "/api/v1/process/result/{job_id}", latency_p99_ms=300),),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),

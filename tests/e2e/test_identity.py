@@ -237,8 +237,11 @@ def test_the_local_gateway_validates_bodies_with_the_document_api_gateway_gets(c
     Gateway's request validator (tests/local/test_gateway.py has the rules)."""
     invoked, invoke = [], stack.functions.invoke
 
+    routed = {fn.name for fn in stack.catalog if fn.routes}  # the stream poller may run meanwhile
+
     def counting(name, event, **kwargs):
-        invoked.append(name)
+        if name in routed:
+            invoked.append(name)
         return invoke(name, event, **kwargs)
 
     monkeypatch.setattr(stack.functions, "invoke", counting)
