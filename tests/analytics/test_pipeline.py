@@ -298,3 +298,24 @@ def test_the_cache_folder_is_reused_and_cleaned(s3, tmp_path):
         Path("audit/event_date=2026-03-02/compacted.parquet")] != files
     assert fetched == ["audit/event_date=2026-03-02/compacted.parquet"]
     assert run("daily_registrations", cache) == [("2026-03-02", 1)]
+
+
+def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_new_columns(s3, tmp_path):
+    """Schema 2 added columns: a day written before holds files without them. Compaction
+    and the local runner read them by name, the new columns null (as Athena does)."""
+    import pyarrow as pa
+
+    from analytics import writer
+    from analytics.events import derive
+
+    events = derive(record("INSERT", A, new=profile(A), when="2026-03-02T10:00:00"))
+    v1 = pa.schema([f for f in SCHEMA if f.name not in ("store", "product_id", "price_milli", "currency", "job_kind",
+                                                        "outcome", "error_code", "model_id", "latency_ms",
+                                                        "input_tokens", "output_tokens")])
+    old = pa.Table.from_pylist([{k: v for k, v in e.items() if k in v1.names} for e in events], schema=v1)
+    s3.put_object(Bucket=BUCKET, Key="audit/event_date=2026-03-02/old-1-2.parquet",
+                  Body=writer.parquet_bytes(old))
+    deliver([usage_record(usage(B, "chat"), when="2026-03-02T11:00:00")])
+    assert run("daily_active_users", local.download(s3, BUCKET, tmp_path / "before")) == [("2026-03-02", 2)]
+    compact("2026-03-02")
+    assert {r["job_kind"] for r in rows(s3)} == {None, "chat"} and len(rows(s3)) == 4
