@@ -7,10 +7,10 @@ Only S3 failures propagate, so Lambda retries the event and finally parks it in 
 dead-letter queue. A retried delivery finds the outcome written and does nothing.
 
 AWS calls per job: HEAD outgoing + PUT claim + GET incoming + the model + the account
-check + the usage record (one PutItem, common/usage.py) + PUT outgoing + DELETE incoming. Every model call is bounded by the time left
-before the function's timeout and before the job's own processing timeout, so an outcome
-is always written. The account check (common/accounts.py) comes right before the outcome
-is written: a job whose account was deleted meanwhile (an upload landing after DELETE
+check + the usage record (one PutItem, common/usage.py) + PUT outgoing + DELETE incoming.
+Every model call is bounded by the time left before the function's timeout and before
+the job's own processing timeout, so an outcome is always written. The account check
+(common/accounts.py) comes right before the usage record and the outcome: a job whose account was deleted meanwhile (an upload landing after DELETE
 with a presigned POST issued before it) leaves nothing behind. A job cleaned up before
 its upload landed (cleanup's tombstone in outgoing/) is never analysed.
 """

@@ -368,7 +368,8 @@ def test_archives_under_50_MiB_are_uploaded_directly_and_no_artifacts_bucket_exi
     for layer, recorded in _layers(run).items():
         assert recorded.inputs["code"].path == str(packaging.layer_archive(dirs[layer]))
         assert "s3Bucket" not in recorded.inputs
-    assert not [o for o in run.mocks.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if "-artifacts-" in o.inputs["bucket"]]
+    assert not [o for o in run.mocks.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+                if "-artifacts-" in o.inputs["bucket"]]
     assert not [b for b in run.mocks.of_type("aws:s3/bucket:Bucket") if "-artifacts-" in b.inputs["bucket"]]
 
 
