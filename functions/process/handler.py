@@ -10,9 +10,10 @@ AWS calls per job: HEAD outgoing + PUT claim + GET incoming + the model + the ac
 check + the usage record (one PutItem, common/usage.py) + PUT outgoing + DELETE incoming.
 Every model call is bounded by the time left before the function's timeout and before
 the job's own processing timeout, so an outcome is always written. The account check
-(common/accounts.py) comes right before the usage record and the outcome: a job whose account was deleted meanwhile (an upload landing after DELETE
-with a presigned POST issued before it) leaves nothing behind. A job cleaned up before
-its upload landed (cleanup's tombstone in outgoing/) is never analysed.
+(common/accounts.py) comes right before the usage record and the outcome: a job whose
+account was deleted meanwhile (an upload landing after DELETE with a presigned POST
+issued before it) leaves nothing behind. A job cleaned up before its upload landed
+(cleanup's tombstone in outgoing/) is never analysed.
 """
 
 from __future__ import annotations
