@@ -44,10 +44,12 @@ runbooks: install
 audit-docs: install
 	$(PY) -m analytics.docs > docs/audit-events.md
 
-# A named query on the running local stack's audit events, e.g.
+# A named query on the running local stack's audit events (the stack `make run` started
+# on PORT), e.g.
 #   make analytics ARGS="daily_registrations 2026-11-01 2026-11-30"
+PORT ?= 8080
 analytics: install
-	$(PY) -m analytics $(ARGS)
+	$(PY) -m analytics --stack http://127.0.0.1:$(PORT) $(ARGS)
 
 # Schema-driven fuzzing of the local stack from docs/openapi.json: over 10,000 requests,
 # with and without an access token; fails on any 5xx or undocumented answer.

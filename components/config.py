@@ -96,6 +96,9 @@ class StoreSettings:
     google_pubsub_service_account: str
     premium_products: tuple[str, ...]
     play_api_base_url: Optional[str] = None
+    # (product id, price in milli-units, ISO 4217 currency): the list price of each premium
+    # product, for revenue estimates where the store sends no price (analytics/prices.py)
+    list_prices: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -336,7 +339,8 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
             google_pubsub_service_account=r.string(f"{ns}:googlePubsubServiceAccount", _SERVICE_ACCOUNT,
                                                    "a Google service account email") or "",
             premium_products=r.string_list(f"{ns}:premiumProducts", _PRODUCT_ID, "a store product id"),
-            play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False)),
+            play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False),
+            list_prices=_list_prices(r, f"{ns}:listPrices")),
         detailed_alarms=r.boolean(f"{ns}:detailedAlarms"),
         ai_provider=r.string(f"{ns}:aiProvider", _AI_PROVIDER, "bedrock or offline") or "bedrock",
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
@@ -350,6 +354,9 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         manage_api_gateway_account=r.boolean(f"{ns}:manageApiGatewayAccount"),
         secret_keys=frozenset(secret_keys),
     )
+    not_premium = {p for p, _, _ in settings.stores.list_prices} - set(settings.stores.premium_products)
+    if not_premium:
+        r.errors.append(f"{ns}:listPrices: {', '.join(sorted(not_premium))} not in {ns}:premiumProducts")
     if bool(settings.api_domain) != bool(settings.api_certificate_arn):
         r.errors.append(f"{ns}:apiDomain and {ns}:apiCertificateArn go together: set both or neither")
     if settings.api_domain and not settings.cloudfront:
@@ -364,6 +371,33 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
     if r.errors:
         raise ConfigError(f"stack {stack!r} has invalid configuration:\n  " + "\n  ".join(r.errors))
     return settings
+
+
+_PRICE = re.compile(r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,3})?$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _list_prices(r: _Reader, key: str) -> tuple[tuple[str, int, str], ...]:
+    """{product id: {price: "9.99", currency: EUR}} -> ((product id, 9990, "EUR"), ...)."""
+    value = r.structured(key, required=False)
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not value:
+        r.errors.append(f"{key}: must be a mapping of product id to {{price: \"9.99\", currency: EUR}}")
+        return ()
+    prices = []
+    for product, entry in value.items():
+        price, currency = (entry.get("price"), entry.get("currency")) if isinstance(entry, dict) else (None, None)
+        if not _PRODUCT_ID.match(product):
+            r.errors.append(f"{key}: {product!r} is not a store product id")
+        elif not isinstance(price, str) or not _PRICE.match(price) or not isinstance(currency, str) \
+                or not _CURRENCY.match(currency):
+            r.errors.append(f"{key}: {product}: must be {{price: \"<decimal, at most 3 places>\", "
+                            f"currency: <ISO 4217 code>}}")
+        else:
+            whole, _, fraction = price.partition(".")
+            prices.append((product, int(whole) * 1000 + int(fraction.ljust(3, "0") or 0), currency))
+    return tuple(sorted(prices))
 
 
 def _api_throttle(r: _Reader, key: str) -> ApiThrottle:

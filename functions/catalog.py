@@ -145,6 +145,9 @@ class Access:
     temp_list: bool = False                # list the temp bucket within its readable prefixes
     events_write: bool = False             # audit Parquet in the events bucket
     events_read: bool = False
+    # PutItem of its own usage records only (functions/common/usage.py: items under USAGE#,
+    # those attributes), which the stream turns into product-usage audit events.
+    usage_records: bool = False
     # The PII key, which only wraps the per-user data keys (email and names): for the
     # functions that show or change them. The storage key (buckets, secret) is granted
     # from the bucket and secret access, through those services only (components/iam.py).
@@ -285,7 +288,7 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf", "pillow"),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/", "claims/"),
                       temp_list=True, temp_write=("outgoing/", "claims/"), temp_delete=("incoming/",),
-                      bedrock=True),
+                      bedrock=True, usage_records=True),
         metrics=(
             CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
             CustomMetric("ModelFailures", "Jobs failed by the model", ("kind", "reason"), dashboards=("operations",),
@@ -319,15 +322,17 @@ CATALOG: tuple[Function, ...] = (
         routes=(Route("GET", "/api/v1/process/status/{job_id}", latency_p99_ms=100),),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
-        "result", "The outcome of a lab-report or doctor-report job",
+        "result", "The outcome of a job: lab report, doctor report or chat answer",
         memory_mb=256, timeout_s=5, warm=True,
         routes=(Route("GET", "/api/v1/process/result/{job_id}", latency_p99_ms=300),),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
-        "cleanup", "Deletes a job's files",
+        "cleanup", "Deletes a job's files, leaving a tombstone so the job reads as gone at once",
         memory_mb=256, timeout_s=5,
         routes=(Route("DELETE", "/api/v1/process/cleanup/{job_id}", success=(204,)),),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_delete=("incoming/", "outgoing/", "claims/"))),
+        # temp_write outgoing/: the empty tombstone that replaces the outcome (common/jobs.py)
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("outgoing/",),
+                      temp_delete=("incoming/", "claims/"))),
     Function(
         "chat_prompts", "The suggested chat questions",
         memory_mb=128, timeout_s=3,

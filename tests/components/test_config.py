@@ -80,11 +80,28 @@ def test_missing_keys_are_each_named():
     ("serenya:powertoolsLayerArn",
      "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27",
      "differs from aws:region"),
+    ("serenya:listPrices", '[]', "must be a mapping"),
+    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": 9.99, "currency": "EUR"}}',
+     "health.serenya.premium.monthly: must be {price"),
+    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": "9.9999", "currency": "EUR"}}',
+     "at most 3 places"),
+    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": "9.99", "currency": "euro"}}',
+     "ISO 4217"),
+    ("serenya:listPrices", '{"health.serenya.other": {"price": "1", "currency": "EUR"}}',
+     "health.serenya.other not in serenya:premiumProducts"),
 ])
 def test_wrong_values_name_their_key(key, value, expected):
     message = error_of(**{key: value})
     line = next(l for l in message.splitlines() if l.strip().startswith(key))
     assert expected in line
+
+
+@pytest.mark.parametrize("price, milli", [("9.99", 9990), ("10", 10000), ("0.5", 500), ("89.999", 89999)])
+def test_list_prices_are_read_in_milli_units_as_apple_sends_prices(price, milli):
+    settings = settings_with(**{"serenya:listPrices": f'{{"health.serenya.premium.yearly": '
+                                                      f'{{"price": "{price}", "currency": "USD"}}}}'})
+    assert settings.stores.list_prices == (("health.serenya.premium.yearly", milli, "USD"),)
+    assert settings_with(**{"serenya:listPrices": None}).stores.list_prices == ()  # optional
 
 
 def test_all_problems_are_reported_at_once():
