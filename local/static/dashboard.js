@@ -82,7 +82,9 @@
       return trace;
     });
     var layout = baseLayout(data);
-    layout.xaxis = { type: "date", range: [new Date(range.start), new Date(range.end)], automargin: true };
+    // A period longer than the range starts before it (its datapoint is labelled with its start).
+    var first = data.series.reduce(function (low, s) { return s.t.length ? Math.min(low, s.t[0]) : low; }, range.start);
+    layout.xaxis = { type: "date", range: [new Date(first), new Date(range.end)], automargin: true };
     layout.yaxis = axis(data, "left");
     if (right) { layout.yaxis2 = Object.assign(axis(data, "right"), { overlaying: "y", side: "right" }); }
     layout.shapes = [];
