@@ -64,7 +64,7 @@ DEFAULT_START = "-PT3H"
 DEFAULT_STAT, DEFAULT_PERIOD = "Average", 300
 VIEWS = ("timeSeries", "singleValue", "gauge", "bar", "pie", "table")
 STATIC = Path(__file__).resolve().parent / "static"
-_DURATION = re.compile(r"-P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
+_DURATION = re.compile(r"(-?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
 
 
@@ -74,15 +74,20 @@ class WidgetError(ValueError):
 
 # -- time -------------------------------------------------------------------------------------
 
+def _offset(text: str) -> int:
+    """CloudWatch seconds before now of a relative time (-PT3H, -P1D, -PT15M, -P2W, P0D)."""
+    m = _DURATION.fullmatch(text or "") if isinstance(text, str) else None
+    if not m or not any(m.groups()[1:]) or (m.group(1) != "-" and any(int(g or 0) for g in m.groups()[1:])):
+        raise WidgetError(f"time {text!r}: only a relative time before now (-PT3H, -P1D, ...) is emulated locally")
+    weeks, days, hours, minutes, seconds = (int(g or 0) for g in m.groups()[1:])
+    return (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
 def duration_seconds(text: str) -> int:
     """CloudWatch seconds of a relative start such as -PT3H, -P1D, -PT15M, -P2W."""
-    m = _DURATION.fullmatch(text or "")
-    if not m or not any(m.groups()):
-        raise WidgetError(f"start {text!r}: only a relative time before now (-PT3H, -P1D, ...) is emulated locally")
-    weeks, days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
-    total = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
+    total = _offset(text)
     if total < MINUTE:
-        raise WidgetError(f"start {text!r}: at least one minute")
+        raise WidgetError(f"start {text!r}: at least one minute before now")
     return total
 
 
@@ -98,10 +103,17 @@ class TimeRange:
         return math.floor(self.start / length + 1e-9) * length
 
 
-def time_range(store: MetricStore, start: str) -> TimeRange:
-    seconds = duration_seconds(start)
-    end = store.clock.now()
-    return TimeRange(end - store.local_seconds(seconds), end, seconds)
+def time_range(store: MetricStore, start: str, end: Optional[str] = None) -> TimeRange:
+    before, after = duration_seconds(start), _offset(end) if end else 0
+    if after >= before:
+        raise WidgetError(f"end {end!r} is not after start {start!r}")
+    now = store.clock.now()
+    return TimeRange(now - store.local_seconds(before), now - store.local_seconds(after), before - after)
+
+
+def _range_json(store: MetricStore, rng: TimeRange) -> dict:
+    return {"start": round(rng.start * 1000), "end": round(rng.end * 1000), "cloudwatch_s": rng.seconds,
+            "local_s": store.local_seconds(rng.seconds), "scale": store.scale}
 
 
 # -- metric widgets ---------------------------------------------------------------------------
@@ -110,8 +122,9 @@ def time_range(store: MetricStore, start: str) -> TimeRange:
 class Context:
     store: MetricStore
     engine: AlarmEngine
-    range: TimeRange
+    range: Optional[TimeRange]
     region: str
+    range_error: Optional[str] = None  # why the dashboard's own range cannot be used
 
 
 def _number(value, what: str) -> int:
@@ -392,6 +405,12 @@ def widget_data(widget: Mapping, ctx: Context) -> dict:
     out = {"type": kind, "x": widget.get("x", 0), "y": widget.get("y", 0), "width": widget.get("width", 6),
            "height": widget.get("height", 6), "title": props.get("title", "")}
     try:
+        if ctx.range is None:
+            raise WidgetError(ctx.range_error)
+        if props.get("start") or props.get("end"):  # a widget's own time range, independent of the dashboard's
+            ctx = Context(ctx.store, ctx.engine, time_range(ctx.store, props.get("start") or DEFAULT_START,
+                                                            props.get("end")), ctx.region)
+            out["range"] = _range_json(ctx.store, ctx.range)
         if kind not in WIDGETS:
             raise WidgetError(f"widget type {kind!r} is not emulated locally")
         out.update(WIDGETS[kind](props, ctx))
@@ -436,13 +455,19 @@ class Dashboards:
         return {short: name for short, (name, _) in self.deployed.items()}
 
     def data(self, short: str, start: Optional[str] = None) -> dict:
+        """What the page draws; a bad `start` asked for raises WidgetError (the request's
+        fault), a bad one in the body is every widget's error (the body's)."""
         body = self.bodies[short]
-        rng = time_range(self.store, start or body.get("start") or DEFAULT_START)
-        ctx = Context(self.store, self.engine, rng, self.region)
-        local = self.store.local_seconds(rng.seconds)
-        return {"name": self.names[short], "short": short,
-                "range": {"start": round(rng.start * 1000), "end": round(rng.end * 1000), "cloudwatch_s": rng.seconds,
-                          "local_s": local, "scale": self.store.scale},
+        if start:
+            rng, error = time_range(self.store, start), None
+        else:
+            try:
+                rng, error = time_range(self.store, body.get("start") or DEFAULT_START, body.get("end")), None
+            except WidgetError as e:
+                rng, error = None, str(e)
+        ctx = Context(self.store, self.engine, rng, self.region, error)
+        shown = rng or time_range(self.store, DEFAULT_START)
+        return {"name": self.names[short], "short": short, "range": _range_json(self.store, shown),
                 "widgets": [widget_data(w, ctx) for w in body.get("widgets", [])]}
 
     def index_html(self) -> str:
@@ -474,6 +499,10 @@ def _longest(body: Mapping) -> int:
     for widget in body.get("widgets", []):
         props = widget.get("properties") or {}
         periods = [props.get("period")]
+        try:
+            periods.append(duration_seconds(props["start"]) if props.get("start") else None)
+        except WidgetError:
+            pass
         for entry in props.get("metrics") or [] if isinstance(props.get("metrics"), list) else []:
             options = entry[-1] if isinstance(entry, list) and entry and isinstance(entry[-1], dict) else {}
             periods.append(options.get("period"))

@@ -267,7 +267,7 @@
       var body = el("div", "body");
       section.appendChild(body);
       grid.appendChild(section);
-      return Promise.resolve().then(function () { return drawWidget(section, body, w, payload.range); })
+      return Promise.resolve().then(function () { return drawWidget(section, body, w, w.range || payload.range); })
         .then(function () {
           section.dataset.rendered = "true";
           if (w.empty) section.dataset.empty = "true";

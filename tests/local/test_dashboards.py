@@ -364,3 +364,28 @@ def _terms(node):
     if isinstance(node, Not):
         return _terms(node.operand)
     return _terms(node.left) + _terms(node.right) if isinstance(node, BoolOp) else []
+
+
+def test_a_widget_may_have_its_own_relative_time_range():
+    # An error budget over a longer window than the dashboard's, e.g. one day.
+    board, store = dashboards(metric(metrics=[["AWS/Lambda", "Invocations", "FunctionName", "f"]], stat="Sum",
+                                     view="singleValue", setPeriodToTimeRange=True, start="-P1D", end="P0D"),
+                              metric(metrics=[["AWS/Lambda", "Invocations", "FunctionName", "f"]], stat="Sum",
+                                     view="singleValue", setPeriodToTimeRange=True))
+    put(store, "Invocations", 2, ago=store.local_seconds(20 * 3600))
+    put(store, "Invocations", 3, ago=1)
+    day, default = board.data("test")["widgets"]
+    assert day["series"][0]["v"] == [5.0] and day["range"]["cloudwatch_s"] == 86_400
+    assert default["series"][0]["v"] == [3.0] and "range" not in default
+    assert board.data("test", "-PT1H")["range"]["cloudwatch_s"] == 3600
+
+
+def test_a_range_the_body_gets_wrong_is_every_widgets_error_not_the_requests():
+    board, _ = dashboards(metric(metrics=[["NS", "M"]]), metric(metrics=[["NS", "M"]], start="-PT30S"),
+                          start="2026-01-01T00:00:00Z")
+    _, one, _ = routes(board)
+    answer = one(LocalRequest("GET", "/local/dashboards/test/data", {}, {}, b""))
+    assert answer.status == 200
+    assert all("relative time" in w["error"] for w in json.loads(answer.body)["widgets"])
+    fixed = board.data("test", "-PT3H")["widgets"]
+    assert "error" not in fixed[0] and "at least one minute" in fixed[1]["error"]
