@@ -15,7 +15,8 @@ Semantics, from https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference
 
 - Time range: the body's `start` (an ISO 8601 duration before now, default `-PT3H`,
   `?start=-PT1H` to change it), in CloudWatch time: locally `SERENYA_LOCAL_PERIOD_S /
-  300` as long (3 h last 6 min by default). Each widget obeys its own period (as with
+  300` as long (3 h last 6 min by default); a widget's own `start`/`end` (relative)
+  replace it for that widget. Each widget obeys its own period (as with
   `periodOverride: inherit`); the range is extended back to the start of the period
   that holds its start, so a bar of a one-day period covers that whole (local) day.
 - Metric widgets (`view` timeSeries, singleValue, gauge, bar, pie, table): `metrics`
@@ -96,6 +97,11 @@ class TimeRange:
     start: float       # store seconds
     end: float
     seconds: int       # CloudWatch seconds
+
+    def until(self, store: MetricStore) -> float:
+        """Where queries stop: the end of the minute holding `end`, so that the period in
+        progress is shown (the store's windows end before the minute holding their end)."""
+        return (store.minute(self.end) + 1) * store.resolution
 
     def aligned(self, store: MetricStore, period: int) -> float:
         """The start of the period (counted from the epoch on the store's clock) holding `start`."""
@@ -229,7 +235,7 @@ def metric_widget(props: Mapping, ctx: Context) -> dict:
 
     def fetch_metric(metric_id: str) -> dict:
         metric = stats[metric_id]
-        return ctx.store.query(metric, start_for(metric.period), rng.end).as_dict()
+        return ctx.store.query(metric, start_for(metric.period), rng.until(ctx.store)).as_dict()
 
     def value_of(expr_id: str, evaluating: tuple = ()):
         if expr_id in results:
@@ -239,7 +245,7 @@ def metric_widget(props: Mapping, ctx: Context) -> dict:
         entry = expressions[expr_id]
         period = period_of(entry)
         start = start_for(period)
-        grid = [first * ctx.store.resolution for first, _ in ctx.store.windows(period, start, rng.end)]
+        grid = [first * ctx.store.resolution for first, _ in ctx.store.windows(period, start, rng.until(ctx.store))]
         text, searched = entry.expression, {}
         try:
             calls = metric_search.find_calls(text)
@@ -261,7 +267,7 @@ def metric_widget(props: Mapping, ctx: Context) -> dict:
                     metric = MetricStat(namespace, name, dims, search.statistic, search_period)
                 except ValueError as e:
                     raise WidgetError(str(e)) from None
-                series.append(metric_math.TimeSeries(ctx.store.query(metric, start, rng.end).as_dict()))
+                series.append(metric_math.TimeSeries(ctx.store.query(metric, start, rng.until(ctx.store)).as_dict()))
             search_labels[ref] = [_search_label(search, name, dims) for _, name, dims in found]
             return series
 

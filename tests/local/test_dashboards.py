@@ -171,16 +171,18 @@ def test_a_time_series_is_the_stores_datapoints_over_the_scaled_range():
     put(store, "Errors", 3, ago=5)
     put(store, "Errors", 1, ago=store.local_seconds(900))
     put(store, "Errors", 9, ago=store.local_seconds(4 * 3600))  # before the 3 h range
+    store.clock.advance(0.5)
+    put(store, "Errors", 4, ago=-0.5)  # just now: the period in progress is shown too
     for ms in range(1, 101):
         put(store, "Duration", ms, ago=5, unit="Milliseconds")
     widget = data(board)
     errors, duration = widget["series"]
     assert widget["view"] == "timeSeries" and not widget["empty"] and "error" not in widget
     assert errors["label"] == "Errors" and duration["label"] == "p99 duration"
-    assert errors["v"] == [1.0, 5.0]
+    assert errors["v"] == [1.0, 5.0, 4.0]  # the last: the period that has just begun
     assert duration["v"] == [pytest.approx(99, rel=0.01)] and duration["unit"] == "Milliseconds"
     expected = store.get_metric_data("AWS/Lambda", "Errors", {"FunctionName": "f"}, "Sum", 300,
-                                     MIDDAY - store.local_seconds(3 * 3600), MIDDAY)
+                                     MIDDAY - store.local_seconds(3 * 3600), MIDDAY + store.resolution)
     assert errors["t"] == [round(t * 1000) for t in expected.timestamps]
     assert widget["unit"] is None  # Count and Milliseconds: no one unit for the axis
     assert board.data("test")["range"]["local_s"] == pytest.approx(360)
