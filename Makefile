@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer preflight openapi runbooks audit-docs analytics bench fuzz mutate clean
+.PHONY: install run test layer preflight openapi runbooks audit-docs dashboard-screenshot analytics bench fuzz mutate clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -43,6 +43,10 @@ runbooks: install
 # The audit-event reference, generated from the schema (a test fails when stale).
 audit-docs: install
 	$(PY) -m analytics.docs > docs/audit-events.md
+
+# The operations dashboard of the local stack with traffic, shot by headless Chromium.
+dashboard-screenshot: install
+	$(PY) -m local.headless docs/dashboard-operations.png
 
 # A named query on the running local stack's audit events (the stack `make run` started
 # on PORT), e.g.

@@ -32,6 +32,7 @@ import boto3
 from components.runbooks import COMPOSITE
 from functions.catalog import CATALOG, Function, S3Trigger, StreamTrigger, by_name
 from local import alarms as local_alarms
+from local import dashboards as local_dashboards
 from local import faults as local_faults
 from local.emf import PowertoolsCapture
 from local.gateway import Gateway, HttpResponse, json_error
@@ -307,6 +308,7 @@ class LocalStack:
         self.local_routes[("GET", "/local/alarms")] = self._alarms_route
         self.local_routes[("POST", "/local/faults")] = self._set_fault
         self.local_routes[("DELETE", "/local/faults")] = self._clear_faults
+        self.dashboards = local_dashboards.attach(self)  # GET /local/dashboards[/{name}], drawn from the same store
         if self.background:
             self._ticker = threading.Thread(target=self._tick, name="alarms", daemon=True)
             self._ticker.start()
