@@ -55,10 +55,12 @@ def _functions_with(graph: Graph, change: Callable[[dict], dict]) -> Graph:
 
 def design_choices(graph: Graph, base: Estimate, profile: dict, prices: PriceList) -> list[Alternative]:
     """Each choice against the design without it (the difference is what it saves)."""
-    x86 = _functions_with(graph, lambda i: {**i, "architectures": ["x86_64"]})
+    x86 = estimate(_functions_with(graph, lambda i: {**i, "architectures": ["x86_64"]}), profile, prices)
+    warm = _lambda_difference(x86, base, provisioned=True)
     found = [_priced("Lambda on arm64 (Graviton) rather than x86_64",
-                     "every function's `architectures` set to x86_64, same memory and durations",
-                     estimate(x86, profile, prices), base),
+                     f"every function's `architectures` set to x86_64, same memory and durations (provisioned "
+                     f"concurrency {usd(warm)} of it, duration {usd(_lambda_difference(x86, base, False))})",
+                     x86, base),
              _warm_everywhere(graph, base, profile, prices)]
     if graph.authorizer and graph.authorizer[1]:
         uncached = api_document_with(graph, _authorizer_ttl(0))
@@ -67,6 +69,18 @@ def design_choices(graph: Graph, base: Estimate, profile: dict, prices: PriceLis
                              estimate(uncached, profile, prices), base))
     found.append(_parquet(graph, base, profile, prices))
     return found
+
+
+def _lambda_difference(alternative: Estimate, base: Estimate, provisioned: bool) -> Decimal:
+    """How much more `alternative` pays for Lambda's provisioned instances (or for the rest)."""
+    def part(est: Estimate) -> Decimal:
+        return sum((l.amount for l in est.lines if l.service == "Lambda"
+                    and l.price.endswith(".provisioned_gb_second") == provisioned), Decimal("0"))
+    return part(alternative) - part(base)
+
+
+def usd(value: Decimal) -> str:
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def _authorizer_ttl(seconds: int) -> Callable[[dict], None]:

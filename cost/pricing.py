@@ -48,6 +48,7 @@ class Estimate:
     stack: str
     lines: tuple[Line, ...]
     usage: Usage
+    graph: Graph
 
     @property
     def total(self) -> Decimal:
@@ -592,7 +593,7 @@ def estimate(graph: Graph, profile: dict[str, Any], prices: PriceList) -> Estima
     lines: list[Line] = []
     for type_ in sorted(graph.aws_types & set(prices.priced)):
         lines += PRICERS[type_](context)
-    return Estimate(graph.stack, tuple(lines), usage)
+    return Estimate(graph.stack, tuple(lines), usage, graph)
 
 
 def api_document_with(graph: Graph, change: Callable[[dict], None]) -> Graph:

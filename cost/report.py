@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from cost.choices import Alternative, design_choices, lowering
+from cost.choices import Alternative, design_choices, lowering, usd
 from cost.data import PriceList
 from cost.graph import Graph
 from cost.pricing import Estimate, Line, estimate
@@ -29,10 +29,6 @@ def build(graphs: dict[str, Graph], profile: dict[str, Any], prices: PriceList) 
     prod = graphs[GOAL_STACK]
     return Report(estimates, design_choices(prod, estimates[GOAL_STACK], profile, prices),
                   lowering(prod, estimates[GOAL_STACK], profile, prices), profile, prices)
-
-
-def usd(value: Decimal) -> str:
-    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def _quantity(line: Line) -> str:
@@ -79,6 +75,9 @@ def markdown(report: Report) -> str:
         f"{profile['months_in_operation']} months.",
         "- **Both stacks at the same usage**, so they differ only by what `Pulumi.dev.yaml` and `Pulumi.prod.yaml` "
         "set (provisioned concurrency, log levels and retention, alarms, point-in-time recovery, alert emails...).",
+        f"- **Regions.** {_regions(report)}",
+        "- **Not created by the program:** Route 53 records and ACM certificates (`serenya:apiDomain` takes "
+        "existing certificates; public ACM certificates are free).",
         "- **The seed's estimate** was about $182 a month for 10,000 users (1M API requests, 1M invocations, 3,000 "
         "analyses); its line items and its chat and report volumes were not available here, so the profile below "
         "states its own.",
@@ -97,6 +96,20 @@ def markdown(report: Report) -> str:
     out += _profile(report)
     out += _prices(prices)
     return "\n".join(out) + "\n"
+
+
+def _regions(report: Report) -> str:
+    graph = report.estimates[GOAL_STACK].graph
+    elsewhere: dict[str, list[str]] = {}
+    for r in graph.resources:
+        region = r.inputs.get("region")
+        if region and region != graph.region and not r.type.startswith("serenya:"):
+            elsewhere.setdefault(region, []).append(r.type.split(":")[-1])
+    text = f"Every price is {graph.region}'s; the WAF and CloudFront are global."
+    for region, types in sorted(elsewhere.items()):
+        text += (f" In {region} prod declares {len(types)} resources ({', '.join(sorted(types))}), priced at the "
+                 f"same list prices.")
+    return text
 
 
 def _goal(report: Report) -> list[str]:
@@ -163,9 +176,13 @@ def _why(report: Report) -> str:
     if model:
         parts.append(f"The model's tokens are {usd(model)} ({prod.usage.model_id}, "
                      f"{sum(prod.usage.jobs.values()):,.0f} jobs): usage, not infrastructure.")
-    parts.append(f"Everything else comes to {usd(prod.total - warm - model)}, CloudWatch "
-                 f"({usd(by_service.get('CloudWatch', Decimal('0')))}) most of it: per-method API metrics, the custom "
-                 f"metrics' breakdown streams, alarms and dashboards.")
+    rest: dict[str, Decimal] = {}
+    for line in prod.lines:
+        if line.service != "Bedrock" and not line.price.endswith(".provisioned_gb_second"):
+            rest[line.service] = rest.get(line.service, Decimal("0")) + line.amount
+    largest = max(rest.items(), key=lambda kv: (kv[1], kv[0]))
+    parts.append(f"Everything else comes to {usd(sum(rest.values(), Decimal('0')))}, {largest[0]} "
+                 f"({usd(largest[1])}) the largest part of it.")
     return " ".join(parts)
 
 
