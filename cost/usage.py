@@ -32,12 +32,10 @@ class ProfileError(ValueError):
 class FunctionUse:
     invocations: float = 0.0
     busy_ms: float = 0.0                 # total milliseconds of execution in the month
-    sources: list[str] = field(default_factory=list)
 
-    def add(self, count: float, duration_ms: float, source: str) -> None:
+    def add(self, count: float, duration_ms: float) -> None:
         self.invocations += count
         self.busy_ms += count * duration_ms
-        self.sources.append(source)
 
 
 @dataclass
@@ -102,7 +100,7 @@ def _api(graph: Graph, profile: dict, usage: Usage) -> None:
         usage.api_requests += requests
         usage.route_requests[key] = requests
         usage.authorized_requests += requests if route.authorized else 0
-        usage.function(route.function).add(requests, float(spec["duration_ms"]), key)
+        usage.function(route.function).add(requests, float(spec["duration_ms"]))
         add_calls(usage, spec.get("calls", {}), requests)
         if "job" in spec:
             usage.jobs[spec["job"]] += requests
@@ -112,8 +110,7 @@ def _api(graph: Graph, profile: dict, usage: Usage) -> None:
         per_session = math.ceil(profile["session_seconds"] / ttl) if ttl else math.inf
         usage.authorizer_invocations = min(usage.authorized_requests, profile["sessions"] * per_session)
         spec = profile["authorizer"]
-        usage.function(name).add(usage.authorizer_invocations, float(spec["duration_ms"]),
-                                 f"authorizer (answers cached {ttl} s)")
+        usage.function(name).add(usage.authorizer_invocations, float(spec["duration_ms"]))
         add_calls(usage, spec.get("calls", {}), usage.authorizer_invocations)
 
 
@@ -135,7 +132,7 @@ def _jobs(graph: Graph, profile: dict, usage: Usage) -> None:
         uses_bedrock = variables.get("AI_PROVIDER", "bedrock") == "bedrock" and "BEDROCK_MODEL_ID" in variables
         for kind, count in sorted(usage.jobs.items()):
             spec = jobs_spec["kinds"][kind]
-            usage.function(trigger.function).add(count, float(spec["duration_ms"]), f"{kind} jobs ({trigger.prefix})")
+            usage.function(trigger.function).add(count, float(spec["duration_ms"]))
             add_calls(usage, spec.get("calls", {}), count)
             if uses_bedrock:
                 usage.model_id = variables["BEDROCK_MODEL_ID"]
@@ -164,8 +161,7 @@ def _stream(graph: Graph, profile: dict, usage: Usage) -> None:
         batches = usage.stream_records / per_batch
         usage.stream_batches += batches
         usage.stream_objects_per_day += batches / DAYS_PER_MONTH
-        usage.function(trigger.function).add(batches, float(spec["duration_ms_per_batch"]),
-                                             f"table stream (batches of {per_batch:.2f} records)")
+        usage.function(trigger.function).add(batches, float(spec["duration_ms_per_batch"]))
         add_calls(usage, spec.get("calls_per_batch", {}), batches)
 
 
@@ -178,7 +174,7 @@ def _schedules(graph: Graph, profile: dict, usage: Usage) -> None:
         runs = trigger.runs_per_month
         objects = usage.stream_objects_per_day if "ms_per_input_object" in spec else 0.0
         duration = float(spec["duration_ms"]) + objects * float(spec.get("ms_per_input_object", 0))
-        usage.function(trigger.function).add(runs, duration, f"schedule ({runs:.1f} runs)")
+        usage.function(trigger.function).add(runs, duration)
         add_calls(usage, spec.get("calls", {}), runs)
         add_calls(usage, spec.get("calls_per_input_object", {}), runs * objects)
 

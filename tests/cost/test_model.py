@@ -6,7 +6,6 @@ import re
 from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
 
@@ -126,3 +125,18 @@ def test_lambda_code_never_imports_the_cost_model():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n == "cost" or n.startswith("cost.") for n in names), path
+
+
+def test_lines_follow_the_resources_inputs_not_a_list_of_names(prod_run):
+    """Doubling one function's memory doubles its provisioned line and nothing else's."""
+    graph = from_run("prod", prod_run)
+    base = {l.item: l for l in estimate(graph, PROFILE, PRICES).lines}
+
+    def bigger_auth(inputs: dict) -> dict:
+        return {**inputs, "memorySize": inputs["memorySize"] * 2} if inputs["name"].endswith("-auth") else inputs
+    changed = estimate(graph.with_inputs("aws:lambda/function:Function", bigger_auth), PROFILE, PRICES)
+    warm = [l for l in changed.lines if l.price.endswith(".provisioned_gb_second")]
+    auth = next(l for l in warm if l.resource == "auth")
+    assert auth.quantity == 2 * next(l for l in base.values() if l.resource == "auth"
+                                     and l.price.endswith(".provisioned_gb_second")).quantity
+    assert all(l.quantity == base[l.item].quantity for l in warm if l.resource != "auth")
