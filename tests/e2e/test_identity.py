@@ -238,7 +238,10 @@ def test_the_local_gateway_validates_bodies_with_the_document_api_gateway_gets(c
     invoked, invoke = [], stack.functions.invoke
 
     def counting(name, event, **kwargs):
-        invoked.append(name)
+        # The stream poller may still be delivering the previous test's table writes to
+        # stream_processor in its own thread: only what the gateway invokes counts here.
+        if "Records" not in event:
+            invoked.append(name)
         return invoke(name, event, **kwargs)
 
     monkeypatch.setattr(stack.functions, "invoke", counting)
