@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer preflight openapi runbooks audit-docs dashboard-screenshot analytics bench fuzz mutate clean
+.PHONY: install run test layer preflight openapi runbooks audit-docs dashboard-screenshot cost analytics bench fuzz mutate clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -43,6 +43,13 @@ runbooks: install
 # The audit-event reference, generated from the schema (a test fails when stale).
 audit-docs: install
 	$(PY) -m analytics.docs > docs/audit-events.md
+
+# Each stack's monthly bill, modelled from the program's own resources and the usage
+# profile cost/profile.toml at the dated prices of cost/prices_eu-west-1.toml: prints
+# `<stack> total: $<amount>/month` and the top items, writes docs/cost.md (a test fails
+# when it is stale).
+cost: install
+	$(PY) -m cost
 
 # The operations dashboard of the local stack with traffic, shot by headless Chromium.
 dashboard-screenshot: install
