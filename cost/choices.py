@@ -132,9 +132,12 @@ def lowering(graph: Graph, base: Estimate, profile: dict, prices: PriceList) -> 
     no_warm = _stack_with(graph.stack, provisionedConcurrency=0)
     one_warm = _stack_with(graph.stack, provisionedConcurrency=1)
     found = [_priced("no provisioned concurrency (`serenya:provisionedConcurrency: 0`)",
-                     "the program evaluated with that setting", estimate(no_warm, profile, prices), base),
-             _priced("one provisioned instance per latency-critical function (`serenya:provisionedConcurrency: 1`)",
-                     "the program evaluated with that setting", estimate(one_warm, profile, prices), base)]
+                     "the program evaluated with that setting", estimate(no_warm, profile, prices), base)]
+    one = estimate(one_warm, profile, prices)
+    if one.total < base.total:  # only where the stack keeps more than one warm instance
+        found.append(_priced("one provisioned instance per latency-critical function "
+                             "(`serenya:provisionedConcurrency: 1`)", "the program evaluated with that setting",
+                             one, base))
     targeted = _detailed_metrics_where_alarmed(graph)
     if targeted is not None:
         found.append(_priced("API Gateway detailed metrics only on the routes with a latency alarm",

@@ -27,7 +27,7 @@ def test_dev_and_prod_differ_as_designed():
     assert not dev.deletion_protection and prod.deletion_protection
     assert (dev.reserved_for("process"), prod.reserved_for("process")) == (10, 50)
     assert dev.reserved_for("auth") is None and prod.reserved_for("auth") is None
-    assert (dev.provisioned_concurrency, prod.provisioned_concurrency) == (0, 10)
+    assert (dev.provisioned_concurrency, prod.provisioned_concurrency) == (0, 1)
     assert prod.api_throttle.rate_limit > dev.api_throttle.rate_limit
     assert "haiku" in dev.bedrock_model_id and not dev.bedrock_model_id.startswith("anthropic.claude-3-haiku")
     assert dev.google_client_ids and dev.apple_client_ids and dev.powertools_layer_arn

@@ -211,7 +211,7 @@ def test_provisioned_concurrency_only_for_warm_functions_in_prod(dev, prod):
     aliases = prod.mocks.of_type("aws:lambda/alias:Alias")
     assert {a.name.rsplit("-", 1)[-1] for a in aliases} == warm
     for config in prod.mocks.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"):
-        assert config.inputs["provisionedConcurrentExecutions"] == 10
+        assert config.inputs["provisionedConcurrentExecutions"] == prod.settings.provisioned_concurrency > 0
         assert config.inputs["qualifier"] == "live"
     assert all(function(prod, n)["publish"] for n in warm)
 
