@@ -77,7 +77,7 @@ def instrumented(correlation_id_path: str = ""):
     `cold_start` is true on the first invocation of this handler: per function, as per
     container (Powertools' own flag is one per process)."""
     def decorate(handler):
-        cold = [True]
+        warm = False
 
         @tracer.capture_lambda_handler(capture_response=False)
         @metrics.log_metrics
@@ -87,9 +87,11 @@ def instrumented(correlation_id_path: str = ""):
 
         @wraps(handler)
         def wrapped(event, context):
+            nonlocal warm
             physical = getattr(context, "function_name", "") or ""
             _function.set(physical.removeprefix(f"{SERVICE}-{os.environ.get('SERENYA_ENV', '')}-"))
-            keys = {"cold_start": bool(cold and cold.pop()), **build_lambda_context_model(context).__dict__}
+            keys = {"cold_start": not warm, **build_lambda_context_model(context).__dict__}
+            warm = True
             if correlation_id_path:
                 keys["correlation_id"] = jmespath_utils.query(envelope=correlation_id_path, data=event)
             logger.thread_safe_clear_keys()
