@@ -56,6 +56,7 @@ def run(stack, clients: int = CLIENTS, seconds: int = SECONDS) -> str:
                if call(base, "GET", "/api/v1/user/profile", token=tokens[i])[1]["given_name"]
                != f"n{last_acknowledged.get(i)}")
     total = sum(statuses.values())
+    unexpected = sum(v for k, v in statuses.items() if k not in (200, 202))
     stack.alarms.evaluate_due()
     memory = stack.metrics.memory()
     paged = sorted(a["name"] for a in stack.alarms.snapshot()["alarms"]
@@ -63,6 +64,7 @@ def run(stack, clients: int = CLIENTS, seconds: int = SECONDS) -> str:
     return "\n".join([
         f"## Load on loopback ({clients} clients, {seconds} s, one local stack process)", "",
         f"{total:,} requests, **{total / elapsed:,.0f} requests/s**; statuses {dict(sorted(statuses.items()))}; "
+        f"unexpected answers (every request here should succeed): {unexpected:,} ({unexpected / max(total, 1):.1%}); "
         f"5xx: {sum(v for k, v in statuses.items() if k >= 500)}; lost writes: {lost} of {clients} clients.", "",
         f"Metric store afterwards: {memory['series']:,} series, {memory['buckets']:,} one-minute buckets, "
         f"{memory['cells']:,} cells (cap {stack.metrics.max_cells:,}), **{memory['bytes'] / 1024:,.0f} KiB**; "

@@ -108,9 +108,14 @@ class LambdaContext:
 class LocalLambda:
     """Invokes catalog functions by name with their physical names and timeouts.
 
-    One invocation per function at a time, as in one Lambda container: handlers keep
-    per-invocation state in module globals (Powertools' resolver holds the current
-    event), which concurrent threads would mix up."""
+    One invocation per function at a time, as in one Lambda container: a function's module
+    keeps its invocation's state (its resolver holds the current request). Different
+    functions run at the same time, as in Lambda, but here in one process: what their
+    modules share (functions/common, Powertools) must keep nothing per request for the
+    whole process. Powertools does (the resolver's current event on its class, the log
+    keys on its one formatter), so functions/common keeps the request on each function's
+    resolver and the log keys per thread (common/http.py, common/observability.py;
+    tests/local/test_function_isolation.py)."""
 
     def __init__(self, functions: Mapping[str, Function], physical_names: Mapping[str, str],
                  region: str, account_id: str, resolve: Resolver = import_handler,
