@@ -313,7 +313,7 @@ def api_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNa
         AlarmSpec("api", "5xx-rate", "over 1% of API requests fail with 5XX",
                   Expression("100 * errors / MAX([requests, 1])", {"errors": five, "requests": count}, "5XX %"), 1,
                   "A share of app requests fail.",
-                  ("Same checks as the 5xx alarm", "Is it one route? Per-method metrics on the dashboard",
+                  ("Same checks as the 5xx alarm", "Is it one route? The route of the errors in the errors-by-request query",
                    "Roll back the last deployment if it started with it"), periods=3, datapoints=2,
                   queries=(ERRORS_BY_REQUEST,), procedures=_rollbacks(catalog)),
         AlarmSpec("api", "4xx-rate", "over 15% of API requests are refused with 4XX",
@@ -345,6 +345,14 @@ def api_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNa
                 periods=3, datapoints=3, detailed=True, queries=(SLOWEST_REQUESTS,),
                 procedures=(f"rollback:{fn.name}",)))
     return specs
+
+
+def routes_read_per_method(catalog: tuple[Function, ...]) -> list[Route]:
+    """The routes whose per-method AWS/ApiGateway metrics are read: those with a latency
+    target, by their latency alarm (detailed stacks), their burn-rate alarms and the
+    executive dashboard's error budget (indicators). Nothing reads the others' per-method
+    metrics, so the stage does not pay for them (components/api.py)."""
+    return [route for fn in catalog for route in fn.routes if route.latency_p99_ms is not None]
 
 
 def route_slug(route: Route) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 from cost.data import PriceList
 from cost.graph import Graph, evaluate
 from cost.pricing import (GB, MB, TB, Context, Estimate, api_document_with, athena_scanned_bytes,
-                          detailed_metrics_routes, estimate, method_path, money)
+                          detailed_metrics_routes, estimate, money)
 from functions.catalog import CATALOG
 from local.program import stack_config
 
@@ -68,7 +68,25 @@ def design_choices(graph: Graph, base: Estimate, profile: dict, prices: PriceLis
                              "authorizerResultTtlInSeconds set to 0: one authorizer call per authorized request",
                              estimate(uncached, profile, prices), base))
     found.append(_parquet(graph, base, profile, prices))
+    everywhere = _detailed_metrics_everywhere(graph)
+    if everywhere is not None:
+        found.append(_priced(f"API Gateway detailed metrics only on the {len(detailed_metrics_routes(graph))} "
+                             f"routes whose per-method metrics an alarm or a dashboard reads",
+                             "MethodSettings `*/*` with metricsEnabled: every method's metrics",
+                             estimate(everywhere, profile, prices), base))
     return found
+
+
+def _detailed_metrics_everywhere(graph: Graph) -> Optional[Graph]:
+    """The stage's `*/*` method settings with metricsEnabled (the overrides left as they
+    are): per-method metrics for every route, against the program's chosen ones."""
+    stage = [r for r in graph.resources if r.type == "aws:apigateway/methodSettings:MethodSettings"
+             and r.inputs.get("methodPath") == "*/*"]
+    if len(stage) != 1 or stage[0].inputs["settings"].get("metricsEnabled"):
+        return None
+    on = dataclasses.replace(stage[0], inputs={**stage[0].inputs, "settings": {**stage[0].inputs["settings"],
+                                                                               "metricsEnabled": True}})
+    return dataclasses.replace(graph, resources=tuple(on if r is stage[0] else r for r in graph.resources))
 
 
 def _lambda_difference(alternative: Estimate, base: Estimate, provisioned: bool) -> Decimal:
@@ -138,11 +156,6 @@ def lowering(graph: Graph, base: Estimate, profile: dict, prices: PriceList) -> 
         found.append(_priced("one provisioned instance per latency-critical function "
                              "(`serenya:provisionedConcurrency: 1`)", "the program evaluated with that setting",
                              one, base))
-    targeted = _detailed_metrics_where_alarmed(graph)
-    if targeted is not None:
-        found.append(_priced("API Gateway detailed metrics only on the routes with a latency alarm",
-                             "MethodSettings `*/*` without metricsEnabled, one MethodSettings with it per route a "
-                             "per-route latency alarm reads", estimate(targeted, profile, prices), base))
     no_breakdown = copy.deepcopy(profile)
     no_breakdown["metrics"]["breakdown_streams"] = False
     found.append(_priced("custom metrics without their breakdown streams (a change to "
@@ -153,35 +166,10 @@ def lowering(graph: Graph, base: Estimate, profile: dict, prices: PriceList) -> 
         found.append(_priced("Bedrock through the global inference profile (requests may leave the EU)",
                              "BEDROCK_MODEL_ID set to the global. profile of the same model",
                              estimate(global_model, profile, prices), base))
-    together = _detailed_metrics_where_alarmed(no_warm) or no_warm
-    together = _global_model(together, prices) or together
+    together = _global_model(no_warm, prices) or no_warm
     found.append(_priced("all of the above together, with no provisioned concurrency", "combined",
                          estimate(together, no_breakdown, prices), base))
     return found
-
-
-def _detailed_metrics_where_alarmed(graph: Graph) -> Optional[Graph]:
-    routes = detailed_metrics_routes(graph)
-    if not routes:
-        return None
-    alarmed = set()
-    for alarm in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
-        metrics = [alarm.inputs] + [q["metric"] for q in alarm.inputs.get("metricQueries") or [] if q.get("metric")]
-        for metric in metrics:
-            dimensions = metric.get("dimensions") or {}
-            if metric.get("namespace") == "AWS/ApiGateway" and "Resource" in dimensions:
-                alarmed.add(f"{dimensions['Method']} {dimensions['Resource']}")
-    settings = [r for r in graph.resources if r.type == "aws:apigateway/methodSettings:MethodSettings"]
-    if len(settings) != 1:
-        return None
-    template = settings[0]
-    per_route = tuple(dataclasses.replace(template, name=f"{template.name}-{r.method}-{r.path}", inputs={
-        **template.inputs, "methodPath": method_path(r), "settings": {**template.inputs["settings"],
-                                                                       "metricsEnabled": True}})
-        for r in graph.routes if r.key in alarmed)
-    off = dataclasses.replace(template, inputs={**template.inputs, "settings": {**template.inputs["settings"],
-                                                                                "metricsEnabled": False}})
-    return dataclasses.replace(graph, resources=tuple(off if r is template else r for r in graph.resources) + per_route)
 
 
 def _global_model(graph: Graph, prices: PriceList) -> Optional[Graph]:

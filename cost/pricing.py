@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
+from components.api import method_path  # the stage's key of a route's method settings
 from cost.data import PriceList
 from cost.graph import DAYS_PER_MONTH, Graph
 from cost.usage import (ASYMMETRIC_KMS, S3_FREE, S3_GET_TIER, S3_PUT_TIER, TABLE_READS, TABLE_WRITES, ProfileError,
@@ -180,11 +181,6 @@ def _custom_metrics(c: Context) -> list[Line]:
 def api_requests(c: Context) -> list[Line]:
     return [c.line("API Gateway", f"REST requests ({len(c.graph.routes)} routes)", c.usage.api_requests,
                    "request", "apigateway.rest.request")]
-
-
-def method_path(route) -> str:
-    """API Gateway's methodPath of a route: the resource path with "/" escaped as "~1"."""
-    return f"{route.path.replace('/', '~1')}/{route.method}"
 
 
 def detailed_metrics_routes(graph: Graph) -> list:

@@ -37,7 +37,7 @@ from local import faults as local_faults
 from local.emf import PowertoolsCapture
 from local.gateway import Gateway, HttpResponse, json_error
 from local.metric_store import MetricStat, MetricStore, local_scale
-from local.telemetry import StackFacts, Telemetry
+from local.telemetry import StackFacts, Telemetry, detailed_methods
 from local.identity import PROVIDERS, LocalIdentityProvider
 from local.moto_server import MotoServer
 from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY, MotoMocks, aws_client
@@ -288,11 +288,9 @@ class LocalStack:
         settings, functions, failure queues and buckets."""
         mocks, settings = self.program.mocks, self.program.settings
         stage = mocks.one("aws:apigateway/stage:Stage").inputs["stageName"]
-        detailed = any(m.inputs.get("methodPath") == "*/*" and (m.inputs.get("settings") or {}).get("metricsEnabled")
-                       for m in mocks.of_type("aws:apigateway/methodSettings:MethodSettings"))
         return StackFacts(
             api_name=mocks.one("aws:apigateway/restApi:RestApi").inputs["name"], stage=stage,
-            detailed_api_metrics=detailed,
+            detailed_api_metrics=detailed_methods(mocks.of_type("aws:apigateway/methodSettings:MethodSettings")),
             log_groups={name: f"/aws/lambda/{physical}" for name, physical in self.program.outputs["functions"].items()},
             model_id=settings.bedrock_model_id if any(fn.access.bedrock for fn in self.catalog) else None,
             queues={q.inputs["name"]: q.state["url"] for q in mocks.of_type("aws:sqs/queue:Queue")},

@@ -13,8 +13,8 @@ functions really use, into the metric store (local/metric_store.py).
   container per function, below every reservation), so Throttles is always 0.
 - AWS/ApiGateway, recorded by the gateway emulator for every API request: Count,
   4XXError and 5XXError (0 or 1 per request), Latency and IntegrationLatency (ms), with
-  ApiName, ApiName+Stage, and ApiName+Stage+Resource+Method where the stage's method
-  settings enable metrics (detailed metrics)
+  ApiName, ApiName+Stage, and ApiName+Stage+Resource+Method for the methods whose
+  settings enable metrics (detailed metrics: a method's own settings, else the stage's `*/*`)
   (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html).
 - AWS/DynamoDB, from the functions' calls (botocore `after-call`): SuccessfulRequestLatency,
   SystemErrors (5xx), ThrottledRequests and Read/WriteThrottleEvents (throttling
@@ -42,7 +42,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from local import emf
 from local.metric_store import MetricStore
@@ -54,12 +54,37 @@ THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "
 _STARTED, _PARAMS = "serenya_metrics_started", "serenya_metrics_params"
 
 
+@dataclass(frozen=True)
+class DetailedMethods:
+    """Which methods send per-method metrics: a method's own settings win over the
+    stage's `*/*` (its methodPath escapes "/" as "~1", components/api.method_path)."""
+    stage: bool = False
+    methods: Mapping[tuple[str, str], bool] = field(default_factory=dict)  # (resource, METHOD) -> enabled
+
+    def enabled(self, resource: str, method: str) -> bool:
+        return self.methods.get((resource, method), self.stage)
+
+
+def detailed_methods(method_settings: Iterable[Any]) -> DetailedMethods:
+    """From the program's MethodSettings resources (their methodPath and metricsEnabled)."""
+    stage, methods = False, {}
+    for resource in method_settings:
+        path = resource.inputs["methodPath"]
+        enabled = bool((resource.inputs.get("settings") or {}).get("metricsEnabled"))
+        if path == "*/*":
+            stage = enabled
+        else:
+            resource, method = path.rsplit("/", 1)
+            methods[(resource.replace("~1", "/"), method)] = enabled
+    return DetailedMethods(stage, methods)
+
+
 @dataclass
 class StackFacts:
     """What the metrics are named after, from the program's resources."""
     api_name: str
     stage: str
-    detailed_api_metrics: bool
+    detailed_api_metrics: DetailedMethods
     log_groups: Mapping[str, str]           # catalog name -> /aws/lambda/<physical>
     model_id: Optional[str] = None
     queues: Mapping[str, str] = field(default_factory=dict)  # queue name -> URL
@@ -104,7 +129,7 @@ class Telemetry:
         api = {"ApiName": self.facts.api_name}
         stage = {**api, "Stage": self.facts.stage}
         sets = [api, stage]
-        if self.facts.detailed_api_metrics and resource:
+        if resource and self.facts.detailed_api_metrics.enabled(resource, method):
             sets.append({**stage, "Resource": resource, "Method": method})
         for dims in sets:
             self.store.put("AWS/ApiGateway", "Count", dims, 1, "Count")

@@ -131,10 +131,13 @@ def test_stage_logs_json_traces_and_throttles_from_settings(stack):
     group = stack.mocks.one("aws:cloudwatch/logGroup:LogGroup", "-access").inputs
     assert stage["accessLogSettings"]["destinationArn"].endswith(group["name"])
     assert group["retentionInDays"] == stack.settings.log_retention_days
-    settings = stack.mocks.one("aws:apigateway/methodSettings:MethodSettings").inputs["settings"]
-    assert settings["throttlingRateLimit"] == stack.settings.api_throttle.rate_limit
-    assert settings["throttlingBurstLimit"] == stack.settings.api_throttle.burst_limit
-    assert settings["dataTraceEnabled"] is False and settings["metricsEnabled"] is True
+    # every method's settings, the stage's `*/*` and each override (which replaces it)
+    for method in stack.mocks.of_type("aws:apigateway/methodSettings:MethodSettings"):
+        settings = method.inputs["settings"]
+        assert settings["throttlingRateLimit"] == stack.settings.api_throttle.rate_limit
+        assert settings["throttlingBurstLimit"] == stack.settings.api_throttle.burst_limit
+        assert settings["dataTraceEnabled"] is False
+        assert settings["loggingLevel"] == ("INFO" if stack.settings.detailed_logging else "ERROR")
 
 
 def test_execution_logs_go_to_an_encrypted_expiring_group_declared_before_the_stage(stack):

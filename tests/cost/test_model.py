@@ -140,3 +140,17 @@ def test_lines_follow_the_resources_inputs_not_a_list_of_names(prod_run):
     assert auth.quantity == 2 * next(l for l in base.values() if l.resource == "auth"
                                      and l.price.endswith(".provisioned_gb_second")).quantity
     assert all(l.quantity == base[l.item].quantity for l in warm if l.resource != "auth")
+
+
+def test_detailed_metrics_are_priced_per_method_the_program_enables(report, prod_run):
+    """Only the routes whose per-method metrics are read are billed for them, and the
+    design choice prices the stage's `*/*` metricsEnabled (every route) against it."""
+    graph = from_run("prod", prod_run)
+    line = next(l for l in estimate(graph, PROFILE, PRICES).lines if "API Gateway detailed metrics" in l.item)
+    enabled = [s for s in prod_run.mocks.of_type("aws:apigateway/methodSettings:MethodSettings")
+               if s.inputs["methodPath"] != "*/*" and s.inputs["settings"]["metricsEnabled"]]
+    assert f"({len(enabled)} methods x" in line.item and 0 < len(enabled) < len(graph.routes)
+    choice = next(a for a in report.choices if a.title.startswith("API Gateway detailed metrics only on"))
+    everywhere = next(l for l in choice.estimate.lines if "API Gateway detailed metrics" in l.item)
+    assert f"({len(graph.routes)} methods x" in everywhere.item
+    assert choice.difference == everywhere.amount - line.amount
