@@ -123,3 +123,33 @@ def prod_run():
 @pytest.fixture(scope="session", params=["dev", "prod"])
 def stack_run(request, dev_run, prod_run):
     return {"dev": dev_run, "prod": prod_run}[request.param]
+
+
+@pytest.fixture
+def log_lines():
+    """The records the functions' shared Powertools logger writes, through its own JSON
+    formatter: a callable returning the log lines so far (EMF metric lines left out)."""
+    import io
+    import json
+    import logging
+
+    from functions.common.observability import logger
+
+    sink = io.StringIO()
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+
+    def records() -> list[dict]:
+        found = []
+        for line in sink.getvalue().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "level" in record:
+                found.append(record)
+        return found
+
+    yield records
+    logger.removeHandler(handler)

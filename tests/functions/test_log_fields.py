@@ -3,9 +3,7 @@ functions really write: the functions run here against moto, and every field a q
 names is in their JSON log lines of the kind the query filters (errors, one user's
 requests, one job's lines). A query on a field nobody logs returns nothing, silently."""
 
-import io
 import json
-import logging
 import re
 import uuid
 
@@ -27,17 +25,6 @@ USER = str(uuid.uuid4())
 PERSONAL = ("email", "given_name", "family_name", "name", "phone", "birth_date")
 
 
-def lines(text: str) -> list[dict]:
-    found = []
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "level" in record:  # Powertools' log lines, not EMF metrics
-            found.append(record)
-    return found
-
 
 def authorized(method, path, resource, **parameters):
     event = api_event(method, path, resource=resource, path_parameters=parameters or None)
@@ -45,17 +32,6 @@ def authorized(method, path, resource, **parameters):
     return event
 
 
-@pytest.fixture
-def log_lines():
-    """What the functions' shared Powertools logger writes, with its own JSON formatter."""
-    from functions.common.observability import logger
-
-    sink = io.StringIO()
-    handler = logging.StreamHandler(sink)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield lambda: lines(sink.getvalue())
-    logger.removeHandler(handler)
 
 
 @pytest.fixture

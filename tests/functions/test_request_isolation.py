@@ -9,9 +9,7 @@ function module handles request A, then requests B and C of another user that la
 A had: they must be answered and logged from their own event only."""
 
 import importlib
-import io
 import json
-import logging
 
 import boto3
 import pytest
@@ -47,16 +45,6 @@ def request(user_id, request_id, body=None, headers=None, method="POST", path=CH
     return event
 
 
-@pytest.fixture
-def log_lines():
-    from functions.common.observability import logger
-
-    sink = io.StringIO()
-    handler = logging.StreamHandler(sink)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield lambda: [json.loads(line) for line in sink.getvalue().splitlines() if line.startswith('{"level"')]
-    logger.removeHandler(handler)
 
 
 def answer(handler, event, request_id):

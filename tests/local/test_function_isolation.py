@@ -14,9 +14,7 @@ Here one function is held in the middle of its request, after its event is in ha
 before it reads the body, while another function serves a whole request; then it
 resumes. Each must answer its own request, and log it as its own."""
 
-import io
 import json
-import logging
 import threading
 
 import boto3
@@ -47,17 +45,6 @@ def authorized(method, path, user_id, request_id, body=None, headers=None):
     return event
 
 
-@pytest.fixture
-def log_lines():
-    """The JSON lines of the functions' shared Powertools logger, as its formatter writes them."""
-    from functions.common.observability import logger
-
-    sink = io.StringIO()
-    handler = logging.StreamHandler(sink)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield lambda: [json.loads(line) for line in sink.getvalue().splitlines() if line.startswith('{"level"')]
-    logger.removeHandler(handler)
 
 
 @pytest.fixture
