@@ -1,0 +1,271 @@
+"""The offline analyser (the local stand-in for Bedrock, functions/process/offline.py) on
+chat questions, lab summaries and doctor reports, through the tasks the process function
+builds: what it answers about which results, and that every reply has Converse's shape.
+The end-to-end suite uses it through the local stack; these reach it directly."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from functions.process import tasks
+from functions.process.offline import OfflineProvider, doctor_report
+from functions.process.providers import InputError, tool_input
+from tests.fixtures.lab_reports import TABLE
+from tests.functions.test_process import deliver, outcome, s3, upload, use  # noqa: F401 (s3: a fixture)
+
+
+def obs(name, value_text, flag="normal", unit="ng/mL", range_text=None, value=None, loinc=None):
+    o = {"name": name, "value_text": value_text, "unit": unit, "flag": flag, "loinc": loinc,
+         "value": float(value_text) if value is None and value_text.replace(".", "").isdigit() else value}
+    if range_text:
+        o["reference_range"] = {"text": range_text}
+    return o
+
+
+def result(*observations):
+    return {"document_type": "lab_report", "observations": list(observations), "summary": "s", "confidence": 0.9,
+            "model": "m", "disclaimer": "d", "processed_at": "2026-01-01T00:00:00.000Z"}
+
+
+def ask(message, *results, conversation=None):
+    """The offline answer to `message` about `results`, through the chat task."""
+    body = {"message": message, "context": {"results": list(results)}}
+    if conversation:
+        body["conversation"] = conversation
+    task = tasks.chat_task(json.dumps(body).encode())
+    reply = OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool)
+    return task.draft.model_validate(tool_input(reply, task.tool_name)).message
+
+
+FERRITIN = obs("Ferritin", "12", "low", "ng/mL", "15-150")
+HEMOGLOBIN = obs("Hemoglobin", "13.9", "normal", "g/dL", "12.0-15.5")
+FREE_T4 = obs("Free T4", "2.4", "high", "ng/dL", "0.8-1.8")
+
+
+def test_a_question_naming_a_test_is_answered_about_that_test_only():
+    answer = ask("What does my FERRITIN mean?", result(FERRITIN, HEMOGLOBIN, FREE_T4))
+    assert answer == "Here is what your results show. Ferritin is 12 ng/mL, below its reference range (15-150)."
+
+
+def test_a_question_sharing_a_longer_word_with_a_test_is_about_that_test():
+    answer = ask("is my free thyroxine ok", result(FERRITIN, HEMOGLOBIN, FREE_T4))
+    assert "Free T4 is 2.4 ng/dL, above its reference range (0.8-1.8)." in answer
+    assert "Ferritin" not in answer and "Hemoglobin" not in answer
+
+
+def test_words_of_three_letters_or_fewer_do_not_select_a_test():
+    # "t4" is part of "Free T4" but too short to mean it: the abnormal results are described
+    answer = ask("and my t4 and the ldl?", result(FERRITIN, HEMOGLOBIN, FREE_T4))
+    assert "Ferritin is 12" in answer and "Free T4 is 2.4" in answer and "Hemoglobin" not in answer
+
+
+def test_a_general_question_is_answered_about_the_results_outside_their_range():
+    answer = ask("How am I doing?", result(HEMOGLOBIN, FERRITIN), result(FREE_T4, obs("Iron", "80", "unknown")))
+    assert answer.startswith("Here is what your results show. ")
+    assert answer.index("Ferritin is 12") < answer.index("Free T4 is 2.4")  # in the order shared
+    assert "Hemoglobin" not in answer and "Iron" not in answer
+
+
+def test_when_everything_is_in_range_the_first_five_results_are_described():
+    normal = [obs(f"Test {n}", str(n), "normal", "mg/dL", f"0-{n + 1}") for n in range(1, 7)]
+    answer = ask("How am I doing?", result(*normal))
+    assert answer.startswith("All the results you shared are within their reference ranges. ")
+    assert [int(n) for n in re.findall(r"Test (\d) is", answer)] == [1, 2, 3, 4, 5]
+    assert "Test 1 is 1 mg/dL, within its reference range (0-2)." in answer
+
+
+def test_without_results_the_answer_says_so_and_describes_nothing():
+    for results in ((), (result(),)):
+        answer = ask("Is my iron low?", *results)
+        assert answer.startswith("I don't have any of your results") and "lab report" in answer
+        assert " is " not in answer.split(".")[0]
+
+
+@pytest.mark.parametrize("flag, words", [
+    ("low", "below its reference range"), ("high", "above its reference range"),
+    ("critical_low", "far below its reference range"), ("critical_high", "far above its reference range"),
+    ("normal", "within its reference range"), ("unknown", "without a reference range to compare with")])
+def test_each_flag_is_put_in_words(flag, words):
+    answer = ask("What about my potassium?", result(obs("Potassium", "4.0", flag, "mmol/L")))
+    assert answer.endswith(f"Potassium is 4.0 mmol/L, {words}.")
+
+
+def test_a_value_without_unit_range_or_flag_is_described_with_what_there_is():
+    bare = {"name": "Ratio", "value_text": "1.9"}
+    answer = ask("and the ratio?", {**result(), "observations": [bare]})
+    assert answer.endswith("Ratio is 1.9, without a reference range to compare with.")
+
+
+def test_the_question_is_read_from_the_latest_turn_of_a_conversation():
+    conversation = [{"role": "assistant", "content": "Hello"},  # dropped: Converse starts with the user
+                    {"role": "user", "content": "<results>{\"message\": \"ferritin\", \"results\": []}</results>"},
+                    {"role": "assistant", "content": "Ask me about a result."}]
+    answer = ask("What about my hemoglobin?", result(FERRITIN, HEMOGLOBIN), conversation=conversation)
+    assert answer.startswith("Here is what your results show. Hemoglobin is 13.9 g/dL")
+
+
+def test_a_conversation_without_tagged_results_is_an_invalid_request():
+    with pytest.raises(InputError) as refused:
+        OfflineProvider().converse(system="", messages=[{"role": "user", "content": [{"text": "hi"}]},
+                                                        {"role": "user", "content": [{"text": "<results>x"}]}],
+                                   tool={"toolSpec": {"name": "answer_user"}})
+    assert refused.value.code == "invalid_request"
+
+
+def test_a_reply_has_converses_shape_and_counts_tokens_from_its_text():
+    task = tasks.chat_task(json.dumps({"message": "How am I doing?",
+                                       "context": {"results": [result(FERRITIN)]}}).encode())
+    reply = OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool, timeout_s=1)
+    assert reply["stopReason"] == "tool_use" and reply["output"]["message"]["role"] == "assistant"
+    [block] = reply["output"]["message"]["content"]
+    assert block["toolUse"]["name"] == "answer_user" and re.fullmatch(r"offline-[0-9a-f]{12}", block["toolUse"]["toolUseId"])
+    chars = sum(len(b.get("text", "")) for m in task.messages for b in m["content"])
+    out = len(json.dumps(block["toolUse"]["input"])) // 4
+    assert reply["usage"] == {"inputTokens": chars // 4, "outputTokens": out, "totalTokens": chars // 4 + out}
+    assert isinstance(reply["metrics"]["latencyMs"], int) and reply["metrics"]["latencyMs"] >= 0
+    second = OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool)
+    assert second["output"]["message"]["content"][0]["toolUse"]["toolUseId"] != block["toolUse"]["toolUseId"]
+
+
+def test_a_lab_reports_summary_counts_its_results_and_names_those_outside_their_range():
+    task = tasks.lab_task(TABLE.pdf(), "application/pdf")
+    reply = OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool)
+    draft = tool_input(reply, "record_lab_analysis")
+    assert draft["document_type"] == "lab_report" and draft["confidence"] == 0.9
+    outside = [o for o in draft["observations"] if o["flag"] not in ("normal", "unknown")]
+    assert [o["name"] for o in outside] == ["Hemoglobin", "Hematocrit", "Glucose", "Potassium"]
+    assert draft["summary"] == (f"{len(draft['observations'])} results were found; 4 outside the reference range: "
+                                "Hemoglobin (low), Hematocrit (low), Glucose (high), Potassium (critical high).")
+
+
+def test_a_report_without_lab_values_says_so():
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=9)
+    pdf.cell(0, 5, "Appointment reminder: Tuesday at 10:00")
+    task = tasks.lab_task(bytes(pdf.output()), "application/pdf")
+    draft = tool_input(OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool),
+                       "record_lab_analysis")
+    assert draft == {"document_type": "other", "observations": [], "confidence": 0.3,
+                     "summary": "No laboratory values were recognised in this document."}
+
+
+def test_a_report_with_every_value_in_range_says_so():
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Courier", size=9)
+    for line in ("Test                     Result    Units       Reference range",
+                 "Sodium                   139       mmol/L      135 - 145",
+                 "TSH                      2.30      mIU/L       0.40 - 4.00"):
+        pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+    task = tasks.lab_task(bytes(pdf.output()), "application/pdf")
+    draft = tool_input(OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool),
+                       "record_lab_analysis")
+    assert draft["summary"] == "2 results were found; all are within their reference ranges."
+
+
+# -- doctor reports ---------------------------------------------------------------------
+
+def dated(date, *observations):
+    return {"date": date, "result": {"observations": list(observations)}}
+
+
+def test_a_doctor_report_spans_the_reports_dates_and_counts_tests_trends_and_findings():
+    report = doctor_report([
+        dated("2026-03-01", obs("Ferritin", "12", "low", value=12.0), obs("TSH", "2.1", value=2.1)),
+        dated("2026-01-01", obs("Ferritin", "40", value=40.0), obs("Sodium", "139", value=139.0)),
+        dated("2026-02-01", obs("Ferritin", "20", "low", value=20.0)),
+    ])
+    assert report["title"] == "Lab results 2026-01-01 to 2026-03-01"
+    assert report["period"] == {"from": "2026-01-01", "to": "2026-03-01"}
+    assert report["summary"] == ("3 lab report(s) from 2026-01-01 to 2026-03-01: 3 tests, 1 measured more than "
+                                 "once, 2 value(s) outside the reference range.")
+    [trend] = report["trends"]
+    assert trend == {"name": "Ferritin", "loinc": None, "unit": "ng/mL", "direction": "down",
+                     "points": [{"date": "2026-01-01", "value": 40.0}, {"date": "2026-02-01", "value": 20.0},
+                                {"date": "2026-03-01", "value": 12.0}]}
+    assert report["abnormal_findings"] == [
+        {"name": "Ferritin", "value_text": "20", "unit": "ng/mL", "flag": "low", "date": "2026-02-01"},
+        {"name": "Ferritin", "value_text": "12", "unit": "ng/mL", "flag": "low", "date": "2026-03-01"}]
+    assert report["questions_for_doctor"] == [
+        "My Ferritin was low on 2026-02-01: what could explain it, and should it be rechecked?",
+        "My Ferritin was low on 2026-03-01: what could explain it, and should it be rechecked?",
+        "My Ferritin has gone down over this period: is that a concern?"]
+
+
+@pytest.mark.parametrize("first, last, direction", [
+    (100.0, 105.0, "stable"), (100.0, 95.0, "stable"), (100.0, 105.1, "up"), (100.0, 94.9, "down"),
+    (-100.0, -94.0, "up"), (0.0, 0.0, "stable"), (0.0, 0.1, "up"), (0.0, -0.1, "down")])
+def test_a_trend_is_stable_within_five_percent_of_its_first_value(first, last, direction):
+    """From 0 there is no percentage: the sign of the last value says where it went (a
+    base excess from 0 to -2 went down)."""
+    report = doctor_report([dated("2026-01-01", obs("Glucose", "x", value=first)),
+                            dated("2026-02-01", obs("Glucose", "y", value=last))])
+    assert report["trends"][0]["direction"] == direction
+
+
+def test_values_without_a_number_are_findings_but_not_trend_points():
+    report = doctor_report([dated("2026-01-01", obs("Culture", "positive", "high", unit=None)),
+                            dated("2026-02-01", obs("Culture", "negative", unit=None)),
+                            dated("2026-03-01", obs("Glucose", "90", value=90.0))])
+    assert report["trends"] == []
+    assert report["abnormal_findings"] == [{"name": "Culture", "value_text": "positive", "unit": None,
+                                            "flag": "high", "date": "2026-01-01"}]
+
+
+def test_every_out_of_range_flag_is_a_finding_and_questions_are_bounded():
+    flags = ["low", "high", "critical_low", "critical_high", "normal", "unknown"]
+    report = doctor_report([dated(f"2026-01-0{i + 1}", *[obs(f"T{j}", str(i + 1), flags[(i + j) % 6], value=float(i + j + 1))
+                                                        for j in range(6)]) for i in range(6)])
+    assert {f["flag"] for f in report["abnormal_findings"]} == {"low", "high", "critical_low", "critical_high"}
+    assert len(report["abnormal_findings"]) == 24
+    questions = report["questions_for_doctor"]
+    finding_questions = [q for q in questions if " was " in q]
+    assert [q for q in questions if "has gone" in q] == [f"My T{j} has gone up over this period: is that a concern?"
+                                                      for j in range(3)]
+    assert len(questions) == 8
+    last = report["abnormal_findings"][-5:]
+    assert finding_questions == [f"My {f['name']} was {f['flag'].replace('_', ' ')} on {f['date']}: what could "
+                                 "explain it, and should it be rechecked?" for f in last]
+
+
+def test_results_all_in_range_ask_how_often_to_check():
+    report = doctor_report([dated("2026-01-01", obs("Sodium", "139", value=139.0))])
+    assert report["questions_for_doctor"] == ["My results are within their ranges: how often should I have them checked?"]
+    assert report["summary"] == ("1 lab report(s) from 2026-01-01 to 2026-01-01: 1 tests, 0 measured more than once, "
+                                 "0 value(s) outside the reference range.")
+
+
+# -- through the process function -------------------------------------------------------
+
+def test_a_chat_job_is_answered_by_the_offline_analyser(s3, monkeypatch):  # noqa: F811 (s3: the fixture)
+    use(monkeypatch, OfflineProvider())
+    job = upload(s3, kind="chat", content_type="application/json",
+                 payload={"message": "Is my ferritin low?", "context": {"results": [result(FERRITIN)]}})
+    deliver(job)
+    body, meta = outcome(s3, job)
+    assert meta == {"status": "completed"}
+    assert body["response"]["message"] == ("Here is what your results show. Ferritin is 12 ng/mL, below its "
+                                           "reference range (15-150).")
+    assert body["response"]["model"] == "serenya-offline-1"
+
+
+def test_a_report_job_is_written_by_the_offline_analyser(s3, monkeypatch):  # noqa: F811 (s3: the fixture)
+    use(monkeypatch, OfflineProvider())
+    job = upload(s3, kind="report", content_type="application/json", payload={"results": [
+        {"date": "2026-01-01", "result": result(obs("Ferritin", "40", value=40.0))},
+        {"date": "2026-02-01", "result": result(obs("Ferritin", "12", "low", value=12.0))}]})
+    deliver(job)
+    body, meta = outcome(s3, job)
+    assert meta == {"status": "completed"}
+    report = body["result"]
+    assert report["period"] == {"from": "2026-01-01", "to": "2026-02-01"}
+    assert [t["direction"] for t in report["trends"]] == ["down"]
+    assert report["abnormal_findings"][0]["date"] == "2026-02-01" and report["disclaimer"]
