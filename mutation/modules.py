@@ -16,7 +16,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "functions/process": ("tests/functions/test_process.py", "tests/functions/test_process_deadline.py",
                           "tests/functions/test_photos.py", "tests/functions/test_labs.py",
                           "tests/functions/test_process_contract.py", "tests/functions/test_offline_doctor_report.py",
-                          "tests/faults/test_fault_injection.py"),
+                          "tests/functions/test_offline_answers.py", "tests/faults/test_fault_injection.py"),
     "functions/upload": ("tests/functions/test_upload.py", "tests/functions/test_upload_limits.py"),
     "functions/authorizer": ("tests/functions/test_authorizer.py", "tests/functions/test_authorizer_signals.py"),
     "components/storage.py": ("tests/components/test_key_policy.py", "tests/components/test_storage.py",
