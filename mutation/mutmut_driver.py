@@ -10,6 +10,11 @@ component function and most component mutants would survive for the wrong reason
 --sample N --seed S --record FILE: `mutmut run` checks N of the module's mutants, drawn
 with seed S once mutmut has generated them all (mutation/sampling.py), and FILE receives
 how many were generated and which were drawn. N = 0 checks every mutant.
+
+The runner gives every run a fresh scratch folder, so mutmut always collects its stats
+first: a run of the selected tests on the unmutated code that must pass. Its "clean
+tests" run that follows would run the same tests on the same code again (minutes per
+module here), so it is skipped once the stats pass has passed in this process.
 """
 
 import argparse
@@ -32,6 +37,26 @@ def _widen(collect):
             state().tests_by_mangled_function_name[name] |= everything
         save_stats()
     return collect_then_widen
+
+
+_stats_passed = False
+
+
+def _remember_stats(collect):
+    def collect_and_remember(runner, tests=None):
+        global _stats_passed
+        collect(runner, tests)  # exits the process unless the selected tests passed
+        _stats_passed = True
+    return collect_and_remember
+
+
+def _clean_run_once(get_runner):
+    def get_runner_without_second_clean_run(*args, **kwargs):
+        runner = get_runner(*args, **kwargs)
+        run_clean_tests = runner.run_clean_tests
+        runner.run_clean_tests = lambda tests: 0 if _stats_passed else run_clean_tests(tests)
+        return runner
+    return get_runner_without_second_clean_run
 
 
 def _sampled(collect, size: int, seed: int, record: Path):
@@ -57,6 +82,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.whole_selection:
         mutmut_main.run_stats_collection = _widen(mutmut_main.run_stats_collection)
+    mutmut_main.run_stats_collection = _remember_stats(mutmut_main.run_stats_collection)
+    mutmut_main.get_mutant_runner = _clean_run_once(mutmut_main.get_mutant_runner)
     if args.record:
         mutmut_main.collect_source_file_mutation_data = _sampled(
             mutmut_main.collect_source_file_mutation_data, args.sample, args.seed, args.record.resolve())
