@@ -269,3 +269,41 @@ def test_a_report_job_is_written_by_the_offline_analyser(s3, monkeypatch):  # no
     assert report["period"] == {"from": "2026-01-01", "to": "2026-02-01"}
     assert [t["direction"] for t in report["trends"]] == ["down"]
     assert report["abnormal_findings"][0]["date"] == "2026-02-01" and report["disclaimer"]
+
+
+def pdf_of_blank_pages(pages: int) -> bytes:
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=200, height=200)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_without_pages_or_without_text_is_unreadable():
+    with pytest.raises(InputError, match="^no pages$") as refused:
+        tasks.lab_task(pdf_of_blank_pages(0), "application/pdf")
+    assert (refused.value.code, refused.value.reason) == ("unreadable_document", "pdf_unparsable")
+    task = tasks.lab_task(pdf_of_blank_pages(1), "application/pdf")  # a scan: pages, no text (no OCR here)
+    with pytest.raises(InputError, match="^the PDF has no text layer$") as refused:
+        OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool)
+    assert (refused.value.code, refused.value.reason) == ("unreadable_document", "pdf_no_text")
+
+
+def test_a_value_without_a_range_to_compare_with_is_not_counted_outside_its_range():
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Courier", size=9)
+    for line in ("Glucose 5.4 mmol/L", "Sodium 150 mmol/L 135 - 145"):  # glucose in mmol/L: no range known
+        pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+    task = tasks.lab_task(bytes(pdf.output()), "application/pdf")
+    draft = tool_input(OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool),
+                       "record_lab_analysis")
+    assert [o["flag"] for o in draft["observations"]] == ["unknown", "high"]
+    assert draft["summary"] == "2 results were found; 1 outside the reference range: Sodium (high)."
