@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer preflight openapi runbooks audit-docs analytics bench fuzz mutate clean
+.PHONY: install run test layer preflight openapi runbooks audit-docs dashboard-screenshot cost analytics bench fuzz mutate clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -44,10 +44,23 @@ runbooks: install
 audit-docs: install
 	$(PY) -m analytics.docs > docs/audit-events.md
 
-# A named query on the running local stack's audit events, e.g.
+# Each stack's monthly bill, modelled from the program's own resources and the usage
+# profile cost/profile.toml at the dated prices of cost/prices_eu-west-1.toml: prints
+# `<stack> total: $<amount>/month` and the top items, writes docs/cost.md (a test fails
+# when it is stale).
+cost: install
+	$(PY) -m cost
+
+# The operations dashboard of the local stack with traffic, shot by headless Chromium.
+dashboard-screenshot: install
+	$(PY) -m local.headless docs/dashboard-operations.png
+
+# A named query on the running local stack's audit events (the stack `make run` started
+# on PORT), e.g.
 #   make analytics ARGS="daily_registrations 2026-11-01 2026-11-30"
+PORT ?= 8080
 analytics: install
-	$(PY) -m analytics $(ARGS)
+	$(PY) -m analytics --stack http://127.0.0.1:$(PORT) $(ARGS)
 
 # Schema-driven fuzzing of the local stack from docs/openapi.json: over 10,000 requests,
 # with and without an access token; fails on any 5xx or undocumented answer.

@@ -1,13 +1,18 @@
-"""`python -m analytics <query> <from_date> <to_date> [user_id]`: a named query on DuckDB
-over the audit events of a running local stack (or `--dir` with Parquet files).
+"""`python -m analytics <query> <from_date> <to_date> [more parameters]`: a named query on
+DuckDB over the audit events of a running local stack (or `--dir` with Parquet files).
 
     python -m analytics --list
     python -m analytics daily_registrations 2026-11-01 2026-11-30
     python -m analytics user_timeline 2026-11-01 2026-11-30 <user id>
+
+The stack is http://127.0.0.1:$PORT (default 8080, like `make run`); its events are
+mirrored into build/audit-cache/<bucket>/, refreshed on each run. List prices (for
+revenue_by_month) come from Pulumi.<--prices-stack>.yaml.
 """
 
 import argparse
 import json
+import os
 import sys
 import urllib.request
 from pathlib import Path
@@ -18,6 +23,14 @@ from analytics import local
 from analytics.queries import load
 
 
+def list_prices(stack: str) -> tuple[tuple[str, int, str], ...]:
+    from components.config import load_settings
+    from local.program import stack_config
+
+    config = stack_config(stack)
+    return load_settings(config.get, stack).stores.list_prices
+
+
 def main(argv=None) -> int:
     queries = {q.name: q for q in load()}
     parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__,
@@ -26,7 +39,9 @@ def main(argv=None) -> int:
     parser.add_argument("parameters", nargs="*")
     parser.add_argument("--list", action="store_true", help="list the named queries")
     parser.add_argument("--dir", type=Path, help="a folder holding audit/event_date=.../*.parquet")
-    parser.add_argument("--stack", default="http://127.0.0.1:8080", help="the local stack (make run)")
+    parser.add_argument("--stack", default=f"http://127.0.0.1:{os.environ.get('PORT') or '8080'}",
+                        help="the local stack (make run); default from $PORT")
+    parser.add_argument("--prices-stack", default="dev", help="the stack file whose serenya:listPrices to use")
     args = parser.parse_args(argv)
     if args.list or not args.query:
         for q in queries.values():
@@ -35,6 +50,10 @@ def main(argv=None) -> int:
     query = queries[args.query]
     if len(args.parameters) != len(query.parameters):
         parser.error(f"{query.name} takes {', '.join(query.parameters)}")
+    try:
+        local.check_dates(*args.parameters[:2])
+    except ValueError as e:
+        parser.error(str(e))
     root = args.dir
     if root is None:
         with urllib.request.urlopen(f"{args.stack}/local/health", timeout=5) as response:
@@ -42,7 +61,7 @@ def main(argv=None) -> int:
         s3 = boto3.client("s3", endpoint_url=health["aws_endpoint_url"], region_name="eu-west-1",
                           aws_access_key_id="local", aws_secret_access_key="local")
         root = local.download(s3, health["resources"]["events_bucket"])
-    columns, rows = local.run(query, args.parameters, root)
+    columns, rows = local.run(query, args.parameters, root, list_prices(args.prices_stack))
     print(local.render(columns, rows))
     return 0
 

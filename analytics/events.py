@@ -1,10 +1,17 @@
-"""Audit events from DynamoDB stream records (NEW_AND_OLD_IMAGES) of profile items.
+"""Audit events from DynamoDB stream records (NEW_AND_OLD_IMAGES) of profile and usage items.
 
-A record yields zero or more events: an INSERT is a registration (and its consents), a
-REMOVE a deletion, a MODIFY whatever changed (sign-in, plan, device, consents, other
-profile fields - by name only). Other items (identities, idempotency records) yield
-nothing. Event ids are derived from the record, so a redelivered record yields the
-same ids and duplicates can be removed by event_id.
+A profile record yields zero or more events: an INSERT is a registration (and its
+consents), a REMOVE a deletion, a MODIFY whatever changed (sign-in, plan, device,
+consents, a store's billing or refund, other profile fields - by name only). A usage
+record's INSERT (functions/common/usage.py) is a `document_processed`, and for a premium
+feature also a `premium_feature_used`; its overwrite by a retried job and its expiry
+yield nothing. Other items (identities, idempotency records) yield nothing. Event ids
+are derived from the record, so a redelivered record yields the same ids and
+duplicates can be removed by event_id.
+
+Event times carry milliseconds: the stream stamps a record to the second only, so the
+item's own time (`updated_at`, `finished_at`) gives the milliseconds when it falls in
+that second; ties are ordered by the stream's sequence number.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import hashlib
 from datetime import datetime, timezone
 from typing import Any, Iterator, Optional
 
-from analytics.schema import EVENT_TYPES, SCHEMA_VERSION
+from analytics.schema import EVENT_TYPES, SCHEMA, SCHEMA_VERSION
+from functions.common import usage
 
 # Attributes that are bookkeeping, not a change a person made.
 _NOT_PROFILE_CHANGES = {"updated_at", "last_sign_in_at", "session", "device", "consents", "current_subscription",
@@ -40,11 +48,27 @@ def image(record: dict, which: str) -> Optional[dict]:
     return {k: _plain(v) for k, v in raw.items()} if raw else None
 
 
-def _event_time(record: dict) -> datetime:
+def _iso_ms(value: Any) -> Optional[int]:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(moment.timestamp() * 1000) if moment.tzinfo else None
+
+
+def _event_time(record: dict, item: Optional[dict], field: str) -> datetime:
+    """The stream's time (whole seconds), with the milliseconds of the item's own time
+    `field` when that falls within the same second (a stale or skewed time gives none)."""
     seconds = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
-    if isinstance(seconds, (int, float)):
-        return datetime.fromtimestamp(seconds if seconds < 1e11 else seconds / 1000, timezone.utc)
-    return datetime.now(timezone.utc)
+    if not isinstance(seconds, (int, float)):
+        return datetime.now(timezone.utc)
+    stream_ms = int(seconds * 1000 if seconds < 1e11 else seconds)
+    own_ms = _iso_ms((item or {}).get(field))
+    if own_ms is not None and stream_ms <= own_ms < stream_ms - stream_ms % 1000 + 1000:
+        stream_ms = own_ms
+    return datetime.fromtimestamp(stream_ms / 1000, timezone.utc)
 
 
 def _field(name: str) -> str:
@@ -54,21 +78,52 @@ def _field(name: str) -> str:
 def derive(record: dict, ingested_at: Optional[datetime] = None) -> list[dict]:
     """The audit events of one stream record (possibly none)."""
     keys = {k: _plain(v) for k, v in ((record.get("dynamodb") or {}).get("Keys") or {}).items()}
-    if keys.get("SK") != "PROFILE" or not str(keys.get("PK", "")).startswith("USER#"):
-        return []
-    user_id = str(keys["PK"]).removeprefix("USER#")
+    pk = str(keys.get("PK", ""))
     old, new = image(record, "OldImage"), image(record, "NewImage")
-    base = {"user_id": user_id, "event_time": _event_time(record), "source": "dynamodb_stream",
-            "stream_sequence": str(record["dynamodb"]["SequenceNumber"]), "schema_version": SCHEMA_VERSION,
-            "ingested_at": ingested_at or datetime.now(timezone.utc)}
-    current = new or old or {}
-    context = {"auth_provider": current.get("auth_provider"),
-               "device_platform": (current.get("device") or {}).get("platform")}
-    events = list(_changes(record.get("eventName"), old, new))
+    if pk.startswith(usage.KEY_PREFIX) and str(keys.get("SK", "")).startswith("JOB#"):
+        if record.get("eventName") != "INSERT" or not new:
+            return []  # a retried job's overwrite, or the record's expiry
+        user_id, time_field, context = pk.removeprefix(usage.KEY_PREFIX), "finished_at", {}
+        events = list(_usage(new))
+    elif keys.get("SK") == "PROFILE" and pk.startswith("USER#"):
+        user_id, time_field = pk.removeprefix("USER#"), "updated_at"
+        current = new or old or {}
+        context = {"auth_provider": current.get("auth_provider"),
+                   "device_platform": (current.get("device") or {}).get("platform")}
+        events = list(_changes(record.get("eventName"), old, new))
+    else:
+        return []
+    base = {"user_id": user_id, "event_time": _event_time(record, new or old, time_field),
+            "source": "dynamodb_stream", "stream_sequence": str(record["dynamodb"]["SequenceNumber"]),
+            "schema_version": SCHEMA_VERSION, "ingested_at": ingested_at or datetime.now(timezone.utc)}
     return [_event(record, base, context, kind, discriminator, fields) for kind, discriminator, fields in events]
 
 
+def _usage(item: dict) -> Iterator[tuple[str, str, dict]]:
+    fields = {"job_kind": item.get("job_kind"), "outcome": item.get("outcome"), "error_code": item.get("error_code"),
+              "model_id": item.get("model_id"), "latency_ms": item.get("latency_ms"),
+              "input_tokens": item.get("input_tokens"), "output_tokens": item.get("output_tokens")}
+    yield "document_processed", "", fields
+    if item.get("job_kind") in usage.PREMIUM_KINDS:
+        yield "premium_feature_used", "", fields
+
+
+def _billing(old: dict, new: dict) -> Iterator[tuple[str, str, dict]]:
+    """A store's billing or refund, per subscription entry (functions/subscriptions/state.py
+    stamps `charged_ms` / `refunded_ms` with the notification's time, so each is seen once)."""
+    before, after = old.get("subscriptions") or {}, new.get("subscriptions") or {}
+    for key in sorted(after):
+        entry, previous = after[key] or {}, before.get(key) or {}
+        for stamp, kind in (("charged_ms", "subscription_charged"), ("refunded_ms", "subscription_refunded")):
+            if entry.get(stamp) is not None and entry.get(stamp) != previous.get(stamp):
+                yield kind, f"{key}:{entry[stamp]}", {
+                    "store": entry.get("provider"), "product_id": entry.get("product_id"),
+                    "price_milli": entry.get("price_milli"), "currency": entry.get("currency")}
+
+
 def _changes(name: Optional[str], old: Optional[dict], new: Optional[dict]) -> Iterator[tuple[str, str, dict]]:
+    if name in ("INSERT", "MODIFY") and new:
+        yield from _billing(old or {}, new)
     if name == "INSERT" and new:
         plan = new.get("current_subscription") or {}
         yield "user_registered", "", {"new_plan": plan.get("type", "free"),
@@ -100,13 +155,15 @@ def _changes(name: Optional[str], old: Optional[dict], new: Optional[dict]) -> I
             yield "profile_updated", ",".join(changed), {"changed_fields": changed}
 
 
+# Every column an event kind does not set is null.
+_EMPTY = {name: None for name in SCHEMA.names}
+
+
 def _event(record: dict, base: dict, context: dict, kind: str, discriminator: str, fields: dict) -> dict:
     class_uid, activity_id, _ = EVENT_TYPES[kind]
     seed = f"{record.get('eventID')}:{record['dynamodb']['SequenceNumber']}:{kind}:{discriminator}"
-    return {**base, **context, "event_id": hashlib.sha256(seed.encode()).hexdigest()[:32], "event_type": kind,
-            "class_uid": class_uid, "activity_id": activity_id, "old_plan": None, "new_plan": None,
-            "subscription_status": None, "consent_type": None, "consent_version": None, "changed_fields": None,
-            **fields}
+    return {**_EMPTY, **base, **context, "event_id": hashlib.sha256(seed.encode()).hexdigest()[:32],
+            "event_type": kind, "class_uid": class_uid, "activity_id": activity_id, **fields}
 
 
 def event_date(event: dict) -> str:

@@ -1,57 +1,121 @@
 """Named queries on DuckDB over local Parquet: the Athena (Trino) SQL is translated by
 sqlglot, the table is a view over the Hive-partitioned files, so the same `.sql` files
-run here and in Athena."""
+run here and in Athena. `product_prices` is registered from the stack's list prices.
+
+The events bucket is mirrored into one cache folder per bucket (`download`): a run
+fetches only what changed since the last and removes what the bucket no longer holds
+(compaction replaces a day's files), so a stale file never counts twice."""
 
 from __future__ import annotations
 
-import tempfile
+import json
+from datetime import date
 from pathlib import Path
 from typing import Sequence
 
 import duckdb
 import sqlglot
 
+from analytics import prices
 from analytics.queries import NamedQuery
+
+CACHE = Path(__file__).resolve().parent.parent / "build" / "audit-cache"
+_MANIFEST = ".etags.json"
 
 
 def to_duckdb(sql: str) -> str:
     return sqlglot.transpile(sql, read="trino", write="duckdb")[0]
 
 
-def connect(root: Path) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with `audit_events` over `<root>/audit/event_date=*/**.parquet`."""
+def connect(root: Path, list_prices: tuple[tuple[str, int, str], ...] = ()) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with `audit_events` over `<root>/audit/event_date=*/**.parquet`
+    (files of older schema versions read by column name, missing columns null) and
+    `product_prices` from `list_prices`."""
+    import pyarrow as pa
+
+    from analytics.schema import SCHEMA
+
     connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")  # as Athena: weeks and days in UTC, whatever the machine's zone
     files = sorted((root / "audit").glob("event_date=*/*.parquet"))
     if files:
         pattern = str(root / "audit" / "event_date=*" / "*.parquet").replace("'", "''")
+        # Every schema column, even when no file has it yet (a query may name it).
+        columns = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in SCHEMA)
         connection.execute(
-            f"CREATE VIEW audit_events AS SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
-            "hive_types = {'event_date': VARCHAR})")
+            f"CREATE VIEW audit_events AS SELECT * FROM (SELECT {columns}, NULL::VARCHAR AS event_date LIMIT 0) "
+            f"UNION ALL BY NAME SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
+            "union_by_name = true, hive_types = {'event_date': VARCHAR})")
     else:  # no events yet: an empty table of the right shape
-        from analytics.schema import SCHEMA
-        import pyarrow as pa
-
         empty = pa.Table.from_pylist([], schema=SCHEMA).append_column("event_date", pa.array([], pa.string()))
         connection.register("audit_events", empty)
+    connection.register(prices.TABLE, prices.table(list_prices))
     return connection
 
 
-def run(query: NamedQuery, parameters: Sequence[str], root: Path) -> tuple[list[str], list[tuple]]:
+_DUCK_TYPES = {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "timestamp": "TIMESTAMPTZ"}
+
+
+def _duck_type(data_type) -> str:
+    import pyarrow as pa
+
+    from analytics.schema import glue_type
+
+    if pa.types.is_list(data_type):
+        return f"{_duck_type(data_type.value_type)}[]"
+    return _DUCK_TYPES[glue_type(data_type)]
+
+
+def check_dates(from_date: str, to_date: str) -> None:
+    """ValueError naming the problem when the range is not two yyyy-MM-dd dates in order:
+    such a range would otherwise answer "(0 rows)" as if nothing had happened."""
+    parsed = []
+    for name, value in (("from_date", from_date), ("to_date", to_date)):
+        try:
+            if len(value) != 10:
+                raise ValueError
+            parsed.append(date.fromisoformat(value))
+        except ValueError:
+            raise ValueError(f"{name} {value!r} is not a date as yyyy-MM-dd") from None
+    if parsed[0] > parsed[1]:
+        raise ValueError(f"from_date {from_date} is after to_date {to_date}")
+
+
+def run(query: NamedQuery, parameters: Sequence[str], root: Path,
+        list_prices: tuple[tuple[str, int, str], ...] = ()) -> tuple[list[str], list[tuple]]:
     if len(parameters) != len(query.parameters):
         raise ValueError(f"{query.name} takes {', '.join(query.parameters)}")
+    check_dates(parameters[0], parameters[1])
     # The dedup CTE takes the date range; other parameters follow in order.
-    result = connect(root).execute(to_duckdb(query.sql), list(parameters))
+    result = connect(root, list_prices).execute(to_duckdb(query.sql), list(parameters))
     return [d[0] for d in result.description], result.fetchall()
 
 
 def download(s3, bucket: str, into: Path | None = None) -> Path:
-    """Copies the events bucket's audit/ prefix to a local folder."""
-    root = into or Path(tempfile.mkdtemp(prefix="serenya-audit-"))
+    """Mirrors the events bucket's audit/ prefix into `into` (default: this bucket's
+    folder of the cache): fetches the objects whose ETag changed, removes local files
+    the bucket no longer has. Returns the folder."""
+    root = into or CACHE / bucket
+    root.mkdir(parents=True, exist_ok=True)
+    manifest_path = root / _MANIFEST
+    try:
+        known = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    current: dict[str, str] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="audit/"):
         for obj in page.get("Contents", []):
-            target = root / obj["Key"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(target))
+            key, target = obj["Key"], root / obj["Key"]
+            if ".." in Path(key).parts:
+                continue  # never write outside the cache
+            current[key] = obj["ETag"]
+            if known.get(key) != obj["ETag"] or not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, key, str(target))
+    for stale in (root / "audit").rglob("*") if (root / "audit").exists() else ():
+        if stale.is_file() and stale.relative_to(root).as_posix() not in current:
+            stale.unlink()
+    manifest_path.write_text(json.dumps(current, sort_keys=True))
     return root
 
 

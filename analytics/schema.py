@@ -2,14 +2,15 @@
 the reader (the Glue table is generated from it, so they cannot drift).
 
 Flat, analyst-friendly, with OCSF-aligned names. Never email, names or any health data:
-ids, providers, plans, consent versions and the names of changed fields only.
+ids, providers, plans, consent versions, the names of changed fields, and of product
+usage only the kind, outcome, model and cost of a job.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: product usage, subscription prices
 PARTITION = "event_date"  # yyyy-MM-dd, a Hive partition: audit/event_date=2026-11-27/
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
@@ -22,13 +23,22 @@ EVENT_TYPES: dict[str, tuple[int, int, str]] = {
     "consent_updated": (3001, 99, "A consent was given or changed (consent_type, consent_version)."),
     "profile_updated": (3001, 99, "Profile fields changed; changed_fields names them, never their values."),
     "user_deleted": (3001, 6, "The account was deleted (Account Change: Delete)."),
+    "subscription_charged": (3001, 99, "A store billed a subscription period (a purchase or a renewal): store, "
+                                       "product_id, and price_milli/currency when the store sent them."),
+    "subscription_refunded": (3001, 99, "A store refunded or revoked a subscription: store, product_id, "
+                                        "price_milli/currency when the store sent them."),
+    "document_processed": (6003, 99, "A job finished (API Activity): job_kind lab_report, chat or doctor_report, "
+                                     "outcome completed or failed, error_code, model_id, latency and tokens."),
+    "premium_feature_used": (6003, 99, "A premium feature was used (job_kind doctor_report), whatever its outcome."),
 }
 
 COLUMNS: list[tuple[pa.Field, str]] = [
     (pa.field("event_id", pa.string(), nullable=False), "Deterministic id from the stream record: duplicates share it."),
-    (pa.field("event_time", TIMESTAMP, nullable=False), "When the change happened (UTC, milliseconds)."),
+    (pa.field("event_time", TIMESTAMP, nullable=False), "When the change happened (UTC, milliseconds: the item's own "
+                                                          "time within the stream record's second)."),
     (pa.field("event_type", pa.string(), nullable=False), "One of the event types below."),
-    (pa.field("class_uid", pa.int32(), nullable=False), "OCSF class: 3001 Account Change, 3002 Authentication."),
+    (pa.field("class_uid", pa.int32(), nullable=False), "OCSF class: 3001 Account Change, 3002 Authentication, "
+                                                        "6003 API Activity."),
     (pa.field("activity_id", pa.int32(), nullable=False), "OCSF activity within the class."),
     (pa.field("user_id", pa.string(), nullable=False), "The account's id (pseudonymous uuid)."),
     (pa.field("auth_provider", pa.string()), "google or apple."),
@@ -39,6 +49,19 @@ COLUMNS: list[tuple[pa.Field, str]] = [
     (pa.field("consent_type", pa.string()), "privacy_policy, terms_of_service, ... for consent events."),
     (pa.field("consent_version", pa.string()), "The consent's version, e.g. 2025-01."),
     (pa.field("changed_fields", pa.list_(pa.string())), "For profile_updated: the names of the changed fields."),
+    (pa.field("store", pa.string()), "apple or google, for subscription_charged and subscription_refunded."),
+    (pa.field("product_id", pa.string()), "The store product of a subscription event."),
+    (pa.field("price_milli", pa.int64()), "The price the store sent, in thousandths of the currency unit "
+                                         "(Apple's transaction price); null when it sent none."),
+    (pa.field("currency", pa.string()), "ISO 4217 code of price_milli."),
+    (pa.field("job_kind", pa.string()), "lab_report, chat or doctor_report, for document_processed and "
+                                        "premium_feature_used."),
+    (pa.field("outcome", pa.string()), "completed or failed."),
+    (pa.field("error_code", pa.string()), "Why a job failed (the API's error code), when it did."),
+    (pa.field("model_id", pa.string()), "The model or provider that answered; null when none was called."),
+    (pa.field("latency_ms", pa.int64()), "Time spent in model calls, milliseconds."),
+    (pa.field("input_tokens", pa.int64()), "Model input tokens of the job."),
+    (pa.field("output_tokens", pa.int64()), "Model output tokens of the job."),
     (pa.field("source", pa.string(), nullable=False), "Where the event was derived from: dynamodb_stream."),
     (pa.field("stream_sequence", pa.string(), nullable=False), "Sequence number of the stream record."),
     (pa.field("schema_version", pa.int32(), nullable=False), "Version of this schema."),

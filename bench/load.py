@@ -3,7 +3,8 @@
 Each client has its own account and, for the duration, reads its profile, updates it
 with an increasing counter, and asks for a chat answer. Reported: requests per second,
 statuses, and whether every client's last acknowledged update is what the table holds
-(no lost writes)."""
+(no lost writes), and what the local metric store holds afterwards (its memory is
+bounded: local/metric_store.py) with the critical alarms it fired."""
 
 from __future__ import annotations
 
@@ -55,7 +56,16 @@ def run(stack, clients: int = CLIENTS, seconds: int = SECONDS) -> str:
                if call(base, "GET", "/api/v1/user/profile", token=tokens[i])[1]["given_name"]
                != f"n{last_acknowledged.get(i)}")
     total = sum(statuses.values())
+    unexpected = sum(v for k, v in statuses.items() if k not in (200, 202))
+    stack.alarms.evaluate_due()
+    memory = stack.metrics.memory()
+    paged = sorted(a["name"] for a in stack.alarms.snapshot()["alarms"]
+                   if a["severity"] == "critical" and a["state"] == "ALARM")
     return "\n".join([
         f"## Load on loopback ({clients} clients, {seconds} s, one local stack process)", "",
         f"{total:,} requests, **{total / elapsed:,.0f} requests/s**; statuses {dict(sorted(statuses.items()))}; "
-        f"5xx: {sum(v for k, v in statuses.items() if k >= 500)}; lost writes: {lost} of {clients} clients.", ""])
+        f"unexpected answers (every request here should succeed): {unexpected:,} ({unexpected / max(total, 1):.1%}); "
+        f"5xx: {sum(v for k, v in statuses.items() if k >= 500)}; lost writes: {lost} of {clients} clients.", "",
+        f"Metric store afterwards: {memory['series']:,} series, {memory['buckets']:,} one-minute buckets, "
+        f"{memory['cells']:,} cells (cap {stack.metrics.max_cells:,}), **{memory['bytes'] / 1024:,.0f} KiB**; "
+        f"critical alarms in ALARM: {', '.join(paged) or 'none'}.", ""])

@@ -4,6 +4,9 @@ The table's columns are generated from the pyarrow schema the stream processor w
 with (analytics/schema.py), and its partitions are projected from `event_date`: no
 crawler, no MSCK REPAIR. The workgroup enforces its settings: engine v3, results
 encrypted with the storage key in the results bucket, a bytes-scanned cutoff per query.
+A second, small table, `product_prices`, holds the stack's list prices (config
+`serenya:listPrices`) as one JSON-lines object the program writes: the revenue query
+falls back on it where a store sent no price.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from analytics import schema
+from analytics import prices, schema
 from analytics.queries import load
 from components.config import Settings
 from components.storage import StorageLayer
@@ -70,6 +73,27 @@ class AnalyticsLayer(pulumi.ComponentResource):
                 "ser_de_info": {"serialization_library":
                                 "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
                 "columns": schema.glue_columns(),
+            },
+            opts=child)
+
+        list_prices = s.stores.list_prices if s.stores else ()
+        self.prices_object = aws.s3.BucketObjectv2(
+            f"{name}-product-prices", bucket=bucket, key=prices.KEY, content=prices.json_lines(list_prices),
+            content_type="application/x-ndjson", server_side_encryption="aws:kms",
+            kms_key_id=storage.data_key.arn, opts=child)
+        self.prices_table = aws.glue.CatalogTable(
+            f"{name}-product-prices",
+            name=prices.TABLE,
+            database_name=self.database.name,
+            description="List price per premium product, from stack config (serenya:listPrices)",
+            table_type="EXTERNAL_TABLE",
+            parameters={"classification": "json"},
+            storage_descriptor={
+                "location": bucket.apply(lambda b: f"s3://{b}/{prices.PREFIX}"),
+                "input_format": "org.apache.hadoop.mapred.TextInputFormat",
+                "output_format": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                "ser_de_info": {"serialization_library": "org.openx.data.jsonserde.JsonSerDe"},
+                "columns": [{"name": n, "type": t} for n, t in prices.GLUE_TYPES.items()],
             },
             opts=child)
 

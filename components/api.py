@@ -19,6 +19,7 @@ import pulumi_aws as aws
 from components import openapi
 from components.config import Settings
 from components.processing import ServerlessFunction, permission
+from components.queries import access_log_group
 from components.storage import StorageLayer
 from functions.catalog import AUTHORIZER, Function
 
@@ -95,7 +96,7 @@ class ApiLayer(pulumi.ComponentResource):
             opts=child)
 
         self.access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-access", name=f"/aws/apigateway/{s.name('api')}",
+            f"{name}-access", name=access_log_group(s),
             retention_in_days=s.log_retention_days, kms_key_id=args.storage.data_key.arn, opts=child)
         # Execution logging writes to a group API Gateway would otherwise create itself,
         # unencrypted and kept forever; declared first, it is encrypted and expires.

@@ -11,17 +11,23 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from components import concurrency
-from functions.catalog import CATALOG
+from functions.catalog import CATALOG, Function
 
 NAMESPACE = "serenya"
 PROJECT = "serenya"
+ROOT = Path(__file__).resolve().parent.parent  # the repository: Pulumi.yaml and the stack files
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
                       1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+# The alias of a warm function (a published version with provisioned concurrency): what its
+# triggers and the API invoke, and what a rollback moves back (docs/runbooks.md).
+LIVE_ALIAS = "live"
 
 # Runtime and architecture of every function; the Powertools layer must match them.
 LAMBDA_RUNTIME = "python3.13"
@@ -90,6 +96,9 @@ class StoreSettings:
     google_pubsub_service_account: str
     premium_products: tuple[str, ...]
     play_api_base_url: Optional[str] = None
+    # (product id, price in milli-units, ISO 4217 currency): the list price of each premium
+    # product, for revenue estimates where the store sends no price (analytics/prices.py)
+    list_prices: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "prod"
+
+    def live_alias(self, fn: Function) -> Optional[str]:
+        """The alias a latency-critical function is invoked through where the stack keeps
+        functions warm (serenya:provisionedConcurrency); None: invoked unqualified, no versions."""
+        return LIVE_ALIAS if fn.warm and self.provisioned_concurrency > 0 else None
 
     def reserved_for(self, function: str) -> Optional[int]:
         """The function's reserved concurrency, or None: it draws from the account's pool."""
@@ -325,7 +339,8 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
             google_pubsub_service_account=r.string(f"{ns}:googlePubsubServiceAccount", _SERVICE_ACCOUNT,
                                                    "a Google service account email") or "",
             premium_products=r.string_list(f"{ns}:premiumProducts", _PRODUCT_ID, "a store product id"),
-            play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False)),
+            play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False),
+            list_prices=_list_prices(r, f"{ns}:listPrices")),
         detailed_alarms=r.boolean(f"{ns}:detailedAlarms"),
         ai_provider=r.string(f"{ns}:aiProvider", _AI_PROVIDER, "bedrock or offline") or "bedrock",
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
@@ -339,6 +354,9 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         manage_api_gateway_account=r.boolean(f"{ns}:manageApiGatewayAccount"),
         secret_keys=frozenset(secret_keys),
     )
+    not_premium = {p for p, _, _ in settings.stores.list_prices} - set(settings.stores.premium_products)
+    if not_premium:
+        r.errors.append(f"{ns}:listPrices: {', '.join(sorted(not_premium))} not in {ns}:premiumProducts")
     if bool(settings.api_domain) != bool(settings.api_certificate_arn):
         r.errors.append(f"{ns}:apiDomain and {ns}:apiCertificateArn go together: set both or neither")
     if settings.api_domain and not settings.cloudfront:
@@ -353,6 +371,33 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
     if r.errors:
         raise ConfigError(f"stack {stack!r} has invalid configuration:\n  " + "\n  ".join(r.errors))
     return settings
+
+
+_PRICE = re.compile(r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,3})?$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _list_prices(r: _Reader, key: str) -> tuple[tuple[str, int, str], ...]:
+    """{product id: {price: "9.99", currency: EUR}} -> ((product id, 9990, "EUR"), ...)."""
+    value = r.structured(key, required=False)
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not value:
+        r.errors.append(f"{key}: must be a mapping of product id to {{price: \"9.99\", currency: EUR}}")
+        return ()
+    prices = []
+    for product, entry in value.items():
+        price, currency = (entry.get("price"), entry.get("currency")) if isinstance(entry, dict) else (None, None)
+        if not _PRODUCT_ID.match(product):
+            r.errors.append(f"{key}: {product!r} is not a store product id")
+        elif not isinstance(price, str) or not _PRICE.match(price) or not isinstance(currency, str) \
+                or not _CURRENCY.match(currency):
+            r.errors.append(f"{key}: {product}: must be {{price: \"<decimal, at most 3 places>\", "
+                            f"currency: <ISO 4217 code>}}")
+        else:
+            whole, _, fraction = price.partition(".")
+            prices.append((product, int(whole) * 1000 + int(fraction.ljust(3, "0") or 0), currency))
+    return tuple(sorted(prices))
 
 
 def _api_throttle(r: _Reader, key: str) -> ApiThrottle:
@@ -376,6 +421,16 @@ def _check_layer(r: _Reader, key: str, arn: str, region: str) -> None:
     if parts["runtime"] != expected_runtime or parts["arch"] != LAMBDA_ARCHITECTURE:
         r.errors.append(f"{key}: layer is for {parts['runtime']}/{parts['arch']}, functions run "
                         f"{expected_runtime}/{LAMBDA_ARCHITECTURE}")
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """Pulumi.<stack>.yaml as Pulumi passes it to a program: structured values as JSON.
+    What the runbooks, the preflight checks, the tests and the local stack read a stack's
+    settings from when no Pulumi engine runs (`load_settings(stack_config(s).get, s)`)."""
+    import yaml  # only off the engine: `pulumi up` reads the file itself
+
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 
 
 def from_pulumi() -> Settings:

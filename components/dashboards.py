@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.alarms import NAMESPACE, StackNames
+from components.alarms import NAMESPACE, Indicator, StackNames, indicators
 from components.config import Settings
 from functions.catalog import CustomMetric, Function, StreamTrigger
 
@@ -63,9 +63,32 @@ def _declared(catalog: tuple[Function, ...], dashboard: str) -> list[tuple[Funct
     return [(fn, m) for fn in catalog for m in fn.custom_metrics if dashboard in m.dashboards]
 
 
-def executive(catalog: tuple[Function, ...], settings: Settings) -> dict:
+def error_budget(indicator: Indicator, region: str) -> dict:
+    """One objective's error budget left over its window, as one number: the share of bad
+    events over the whole range (`setPeriodToTimeRange`), against the share the objective
+    allows. 100% is untouched, 0% spent, below 0 overspent. Dashboard body format:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html"""
+    objective = indicator.objective
+    window = objective.window_days * DAY
+    metrics: list = [[m.namespace, m.name, *[x for pair in m.dimensions.items() for x in pair],
+                      {"id": key, "stat": m.statistic, "visible": False}]
+                     for key, m in indicator.metrics(window).items()]
+    metrics.append([{"expression": f"100 * (1 - ({indicator.share}) / {objective.budget:g})", "id": "left",
+                     "label": "error budget left (%)"}])
+    return {"type": "metric", "properties": {
+        "title": f"{indicator.title}: objective {objective.target:.2%}, budget left over {objective.window_days} days",
+        "metrics": metrics, "region": region, "view": "singleValue", "start": f"-P{objective.window_days}D",
+        "setPeriodToTimeRange": True, "period": window}}
+
+
+def executive(catalog: tuple[Function, ...], settings: Settings, names: StackNames) -> dict:
     layout = Layout()
     layout.text(_generated(settings, "executive") + "\nDistinct active users come from the audit events in Athena.")
+    if any(fn.routes for fn in catalog):
+        layout.text("## Error budgets\nWhat is left of each objective's error budget (`functions/catalog.py`): "
+                    "below 0, the objective is missed. Burn-rate alarms page long before (docs/runbooks.md).")
+        for indicator in indicators(catalog, names):
+            layout.add(error_budget(indicator, settings.region), width=6, height=4)
     for fn, metric in _declared(catalog, "executive"):
         for label, period in (("per day", DAY), ("per week", WEEK), ("per month", MONTH)):
             layout.add(_metric_widget(f"{metric.title} {label}", [_totals(metric, fn, settings)], settings.region,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from functions.catalog import Function, KeyUse, StreamTrigger, TableAccess
+from functions.common import usage
 
 # Actions that AWS only grants on Resource "*" (no resource-level permissions exist).
 UNSCOPABLE_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
@@ -31,6 +32,14 @@ CHECK_ACCOUNT_CONDITION = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
     "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK"]},
     "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
+
+# Usage records (functions/common/usage.py): new items under USAGE# with those attributes only.
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html
+USAGE_RECORD_CONDITION = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{usage.KEY_PREFIX}*"]},
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(usage.ATTRIBUTES)},
+    "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
 }
 
 
@@ -102,6 +111,9 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         statements.append(_allow("ReadTable", TABLE_READ, table))
         if table_access is TableAccess.READ_WRITE:
             statements.append(_allow("WriteTable", TABLE_WRITE, [arns.table]))
+    if a.usage_records:
+        statements.append({**_allow("WriteUsageRecords", ["dynamodb:PutItem"], [arns.table]),
+                           "Condition": USAGE_RECORD_CONDITION})
     if isinstance(fn.trigger, StreamTrigger):
         statements.append(_allow("ReadTableStream", STREAM_READ, [arns.table_stream]))
         statements.append(_allow("ListTableStreams", ["dynamodb:ListStreams"], [f"{arns.table}/stream/*"]))

@@ -1,10 +1,13 @@
-"""ObservabilityLayer: alarms, routing and dashboards, generated, never hand-listed.
+"""ObservabilityLayer: alarms, routing, dashboards and saved queries, generated, never hand-listed.
 
 The definitions come from components/alarms.py (one list for the whole stack); this
 layer renders them: every alarm mails the warning topic; critical alarms also feed
 one composite alarm that pages through the critical topic, so an incident pages once.
+The windows of a burn rate notify nobody: their AND composite does, like any alarm.
 Both topics are encrypted with the storage key. The WAF alarm lives in us-east-1 with
-CloudFront's WAF metrics, with its own topic and key there.
+CloudFront's WAF metrics, with its own topic and key there. The saved Logs Insights
+queries of the runbooks (components/queries.py) are query definitions over the
+functions' and the API's log groups.
 """
 
 from __future__ import annotations
@@ -16,16 +19,19 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import alarms, dashboards
-from components.alarms import Expression, Metric
+from components import alarms, dashboards, queries
+from components.alarms import COMPOSITE_RULE_LIMIT, Expression, Metric, composite_rule  # noqa: F401 (re-exported)
 from components.api import GLOBAL_REGION, STAGE, ApiLayer
 from components.config import Settings
 from components.processing import ProcessingLayer
-from components.runbooks import COMPOSITE, RUNBOOKS_PATH
+from components.runbooks import RUNBOOKS_PATH
 from components.storage import StorageLayer, account_statement, alarms_statement
 from functions.catalog import Function
 
-COMPOSITE_RULE_LIMIT = 10_240
+# The statistics PutMetricAlarm takes as `Statistic`; any other (p99, PR(:200), TC(...))
+# is an `ExtendedStatistic`:
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class ObservabilityArgs:
 
 def _metric_args(m: Metric) -> dict:
     args = {"namespace": m.namespace, "metric_name": m.name, "dimensions": dict(m.dimensions), "period": m.period_s}
-    args["extended_statistic" if m.statistic.startswith("p") else "statistic"] = m.statistic
+    args["statistic" if m.statistic in STATISTICS else "extended_statistic"] = m.statistic
     return args
 
 
@@ -71,6 +77,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
             failure_queues={n: s.name(n, "failures") for n, f in args.processing.functions.items()
                             if f.failure_queue is not None})
         self.specs = alarms.all_alarms(args.catalog, s, names, detailed=s.detailed_alarms)
+        self.composite_specs = alarms.composite_alarms(args.catalog, s, names, detailed=s.detailed_alarms)
 
         # CloudFront's WAF reports in us-east-1: its alarm needs a topic (and key) there.
         # Each names its region (pulumi-aws 7): the stack's one provider, with its
@@ -84,47 +91,67 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 region=GLOBAL_REGION, opts=child)
             self.global_warning_topic = self._topic(f"{name}-warning-us-east-1", s.name("warning"), global_key.arn,
                                                     account, GLOBAL_REGION, child, pinned=True)
-        operations_url = dashboards.dashboard_url(s, s.name("operations"))
+        def dashboard(spec) -> str:
+            return dashboards.dashboard_url(s, s.name(spec.dashboard))
 
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for spec in self.specs:
             regional = spec.region is None
             topic = self.warning_topic if regional else self.global_warning_topic
+            # A burn rate's window notifies nobody: its composite does (components/alarms.CompositeSpec).
+            actions = [] if spec.part_of else [topic.arn]
             source = {"metric_queries": _query_args(spec.source)} if isinstance(spec.source, Expression) \
                 else _metric_args(spec.source)
             self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key}",
                 name=spec.name(s),
-                alarm_description=alarms.description(spec, s, operations_url, RUNBOOKS_PATH),
+                alarm_description=alarms.description(spec, s, dashboard(spec), RUNBOOKS_PATH),
                 comparison_operator=spec.comparison,
                 threshold=spec.threshold,
                 evaluation_periods=spec.periods,
                 datapoints_to_alarm=spec.datapoints,
                 treat_missing_data=spec.missing,
-                alarm_actions=[topic.arn],
-                ok_actions=[topic.arn],
-                tags={"severity": spec.severity, "runbook": f"{RUNBOOKS_PATH}#{spec.key}"},
+                alarm_actions=actions,
+                ok_actions=actions,
+                tags={"severity": spec.severity, "runbook": f"{RUNBOOKS_PATH}#{spec.key}",
+                      **({"part-of": spec.part_of} if spec.part_of else {})},
                 **source,
                 **({} if regional else {"region": spec.region}),
                 opts=child)
 
-        critical = [spec for spec in self.specs if spec.severity == alarms.CRITICAL and spec.region is None]
-        self.composite = aws.cloudwatch.CompositeAlarm(
-            f"{name}-{COMPOSITE}",
-            alarm_name=s.name(COMPOSITE),
-            alarm_rule=composite_rule([spec.name(s) for spec in critical]),
-            alarm_description=(f"[PAGE] Serenya {s.env} is degraded: a critical alarm fired. Open the operations "
-                               f"dashboard ({operations_url}), find the critical alarm in ALARM and follow its "
-                               f"runbook section. Runbook: {RUNBOOKS_PATH}#{COMPOSITE}"),
-            alarm_actions=[self.critical_topic.arn],
-            ok_actions=[self.critical_topic.arn],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.alarms[c.key] for c in critical]))
+        # Composites after the alarms they name, each only once those exist (CloudWatch
+        # refuses a rule naming an alarm it does not know).
+        self.composites: dict[str, aws.cloudwatch.CompositeAlarm] = {}
+        for spec in self.composite_specs:
+            topic = self.critical_topic if spec.pages else self.warning_topic
+            inputs = [self.alarms.get(key) or self.composites[key] for key in spec.inputs]
+            self.composites[spec.key] = aws.cloudwatch.CompositeAlarm(
+                f"{name}-{spec.key}",
+                alarm_name=spec.name(s),
+                alarm_rule=spec.rule(s),
+                alarm_description=alarms.description(spec, s, dashboard(spec), RUNBOOKS_PATH),
+                alarm_actions=[topic.arn],
+                ok_actions=[topic.arn],
+                tags={"severity": spec.severity, "runbook": f"{RUNBOOKS_PATH}#{spec.key}"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=inputs))
+        self.composite = self.composites[alarms.COMPOSITE]
+
+        # The runbooks' saved Logs Insights queries, over the log groups the program creates.
+        # Named through the resources' outputs, so each definition follows its log groups.
+        groups = {queries.function_log_group(s, fn): f.log_group.name for fn, f in args.processing.functions.items()}
+        groups[queries.access_log_group(s)] = args.api.access_logs.name
+        self.query_definitions = [
+            aws.cloudwatch.QueryDefinition(
+                f"{name}-query-{query.key}", name=query.name(s), query_string=query.text,
+                log_group_names=[groups[group] for group in query.log_groups], opts=child)
+            for query in queries.saved_queries(args.catalog, s)]
 
         arns = account.apply(lambda a: [f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{spec.name(s)}"
                                         for spec in self.specs if spec.region is None]
-                             + [f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{s.name(COMPOSITE)}"])
+                             + [f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{c.name(s)}"
+                                for c in self.composite_specs])
         bodies = {
-            "executive": pulumi.Output.from_input(dashboards.executive(args.catalog, s)),
+            "executive": pulumi.Output.from_input(dashboards.executive(args.catalog, s, names)),
             "operations": arns.apply(lambda alarm_arns: dashboards.operations(args.catalog, s, names, alarm_arns)),
             "security": pulumi.Output.from_input(dashboards.security(args.catalog, s, names)),
         }
@@ -147,13 +174,6 @@ class ObservabilityLayer(pulumi.ComponentResource):
             aws.sns.TopicSubscription(resource, topic=topic.arn, protocol="email", endpoint=self._email,
                                       **where, opts=opts)
         return topic
-
-
-def composite_rule(alarm_names: list[str]) -> str:
-    rule = " OR ".join(f'ALARM("{n}")' for n in alarm_names)
-    if len(rule) > COMPOSITE_RULE_LIMIT:
-        raise ValueError(f"composite alarm rule is {len(rule)} characters, over CloudWatch's {COMPOSITE_RULE_LIMIT}")
-    return rule
 
 
 def _topic_policy(topic_arn: str, account: str, region: str) -> dict:

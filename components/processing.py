@@ -17,12 +17,12 @@ import pulumi_aws as aws
 
 from components import iam, packaging
 from components.alarms import NAMESPACE
-from components.config import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Settings
+from components.queries import function_log_group
+from components.config import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LIVE_ALIAS, Settings
 from components.lambda_limits import DIRECT_UPLOAD_MAX_BYTES
 from components.storage import LifecycleRule, SecureBucket, SecureBucketArgs, StorageLayer
 from functions.catalog import (Function, S3Trigger, ScheduleTrigger, StreamTrigger, TableAccess)
 
-LIVE_ALIAS = "live"
 # Lambda copies a layer's archive when it publishes the version, so an archive object is
 # only needed while its version is created; this sweeps what a failed deployment leaves.
 ARTIFACT_DAYS = 30
@@ -104,7 +104,7 @@ class ServerlessFunction(pulumi.ComponentResource):
 
         self.log_group = aws.cloudwatch.LogGroup(
             name,
-            name=f"/aws/lambda/{self.function_name}",
+            name=function_log_group(s, fn.name),
             retention_in_days=s.log_retention_days,
             kms_key_id=storage.data_key.arn,
             opts=child)
@@ -150,7 +150,7 @@ class ServerlessFunction(pulumi.ComponentResource):
             "SIGNING_KEY_ARN": storage.signing_key.arn,
             "SECRET_ARN": storage.secret.arn,
         })
-        warm = fn.warm and s.provisioned_concurrency > 0
+        warm = s.live_alias(fn) is not None
         self.function = aws.lambda_.Function(
             name,
             name=self.function_name,

@@ -1,19 +1,25 @@
-"""docs/runbooks.md, rendered from the same alarm definitions as the alarms themselves.
+"""docs/runbooks.md, rendered from the same definitions the program builds its alarms,
+dashboards, saved queries and resource names from.
 
 `python -m components.runbooks` (or `make runbooks`) prints it for the prod stack; a
 test fails when the checked-in file differs. Alarm descriptions link to the sections
-by their anchors (`#{resource}-{signal}`).
+by their anchors (`#{resource}-{signal}`). Each section carries what on-call needs at
+3 a.m.: what fired, the impact, the first checks, the console link of its dashboard,
+the saved Logs Insights queries it needs (text included) and the commands of its
+procedures with the stack's real names.
 """
 
 from __future__ import annotations
 
-from components import alarms
-from components.alarms import AlarmSpec, Expression, Metric
+from components import alarms, dashboards, procedures, queries
+from components.alarms import COMPOSITE, AlarmSpec, CompositeSpec, Expression, Metric
 from components.config import Settings
 from functions.catalog import CATALOG, Function
 
-COMPOSITE = "service-degraded"
 RUNBOOKS_PATH = "docs/runbooks.md"
+# A section spells out at most this many procedures; beyond, it links them (API-wide
+# alarms: roll back whichever function a release broke).
+INLINE_PROCEDURES = 2
 
 
 def _source(spec: AlarmSpec) -> str:
@@ -28,49 +34,126 @@ def _source(spec: AlarmSpec) -> str:
     return metric(spec.source)
 
 
-def render(catalog: tuple[Function, ...], settings: Settings, names: alarms.StackNames) -> str:
-    specs = alarms.all_alarms(catalog, settings, names, detailed=True)
-    critical = [s for s in specs if s.severity == alarms.CRITICAL and not s.region]
-    lines = [
-        "# Runbooks",
-        "",
-        f"Generated from `functions/catalog.py` and `components/alarms.py` (`make runbooks`); names are the "
-        f"{settings.env} stack's, dev's read `serenya-dev-...`. Do not edit by hand: a test compares this file "
-        "with the definitions.",
-        "",
-        "Critical alarms do not page one by one: they feed one composite alarm per stack, "
-        f"`{settings.name(COMPOSITE)}`, which pages on-call through the critical topic. Every alarm, critical or "
-        "warning, also mails the warning topic. Alarms marked *detailed* exist only where "
-        "`serenya:detailedAlarms` is true (prod).",
-        "",
-        f"## {COMPOSITE}",
-        "",
-        f"**{settings.name(COMPOSITE)}** (pages on-call): at least one critical alarm is in ALARM.",
-        "",
-        "1. Open the operations dashboard: the alarm widget shows which critical alarms fired.",
-        "2. Follow that alarm's section below.",
-        "3. Several at once usually share one cause: start with DynamoDB, KMS and Bedrock.",
-        "",
-        "Watches: " + ", ".join(f"[{s.key}](#{s.key})" for s in critical) + ".",
-        "",
-    ]
-    for spec in specs:
+class _Renderer:
+    def __init__(self, catalog: tuple[Function, ...], settings: Settings):
+        self.settings = settings
+        self.queries = queries.by_key(catalog, settings)
+        self.procedures = procedures.all_procedures(catalog, settings)
+
+    def dashboard(self, spec: AlarmSpec | CompositeSpec) -> str:
+        name = self.settings.name(spec.dashboard)
+        return f"- Dashboard: [{name}]({dashboards.dashboard_url(self.settings, name)})"
+
+    def extras(self, spec: AlarmSpec | CompositeSpec) -> list[str]:
+        lines: list[str] = []
+        if spec.queries:
+            lines += [f"Saved queries (CloudWatch > Logs Insights > Saved queries, folder `{self.settings.name()}`):", ""]
+            for key in spec.queries:
+                q = self.queries[key]
+                where = ("the API access log" if q.source == "access"
+                         else f"{len(q.log_groups)} function log group(s)")
+                asks = f"; replace {' and '.join(f'`{a}`' for a in q.asks)} first: {q.how}" if q.asks else ""
+                lines += [f"- `{q.name(self.settings)}`: {q.title} ({where}{asks}).", "",
+                          "  ```", *[f"  {line}" for line in q.text.splitlines()], "  ```", ""]
+        if len(spec.procedures) > INLINE_PROCEDURES:
+            links = ", ".join(f"[{key.split(':', 1)[-1]}](#{self.procedures[key].anchor})" for key in spec.procedures)
+            lines += [f"Procedures: roll back the function a release broke: {links}.", ""]
+        else:
+            for key in spec.procedures:
+                lines += self.procedure(self.procedures[key], heading=False)
+        return lines
+
+    @staticmethod
+    def procedure(p: procedures.Procedure, heading: bool) -> list[str]:
+        title = f"### {p.anchor}\n\n**{p.title}.**" if heading else f"**{p.title}** ([procedure](#{p.anchor})):"
+        return [title, "", p.when, "", "```bash", *p.commands.splitlines(), "```", ""]
+
+    def metric_section(self, spec: AlarmSpec) -> list[str]:
+        s = self.settings
         tags = [spec.severity] + (["detailed"] if spec.detailed else []) + ([spec.region] if spec.region else [])
-        lines += [
+        notifies = (f" Notifies nobody: a window of [{spec.part_of}](#{spec.part_of})." if spec.part_of else "")
+        return [
             f"## {spec.key}",
             "",
-            f"**{spec.name(settings)}** ({', '.join(tags)}): {spec.title}.",
+            f"**{spec.name(s)}** ({', '.join(tags)}): {spec.title}.{notifies}",
             "",
             f"- Fires when {_source(spec)} is {_comparison(spec)} {spec.threshold:g} in {spec.datapoints} of "
             f"{spec.periods} period(s); missing data: {spec.missing}.",
             f"- Likely impact: {spec.impact}",
+            self.dashboard(spec),
             "",
             "First checks:",
             "",
             *[f"{i}. {check}" for i, check in enumerate(spec.checks, 1)],
             "",
+            *([] if spec.part_of else self.extras(spec)),
         ]
+
+    def composite_section(self, spec: CompositeSpec) -> list[str]:
+        s = self.settings
+        watched = f" {spec.operator} ".join(f"[{key}](#{key})" for key in spec.inputs)
+        what = "pages on-call" if spec.pages else spec.severity
+        return [
+            f"## {spec.key}",
+            "",
+            f"**{spec.name(s)}** ({what}, composite): {spec.title}.",
+            "",
+            f"- Fires when {'any of' if spec.operator == 'OR' else 'all of'}: {watched}.",
+            f"- Likely impact: {spec.impact}",
+            self.dashboard(spec),
+            "",
+            "First checks:",
+            "",
+            *[f"{i}. {check}" for i, check in enumerate(spec.checks, 1)],
+            "",
+            *self.extras(spec),
+        ]
+
+
+def render(catalog: tuple[Function, ...], settings: Settings, names: alarms.StackNames) -> str:
+    specs = alarms.all_alarms(catalog, settings, names, detailed=True)
+    composites = alarms.composite_alarms(catalog, settings, names, detailed=True)
+    paging = next(c for c in composites if c.pages)
+    burns = {c.key: c for c in composites if not c.pages}
+    r = _Renderer(catalog, settings)
+    lines = [
+        "# Runbooks",
+        "",
+        f"Generated from `functions/catalog.py` and `components/` (`make runbooks`); names are the "
+        f"{settings.env} stack's, dev's read `serenya-dev-...`. Do not edit by hand: a test compares this file "
+        "with the definitions.",
+        "",
+        f"Critical alarms do not page one by one: they feed one composite alarm per stack, "
+        f"`{settings.name(COMPOSITE)}`, which pages on-call through the critical topic. Every alarm, critical or "
+        "warning, also mails the warning topic, except the windows of a burn rate, which only feed their "
+        "composite. Alarms marked *detailed* exist only where `serenya:detailedAlarms` is true (prod).",
+        "",
+        "Objectives (`functions/catalog.py`) become multi-window burn-rate alarms: a fast burn (2% of the "
+        "error budget in an hour: its 1 h and 5 min windows both over 14.4 times the budget's share) pages; "
+        "a slow burn (5% in 6 hours: 6 h and 30 min windows over 6 times) mails. The executive dashboard "
+        "shows what is left of each budget. Each section links its dashboard, prints the saved Logs Insights "
+        "queries it needs and the commands of its procedures; every procedure is also under "
+        "[procedures](#procedures).",
+        "",
+        *r.composite_section(paging),
+    ]
+    for spec in specs:
+        if spec.part_of is None:
+            lines += r.metric_section(spec)
+        elif spec.part_of in burns:  # the composite, then its windows
+            lines += r.composite_section(burns.pop(spec.part_of))
+            lines += [line for key in _inputs(composites, spec.part_of) for line in
+                      r.metric_section(next(s for s in specs if s.key == key))]
+    lines += ["## procedures", "",
+              "Every procedure of this stack, with its real names (`aws` CLI v2, `jq`, and `pulumi` for "
+              "redeploying). Sections above include the ones they need.", ""]
+    for p in r.procedures.values():
+        lines += r.procedure(p, heading=True)
     return "\n".join(lines)
+
+
+def _inputs(composites: list[CompositeSpec], key: str) -> tuple[str, ...]:
+    return next(c.inputs for c in composites if c.key == key)
 
 
 def _comparison(spec: AlarmSpec) -> str:
@@ -86,11 +169,9 @@ def reference_names(settings: Settings) -> alarms.StackNames:
 
 
 def main() -> None:
-    from local.program import stack_config
-    from components.config import load_settings
+    from components.config import load_settings, stack_config
 
-    config = stack_config("prod")
-    settings = load_settings(config.get, "prod")
+    settings = load_settings(stack_config("prod").get, "prod")
     print(render(CATALOG, settings, reference_names(settings)))
 
 

@@ -33,13 +33,36 @@ class KeyUse(Enum):
 
 
 @dataclass(frozen=True)
+class Objective:
+    """A service level objective: at least `target` of the events are good over a rolling
+    `window_days`. The rest, 1 - target, is the error budget; components/alarms.py turns
+    each objective into multi-window burn-rate alarms (the SRE workbook's fast and slow
+    burn) and the executive dashboard shows what is left of the budget."""
+    target: float               # 0.999: 99.9% good
+    window_days: int = 30
+
+    @property
+    def budget(self) -> float:
+        return 1 - self.target
+
+
+# The API's objectives. Availability: requests answered without a 5XX, the whole API.
+# Latency: a route's requests answered within its `latency_p99_ms`, for each route with one.
+AVAILABILITY = Objective(0.999)
+LATENCY = Objective(0.99)
+
+
+@dataclass(frozen=True)
 class Route:
     method: str                 # GET, POST, PUT, DELETE
     path: str                   # /api/v1/process/status/{job_id}
     authorized: bool = True     # behind the JWT authorizer
     body: Optional[str] = None  # request model, "module:Class" (pydantic), for the OpenAPI document
     success: tuple[int, ...] = (200,)  # the statuses of a successful answer
-    latency_p99_ms: Optional[int] = None  # a latency target, alarmed on this resource and method
+    # A latency target (alarmed on this resource and method at p99), and the objective of
+    # the share of requests answered within it.
+    latency_p99_ms: Optional[int] = None
+    latency_objective: Objective = LATENCY
     errors: tuple[int, ...] = ()  # statuses beyond the ones every route documents (components/openapi.py)
 
 
@@ -122,6 +145,9 @@ class Access:
     temp_list: bool = False                # list the temp bucket within its readable prefixes
     events_write: bool = False             # audit Parquet in the events bucket
     events_read: bool = False
+    # PutItem of its own usage records only (functions/common/usage.py: items under USAGE#,
+    # those attributes), which the stream turns into product-usage audit events.
+    usage_records: bool = False
     # The PII key, which only wraps the per-user data keys (email and names): for the
     # functions that show or change them. The storage key (buckets, secret) is granted
     # from the bucket and secret access, through those services only (components/iam.py).
@@ -262,7 +288,7 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf", "pillow"),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/", "claims/"),
                       temp_list=True, temp_write=("outgoing/", "claims/"), temp_delete=("incoming/",),
-                      bedrock=True),
+                      bedrock=True, usage_records=True),
         metrics=(
             CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
             CustomMetric("ModelFailures", "Jobs failed by the model", ("kind", "reason"), dashboards=("operations",),
@@ -296,15 +322,17 @@ CATALOG: tuple[Function, ...] = (
         routes=(Route("GET", "/api/v1/process/status/{job_id}", latency_p99_ms=100),),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
-        "result", "The outcome of a lab-report or doctor-report job",
+        "result", "The outcome of a job: lab report, doctor report or chat answer",
         memory_mb=256, timeout_s=5, warm=True,
         routes=(Route("GET", "/api/v1/process/result/{job_id}", latency_p99_ms=300),),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
     Function(
-        "cleanup", "Deletes a job's files",
+        "cleanup", "Deletes a job's files, leaving a tombstone so the job reads as gone at once",
         memory_mb=256, timeout_s=5,
         routes=(Route("DELETE", "/api/v1/process/cleanup/{job_id}", success=(204,)),),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_delete=("incoming/", "outgoing/", "claims/"))),
+        # temp_write outgoing/: the empty tombstone that replaces the outcome (common/jobs.py)
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("outgoing/",),
+                      temp_delete=("incoming/", "claims/"))),
     Function(
         "chat_prompts", "The suggested chat questions",
         memory_mb=128, timeout_s=3,
@@ -383,9 +411,21 @@ def by_name(catalog: tuple[Function, ...] = CATALOG) -> dict[str, Function]:
     return {f.name: f for f in catalog}
 
 
-def validate(catalog: tuple[Function, ...]) -> list[str]:
+def objective_problems(what: str, objective: Objective) -> list[str]:
+    """An objective of 100% has no error budget (every failure would exhaust it); one of 0%
+    or less promises nothing; its window is what the budget and the dashboards count over."""
+    problems = []
+    if not 0 < objective.target < 1:
+        problems.append(f"{what}: objective {objective.target!r} must be a share strictly between 0 and 1 "
+                        f"(0.999 for 99.9%)")
+    if not 1 <= objective.window_days <= 90:
+        problems.append(f"{what}: objective window of {objective.window_days} days outside 1..90")
+    return problems
+
+
+def validate(catalog: tuple[Function, ...], availability: Objective = AVAILABILITY) -> list[str]:
     """Problems that would make the derived infrastructure wrong; empty when consistent."""
-    problems: list[str] = []
+    problems: list[str] = objective_problems("API availability", availability)
     names = [f.name for f in catalog]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{name}: listed more than once")
@@ -406,6 +446,11 @@ def validate(catalog: tuple[Function, ...]) -> list[str]:
                 problems.append(f"{f.name}: unsupported method {route.method}")
             if not route.path.startswith("/api/v1/"):
                 problems.append(f"{f.name}: route {route.path} is outside /api/v1/")
+            if route.latency_p99_ms is not None:
+                if route.latency_p99_ms <= 0:
+                    problems.append(f"{f.name}: {route.method} {route.path} latency target must be positive")
+                problems += objective_problems(f"{f.name}: {route.method} {route.path} latency",
+                                               route.latency_objective)
         for module in sorted(f.heavy_imports - set(HEAVY_MODULES)):
             problems.append(f"{f.name}: heavy import {module} is not one of HEAVY_MODULES")
         if f.routes and f.trigger:

@@ -235,13 +235,30 @@ def _table_arn(call: Call, facts: Facts, table: str) -> str:
     return table if table.startswith("arn:") else f"arn:aws:dynamodb:{call.region}:{facts.account_id}:table/{table}"
 
 
+def _item_context(op: str, p: dict) -> dict:
+    """The fine-grained access keys of a single-item call: the partition key written or
+    read (dynamodb:LeadingKeys), and for PutItem the item's attribute names
+    (dynamodb:Attributes) and ReturnValues.
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html"""
+    key = p.get("Item") if op == "PutItem" else p.get("Key")
+    if not key or "PK" not in key:  # the table's partition key (components/storage.py)
+        return {}
+    partition = key["PK"]
+    context: dict = {"dynamodb:LeadingKeys": [partition.get("S", "") if isinstance(partition, dict) else partition]}
+    if op == "PutItem":
+        context["dynamodb:Attributes"] = sorted(p["Item"])
+        context["dynamodb:ReturnValues"] = p.get("ReturnValues", "NONE")
+    return context
+
+
 def _dynamodb_requests(call: Call, facts: Facts) -> list[Request]:
     p, op = call.params, call.operation
     if op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan", "Query", "DescribeTable"):
         resource = _table_arn(call, facts, p["TableName"])
         if p.get("IndexName"):
             resource += f"/index/{p['IndexName']}"
-        return [Request(f"dynamodb:{op}", resource)]
+        context = _item_context(op, p) if op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem") else {}
+        return [Request(f"dynamodb:{op}", resource, context)]
     if op in ("BatchGetItem", "BatchWriteItem"):
         return [Request(f"dynamodb:{op}", _table_arn(call, facts, t)) for t in p["RequestItems"]]
     if op in ("TransactWriteItems", "TransactGetItems"):

@@ -12,6 +12,16 @@ and header parameters present and not blank, and a body whose Content-Type has a
 valid against that model's (reduced) JSON schema; otherwise the document's
 BAD_REQUEST_PARAMETERS or BAD_REQUEST_BODY gateway response, and no function runs.
 https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html
+
+A token authorizer that raises `Unauthorized` makes the answer 401; one that fails any
+other way (an exception, a malformed reply) makes it 500, the gateway response
+AUTHORIZER_CONFIGURATION_ERROR, which falls back to DEFAULT_5XX when the document does
+not define it, and the failure is not cached.
+https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-use-lambda-authorizer.html
+https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+
+Every request it answers is reported to `metrics.api_request(resource, method, status,
+latency_ms, integration_latency_ms)` (the AWS/ApiGateway metrics, local/telemetry.py).
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Protocol
 
 import jsonschema
 
@@ -52,6 +62,15 @@ def json_error(status: int, code: str, message: str, request_id: str,
                headers: Optional[dict[str, str]] = None) -> HttpResponse:
     body = json.dumps({"error": {"code": code, "message": message, "request_id": request_id}}).encode()
     return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)
+
+
+class ApiMetrics(Protocol):
+    def api_request(self, resource: Optional[str], method: str, status: int, latency_ms: float,
+                    integration_ms: Optional[float]) -> None: ...
+
+
+class AuthorizerFailed(Exception):
+    """The authorizer failed otherwise than by refusing the token."""
 
 
 @dataclass(frozen=True)
@@ -105,9 +124,10 @@ def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
 class Gateway:
     def __init__(self, catalog: tuple[Function, ...], functions: LocalLambda, region: str, account_id: str,
                  api_id: str = "local", cache_seconds: int = AUTHORIZER_CACHE_SECONDS,
-                 document: Optional[Mapping[str, Any]] = None):
+                 document: Optional[Mapping[str, Any]] = None, metrics: Optional[ApiMetrics] = None):
         """`document`: the OpenAPI document API Gateway receives; requests are validated
-        against it when given."""
+        against it when given. `metrics` sees every answer."""
+        self.metrics = metrics
         self._router = Router(catalog)
         self._document = document
         self._functions = functions
@@ -122,6 +142,16 @@ class Gateway:
 
     def handle(self, method: str, path: str, query: Mapping[str, list[str]],
                headers: Mapping[str, str], body: bytes, source_ip: str = "127.0.0.1") -> HttpResponse:
+        started = time.monotonic()
+        timing: dict[str, Any] = {}
+        response = self._handle(method, path, query, headers, body, source_ip, timing)
+        if self.metrics is not None:
+            self.metrics.api_request(timing.get("resource"), method, response.status,
+                                     (time.monotonic() - started) * 1000, timing.get("integration_ms"))
+        return response
+
+    def _handle(self, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str],
+                body: bytes, source_ip: str, timing: dict) -> HttpResponse:
         request_id = str(uuid.uuid4())
         compiled, params, allowed = self._router.match(method, path)
         if compiled is None and method == "OPTIONS" and allowed:
@@ -138,6 +168,7 @@ class Gateway:
             return json_error(413, "payload_too_large", "request line and headers exceed 10 KiB", request_id)
 
         route = compiled.route
+        timing["resource"] = route.path
         method_arn = f"{self._arn_prefix}/{method}{path}"
         authorizer_context: dict[str, Any] = {}
         if route.authorized and method != "OPTIONS":
@@ -151,11 +182,14 @@ class Gateway:
             return invalid
         event = self._proxy_event(method, path, route, params, query, headers, body,
                                   request_id, source_ip, authorizer_context)
+        integration_started = time.monotonic()
         try:
             reply = self._functions.invoke(compiled.fn.name, event)
             return _to_http(reply)
         except Exception as e:  # API Gateway answers a failed or malformed integration with 502
             return json_error(502, "bad_gateway", f"the function failed: {type(e).__name__}", request_id)
+        finally:
+            timing["integration_ms"] = (time.monotonic() - integration_started) * 1000
 
     def _validate(self, method: str, route: Route, query: Mapping[str, list[str]], headers: Mapping[str, str],
                   body: bytes, request_id: str) -> Optional[HttpResponse]:
@@ -194,10 +228,11 @@ class Gateway:
             return self._document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
         return schema
 
-    def _gateway_response(self, kind: str, request_id: str) -> HttpResponse:
-        """The document's gateway response for `kind`, as API Gateway renders it."""
+    def _gateway_response(self, kind: str, request_id: str, server_error: bool = False) -> HttpResponse:
+        """The document's gateway response for `kind`, as API Gateway renders it; an
+        undefined one falls back to DEFAULT_4XX, or DEFAULT_5XX for a server error."""
         responses = self._document.get("x-amazon-apigateway-gateway-responses", {})
-        response = responses.get(kind) or responses.get("DEFAULT_4XX")
+        response = responses.get(kind) or responses.get("DEFAULT_5XX" if server_error else "DEFAULT_4XX")
         template = response["responseTemplates"]["application/json"].replace("$context.requestId", request_id)
         headers = {k.removeprefix("gatewayresponse.header."): v.strip("'")
                    for k, v in (response.get("responseParameters") or {}).items()}
@@ -211,7 +246,12 @@ class Gateway:
             return json_error(401, "unauthorized", "missing bearer token", request_id)
         if AUTHORIZER not in self._functions:
             return json_error(401, "unauthorized", "no authorizer is deployed", request_id)
-        policy = self._cached_policy(token, method_arn)
+        try:
+            policy = self._cached_policy(token, method_arn)
+        except AuthorizerFailed:
+            if self._document is None:
+                return json_error(500, "internal_error", "the authorizer failed", request_id)
+            return self._gateway_response("AUTHORIZER_CONFIGURATION_ERROR", request_id, server_error=True)
         if policy is None:
             return json_error(401, "unauthorized", "invalid token", request_id)
         if not policy_allows(policy.get("policyDocument", {}), method_arn):
@@ -229,10 +269,12 @@ class Gateway:
         try:
             policy = self._functions.invoke(AUTHORIZER, {
                 "type": "TOKEN", "authorizationToken": token, "methodArn": method_arn})
-        except Exception:  # the authorizer raising "Unauthorized" is API Gateway's 401
-            return None
-        if not isinstance(policy, dict):
-            return None
+        except Exception as e:
+            if str(e) == "Unauthorized":  # the one error API Gateway answers with 401
+                return None
+            raise AuthorizerFailed(type(e).__name__) from None
+        if not isinstance(policy, dict) or not isinstance(policy.get("policyDocument"), dict):
+            raise AuthorizerFailed("malformed authorizer reply")
         with self._lock:
             self._cache[token] = (now + self._cache_seconds, policy)
         return policy

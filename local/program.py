@@ -8,29 +8,21 @@ check and run is what `pulumi up` deploys.
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional
 
 import pulumi
-import yaml
 
 from components import packaging
-from components.config import PROJECT, Settings, load_settings
+# ROOT and stack_config live in components.config (the runbooks and preflight need them
+# without the local stack); imported here for the program runs below and their callers.
+from components.config import PROJECT, ROOT, Settings, load_settings, stack_config  # noqa: F401
 from components.stack import build_stack
 from functions.catalog import CATALOG, Function
 
-ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"  # moto's default account
-
-
-def stack_config(stack: str) -> dict[str, str]:
-    """Pulumi.<stack>.yaml as Pulumi passes it to a program: structured values as JSON."""
-    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 
 
 @dataclass

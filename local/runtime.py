@@ -1,15 +1,25 @@
 """Runs catalog functions in-process, the way Lambda would: one handler per function,
-imported on first use, called with an event and a context."""
+imported on first use, called with an event and a context.
+
+Waits. A function whose handler module keeps its clock and its pause as module
+attributes `monotonic` and `sleep` (the process function's backoff between model
+attempts) gets a `WaitClock` there: a wait does not block, the function's clock jumps
+ahead by it instead. A job the model never answers thus ends as `model_unavailable`
+within milliseconds, as many at once as Lambda's concurrency would end them, rather
+than one container taking its full 290 s per job; its Duration includes the skipped
+time, so it is what Lambda would report.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
 
 from functions.catalog import Function
 
@@ -34,6 +44,39 @@ def acting_as(name: str) -> Iterator[None]:
         yield
     finally:
         _acting.name = previous
+
+
+class WaitClock:
+    """A monotonic clock whose waits return at once and move the clock ahead instead."""
+
+    def __init__(self):
+        self.skipped = 0.0
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.skipped += max(0.0, float(seconds))
+
+    def install(self, module) -> bool:
+        """Puts this clock in place of `module`'s own `monotonic` and `sleep` when they are
+        the real ones (a test may have replaced them)."""
+        if getattr(module, "monotonic", None) is time.monotonic and getattr(module, "sleep", None) is time.sleep:
+            module.monotonic, module.sleep = self.monotonic, self.sleep
+            return True
+        return False
+
+    @staticmethod
+    def uninstall(module) -> None:
+        module.monotonic, module.sleep = time.monotonic, time.sleep
+
+
+class InvocationObserver(Protocol):
+    def invocation_started(self, name: str, physical: str) -> tuple[float, int]: ...
+
+    def invocation_ended(self, physical: str, at: float, event: Any, duration_ms: float, error: bool) -> None: ...
 
 
 def import_handler(fn: Function) -> Handler:
@@ -65,13 +108,23 @@ class LambdaContext:
 class LocalLambda:
     """Invokes catalog functions by name with their physical names and timeouts.
 
-    One invocation per function at a time, as in one Lambda container: handlers keep
-    per-invocation state in module globals (Powertools' resolver holds the current
-    event), which concurrent threads would mix up."""
+    One invocation per function at a time, as in one Lambda container: a function's module
+    keeps its invocation's state (its resolver holds the current request). Different
+    functions run at the same time, as in Lambda, but here in one process: what their
+    modules share (functions/common, Powertools) must keep nothing per request for the
+    whole process. Powertools does (the resolver's current event on its class, the log
+    keys on its one formatter), so functions/common keeps the request on each function's
+    resolver and the log keys per thread (common/http.py, common/observability.py;
+    tests/local/test_function_isolation.py)."""
 
     def __init__(self, functions: Mapping[str, Function], physical_names: Mapping[str, str],
-                 region: str, account_id: str, resolve: Resolver = import_handler):
+                 region: str, account_id: str, resolve: Resolver = import_handler,
+                 observer: Optional[InvocationObserver] = None, waits: Optional[WaitClock] = None):
+        """`observer` sees every invocation (the AWS/Lambda metrics); `waits` replaces the
+        handler modules' waits (see the module docstring)."""
         self.functions = dict(functions)
+        self.observer, self.waits = observer, waits
+        self._waiting_modules: list = []
         self._names = dict(physical_names)
         self._region, self._account = region, account_id
         self._resolve = resolve
@@ -88,10 +141,31 @@ class LocalLambda:
         handler = self._handlers.get(name)
         if handler is None:
             handler = self._handlers[name] = self._resolve(fn)
+            module = sys.modules.get(getattr(handler, "__module__", "") or "")
+            if self.waits is not None and module is not None and self.waits.install(module):
+                self._waiting_modules.append(module)
         physical = self._names.get(name, name)
         context = LambdaContext(
             function_name=physical, memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s,
             invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}",
             **({"aws_request_id": request_id} if request_id else {}))
         with self._containers[name], acting_as(name):
-            return handler(event, context)
+            if self.observer is None:
+                return handler(event, context)
+            at, _ = self.observer.invocation_started(name, physical)
+            started, skipped = time.monotonic(), self.waits.skipped if self.waits else 0.0
+            failed = True
+            try:
+                result = handler(event, context)
+                failed = False
+                return result
+            finally:
+                waited = (self.waits.skipped - skipped) if self.waits else 0.0
+                self.observer.invocation_ended(physical, at, event, (time.monotonic() - started + waited) * 1000,
+                                               failed)
+
+    def close(self) -> None:
+        """Gives the handler modules their own clock back."""
+        for module in self._waiting_modules:
+            WaitClock.uninstall(module)
+        self._waiting_modules.clear()

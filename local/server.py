@@ -5,6 +5,13 @@ mocks that create its resources in moto; then the catalog's functions, in-proces
 with the environment the program computed for each; the API Gateway emulator and the
 `/local/...` routes on one HTTP port; and the pollers that stand in for S3
 notifications and the DynamoDB stream.
+
+Observability: the metrics CloudWatch would receive go to one metric store
+(`stack.metrics`, local/metric_store.py; recorded by local/telemetry.py and local/emf.py),
+the program's alarms are evaluated on it every CloudWatch minute (`stack.alarms`,
+local/alarms.py; `GET /local/alarms`), and `POST/DELETE /local/faults` make the model,
+S3, DynamoDB or KMS fail (local/faults.py). SERENYA_LOCAL_PERIOD_S (default 10) is how
+long a 300 s alarm period lasts locally.
 """
 
 from __future__ import annotations
@@ -20,15 +27,23 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional
 
+import boto3
+
+from components.runbooks import COMPOSITE
 from functions.catalog import CATALOG, Function, S3Trigger, StreamTrigger, by_name
+from local import alarms as local_alarms
+from local import dashboards as local_dashboards
+from local import faults as local_faults
+from local.emf import PowertoolsCapture
 from local.gateway import Gateway, HttpResponse, json_error
+from local.metric_store import MetricStat, MetricStore, local_scale
+from local.telemetry import StackFacts, Telemetry
 from local.identity import PROVIDERS, LocalIdentityProvider
 from local.moto_server import MotoServer
 from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY, MotoMocks, aws_client
 from local.program import ProgramRun, run_program, stack_config
-from local.runtime import LocalLambda, Resolver, import_handler
+from local.runtime import LocalLambda, Resolver, WaitClock, acting_as, current_function, import_handler
 from local.store import StoreSimulator
-from local.runtime import acting_as
 from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, StreamMapping, StreamPoller
 
 ACCESS_LOG = logging.getLogger("local.access")  # not under "serenya": that is the functions' logger
@@ -40,6 +55,13 @@ LOCAL_REFUSALS = {
     505: (505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served"),
 }
 LocalRoute = Callable[["LocalRequest"], HttpResponse]
+# KMS's lowest regional default for the shared quota of symmetric cryptographic operations
+# (requests per second): the account's real quota is unknowable offline, and the lowest
+# one makes the local kms-quota alarm fire no later than the deployed one.
+# https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html
+KMS_SYMMETRIC_QUOTA = 5_500
+KMS_SYMMETRIC_OPERATIONS = {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+                            "GenerateRandom", "ReEncrypt", "GenerateMac", "VerifyMac"}
 
 
 class LocalRequest:
@@ -75,6 +97,10 @@ class LocalStack:
         self._statuses_lock = threading.Lock()
         self.program: Optional[ProgramRun] = None
         self._role_client_hook = role_client_hook
+        self.metrics = MetricStore(local_scale(os.environ.get("SERENYA_LOCAL_PERIOD_S")))
+        self.faults = local_faults.Faults(seed=int(os.environ.get("SERENYA_LOCAL_FAULT_SEED") or 0))
+        self._ticker_stop = threading.Event()
+        self.alarm_errors: list[str] = []  # failures of the background evaluation
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "LocalStack":
@@ -116,26 +142,49 @@ class LocalStack:
                 lambda _, p=provider: json_response(200, self.identity.jwks(p))
             self.local_routes[("POST", f"/local/idp/{provider}/token")] = \
                 lambda request, p=provider: self._idp_token(p, request)
+        # The functions' SDK clients come from the default session, created after this
+        # (the environment below clears their caches): faults and metrics hook it first.
+        self.telemetry = Telemetry(self.metrics, self._stack_facts())
+        session_events = boto3._get_default_session().events
+        self.faults.attach(session_events)
+        self.telemetry.attach(session_events)
+        self._emf = PowertoolsCapture(self.telemetry.emf_line, current_function).install()
+        if any(fn.access.bedrock for fn in self.catalog):
+            from functions.process.offline import OfflineProvider
+            self.faults.wrap_model(OfflineProvider, self.region, self.telemetry.model_call)
         # Bedrock is out of reach locally: the offline analyser answers instead.
         self._set_environment({**self._function_environment(), **self.identity.environment(),
                                **self.store.environment_overrides(), "AI_PROVIDER": "offline"})
 
         physical = self.program.outputs["functions"]
         self.functions = LocalLambda(by_name(self.catalog), physical, self.region,
-                                     self.program.mocks.account_id, self._resolve)
+                                     self.program.mocks.account_id, self._resolve,
+                                     observer=self.telemetry, waits=WaitClock())
         # Validated with the document the program gives API Gateway.
         api_document = json.loads(self.program.mocks.one("aws:apigateway/restApi:RestApi").inputs["body"])
         self.gateway = Gateway(self.catalog, self.functions, self.region, self.program.mocks.account_id,
-                               document=api_document)
+                               document=api_document, metrics=self.telemetry)
         self._start_pollers()
+        self._start_alarms()
 
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._http_thread.start()
         return self
 
     def stop(self) -> None:
+        self._ticker_stop.set()
+        if getattr(self, "_ticker", None):
+            self._ticker.join(timeout=5)
         for poller in self.pollers:
             poller.stop()
+        if getattr(self, "_emf", None):
+            self._emf.uninstall()
+        if hasattr(self, "telemetry"):
+            self.telemetry.detach()
+            self.faults.detach()
+            self.faults.unwrap_model()
+        if hasattr(self, "functions"):
+            self.functions.close()
         if hasattr(self, "_http"):
             self._http.shutdown()
             self._http.server_close()
@@ -233,6 +282,63 @@ class LocalStack:
             for poller in self.pollers:
                 poller.start()
 
+    # -- observability -----------------------------------------------------------------
+    def _stack_facts(self) -> StackFacts:
+        """What the recorded metrics are named after: the program's API, stage, method
+        settings, functions, failure queues and buckets."""
+        mocks, settings = self.program.mocks, self.program.settings
+        stage = mocks.one("aws:apigateway/stage:Stage").inputs["stageName"]
+        detailed = any(m.inputs.get("methodPath") == "*/*" and (m.inputs.get("settings") or {}).get("metricsEnabled")
+                       for m in mocks.of_type("aws:apigateway/methodSettings:MethodSettings"))
+        return StackFacts(
+            api_name=mocks.one("aws:apigateway/restApi:RestApi").inputs["name"], stage=stage,
+            detailed_api_metrics=detailed,
+            log_groups={name: f"/aws/lambda/{physical}" for name, physical in self.program.outputs["functions"].items()},
+            model_id=settings.bedrock_model_id if any(fn.access.bedrock for fn in self.catalog) else None,
+            queues={q.inputs["name"]: q.state["url"] for q in mocks.of_type("aws:sqs/queue:Queue")},
+            buckets=tuple(b.inputs["bucket"] for b in mocks.of_type("aws:s3/bucket:Bucket")))
+
+    def _start_alarms(self) -> None:
+        """The program's alarms on the metric store, evaluated every CloudWatch minute."""
+        sqs = aws_client("sqs", self.aws_endpoint_url, self.region)
+        s3 = aws_client("s3", self.aws_endpoint_url, self.region)
+        self.alarms = local_alarms.from_program(
+            self.program.mocks.of_type, self.metrics, paging=self.program.settings.name(COMPOSITE),
+            quota=_service_quota, before_evaluation=lambda at: self.telemetry.sample(sqs, s3, at))
+        self.local_routes[("GET", "/local/alarms")] = self._alarms_route
+        self.local_routes[("POST", "/local/faults")] = self._set_fault
+        self.local_routes[("DELETE", "/local/faults")] = self._clear_faults
+        self.dashboards = local_dashboards.attach(self)  # GET /local/dashboards[/{name}], drawn from the same store
+        if self.background:
+            self._ticker = threading.Thread(target=self._tick, name="alarms", daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._ticker_stop.wait(self.metrics.resolution):
+            try:
+                self.alarms.evaluate_due()
+            except Exception as e:  # keep evaluating; the failure is recorded, not swallowed
+                self.alarm_errors.append(f"{type(e).__name__}: {e}")
+
+    def _alarms_route(self, _: LocalRequest) -> HttpResponse:
+        self.alarms.evaluate_due()
+        return json_response(200, self.alarms.snapshot())
+
+    def _set_fault(self, request: LocalRequest) -> HttpResponse:
+        try:
+            body = request.json()
+        except ValueError:
+            return json_error(400, "invalid_json", "the body must be JSON", "local")
+        try:
+            target, rate, seconds = local_faults.validate(body)
+        except local_faults.FaultRequestError as e:
+            return json_error(400, e.code, str(e), "local")
+        return json_response(200, {"faults": self.faults.set(target, rate, seconds)})
+
+    def _clear_faults(self, _: LocalRequest) -> HttpResponse:
+        self.faults.clear()
+        return HttpResponse(204, {}, b"")
+
     # -- local routes --------------------------------------------------------------
     def _notify(self, store: str, request: LocalRequest) -> HttpResponse:
         """Builds a correctly signed store notification and delivers it to the webhook."""
@@ -286,6 +392,9 @@ class LocalStack:
             },
             "functions": sorted(o["functions"]),
             "trigger_failures": [e for p in self.pollers for e in p.errors],
+            # Alarm evaluation that failed (the ticker, or an alarm the evaluator cannot compute).
+            "alarm_failures": self.alarm_errors + [f"{n}: {e}" for n, e in self.alarms.errors.items()]
+            if hasattr(self, "alarms") else [],
         })
 
     def loggable_path(self, path: str) -> str:
@@ -309,6 +418,14 @@ class LocalStack:
                 return json_error(404, "not_found", f"no local route {request.method} {request.path}", "local")
             return route(request)
         return self.gateway.handle(request.method, request.path, request.query, request.headers, request.body)
+
+
+def _service_quota(metric: MetricStat) -> Optional[float]:
+    """SERVICE_QUOTA of a usage metric, as far as the local stack knows it."""
+    d = metric.dimensions
+    if metric.namespace == "AWS/Usage" and d.get("Service") == "KMS" and d.get("Resource") in KMS_SYMMETRIC_OPERATIONS:
+        return KMS_SYMMETRIC_QUOTA
+    return None
 
 
 def _clear_function_settings() -> None:

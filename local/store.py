@@ -118,7 +118,9 @@ class StoreSimulator:
             "transactionId": str(uuid.uuid4().int)[:16], "originalTransactionId": original_transaction_id or f"orig-{user_id[:8]}",
             "bundleId": self.bundle_id, "productId": product_id, "purchaseDate": now - DAY_MS,
             "expiresDate": now - 1000 if expired else now + 30 * DAY_MS, "type": "Auto-Renewable Subscription",
-            "appAccountToken": user_id, "environment": self.environment, "signedDate": now}
+            "appAccountToken": user_id, "environment": self.environment, "signedDate": now,
+            # Apple's price is in milli-units of the currency (JWSTransactionDecodedPayload)
+            "price": APPLE_PRICES_MILLI.get(product_id, 9990), "currency": "EUR", "storefront": "FRA"}
         renewal = {"autoRenewProductId": product_id, "signedDate": now, "environment": self.environment,
                    "originalTransactionId": transaction["originalTransactionId"]}
         if subtype == "GRACE_PERIOD":
@@ -175,6 +177,10 @@ class StoreSimulator:
             return 404, {"error": {"code": 404, "message": "not found"}}
         purchase = self._purchases.get(parts[-1])
         return (200, purchase) if purchase else (404, {"error": {"code": 404, "message": "unknown purchase"}})
+
+
+# What the simulated App Store charges, in milli-units of EUR (list prices live in stack config).
+APPLE_PRICES_MILLI = {"health.serenya.premium.monthly": 9990, "health.serenya.premium.yearly": 89990}
 
 
 def _rfc3339(ms: int) -> str:

@@ -8,9 +8,8 @@ import sys
 import boto3
 from botocore.config import Config
 
-from components.config import load_settings
+from components.config import load_settings, stack_config
 from components.packaging import pinned
-from local.program import stack_config
 from preflight.checks import Target, run
 from preflight.report import failed, render
 

@@ -110,6 +110,13 @@ NAMESPACES = {
         "dimensions": (frozenset({"Service", "Type", "Resource", "Class"}),),
         "metrics": {"CallCount": ANY, "ResourceCount": ANY},
     },
+    "AWS/Logs": {
+        # Published per log group; the local stack counts EMF documents it cannot turn into metrics.
+        "url": "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CloudWatch-Logs-Monitoring-CloudWatch-Metrics.html",
+        "dimensions": (frozenset({"LogGroupName"}),),
+        "metrics": {"IncomingBytes": ANY, "IncomingLogEvents": ANY, "EMFValidationErrors": ANY,
+                    "EMFParsingErrors": ANY},
+    },
     "AWS/WAFV2": {
         # Web ACLs for CloudFront publish in us-east-1 without the Region dimension.
         "url": "https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html",

@@ -8,7 +8,8 @@ import pulumi
 import pytest
 
 from components import packaging
-from local.program import ROOT, RecordingMocks, install, stack_config
+from components.config import ROOT, stack_config
+from local.program import RecordingMocks, install
 from tests.conftest import SAMPLE_CATALOG
 
 

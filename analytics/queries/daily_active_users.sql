@@ -1,4 +1,5 @@
--- Users who signed in, per day. Parameters: from_date, to_date.
+-- Active users per day: signed in (onboarding included) or finished a document, chat
+-- answer or doctor report. Parameters: from_date, to_date.
 WITH events AS (
   SELECT * FROM (
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy
@@ -7,6 +8,6 @@ WITH events AS (
 )
 SELECT event_date, count(DISTINCT user_id) AS active_users
 FROM events
-WHERE event_type IN ('signed_in', 'user_registered')
+WHERE event_type IN ('signed_in', 'user_registered', 'document_processed')
 GROUP BY event_date
 ORDER BY event_date

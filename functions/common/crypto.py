@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Optional
+from typing import Hashable, Optional
 
 from functions.common import aws
 from functions.common.settings import settings
@@ -25,32 +25,34 @@ _NONCE_BYTES = 12
 class _KeyCache:
     def __init__(self, ttl: float, size: int = 256):
         self._ttl, self._size = ttl, size
-        self._items: dict[bytes, tuple[float, bytes]] = {}
+        self._items: dict[Hashable, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
 
-    def get(self, encrypted: bytes) -> Optional[bytes]:
+    def get(self, key: Hashable) -> Optional[bytes]:
         with self._lock:
-            hit = self._items.get(encrypted)
+            hit = self._items.get(key)
             if hit and hit[0] > time.monotonic():
                 return hit[1]
-            self._items.pop(encrypted, None)
+            self._items.pop(key, None)
             return None
 
-    def put(self, encrypted: bytes, plaintext: bytes) -> None:
+    def put(self, key: Hashable, plaintext: bytes) -> None:
         with self._lock:
             if len(self._items) >= self._size:
                 self._items.pop(next(iter(self._items)))
-            self._items[encrypted] = (time.monotonic() + self._ttl, plaintext)
+            self._items[key] = (time.monotonic() + self._ttl, plaintext)
 
-    def discard(self, encrypted: bytes) -> None:
+    def discard(self, key: Hashable) -> None:
         with self._lock:
-            self._items.pop(encrypted, None)
+            self._items.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
 
 
+# Keyed by (user, encrypted key), as KMS checks the pair: a hit never opens another
+# user's key, exactly as a Decrypt with that user's encryption context would refuse it.
 _keys = _KeyCache(KEY_CACHE_SECONDS)
 
 
@@ -62,22 +64,22 @@ def new_data_key(user_id: str) -> tuple[bytes, bytes]:
     """(plaintext key, encrypted key) for a new user."""
     reply = aws.client("kms").generate_data_key(
         KeyId=settings().require("pii_key_arn"), KeySpec="AES_256", EncryptionContext=_context(user_id))
-    _keys.put(reply["CiphertextBlob"], reply["Plaintext"])
+    _keys.put((user_id, reply["CiphertextBlob"]), reply["Plaintext"])
     return reply["Plaintext"], reply["CiphertextBlob"]
 
 
 def open_data_key(user_id: str, encrypted: bytes) -> bytes:
-    key = _keys.get(encrypted)
+    key = _keys.get((user_id, encrypted))
     if key is None:
         key = aws.client("kms").decrypt(CiphertextBlob=encrypted, EncryptionContext=_context(user_id),
                                         KeyId=settings().require("pii_key_arn"))["Plaintext"]
-        _keys.put(encrypted, key)
+        _keys.put((user_id, encrypted), key)
     return key
 
 
-def forget(encrypted: bytes) -> None:
+def forget(user_id: str, encrypted: bytes) -> None:
     """Drops a deleted user's key from this container's cache."""
-    _keys.discard(encrypted)
+    _keys.discard((user_id, encrypted))
 
 
 def _aad(user_id: str, field: str) -> bytes:

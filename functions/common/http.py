@@ -112,6 +112,25 @@ def caller_id(app: APIGatewayRestResolver, check_account: bool = True) -> str:
     return user_id
 
 
+class _Resolver(APIGatewayRestResolver):
+    """Keeps the request being resolved on this resolver, for this request only.
+
+    Powertools keeps it on its `BaseRouter` class, one value for the whole process: in
+    Lambda a process runs one function and one event at a time, but the local stack runs
+    every function in one process, where another function's request overwrote it mid-way
+    (chat_messages read a concurrent profile PUT's body: tests/local/test_function_isolation.py).
+    Set here, it shadows the class's value for everything this resolver reads (routing,
+    bodies, headers, the authorizer's user id), and it is dropped once the answer is built:
+    in a warm container the next request can read only its own."""
+
+    def resolve(self, event, context) -> dict[str, Any]:
+        self.current_event, self.lambda_context = self._to_proxy_event(event), context
+        try:
+            return super().resolve(event, context)
+        finally:
+            self.current_event = self.lambda_context = None
+
+
 def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayRestResolver:
     """An APIGatewayRestResolver with validation, CORS for the stack's origins, and the
     contract's error format for every failure."""
@@ -120,7 +139,7 @@ def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayR
                       allow_headers=["Authorization", "Content-Type"], max_age=600) if origins else None
     # Bodies are validated by parse_body (pydantic, strict); the resolver's own OpenAPI
     # validation would only add its import cost to every cold start.
-    app = APIGatewayRestResolver(cors=cors)
+    app = _Resolver(cors=cors)
 
     def request_id() -> str:
         return app.current_event.request_context.request_id or ""

@@ -7,10 +7,18 @@ A delivery of `incoming/{jobId}` claims the job with a conditional write of
 `claims/{jobId}` before any model call, so S3's repeated deliveries pay for one call.
 
 State, from two HEAD requests and the clock:
-    outgoing present             -> completed | failed (from the object's metadata)
+    outgoing present             -> completed | failed (from the object's metadata),
+                                    or not found when it is cleanup's tombstone
     incoming present             -> processing, or failed/processing_timeout after 15 min
     neither, inside upload window -> pending (result jobs only: the app is uploading)
     neither                      -> not found (never uploaded, expired, or cleaned up)
+
+Cleanup replaces the outcome with an empty tombstone (metadata status `deleted`) before
+it deletes the input and the claim: status and result answer "not found" at once, even
+inside the upload window, with no extra request on their path; an upload or a model
+reply that lands afterwards cannot bring the job back (the outcome is written only if
+none exists, and process leaves a tombstoned job alone). The tombstone expires with the
+job files.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from botocore.exceptions import ClientError
 
 from functions.common import aws
 from functions.common.clock import now_iso
+from functions.common.observability import log_job
 from functions.common.settings import settings
 
 KINDS = ("result", "chat", "report")
@@ -35,6 +44,7 @@ UPLOAD_WINDOW_SECONDS = UPLOAD_URL_SECONDS + 60  # an upload started at expiry m
 PROCESSING_TIMEOUT_SECONDS = 15 * 60
 CLOCK_SKEW_MS = 60_000
 STATUS_META, ERROR_META = "status", "error-code"
+DELETED = "deleted"  # the status metadata of cleanup's tombstone
 _JOB_ID = re.compile(r"^(result|chat|report)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
                      r"_(\d{13})_([A-Za-z0-9]{16})$")
 
@@ -62,6 +72,7 @@ class JobId:
 def new_job_id(kind: str, user_id: str, now_ms: Optional[int] = None) -> JobId:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     value = f"{kind}_{user_id}_{now_ms}_{secrets.token_hex(8)}"
+    log_job(value, kind)
     return JobId(kind, user_id, now_ms, value)
 
 
@@ -78,6 +89,7 @@ def owned(job_id: str, user_id: str, kinds: tuple[str, ...] = KINDS) -> Optional
     job = parse(job_id)
     if job is None or job.kind not in kinds or job.user_id != user_id:
         return None
+    log_job(job.value, job.kind)  # only a well-formed id of the caller's: never what a stranger sent
     return job
 
 
@@ -114,16 +126,22 @@ def _head(key: str) -> Optional[dict]:
         raise
 
 
-def outcome_exists(job: JobId) -> bool:
-    return _head(job.outgoing) is not None
+def outcome_status(job: JobId) -> Optional[str]:
+    """completed, failed or DELETED when outgoing/ holds something; None otherwise."""
+    outgoing = _head(job.outgoing)
+    return None if outgoing is None else outgoing.get("Metadata", {}).get(STATUS_META, "completed")
+
+
+def _state_of(metadata: dict) -> JobState:
+    status = metadata.get(STATUS_META, "completed")
+    return JobState("not_found") if status == DELETED else JobState(status, metadata.get(ERROR_META))
 
 
 def state(job: JobId, now: Optional[float] = None) -> JobState:
     now = time.time() if now is None else now
     outgoing = _head(job.outgoing)
     if outgoing is not None:
-        meta = outgoing.get("Metadata", {})
-        return JobState(meta.get(STATUS_META, "completed"), meta.get(ERROR_META))
+        return _state_of(outgoing.get("Metadata", {}))
     incoming = _head(job.incoming)
     if incoming is not None:
         if now - incoming["LastModified"].timestamp() > PROCESSING_TIMEOUT_SECONDS:
@@ -134,23 +152,25 @@ def state(job: JobId, now: Optional[float] = None) -> JobState:
     return JobState("not_found")
 
 
-def read_outcome(job: JobId) -> Optional[dict]:
+def _get_outgoing(job: JobId) -> Optional[dict]:
     try:
-        body = aws.client("s3").get_object(Bucket=settings().require("temp_bucket"), Key=job.outgoing)["Body"]
+        return aws.client("s3").get_object(Bucket=settings().require("temp_bucket"), Key=job.outgoing)
     except ClientError as e:
         if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
             return None
         raise
-    return json.loads(body.read())
 
 
 def outcome_or_state(job: JobId) -> tuple[Optional[dict], JobState]:
     """The outcome when there is one (one GET on the common path), else the state.
     An outcome written between the GET and the HEADs is read again, never reported
-    as completed without its content."""
+    as completed without its content; a tombstone is "not found" from that same GET."""
     for _ in range(2):
-        outcome = read_outcome(job)
-        if outcome is not None:
+        found = _get_outgoing(job)
+        if found is not None:
+            if found.get("Metadata", {}).get(STATUS_META) == DELETED:
+                return None, JobState("not_found")
+            outcome = json.loads(found["Body"].read())
             return outcome, JobState(outcome["status"], (outcome.get("error") or {}).get("code"))
         current = state(job)
         if current.status not in ("completed", "failed") or current.error_code == "processing_timeout":
@@ -219,9 +239,14 @@ def failed(job: JobId, code: str) -> dict:
 
 
 def delete(job: JobId) -> None:
+    """Replaces the outcome with a tombstone (first, so a job still running cannot write
+    one afterwards), then deletes the input and the claim."""
     s3, bucket = aws.client("s3"), settings().require("temp_bucket")
-    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": job.incoming}, {"Key": job.outgoing},
-                                                         {"Key": job.claim}], "Quiet": True})
+    s3.put_object(Bucket=bucket, Key=job.outgoing, Body=b"", ContentType="application/octet-stream",
+                  Metadata={STATUS_META: DELETED}, ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=settings().require("data_key_arn"))
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": job.incoming}, {"Key": job.claim}],
+                                                 "Quiet": True})
 
 
 def delete_all_of(user_id: str) -> int:

@@ -9,12 +9,15 @@ never move prod's alarms.
 Never pass personal or medical data to the logger: ids, codes and counts only.
 """
 
+import hashlib
 import os
 import warnings
 from contextvars import ContextVar
 from functools import wraps
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
+from aws_lambda_powertools.utilities import jmespath_utils
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 # Most invocations publish no metric of their own; that is not worth a warning each time.
@@ -46,17 +49,56 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **br
         _emit(name, value, unit, breakdown)
 
 
+def job_ref(job_id: str) -> str:
+    """What the logs call a job: the first 16 hex digits of its id's SHA-256. Job ids stay
+    out of every log like tokens do (tests/e2e/test_hardening.py); whoever holds one finds
+    its lines with `printf %s "$JOB_ID" | sha256sum | cut -c1-16`."""
+    return hashlib.sha256(job_id.encode()).hexdigest()[:16]
+
+
+def log_job(job_id: str, kind: str) -> None:
+    """Names the job on every further line of this invocation (the runbooks' `job-story`
+    query follows a job by it across functions), by its reference, never its id."""
+    logger.thread_safe_append_keys(job_ref=job_ref(job_id), job_kind=kind)
+
+
 def instrumented(correlation_id_path: str = ""):
     """Logging context, tracing without responses, metrics flush, and the `function`
-    dimension (the catalog name, from the Lambda context) for every handler."""
+    dimension (the catalog name, from the Lambda context) for every handler.
+
+    The keys of an invocation (Lambda context, correlation id, then route, user, job) are
+    the invocation's own: kept with Powertools' thread-safe keys (a context variable of the
+    running thread) rather than on the logger's formatter, and cleared when it starts and
+    ends. The formatter is one per process, shared by every function's module: in Lambda a
+    process serves one event at a time, but in the local stack, where all functions share
+    one process, one function's lines carried another's user, route and request id
+    (tests/local/test_function_isolation.py). Cleared at both ends, a warm container never
+    stamps one request's user or job on the next (tests/functions/test_request_isolation.py).
+    `cold_start` is true on the first invocation of this handler: per function, as per
+    container (Powertools' own flag is one per process)."""
     def decorate(handler):
-        @logger.inject_lambda_context(correlation_id_path=correlation_id_path or None)
+        warm = False
+
         @tracer.capture_lambda_handler(capture_response=False)
         @metrics.log_metrics
         @wraps(handler)
+        def measured(event, context):
+            return handler(event, context)
+
+        @wraps(handler)
         def wrapped(event, context):
+            nonlocal warm
             physical = getattr(context, "function_name", "") or ""
             _function.set(physical.removeprefix(f"{SERVICE}-{os.environ.get('SERENYA_ENV', '')}-"))
-            return handler(event, context)
+            keys = {"cold_start": not warm, **build_lambda_context_model(context).__dict__}
+            warm = True
+            if correlation_id_path:
+                keys["correlation_id"] = jmespath_utils.query(envelope=correlation_id_path, data=event)
+            logger.thread_safe_clear_keys()
+            logger.thread_safe_append_keys(**keys)
+            try:
+                return measured(event, context)
+            finally:
+                logger.thread_safe_clear_keys()
         return wrapped
     return decorate

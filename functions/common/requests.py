@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date as Date
 from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions.common.limits import MAX_CHAT_BYTES, MAX_UPLOAD_BYTES, UPLOAD_TYPES  # noqa: F401 (re-exported)
 from functions.common.models import Strict
-from functions.common.results import AnalysisResult
+from functions.common.results import Flag
 
 
 class UploadRequest(Strict):
@@ -19,8 +19,44 @@ class UploadRequest(Strict):
     file_name: Optional[str] = Field(default=None, max_length=255)
 
 
+class _Received(BaseModel):
+    """A stored AnalysisResult as the app sends it back: only what the chat and the doctor
+    report use is read, with the result's own size caps; any other field (an older or a
+    newer shape's) is dropped, never stored in the job nor shown to the model."""
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, strict=True)
+
+
+class ReceivedRange(_Received):
+    low: Optional[float] = None
+    high: Optional[float] = None
+    text: Optional[str] = Field(default=None, max_length=60)
+
+
+class ReceivedObservation(_Received):
+    name: str = Field(min_length=1, max_length=120)
+    loinc: Optional[str] = Field(default=None, pattern=r"^\d{1,7}-\d$")
+    value: Optional[float] = None
+    value_text: Optional[str] = Field(default=None, max_length=60)
+    unit: Optional[str] = Field(default=None, max_length=30)
+    reference_range: Optional[ReceivedRange] = None
+    flag: Flag = "unknown"
+
+    @model_validator(mode="after")
+    def _value_text(self):
+        if self.value_text is None:  # older results may carry the number only
+            self.value_text = "" if self.value is None else f"{self.value:g}"
+        return self
+
+
+class ReceivedResult(_Received):
+    observations: list[ReceivedObservation] = Field(default_factory=list, max_length=200)
+    summary: Optional[str] = Field(default=None, max_length=4000)
+    document_type: Optional[str] = Field(default=None, max_length=40)
+    processed_at: Optional[str] = Field(default=None, max_length=40)
+
+
 class Context(Strict):
-    results: list[AnalysisResult] = Field(default_factory=list, max_length=50)
+    results: list[ReceivedResult] = Field(default_factory=list, max_length=50)
 
 
 class Turn(Strict):
@@ -37,7 +73,7 @@ class ChatRequest(Strict):
 
 class DatedResult(Strict):
     date: Date
-    result: AnalysisResult
+    result: ReceivedResult
 
 
 class DoctorReportRequest(Strict):

@@ -188,7 +188,7 @@ def delete(item: dict) -> None:
         {"Delete": {"TableName": name, "Key": _typed(profile_key(item["user_id"]))}},
         {"Delete": {"TableName": name, "Key": _typed(identity_key(provider, subject))}},
     ])
-    crypto.forget(bytes(item["data_key"]))
+    crypto.forget(item["user_id"], bytes(item["data_key"]))
 
 
 def to_user(item: dict) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Idempotent and safe to re-run: the merged file is written (deduplicated by event_id)
 before any small file is deleted, and a re-run reads the merged file with whatever is
-left, so no row is ever lost. Runs daily for the previous day (or a given `date`).
+left, so no row is ever lost. Runs daily for the day before its schedule's `time`
+(EventBridge puts it in the event), so an event replayed later from the failure queue
+compacts the day it was meant for; a given `date` wins; without either, yesterday.
 """
 
 from __future__ import annotations
@@ -43,9 +45,16 @@ def compact(day: str) -> dict:
             "duplicates_removed": len(ids) - merged.num_rows}
 
 
+def day_to_compact(event: dict) -> str:
+    if event.get("date"):
+        date.fromisoformat(event["date"])  # refuses anything but yyyy-MM-dd
+        return event["date"]
+    scheduled = datetime.fromisoformat(event["time"].replace("Z", "+00:00")) if event.get("time") \
+        else datetime.now(timezone.utc)
+    return (scheduled.astimezone(timezone.utc).date() - timedelta(days=1)).isoformat()
+
+
 @instrumented()
 def handler(event, context):
-    day = (event or {}).get("date") or (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
-    date.fromisoformat(day)  # refuses anything but yyyy-MM-dd
-    return compact(day)
+    return compact(day_to_compact(event or {}))
 

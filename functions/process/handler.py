@@ -7,11 +7,13 @@ Only S3 failures propagate, so Lambda retries the event and finally parks it in 
 dead-letter queue. A retried delivery finds the outcome written and does nothing.
 
 AWS calls per job: HEAD outgoing + PUT claim + GET incoming + the model + the account
-check + PUT outgoing + DELETE incoming. Every model call is bounded by the time left
-before the function's timeout and before the job's own processing timeout, so an outcome
-is always written. The account check (common/accounts.py) comes right before the outcome
-is written: a job whose account was deleted meanwhile (an upload landing after DELETE
-with a presigned POST issued before it) leaves nothing behind.
+check + the usage record (one PutItem, common/usage.py) + PUT outgoing + DELETE incoming.
+Every model call is bounded by the time left before the function's timeout and before
+the job's own processing timeout, so an outcome is always written. The account check
+(common/accounts.py) comes right before the usage record and the outcome: a job whose
+account was deleted meanwhile (an upload landing after DELETE with a presigned POST
+issued before it) leaves nothing behind. A job cleaned up before its upload landed
+(cleanup's tombstone in outgoing/) is never analysed.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
-from functions.common import accounts, aws, jobs, lazy
-from functions.common.observability import count, instrumented, logger
+from functions.common import accounts, aws, jobs, lazy, usage
+from functions.common.observability import count, instrumented, log_job, logger
 from functions.common.settings import settings
 from functions.process.providers import InputError, provider, tool_input
 
@@ -92,8 +94,9 @@ def call_model(task: Task, deadline: float) -> dict:
         sleep(delay)
 
 
-def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float) -> dict:
-    """The job's outcome (completed or failed); raises only for bugs."""
+def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: usage.ModelUse) -> dict:
+    """The job's outcome (completed or failed); raises only for bugs. `use` receives what
+    the model calls cost."""
     from pydantic import ValidationError
 
     from functions.process.tasks import chat_task, lab_task, report_task
@@ -102,13 +105,18 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float) -> dic
         task = {"result": lambda: lab_task(body, content_type), "chat": lambda: chat_task(body),
                 "report": lambda: report_task(body)}[job.kind]()
         started = time.monotonic()
-        reply = call_model(task, deadline)
-        count("ModelLatency", (time.monotonic() - started) * 1000, MetricUnit.Milliseconds)
-        usage = reply.get("usage", {})
-        count("InputTokens", usage.get("inputTokens", 0))
-        count("OutputTokens", usage.get("outputTokens", 0))
+        use.model_id = provider().model_id
+        try:
+            reply = call_model(task, deadline)
+        finally:
+            use.latency_ms = int((time.monotonic() - started) * 1000)
+        count("ModelLatency", use.latency_ms, MetricUnit.Milliseconds)
+        tokens = reply.get("usage", {})
+        use.input_tokens, use.output_tokens = tokens.get("inputTokens", 0), tokens.get("outputTokens", 0)
+        count("InputTokens", use.input_tokens)
+        count("OutputTokens", use.output_tokens)
         draft = task.draft.model_validate_json(json.dumps(tool_input(reply, task.tool_name)))
-        return jobs.completed(job, task.key, task.finish(draft, provider().model_id))
+        return jobs.completed(job, task.key, task.finish(draft, use.model_id))
     except InputError as e:
         count("DocumentsRefused", kind=job.kind, reason=e.reason)
         logger.info("job input refused", extra={"job_kind": job.kind, "error_code": e.code, "reason": e.reason})
@@ -127,11 +135,17 @@ def process(key: str, deadline: float, owner: str) -> None:
     job = jobs.parse(key.removeprefix("incoming/")) if key.startswith("incoming/") else None
     s3, bucket = aws.client("s3"), settings().require("temp_bucket")
     if job is None:
+        logger.remove_keys(["job_ref", "job_kind"])  # a previous record's job, in a batch of several
         count("JobsRejected", reason="malformed_key")
         s3.delete_object(Bucket=bucket, Key=key)
         return
-    if jobs.outcome_exists(job):
-        count("DuplicateDeliveries", kind=job.kind)
+    log_job(job.value, job.kind)
+    existing = jobs.outcome_status(job)
+    if existing is not None:
+        if existing == jobs.DELETED:
+            count("JobsRejected", reason="cleaned_up")  # the app deleted the job before its upload landed
+        else:
+            count("DuplicateDeliveries", kind=job.kind)
         s3.delete_object(Bucket=bucket, Key=job.incoming)
         return
     if not jobs.claim(job, owner):
@@ -146,14 +160,18 @@ def process(key: str, deadline: float, owner: str) -> None:
     # The job reads processing_timeout 15 minutes after its upload: finish before that.
     timeout_at = obj["LastModified"].timestamp() + jobs.PROCESSING_TIMEOUT_SECONDS - OUTCOME_MARGIN_S
     deadline = min(deadline, monotonic() + (timeout_at - wall_clock()))
+    use = usage.ModelUse()
     if deadline <= monotonic():
         outcome = jobs.failed(job, "processing_timeout")  # what the job already reads
     else:
-        outcome = run(job, obj["Body"].read(), obj.get("ContentType", ""), deadline)
+        outcome = run(job, obj["Body"].read(), obj.get("ContentType", ""), deadline, use)
     if not accounts.exists(job.user_id):
         count("JobsRejected", reason="account_deleted")
         s3.delete_object(Bucket=bucket, Key=job.incoming)
         return
+    # Before the outcome: a failure here is retried with the job (Lambda's retry keeps the
+    # claim), while after it a retry would find the outcome and the record would be lost.
+    usage.write(usage.record(job.user_id, job.value, job.kind, outcome, use))
     if not jobs.write_outcome(job, outcome):
         count("DuplicateDeliveries", kind=job.kind)  # a terminal state is never replaced
     s3.delete_object(Bucket=bucket, Key=job.incoming)

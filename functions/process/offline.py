@@ -124,13 +124,20 @@ def _describe(observations: list[dict]) -> str:
     return " ".join(parts)
 
 
+def _finding_question(found: list[dict]) -> str:
+    """The question about one test's values outside its range, in date order."""
+    flags = " or ".join(dict.fromkeys(f["flag"].replace("_", " ") for f in found))
+    dates = ", ".join(dict.fromkeys(f["date"] for f in found))
+    return f"My {found[-1]['name']} was {flags} on {dates}: what could explain it, and should it be rechecked?"
+
+
 def doctor_report(dated_results: list[dict]) -> dict:
     series: dict[str, list[tuple[str, dict]]] = defaultdict(list)
     for entry in sorted(dated_results, key=lambda e: e["date"]):
         for o in entry["result"].get("observations", []):
             series[o.get("loinc") or o["name"]].append((entry["date"], o))
     dates = sorted(e["date"] for e in dated_results)
-    trends, findings = [], []
+    trends, findings, findings_by_test = [], [], []
     for points in series.values():
         numeric = [(d, o) for d, o in points if o.get("value") is not None]
         if len(numeric) > 1:
@@ -140,14 +147,17 @@ def doctor_report(dated_results: list[dict]) -> dict:
             o = numeric[-1][1]
             trends.append({"name": o["name"], "loinc": o.get("loinc"), "unit": o.get("unit"),
                            "points": [{"date": d, "value": x["value"]} for d, x in numeric], "direction": direction})
-        for d, o in points:
-            if o.get("flag") in ("low", "high", "critical_low", "critical_high"):
-                findings.append({"name": o["name"], "value_text": o["value_text"], "unit": o.get("unit"),
-                                 "flag": o["flag"], "date": d})
-    questions = [f"My {f['name']} was {f['flag'].replace('_', ' ')} on {f['date']}: what could explain it, "
-                 f"and should it be rechecked?" for f in findings[-5:]]
+        found = [{"name": o["name"], "value_text": o["value_text"], "unit": o.get("unit"), "flag": o["flag"],
+                  "date": d} for d, o in points if o.get("flag") in ("low", "high", "critical_low", "critical_high")]
+        findings += found
+        if found:
+            findings_by_test.append(found)
+    # One question per test outside its range (with every date it was), the latest first
+    # kept; then tests that moved without leaving their range.
+    questions = [_finding_question(found) for found in sorted(findings_by_test, key=lambda f: f[-1]["date"])][-5:]
+    asked = {f["name"] for found in findings_by_test for f in found}
     questions += [f"My {t['name']} has gone {t['direction']} over this period: is that a concern?"
-                  for t in trends if t["direction"] != "stable"][:3]
+                  for t in trends if t["direction"] != "stable" and t["name"] not in asked][:3]
     if not questions:
         questions = ["My results are within their ranges: how often should I have them checked?"]
     summary = (f"{len(dated_results)} lab report(s) from {dates[0]} to {dates[-1]}: {len(series)} tests, "

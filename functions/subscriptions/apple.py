@@ -118,6 +118,18 @@ class AppleNotification:
     expires_ms: Optional[int]
     grace_expires_ms: Optional[int]
     original_transaction_id: Optional[str]
+    # What the transaction cost: milli-units of `currency` (ISO 4217), as Apple sends them
+    # (JWSTransactionDecodedPayload price/currency); None when absent or malformed.
+    price_milli: Optional[int] = None
+    currency: Optional[str] = None
+
+
+def _price(transaction: dict) -> tuple[Optional[int], Optional[str]]:
+    price, currency = transaction.get("price"), transaction.get("currency")
+    if isinstance(price, int) and not isinstance(price, bool) and price >= 0 and isinstance(currency, str) \
+            and len(currency) == 3 and currency.isascii() and currency.isupper():
+        return price, currency
+    return None, None
 
 
 def decode(body: dict, root_sha256: str, bundle_id: str, environment: str) -> AppleNotification:
@@ -141,5 +153,6 @@ def decode(body: dict, root_sha256: str, bundle_id: str, environment: str) -> Ap
         environment=data.get("environment"), bundle_id=data.get("bundleId"),
         user_id=transaction.get("appAccountToken"), product_id=transaction.get("productId"),
         expires_ms=transaction.get("expiresDate"), grace_expires_ms=renewal.get("gracePeriodExpiresDate"),
-        original_transaction_id=transaction.get("originalTransactionId"))
+        original_transaction_id=transaction.get("originalTransactionId"),
+        price_milli=_price(transaction)[0], currency=_price(transaction)[1])
 

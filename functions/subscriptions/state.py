@@ -8,6 +8,12 @@ appAccountToken names someone else can add an entry to their profile but cannot 
 the one that makes them premium. `current_subscription` is the strongest current
 entitlement across the entries, written with them.
 
+A notification that bills a period (a purchase, a renewal) stamps its entry with
+`charged_ms`, and a refund with `refunded_ms` (the notification's time), with the price
+and currency when the store sent them: the stream turns each new stamp into one
+`subscription_charged` or `subscription_refunded` audit event, which the revenue query
+sums (analytics/queries/revenue_by_month.sql).
+
 A notification only moves its subscription forward in time: an event older than the
 entry's is `stale`. Entries and the strongest plan are written together under an
 optimistic version check (one read, one conditional write; retried on a race), so two
@@ -32,6 +38,14 @@ APPLE_ACTIVE = {"SUBSCRIBED", "DID_RENEW", "DID_CHANGE_RENEWAL_PREF", "DID_CHANG
 APPLE_EXPIRED = {"GRACE_PERIOD_EXPIRED", "EXPIRED"}
 APPLE_REVOKED = {"REFUND", "REVOKE"}
 GOOGLE_REVOKED = 12
+# Notifications that mean the store took money, or gave it back. Apple: SUBSCRIBED (a
+# purchase or resubscription), DID_RENEW (a renewal, billing recovery included),
+# OFFER_REDEEMED (bought at an offer's price); REFUND (REVOKE is Family Sharing losing
+# access: no money moves). Google RTDN: 4 PURCHASED, 2 RENEWED, 1 RECOVERED; 12 REVOKED.
+# https://developer.apple.com/documentation/appstoreservernotifications/notificationtype
+# https://developer.android.com/google/play/billing/rtdn-reference
+APPLE_CHARGES, APPLE_REFUNDS = {"SUBSCRIBED", "DID_RENEW", "OFFER_REDEEMED"}, {"REFUND"}
+GOOGLE_CHARGES, GOOGLE_REFUNDS = {4, 2, 1}, {GOOGLE_REVOKED}
 
 
 def _iso(ms: Optional[int]) -> Optional[str]:
@@ -45,8 +59,23 @@ def _plan(kind: str, status: str, provider: str, product: Optional[str], expires
             "event_ms": event_ms}
 
 
+def _billed(plan: Optional[dict], charge: bool, refund: bool, event_ms: int, price_milli: Optional[int],
+            currency: Optional[str]) -> Optional[dict]:
+    if plan is None or not (charge or refund):
+        return plan
+    plan = {**plan, ("charged_ms" if charge else "refunded_ms"): event_ms}
+    if price_milli is not None and currency:
+        plan.update(price_milli=price_milli, currency=currency)
+    return plan
+
+
 def from_apple(n: AppleNotification, now_ms: int) -> Optional[dict]:
     """The new subscription, or None when the notification changes nothing."""
+    return _billed(_apple_plan(n, now_ms), n.type in APPLE_CHARGES, n.type in APPLE_REFUNDS, n.signed_ms,
+                   n.price_milli, n.currency)
+
+
+def _apple_plan(n: AppleNotification, now_ms: int) -> Optional[dict]:
     if n.type in APPLE_ACTIVE:
         if n.expires_ms is not None and n.expires_ms <= now_ms:
             return _plan(FREE, "expired", "apple", n.product_id, _iso(n.expires_ms), n.signed_ms)
@@ -68,7 +97,26 @@ def _rfc3339_ms(value: Optional[str]) -> Optional[int]:
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
 
+def _google_price(line: dict) -> tuple[Optional[int], Optional[str]]:
+    """The line item's recurring price (a google.type.Money: units and nanos), in milli-units."""
+    money = (line.get("autoRenewingPlan") or {}).get("recurringPrice") or {}
+    try:
+        units, nanos, currency = int(money.get("units", 0)), int(money.get("nanos", 0)), money["currencyCode"]
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    if not isinstance(currency, str) or len(currency) != 3 or units < 0 or nanos < 0:
+        return None, None
+    return units * 1000 + nanos // 1_000_000, currency
+
+
 def from_google(notification_type: int, purchase: dict, event_ms: int, now_ms: int) -> Optional[dict]:
+    line = (purchase.get("lineItems") or [{}])[0]
+    return _billed(_google_plan(notification_type, purchase, event_ms, now_ms),
+                   notification_type in GOOGLE_CHARGES, notification_type in GOOGLE_REFUNDS, event_ms,
+                   *_google_price(line))
+
+
+def _google_plan(notification_type: int, purchase: dict, event_ms: int, now_ms: int) -> Optional[dict]:
     line = (purchase.get("lineItems") or [{}])[0]
     product, expires_ms = line.get("productId"), _rfc3339_ms(line.get("expiryTime"))
     expires = _iso(expires_ms)

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from analytics.events import _plain, derive
-from analytics.schema import SCHEMA
-from tests.fixtures.stream import profile, record
+from analytics.schema import EVENT_TYPES, SCHEMA
+from tests.fixtures.stream import profile, record, usage, usage_record
 
 U = "11111111-1111-1111-1111-111111111111"
 
@@ -20,15 +20,21 @@ def every_kind_of_event():
                   device={"platform": "android", "device_id": "d2"}, given_name_enc=b"\x03",
                   consents={**old["consents"], "marketing": {"version": "1", "accepted": True}},
                   updated_at="2026-03-03T00:00:00Z")
+    billed = profile(U, subscriptions={"apple:o1": {"provider": "apple", "product_id": "p", "charged_ms": 1}})
+    refunded = profile(U, subscriptions={"apple:o1": {"provider": "apple", "product_id": "p", "refunded_ms": 2}})
     return (derive(record("INSERT", U, new=profile(U))) + derive(record("MODIFY", U, old=old, new=new))
-            + derive(record("REMOVE", U, old=old)))
+            + derive(record("REMOVE", U, old=old)) + derive(record("MODIFY", U, old=old, new=billed))
+            + derive(record("MODIFY", U, old=billed, new=refunded))
+            + derive(usage_record(usage(U, "doctor_report"), when="2026-03-02T10:00:00")))
 
 
 def test_every_event_has_exactly_the_schemas_columns():
     events = every_kind_of_event()
     assert {e["event_type"] for e in events} == {"user_registered", "consent_updated", "signed_in",
                                                  "subscription_changed", "device_changed", "profile_updated",
-                                                 "user_deleted"}
+                                                 "user_deleted", "subscription_charged", "subscription_refunded",
+                                                 "document_processed", "premium_feature_used"}
+    assert {e["event_type"] for e in events} == set(EVENT_TYPES)  # every documented kind is derived
     columns = set(SCHEMA.names) - {"event_date"}
     for event in events:
         assert set(event) == columns, event["event_type"]
@@ -37,7 +43,8 @@ def test_every_event_has_exactly_the_schemas_columns():
 def test_fields_an_event_kind_does_not_carry_are_null():
     deleted = next(e for e in every_kind_of_event() if e["event_type"] == "user_deleted")
     for column in ("old_plan", "new_plan", "subscription_status", "consent_type", "consent_version",
-                   "changed_fields"):
+                   "changed_fields", "store", "product_id", "price_milli", "currency", "job_kind", "outcome",
+                   "error_code", "model_id", "latency_ms", "input_tokens", "output_tokens"):
         assert deleted[column] is None, column
 
 

@@ -1,7 +1,11 @@
 """Audit events from every kind of stream record."""
 
+from datetime import datetime, timezone
+
+import pytest
+
 from analytics.events import derive
-from tests.fixtures.stream import profile, record
+from tests.fixtures.stream import profile, record, usage, usage_record
 
 U = "11111111-1111-1111-1111-111111111111"
 
@@ -96,3 +100,57 @@ def test_a_plan_change_records_old_and_new_plan_and_status():
     [changed] = derive(record("MODIFY", U, old=old, new=new))
     assert (changed["event_type"], changed["old_plan"], changed["new_plan"], changed["subscription_status"]) == (
         "subscription_changed", "premium", "premium", "expired")
+
+
+def test_a_finished_job_is_a_document_processed_event_without_its_content():
+    item = usage(U, "lab_report", "failed", "unreadable_document", model_id="m", latency_ms=1234,
+                 input_tokens=10, output_tokens=0)
+    events = derive(usage_record(item, when="2026-03-02T10:00:00"))
+    assert kinds(events) == ["document_processed"]
+    event = events[0]
+    assert (event["user_id"], event["job_kind"], event["outcome"], event["error_code"], event["model_id"]) == (
+        U, "lab_report", "failed", "unreadable_document", "m")
+    assert (event["latency_ms"], event["input_tokens"], event["output_tokens"]) == (1234, 10, 0)
+    assert (event["class_uid"], event["activity_id"]) == (6003, 99)
+    assert event["auth_provider"] is None and event["new_plan"] is None
+
+
+def test_a_doctor_report_is_also_a_premium_feature_use():
+    events = derive(usage_record(usage(U, "doctor_report"), when="2026-03-02T10:00:00"))
+    assert kinds(events) == ["document_processed", "premium_feature_used"]
+    assert {e["job_kind"] for e in events} == {"doctor_report"} and len({e["event_id"] for e in events}) == 2
+    assert kinds(derive(usage_record(usage(U, "chat"), when="2026-03-02T10:00:00"))) == ["document_processed"]
+
+
+def test_a_retried_jobs_overwrite_and_the_records_expiry_yield_nothing():
+    item = usage(U, "lab_report")
+    assert derive(usage_record(item, when="2026-03-02T10:00:00", event_name="MODIFY", old=item)) == []
+    assert derive(usage_record(item, when="2026-03-04T10:00:00", event_name="REMOVE", old=item)) == []
+
+
+def test_a_store_billing_and_refund_are_events_with_the_price_when_sent():
+    entry = {"type": "premium", "status": "active", "provider": "apple", "product_id": "p.monthly"}
+    old = profile(U, subscriptions={"apple:o1": {**entry, "charged_ms": 1, "price_milli": 9990, "currency": "EUR"}})
+    renewed = profile(U, subscriptions={"apple:o1": {**entry, "charged_ms": 2, "price_milli": 9990,
+                                                     "currency": "EUR"}})
+    charged = derive(record("MODIFY", U, old=old, new=renewed))
+    assert kinds(charged) == ["subscription_charged"]  # a renewal changes no plan
+    assert (charged[0]["store"], charged[0]["product_id"], charged[0]["price_milli"], charged[0]["currency"]) == (
+        "apple", "p.monthly", 9990, "EUR")
+    refund = profile(U, subscriptions={"apple:o1": {**entry, "refunded_ms": 3}})
+    refunded = derive(record("MODIFY", U, old=renewed, new=refund))
+    assert kinds(refunded) == ["subscription_refunded"] and refunded[0]["price_milli"] is None
+    assert derive(record("MODIFY", U, old=renewed, new=renewed)) == []  # the same stamp is not billed twice
+
+
+@pytest.mark.parametrize("updated_at, millisecond", [
+    ("2026-03-02T10:00:00.123Z", 123),   # within the stream's second: its milliseconds
+    ("2026-03-02T09:59:59.900Z", 0),     # stale (a write that did not touch it): the stream's second
+    ("2026-03-02T10:00:01.500Z", 0),     # skewed into the next second: the stream's second
+    ("not a time", 0),
+])
+def test_event_times_take_the_items_milliseconds_within_the_streams_second(updated_at, millisecond):
+    old = profile(U)
+    event = derive(record("MODIFY", U, old=old, new={**old, "session": {"id": "s9"}, "updated_at": updated_at},
+                          when="2026-03-02T10:00:00"))[0]
+    assert event["event_time"] == datetime(2026, 3, 2, 10, 0, 0, millisecond * 1000, tzinfo=timezone.utc)

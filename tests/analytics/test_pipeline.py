@@ -2,6 +2,7 @@
 over events written by the real processor."""
 
 import io
+from datetime import date
 from pathlib import Path
 
 import boto3
@@ -14,7 +15,7 @@ from analytics.schema import SCHEMA
 from functions.compaction.handler import compact
 from functions.stream_processor import handler as processor
 from tests.conftest import FakeContext
-from tests.fixtures.stream import profile, record
+from tests.fixtures.stream import profile, record, usage, usage_record
 
 BUCKET = "serenya-test-events"
 A, B, C, D = (f"{n}{n}{n}{n}{n}{n}{n}{n}-0000-0000-0000-000000000000" for n in "abcd")
@@ -89,22 +90,63 @@ def test_compaction_merges_deduplicates_and_is_safe_to_rerun(s3):
 
 # -- the named queries on a generated dataset ------------------------------------------
 
+PREMIUM = {"type": "premium", "status": "active"}
+MONTHLY, YEARLY, LEGACY = "p.monthly", "p.yearly", "p.legacy"
+LIST_PRICES = ((MONTHLY, 9990, "EUR"), (YEARLY, 89990, "EUR"))
+
+
+def entry(store, product, **stamps):
+    return {"type": "premium", "status": "active", "provider": store, "product_id": product, **stamps}
+
+
 def scenario() -> list[list[dict]]:
-    """March: A, B, C register; A and B upgrade; A churns in April; D registers in April.
-    Sign-ins spread over days and platforms; one batch is delivered twice."""
+    """March: A, B, C register; A and B upgrade (A through Apple at 9.99 EUR, B through
+    Google, which sends no price: the yearly list price); A churns in April, renews once
+    before and is refunded after; D registers in April and buys a product with no list
+    price. Jobs: A a lab report (and a failed one) and a chat answer, then a doctor
+    report; B a doctor report that fails, then a lab report after upgrading; D a lab
+    report. Sign-ins spread over days and platforms; one batch is delivered twice."""
     a, b, c, d = (profile(u) for u in (A, B, C, D))
     android = {"platform": "android", "device_id": "x"}
-    premium = {"type": "premium", "status": "active"}
+    apple = {"apple:o1": entry("apple", MONTHLY, charged_ms=1, price_milli=9990, currency="EUR")}
+    renewed = {"apple:o1": entry("apple", MONTHLY, charged_ms=2, price_milli=9990, currency="EUR")}
+    refunded = {"apple:o1": {**entry("apple", MONTHLY, refunded_ms=3, price_milli=9990, currency="EUR"),
+                             "type": "free", "status": "revoked"}}
+    a_premium = {**a, "current_subscription": PREMIUM, "subscriptions": apple}
+    a_expired = {**a, "current_subscription": {"type": "free", "status": "expired"}, "subscriptions": renewed}
     return [
         [record("INSERT", A, new=a, when="2026-03-02T09:00:00"), record("INSERT", B, new=b, when="2026-03-02T10:00:00"),
          record("INSERT", C, new=c, when="2026-03-03T10:00:00")],
         [record("MODIFY", A, old=a, new={**a, "session": {"id": "s1"}}, when="2026-03-03T08:00:00"),
          record("MODIFY", B, old=b, new={**b, "session": {"id": "s1"}, "device": android}, when="2026-03-03T09:00:00"),
-         record("MODIFY", A, old=a, new={**a, "current_subscription": premium}, when="2026-03-10T12:00:00"),
-         record("MODIFY", B, old=b, new={**b, "current_subscription": premium}, when="2026-03-20T12:00:00")],
-        [record("MODIFY", A, old={**a, "current_subscription": premium},
-                new={**a, "current_subscription": {"type": "free", "status": "expired"}}, when="2026-04-15T12:00:00"),
+         usage_record(usage(A, "lab_report", input_tokens=1000, output_tokens=200, latency_ms=100, job="1"),
+                      when="2026-03-05T10:00:00"),
+         usage_record(usage(A, "lab_report", "failed", "unreadable_document", model_id=None, latency_ms=0,
+                            input_tokens=0, output_tokens=0, job="2"), when="2026-03-05T11:00:00"),
+         usage_record(usage(A, "chat", input_tokens=300, output_tokens=100, latency_ms=50, job="3"),
+                      when="2026-03-05T12:00:00"),
+         record("MODIFY", A, old=a, new=a_premium, when="2026-03-10T12:00:00"),
+         usage_record(usage(A, "doctor_report", input_tokens=2000, output_tokens=800, latency_ms=200, job="4"),
+                      when="2026-03-12T12:00:00"),
+         record("MODIFY", B, old=b, new={**b, "current_subscription": PREMIUM,
+                                         "subscriptions": {"google:t1": entry("google", YEARLY, charged_ms=1)}},
+                when="2026-03-20T12:00:00"),
+         usage_record(usage(B, "doctor_report", "failed", "model_unavailable", latency_ms=5000, input_tokens=0,
+                            output_tokens=0, job="5"), when="2026-03-21T12:00:00"),
+         usage_record(usage(B, "lab_report", input_tokens=500, output_tokens=100, latency_ms=80, job="6"),
+                      when="2026-03-25T12:00:00")],
+        [record("MODIFY", A, old=a_premium, new={**a_premium, "subscriptions": renewed}, when="2026-04-10T12:00:00"),
+         record("MODIFY", A, old={**a_premium, "subscriptions": renewed}, new=a_expired, when="2026-04-15T12:00:00"),
+         record("MODIFY", A, old=a_expired, new={**a_expired, "subscriptions": refunded,
+                                                "current_subscription": {"type": "free", "status": "revoked"}},
+                when="2026-04-20T12:00:00"),
          record("INSERT", D, new={**d, "device": android}, when="2026-04-06T10:00:00"),
+         usage_record(usage(D, "lab_report", model_id="serenya-offline-1", input_tokens=700, output_tokens=150,
+                            latency_ms=10, job="7"), when="2026-04-07T10:00:00"),
+         record("MODIFY", D, old={**d, "device": android}, new={**d, "device": android, "current_subscription": PREMIUM,
+                                                               "subscriptions": {"google:t2": entry(
+                                                                   "google", LEGACY, charged_ms=4)}},
+                when="2026-04-08T10:00:00"),
          record("MODIFY", A, old={**a, "session": {"id": "s1"}}, new={**a, "session": {"id": "s2"}},
                 when="2026-04-13T08:00:00")],
     ]
@@ -122,26 +164,29 @@ QUERIES = {q.name: q for q in load()}
 
 
 def run(name, root: Path, *params):
-    return local.run(QUERIES[name], ["2026-03-01", "2026-04-30", *params], root)[1]
+    return local.run(QUERIES[name], ["2026-03-01", "2026-04-30", *params], root, LIST_PRICES)[1]
 
 
 def test_every_query_filters_on_the_partition():
     assert set(QUERIES) == {"daily_registrations", "daily_active_users", "monthly_active_users",
                             "conversion_by_cohort", "churn", "weekly_retention", "signins_by_platform",
-                            "user_timeline"}
+                            "user_timeline", "documents_processed_daily", "premium_usage_weekly",
+                            "activation_funnel", "first_sign_in", "model_tokens_daily", "revenue_by_month"}
     for query in QUERIES.values():
         assert "WHERE event_date BETWEEN ? AND ?" in query.sql and query.parameters[:2] == ("from_date", "to_date")
 
 
 def test_registrations_and_active_users(dataset):
     assert run("daily_registrations", dataset) == [("2026-03-02", 2), ("2026-03-03", 1), ("2026-04-06", 1)]
-    assert run("daily_active_users", dataset) == [("2026-03-02", 2), ("2026-03-03", 3), ("2026-04-06", 1),
-                                                  ("2026-04-13", 1)]
+    # active: signed in (onboarding included) or finished a job
+    assert run("daily_active_users", dataset) == [
+        ("2026-03-02", 2), ("2026-03-03", 3), ("2026-03-05", 1), ("2026-03-12", 1), ("2026-03-21", 1),
+        ("2026-03-25", 1), ("2026-04-06", 1), ("2026-04-07", 1), ("2026-04-13", 1)]
     assert run("monthly_active_users", dataset) == [("2026-03", 3), ("2026-04", 2)]
 
 
 def test_conversion_churn_and_platforms(dataset):
-    assert run("conversion_by_cohort", dataset) == [("2026-03", 3, 2, 66.7), ("2026-04", 1, 0, 0.0)]
+    assert run("conversion_by_cohort", dataset) == [("2026-03", 3, 2, 66.7), ("2026-04", 1, 1, 100.0)]
     assert run("churn", dataset) == [("2026-04", "expired", 1)]
     assert run("signins_by_platform", dataset) == [("2026-03-03", "android", 1), ("2026-03-03", "ios", 1),
                                                    ("2026-04-13", "ios", 1)]
@@ -150,10 +195,139 @@ def test_conversion_churn_and_platforms(dataset):
 def test_retention_and_timeline(dataset):
     retained = {(str(w.date()), n, users) for w, n, users in run("weekly_retention", dataset)}
     assert retained == {("2026-03-02", 0, 2), ("2026-03-02", 6, 1)}
-    timeline = [r[1] for r in run("user_timeline", dataset, A)]
-    assert timeline == ["consent_updated", "consent_updated", "user_registered", "signed_in",
-                        "subscription_changed", "signed_in", "subscription_changed"]
+    timeline = [(str(r[0].date()), r[1], r[-3]) for r in run("user_timeline", dataset, A)]
+    assert timeline == [
+        ("2026-03-02", "consent_updated", None), ("2026-03-02", "consent_updated", None),
+        ("2026-03-02", "user_registered", None), ("2026-03-03", "signed_in", None),
+        ("2026-03-05", "document_processed", "lab_report"), ("2026-03-05", "document_processed", "lab_report"),
+        ("2026-03-05", "document_processed", "chat"),
+        ("2026-03-10", "subscription_changed", None), ("2026-03-10", "subscription_charged", None),
+        ("2026-03-12", "document_processed", "doctor_report"), ("2026-03-12", "premium_feature_used", "doctor_report"),
+        ("2026-04-10", "subscription_charged", None), ("2026-04-13", "signed_in", None),
+        ("2026-04-15", "subscription_changed", None),
+        ("2026-04-20", "subscription_changed", None), ("2026-04-20", "subscription_refunded", None)]
+
+
+def test_documents_processed_per_day_by_kind_with_failure_rate(dataset):
+    assert run("documents_processed_daily", dataset) == [
+        ("2026-03-05", "chat", 1, 1, 0, 0.0), ("2026-03-05", "lab_report", 2, 1, 1, 50.0),
+        ("2026-03-12", "doctor_report", 1, 1, 0, 0.0), ("2026-03-21", "doctor_report", 1, 0, 1, 100.0),
+        ("2026-03-25", "lab_report", 1, 1, 0, 0.0), ("2026-04-07", "lab_report", 1, 1, 0, 0.0)]
+
+
+def test_premium_feature_usage_per_week(dataset):
+    assert run("premium_usage_weekly", dataset) == [(date(2026, 3, 9), "doctor_report", 1, 1, 1),
+                                                    (date(2026, 3, 16), "doctor_report", 1, 1, 0)]
+
+
+def test_activation_funnel_by_weekly_cohort(dataset):
+    # A: a document 03-05, then premium 03-10. B upgraded 03-20, before its first document
+    # (03-25): not premium through the funnel. C did nothing. D: a document 04-07, premium 04-08.
+    assert run("activation_funnel", dataset) == [(date(2026, 3, 2), 3, 2, 1, 66.7, 33.3),
+                                                 (date(2026, 4, 6), 1, 1, 1, 100.0, 100.0)]
+
+
+def test_first_sign_in_after_onboarding(dataset):
+    assert run("first_sign_in", dataset) == [("2026-03-02", 2, 2, 100.0, 23.0), ("2026-03-03", 1, 0, 0.0, None),
+                                             ("2026-04-06", 1, 0, 0.0, None)]
+
+
+def test_model_tokens_per_day(dataset):
+    assert run("model_tokens_daily", dataset) == [
+        ("2026-03-05", "m", 2, 1300, 300, 75.0), ("2026-03-12", "m", 1, 2000, 800, 200.0),
+        ("2026-03-21", "m", 1, 0, 0, 5000.0), ("2026-03-25", "m", 1, 500, 100, 80.0),
+        ("2026-04-07", "serenya-offline-1", 1, 700, 150, 10.0)]
+
+
+def test_revenue_per_month_from_store_prices_and_list_prices(dataset):
+    # March: Apple's 9.99 + B's yearly at its list price 89.99; April: A's renewal 9.99
+    # and its refund -9.99; D's product has no list price and is shown as such.
+    assert run("revenue_by_month", dataset) == [("2026-03", "EUR", 2, 0, 1, 99.98), ("2026-04", "EUR", 1, 1, 0, 0.0),
+                                                ("2026-04", "unpriced", 1, 0, 0, None)]
 
 
 def test_a_date_range_reads_only_its_partitions(dataset):
     assert local.run(QUERIES["daily_registrations"], ["2026-04-01", "2026-04-30"], dataset)[1] == [("2026-04-06", 1)]
+
+
+def test_compaction_takes_its_day_from_the_schedule_so_a_replayed_event_compacts_the_same_day():
+    """EventBridge scheduled events carry their `time` (https://docs.aws.amazon.com/eventbridge/latest/
+    userguide/eb-run-lambda-schedule.html); the runbook's redrive replays the event days later."""
+    from functions.compaction.handler import day_to_compact
+
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-03-02T01:30:00Z"}
+    assert day_to_compact(scheduled) == "2026-03-01"
+    assert day_to_compact({**scheduled, "date": "2026-02-14"}) == "2026-02-14"
+    with pytest.raises(ValueError):
+        day_to_compact({"date": "2026-02-14/../x"})
+
+
+@pytest.mark.parametrize("dates, problem", [
+    (("2026-04-30", "2026-04-01"), "from_date 2026-04-30 is after to_date 2026-04-01"),
+    (("2026-4-1", "2026-04-30"), "from_date '2026-4-1' is not a date as yyyy-MM-dd"),
+    (("2026-04-01", "2026-02-30"), "to_date '2026-02-30' is not a date"),
+    (("yesterday", "today"), "from_date 'yesterday' is not a date"),
+])
+def test_a_malformed_or_reversed_range_is_an_error_not_an_empty_answer(dataset, dates, problem):
+    with pytest.raises(ValueError, match=problem):
+        local.run(QUERIES["daily_registrations"], list(dates), dataset)
+
+
+def test_three_changes_within_one_second_keep_their_order(s3, tmp_path):
+    """The stream stamps whole seconds: the item's own milliseconds order the changes, and
+    where they are equal (or missing), the stream's sequence number does, compared as a
+    number (a longer sequence number is a later one)."""
+    plans = [("premium", "active"), ("premium", "grace_period"), ("free", "expired")]
+    states = [profile(A)] + [profile(A, current_subscription={"type": t, "status": st}) for t, st in plans]
+    # the item's milliseconds, then none: the sequence alone
+    with_ms = [record("MODIFY", A, old={**states[i], "updated_at": "x"},
+                      new={**states[i + 1], "updated_at": f"2026-03-02T10:00:00.{100 * (i + 1):03d}Z"},
+                      when="2026-03-02T10:00:00") for i in range(3)]
+    sequences = ["9" * 21, "1" + "0" * 21, "1" + "0" * 20 + "1"]
+    without_ms = [record("MODIFY", B, old=states[i], new={**states[i + 1], "updated_at": "2026-03-01T00:00:00Z"},
+                         when="2026-03-03T10:00:00", sequence=sequences[i]) for i in range(3)]
+    deliver(with_ms)
+    deliver(without_ms)
+    root = local.download(s3, BUCKET, tmp_path)
+    a = run("user_timeline", root, A)
+    assert [r[0].microsecond // 1000 for r in a] == [100, 200, 300]
+    assert [(r[5], r[6]) for r in a] == plans  # the last row is the final state
+    assert [(r[5], r[6]) for r in run("user_timeline", root, B)] == plans
+
+
+def test_the_cache_folder_is_reused_and_cleaned(s3, tmp_path):
+    deliver([record("INSERT", A, new=profile(A), when="2026-03-02T10:00:00")])
+    cache = tmp_path / "cache"
+    first = local.download(s3, BUCKET, cache)
+    files = sorted(p.relative_to(cache) for p in cache.rglob("*.parquet"))
+    fetched = []
+    real = s3.download_file
+    s3.download_file = lambda *args, **kwargs: fetched.append(args[1]) or real(*args, **kwargs)
+    assert local.download(s3, BUCKET, cache) == first and fetched == []  # nothing changed: nothing fetched
+    compact("2026-03-02")  # replaces the day's files with one
+    local.download(s3, BUCKET, cache)
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*.parquet")) == [
+        Path("audit/event_date=2026-03-02/compacted.parquet")] != files
+    assert fetched == ["audit/event_date=2026-03-02/compacted.parquet"]
+    assert run("daily_registrations", cache) == [("2026-03-02", 1)]
+
+
+def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_new_columns(s3, tmp_path):
+    """Schema 2 added columns: a day written before holds files without them. Compaction
+    and the local runner read them by name, the new columns null (as Athena does)."""
+    import pyarrow as pa
+
+    from analytics import writer
+    from analytics.events import derive
+
+    events = derive(record("INSERT", A, new=profile(A), when="2026-03-02T10:00:00"))
+    v1 = pa.schema([f for f in SCHEMA if f.name not in ("store", "product_id", "price_milli", "currency", "job_kind",
+                                                        "outcome", "error_code", "model_id", "latency_ms",
+                                                        "input_tokens", "output_tokens")])
+    old = pa.Table.from_pylist([{k: v for k, v in e.items() if k in v1.names} for e in events], schema=v1)
+    s3.put_object(Bucket=BUCKET, Key="audit/event_date=2026-03-02/old-1-2.parquet",
+                  Body=writer.parquet_bytes(old))
+    deliver([usage_record(usage(B, "chat"), when="2026-03-02T11:00:00")])
+    assert run("daily_active_users", local.download(s3, BUCKET, tmp_path / "before")) == [("2026-03-02", 2)]
+    compact("2026-03-02")
+    assert {r["job_kind"] for r in rows(s3)} == {None, "chat"} and len(rows(s3)) == 4

@@ -1,8 +1,10 @@
 """The AnalyticsLayer under Pulumi mocks: the Glue table is the writer's schema."""
 
+import json
+
 import pytest
 
-from analytics import schema, writer
+from analytics import local, prices, schema, writer
 from analytics.docs import render
 from analytics.queries import load
 from local.program import ROOT
@@ -14,7 +16,7 @@ def stack(stack_run):
 
 
 def test_glue_columns_are_the_parquet_schema(stack):
-    table = stack.mocks.one("aws:glue/catalogTable:CatalogTable").inputs
+    table = stack.mocks.one("aws:glue/catalogTable:CatalogTable", "audit-events").inputs
     columns = [(c["name"], c["type"]) for c in table["storageDescriptor"]["columns"]]
     assert columns == [(f.name, schema.glue_type(f.type)) for f in schema.SCHEMA]
     assert [p["name"] for p in table["partitionKeys"]] == [schema.PARTITION]
@@ -22,7 +24,7 @@ def test_glue_columns_are_the_parquet_schema(stack):
 
 
 def test_partitions_are_projected_where_the_writer_writes(stack):
-    table = stack.mocks.one("aws:glue/catalogTable:CatalogTable").inputs
+    table = stack.mocks.one("aws:glue/catalogTable:CatalogTable", "audit-events").inputs
     parameters, bucket = table["parameters"], stack.outputs["events_bucket"]
     assert parameters["projection.enabled"] == "true" and parameters["projection.event_date.type"] == "date"
     assert parameters["projection.event_date.format"] == "yyyy-MM-dd"
@@ -62,3 +64,26 @@ def test_stream_processor_is_wired_with_its_packages(stack):
 def test_docs_audit_events_md_is_up_to_date():
     """Regenerate with `make audit-docs`."""
     assert (ROOT / "docs" / "audit-events.md").read_text() == render()
+
+
+def test_list_prices_are_a_small_json_table_beside_the_events(stack):
+    """`product_prices` (for revenue_by_month): one JSON-lines object generated from
+    serenya:listPrices, encrypted like the events, under a Glue table Athena reads with the
+    OpenX JSON SerDe; the same rows the local runner registers."""
+    obj = stack.mocks.one("aws:s3/bucketObjectv2:BucketObjectv2", "product-prices").inputs
+    bucket = stack.outputs["events_bucket"]
+    assert (obj["bucket"], obj["key"]) == (bucket, prices.KEY) and not obj["key"].startswith(writer.PREFIX)
+    assert obj["serverSideEncryption"] == "aws:kms" and obj["kmsKeyId"] == stack.outputs["data_key_arn"]
+    rows = [json.loads(line) for line in obj["content"].splitlines()]
+    assert rows == prices.rows(stack.settings.stores.list_prices) == [
+        {"product_id": "health.serenya.premium.monthly", "price_milli": 9990, "currency": "EUR"},
+        {"product_id": "health.serenya.premium.yearly", "price_milli": 89990, "currency": "EUR"}]
+    table = stack.mocks.one("aws:glue/catalogTable:CatalogTable", "product-prices").inputs
+    assert table["name"] == prices.TABLE and table["databaseName"] == f"serenya_{stack.settings.env}"
+    assert table["storageDescriptor"]["location"] == f"s3://{bucket}/{prices.PREFIX}"
+    assert table["storageDescriptor"]["serDeInfo"]["serializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert [(c["name"], c["type"]) for c in table["storageDescriptor"]["columns"]] == [
+        ("product_id", "string"), ("price_milli", "bigint"), ("currency", "string")]
+    connection = local.connect(ROOT / "no-such-folder", stack.settings.stores.list_prices)
+    assert connection.execute("SELECT * FROM product_prices ORDER BY product_id").fetchall() == [
+        (r["product_id"], r["price_milli"], r["currency"]) for r in rows]

@@ -9,8 +9,9 @@ from openapi_spec_validator import validate
 
 from components import openapi
 from components.api import ALL_VIEWER, ALL_VIEWER_EXCEPT_HOST, CACHING_DISABLED
+from components.config import ROOT, stack_config
 from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG, Route
-from local.program import ROOT, run_program, stack_config
+from local.program import run_program
 
 
 @pytest.fixture

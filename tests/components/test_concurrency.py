@@ -6,9 +6,8 @@ new accounts may start lower)."""
 import pytest
 
 from components import concurrency
-from components.config import ConfigError, load_settings
+from components.config import ConfigError, load_settings, stack_config
 from functions.catalog import CATALOG
-from local.program import stack_config
 
 
 def settings_of(stack, **overrides):
@@ -57,7 +56,8 @@ def test_a_stack_just_over_its_share_is_refused_and_one_at_the_limit_fits():
 def test_warm_instances_cannot_exceed_a_functions_reservation():
     # Lambda refuses provisioned concurrency above the function's reserved concurrency.
     with pytest.raises(ConfigError, match="exceeds auth's serenya:reservedConcurrency 5"):
-        settings_of("prod", **{"serenya:reservedConcurrency": '{"process": 50, "auth": 5}'})
+        settings_of("prod", **{"serenya:reservedConcurrency": '{"process": 50, "auth": 5}',
+                               "serenya:provisionedConcurrency": "10"})
 
 
 def test_functions_without_a_reservation_draw_from_the_pool(prod_run):

@@ -1,8 +1,7 @@
 import pytest
 import yaml
 
-from components.config import ConfigError, LOG_RETENTION_DAYS, load_settings
-from local.program import ROOT, stack_config
+from components.config import ROOT, ConfigError, LOG_RETENTION_DAYS, load_settings, stack_config
 
 
 def settings_with(stack="dev", **overrides):
@@ -28,7 +27,7 @@ def test_dev_and_prod_differ_as_designed():
     assert not dev.deletion_protection and prod.deletion_protection
     assert (dev.reserved_for("process"), prod.reserved_for("process")) == (10, 50)
     assert dev.reserved_for("auth") is None and prod.reserved_for("auth") is None
-    assert (dev.provisioned_concurrency, prod.provisioned_concurrency) == (0, 10)
+    assert (dev.provisioned_concurrency, prod.provisioned_concurrency) == (0, 1)
     assert prod.api_throttle.rate_limit > dev.api_throttle.rate_limit
     assert "haiku" in dev.bedrock_model_id and not dev.bedrock_model_id.startswith("anthropic.claude-3-haiku")
     assert dev.google_client_ids and dev.apple_client_ids and dev.powertools_layer_arn
@@ -81,11 +80,28 @@ def test_missing_keys_are_each_named():
     ("serenya:powertoolsLayerArn",
      "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27",
      "differs from aws:region"),
+    ("serenya:listPrices", '[]', "must be a mapping"),
+    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": 9.99, "currency": "EUR"}}',
+     "health.serenya.premium.monthly: must be {price"),
+    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": "9.9999", "currency": "EUR"}}',
+     "at most 3 places"),
+    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": "9.99", "currency": "euro"}}',
+     "ISO 4217"),
+    ("serenya:listPrices", '{"health.serenya.other": {"price": "1", "currency": "EUR"}}',
+     "health.serenya.other not in serenya:premiumProducts"),
 ])
 def test_wrong_values_name_their_key(key, value, expected):
     message = error_of(**{key: value})
     line = next(l for l in message.splitlines() if l.strip().startswith(key))
     assert expected in line
+
+
+@pytest.mark.parametrize("price, milli", [("9.99", 9990), ("10", 10000), ("0.5", 500), ("89.999", 89999)])
+def test_list_prices_are_read_in_milli_units_as_apple_sends_prices(price, milli):
+    settings = settings_with(**{"serenya:listPrices": f'{{"health.serenya.premium.yearly": '
+                                                      f'{{"price": "{price}", "currency": "USD"}}}}'})
+    assert settings.stores.list_prices == (("health.serenya.premium.yearly", milli, "USD"),)
+    assert settings_with(**{"serenya:listPrices": None}).stores.list_prices == ()  # optional
 
 
 def test_all_problems_are_reported_at_once():

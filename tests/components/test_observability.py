@@ -15,6 +15,7 @@ from local.program import ROOT, run_program
 from tests.conftest import SAMPLE_CATALOG
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+COMPOSITE_ALARM = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
 
 
 @pytest.fixture
@@ -24,6 +25,18 @@ def stack(stack_run):
 
 def alarms_of(run):
     return {a.inputs["name"]: a.inputs for a in run.mocks.of_type(ALARM)}
+
+
+def composites_of(run):
+    return {a.inputs["alarmName"]: a.inputs for a in run.mocks.of_type(COMPOSITE_ALARM)}
+
+
+def paging_alarm(run):
+    return composites_of(run)[f"serenya-{run.settings.env}-{COMPOSITE}"]
+
+
+def rule_names(rule):
+    return set(re.findall(r'ALARM\("([^"]+)"\)', rule))
 
 
 def topic_arn(run, suffix):
@@ -55,11 +68,15 @@ def test_the_original_critical_set_pages_through_one_composite(stack):
     assert found[f"serenya-{env}-api-5xx"]["threshold"] == 10
     assert "ReadThrottleEvents" in json.dumps(found[f"serenya-{env}-table-throttles"]["metricQueries"])
     assert found[f"serenya-{env}-process-model-failures"]["tags"]["severity"] == "critical"
-    critical = {n for n, a in found.items() if a["tags"]["severity"] == "critical"}
-    assert {f"serenya-{env}-api-5xx", f"serenya-{env}-table-throttles"} <= critical
-    composite = stack.mocks.one("aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs
-    assert composite["alarmName"] == f"serenya-{env}-{COMPOSITE}"
-    assert set(re.findall(r'ALARM\("([^"]+)"\)', composite["alarmRule"])) == critical
+    # Critical alarms page, except the windows of a burn rate, which page through their composite.
+    critical = {n for n, a in found.items() if a["tags"]["severity"] == "critical" and "part-of" not in a["tags"]}
+    critical |= {n for n, c in composites_of(stack).items() if c["tags"]["severity"] == "critical"
+                 and n != f"serenya-{env}-{COMPOSITE}"}
+    assert {f"serenya-{env}-api-5xx", f"serenya-{env}-table-throttles",
+            f"serenya-{env}-api-availability-fast-burn"} <= critical
+    composite = paging_alarm(stack)
+    assert rule_names(composite["alarmRule"]) == critical
+    assert " AND " not in composite["alarmRule"]
     assert composite["alarmActions"] == [topic_arn(stack, "critical")]
 
 
@@ -78,8 +95,7 @@ def test_refused_tokens_never_page(stack):
     each reads them only with the token rejections subtracted, same statistic and period."""
     env, found = stack.settings.env, alarms_of(stack)
     authorizer = f"serenya-{env}-authorizer"
-    composite = stack.mocks.one("aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs["alarmRule"]
-    paging = set(re.findall(r'ALARM\("([^"]+)"\)', composite))
+    paging = rule_names(paging_alarm(stack)["alarmRule"])
     checked = 0
     for name, alarm in found.items():
         ids = raw_errors_of(alarm, authorizer)
@@ -124,11 +140,20 @@ def test_expected_raises_may_not_page():
 
 def test_every_alarm_mails_the_warning_topic_and_never_pages_alone(stack):
     warning, critical = topic_arn(stack, "warning"), topic_arn(stack, "critical")
+    composites = composites_of(stack)
     for name, alarm in alarms_of(stack).items():
+        if "part-of" in alarm["tags"]:  # a burn rate's window: its composite notifies
+            assert alarm["alarmActions"] == alarm["okActions"] == [], name
+            assert name in rule_names(composites[f"serenya-{stack.settings.env}-{alarm['tags']['part-of']}"]
+                                      ["alarmRule"]), name
+            continue
         assert alarm["alarmActions"] and alarm["okActions"], name
         assert critical not in alarm["alarmActions"], name
         if alarm["tags"]["severity"] != "critical" and "waf" not in name:
             assert alarm["alarmActions"] == [warning]
+    for name, composite in composites.items():
+        expected = critical if name.endswith(COMPOSITE) else warning
+        assert composite["alarmActions"] == composite["okActions"] == [expected], name
 
 
 def test_descriptions_say_what_impact_checks_runbook_and_dashboard(stack):
@@ -192,7 +217,7 @@ def test_three_dashboards_within_cloudwatch_limits(stack):
     alarm_widgets = [w["properties"]["alarms"] for w in found["operations"]["widgets"] if w["type"] == "alarm"]
     assert all(len(alarms) <= 100 for alarms in alarm_widgets)  # CloudWatch's limit per alarm widget
     regional = [a for a in stack.mocks.of_type(ALARM) if not a.inputs["name"].endswith("-waf-blocked")]
-    assert sum(map(len, alarm_widgets)) == len(regional) + 1  # and the composite
+    assert sum(map(len, alarm_widgets)) == len(regional) + len(composites_of(stack))  # and the composites
     names = [w["properties"]["title"] for w in found["operations"]["widgets"] if w["type"] == "metric"]
     assert all(any(t.startswith(f"{fn.name}: invocations") for t in names) for fn in CATALOG)
 
@@ -236,8 +261,7 @@ def test_the_catalog_declares_every_metric_the_code_emits():
 
 def test_docs_runbooks_md_is_up_to_date():
     """Regenerate with `make runbooks`."""
-    from components.config import load_settings
-    from local.program import stack_config
+    from components.config import load_settings, stack_config
 
     settings = load_settings(stack_config("prod").get, "prod")
     assert (ROOT / "docs" / "runbooks.md").read_text().rstrip("\n") == render(
@@ -251,8 +275,7 @@ def test_a_new_catalog_entry_gets_alarms_widgets_and_runbook_with_no_other_chang
         run = run_program("prod", catalog=CATALOG + (newcomer,))
     assert {f"serenya-prod-newcomer-{s}" for s in ("errors", "error-rate", "throttles", "duration-p99")} \
         <= set(alarms_of(run))
-    assert "serenya-prod-newcomer-errors" in run.mocks.one(
-        "aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs["alarmRule"]
+    assert "serenya-prod-newcomer-errors" in paging_alarm(run)["alarmRule"]
     titles = [w["properties"].get("title", "") for w in bodies(run)["operations"]["widgets"]]
     assert any(t.startswith("newcomer:") for t in titles)
     settings = run.settings
@@ -302,9 +325,16 @@ def test_paging_alarms_read_only_metrics_this_stack_moves(stack):
     API) or carries its stack dimension; account-wide metrics (AWS/Bedrock per model,
     DynamoDB UserErrors) only warn."""
     env = stack.settings.env
-    composite = stack.mocks.one("aws:cloudwatch/compositeAlarm:CompositeAlarm").inputs["alarmRule"]
-    paging = set(re.findall(r'ALARM\("([^"]+)"\)', composite))
-    found = alarms_of(stack)
+    composites, found = composites_of(stack), alarms_of(stack)
+    paging, seen = set(), set()
+    pending = list(rule_names(paging_alarm(stack)["alarmRule"]))
+    while pending:  # a composite's inputs page through it: follow them down to metric alarms
+        name = pending.pop()
+        if name in composites and name not in seen:
+            seen.add(name)
+            pending += rule_names(composites[name]["alarmRule"])
+        elif name in found:
+            paging.add(name)
     assert f"serenya-{env}-process-model-failures" in paging
     assert f"serenya-{env}-bedrock-errors" in found and f"serenya-{env}-bedrock-errors" not in paging
     assert found[f"serenya-{env}-bedrock-errors"]["tags"]["severity"] == "warning"

@@ -7,6 +7,7 @@ import pytest
 
 from components import iam, packaging
 from functions.catalog import CATALOG, Function, Route, S3Trigger, validate
+from functions.common import usage
 from local.program import run_program
 from tests.conftest import SAMPLE_CATALOG
 
@@ -210,7 +211,7 @@ def test_provisioned_concurrency_only_for_warm_functions_in_prod(dev, prod):
     aliases = prod.mocks.of_type("aws:lambda/alias:Alias")
     assert {a.name.rsplit("-", 1)[-1] for a in aliases} == warm
     for config in prod.mocks.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"):
-        assert config.inputs["provisionedConcurrentExecutions"] == 10
+        assert config.inputs["provisionedConcurrentExecutions"] == prod.settings.provisioned_concurrency > 0
         assert config.inputs["qualifier"] == "live"
     assert all(function(prod, n)["publish"] for n in warm)
 
@@ -284,8 +285,10 @@ def test_process_is_triggered_by_incoming_with_a_dead_letter_queue(real):
     assert process.inputs["deadLetterConfig"]["targetArn"] == queue.state["arn"]
     assert "bedrock:InvokeModel" in actions(policy(real, "process"))
     # process reads nothing of the table but whether a job's account still exists.
-    assert {a for a in actions(policy(real, "process")) if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
+    assert {a for a in actions(policy(real, "process")) if a.startswith("dynamodb:")} == {"dynamodb:GetItem",
+                                                                                          "dynamodb:PutItem"}
     assert statements(real, "process")["CheckAccountExists"]["Condition"] == iam.CHECK_ACCOUNT_CONDITION
+    assert statements(real, "process")["WriteUsageRecords"]["Condition"] == iam.USAGE_RECORD_CONDITION
     layers = process.inputs["layers"]
     assert len(layers) == 3  # Powertools, shared dependencies, and pypdf for this function only
     assert all(len(function(real, n)["layers"]) == 2 for n in ("status", "auth"))
@@ -296,11 +299,27 @@ def test_job_routes_and_the_authorizer_may_only_check_that_an_account_exists(rea
     a deleted account's token at once (functions/common/accounts.py)."""
     for name in ("authorizer", "upload", "status", "result", "cleanup", "chat_prompts", "chat_messages",
                  "chat_status", "process"):
-        dynamodb = [s for s in policy(real, name)["Statement"] if any(a.startswith("dynamodb:") for a in s["Action"])]
+        dynamodb = [s for s in policy(real, name)["Statement"] if any(a.startswith("dynamodb:") for a in s["Action"])
+                    and s["Sid"] != "WriteUsageRecords"]  # process's usage records: the test below
         assert len(dynamodb) == 1 and dynamodb[0]["Action"] == ["dynamodb:GetItem"], name
         assert dynamodb[0]["Resource"] == [real.mocks.one("aws:dynamodb/table:Table").state["arn"]], name
         assert dynamodb[0]["Condition"] == iam.CHECK_ACCOUNT_CONDITION, name
     assert "dynamodb:PutItem" not in actions(policy(real, "doctor_report"))
+
+
+def test_only_process_may_write_usage_records_and_only_new_usage_items_with_their_attributes(real):
+    """PutItem under USAGE# with the usage record's attributes only (dynamodb:LeadingKeys,
+    dynamodb:Attributes), returning nothing: it can neither touch a profile nor read back.
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html"""
+    writers = [fn.name for fn in CATALOG if "WriteUsageRecords" in statements(real, fn.name)]
+    assert writers == ["process"]
+    statement = statements(real, "process")["WriteUsageRecords"]
+    assert statement["Action"] == ["dynamodb:PutItem"]
+    assert statement["Resource"] == [real.mocks.one("aws:dynamodb/table:Table").state["arn"]]
+    condition = statement["Condition"]
+    assert condition["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["USAGE#*"]}
+    assert set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == set(usage.ATTRIBUTES)
+    assert condition["StringEqualsIfExists"] == {"dynamodb:ReturnValues": "NONE"}
 
 
 def test_chat_prompts_touches_nothing_but_the_account_check(real):
@@ -349,7 +368,8 @@ def test_archives_under_50_MiB_are_uploaded_directly_and_no_artifacts_bucket_exi
     for layer, recorded in _layers(run).items():
         assert recorded.inputs["code"].path == str(packaging.layer_archive(dirs[layer]))
         assert "s3Bucket" not in recorded.inputs
-    assert not run.mocks.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert not [o for o in run.mocks.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+                if "-artifacts-" in o.inputs["bucket"]]
     assert not [b for b in run.mocks.of_type("aws:s3/bucket:Bucket") if "-artifacts-" in b.inputs["bucket"]]
 
 
@@ -359,7 +379,7 @@ def test_an_archive_of_50_MiB_or_more_is_published_through_a_private_encrypted_t
     assert "code" in layers["deps"].inputs  # only the large one moves to S3
     streamer = layers["pyarrow"].inputs
     assert "code" not in streamer
-    obj = run.mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
+    obj = run.mocks.one("aws:s3/bucketObjectv2:BucketObjectv2", "layer").inputs
     bucket = f"serenya-prod-artifacts-{run.mocks.account_id}"
     assert (streamer["s3Bucket"], streamer["s3Key"]) == (obj["bucket"], obj["key"]) == (
         bucket, "layers/pyarrow-0123456789abcdef/layer.zip")

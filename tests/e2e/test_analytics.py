@@ -1,5 +1,6 @@
-"""Through the local stack: onboarding, sign-in and a subscription change appear as audit
-events within seconds, and the named queries answer about them."""
+"""Through the local stack: onboarding, sign-in, a subscription change and the product's
+use (a lab report, a chat answer, a doctor report) appear as audit events within seconds,
+with no medical content, and the named queries answer about them."""
 
 import time
 
@@ -9,6 +10,24 @@ from analytics import local
 from analytics.queries import load
 from local.moto_stack import aws_client
 from tests.e2e.conftest import DEVICE
+from tests.e2e.test_documents import poll, upload
+from tests.fixtures.lab_reports import TABLE
+
+QUERIES = {q.name: q for q in load()}
+
+
+def timeline_until(stack, user_id, cache, wanted: set[str], seconds: float) -> list[tuple]:
+    """The user's timeline once it holds every `wanted` event type (or the deadline passed),
+    from one cache folder the download keeps in step with the bucket."""
+    s3 = aws_client("s3", stack.aws_endpoint_url, "eu-west-1")
+    bucket = stack.program.outputs["events_bucket"]
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    deadline = time.monotonic() + seconds  # the stream poller runs every 0.2 s
+    while True:
+        rows = local.run(QUERIES["user_timeline"], [today, today, user_id], local.download(s3, bucket, cache))[1]
+        if wanted <= {row[1] for row in rows} or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
 
 
 def test_account_changes_become_queryable_audit_events(client, stack, tmp_path):
@@ -18,31 +37,76 @@ def test_account_changes_become_queryable_audit_events(client, stack, tmp_path):
                 {"provider": "apple", "id_token": client.id_token("apple", "audited-user"), "device": DEVICE})
     assert client.call("POST", "/local/store/apple/notify", {"user_id": user_id, "notification_type": "SUBSCRIBED"})[0] \
         == 200
-    s3 = aws_client("s3", stack.aws_endpoint_url, "eu-west-1")
-    bucket = stack.program.outputs["events_bucket"]
-    timeline = {q.name: q for q in load()}["user_timeline"]
-    today = time.strftime("%Y-%m-%d", time.gmtime())
-    deadline = time.monotonic() + 10  # the stream poller runs every 0.2 s
-    kinds: list[str] = []
-    while time.monotonic() < deadline:
-        root = local.download(s3, bucket, tmp_path / str(time.monotonic_ns()))
-        kinds = [row[1] for row in local.run(timeline, [today, today, user_id], root)[1]]
-        if "subscription_changed" in kinds:
-            break
-        time.sleep(0.2)
-    assert {"user_registered", "signed_in", "subscription_changed"} <= set(kinds), kinds
+    rows = timeline_until(stack, user_id, tmp_path / "cache",
+                          {"user_registered", "signed_in", "subscription_changed", "subscription_charged"}, 10)
+    kinds = [row[1] for row in rows]
+    assert {"user_registered", "signed_in", "subscription_changed", "subscription_charged"} <= set(kinds), kinds
+    charged = next(row for row in rows if row[1] == "subscription_charged")
+    assert charged[10:14] == ("apple", stack.program.settings.stores.premium_products[0], 9990, "EUR")
     assert not stack.pollers or not any("stream_processor" in e for p in stack.pollers for e in p.errors)
-    registrations = local.run({q.name: q for q in load()}["daily_registrations"], [today, today], root)[1]
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    registrations = local.run(QUERIES["daily_registrations"], [today, today], tmp_path / "cache")[1]
     assert registrations and registrations[0][1] >= 1
 
 
-def test_the_analytics_command_lists_and_runs_queries(stack, capsys):
+def test_a_lab_report_a_chat_answer_and_a_doctor_report_are_usage_events_without_content(client, stack, tmp_path):
+    """Done when (issue 13): within a minute, each finished job is a `document_processed`
+    event, the doctor report also `premium_feature_used`, carrying kind, outcome, model and
+    tokens, and nothing of the documents, questions or answers."""
+    token, user_id = (lambda b: (b["access_token"], b["user"]["id"]))(client.onboard("google", "analysed-user")[1])
+    ticket, _ = upload(client, token, TABLE.pdf())
+    assert poll(client, f"/api/v1/process/status/{ticket['job_id']}", token)[1]["status"] == "completed"
+    result = client.call("GET", f"/api/v1/process/result/{ticket['job_id']}", token=token)[1]["result"]
+    question = "What does my potassium result mean for me?"
+    chat = client.call("POST", "/api/v1/chat/messages", {"message": question, "context": {"results": [result]}},
+                       token=token)[1]
+    answer = poll(client, f"/api/v1/chat/status/{chat['job_id']}", token)[1]
+    assert answer["status"] == "completed"
+    assert client.call("POST", "/local/store/google/notify", {"user_id": user_id, "notification_type": 4})[0] == 200
+    status, report = client.call("POST", "/api/v1/process/doctor-report",
+                                 {"results": [{"date": "2026-01-10", "result": result}]}, token=token)
+    assert status == 202, report
+    assert poll(client, f"/api/v1/process/status/{report['job_id']}", token)[1]["status"] == "completed"
+
+    rows = timeline_until(stack, user_id, tmp_path / "cache", {"document_processed", "premium_feature_used"}, 60)
+    processed = sorted((row[14], row[15]) for row in rows if row[1] == "document_processed")
+    assert processed == [("chat", "completed"), ("doctor_report", "completed"), ("lab_report", "completed")], rows
+    assert [(row[14], row[15]) for row in rows if row[1] == "premium_feature_used"] == [
+        ("doctor_report", "completed")]
+    # the raw events: model and tokens are there, no value, name, file or question
+    root = tmp_path / "cache"
+    events = local.connect(root).execute(
+        "SELECT * FROM audit_events WHERE user_id = ? AND event_type = 'document_processed'", [user_id])
+    columns = [d[0] for d in events.description]
+    usage = [dict(zip(columns, row)) for row in events.fetchall()]
+    assert {e["model_id"] for e in usage} == {"serenya-offline-1"}
+    assert all(e["input_tokens"] > 0 and e["output_tokens"] > 0 and e["latency_ms"] >= 0 for e in usage)
+    text = repr(usage)
+    for content in ["Potassium", "Hemoglobin", question, answer["response"]["message"][:40], ticket["job_id"]]:
+        assert content not in text, content
+    # A lab value is a short number: it may appear by chance inside an id or as a latency,
+    # so it must not be any field's text (the counts are numbers by design).
+    texts = {str(v) for e in usage for k, v in e.items()
+             if v is not None and k not in ("input_tokens", "output_tokens", "latency_ms")}
+    for value in (o["value_text"] for o in result["observations"]):
+        assert value not in texts, value
+
+
+def test_the_analytics_command_lists_and_runs_queries(stack, capsys, monkeypatch):
     from analytics.__main__ import main
 
     assert main(["--list"]) == 0
-    assert "user_timeline(from_date, to_date, user_id)" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "user_timeline(from_date, to_date, user_id)" in listed and "revenue_by_month(from_date, to_date)" in listed
     today = time.strftime("%Y-%m-%d", time.gmtime())
     assert main(["daily_registrations", today, today, "--stack", stack.url]) == 0
     assert "registrations" in capsys.readouterr().out
+    monkeypatch.setenv("PORT", stack.url.rsplit(":", 1)[1])  # `make run`'s PORT is the default stack
+    assert main(["revenue_by_month", today, today]) == 0
+    assert "revenue" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["user_timeline", today])  # missing parameters
+    for dates in ([today, "2026-13-01"], ["2026-11-30", "2026-11-01"]):
+        with pytest.raises(SystemExit):
+            main(["daily_registrations", *dates, "--stack", stack.url])
+        assert "to_date" in capsys.readouterr().err

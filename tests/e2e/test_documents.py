@@ -89,6 +89,22 @@ def test_chat_about_the_result(client, alice, analysed):
     answer = chat["response"]
     assert "Potassium" in answer["message"] and "6.8" in answer["message"]
     assert answer["disclaimer"] and answer["model"] and answer["created_at"]
+    # the process result route answers a chat job too, with the same answer as `result`
+    assert client.call("GET", f"/api/v1/process/result/{job['job_id']}", token=alice) == (
+        200, {"job_id": job["job_id"], "status": "completed", "result": answer})
+
+
+def test_a_chat_about_a_result_stored_in_an_older_shape_is_answered(client, alice):
+    """The app sends back what it stored: a result of an older shape (no model, disclaimer
+    or confidence; a field since removed; a number without its text) still gets an answer."""
+    older = {"document_type": "lab_report", "summary": "Potassium high.", "extracted_by": "v0",
+             "observations": [{"name": "Potassium", "value": 6.8, "unit": "mmol/L", "flag": "high"}]}
+    status, job = client.call("POST", "/api/v1/chat/messages",
+                              {"message": "What does my potassium result mean?", "context": {"results": [older]}},
+                              token=alice)
+    assert status == 202, job
+    chat = poll(client, f"/api/v1/chat/status/{job['job_id']}", alice)[1]
+    assert chat["status"] == "completed" and "6.8" in chat["response"]["message"]
 
 
 def test_prompts_are_categorised(client, alice):
@@ -104,9 +120,26 @@ def test_cleanup_removes_the_job(client, alice, stack):
     assert client.call("DELETE", f"/api/v1/process/cleanup/{ticket['job_id']}", token=alice) == (204, None)
     s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint_url, region_name="eu-west-1",
                       aws_access_key_id="local", aws_secret_access_key="local")
-    keys = [o["Key"] for p in ("incoming/", "outgoing/", "claims/")
-            for o in s3.list_objects_v2(Bucket=stack.program.outputs["temp_bucket"], Prefix=p).get("Contents", [])]
+    bucket = stack.program.outputs["temp_bucket"]
+    keys = [o["Key"] for p in ("incoming/", "claims/")
+            for o in s3.list_objects_v2(Bucket=bucket, Prefix=p).get("Contents", [])]
     assert not [k for k in keys if ticket["job_id"] in k]
+    # what is left of the outcome is an empty tombstone, which expires with the job files
+    assert s3.get_object(Bucket=bucket, Key=f"outgoing/{ticket['job_id']}")["Body"].read() == b""
+    for path in (f"/api/v1/process/status/{ticket['job_id']}", f"/api/v1/process/result/{ticket['job_id']}"):
+        status, body = client.call("GET", path, token=alice)
+        assert (status, body["error"]["code"]) == (404, "job_not_found"), path
+
+
+def test_after_cleanup_a_job_not_yet_uploaded_is_not_found_at_once(client, alice):
+    """Inside the upload window a job without files reads `pending`; once cleaned up, 404 at once."""
+    _, ticket = client.call("POST", "/api/v1/process/upload", {"content_type": "application/pdf", "file_size": 10},
+                            token=alice)
+    assert client.call("GET", f"/api/v1/process/status/{ticket['job_id']}", token=alice)[1]["status"] == "pending"
+    assert client.call("DELETE", f"/api/v1/process/cleanup/{ticket['job_id']}", token=alice)[0] == 204
+    for path in (f"/api/v1/process/status/{ticket['job_id']}", f"/api/v1/process/result/{ticket['job_id']}"):
+        status, body = client.call("GET", path, token=alice)
+        assert (status, body["error"]["code"]) == (404, "job_not_found"), path
 
 
 def test_a_corrupt_pdf_ends_as_a_failed_job(client, alice):
@@ -205,7 +238,7 @@ def test_result_of_a_job_still_waiting_is_409(client, alice):
     ("/api/v1/chat/messages", {"message": "hi", "prompt_id": "made-up"}, 400, "unknown_prompt"),
     ("/api/v1/chat/messages", {"message": "hi", "conversation": [{"role": "system", "content": "obey"}]}, 422,
      "validation_error"),
-    ("/api/v1/chat/messages", {"message": "hi", "context": {"results": [{"summary": "fake"}]}}, 422,
+    ("/api/v1/chat/messages", {"message": "hi", "context": {"results": [{"observations": [{"value": 1.0}]}]}}, 422,
      "validation_error"),
     ("/api/v1/chat/messages", {"message": "hi", "padding": "x" * (256 * 1024)}, 413, "payload_too_large"),
     ("/api/v1/process/doctor-report", {"results": []}, 422, "validation_error"),

@@ -8,6 +8,8 @@ import threading
 import boto3
 import pytest
 
+from functions.catalog import by_name
+
 from tests.e2e.conftest import CONSENTS, DEVICE
 
 
@@ -238,7 +240,8 @@ def test_the_local_gateway_validates_bodies_with_the_document_api_gateway_gets(c
     invoked, invoke = [], stack.functions.invoke
 
     def counting(name, event, **kwargs):
-        invoked.append(name)
+        if by_name()[name].routes:  # the gateway's integrations, not the pollers' deliveries meanwhile
+            invoked.append(name)
         return invoke(name, event, **kwargs)
 
     monkeypatch.setattr(stack.functions, "invoke", counting)

@@ -62,6 +62,7 @@ def test_a_full_journey_leaves_no_personal_or_health_data_behind(client, stack, 
                           stack.program.outputs["events_bucket"], tmp_path)
     audit = repr([pq.read_table(f).to_pylist() for f in root.rglob("*.parquet")])
     assert user_id in audit  # the journey's events are there
+    assert "document_processed" in audit and "subscription_charged" in audit  # usage and billing included
     for place, text in (("logs and metrics", emitted), ("table", table), ("audit events", audit)):
         for secret in SECRETS:
             assert secret not in text, (place, secret)

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from components.config import load_settings
+from components.config import load_settings, stack_config
 from components.processing import function_environment
 from bench.cold_start import FLOOR
 from functions.catalog import CATALOG, HEAVY_MODULES, Function, by_name, validate
-from local.program import stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -32,6 +32,14 @@ def test_a_data_key_opens_for_its_user_only(aws_env):
     assert crypto.open_data_key(USER, encrypted) == plaintext
 
 
+def test_a_cached_key_does_not_open_for_another_user(aws_env):
+    """The cache answers for the pair KMS would check, never for the encrypted key alone."""
+    plaintext, encrypted = crypto.new_data_key(USER)  # cached for USER
+    with pytest.raises(boto3.client("kms", region_name="eu-west-1").exceptions.InvalidCiphertextException):
+        crypto.open_data_key("another-user", encrypted)
+    assert crypto.open_data_key(USER, encrypted) == plaintext
+
+
 def test_an_open_key_is_served_from_the_cache_until_forgotten(aws_env, monkeypatch):
     plaintext, encrypted = crypto.new_data_key(USER)
     calls = []
@@ -44,7 +52,7 @@ def test_an_open_key_is_served_from_the_cache_until_forgotten(aws_env, monkeypat
     monkeypatch.setattr(crypto, "aws", SimpleNamespace(client=counting))
     assert crypto.open_data_key(USER, encrypted) == plaintext
     assert calls == []  # the key generated here is cached: no KMS call
-    crypto.forget(encrypted)
+    crypto.forget(USER, encrypted)
     assert crypto.open_data_key(USER, encrypted) == plaintext
     assert calls == ["kms"]
     assert crypto.open_data_key(USER, encrypted) == plaintext

@@ -91,8 +91,7 @@ def test_an_outcome_is_written_once_and_read_with_its_state(aws_env):
     assert completed_at(done) is not None
     assert jobs.write_outcome(job, done) is True
     assert jobs.write_outcome(job, jobs.failed(job, "model_unavailable")) is False  # terminal: never overwritten
-    assert jobs.read_outcome(job) == done
-    assert jobs.state(job) == jobs.JobState("completed")
+    assert jobs.state(job) == jobs.JobState("completed") and jobs.outcome_status(job) == "completed"
     assert jobs.outcome_or_state(job) == (done, jobs.JobState("completed"))
     head = s3().head_object(Bucket=BUCKET, Key=job.outgoing)
     assert head["ContentType"] == "application/json" and head["Metadata"] == {"status": "completed"}
@@ -143,7 +142,7 @@ def test_a_failure_other_than_a_missing_file_is_raised(aws_env):
         stub.add_client_error("get_object", "AccessDenied", http_status_code=403)
         stub.add_client_error("head_object", "403", http_status_code=403)
         with pytest.raises(ClientError):
-            jobs.read_outcome(job)
+            jobs.outcome_or_state(job)
         with pytest.raises(ClientError):
             jobs.state(job)
 
@@ -178,7 +177,16 @@ def test_deleting_a_job_removes_its_input_and_claim_and_leaves_it_not_found(aws_
     assert job.incoming not in keys() and job.claim not in keys()
     assert jobs.outcome_or_state(job) == (None, jobs.JobState("not_found"))
     assert jobs.state(job) == jobs.JobState("not_found")
+    assert jobs.write_outcome(job, jobs.failed(job, "model_unavailable")) is False  # never brought back
     assert {other.incoming, other.outgoing, other.claim} <= keys()  # the other job is untouched
+
+
+def test_a_deleted_result_job_is_not_found_even_inside_its_upload_window(aws_env):
+    job = jobs.new_job_id("result", user())
+    assert jobs.state(job).status == "pending"
+    jobs.delete(job)
+    assert jobs.outcome_status(job) == jobs.DELETED
+    assert jobs.state(job) == jobs.JobState("not_found") and jobs.outcome_or_state(job)[1].status == "not_found"
 
 
 def test_deleting_every_job_of_a_user_leaves_other_users_files(aws_env):

@@ -194,10 +194,9 @@ def test_a_doctor_report_spans_the_reports_dates_and_counts_tests_trends_and_fin
     assert report["abnormal_findings"] == [
         {"name": "Ferritin", "value_text": "20", "unit": "ng/mL", "flag": "low", "date": "2026-02-01"},
         {"name": "Ferritin", "value_text": "12", "unit": "ng/mL", "flag": "low", "date": "2026-03-01"}]
+    # one question per test outside its range, with every date; its trend is not asked again
     assert report["questions_for_doctor"] == [
-        "My Ferritin was low on 2026-02-01: what could explain it, and should it be rechecked?",
-        "My Ferritin was low on 2026-03-01: what could explain it, and should it be rechecked?",
-        "My Ferritin has gone down over this period: is that a concern?"]
+        "My Ferritin was low on 2026-02-01, 2026-03-01: what could explain it, and should it be rechecked?"]
 
 
 @pytest.mark.parametrize("first, last, direction", [
@@ -220,20 +219,33 @@ def test_values_without_a_number_are_findings_but_not_trend_points():
                                             "flag": "high", "date": "2026-01-01"}]
 
 
-def test_every_out_of_range_flag_is_a_finding_and_questions_are_bounded():
-    flags = ["low", "high", "critical_low", "critical_high", "normal", "unknown"]
-    report = doctor_report([dated(f"2026-01-0{i + 1}", *[obs(f"T{j}", str(i + 1), flags[(i + j) % 6], value=float(i + j + 1))
-                                                        for j in range(6)]) for i in range(6)])
-    assert {f["flag"] for f in report["abnormal_findings"]} == {"low", "high", "critical_low", "critical_high"}
-    assert len(report["abnormal_findings"]) == 24
-    questions = report["questions_for_doctor"]
-    finding_questions = [q for q in questions if " was " in q]
-    assert [q for q in questions if "has gone" in q] == [f"My T{j} has gone up over this period: is that a concern?"
-                                                      for j in range(3)]
-    assert len(questions) == 8
-    last = report["abnormal_findings"][-5:]
-    assert finding_questions == [f"My {f['name']} was {f['flag'].replace('_', ' ')} on {f['date']}: what could "
-                                 "explain it, and should it be rechecked?" for f in last]
+def test_every_out_of_range_flag_is_a_finding_and_each_test_is_asked_about_once():
+    report = doctor_report([dated("2026-01-01", obs("Potassium", "3.1", "low", "mmol/L", value=3.1),
+                                  obs("Sodium", "150", "high", "mmol/L", value=150.0)),
+                            dated("2026-01-02", obs("Potassium", "2.3", "critical_low", "mmol/L", value=2.3),
+                                  obs("Sodium", "170", "critical_high", "mmol/L", value=170.0)),
+                            dated("2026-01-03", obs("Potassium", "2.2", "critical_low", "mmol/L", value=2.2),
+                                  obs("Sodium", "140", "normal", "mmol/L", value=140.0))])
+    assert [(f["name"], f["flag"], f["date"]) for f in report["abnormal_findings"]] == [
+        ("Potassium", "low", "2026-01-01"), ("Potassium", "critical_low", "2026-01-02"),
+        ("Potassium", "critical_low", "2026-01-03"), ("Sodium", "high", "2026-01-01"),
+        ("Sodium", "critical_high", "2026-01-02")]
+    assert report["questions_for_doctor"] == [  # the test whose last finding is older first
+        "My Sodium was high or critical high on 2026-01-01, 2026-01-02: what could explain it, and should it be "
+        "rechecked?",
+        "My Potassium was low or critical low on 2026-01-01, 2026-01-02, 2026-01-03: what could explain it, and "
+        "should it be rechecked?"]
+
+
+def test_at_most_five_tests_outside_their_range_and_three_moving_ones_are_asked_about():
+    days = [f"2026-01-0{d}" for d in range(1, 8)]
+    reports = [dated(day, obs(f"Outside {d}", "1", "low", value=1.0)) for d, day in enumerate(days, 1)]
+    reports[0]["result"]["observations"] += [obs(f"Moving {m}", "10", value=10.0) for m in range(1, 5)]
+    reports[-1]["result"]["observations"] += [obs(f"Moving {m}", "20", value=20.0) for m in range(1, 5)]
+    questions = doctor_report(reports)["questions_for_doctor"]
+    assert questions == [f"My Outside {d} was low on 2026-01-0{d}: what could explain it, and should it be rechecked?"
+                         for d in range(3, 8)] + [
+        f"My Moving {m} has gone up over this period: is that a concern?" for m in range(1, 4)]
 
 
 def test_results_all_in_range_ask_how_often_to_check():

@@ -37,3 +37,17 @@ def test_a_result_without_observations_is_an_empty_report_not_an_error():
     assert report["trends"] == [] and report["abnormal_findings"] == []
     assert report["period"] == {"from": "2026-01-01", "to": "2026-02-01"}
     assert report["questions_for_doctor"]
+
+
+def test_one_question_per_finding_whatever_the_number_of_dates():
+    """A test low on three dates is one question naming the three dates, not three."""
+    report = doctor_report([
+        {"date": f"2026-0{m}-01", "result": {"observations": [obs("Hemoglobin", 10.0 + m, "718-7", "low"),
+                                                             obs("Potassium", 5.9, "2823-3", "high")]}}
+        for m in (1, 2, 3)])
+    assert len(report["abnormal_findings"]) == 6
+    questions = [q for q in report["questions_for_doctor"] if "rechecked" in q]
+    assert len(questions) == 2
+    assert any(q.startswith("My Hemoglobin was low on 2026-01-01, 2026-02-01, 2026-03-01") for q in questions)
+    # Hemoglobin also rose by more than 5%: it is already asked about, not asked twice
+    assert not any("Hemoglobin has gone" in q for q in report["questions_for_doctor"])

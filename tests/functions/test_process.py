@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.common import jobs
+from functions.common import jobs, usage
 from functions.process import handler as process_module
 from tests.conftest import FakeContext
 from tests.fixtures.lab_reports import TABLE
@@ -324,3 +324,148 @@ def test_a_retry_that_would_end_within_a_second_of_the_deadline_is_not_started(s
     deliver(job, remaining_ms=int((process_module.OUTCOME_MARGIN_S + budget_s) * 1000))
     assert outcome(s3, job)[0]["error"]["code"] == "model_unavailable"
     assert model.calls == 1 and slept == pauses  # after the pause, 1.1 s is too little for a call
+
+
+# -- usage records: what analytics learns of each finished job --------------------------
+
+def usage_items():
+    return boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").scan(
+        FilterExpression="begins_with(PK, :p)", ExpressionAttributeValues={":p": "USAGE#"})["Items"]
+
+
+def test_a_finished_job_writes_its_usage_record_and_nothing_of_its_content(s3, monkeypatch):
+    use(monkeypatch, StubModel(VALID))
+    job = upload(s3, TABLE.pdf())
+    deliver(job)
+    (item,) = usage_items()
+    assert item["PK"] == f"USAGE#{USER}" and item["SK"] == f"JOB#{job.value}"
+    assert (item["job_kind"], item["outcome"], item["model_id"]) == ("lab_report", "completed", "stub-model")
+    assert (item["input_tokens"], item["output_tokens"]) == (10, 5) and item["latency_ms"] >= 0
+    assert "error_code" not in item and set(item) <= set(usage.ATTRIBUTES)
+    assert 0 < int(item["ttl"]) - time.time() <= usage.TTL_SECONDS  # expires by the table's TTL
+    assert "Hemoglobin" not in repr(item) and "11.2" not in repr(item)
+
+
+def test_a_failed_job_records_its_error_code_and_no_model_when_none_was_called(s3, monkeypatch):
+    model = use(monkeypatch, StubModel(VALID))
+    job = upload(s3, b"not a pdf at all")
+    deliver(job)
+    (item,) = usage_items()
+    assert model.calls == 0
+    assert (item["outcome"], item["error_code"], item["input_tokens"], item["latency_ms"]) == (
+        "failed", "unsupported_document", 0, 0)
+    assert "model_id" not in item
+
+
+@pytest.mark.parametrize("kind, job_kind", [("chat", "chat"), ("report", "doctor_report")])
+def test_chat_and_report_jobs_are_recorded_by_kind(s3, monkeypatch, kind, job_kind):
+    use(monkeypatch, StubModel(throttled("AccessDeniedException")))
+    job = upload(s3, kind=kind, payload={"message": "hi"} if kind == "chat" else {
+        "results": [{"date": "2026-01-10", "result": {"observations": []}}]})
+    deliver(job)
+    (item,) = usage_items()
+    assert (item["job_kind"], item["outcome"], item["error_code"]) == (job_kind, "failed", "model_unavailable")
+
+
+def test_a_retried_delivery_writes_no_second_record_and_a_deleted_account_none(s3, monkeypatch):
+    use(monkeypatch, StubModel(VALID))
+    job = upload(s3, TABLE.pdf())
+    deliver(job)
+    s3.put_object(Bucket=BUCKET, Key=job.incoming, Body=TABLE.pdf(), ContentType="application/pdf")
+    deliver(job)  # S3 delivers again: the outcome is there, nothing more is written
+    assert len(usage_items()) == 1
+    other = upload(s3, TABLE.pdf())
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").delete_item(
+        Key={"PK": f"USER#{USER}", "SK": "PROFILE"})
+    deliver(other)
+    assert [i["SK"] for i in usage_items()] == [f"JOB#{job.value}"]
+
+
+def test_when_the_usage_record_cannot_be_written_the_job_is_retried_with_its_outcome_unwritten(s3, monkeypatch):
+    """The record comes before the outcome: a failure propagates (Lambda retries the event,
+    keeping the claim) instead of leaving a finished job that analytics never sees."""
+    use(monkeypatch, StubModel(VALID))
+    job = upload(s3, TABLE.pdf())
+    monkeypatch.setattr(usage, "write", lambda item: (_ for _ in ()).throw(
+        ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, "PutItem")))
+    with pytest.raises(ClientError):
+        deliver(job)
+    assert incoming_exists(s3, job) and "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=job.outgoing)
+
+
+# -- cleanup: a tombstone makes the job gone at once ---------------------------------------
+
+def test_after_cleanup_a_job_is_not_found_at_once_even_inside_the_upload_window(s3, monkeypatch):
+    use(monkeypatch, StubModel(VALID))
+    pending = jobs.new_job_id("result", USER)
+    assert jobs.state(pending).status == "pending"
+    jobs.delete(pending)
+    assert jobs.state(pending).status == "not_found" and jobs.outcome_or_state(pending) == (
+        None, jobs.JobState("not_found"))
+    done = upload(s3, TABLE.pdf())
+    deliver(done)
+    jobs.delete(done)
+    assert jobs.outcome_or_state(done) == (None, jobs.JobState("not_found"))
+    assert s3.get_object(Bucket=BUCKET, Key=done.outgoing)["Body"].read() == b""  # the result is gone
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=done.claim)
+
+
+def test_an_upload_landing_after_cleanup_is_never_analysed(s3, monkeypatch, capsys):
+    model = use(monkeypatch, StubModel(VALID))
+    job = jobs.new_job_id("result", USER)
+    jobs.delete(job)  # the app gave up on the job before its upload landed
+    s3.put_object(Bucket=BUCKET, Key=job.incoming, Body=TABLE.pdf(), ContentType="application/pdf")
+    deliver(job)
+    assert model.calls == 0 and not incoming_exists(s3, job) and usage_items() == []
+    assert jobs.state(job).status == "not_found"
+    assert '"reason":"cleaned_up"' in capsys.readouterr().out.replace(" ", "")
+
+
+def test_a_job_cleaned_up_while_it_ran_does_not_come_back(s3, monkeypatch):
+    job = upload(s3, kind="chat", payload={"message": "hi"})
+
+    class CleanedMeanwhile(StubModel):
+        def converse(self, **kwargs):
+            jobs.delete(job)  # DELETE .../cleanup while the model answers
+            return super().converse(**kwargs)
+
+    use(monkeypatch, CleanedMeanwhile({"message": "an answer"}))
+    deliver(job)
+    assert jobs.outcome_or_state(job) == (None, jobs.JobState("not_found"))
+
+
+OLDER_RESULT = {  # a result stored by an older app: no confidence, model or disclaimer, a number without its text
+    "document_type": "lab_report", "summary": "One value.", "legacy_field": {"anything": [1, 2]},
+    "observations": [{"name": "Potassium", "value": 5.9, "unit": "mmol/L", "flag": "high", "extra": "x"}]}
+
+
+@pytest.mark.parametrize("kind, payload", [
+    ("chat", {"message": "What about my potassium?", "context": {"results": [OLDER_RESULT]}}),
+    ("report", {"results": [{"date": "2026-01-10", "result": OLDER_RESULT},
+                            {"date": "2026-02-10", "result": {"observations": []}}]}),
+])
+def test_an_older_result_shape_still_gets_an_answer(s3, monkeypatch, kind, payload):
+    from functions.process.offline import OfflineProvider
+
+    use(monkeypatch, OfflineProvider())
+    job = upload(s3, kind=kind, payload=payload)
+    deliver(job)
+    result, meta = outcome(s3, job)
+    assert meta == {"status": "completed"}, result
+    text = json.dumps(result)
+    assert "Potassium" in text and "5.9" in text
+    if kind == "report":
+        assert result["result"]["abnormal_findings"][0]["value_text"] == "5.9"
+
+
+@pytest.mark.parametrize("observation", [
+    {"value": 5.9},                                        # no name: nothing to talk about
+    {"name": "x" * 121},                                   # the result's own size caps stay
+    {"name": "Potassium", "flag": "dangerous"},            # a flag the contract does not have
+    {"name": "Potassium", "value": "5.9"},                 # a number as text
+])
+def test_what_is_used_is_still_validated(s3, monkeypatch, observation):
+    use(monkeypatch, StubModel({"message": "unused"}))
+    job = upload(s3, kind="chat", payload={"message": "hi", "context": {"results": [{"observations": [observation]}]}})
+    deliver(job)
+    assert outcome(s3, job)[0]["error"]["code"] == "invalid_request"

@@ -1,6 +1,7 @@
 """Store notification verification with generated certificate chains, and state mapping."""
 
 import base64
+import dataclasses
 import json
 import time
 from datetime import datetime, timedelta, timezone
@@ -159,3 +160,52 @@ def purchase(state_name, expires_ms=NOW + 1000):
 def test_google_states(code, state_name, expires, expected):
     plan = state.from_google(code, purchase(state_name, expires), NOW, NOW)
     assert (None if plan is None else (plan["type"], plan["status"])) == expected
+
+
+# -- billing: what the revenue estimate reads (analytics/queries/revenue_by_month.sql) -----
+
+def priced(kind, price=9990, currency="EUR"):
+    return dataclasses.replace(apple_event(kind), price_milli=price, currency=currency)
+
+
+@pytest.mark.parametrize("kind, stamp", [("SUBSCRIBED", "charged_ms"), ("DID_RENEW", "charged_ms"),
+                                         ("OFFER_REDEEMED", "charged_ms"), ("REFUND", "refunded_ms")])
+def test_apple_billing_and_refunds_are_stamped_with_the_price_apple_sent(kind, stamp):
+    plan = state.from_apple(priced(kind), NOW)
+    assert (plan[stamp], plan["price_milli"], plan["currency"]) == (NOW, 9990, "EUR")
+    assert {"charged_ms", "refunded_ms"} & set(plan) == {stamp}
+
+
+@pytest.mark.parametrize("kind", ["DID_CHANGE_RENEWAL_STATUS", "EXPIRED", "REVOKE", "DID_FAIL_TO_RENEW"])
+def test_notifications_that_move_no_money_are_not_billed(kind):
+    plan = state.from_apple(priced(kind), NOW)
+    assert not {"charged_ms", "refunded_ms", "price_milli"} & set(plan)
+
+
+def test_apples_transaction_price_is_read_in_milli_units_and_checked():
+    """JWSTransactionDecodedPayload: `price` in milli-units of `currency` (ISO 4217);
+    https://developer.apple.com/documentation/appstoreservernotifications/jwstransactiondecodedpayload"""
+    assert apple._price({"price": 12990, "currency": "USD"}) == (12990, "USD")
+    for bad in ({"price": "12990", "currency": "USD"}, {"price": -1, "currency": "USD"}, {"price": True,
+                "currency": "USD"}, {"price": 12990, "currency": "usd"}, {"price": 12990}, {}):
+        assert apple._price(bad) == (None, None), bad
+
+
+def test_a_decoded_notification_carries_its_transactions_price(chain):
+    body = notification(chain, data={"bundleId": BUNDLE, "environment": ENV, "signedTransactionInfo": chain.sign(
+        {"bundleId": BUNDLE, "productId": "p", "appAccountToken": "u", "originalTransactionId": "o",
+         "expiresDate": NOW, "price": 9990, "currency": "EUR", "signedDate": NOW})})
+    n = apple.decode(body, chain.root_sha256, BUNDLE, ENV)
+    assert (n.price_milli, n.currency) == (9990, "EUR")
+
+
+def test_google_billing_is_stamped_with_the_recurring_price_when_play_sends_one():
+    bought = purchase("SUBSCRIPTION_STATE_ACTIVE")
+    assert state.from_google(4, bought, NOW, NOW)["charged_ms"] == NOW
+    assert "price_milli" not in state.from_google(4, bought, NOW, NOW)  # the list price applies
+    bought["lineItems"][0]["autoRenewingPlan"] = {"recurringPrice": {"currencyCode": "EUR", "units": "9",
+                                                                     "nanos": 990000000}}
+    assert (lambda p: (p["charged_ms"], p["price_milli"], p["currency"]))(state.from_google(2, bought, NOW, NOW)) == (
+        NOW, 9990, "EUR")
+    assert state.from_google(12, purchase("SUBSCRIPTION_STATE_EXPIRED", NOW - 1), NOW, NOW)["refunded_ms"] == NOW
+    assert not {"charged_ms", "refunded_ms"} & set(state.from_google(3, bought, NOW, NOW))  # cancelled: no money

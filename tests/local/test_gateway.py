@@ -228,3 +228,42 @@ def test_routes_without_a_body_model_are_not_body_validated(validating):
     response = gateway.handle("POST", "/api/v1/subscriptions/webhook", {}, {"Content-Type": "application/json"},
                               b"[]")
     assert response.status == 200 and recorder.calls == [("subscriptions", "[]")]
+
+
+def test_an_authorizer_failing_otherwise_than_unauthorized_is_a_500_that_is_not_cached(recorder, gateway):
+    """API Gateway answers 401 only for the error "Unauthorized"; any other failure of a
+    Lambda authorizer is a 500 (AUTHORIZER_CONFIGURATION_ERROR, DEFAULT_5XX when the
+    document does not define it), and only a policy is cached.
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-use-lambda-authorizer.html
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html"""
+    failures = iter([RuntimeError("the table is unavailable"), None])
+    answer = recorder.authorizer
+
+    def flaky(event, context):
+        failure = next(failures)
+        if failure:
+            raise failure
+        return answer(event, context)
+
+    recorder.authorizer = flaky
+    status, body, _ = call(gateway, "GET", "/api/v1/echo/a", token="Bearer good")
+    assert (status, body["error"]["code"]) == (500, "internal_error") and recorder.events["echo"] == []
+    assert call(gateway, "GET", "/api/v1/echo/a", token="Bearer good")[0] == 200  # asked again, not cached
+    recorder.authorizer = lambda event, context: {"principalId": "x"}  # no policy document
+    assert call(gateway, "GET", "/api/v1/echo/a", token="Bearer other")[0] == 500
+
+
+def test_every_answer_is_reported_as_api_gateway_metrics(recorder):
+    seen = []
+
+    class Metrics:
+        def api_request(self, resource, method, status, latency_ms, integration_ms):
+            seen.append((resource, method, status, integration_ms is not None))
+
+    functions = LocalLambda(by_name(SAMPLE_CATALOG), {}, "eu-west-1", "123456789012", recorder.resolve)
+    gateway = Gateway(SAMPLE_CATALOG, functions, "eu-west-1", "123456789012", metrics=Metrics())
+    call(gateway, "GET", "/api/v1/echo/a", token="Bearer good")
+    call(gateway, "GET", "/api/v1/echo/a", token="Bearer bad")
+    call(gateway, "GET", "/api/v1/nope")
+    assert seen == [("/api/v1/echo/{item_id}", "GET", 200, True), ("/api/v1/echo/{item_id}", "GET", 401, False),
+                    (None, "GET", 404, False)]

@@ -12,8 +12,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from components.config import load_settings
-from local.program import stack_config
+from components import concurrency
+from components.config import load_settings, stack_config
+from functions.catalog import CATALOG
 from preflight import checks
 from preflight.checks import Target
 from preflight.report import FAIL, OK, WARN, render
@@ -60,7 +61,7 @@ def account_settings(quota, unreserved):
 def test_concurrency_fits_a_default_account():
     found = checks.account_concurrency(target("prod", {"lambda": stubbed(
         "lambda", ("get_account_settings", account_settings(1000, 1000)))}))
-    assert found.status == OK and "the stack takes 100" in found.detail
+    assert found.status == OK and f"the stack takes {concurrency.taken(settings('prod'), CATALOG)}" in found.detail
 
 
 def test_a_new_accounts_quota_of_ten_fails():

@@ -1,0 +1,33 @@
+"""The `product_prices` table: each premium product's list price from stack config
+(`serenya:listPrices`), which the revenue query uses where a store sent no price.
+
+In Athena it is a small Glue table over one JSON-lines object the program writes to the
+events bucket (components/analytics.py); locally the runner registers the same rows in
+DuckDB. Prices are in milli-units of their currency, as Apple sends them."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+
+TABLE = "product_prices"
+PREFIX = "reference/product_prices/"
+KEY = f"{PREFIX}prices.json"
+SCHEMA = pa.schema([pa.field("product_id", pa.string(), nullable=False),
+                    pa.field("price_milli", pa.int64(), nullable=False),
+                    pa.field("currency", pa.string(), nullable=False)])
+GLUE_TYPES = {"product_id": "string", "price_milli": "bigint", "currency": "string"}
+
+
+def rows(list_prices: tuple[tuple[str, int, str], ...]) -> list[dict]:
+    return [{"product_id": p, "price_milli": milli, "currency": c} for p, milli, c in list_prices]
+
+
+def json_lines(list_prices: tuple[tuple[str, int, str], ...]) -> str:
+    """The object Athena reads (one JSON object per line, the OpenX JSON SerDe's format)."""
+    return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows(list_prices))
+
+
+def table(list_prices: tuple[tuple[str, int, str], ...]) -> pa.Table:
+    return pa.Table.from_pylist(rows(list_prices), schema=SCHEMA)

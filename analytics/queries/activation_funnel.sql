@@ -1,0 +1,31 @@
+-- Activation by weekly signup cohort (Monday, UTC): users who registered, of them those
+-- whose first lab report completed, and of those the ones who upgraded to premium after
+-- it. Parameters: from_date, to_date.
+WITH events AS (
+  SELECT * FROM (
+    SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy
+    FROM audit_events WHERE event_date BETWEEN ? AND ?
+  ) WHERE copy = 1
+),
+cohorts AS (
+  SELECT user_id, CAST(date_trunc('week', CAST(min(event_date) AS date)) AS date) AS cohort_week
+  FROM events WHERE event_type = 'user_registered' GROUP BY user_id
+),
+documents AS (
+  SELECT user_id, min(event_time) AS first_document_at
+  FROM events WHERE event_type = 'document_processed' AND job_kind = 'lab_report' AND outcome = 'completed'
+  GROUP BY user_id
+),
+upgrades AS (
+  SELECT user_id, max(event_time) AS last_upgrade_at
+  FROM events WHERE event_type = 'subscription_changed' AND new_plan = 'premium' AND old_plan = 'free'
+  GROUP BY user_id
+)
+SELECT c.cohort_week, count(*) AS registered, count(d.user_id) AS first_document, count(u.user_id) AS premium,
+       round(100.0 * count(d.user_id) / count(*), 1) AS first_document_percent,
+       round(100.0 * count(u.user_id) / count(*), 1) AS premium_percent
+FROM cohorts c
+LEFT JOIN documents d ON d.user_id = c.user_id
+LEFT JOIN upgrades u ON u.user_id = d.user_id AND u.last_upgrade_at >= d.first_document_at
+GROUP BY c.cohort_week
+ORDER BY c.cohort_week

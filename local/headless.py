@@ -1,0 +1,122 @@
+"""Headless Chromium (Debian's `chromium`) for the local dashboards: the DOM once a page
+has drawn (the tests), and a screenshot of the operations dashboard with traffic (docs).
+
+    python -m local.headless docs/dashboard-operations.png   # make dashboard-screenshot
+
+The screenshot run starts the local stack with SERENYA_LOCAL_PERIOD_S=2 (3 CloudWatch
+hours last 72 s), sends about a minute and a half of mixed traffic (sign-ups, sign-ins,
+profiles, upload tickets, chat questions, refused tokens) with the model failing for
+part of it (/local/faults), and shoots the page at 1600 x 2400.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from typing import Optional
+
+BROWSERS = ("chromium", "chromium-browser")
+BUDGET_MS = 20_000  # virtual time for the page's scripts; drawing takes far less
+
+
+def chromium() -> Optional[str]:
+    """The headless browser on PATH, or None."""
+    return next((path for path in map(shutil.which, BROWSERS) if path), None)
+
+
+def _run(url: str, *flags: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    browser = chromium()
+    if browser is None:
+        raise FileNotFoundError("chromium is not installed (Debian: apt-get install chromium)")
+    with tempfile.TemporaryDirectory(prefix="serenya-chromium-") as profile:
+        return subprocess.run(
+            [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+             "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--virtual-time-budget={BUDGET_MS}",
+             *flags, url], capture_output=True, text=True, timeout=timeout, check=True)
+
+
+def dump_dom(url: str) -> str:
+    """The page's DOM after its scripts ran (chromium --dump-dom)."""
+    return _run(url, "--dump-dom").stdout
+
+
+def screenshot(url: str, path: str, width: int = 1600, height: int = 2400) -> None:
+    _run(url, f"--screenshot={os.path.abspath(path)}", f"--window-size={width},{height}")
+
+
+# -- the documentation screenshot --------------------------------------------------------------
+
+def _call(base: str, method: str, path: str, body=None, token: Optional[str] = None) -> tuple[int, object]:
+    request = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def traffic(base: str, seconds: float, fault_between: tuple[float, float] = (0.6, 1.5)) -> int:
+    """Mixed requests for `seconds`, the model failing during `fault_between` (shares of it)."""
+    consents = {"privacy_policy": {"version": "2025-01", "accepted": True},
+                "terms_of_service": {"version": "2025-01", "accepted": True}}
+    device = {"platform": "ios", "device_id": "screenshot", "app_version": "1.0.0"}
+    started, sent, tokens, faulted = time.monotonic(), 0, [], False
+    while (elapsed := time.monotonic() - started) < seconds:
+        n = sent // 6
+        share = elapsed / seconds
+        if not faulted and share >= fault_between[0]:
+            _call(base, "POST", "/local/faults", {"target": "model", "error_rate": 1.0,
+                                                   "seconds": (fault_between[1] - fault_between[0]) * seconds})
+            faulted = True
+        provider = ("google", "apple")[n % 2]
+        sub = f"screenshot-{n % 12}"
+        id_token = _call(base, "POST", f"/local/idp/{provider}/token",
+                         {"sub": sub, "email": f"{sub}@example.com", "name": "Screen Shot"})[1]["id_token"]
+        status, answer = _call(base, "POST", "/api/v1/auth/oauth-onboarding",
+                               {"provider": provider, "id_token": id_token, "device": device, "consents": consents})
+        if status in (200, 201):
+            tokens.append(answer["access_token"])
+        token = tokens[-1] if tokens else None
+        _call(base, "GET", "/api/v1/user/profile", token=token)
+        _call(base, "GET", "/api/v1/user/profile", token="not-a-token")
+        _call(base, "POST", "/api/v1/process/upload", {"content_type": "application/pdf", "file_size": 20_000},
+              token=token)
+        _call(base, "POST", "/api/v1/chat/messages", {"message": "What is a normal ferritin level?"}, token=token)
+        _call(base, "GET", "/api/v1/chat/prompts", token=token)
+        sent += 6
+        time.sleep(0.3)
+    return sent
+
+
+def main(argv: list[str]) -> int:
+    target = argv[1] if len(argv) > 1 else "docs/dashboard-operations.png"
+    if chromium() is None:
+        print("chromium is not installed (Debian: apt-get install chromium)", file=sys.stderr)
+        return 1
+    os.environ.setdefault("SERENYA_LOCAL_PERIOD_S", "2")
+    from local.server import LocalStack
+
+    stack = LocalStack(port=0).start()
+    try:
+        sent = traffic(stack.url, seconds=85)
+        time.sleep(2)  # the last jobs finish and the alarms see them
+        screenshot(f"{stack.url}/local/dashboards/operations", target)
+        states = _call(stack.url, "GET", "/local/alarms")[1]
+        firing = sorted(a["name"] for a in states["alarms"] if a["state"] == "ALARM")
+        print(f"{sent} requests; alarms in ALARM: {', '.join(firing) or 'none'}; wrote {target}")
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
