@@ -153,3 +153,31 @@ def test_consents_given_are_the_ones_the_request_carries_in_the_contracts_order(
     assert list(Consents(research=no, privacy_policy=yes).given().items()) == [("privacy_policy", yes),
                                                                              ("research", no)]
     assert Consents().given() == {}
+
+
+@pytest.mark.parametrize("content_type, accepted", [
+    ("application/json", True), ("Application/JSON; charset=UTF-8", True), ('application/json;charset="utf-8"', True),
+    ("application/json; charset = utf-8", True), ("application/json; charset=latin-1", False),
+    ("application/json; charset=utf-8; boundary=x", False), ("text/plain", False), ("", False),
+])
+def test_bodies_must_be_declared_json_with_at_most_a_utf8_charset(app, content_type, accepted):
+    status, body, _ = call(app, api_event("POST", "/api/v1/items", {"name": "a", "count": 1},
+                                          headers={"Content-Type": content_type}))
+    if accepted:
+        assert status == 201
+    else:
+        assert (status, body["error"]["code"], body["error"]["message"]) == (
+            415, "unsupported_media_type", "send the body as Content-Type: application/json")
+
+
+def test_a_body_setting_read_only_fields_is_refused_naming_them():
+    app = make_resolver(cors_origins=())
+
+    @app.post("/api/v1/items")
+    def create():
+        return {"name": parse_body(app, Item, read_only=frozenset({"id", "count", "owner"})).name}, 201
+
+    status, body, _ = call(app, api_event("POST", "/api/v1/items", {"name": "a", "count": 1, "owner": "x"}))
+    assert (status, body["error"]["code"], body["error"]["message"]) == (400, "read_only_field",
+                                                                         "read-only: count, owner")
+    assert call(app, api_event("POST", "/api/v1/items", {"name": "a"}))[0] == 422  # the model still applies

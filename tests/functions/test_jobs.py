@@ -224,3 +224,15 @@ def test_deleting_every_job_of_a_user_reads_every_page_of_the_listing(aws_env):
         client.meta.events.unregister("provide-client-params.s3.ListObjectsV2", small_pages)
     assert not [k for k in keys() if owner in k]
     assert f"incoming/chat_{owner}_" in pages
+
+
+def test_an_outcome_that_stays_unreadable_is_read_twice_at_most(aws_env):
+    """The HEAD says completed but the GET keeps answering 404: two reads, then the state."""
+    job = jobs.new_job_id("chat", user())
+    completed_head = {"Metadata": {"status": "completed"}, "ContentLength": 10}
+    with Stubber(aws.client("s3")) as stub:
+        for _ in range(2):
+            stub.add_client_error("get_object", "NoSuchKey", http_status_code=404)
+            stub.add_response("head_object", completed_head)
+        assert jobs.outcome_or_state(job) == (None, jobs.JobState("completed"))
+        stub.assert_no_pending_responses()

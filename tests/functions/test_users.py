@@ -290,3 +290,22 @@ def test_unknown_identities_and_users_are_none(aws_env):
     onboard()
     assert users.user_id_for("google", "g-2") is None and users.user_id_for("apple", "g-1") is None
     assert users.get("no-such-user") is None and not users.exists("no-such-user")
+
+
+def test_the_plan_is_one_strongly_consistent_projected_read(aws_env):
+    """Right after a purchase the next request must see the new plan."""
+    from functions.common import aws as common_aws
+
+    new = onboard()
+    sent = []
+
+    def record(params, **_):
+        sent.append(params)
+
+    client = common_aws.table("serenya-test").meta.client
+    client.meta.events.register("provide-client-params.dynamodb.GetItem", record)
+    try:
+        assert users.plan(new.user_id) == {"type": "free", "status": "active"}
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.GetItem", record)
+    assert [(p["ConsistentRead"], p["ProjectionExpression"]) for p in sent] == [(True, "current_subscription")]
