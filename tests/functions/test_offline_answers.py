@@ -267,6 +267,7 @@ def test_a_chat_job_is_answered_by_the_offline_analyser(s3, monkeypatch):  # noq
     assert body["response"]["message"] == ("Here is what your results show. Ferritin is 12 ng/mL, below its "
                                            "reference range (15-150).")
     assert body["response"]["model"] == "serenya-offline-1"
+    assert body["response"]["created_at"].endswith("Z") and body["response"]["disclaimer"]
 
 
 def test_a_report_job_is_written_by_the_offline_analyser(s3, monkeypatch):  # noqa: F811 (s3: the fixture)
@@ -319,3 +320,33 @@ def test_a_value_without_a_range_to_compare_with_is_not_counted_outside_its_rang
                        "record_lab_analysis")
     assert [o["flag"] for o in draft["observations"]] == ["unknown", "high"]
     assert draft["summary"] == "2 results were found; 1 outside the reference range: Sodium (high)."
+
+
+@pytest.mark.parametrize("values, direction", [((100.0, 150.0, 90.0), "down"), ((100.0, 50.0, 120.0), "up"),
+                                               ((100.0, 200.0, 103.0), "stable")])
+def test_a_trend_compares_the_first_and_the_last_value(values, direction):
+    report = doctor_report([dated(f"2026-01-0{i}", obs("Glucose", str(v), value=v)) for i, v in enumerate(values, 1)])
+    assert report["trends"][0]["direction"] == direction
+
+
+def test_a_conversation_becomes_alternating_turns_that_start_with_the_user():
+    """Converse wants alternating roles, the user first: an opening assistant turn is
+    dropped and consecutive turns of one role are joined."""
+    body = {"message": "And now?", "conversation": [
+        {"role": "assistant", "content": "Welcome"}, {"role": "user", "content": "Hi"},
+        {"role": "user", "content": "Is my iron low?"}, {"role": "assistant", "content": "It is."},
+        {"role": "assistant", "content": "Ask more."}]}
+    messages = tasks.chat_task(json.dumps(body).encode()).messages
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"] == [{"text": "Hi"}, {"text": "Is my iron low?"}]
+    assert messages[1]["content"] == [{"text": "It is."}, {"text": "Ask more."}]
+    assert messages[2]["content"][0] == {"text": "And now?"}
+    assert messages[2]["content"][1]["text"].startswith("<results>{") and len(messages[2]["content"]) == 2
+    ending_with_the_user = {"message": "And now?", "conversation": [{"role": "user", "content": "Hi"}]}
+    [only] = tasks.chat_task(json.dumps(ending_with_the_user).encode()).messages
+    assert only["role"] == "user" and [b["text"] for b in only["content"][:2]] == ["Hi", "And now?"]
+
+
+def test_a_declared_type_with_parameters_or_capitals_is_still_that_type():
+    task = tasks.lab_task(TABLE.pdf(), "Application/PDF; name=report.pdf")
+    assert task.messages[0]["content"][0]["document"]["format"] == "pdf"

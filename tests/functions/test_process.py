@@ -469,3 +469,18 @@ def test_what_is_used_is_still_validated(s3, monkeypatch, observation):
     job = upload(s3, kind="chat", payload={"message": "hi", "context": {"results": [{"observations": [observation]}]}})
     deliver(job)
     assert outcome(s3, job)[0]["error"]["code"] == "invalid_request"
+
+
+def test_an_invalid_reply_is_logged_with_its_kind_and_every_call_timed_in_milliseconds(s3, monkeypatch, capsys,
+                                                                                      caplog):
+    use(monkeypatch, StubModel({"document_type": "nonsense"}))
+    job = upload(s3, TABLE.pdf())
+    capsys.readouterr()
+    deliver(job)
+    assert outcome(s3, job)[0]["error"]["code"] == "invalid_model_reply"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    warnings = [r for r in caplog.records if r.getMessage() == "model reply failed validation"]
+    assert [(w.levelname, w.job_kind) for w in warnings] == [("WARNING", "result")]
+    units = {m["Name"]: m["Unit"] for line in lines if "_aws" in line
+             for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["ModelLatency"] == "Milliseconds"
