@@ -271,3 +271,29 @@ def test_every_key_has_its_alias_and_its_own_policy(stack, suffix, alias):
     policy = {"data": data_key_policy(account, stack.settings.region), "pii": pii_key_policy(account),
               "email-mac": email_mac_key_policy(account), "signing": None}[suffix]
     assert (json.loads(key.inputs["policy"]) if "policy" in key.inputs else None) == policy
+
+
+def test_the_tables_attribute_definitions_are_exactly_its_key_attributes(stack):
+    """DynamoDB refuses a table whose AttributeDefinitions name an attribute no key schema
+    uses, or miss one that a key uses (ValidationException at CreateTable):
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html#DDB-CreateTable-request-AttributeDefinitions"""
+    table = stack.mocks.one("aws:dynamodb/table:Table").inputs
+    keys = {table["hashKey"], table["rangeKey"]} | {
+        g[k] for g in table["globalSecondaryIndexes"] for k in ("hashKey", "rangeKey")}
+    defined = [a["name"] for a in table["attributes"]]
+    assert sorted(defined) == sorted(keys) and len(defined) == len(set(defined))
+    assert {a["type"] for a in table["attributes"]} == {"S"}
+
+
+def test_items_expire_by_the_ttl_attribute_the_functions_write(stack):
+    from functions.common import usage
+
+    table = stack.mocks.one("aws:dynamodb/table:Table").inputs
+    assert table["ttl"] == {"attributeName": usage.TTL_ATTRIBUTE, "enabled": True}
+
+
+@pytest.mark.parametrize("suffix, purpose", [("data", "storage"), ("pii", "PII"), ("email-mac", "HMAC"),
+                                             ("signing", "signing")])
+def test_every_key_says_what_it_is_for(stack, suffix, purpose):
+    key = stack.mocks.one("aws:kms/key:Key", endswith=f"-{stack.settings.env}-{suffix}")
+    assert purpose in key.inputs["description"]
