@@ -142,7 +142,7 @@ def doctor_report(dated_results: list[dict]) -> dict:
         numeric = [(d, o) for d, o in points if o.get("value") is not None]
         if len(numeric) > 1:
             first, last = numeric[0][1]["value"], numeric[-1][1]["value"]
-            change = (last - first) / abs(first) if first else (1.0 if last else 0.0)
+            change = (last - first) / abs(first) if first else float((last > 0) - (last < 0))
             direction = "stable" if abs(change) <= 0.05 else ("up" if change > 0 else "down")
             o = numeric[-1][1]
             trends.append({"name": o["name"], "loinc": o.get("loinc"), "unit": o.get("unit"),

@@ -73,6 +73,35 @@ def test_events_never_carry_personal_or_health_data():
     assert derive(record("MODIFY", U, old=old, new=new))[0]["changed_fields"] == ["biometric", "email", "given_name"]
 
 
+def test_a_registration_on_a_paid_plan_records_that_plan():
+    new = profile(U, current_subscription={"type": "premium", "status": "trial"})
+    registered = next(e for e in derive(record("INSERT", U, new=new)) if e["event_type"] == "user_registered")
+    assert (registered["new_plan"], registered["subscription_status"]) == ("premium", "trial")
+    bare = {k: v for k, v in profile(U).items() if k != "current_subscription"}
+    registered = next(e for e in derive(record("INSERT", U, new=bare)) if e["event_type"] == "user_registered")
+    assert (registered["new_plan"], registered["subscription_status"]) == ("free", "active")
+
+
+def test_a_changed_consent_records_its_new_version_and_an_unchanged_one_nothing():
+    old = profile(U)
+    accepted = {**old["consents"]["privacy_policy"], "version": "2026-02"}
+    new = profile(U, consents={**old["consents"], "privacy_policy": accepted})
+    events = derive(record("MODIFY", U, old=old, new=new))
+    assert [(e["event_type"], e["consent_type"], e["consent_version"]) for e in events] == [
+        ("consent_updated", "privacy_policy", "2026-02")]
+    withdrawn = profile(U, consents={**old["consents"],
+                                     "terms_of_service": {**old["consents"]["terms_of_service"], "accepted": False}})
+    assert [e["consent_type"] for e in derive(record("MODIFY", U, old=old, new=withdrawn))] == ["terms_of_service"]
+
+
+def test_a_plan_change_records_old_and_new_plan_and_status():
+    old = profile(U, current_subscription={"type": "premium", "status": "active"})
+    new = profile(U, current_subscription={"type": "premium", "status": "expired"})
+    [changed] = derive(record("MODIFY", U, old=old, new=new))
+    assert (changed["event_type"], changed["old_plan"], changed["new_plan"], changed["subscription_status"]) == (
+        "subscription_changed", "premium", "premium", "expired")
+
+
 def test_a_finished_job_is_a_document_processed_event_without_its_content():
     item = usage(U, "lab_report", "failed", "unreadable_document", model_id="m", latency_ms=1234,
                  input_tokens=10, output_tokens=0)

@@ -68,16 +68,28 @@ STATEMENT_ELEMENTS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "N
                       "NotResource", "Condition"}
 
 
+# The keys of a Principal element (the same grammar page).
+PRINCIPAL_KEYS = {"AWS", "Service", "Federated", "CanonicalUser"}
+
+
 def _policies(run):
+    """Every JSON policy among the resources' inputs, found by its elements whatever their
+    case, so that a malformed "statement" or Version is checked too."""
     for record in run.mocks.resources:
         for value in record.inputs.values():
-            if isinstance(value, str) and value.startswith("{") and '"Statement"' in value:
-                yield record.name, json.loads(value)
+            if isinstance(value, str) and value.startswith("{"):
+                try:
+                    document = json.loads(value)
+                except ValueError:
+                    continue  # e.g. an access log format: a JSON template, not a document
+                if isinstance(document, dict) and {k.lower() for k in document} & {"version", "statement"}:
+                    yield record.name, document
 
 
 def test_every_policy_the_program_writes_follows_the_iam_grammar(stack_run):
     found = list(_policies(stack_run))
-    assert len(found) > 10 and any(name.endswith("-data") for name, _ in found)
+    assert len(found) > 10
+    assert {f"serenya-{stack_run.settings.env}-{k}" for k in ("data", "pii", "email-mac")} <= {n for n, _ in found}
     for name, policy in found:
         assert set(policy) <= POLICY_ELEMENTS and policy["Version"] == "2012-10-17", name
         sids = [s.get("Sid") for s in policy["Statement"]]
@@ -88,3 +100,5 @@ def test_every_policy_the_program_writes_follows_the_iam_grammar(stack_run):
             assert {"Action", "NotAction"} & set(statement), name
             trust = statement.get("Action") in ("sts:AssumeRole", ["sts:AssumeRole"])  # role trust policies
             assert trust or {"Resource", "NotResource"} & set(statement), name
+            principal = statement.get("Principal", "*")
+            assert principal == "*" or (set(principal) <= PRINCIPAL_KEYS and principal), (name, principal)

@@ -343,3 +343,25 @@ def test_paging_alarms_read_only_metrics_this_stack_moves(stack):
             dims = metric["dimensions"]
             ours = dims.get("stack") == env or any(str(v).startswith(f"serenya-{env}") for v in dims.values())
             assert ours, (name, metric)
+
+
+def test_descriptions_open_with_the_severity_in_capitals_and_the_stack(stack):
+    for name, alarm in alarms_of(stack).items():
+        severity = alarm["tags"]["severity"]
+        assert alarm["alarmDescription"].startswith(f"[{severity.upper()}] "), name
+        assert f"({stack.settings.env}). Impact: " in alarm["alarmDescription"], name
+
+
+def test_api_alarms_exist_only_where_the_catalog_has_an_api():
+    from functions.catalog import AUTHORIZER, S3Trigger
+
+    settings = run_program("dev").settings
+    names = reference_names(settings)
+
+    def api_alarms(catalog):
+        return [s.key for s in alarms.all_alarms(catalog, settings, names, detailed=True) if s.resource == "api"]
+
+    worker = Function("worker", "processes uploads", trigger=S3Trigger("incoming/"))
+    assert api_alarms((worker,)) == []
+    assert "api-5xx" in api_alarms((worker, Function(AUTHORIZER, "checks tokens")))  # the authorizer faces the API
+    assert "api-5xx" in api_alarms((worker, Function("echo", "answers", routes=(Route("GET", "/api/v1/echo"),))))

@@ -210,3 +210,90 @@ def test_logical_names_depend_on_the_stack_name_only(stack):
             assert changeable not in record.name, record.name
     urns = [o.urn for o in stack.mocks.options.values()]
     assert len(urns) == len(set(urns)) == len(stack.mocks.resources)
+
+
+def test_buckets_are_named_by_stack_purpose_and_account(stack):
+    env, account = stack.settings.env, stack.mocks.account_id
+    assert {o: stack.outputs[o] for o in ("temp_bucket", "events_bucket", "athena_results_bucket")} == {
+        "temp_bucket": f"serenya-{env}-temp-{account}", "events_bucket": f"serenya-{env}-events-{account}",
+        "athena_results_bucket": f"serenya-{env}-athena-results-{account}"}
+
+
+def test_every_lifecycle_rule_is_named_and_aborts_unfinished_uploads_after_a_day(stack):
+    names = {}
+    for output in ("temp_bucket", "events_bucket", "athena_results_bucket"):
+        for prefix, rule in lifecycle(stack, output).items():
+            names[(output, prefix)] = rule["id"]
+            assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+            assert rule["status"] == "Enabled"
+            # only the versioned events bucket keeps old versions, for 30 days
+            assert rule.get("noncurrentVersionExpiration") == ({"noncurrentDays": 30}
+                                                               if output == "events_bucket" else None)
+    assert names == {("temp_bucket", "incoming/"): "expire-incoming", ("temp_bucket", "outgoing/"): "expire-outgoing",
+                     ("temp_bucket", "claims/"): "expire-claims", ("events_bucket", "audit/"): "audit-retention",
+                     ("athena_results_bucket", ""): "expire-results"}
+
+
+def test_only_the_layers_sit_at_the_stacks_root_and_a_buckets_settings_belong_to_it(stack):
+    """A resource's parent is part of its URN: one created outside its component would be a
+    different resource to Pulumi, replaced (deleted first) by the next `pulumi up`."""
+    env = stack.settings.env
+
+    def parent_type(record):
+        return stack.mocks.options_of(record).urn.split("::")[2].rsplit("$", 1)[0]
+
+    roots = [(r.name, r.type) for r in stack.mocks.resources if parent_type(r) == "pulumi:pulumi:Stack"]
+    assert {name for name, _ in roots} == {f"serenya-{env}"}
+    assert sorted(t for _, t in roots) == sorted(f"serenya:{layer}" for layer in (
+        "storage:StorageLayer", "processing:ProcessingLayer", "api:ApiLayer", "analytics:AnalyticsLayer",
+        "observability:ObservabilityLayer"))
+    bucket_names = {f"serenya-{env}-{b}" for b in ("temp", "events", "athena")}
+    settings = [r for r in stack.mocks.resources if r.type.startswith("aws:s3/") and r.name in bucket_names]
+    assert len(settings) >= 3 * 5
+    assert {parent_type(r) for r in settings} == {"serenya:storage:SecureBucket"}
+    storage = [r for r in stack.mocks.resources
+               if r.type.split("/")[0] in ("aws:kms", "aws:dynamodb", "aws:secretsmanager") and "us-east-1" not in r.name]
+    assert {parent_type(r) for r in storage} == {"serenya:storage:StorageLayer"}
+    assert {parent_type(r) for r in stack.mocks.of_type("serenya:storage:SecureBucket")} == {
+        "serenya:storage:StorageLayer"}
+
+
+@pytest.mark.parametrize("suffix, alias", [("data", ""), ("pii", "-pii"), ("email-mac", "-email-mac"),
+                                           ("signing", "-signing")])
+def test_every_key_has_its_alias_and_its_own_policy(stack, suffix, alias):
+    from components.storage import data_key_policy, email_mac_key_policy, pii_key_policy
+
+    env, account = stack.settings.env, stack.mocks.account_id
+    key = stack.mocks.one("aws:kms/key:Key", endswith=f"-{env}-{suffix}")
+    aliases = {a.inputs["name"]: a.inputs["targetKeyId"] for a in stack.mocks.of_type("aws:kms/alias:Alias")}
+    assert aliases[f"alias/serenya-{env}{alias}"] == key.state["keyId"]
+    assert key.inputs["description"].startswith(f"Serenya {env}: ")
+    policy = {"data": data_key_policy(account, stack.settings.region), "pii": pii_key_policy(account),
+              "email-mac": email_mac_key_policy(account), "signing": None}[suffix]
+    assert (json.loads(key.inputs["policy"]) if "policy" in key.inputs else None) == policy
+
+
+def test_the_tables_attribute_definitions_are_exactly_its_key_attributes(stack):
+    """DynamoDB refuses a table whose AttributeDefinitions name an attribute no key schema
+    uses, or miss one that a key uses (ValidationException at CreateTable):
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html#DDB-CreateTable-request-AttributeDefinitions"""
+    table = stack.mocks.one("aws:dynamodb/table:Table").inputs
+    keys = {table["hashKey"], table["rangeKey"]} | {
+        g[k] for g in table["globalSecondaryIndexes"] for k in ("hashKey", "rangeKey")}
+    defined = [a["name"] for a in table["attributes"]]
+    assert sorted(defined) == sorted(keys) and len(defined) == len(set(defined))
+    assert {a["type"] for a in table["attributes"]} == {"S"}
+
+
+def test_items_expire_by_the_ttl_attribute_the_functions_write(stack):
+    from functions.common import usage
+
+    table = stack.mocks.one("aws:dynamodb/table:Table").inputs
+    assert table["ttl"] == {"attributeName": usage.TTL_ATTRIBUTE, "enabled": True}
+
+
+@pytest.mark.parametrize("suffix, purpose", [("data", "storage"), ("pii", "PII"), ("email-mac", "HMAC"),
+                                             ("signing", "signing")])
+def test_every_key_says_what_it_is_for(stack, suffix, purpose):
+    key = stack.mocks.one("aws:kms/key:Key", endswith=f"-{stack.settings.env}-{suffix}")
+    assert purpose in key.inputs["description"]

@@ -95,3 +95,89 @@ def test_settings_come_from_the_environment_once(monkeypatch):
             s.require("temp_bucket")
     finally:
         settings_module.settings.cache_clear()
+
+
+class Inner(BaseModel):
+    x: int
+
+
+class Many(BaseModel):
+    a: int
+    b: int
+    c: int
+    d: int
+    e: int
+    f: int
+    inner: Inner
+
+
+def test_a_validation_message_names_at_most_five_fields_by_their_path():
+    from pydantic import ValidationError
+
+    from functions.common.http import _validation_message
+
+    with pytest.raises(ValidationError) as caught:
+        Many.model_validate({"inner": {"x": "not a number"}})
+    message = _validation_message(caught.value.errors())
+    parts = message.split("; ")
+    assert [p.split(": ", 1)[0] for p in parts] == ["a", "b", "c", "d", "e"]  # the first five of seven
+    assert all(p.split(": ", 1)[1] == "Field required" for p in parts)
+    nested = _validation_message([{"loc": ("body", "inner", "x"), "msg": "Input should be a valid integer"}])
+    assert nested == "inner.x: Input should be a valid integer"
+    assert _validation_message([{"loc": (), "msg": "Value error, dates are reversed"}]) == \
+        "body: Value error, dates are reversed"
+    assert _validation_message([{"loc": ("items", 0)}]) == "items.0: invalid"
+    assert _validation_message([]) == "request does not match the schema"
+
+
+def test_a_route_for_a_deleted_account_answers_401_account_gone(aws_env):
+    from functions.common.http import caller_id
+
+    app = make_resolver(cors_origins=())
+
+    @app.get("/api/v1/me")
+    def me():
+        return {"id": caller_id(app)}
+
+    event = api_event("GET", "/api/v1/me")
+    event["requestContext"]["authorizer"] = {"user_id": "deleted-user"}
+    status, body, _ = call(app, event)
+    assert status == 401
+    assert body["error"] == {"code": "unauthorized", "message": "this account no longer exists", "request_id": "req-1"}
+
+
+def test_consents_given_are_the_ones_the_request_carries_in_the_contracts_order():
+    from functions.common.models import Consent, Consents
+
+    yes, no = Consent(version="2", accepted=True), Consent(version="1", accepted=False)
+    assert list(Consents(research=no, privacy_policy=yes).given().items()) == [("privacy_policy", yes),
+                                                                             ("research", no)]
+    assert Consents().given() == {}
+
+
+@pytest.mark.parametrize("content_type, accepted", [
+    ("application/json", True), ("Application/JSON; charset=UTF-8", True), ('application/json;charset="utf-8"', True),
+    ("application/json; charset = utf-8", True), ("application/json; charset=latin-1", False),
+    ("application/json; charset=utf-8; boundary=x", False), ("text/plain", False), ("", False),
+])
+def test_bodies_must_be_declared_json_with_at_most_a_utf8_charset(app, content_type, accepted):
+    status, body, _ = call(app, api_event("POST", "/api/v1/items", {"name": "a", "count": 1},
+                                          headers={"Content-Type": content_type}))
+    if accepted:
+        assert status == 201
+    else:
+        assert (status, body["error"]["code"], body["error"]["message"]) == (
+            415, "unsupported_media_type", "send the body as Content-Type: application/json")
+
+
+def test_a_body_setting_read_only_fields_is_refused_naming_them():
+    app = make_resolver(cors_origins=())
+
+    @app.post("/api/v1/items")
+    def create():
+        return {"name": parse_body(app, Item, read_only=frozenset({"id", "count", "owner"})).name}, 201
+
+    status, body, _ = call(app, api_event("POST", "/api/v1/items", {"name": "a", "count": 1, "owner": "x"}))
+    assert (status, body["error"]["code"], body["error"]["message"]) == (400, "read_only_field",
+                                                                         "read-only: count, owner")
+    assert call(app, api_event("POST", "/api/v1/items", {"name": "a"}))[0] == 422  # the model still applies

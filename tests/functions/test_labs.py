@@ -116,6 +116,91 @@ def test_doctor_report_trends_and_findings():
     assert 1 <= len(report["questions_for_doctor"]) <= 8
 
 
+@pytest.mark.parametrize("line, value, flag", [
+    # the catalogue's critical limits for potassium are 2.5 and 6.5 mmol/L; both limits exclusive
+    ("Potassium 2.4 mmol/L 3.5-5.1", 2.4, "critical_low"),
+    ("Potassium 2.5 mmol/L 3.5-5.1", 2.5, "low"),
+    ("Potassium 3.5 mmol/L 3.5-5.1", 3.5, "normal"),
+    ("Potassium 5.1 mmol/L 3.5-5.1", 5.1, "normal"),
+    ("Potassium 5.2 mmol/L 3.5-5.1", 5.2, "high"),
+    ("Potassium 6.5 mmol/L 3.5-5.1", 6.5, "high"),
+    ("Potassium 6.6 mmol/L 3.5-5.1", 6.6, "critical_high"),
+])
+def test_flags_compare_with_the_printed_range_and_the_catalogues_critical_limits(line, value, flag):
+    o = labs.read_line(line)
+    assert (o["value"], o["flag"]) == (value, flag)
+    assert o["reference_range"] == {"low": 3.5, "high": 5.1, "text": "3.5-5.1"}
+
+
+@pytest.mark.parametrize("line, reference_range, flag", [
+    ("LDL Cholesterol 90 mg/dL <100", {"low": None, "high": 100.0, "text": "<100"}, "normal"),
+    ("LDL Cholesterol 130 mg/dL <= 100", {"low": None, "high": 100.0, "text": "<= 100"}, "high"),
+    ("CRP 14 mg/L up to 10", {"low": None, "high": 10.0, "text": "up to 10"}, "high"),
+    ("HDL Cholesterol 38 mg/dL (ref >40) L", {"low": 40.0, "high": None, "text": ">40"}, "low"),
+    ("HDL Cholesterol 52 mg/dL >= 40", {"low": 40.0, "high": None, "text": ">= 40"}, "normal"),
+    ("Sodium 146 mmol/L 135 to 145", {"low": 135.0, "high": 145.0, "text": "135 to 145"}, "high"),
+    ("Sodium 134 mmol/L 135–145", {"low": 135.0, "high": 145.0, "text": "135–145"}, "low"),
+    ("Sodium 140", {"low": 135.0, "high": 145.0, "text": None}, "normal"),  # the catalogue's, unprinted
+])
+def test_every_way_a_reference_range_is_printed(line, reference_range, flag):
+    o = labs.read_line(line)
+    assert (o["reference_range"], o["flag"]) == (reference_range, flag)
+
+
+@pytest.mark.parametrize("line, unit, flag", [
+    ("WBC 6.4 x10^3/uL", "x10^3/uL", "normal"),          # the catalogue's 10*3/uL written otherwise
+    ("Platelets 40 10^3/µL", "10^3/µL", "critical_low"),  # micro sign, and the catalogue's critical limit
+    ("Platelets 40 10^3/μL", "10^3/μL", "critical_low"),  # Greek mu
+    ("Platelets 40 10E3/uL", "10E3/uL", "critical_low"),
+    ("WBC 35 10*3/UL", "10*3/UL", "critical_high"),
+    ("Glucose 5.4 mmol/L", "mmol/L", "unknown"),        # other unit: neither range nor critical limits
+    ("Glucose 45 mg/dL", "mg/dL", "critical_low"),
+])
+def test_units_agree_with_the_catalogue_whatever_their_spelling(line, unit, flag):
+    o = labs.read_line(line)
+    assert (o["unit"], o["flag"]) == (unit, flag)
+
+
+@pytest.mark.parametrize("line, unit", [
+    ("Glucose 104 H mg/dL 70-99", "mg/dL"),      # flag words before the unit are skipped
+    ("Glucose 104 HIGH mg/dL", "mg/dL"),
+    ("Glucose 104 * mg/dL", "mg/dL"),
+    ("Ferritin 12 ng/mL, 20-250", "ng/mL"),      # punctuation after it is not part of it
+    ("Sodium 150 135-145", None),                # a printed range without a unit: no unit assumed
+    ("Ferritin 12 (20-250)", None),
+])
+def test_the_unit_is_the_first_word_after_the_value_that_is_not_a_flag(line, unit):
+    assert labs.read_line(line)["unit"] == unit
+
+
+def test_a_range_printed_without_a_unit_still_takes_the_critical_limits():
+    o = labs.read_line("Sodium 165 135-145")
+    assert (o["unit"], o["flag"]) == (None, "critical_high")
+
+
+@pytest.mark.parametrize("line, value, value_text", [
+    ("Platelets 150,000 /uL", 150000.0, "150,000"),
+    ("Hb 13,4 g/dl", 13.4, "13,4"),
+    ("eGFR >= 90 mL/min/1.73m2", None, ">=90"),   # a bound is not an exact value
+    ("eGFR > 90 mL/min/1.73m2", None, ">90"),
+    ("- HGB: 12.9 g/dL", 12.9, "12.9"),           # list markers and separators before the value
+    ("• Hemoglobin = 12.9 g/dL", 12.9, "12.9"),
+])
+def test_values_are_read_as_printed(line, value, value_text):
+    o = labs.read_line(line)
+    assert (o["value"], o["value_text"]) == (value, value_text)
+
+
+def test_a_known_name_followed_by_a_date_is_not_a_value():
+    assert labs.read_line("Hemoglobin 12/05/2026") is None
+    assert labs.read_line("Hemoglobinopathy screen 1 negative") is None
+
+
+def test_the_first_value_of_a_test_is_kept():
+    found = labs.extract("Hemoglobin 11.0 g/dL\nHb 14.0 g/dL\nSodium 140 mmol/L\nnot a result")
+    assert [(o["name"], o["value"]) for o in found] == [("Hemoglobin", 11.0), ("Sodium", 140.0)]
+
+
 def test_accuracy_scores_a_wrong_value_below_a_missing_one():
     truth = (Truth("718-7", 11.2, "low", "g/dL"), Truth("1988-5", None, "normal", "mg/L", "<0.5"),
              Truth("2823-3", 4.1, "normal", "mmol/L"))

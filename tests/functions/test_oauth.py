@@ -93,6 +93,8 @@ def test_unknown_provider_and_unconfigured_provider(idp, monkeypatch):
     assert reason("facebook", "x") == "unknown_provider"
     monkeypatch.setenv("APPLE_CLIENT_IDS", "")
     assert reason("apple", idp.id_token("apple", "a-1")) == "provider_not_configured"
+    monkeypatch.delenv("APPLE_CLIENT_IDS")  # a stack that never set it
+    assert reason("apple", idp.id_token("apple", "a-1")) == "provider_not_configured"
 
 
 def test_garbage_is_refused(idp):

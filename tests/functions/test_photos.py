@@ -349,3 +349,19 @@ def test_what_phones_and_scanners_write_is_accepted(variant, declared):
     assert_no_metadata(prepared.data, picture)
     colour = not any(word in variant for word in ("greyscale", "16-bit", "1-bit"))
     assert red_band_on_top(picture) == colour  # the first frame, upright, in colour when it was
+
+
+def test_a_16_bit_png_keeps_its_grey_levels():
+    """16-bit samples (0-65535) are scaled to 8 bits, not clipped to white."""
+    levels = Image.linear_gradient("L").resize((64, 64)).point(lambda v: v * 257, "I").convert("I;16")
+    prepared = images.prepare(_saved(levels, "PNG"), "png")
+    picture = Image.open(io.BytesIO(prepared.data)).convert("L")
+    assert abs(picture.getpixel((32, 0)) - 0) <= 2 and abs(picture.getpixel((32, 63)) - 255) <= 2
+    assert abs(picture.getpixel((32, 32)) - levels.getpixel((32, 32)) / 257) <= 3
+
+
+def test_a_jpeg_is_sent_as_jpeg_even_where_a_png_would_be_smaller():
+    flat = Image.new("RGB", (800, 600), "white")  # as a PNG: a few hundred bytes
+    assert len(_saved(flat, "PNG")) < len(_saved(flat, "JPEG", quality=85))
+    assert images.prepare(_saved(flat, "JPEG"), "jpeg").format == "jpeg"
+    assert images.prepare(_saved(flat, "PNG"), "png").format == "png"

@@ -273,6 +273,59 @@ def test_a_model_the_account_cannot_use_fails_the_job_with_its_reason(s3, monkey
     assert all(d["kind"] == "result" for d in failures if "reason" in d)
 
 
+def test_retries_back_off_exponentially_from_half_a_second_up_to_twenty_with_jitter(s3, monkeypatch, capsys):
+    from botocore.exceptions import ReadTimeoutError
+
+    model = use(monkeypatch, StubModel(*[throttled()] * 7, ReadTimeoutError(endpoint_url="https://bedrock"), VALID))
+    clock, slept, jitter = [1000.0], [], []
+    monkeypatch.setattr(process_module, "monotonic", lambda: clock[0])
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock[0] += seconds
+
+    def uniform(low, high):
+        jitter.append((low, high))
+        return high  # the longest pause jitter allows
+
+    monkeypatch.setattr(process_module, "sleep", sleep)
+    monkeypatch.setattr(process_module.random, "uniform", uniform)
+    job = upload(s3, TABLE.pdf())
+    capsys.readouterr()
+    deliver(job, remaining_ms=900_000)
+    assert outcome(s3, job)[0]["status"] == "completed" and model.calls == 9
+    assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 20.0, 20.0]
+    assert set(jitter) == {(0.5, 1.0)}  # each pause between half and all of the backoff
+    retries = emitted(capsys, "ModelRetries")
+    assert sorted(d["reason"] for d in retries if "reason" in d) == ["ReadTimeoutError"] + ["ThrottlingException"] * 7
+
+
+@pytest.mark.parametrize("budget_s, pauses", [(2.5, []), (2.6, [0.5])])
+def test_a_retry_that_would_end_within_a_second_of_the_deadline_is_not_started(s3, monkeypatch, budget_s, pauses):
+    """A throttled call that took 1 s, then a 0.5 s pause: the next call would start with
+    less than a second before the deadline, so the job fails now instead of pausing."""
+    clock, slept = [1000.0], []
+
+    class SlowThrottled(StubModel):
+        def converse(self, **kwargs):
+            clock[0] += 1.0
+            return super().converse(**kwargs)
+
+    model = use(monkeypatch, SlowThrottled(throttled()))
+    monkeypatch.setattr(process_module, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(process_module.random, "uniform", lambda low, high: high)
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(process_module, "sleep", sleep)
+    job = upload(s3, TABLE.pdf())
+    deliver(job, remaining_ms=int((process_module.OUTCOME_MARGIN_S + budget_s) * 1000))
+    assert outcome(s3, job)[0]["error"]["code"] == "model_unavailable"
+    assert model.calls == 1 and slept == pauses  # after the pause, 1.1 s is too little for a call
+
+
 # -- usage records: what analytics learns of each finished job --------------------------
 
 def usage_items():
@@ -416,3 +469,18 @@ def test_what_is_used_is_still_validated(s3, monkeypatch, observation):
     job = upload(s3, kind="chat", payload={"message": "hi", "context": {"results": [{"observations": [observation]}]}})
     deliver(job)
     assert outcome(s3, job)[0]["error"]["code"] == "invalid_request"
+
+
+def test_an_invalid_reply_is_logged_with_its_kind_and_every_call_timed_in_milliseconds(s3, monkeypatch, capsys,
+                                                                                      caplog):
+    use(monkeypatch, StubModel({"document_type": "nonsense"}))
+    job = upload(s3, TABLE.pdf())
+    capsys.readouterr()
+    deliver(job)
+    assert outcome(s3, job)[0]["error"]["code"] == "invalid_model_reply"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    warnings = [r for r in caplog.records if r.getMessage() == "model reply failed validation"]
+    assert [(w.levelname, w.job_kind) for w in warnings] == [("WARNING", "result")]
+    units = {m["Name"]: m["Unit"] for line in lines if "_aws" in line
+             for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["ModelLatency"] == "Milliseconds"

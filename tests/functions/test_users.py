@@ -179,3 +179,133 @@ def test_concurrent_onboardings_race_past_the_lookup_and_leave_one_account(aws_e
     assert len({user_id for _, user_id in outcomes}) == 1  # everyone ends in the winner's account
     assert len([i for i in all_items() if i["SK"] == "PROFILE"]) == 1
     assert users.user_id_for(ANA.provider, ANA.subject) == outcomes[0][1]
+
+
+DEVICE = {"platform": "android", "device_id": "pixel-7", "app_version": "1.4.0"}
+SESSION = {"id": "session-1", "expires_at": "2030-01-01T00:00:00.000Z"}
+CONSENTS = {"privacy_policy": {"version": "3", "accepted": True}, "marketing": {"version": "1", "accepted": False}}
+
+
+def onboard(identity=ANA, given=None, family=None):
+    new = users.new_account(identity, given, family, CONSENTS, DEVICE, SESSION, "2025-01-02T03:04:05.000Z")
+    users.create(new, identity)
+    return new
+
+
+def test_a_new_account_reads_back_as_the_contracts_user(aws_env):
+    new = onboard()
+    item = users.get(new.user_id)
+    assert item["session"] == SESSION and item["device"] == DEVICE  # the signed-in session is kept
+    assert (item["auth_provider"], item["email_verified"]) == ("google", True)
+    user = users.to_user(item)
+    assert user == {"id": new.user_id, "email": "Ana@Example.com", "name": "Ana Lima", "given_name": "Ana",
+                    "family_name": "Lima", "auth_provider": "google",
+                    "subscription": {"type": "free", "status": "active"}, "consents": CONSENTS,
+                    "device": DEVICE, "created_at": "2025-01-02T03:04:05.000Z",
+                    "updated_at": "2025-01-02T03:04:05.000Z"}
+    assert "session" not in user and "biometric" not in user  # the session never leaves the table
+
+
+def test_names_sent_at_onboarding_win_over_the_tokens_and_make_the_full_name(aws_env):
+    nameless = Identity("apple", "a.1", "x@privaterelay.appleid.com", False, None, None, None)
+    user = users.to_user(users.get(onboard(nameless, "Bea", "Costa").user_id))
+    assert (user["given_name"], user["family_name"], user["name"]) == ("Bea", "Costa", "Bea Costa")
+    user = users.to_user(users.get(onboard(Identity("apple", "a.2", None, False, None, None, None)).user_id))
+    assert (user["email"], user["name"], user["given_name"], user["family_name"]) == (None, None, None, None)
+    item = users.get(user["id"])
+    assert not [k for k in item if k.endswith("_enc")] and "GSI1PK" not in item  # nothing to seal or look up
+
+
+@pytest.mark.parametrize("length, indexed", [(320, True), (321, False)])
+def test_emails_up_to_rfc_5321s_320_bytes_get_the_lookup_hash(aws_env, length, indexed):
+    email = "a" * (length - len("@example.com")) + "@example.com"
+    identity = Identity("google", f"g-{length}", email, True, None, None, None)
+    item = users.get(onboard(identity).user_id)
+    assert ("GSI1PK" in item) is indexed
+    if indexed:
+        assert item["GSI1PK"] == f"EMAIL#{users.email_hash(email)}" and item["GSI1SK"] == "PROFILE"
+    assert users.to_user(item)["email"] == email  # stored either way
+
+
+def test_each_account_starts_with_its_own_copy_of_the_free_plan(aws_env):
+    first = account()
+    first.item["current_subscription"]["type"] = "premium"
+    assert account().item["current_subscription"] == {"type": "free", "status": "active"}
+    assert users.FREE_PLAN == {"type": "free", "status": "active"}
+
+
+def test_the_user_shows_only_the_plans_public_fields_and_biometric_when_set(aws_env):
+    new = onboard()
+    plan = {"type": "premium", "status": "active", "expires_at": "2030-01-01T00:00:00.000Z",
+            "product_id": "serenya.premium.monthly", "purchase_token_hash": "ab12"}
+    users.update(new.user_id, {"current_subscription": plan, "biometric": {"enabled": True, "method": "face"}})
+    user = users.to_user(users.get(new.user_id))
+    assert user["subscription"] == {"type": "premium", "status": "active", "expires_at": "2030-01-01T00:00:00.000Z"}
+    assert user["biometric"] == {"enabled": True, "method": "face"}
+    assert users.plan(new.user_id) == plan
+
+
+def test_a_profile_without_a_plan_is_on_the_free_plan(aws_env):
+    new = onboard()
+    users.update(new.user_id, {"updated_at": "2025-02-01T00:00:00.000Z"}, removals=("current_subscription",))
+    assert users.plan(new.user_id) == {"type": "free", "status": "active"}
+    assert users.to_user(users.get(new.user_id))["subscription"] == {"type": "free", "status": "active"}
+    assert users.plan("no-such-user") is None
+
+
+def test_an_update_sets_one_entry_of_a_map_and_removes_what_it_names(aws_env):
+    new = onboard()
+    users.update(new.user_id, {"biometric": {"enabled": True}})
+    after = users.update(new.user_id, {"consents.marketing": {"version": "2", "accepted": True},
+                                       "updated_at": "2025-03-01T00:00:00.000Z"}, removals=("biometric",))
+    assert after["consents"] == {"privacy_policy": {"version": "3", "accepted": True},
+                                 "marketing": {"version": "2", "accepted": True}}
+    assert after["updated_at"] == "2025-03-01T00:00:00.000Z" and "biometric" not in after
+    assert users.get(new.user_id) == after  # ALL_NEW: what the table now holds
+
+
+def test_sealed_field_changes_set_new_values_and_remove_cleared_ones(aws_env):
+    new = onboard()
+    item = users.get(new.user_id)
+    crypto._keys.clear()  # the key comes from KMS, opened for this user
+    sets, removals = users.seal_fields(item, {"given_name": "Anabela", "family_name": None, "name": ""})
+    assert set(sets) == {"given_name_enc"} and removals == ("family_name_enc", "name_enc")
+    after = users.update(new.user_id, sets, removals)
+    user = users.to_user(after)
+    assert (user["given_name"], user["family_name"], user["name"], user["email"]) == \
+        ("Anabela", None, None, "Ana@Example.com")
+    key = crypto.open_data_key(new.user_id, bytes(item["data_key"]))
+    with pytest.raises(InvalidTag):  # sealed for this user and field only
+        crypto.unseal(key, "another-user", "given_name", bytes(sets["given_name_enc"]))
+
+
+def test_delete_removes_an_identity_whose_subject_contains_the_separator(aws_env):
+    odd = Identity("apple", "001#abc#def", "odd@example.com", True, None, "Odd", None)
+    new = onboard(odd)
+    users.delete(users.get(new.user_id))
+    assert all_items() == [] and users.user_id_for("apple", "001#abc#def") is None
+
+
+def test_unknown_identities_and_users_are_none(aws_env):
+    onboard()
+    assert users.user_id_for("google", "g-2") is None and users.user_id_for("apple", "g-1") is None
+    assert users.get("no-such-user") is None and not users.exists("no-such-user")
+
+
+def test_the_plan_is_one_strongly_consistent_projected_read(aws_env):
+    """Right after a purchase the next request must see the new plan."""
+    from functions.common import aws as common_aws
+
+    new = onboard()
+    sent = []
+
+    def record(params, **_):
+        sent.append(params)
+
+    client = common_aws.table("serenya-test").meta.client
+    client.meta.events.register("provide-client-params.dynamodb.GetItem", record)
+    try:
+        assert users.plan(new.user_id) == {"type": "free", "status": "active"}
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.GetItem", record)
+    assert [(p["ConsistentRead"], p["ProjectionExpression"]) for p in sent] == [(True, "current_subscription")]
