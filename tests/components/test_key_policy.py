@@ -102,3 +102,17 @@ def test_every_policy_the_program_writes_follows_the_iam_grammar(stack_run):
             assert trust or {"Resource", "NotResource"} & set(statement), name
             principal = statement.get("Principal", "*")
             assert principal == "*" or (set(principal) <= PRINCIPAL_KEYS and principal), (name, principal)
+
+
+def test_the_pii_and_email_mac_keys_name_their_two_statements():
+    """Administration by the account, and the key's one use delegated to IAM: named like
+    the data key's statements, so a review or an Access Analyzer finding points at one."""
+    from components.storage import KEY_ADMINISTRATION, email_mac_key_policy, pii_key_policy
+
+    pii, mac = statements(pii_key_policy(ACCOUNT)), statements(email_mac_key_policy(ACCOUNT))
+    assert set(pii) == {"AccountAdministersTheKey", "PerUserDataKeysOnlyThroughIam"}
+    assert set(mac) == {"AccountAdministersTheKey", "GenerateMacThroughIam"}
+    for policy in (pii, mac):
+        assert policy["AccountAdministersTheKey"]["Action"] == KEY_ADMINISTRATION
+    assert mac["GenerateMacThroughIam"]["Action"] == ["kms:GenerateMac"]
+    assert tls_only_statement("arn:aws:s3:::b")["Sid"] == "DenyInsecureTransport"

@@ -365,3 +365,17 @@ def test_api_alarms_exist_only_where_the_catalog_has_an_api():
     assert api_alarms((worker,)) == []
     assert "api-5xx" in api_alarms((worker, Function(AUTHORIZER, "checks tokens")))  # the authorizer faces the API
     assert "api-5xx" in api_alarms((worker, Function("echo", "answers", routes=(Route("GET", "/api/v1/echo"),))))
+
+
+def test_a_custom_metrics_alarm_links_the_dashboard_that_shows_it_or_operations():
+    from functions.catalog import CustomMetric, Threshold
+
+    settings = run_program("dev").settings
+    threshold = Threshold(5, "jobs fail", ("one", "two", "three"))
+    fn = Function("worker", "works", metrics=(
+        CustomMetric("Unshown", "Unshown failures", alarm=threshold),
+        CustomMetric("Shown", "Shown failures", dashboards=("security", "operations"), alarm=threshold)))
+    assert {s.signal: s.dashboard for s in alarms.custom_alarms(fn, settings)} == {"unshown": "operations",
+                                                                                 "shown": "security"}
+    made = {d.inputs["dashboardName"] for d in run_program("dev").mocks.of_type("aws:cloudwatch/dashboard:Dashboard")}
+    assert {settings.name("operations"), settings.name("security")} <= made
