@@ -181,3 +181,15 @@ def test_a_body_setting_read_only_fields_is_refused_naming_them():
     assert (status, body["error"]["code"], body["error"]["message"]) == (400, "read_only_field",
                                                                          "read-only: count, owner")
     assert call(app, api_event("POST", "/api/v1/items", {"name": "a"}))[0] == 422  # the model still applies
+
+
+def test_a_preflight_is_answered_for_the_stacks_origins_and_cached_ten_minutes(app):
+    event = api_event("OPTIONS", "/api/v1/items", headers={"Origin": "http://localhost:3000",
+                                                          "Access-Control-Request-Method": "POST"})
+    reply = app.resolve(event, FakeContext())
+    headers = {k.lower(): v for k, v in (reply.get("multiValueHeaders") or reply.get("headers") or {}).items()}
+    value = lambda name: (headers[name][0] if isinstance(headers[name], list) else headers[name])  # noqa: E731
+    assert reply["statusCode"] == 204
+    assert value("access-control-allow-origin") == "http://localhost:3000"
+    assert value("access-control-max-age") == "600"
+    assert {"Authorization", "Content-Type"} <= {h.strip() for h in value("access-control-allow-headers").split(",")}

@@ -236,3 +236,32 @@ def test_an_outcome_that_stays_unreadable_is_read_twice_at_most(aws_env):
             stub.add_response("head_object", completed_head)
         assert jobs.outcome_or_state(job) == (None, jobs.JobState("completed"))
         stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("age_s, expected", [(0, jobs.JobState("processing")),
+                                             (jobs.PROCESSING_TIMEOUT_SECONDS + 60,
+                                              jobs.JobState("failed", "processing_timeout"))])
+def test_a_job_without_outcome_costs_one_read_and_its_state(aws_env, monkeypatch, age_s, expected):
+    """One GET of the outcome, then the state's HEADs: a job still processing, or one whose
+    processing timed out, is not read again."""
+    job = jobs.new_job_id("chat", user())
+    jobs.write_input(job, {"message": "hello"})
+    client, calls = aws.client("s3"), []
+
+    def counted(model, **_):
+        calls.append(model.name)
+
+    real_time = time.time
+    monkeypatch.setattr(jobs.time, "time", lambda: real_time() + age_s)  # the job's clock, later
+    client.meta.events.register("before-call.s3.*", counted)
+    try:
+        assert jobs.outcome_or_state(job) == (None, expected)
+    finally:
+        client.meta.events.unregister("before-call.s3.*", counted)
+    assert calls == ["GetObject", "HeadObject", "HeadObject"]
+
+
+def test_an_outcome_without_status_metadata_is_completed(aws_env):
+    job = jobs.new_job_id("chat", user())
+    s3().put_object(Bucket=BUCKET, Key=job.outgoing, Body=b"{}")
+    assert jobs.outcome_status(job) == "completed" and jobs.state(job) == jobs.JobState("completed")

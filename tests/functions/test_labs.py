@@ -332,3 +332,34 @@ def test_commas_are_decimal_in_a_report_that_writes_decimal_commas():
     american = labs.extract("Hemoglobin 11.2 g/dL 12.0-15.5\nPlatelets 150,000 /uL")
     assert [o["value"] for o in american] == [11.2, 150000.0]
     assert labs.read_line("Leucocytes 0,270 x10E9/L")["value"] == 0.27  # never 270
+
+
+@pytest.mark.parametrize("line, flag", [
+    ("Glucose >200 mg/dL", "high"),             # above the range, not all above the critical 400
+    ("Glucose >400 mg/dL", "critical_high"),    # every value above 400 is critical
+    ("Glucose >=400 mg/dL", "high"),            # 400 itself is not above the critical limit
+    ("Glucose <50 mg/dL", "critical_low"),      # every value under 50 is below the critical 50
+    ("Glucose <60 mg/dL", "low"),
+    ("Glucose <70 mg/dL", "low"),               # every value under 70 is below the range
+    ("Glucose <=70 mg/dL", "unknown"),          # 70 itself is in range
+])
+def test_a_bound_at_or_near_a_limit_is_flagged_only_for_what_holds_for_every_value(line, flag):
+    assert labs.read_line(line)["flag"] == flag
+
+
+def test_a_report_with_decimal_commas_reads_its_ranges_with_them_too():
+    european = labs.extract("Haemoglobin 13,9 g/dl 13,0-17,0\nTSH 1,500 mIU/L 1,000-4,000")
+    tsh = next(o for o in european if o["name"] == "TSH")
+    assert (tsh["value"], tsh["reference_range"]["low"], tsh["reference_range"]["high"], tsh["flag"]) == (
+        1.5, 1.0, 4.0, "normal")
+    assert tsh["reference_range"]["text"] == "1,000-4,000"
+
+
+def test_a_report_of_whole_numbers_reads_a_comma_as_a_thousands_separator():
+    [platelets] = labs.extract("Platelets 250,000 /uL")
+    assert platelets["value"] == 250000.0
+
+
+def test_a_unit_written_with_a_decimal_comma_is_the_catalogues_unit():
+    o = labs.read_line("eGFR 52 mL/min/1,73m2")
+    assert (o["unit"], o["flag"]) == ("mL/min/1,73m2", "low")  # the catalogue's range (>60) applies

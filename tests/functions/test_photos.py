@@ -365,3 +365,39 @@ def test_a_jpeg_is_sent_as_jpeg_even_where_a_png_would_be_smaller():
     assert len(_saved(flat, "PNG")) < len(_saved(flat, "JPEG", quality=85))
     assert images.prepare(_saved(flat, "JPEG"), "jpeg").format == "jpeg"
     assert images.prepare(_saved(flat, "PNG"), "png").format == "png"
+
+
+def test_an_image_of_exactly_the_byte_limit_is_sent_at_the_first_quality(monkeypatch):
+    photo = photos.phone_photo()
+    first = images.prepare(photo, "jpeg")
+    monkeypatch.setattr(images, "MAX_BYTES", len(first.data))
+    assert images.prepare(photo, "jpeg").data == first.data  # at the limit, not above it
+
+
+def test_the_offline_analyser_refuses_photos_as_unsupported():
+    from functions.process.tasks import lab_task
+
+    task = lab_task(_saved(photos.page((800, 600)), "JPEG"), "image/jpeg")
+    with pytest.raises(InputError) as refused:
+        OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool)
+    assert (refused.value.code, refused.value.reason) == ("unsupported_document", "image_offline")
+
+
+HIDDEN_PILLOW = """
+import sys
+import PIL
+loaded = sys.modules["PIL"]
+from functions.process import pdfs
+pdfs.reader(open(sys.argv[1], "rb").read())
+assert sys.modules["PIL"] is loaded, "Pillow was unloaded"
+print("kept")
+"""
+
+
+def test_opening_a_pdf_leaves_a_pillow_already_loaded_alone(tmp_path):
+    """Pillow is hidden only while pypdf is first imported and Pillow is not loaded yet."""
+    (tmp_path / "report.pdf").write_bytes(TABLE.pdf())
+    done = subprocess.run([sys.executable, "-c", HIDDEN_PILLOW, str(tmp_path / "report.pdf")],
+                          capture_output=True, text=True, timeout=120, cwd=os.getcwd(),
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == 0 and done.stdout.strip() == "kept", done.stderr

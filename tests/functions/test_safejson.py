@@ -20,7 +20,8 @@ def test_unsafe_texts_are_refused_before_parsing(text, reason):
 
 @pytest.mark.parametrize("text", [
     "[" * 64 + "]" * 64, "1" * 100, '"' + "[" * 1000 + '"', '{"a": "' + "9" * 5000 + '"}',
-    '{"a": "\\"[[[[", "b": [1, 2.5e10, -3]}', '"\\\\"'])
+    '{"a": "\\"[[[[", "b": [1, 2.5e10, -3]}', '"\\\\"',
+    '"\\"' + "[" * 65 + '"'])  # an escaped quote does not end the string: its brackets are text
 def test_texts_within_the_limits_parse_as_json_does(text):
     assert safejson.loads(text) == json.loads(text)
 
