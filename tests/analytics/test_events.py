@@ -154,3 +154,11 @@ def test_event_times_take_the_items_milliseconds_within_the_streams_second(updat
     event = derive(record("MODIFY", U, old=old, new={**old, "session": {"id": "s9"}, "updated_at": updated_at},
                           when="2026-03-02T10:00:00"))[0]
     assert event["event_time"] == datetime(2026, 3, 2, 10, 0, 0, millisecond * 1000, tzinfo=timezone.utc)
+
+
+def test_a_finished_jobs_event_takes_the_milliseconds_of_its_finish_and_every_event_names_its_source():
+    item = usage(U, "lab_report", finished_at="2026-03-02T10:00:00.456Z")
+    [event] = derive(usage_record(item, when="2026-03-02T10:00:00"))
+    assert event["event_time"] == datetime(2026, 3, 2, 10, 0, 0, 456_000, tzinfo=timezone.utc)
+    profile_events = derive(record("INSERT", U, new=profile(U)))
+    assert {e["source"] for e in profile_events + [event]} == {"dynamodb_stream"}

@@ -383,21 +383,19 @@ def test_the_offline_analyser_refuses_photos_as_unsupported():
     assert (refused.value.code, refused.value.reason) == ("unsupported_document", "image_offline")
 
 
-HIDDEN_PILLOW = """
-import sys
-import PIL
-loaded = sys.modules["PIL"]
-from functions.process import pdfs
-pdfs.reader(open(sys.argv[1], "rb").read())
-assert sys.modules["PIL"] is loaded, "Pillow was unloaded"
-print("kept")
-"""
+def test_opening_a_pdf_leaves_a_pillow_already_loaded_alone():
+    """Pillow is hidden only while pypdf is first imported and Pillow is not loaded yet:
+    here a photo job loaded Pillow before the container's first PDF."""
+    import PIL
 
+    def pypdf_modules():
+        return [m for m in sys.modules if m == "pypdf" or m.startswith("pypdf.")]
 
-def test_opening_a_pdf_leaves_a_pillow_already_loaded_alone(tmp_path):
-    """Pillow is hidden only while pypdf is first imported and Pillow is not loaded yet."""
-    (tmp_path / "report.pdf").write_bytes(TABLE.pdf())
-    done = subprocess.run([sys.executable, "-c", HIDDEN_PILLOW, str(tmp_path / "report.pdf")],
-                          capture_output=True, text=True, timeout=120, cwd=os.getcwd(),
-                          env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert done.returncode == 0 and done.stdout.strip() == "kept", done.stderr
+    saved = {m: sys.modules.pop(m) for m in pypdf_modules()}  # as if no PDF was opened yet
+    try:
+        pdfs.reader(TABLE.pdf())
+        assert sys.modules.get("PIL") is PIL
+    finally:
+        for m in pypdf_modules():
+            del sys.modules[m]
+        sys.modules.update(saved)
