@@ -121,7 +121,7 @@ def _head(key: str) -> Optional[dict]:
     try:
         return aws.client("s3").head_object(Bucket=settings().require("temp_bucket"), Key=key)
     except ClientError as e:
-        if e.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+        if e.response["Error"]["Code"] == "404":  # a HEAD reply has no body: botocore names its status
             return None
         raise
 
@@ -156,7 +156,7 @@ def _get_outgoing(job: JobId) -> Optional[dict]:
     try:
         return aws.client("s3").get_object(Bucket=settings().require("temp_bucket"), Key=job.outgoing)
     except ClientError as e:
-        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+        if e.response["Error"]["Code"] == "NoSuchKey":  # not NoSuchBucket: a misconfiguration stays loud
             return None
         raise
 
@@ -222,7 +222,7 @@ def claim(job: JobId, owner: str) -> bool:
     try:
         holder = aws.client("s3").get_object(Bucket=settings().require("temp_bucket"), Key=job.claim)["Body"].read()
     except ClientError as e:
-        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+        if e.response["Error"]["Code"] == "NoSuchKey":
             return False  # claimed and released meanwhile: the other delivery is done
         raise
     return holder.decode() == owner

@@ -140,7 +140,8 @@ def verify_id_token(provider_name: str, id_token: str, nonce: Optional[str] = No
     if nonce is not None or "nonce" in claims:
         if nonce is None:
             raise IdentityError("nonce_missing")
-        if not hmac.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
+        claimed = claims.get("nonce")  # absent or not a string: no nonce matches it, "" and "None" included
+        if not isinstance(claimed, str) or not hmac.compare_digest(claimed.encode(), nonce.encode()):
             raise IdentityError("nonce_mismatch")
     email = claims.get("email")
     return Identity(

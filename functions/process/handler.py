@@ -154,7 +154,7 @@ def process(key: str, deadline: float, owner: str) -> None:
     try:
         obj = s3.get_object(Bucket=bucket, Key=job.incoming)
     except ClientError as e:
-        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+        if e.response["Error"]["Code"] == "NoSuchKey":
             return  # already processed and removed by an earlier delivery
         raise
     # The job reads processing_timeout 15 minutes after its upload: finish before that.

@@ -193,3 +193,20 @@ def test_a_preflight_is_answered_for_the_stacks_origins_and_cached_ten_minutes(a
     assert value("access-control-allow-origin") == "http://localhost:3000"
     assert value("access-control-max-age") == "600"
     assert {"Authorization", "Content-Type"} <= {h.strip() for h in value("access-control-allow-headers").split(",")}
+
+
+@pytest.mark.parametrize("context", [{}, {"authorizer": None}, {"authorizer": {}}, {"authorizer": {"user_id": ""}}])
+def test_a_route_reached_without_the_authorizers_user_answers_401_unauthorized(aws_env, context):
+    """A route wired without the authorizer (a mistake in the program) must not serve anyone."""
+    from functions.common.http import caller_id
+
+    app = make_resolver(cors_origins=())
+
+    @app.get("/api/v1/me")
+    def me():
+        return {"id": caller_id(app)}
+
+    event = api_event("GET", "/api/v1/me")
+    event["requestContext"] = {**{k: v for k, v in event["requestContext"].items() if k != "authorizer"}, **context}
+    status, body, _ = call(app, event)
+    assert (status, body["error"]["code"], body["error"]["message"]) == (401, "unauthorized", "no authenticated user")

@@ -265,3 +265,24 @@ def test_an_outcome_without_status_metadata_is_completed(aws_env):
     job = jobs.new_job_id("chat", user())
     s3().put_object(Bucket=BUCKET, Key=job.outgoing, Body=b"{}")
     assert jobs.outcome_status(job) == "completed" and jobs.state(job) == jobs.JobState("completed")
+
+
+def test_a_missing_bucket_is_an_error_not_a_missing_job(aws_env):
+    """NoSuchBucket is also a 404, but it means the stack is misconfigured: it must reach
+    Lambda as an error (and the errors alarm), not read as a job that does not exist."""
+    from botocore.exceptions import ClientError
+
+    job = jobs.new_job_id("chat", user())
+    with Stubber(aws.client("s3")) as stub:
+        stub.add_client_error("get_object", "NoSuchBucket", http_status_code=404)
+        with pytest.raises(ClientError):
+            jobs.outcome_or_state(job)
+
+
+def test_a_head_that_finds_nothing_reads_as_no_outcome(aws_env):
+    """HEAD replies carry no body, so botocore names the error after the status: "404"."""
+    job = jobs.new_job_id("chat", user())
+    with Stubber(aws.client("s3")) as stub:
+        stub.add_client_error("head_object", "404", http_status_code=404)
+        assert jobs.outcome_status(job) is None
+    assert jobs.outcome_status(job) is None  # and moto's real reply reads the same

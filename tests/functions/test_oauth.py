@@ -137,3 +137,18 @@ def test_names_lose_control_and_bidi_characters_and_stop_at_100(raw, clean):
 def test_names_in_the_token_are_cleaned(idp):
     identity = oauth.verify_id_token("google", idp.id_token("google", "g-1", name="Eve\u202e" + "e" * 300))
     assert identity.name == "Eve" + "e" * 97
+
+
+def test_a_token_without_a_nonce_does_not_match_the_text_none(idp):
+    """The claim's absence is not the string "None" (nor empty): a request that sends a
+    nonce gets a token carrying that very nonce or is refused."""
+    token = idp.id_token("google", "g-1")
+    assert reason("google", token, "None") == "nonce_mismatch"
+    assert reason("google", token, "") == "nonce_mismatch"
+
+
+def test_given_and_family_names_come_from_their_own_claims(idp):
+    token = signed(idp, "google", aud=CLIENT_IDS["google"][0], name="Ana Lima", given_name=" Ana\u202e",
+                   family_name="Lima ")
+    identity = oauth.verify_id_token("google", token)
+    assert (identity.name, identity.given_name, identity.family_name) == ("Ana Lima", "Ana", "Lima")

@@ -29,3 +29,11 @@ def test_texts_within_the_limits_parse_as_json_does(text):
 def test_syntax_errors_stay_value_errors():
     with pytest.raises(ValueError):
         safejson.loads("{not json")
+
+
+def test_the_digit_count_starts_again_at_every_number():
+    """Many short numbers are not one long number: only a single number's digits count
+    (an array of 1,000 two-digit numbers is 2,000 digits in all)."""
+    text = "[" + ",".join(["42"] * 1000) + "]"
+    assert safejson.loads(text) == [42] * 1000
+    assert safejson.loads('{"a": 1' + "0" * 60 + ', "b": 2' + "0" * 60 + "}")["b"] == 2 * 10 ** 60
