@@ -17,6 +17,7 @@ MODULES: dict[str, tuple[str, ...]] = {
                           "tests/functions/test_photos.py", "tests/functions/test_labs.py",
                           "tests/functions/test_process_contract.py", "tests/functions/test_offline_doctor_report.py",
                           "tests/functions/test_offline_answers.py", "tests/functions/test_log_fields.py",
+                          "tests/functions/test_converse_rules.py",
                           "tests/faults/test_fault_injection.py"),
     "functions/upload": ("tests/functions/test_upload.py", "tests/functions/test_upload_limits.py"),
     "functions/authorizer": ("tests/functions/test_authorizer.py", "tests/functions/test_authorizer_signals.py"),

@@ -86,10 +86,10 @@ def prepare(body: bytes, declared: str) -> Prepared:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(body), formats=[accepted[0]])  # reads the header only
             if image.format not in accepted:
-                raise InputError("unsupported_document", "format", reason="image_format")
+                raise InputError("unsupported_document", reason="image_format")
             source_size = image.size
             if source_size[0] * source_size[1] > MAX_INPUT_PIXELS:
-                raise InputError("unsupported_document", "pixels", reason="image_too_many_pixels")
+                raise InputError("unsupported_document", reason="image_too_many_pixels")
             if image.format in ("JPEG", "MPO"):
                 image.draft("RGB", target_size(source_size))
             upright = ImageOps.exif_transpose(image)  # decodes (at the draft scale)
@@ -101,7 +101,7 @@ def prepare(body: bytes, declared: str) -> Prepared:
     except InputError:
         raise
     except _DECODE_ERRORS as e:
-        raise InputError("unsupported_document", type(e).__name__, reason="image_undecodable") from None
+        raise InputError("unsupported_document", reason="image_undecodable") from None
     data, fmt = _encode(pixels, png_too=declared == "png")
     return Prepared(data, fmt, pixels.size, source_size)
 
@@ -140,7 +140,7 @@ def _encode(image: Image.Image, png_too: bool) -> tuple[bytes, str]:
     png = _save(image, "PNG") if png_too else b""
     fits = [(len(data), fmt, data) for data, fmt in ((jpeg, "jpeg"), (png, "png")) if data and len(data) <= MAX_BYTES]
     if not fits:
-        raise InputError("unsupported_document", "too large once encoded", reason="image_too_large")
+        raise InputError("unsupported_document", reason="image_too_large")
     return min(fits)[2], min(fits)[1]
 
 

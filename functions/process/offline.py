@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import defaultdict
 
-from functions.process import labs, pdfs
+from functions.process import converse_rules, labs, pdfs
 from functions.process.providers import InputError
 
 MODEL_ID = "serenya-offline-1"
@@ -32,7 +32,7 @@ def _untag(tag: str, messages: list[dict]) -> str:
             text = block.get("text", "")
             if text.startswith(f"<{tag}>") and text.endswith(f"</{tag}>"):
                 return text[len(tag) + 2:-(len(tag) + 3)]
-    raise InputError("invalid_request", f"no <{tag}> block")
+    raise InputError("invalid_request", reason="no_results_block")
 
 
 class OfflineProvider:
@@ -41,6 +41,11 @@ class OfflineProvider:
     def converse(self, *, system: str, messages: list[dict], tool: dict, timeout_s: float = 0) -> dict:
         # Answers in milliseconds: the timeout never binds.
         started = time.monotonic()
+        problem = converse_rules.violation(system=system, messages=messages, tool=tool)
+        if problem:  # what Bedrock answers before any model runs
+            from botocore.exceptions import ClientError
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": problem},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "Converse")
         name = tool["toolSpec"]["name"]
         build = {"record_lab_analysis": self._lab_analysis, "answer_user": self._answer,
                  "record_doctor_report": self._doctor_report}[name]
@@ -59,18 +64,17 @@ class OfflineProvider:
     def _lab_analysis(self, messages: list[dict]) -> dict:
         blocks = [b for m in messages for b in m["content"]]
         if any("image" in b for b in blocks):
-            raise InputError("unsupported_document", "images cannot be read by the offline analyser",
-                             reason="image_offline")
+            raise InputError("unsupported_document", reason="image_offline")
         document = next((b["document"] for b in blocks if "document" in b), None)
         if document is None or document.get("format") != "pdf":
-            raise InputError("unsupported_document", "no PDF document")
+            raise InputError("unsupported_document", reason="no_pdf")
         reader = pdfs.reader(document["source"]["bytes"])
         try:
             text = "\n".join(page.extract_text() or "" for page in reader.pages)
         except pdfs.parse_errors() as e:
-            raise InputError("unreadable_document", type(e).__name__, reason="pdf_unparsable") from None
+            raise InputError("unreadable_document", reason="pdf_unparsable") from None
         if not text.strip():
-            raise InputError("unreadable_document", "the PDF has no text layer", reason="pdf_no_text")
+            raise InputError("unreadable_document", reason="pdf_no_text")
         observations = labs.extract(text)
         return {"document_type": "lab_report" if observations else "other",
                 "observations": observations, "summary": _summary(observations),

@@ -55,14 +55,14 @@ def reader(body: bytes):
     try:
         document = pypdf.PdfReader(io.BytesIO(body))
         if document.is_encrypted:
-            raise InputError("unreadable_document", "encrypted", reason="pdf_encrypted")
+            raise InputError("unreadable_document", reason="pdf_encrypted")
         pages = len(document.pages)
     except InputError:
         raise
     except parse_errors() as e:
-        raise InputError("unreadable_document", type(e).__name__, reason="pdf_unparsable") from None
+        raise InputError("unreadable_document", reason="pdf_unparsable") from None
     if pages > MAX_PAGES:
-        raise InputError("document_too_long", f"{pages} pages", reason="pdf_too_long")
+        raise InputError("document_too_long", reason="pdf_too_long")
     if pages == 0:
-        raise InputError("unreadable_document", "no pages", reason="pdf_unparsable")
+        raise InputError("unreadable_document", reason="pdf_unparsable")
     return document

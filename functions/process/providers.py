@@ -25,13 +25,13 @@ class Provider(Protocol):
 
 class InputError(Exception):
     """The job's input cannot be analysed; `code` is the job's error code, `reason` the
-    finer cause for metrics (a short fixed word, never content). `detail` is for
-    exceptions only and never logged: it may describe the user's file."""
+    finer cause for metrics and logs (a short fixed word, never content: nothing about
+    the user's file goes into the exception, so nothing can leak from it)."""
 
-    def __init__(self, code: str, detail: str = "", reason: str = ""):
-        super().__init__(detail or code)
+    def __init__(self, code: str, reason: str = ""):
         self.code = code
         self.reason = reason or code
+        super().__init__(f"{code} ({self.reason})")
 
 
 MAX_READ_TIMEOUT_S = 120  # the longest a model call may take, when the deadline allows it

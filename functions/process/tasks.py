@@ -56,7 +56,7 @@ def lab_task(body: bytes, content_type: str) -> Task:
     images.py say which), before any model call."""
     fmt = _FORMATS.get((content_type or "").split(";")[0].strip().lower())
     if fmt is None or not body.startswith(_MAGIC[fmt]):
-        raise InputError("unsupported_document", f"not a {fmt or 'supported'} file", reason="not_declared_type")
+        raise InputError("unsupported_document", reason="not_declared_type")
     if fmt == "pdf":
         pdfs.reader(body)
         block = {"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body}}}

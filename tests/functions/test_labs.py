@@ -295,6 +295,8 @@ def test_units_naming_the_same_quantity_use_the_catalogue_range(line, flag):
     "Hemoglobin 8.1 mmol/L 7.5-10.0",          # molar, and no molar code in the catalogue
     "Absolute Neutrophils 62 % 40-70",         # a percentage is not a count
     "Sodium 3.2 mg/dL 3.1-3.3",                # a mass under a molar test
+    "ALT 35 mg/dL 10-40",                      # a mass is not an enzyme's activity (U/L)
+    "TSH 2.1 pmol/L 0.4-4.0",                  # nor a molar concentration a hormone's units (mIU/L)
 ])
 def test_a_unit_of_another_kind_is_not_read_rather_than_coded_wrongly(line):
     assert labs.read_line(line) is None

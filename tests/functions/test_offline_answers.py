@@ -109,9 +109,8 @@ def test_the_question_is_read_from_the_latest_turn_of_a_conversation():
 
 def test_a_conversation_without_tagged_results_is_an_invalid_request():
     with pytest.raises(InputError) as refused:
-        OfflineProvider().converse(system="", messages=[{"role": "user", "content": [{"text": "hi"}]},
-                                                        {"role": "user", "content": [{"text": "<results>x"}]}],
-                                   tool={"toolSpec": {"name": "answer_user"}})
+        OfflineProvider().converse(system="Answer.", messages=[{"role": "user", "content": [
+            {"text": "hi"}, {"text": "<results>x"}]}], tool={"toolSpec": {"name": "answer_user"}})
     assert refused.value.code == "invalid_request"
 
 
@@ -298,11 +297,11 @@ def pdf_of_blank_pages(pages: int) -> bytes:
 
 
 def test_a_pdf_without_pages_or_without_text_is_unreadable():
-    with pytest.raises(InputError, match="^no pages$") as refused:
+    with pytest.raises(InputError) as refused:
         tasks.lab_task(pdf_of_blank_pages(0), "application/pdf")
     assert (refused.value.code, refused.value.reason) == ("unreadable_document", "pdf_unparsable")
     task = tasks.lab_task(pdf_of_blank_pages(1), "application/pdf")  # a scan: pages, no text (no OCR here)
-    with pytest.raises(InputError, match="^the PDF has no text layer$") as refused:
+    with pytest.raises(InputError) as refused:
         OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool)
     assert (refused.value.code, refused.value.reason) == ("unreadable_document", "pdf_no_text")
 

@@ -271,7 +271,7 @@ def test_the_offline_analyser_follows_the_same_rules(body, code):
         {"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body()}}}, {"text": "Read it."}]}
     tool = {"toolSpec": {"name": "record_lab_analysis", "inputSchema": {"json": {}}}}
     with pytest.raises(InputError) as refused:
-        OfflineProvider().converse(system="", messages=[message], tool=tool)
+        OfflineProvider().converse(system="Read lab reports.", messages=[message], tool=tool)
     assert refused.value.code == code
     assert pdfs.MAX_PAGES == 100
 
@@ -399,3 +399,13 @@ def test_opening_a_pdf_leaves_a_pillow_already_loaded_alone():
         for m in pypdf_modules():
             del sys.modules[m]
         sys.modules.update(saved)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_a_grayscale_scan_is_sent_in_one_channel(fmt):
+    """A black-and-white scan stays L: a third of the bytes of RGB for the same picture."""
+    scan = Image.linear_gradient("L").resize((900, 1200))
+    out = io.BytesIO()
+    scan.save(out, format=fmt.upper())
+    prepared = images.prepare(out.getvalue(), fmt)
+    assert Image.open(io.BytesIO(prepared.data)).mode == "L"

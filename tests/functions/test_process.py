@@ -484,3 +484,38 @@ def test_an_invalid_reply_is_logged_with_its_kind_and_every_call_timed_in_millis
     units = {m["Name"]: m["Unit"] for line in lines if "_aws" in line
              for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert units["ModelLatency"] == "Milliseconds"
+
+
+def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatch, capsys):
+    """Alarms and dashboards read the catalog's names: a metric emitted under another name
+    or breakdown would leave them on a stream nothing writes (a completed job, a refused
+    input and a model failure cover every metric of the process function's paths)."""
+    from functions.catalog import CATALOG
+
+    (process_fn,) = [fn for fn in CATALOG if fn.name == "process"]
+    base = ("function", "service", "stack")
+    declared = {(m.name, base) for m in process_fn.custom_metrics} | {
+        (m.name, tuple(sorted((*base, *m.breakdown)))) for m in process_fn.custom_metrics if m.breakdown}
+    use(monkeypatch, StubModel(VALID))
+    deliver(upload(s3, TABLE.pdf()))
+    deliver(upload(s3, b"not a pdf"))
+    use(monkeypatch, StubModel(throttled("AccessDeniedException")))
+    deliver(upload(s3, TABLE.pdf()))
+    streams = set()
+    for doc in (json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")):
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                for dimensions in directive["Dimensions"]:
+                    streams.add((metric["Name"], tuple(sorted(dimensions))))
+    assert {name for name, _ in streams} >= {"Jobs", "DocumentsRefused", "ModelFailures"}
+    assert streams <= declared, streams - declared
+    jobs_by = {tuple(sorted(d)) for n, d in streams if n == "Jobs"}
+    assert ("function", "kind", "outcome", "service", "stack") in jobs_by
+
+
+def test_a_refused_input_is_logged_with_its_kind_code_and_reason(s3, monkeypatch, log_lines):
+    use(monkeypatch, StubModel(VALID))
+    deliver(upload(s3, b"not a pdf"))
+    (line,) = [r for r in log_lines() if r["message"] == "job input refused"]
+    assert (line["job_kind"], line["error_code"], line["reason"]) == ("result", "unsupported_document",
+                                                                      "not_declared_type")

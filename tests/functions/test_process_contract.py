@@ -147,10 +147,12 @@ def test_the_provider_is_chosen_by_ai_provider(monkeypatch):
 
 
 def test_input_errors_carry_their_code_and_reason():
-    error = providers.InputError("unreadable_document", "encrypted PDF", "pdf_encrypted")
-    assert (error.code, error.reason, str(error)) == ("unreadable_document", "pdf_encrypted", "encrypted PDF")
+    error = providers.InputError("unreadable_document", "pdf_encrypted")
+    assert (error.code, error.reason, str(error)) == ("unreadable_document", "pdf_encrypted",
+                                                      "unreadable_document (pdf_encrypted)")
     bare = providers.InputError("document_too_long")
-    assert (bare.code, bare.reason, str(bare)) == ("document_too_long", "document_too_long", "document_too_long")
+    assert (bare.code, bare.reason, str(bare)) == ("document_too_long", "document_too_long",
+                                                   "document_too_long (document_too_long)")
 
 
 def test_the_outcome_of_a_job_is_json_with_its_status(s3, monkeypatch):
