@@ -300,8 +300,10 @@ class StorageLayer(pulumi.ComponentResource):
             recovery_window_in_days=30 if keep else 0,
             opts=protect)
 
-        self.register_outputs({
-            "table_name": self.table.name,
+        # What the stack exports (components/stack.py) and the console shows under this layer.
+        self.outputs = {
+            "table": self.table.name,
+            "table_stream_arn": self.table.stream_arn,
             "temp_bucket": self.temp_bucket.name,
             "events_bucket": self.events_bucket.name,
             "athena_results_bucket": self.athena_results_bucket.name,
@@ -310,4 +312,5 @@ class StorageLayer(pulumi.ComponentResource):
             "email_mac_key_arn": self.email_mac_key.arn,
             "signing_key_arn": self.signing_key.arn,
             "secret_arn": self.secret.arn,
-        })
+        }
+        self.register_outputs(self.outputs)

@@ -59,6 +59,13 @@ class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
                 bool(request.deleteBeforeReplace), aliases, request.provider)
         return response
 
+    def RegisterResourceOutputs(self, request):
+        """What a component registers as its outputs (the console shows them under it)."""
+        from google.protobuf.json_format import MessageToDict
+
+        self.mocks.component_outputs[request.urn] = MessageToDict(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
 
 def install(mocks: "RecordingMocks", stack: str) -> None:
     """Installs `mocks` for `stack` with the options-recording monitor."""
@@ -74,6 +81,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.account_id = account_id
         self.resources: list[Recorded] = []
         self.options: dict[tuple[str, str], Options] = {}
+        self.component_outputs: dict[str, dict] = {}  # urn -> registered outputs
         self._lock = threading.Lock()
 
     # Subclasses create real things here; the default only computes outputs.
@@ -96,6 +104,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
+
+    def outputs_of_component(self, type_: str, name: str) -> dict:
+        """The outputs component `name` of `type_` registered (register_outputs)."""
+        return self.component_outputs[self.options[(type_, name)].urn]
 
     def options_of(self, record: Recorded) -> Options:
         return self.options[(record.type, record.name)]

@@ -297,3 +297,28 @@ def test_items_expire_by_the_ttl_attribute_the_functions_write(stack):
 def test_every_key_says_what_it_is_for(stack, suffix, purpose):
     key = stack.mocks.one("aws:kms/key:Key", endswith=f"-{stack.settings.env}-{suffix}")
     assert purpose in key.inputs["description"]
+
+
+def test_the_stack_exports_each_storage_resource_under_its_own_name(stack):
+    """Operators, the preflight and the local stack read these exports by name: each names
+    the resource it says, and the storage layer shows the same outputs in the console."""
+    m, out = stack.mocks, stack.outputs
+    env = stack.settings.env
+    table = m.one("aws:dynamodb/table:Table")
+    assert out["table"] == table.inputs["name"] == f"serenya-{env}"
+    assert out["table_stream_arn"].startswith(f"arn:aws:dynamodb:{stack.settings.region}:{m.account_id}:table/"
+                                              f"serenya-{env}/stream/")
+    for output, logical in (("temp_bucket", "temp"), ("events_bucket", "events"), ("athena_results_bucket", "athena")):
+        assert out[output] == m.one("aws:s3/bucket:Bucket", endswith=f"-{logical}").inputs["bucket"], output
+    for output, logical in (("data_key_arn", "data"), ("pii_key_arn", "pii"), ("email_mac_key_arn", "email-mac"),
+                            ("signing_key_arn", "signing")):
+        assert out[output] == m.one("aws:kms/key:Key", endswith=f"-{env}-{logical}").state["arn"], output
+    assert out["secret_arn"] == m.one("aws:secretsmanager/secret:Secret").state["arn"]
+    layer = m.outputs_of_component("serenya:storage:StorageLayer", f"serenya-{env}")
+    assert layer == {k: out[k] for k in layer} and len(layer) == 10
+
+
+def test_every_bucket_component_shows_its_bucket_name_and_arn(stack):
+    for bucket in stack.mocks.of_type("aws:s3/bucket:Bucket"):
+        registered = stack.mocks.outputs_of_component("serenya:storage:SecureBucket", bucket.name)
+        assert registered == {"name": bucket.inputs["bucket"], "arn": bucket.state["arn"]}
