@@ -111,8 +111,8 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: u
         finally:
             use.latency_ms = int((time.monotonic() - started) * 1000)
         count("ModelLatency", use.latency_ms, MetricUnit.Milliseconds)
-        tokens = reply.get("usage", {})
-        use.input_tokens, use.output_tokens = tokens.get("inputTokens", 0), tokens.get("outputTokens", 0)
+        tokens = reply["usage"]  # required in every Converse response (API_runtime_ConverseResponse)
+        use.input_tokens, use.output_tokens = tokens["inputTokens"], tokens["outputTokens"]
         count("InputTokens", use.input_tokens)
         count("OutputTokens", use.output_tokens)
         draft = task.draft.model_validate_json(json.dumps(tool_input(reply, task.tool_name)))

@@ -113,8 +113,7 @@ def _flatten(image: Image.Image) -> Image.Image:
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         return image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
-    if image.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") and (
-            image.mode != "P" or "transparency" in image.info):
+    if image.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La"):  # a palette without transparency: all opaque
         rgba = image.convert("RGBA")
         white = Image.new("RGB", rgba.size, "white")
         white.paste(rgba, mask=rgba.getchannel("A"))

@@ -272,6 +272,8 @@ def test_new_layouts_read_exactly(sample, want):
     ("Vitamin B12 >2000 pg/mL 200-900", "high"),
     ("Potassium >7.0 mmol/L 3.5-5.1", "critical_high"),
     ("eGFR >90 mL/min/1.73m2 >60", "normal"),
+    ("eGFR >60 mL/min/1.73m2 >60", "normal"),             # every value above the lower limit
+    ("eGFR >=60 mL/min/1.73m2 >60", "normal"),            # at it, too: a lower limit is inclusive
     ("eGFR >45 mL/min/1.73m2 >60", "unknown"),
 ])
 def test_a_bound_is_never_a_value_and_flags_only_what_holds_for_all_values_under_it(line, flag):

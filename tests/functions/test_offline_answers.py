@@ -349,3 +349,19 @@ def test_a_conversation_becomes_alternating_turns_that_start_with_the_user():
 def test_a_declared_type_with_parameters_or_capitals_is_still_that_type():
     task = tasks.lab_task(TABLE.pdf(), "Application/PDF; name=report.pdf")
     assert task.messages[0]["content"][0]["document"]["format"] == "pdf"
+
+
+def test_values_on_the_last_line_of_a_page_and_the_first_of_the_next_are_both_read():
+    """Pages are joined by a line break: a page's last line never runs into the next one."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=9)
+    for line in ("Hemoglobin 11.2 g/dL 12.0-15.5", "Sodium 140 mmol/L 135-145"):
+        pdf.add_page()
+        pdf.cell(0, 5, line)
+    task = tasks.lab_task(bytes(pdf.output()), "application/pdf")
+    reply = OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool)
+    found = {o["name"]: (o["value"], o["unit"], o["reference_range"]["text"])
+             for o in reply["output"]["message"]["content"][0]["toolUse"]["input"]["observations"]}
+    assert found == {"Hemoglobin": (11.2, "g/dL", "12.0-15.5"), "Sodium": (140.0, "mmol/L", "135-145")}

@@ -501,13 +501,17 @@ def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatc
     deliver(upload(s3, b"not a pdf"))
     use(monkeypatch, StubModel(throttled("AccessDeniedException")))
     deliver(upload(s3, TABLE.pdf()))
+    taken = upload(s3, TABLE.pdf())
+    jobs.claim(taken, "another-delivery")  # S3 delivered it twice: the other copy holds it
+    deliver(taken)
     streams = set()
     for doc in (json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")):
         for directive in doc["_aws"]["CloudWatchMetrics"]:
             for metric in directive["Metrics"]:
                 for dimensions in directive["Dimensions"]:
                     streams.add((metric["Name"], tuple(sorted(dimensions))))
-    assert {name for name, _ in streams} >= {"Jobs", "DocumentsRefused", "ModelFailures"}
+    assert {name for name, _ in streams} >= {"Jobs", "DocumentsRefused", "ModelFailures", "DuplicateDeliveries",
+                                             "InputTokens", "OutputTokens", "ModelLatency"}
     assert streams <= declared, streams - declared
     jobs_by = {tuple(sorted(d)) for n, d in streams if n == "Jobs"}
     assert ("function", "kind", "outcome", "service", "stack") in jobs_by
@@ -519,3 +523,5 @@ def test_a_refused_input_is_logged_with_its_kind_code_and_reason(s3, monkeypatch
     (line,) = [r for r in log_lines() if r["message"] == "job input refused"]
     assert (line["job_kind"], line["error_code"], line["reason"]) == ("result", "unsupported_document",
                                                                       "not_declared_type")
+    (finished,) = [r for r in log_lines() if r["message"] == "job finished"]
+    assert (finished["job_kind"], finished["status"]) == ("result", "failed")
