@@ -1,6 +1,7 @@
 """The process function against moto with a stubbed model: every job ends completed or
 failed, retries stay inside the deadline, duplicate deliveries do nothing."""
 
+import io
 import json
 import time
 import uuid
@@ -489,7 +490,7 @@ def test_an_invalid_reply_is_logged_with_its_kind_and_every_call_timed_in_millis
 def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatch, capsys):
     """Alarms and dashboards read the catalog's names: a metric emitted under another name
     or breakdown would leave them on a stream nothing writes (a completed job, a refused
-    input and a model failure cover every metric of the process function's paths)."""
+    input, failures, a retry, a photo, a duplicate and a stray key cover every metric)."""
     from functions.catalog import CATALOG
 
     (process_fn,) = [fn for fn in CATALOG if fn.name == "process"]
@@ -504,17 +505,39 @@ def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatc
     taken = upload(s3, TABLE.pdf())
     jobs.claim(taken, "another-delivery")  # S3 delivered it twice: the other copy holds it
     deliver(taken)
+    use(monkeypatch, StubModel(throttled(), {"summary": 3}))  # retried, then a reply that fails validation
+    deliver(upload(s3, png_photo(), content_type="image/png"))
+    s3.put_object(Bucket=BUCKET, Key="incoming/not-a-job", Body=b"x")
+    process_module.handler({"Records": [{"s3": {"object": {"key": "incoming/not-a-job"}}}]}, FakeContext())
     streams = set()
     for doc in (json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")):
         for directive in doc["_aws"]["CloudWatchMetrics"]:
             for metric in directive["Metrics"]:
                 for dimensions in directive["Dimensions"]:
                     streams.add((metric["Name"], tuple(sorted(dimensions))))
-    assert {name for name, _ in streams} >= {"Jobs", "DocumentsRefused", "ModelFailures", "DuplicateDeliveries",
-                                             "InputTokens", "OutputTokens", "ModelLatency"}
+    assert {name for name, _ in streams} == {m.name for m in process_fn.custom_metrics}
     assert streams <= declared, streams - declared
     jobs_by = {tuple(sorted(d)) for n, d in streams if n == "Jobs"}
     assert ("function", "kind", "outcome", "service", "stack") in jobs_by
+
+
+def png_photo() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((400, 300)).convert("RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_failures_are_logged_with_their_kind_and_code(s3, monkeypatch, log_lines):
+    use(monkeypatch, StubModel(throttled("AccessDeniedException")))
+    deliver(upload(s3, TABLE.pdf()))
+    use(monkeypatch, StubModel({"summary": 3}))
+    deliver(upload(s3, TABLE.pdf()))
+    logged = log_lines()
+    (refused,) = [r for r in logged if r["message"] == "model call refused"]
+    (invalid,) = [r for r in logged if r["message"] == "model reply failed validation"]
+    assert (refused["error_code"], invalid["job_kind"]) == ("AccessDeniedException", "result")
 
 
 def test_a_refused_input_is_logged_with_its_kind_code_and_reason(s3, monkeypatch, log_lines):
