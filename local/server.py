@@ -34,7 +34,7 @@ from functions.catalog import CATALOG, Function, S3Trigger, StreamTrigger, by_na
 from local import alarms as local_alarms
 from local import dashboards as local_dashboards
 from local import faults as local_faults
-from local import s3_rules
+from local import aws_rules
 from local.emf import PowertoolsCapture
 from local.gateway import Gateway, HttpResponse, json_error
 from local.metric_store import MetricStat, MetricStore, local_scale
@@ -148,7 +148,7 @@ class LocalStack:
         self.telemetry = Telemetry(self.metrics, self._stack_facts())
         session_events = boto3._get_default_session().events
         self.faults.attach(session_events)
-        s3_rules.attach(session_events)
+        aws_rules.attach(session_events)
         self.telemetry.attach(session_events)
         self._emf = PowertoolsCapture(self.telemetry.emf_line, current_function).install()
         if any(fn.access.bedrock for fn in self.catalog):
@@ -184,7 +184,7 @@ class LocalStack:
         if hasattr(self, "telemetry"):
             self.telemetry.detach()
             self.faults.detach()
-            s3_rules.detach(boto3._get_default_session().events)
+            aws_rules.detach(boto3._get_default_session().events)
             self.faults.unwrap_model()
         if hasattr(self, "functions"):
             self.functions.close()

@@ -72,7 +72,7 @@ def aws_env(monkeypatch):
     from functions.common import aws as common_aws
     from functions.common import crypto, tokens
     from functions.common.settings import settings
-    from local import s3_rules
+    from local import aws_rules
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "eu-west-1", "SERENYA_ENV": "test",
@@ -104,11 +104,11 @@ def aws_env(monkeypatch):
         crypto._keys.clear()
         tokens._public_keys.clear()
         events = boto3._get_default_session().events  # the functions' clients come from it
-        s3_rules.attach(events)  # what S3 refuses and moto would store
+        aws_rules.attach(events)  # what AWS refuses and moto would accept
         try:
             yield {"data_key": data_key, "pii_key": pii_key, "email_mac_key": email_mac_key, "signing_key": signing_key}
         finally:
-            s3_rules.detach(events)
+            aws_rules.detach(events)
         settings.cache_clear()
         common_aws.reset()
 

@@ -322,3 +322,12 @@ def test_every_bucket_component_shows_its_bucket_name_and_arn(stack):
     for bucket in stack.mocks.of_type("aws:s3/bucket:Bucket"):
         registered = stack.mocks.outputs_of_component("serenya:storage:SecureBucket", bucket.name)
         assert registered == {"name": bucket.inputs["bucket"], "arn": bucket.state["arn"]}
+
+
+def test_prod_keys_wait_the_longest_window_kms_allows(prod, dev):
+    """A key scheduled for deletion can be cancelled for PendingWindowInDays, 7 to 30
+    (API_ScheduleKeyDeletion); prod keeps the personal data's keys the longest."""
+    own = [k for k in prod.mocks.of_type("aws:kms/key:Key") if "us-east-1" not in k.name]
+    assert len(own) == 4 and {k.inputs["deletionWindowInDays"] for k in own} == {30}
+    for run in (dev, prod):
+        assert all(7 <= k.inputs["deletionWindowInDays"] <= 30 for k in run.mocks.of_type("aws:kms/key:Key"))

@@ -56,10 +56,16 @@ def test_schema_violations_are_422_validation_error(app, payload):
     assert body["error"]["code"] == "validation_error" and body["error"]["message"]
 
 
-@pytest.mark.parametrize("payload", ["not json", "[1, 2]", "null"])
-def test_bodies_that_are_not_objects_are_400_invalid_json(app, payload):
+UNPARSABLE = "the body must be a JSON object (nesting at most 64 deep, numbers at most 100 digits)"
+
+
+@pytest.mark.parametrize("payload, message", [
+    ("not json", UNPARSABLE), ('{"a":' * 65 + "1" + "}" * 65, UNPARSABLE), ('{"n": ' + "9" * 101 + "}", UNPARSABLE),
+    ("[1, 2]", "the body must be a JSON object"), ("null", "the body must be a JSON object")])
+def test_bodies_that_are_not_objects_are_400_invalid_json(app, payload, message):
+    """The message tells the app's developer which limit the body broke."""
     status, body, _ = call(app, api_event("POST", "/api/v1/items", payload))
-    assert (status, body["error"]["code"]) == (400, "invalid_json")
+    assert (status, body["error"]["code"], body["error"]["message"]) == (400, "invalid_json", message)
 
 
 def test_unknown_route_is_404_not_found(app):

@@ -141,3 +141,14 @@ def test_a_well_signed_token_living_over_an_hour_is_refused(aws_env, lifetime, a
 def test_a_token_whose_header_nests_too_deep_is_malformed(aws_env):
     header = b64(b'{"alg":' + b"[" * 1000 + b"]" * 1000 + b"}")
     assert reason(f"{header}.e30.c2ln") == "malformed"
+
+
+@pytest.mark.parametrize("missing", tokens.REQUIRED_CLAIMS)
+def test_a_well_signed_token_without_a_required_claim_is_refused(aws_env, missing):
+    """Every claim the API relies on must be there (a token without sid could not be
+    revoked with its session, one without jti not be denied)."""
+    now = int(time.time())
+    claims = {"iss": tokens.issuer(), "aud": tokens.AUDIENCE, "sub": "u", "iat": now, "exp": now + 600,
+              "jti": "j", "sid": "s"}
+    del claims[missing]
+    assert reason(kms_signed(claims, aws_env["signing_key"])) == "invalid"

@@ -1,0 +1,79 @@
+"""Request rules AWS services enforce and moto does not, checked on the SDK's side
+(botocore `before-parameter-build`, with the call's own parameters) so that the local
+stack and the function tests refuse what AWS refuses, with the error AWS answers.
+
+- Enumerations: a string the service model declares as an enum only takes one of its
+  values (botocore validates types, required members and minimum lengths, not enums);
+  the services answer 400, e.g. KMS Sign with MessageType "raw": "1 validation error
+  detected: Value 'raw' at 'messageType' failed to satisfy constraint: Member must satisfy
+  enum value set: [DIGEST, EXTERNAL_MU, RAW]" (ValidationException; S3 answers InvalidArgument).
+  https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html#API_Sign_RequestSyntax
+  https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html (ValidationException)
+- S3: a KMS key id (x-amz-server-side-encryption-aws-kms-key-id) is only accepted together
+  with x-amz-server-side-encryption: aws:kms (or aws:kms:dsse); alone, S3 answers 400
+  InvalidArgument "Server Side Encryption with AWS KMS managed key requires HTTP header
+  x-amz-server-side-encryption : aws:kms" (moto stores the object).
+  https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html (SSEKMSKeyId: "If you
+  specify x-amz-server-side-encryption with aws:kms or aws:kms:dsse, this header specifies
+  the ID ... of the KMS key"); the error as S3 returns it: https://github.com/aws/aws-cli/issues/1431
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+from botocore.exceptions import ClientError
+
+KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
+# The S3 operations that take SSEKMSKeyId with ServerSideEncryption.
+_S3_WRITES = ("PutObject", "CopyObject", "CreateMultipartUpload")
+MISSING_SSE_KMS = "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
+
+
+def _bad_enums(shape, value, path: str) -> Iterator[tuple[str, str, list[str]]]:
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                yield from _bad_enums(member, value[name], f"{path}.{name}" if path else name)
+    elif kind == "list" and isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _bad_enums(shape.member, item, f"{path}.{i + 1}")
+    elif kind == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            yield from _bad_enums(shape.key, key, path)
+            yield from _bad_enums(shape.value, item, f"{path}.{key}")
+    elif kind == "string" and shape.enum and isinstance(value, str) and value not in shape.enum:
+        yield path, value, list(shape.enum)
+
+
+def violation(service: str, operation, params: dict) -> Optional[str]:
+    """The message of the 400 the service would answer `params` with, or None."""
+    if operation.input_shape is not None:
+        for path, value, allowed in _bad_enums(operation.input_shape, params, ""):
+            field = path[:1].lower() + path[1:]
+            return (f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+                    f"Member must satisfy enum value set: [{', '.join(sorted(allowed))}]")
+    if service == "s3" and operation.name in _S3_WRITES and params.get("SSEKMSKeyId") \
+            and params.get("ServerSideEncryption") not in KMS_ALGORITHMS:
+        return MISSING_SSE_KMS
+    return None
+
+
+def _check(params, model, **_):
+    service = model.service_model.service_name
+    message = violation(service, model, params)
+    if message is not None:
+        code = "InvalidArgument" if service == "s3" else "ValidationException"
+        raise ClientError({"Error": {"Code": code, "Message": message},
+                           "ResponseMetadata": {"HTTPStatusCode": 400, "HTTPHeaders": {},
+                                                "RequestId": "local-aws-rules", "RetryAttempts": 0}}, model.name)
+
+
+def attach(events) -> None:
+    """Applies the rules to every call made through `events` (a session's or a client's)."""
+    events.register_first("before-parameter-build", _check)
+
+
+def detach(events) -> None:
+    events.unregister("before-parameter-build", _check)
