@@ -48,9 +48,9 @@ MAX_INPUT_PIXELS = 50_000_000
 JPEG_QUALITIES = (85, 75, 60, 45)
 TOKEN_DIVISOR = 750            # Claude's tokens per image ~ width x height / 750
 
-# Declared format -> the Pillow formats accepted for it (JPEGs with a multi-picture
-# index, as some phones write, open as MPO, a JPEG subtype).
-_PILLOW_FORMATS = {"jpeg": ("JPEG", "MPO"), "png": ("PNG",)}
+# Declared format -> the one Pillow decoder tried for it (JPEGs with a multi-picture
+# index, as some phones write, open as MPO, a JPEG subtype, through the JPEG decoder).
+_PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
 # What Pillow raises on malformed input (UnidentifiedImageError and "image file is
 # truncated" are OSErrors); DecompressionBombWarning is made an error below.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error,
@@ -80,13 +80,12 @@ def target_size(size: tuple[int, int]) -> tuple[int, int]:
 def prepare(body: bytes, declared: str) -> Prepared:
     """The image to send for `body` uploaded as `declared` ("jpeg" or "png"); InputError
     `unsupported_document` when it cannot be decoded or is too large to decode."""
-    accepted = _PILLOW_FORMATS[declared]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(body), formats=[accepted[0]])  # reads the header only
-            if image.format not in accepted:
-                raise InputError("unsupported_document", reason="image_format")
+            # Reads the header only, with the declared format's decoder alone: another format
+            # fails to open (image_undecodable); JPEG's may answer MPO (a multi-picture JPEG).
+            image = Image.open(io.BytesIO(body), formats=[_PILLOW_FORMATS[declared]])
             source_size = image.size
             if source_size[0] * source_size[1] > MAX_INPUT_PIXELS:
                 raise InputError("unsupported_document", reason="image_too_many_pixels")

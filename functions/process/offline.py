@@ -84,7 +84,7 @@ class OfflineProvider:
     def _answer(self, messages: list[dict]) -> dict:
         request = json.loads(_untag(RESULTS_TAG, messages))
         question = request["message"].lower()
-        observations = [o for r in request.get("results", []) for o in r.get("observations", [])]
+        observations = [o for r in request["results"] for o in r.get("observations", [])]  # tasks.chat_task's shape
         asked = [o for o in observations if o["name"].lower() in question
                  or any(w in question for w in o["name"].lower().split() if len(w) > 3)]
         chosen = asked or [o for o in observations if o.get("flag") not in ("normal", "unknown")]

@@ -51,3 +51,17 @@ def test_one_question_per_finding_whatever_the_number_of_dates():
     assert any(q.startswith("My Hemoglobin was low on 2026-01-01, 2026-02-01, 2026-03-01") for q in questions)
     # Hemoglobin also rose by more than 5%: it is already asked about, not asked twice
     assert not any("Hemoglobin has gone" in q for q in report["questions_for_doctor"])
+
+
+def test_at_most_five_findings_and_three_trends_become_questions():
+    """A visit has room for a few questions: the latest five findings, then three tests
+    that moved without leaving their range."""
+    tests = [f"Test {i}" for i in range(6)]
+    report = doctor_report([
+        {"date": f"2026-0{m}-01", "result": {"observations": [
+            *[obs(name, 10.0 * m, flag="high") for name in tests],
+            *[obs(f"Moving {i}", 10.0 * m) for i in range(5)]]}}
+        for m in (1, 2)])
+    questions = report["questions_for_doctor"]
+    assert len([q for q in questions if "rechecked" in q]) == 5
+    assert len([q for q in questions if "has gone up" in q]) == 3 and len(questions) == 8

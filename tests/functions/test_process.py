@@ -510,7 +510,8 @@ def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatc
     s3.put_object(Bucket=BUCKET, Key="incoming/not-a-job", Body=b"x")
     process_module.handler({"Records": [{"s3": {"object": {"key": "incoming/not-a-job"}}}]}, FakeContext())
     streams = set()
-    for doc in (json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")):
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    for doc in documents:
         for directive in doc["_aws"]["CloudWatchMetrics"]:
             for metric in directive["Metrics"]:
                 for dimensions in directive["Dimensions"]:
@@ -519,6 +520,8 @@ def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatc
     assert streams <= declared, streams - declared
     jobs_by = {tuple(sorted(d)) for n, d in streams if n == "Jobs"}
     assert ("function", "kind", "outcome", "service", "stack") in jobs_by
+    outcomes = {(d["kind"], d["outcome"]) for d in documents if "Jobs" in d and "outcome" in d}
+    assert outcomes == {("result", "completed"), ("result", "failed")}
 
 
 def png_photo() -> bytes:
@@ -547,4 +550,5 @@ def test_a_refused_input_is_logged_with_its_kind_code_and_reason(s3, monkeypatch
     assert (line["job_kind"], line["error_code"], line["reason"]) == ("result", "unsupported_document",
                                                                       "not_declared_type")
     (finished,) = [r for r in log_lines() if r["message"] == "job finished"]
-    assert (finished["job_kind"], finished["status"]) == ("result", "failed")
+    assert (finished["job_kind"], finished["status"], finished["error_code"]) == ("result", "failed",
+                                                                                  "unsupported_document")
