@@ -164,7 +164,7 @@ def process(key: str, deadline: float, owner: str) -> None:
     if deadline <= monotonic():
         outcome = jobs.failed(job, "processing_timeout")  # what the job already reads
     else:
-        outcome = run(job, obj["Body"].read(), obj.get("ContentType", ""), deadline, use)
+        outcome = run(job, obj["Body"].read(), obj["ContentType"], deadline, use)
     if not accounts.exists(job.user_id):
         count("JobsRejected", reason="account_deleted")
         s3.delete_object(Bucket=bucket, Key=job.incoming)

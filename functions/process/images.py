@@ -90,7 +90,7 @@ def prepare(body: bytes, declared: str) -> Prepared:
             if source_size[0] * source_size[1] > MAX_INPUT_PIXELS:
                 raise InputError("unsupported_document", reason="image_too_many_pixels")
             if image.format in ("JPEG", "MPO"):
-                image.draft("RGB", target_size(source_size))
+                image.draft(None, target_size(source_size))  # scale only: _flatten sets the mode
             upright = ImageOps.exif_transpose(image)  # decodes (at the draft scale)
             image.close()
             pixels = _flatten(upright)
@@ -112,7 +112,9 @@ def _flatten(image: Image.Image) -> Image.Image:
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         return image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
-    if image.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La"):  # a palette without transparency: all opaque
+    # The modes with transparency the JPEG and PNG decoders produce (a palette without
+    # transparency is all opaque: the same picture).
+    if image.mode in ("RGBA", "LA", "P"):
         rgba = image.convert("RGBA")
         white = Image.new("RGB", rgba.size, "white")
         white.paste(rgba, mask=rgba.getchannel("A"))

@@ -145,7 +145,7 @@ def _reference_range(rest: str, decimal_comma: Optional[bool]):
 
 
 def _printed_unit(rest: str) -> Optional[str]:
-    tokens = rest.split()
+    tokens = re.sub(r"\s*/\s*", "/", rest).split()  # "mg / dL" is one unit, not "/"
     for i, token in enumerate(tokens):
         token = token.strip(",;()[]")
         if token in ("x", "×") and i + 1 < len(tokens) and tokens[i + 1].startswith("10"):

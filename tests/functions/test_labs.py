@@ -168,6 +168,8 @@ def test_units_agree_with_the_catalogue_whatever_their_spelling(line, unit, flag
     ("Ferritin 12 ng/mL, 20-250", "ng/mL"),      # punctuation after it is not part of it
     ("Sodium 150 135-145", None),                # a printed range without a unit: no unit assumed
     ("Ferritin 12 (20-250)", None),
+    ("Glucose 90 mg / dL 70-99", "mg/dL"),       # spaced around its slash: still one unit, never "/"
+    ("Hemoglobin 12 g /dL", "g/dL"),
 ])
 def test_the_unit_is_the_first_word_after_the_value_that_is_not_a_flag(line, unit):
     assert labs.read_line(line)["unit"] == unit
@@ -284,6 +286,7 @@ def test_a_bound_is_never_a_value_and_flags_only_what_holds_for_all_values_under
 @pytest.mark.parametrize("line, flag", [
     ("WBC 35 K/uL", "critical_high"),          # the catalogue's 10*3/uL and its critical limit (30)
     ("WBC 35 x10E9/L", "critical_high"),
+    ("WBC 35 x 10^9/L", "critical_high"),     # the multiplier printed apart
     ("Leucocytes 35 /nl", "critical_high"),
     ("TSH 0.005 uIU/mL", "critical_low"),      # the catalogue's mIU/L
     ("WBC 35000 cells/uL", "unknown"),         # another scale: no catalogue range to compare with

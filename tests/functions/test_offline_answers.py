@@ -365,3 +365,12 @@ def test_values_on_the_last_line_of_a_page_and_the_first_of_the_next_are_both_re
     found = {o["name"]: (o["value"], o["unit"], o["reference_range"]["text"])
              for o in reply["output"]["message"]["content"][0]["toolUse"]["input"]["observations"]}
     assert found == {"Hemoglobin": (11.2, "g/dL", "12.0-15.5"), "Sodium": (140.0, "mmol/L", "135-145")}
+
+
+def test_a_document_that_is_not_a_pdf_is_unsupported_by_the_offline_analyser():
+    task = tasks.lab_task(pdf_of_blank_pages(1), "application/pdf")
+    csv = {"document": {"format": "csv", "name": "lab-report", "source": {"bytes": b"name,value\nHb,11"}}}
+    with pytest.raises(InputError) as refused:
+        OfflineProvider().converse(system=task.system, messages=[{"role": "user", "content": [csv, {"text": "Read."}]}],
+                                   tool=task.tool)
+    assert (refused.value.code, refused.value.reason) == ("unsupported_document", "no_pdf")

@@ -409,3 +409,16 @@ def test_a_grayscale_scan_is_sent_in_one_channel(fmt):
     scan.save(out, format=fmt.upper())
     prepared = images.prepare(out.getvalue(), fmt)
     assert Image.open(io.BytesIO(prepared.data)).mode == "L"
+
+
+@pytest.mark.parametrize("mode, fmt, params", [("RGBA", "png", {}), ("LA", "png", {}), ("P", "png", {"transparency": 0})])
+def test_transparency_becomes_white_whatever_the_mode(mode, fmt, params):
+    """A scan or screenshot with transparent margins: the model must see white, not black."""
+    page = Image.new("RGBA", (800, 600), (0, 0, 0, 0))  # transparent black
+    page.paste((200, 30, 30, 255), (0, 0, 800, 300))    # an opaque band on top
+    source = page.convert(mode) if mode != "P" else page.convert("RGB").quantize(2)
+    if mode == "P":  # palette index of the black half, transparent
+        params = {"transparency": source.getpixel((0, 599))}
+    prepared = images.prepare(_saved(source, fmt.upper(), **params), fmt)
+    picture = Image.open(io.BytesIO(prepared.data)).convert("RGB")
+    assert picture.getpixel((400, 590)) == (255, 255, 255)

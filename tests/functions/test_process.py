@@ -129,7 +129,7 @@ def test_throttling_is_retried_then_completes(s3, monkeypatch):
     assert outcome(s3, job)[0]["status"] == "completed" and model.calls == 3
 
 
-def test_persistent_throttling_fails_inside_the_deadline(s3, monkeypatch):
+def test_persistent_throttling_fails_inside_the_deadline(s3, monkeypatch, capsys):
     model = use(monkeypatch, StubModel(throttled()))
     job = upload(s3, TABLE.pdf())
     clock = [1000.0]
@@ -139,6 +139,9 @@ def test_persistent_throttling_fails_inside_the_deadline(s3, monkeypatch):
     result, _ = outcome(s3, job)
     assert result["error"]["code"] == "model_unavailable"
     assert 3 <= model.calls <= 10 and clock[0] <= 1000.0 + 60 - process_module.OUTCOME_MARGIN_S
+    # the runbook tells "unavailable" (retries ran out) from the refusals
+    assert [(d["kind"], d["reason"]) for d in emitted(capsys, "ModelFailures") if "reason" in d] == [
+        ("result", "unavailable")]
 
 
 def test_a_refused_call_is_not_retried(s3, monkeypatch):
