@@ -135,8 +135,9 @@ def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayR
     """An APIGatewayRestResolver with validation, CORS for the stack's origins, and the
     contract's error format for every failure."""
     origins = settings().allowed_origins if cors_origins is None else cors_origins
-    cors = CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]),
-                      allow_headers=["Authorization", "Content-Type"], max_age=600) if origins else None
+    # The app sends Authorization and Content-Type: Powertools always allows both (with
+    # X-Amz-Date, X-Api-Key, X-Amz-Security-Token, its required CORS headers).
+    cors = CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]), max_age=600) if origins else None
     # Bodies are validated by parse_body (pydantic, strict); the resolver's own OpenAPI
     # validation would only add its import cost to every cold start.
     app = _Resolver(cors=cors)

@@ -129,7 +129,7 @@ def _head(key: str) -> Optional[dict]:
 def outcome_status(job: JobId) -> Optional[str]:
     """completed, failed or DELETED when outgoing/ holds something; None otherwise."""
     outgoing = _head(job.outgoing)
-    return None if outgoing is None else outgoing.get("Metadata", {}).get(STATUS_META, "completed")
+    return None if outgoing is None else outgoing["Metadata"].get(STATUS_META, "completed")
 
 
 def _state_of(metadata: dict) -> JobState:
@@ -141,7 +141,7 @@ def state(job: JobId, now: Optional[float] = None) -> JobState:
     now = time.time() if now is None else now
     outgoing = _head(job.outgoing)
     if outgoing is not None:
-        return _state_of(outgoing.get("Metadata", {}))
+        return _state_of(outgoing["Metadata"])  # botocore's {} when the object has none
     incoming = _head(job.incoming)
     if incoming is not None:
         if now - incoming["LastModified"].timestamp() > PROCESSING_TIMEOUT_SECONDS:
@@ -168,7 +168,7 @@ def outcome_or_state(job: JobId) -> tuple[Optional[dict], JobState]:
     for _ in range(2):
         found = _get_outgoing(job)
         if found is not None:
-            if found.get("Metadata", {}).get(STATUS_META) == DELETED:
+            if found["Metadata"].get(STATUS_META) == DELETED:
                 return None, JobState("not_found")
             outcome = json.loads(found["Body"].read())
             return outcome, JobState(outcome["status"], (outcome.get("error") or {}).get("code"))

@@ -198,7 +198,8 @@ def test_a_preflight_is_answered_for_the_stacks_origins_and_cached_ten_minutes(a
     assert reply["statusCode"] == 204
     assert value("access-control-allow-origin") == "http://localhost:3000"
     assert value("access-control-max-age") == "600"
-    assert {"Authorization", "Content-Type"} <= {h.strip() for h in value("access-control-allow-headers").split(",")}
+    # the two the app sends (header names compare without case)
+    assert {"authorization", "content-type"} <= {h.strip().lower() for h in value("access-control-allow-headers").split(",")}
 
 
 @pytest.mark.parametrize("context", [{}, {"authorizer": None}, {"authorizer": {}}, {"authorizer": {"user_id": ""}}])
@@ -216,3 +217,30 @@ def test_a_route_reached_without_the_authorizers_user_answers_401_unauthorized(a
     event["requestContext"] = {**{k: v for k, v in event["requestContext"].items() if k != "authorizer"}, **context}
     status, body, _ = call(app, event)
     assert (status, body["error"]["code"], body["error"]["message"]) == (401, "unauthorized", "no authenticated user")
+
+
+def test_the_account_check_is_one_consistent_read(aws_env):
+    """An eventually consistent read could still find a profile deleted a moment ago."""
+    from functions.common import accounts, aws
+
+    client, seen = aws.table("serenya-test").meta.client, []
+    record = lambda params, **_: seen.append(dict(params))  # noqa: E731
+    client.meta.events.register("provide-client-params.dynamodb.GetItem", record)
+    try:
+        assert accounts.exists("nobody") is False
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.GetItem", record)
+    assert len(seen) == 1 and seen[0]["ConsistentRead"] is True
+
+
+def test_metrics_emitted_outside_a_stack_are_valid_emf_labelled_local(monkeypatch, capsys):
+    """A script or a test without SERENYA_ENV: CloudWatch would drop a line with a
+    dimension that is not a string, so the stack dimension says local."""
+    from functions.common.observability import count
+    from local import emf
+
+    monkeypatch.delenv("SERENYA_ENV", raising=False)
+    capsys.readouterr()
+    count("Jobs", kind="result", outcome="completed")
+    data = [d for line in capsys.readouterr().out.splitlines() for d in emf.parse(line)]
+    assert len(data) == 2 and {d.dimensions["stack"] for d in data} == {"local"}
