@@ -200,7 +200,7 @@ def to_user(item: dict) -> dict[str, Any]:
     subscription = {k: v for k, v in item.get("current_subscription", FREE_PLAN).items()
                     if k in ("type", "status", "expires_at")}
     user = {"id": user_id, **plain, "auth_provider": item["auth_provider"], "subscription": subscription,
-            "consents": item.get("consents", {}), "device": item.get("device", {}),
+            "consents": item["consents"], "device": item["device"],  # new_account writes both
             "created_at": item["created_at"], "updated_at": item["updated_at"]}
     if item.get("biometric") is not None:
         user["biometric"] = item["biometric"]

@@ -123,7 +123,7 @@ def _describe(observations: list[dict]) -> str:
     for o in observations:
         unit = f" {o['unit']}" if o.get("unit") else ""
         rng = (o.get("reference_range") or {}).get("text")
-        parts.append(f"{o['name']} is {o['value_text']}{unit}, {_WORDS[o.get('flag', 'unknown')]}"
+        parts.append(f"{o['name']} is {o['value_text']}{unit}, {_WORDS[o['flag']]}"
                      + (f" ({rng})" if rng else "") + ".")
     return " ".join(parts)
 

@@ -145,6 +145,9 @@ def test_a_store_billing_and_refund_are_events_with_the_price_when_sent():
 
 @pytest.mark.parametrize("updated_at, millisecond", [
     ("2026-03-02T10:00:00.123Z", 123),   # within the stream's second: its milliseconds
+    ("2026-03-02T10:00:00.000Z", 0),
+    ("2026-03-02T10:00:00.999Z", 999),   # the second's last millisecond is still in it
+    ("2026-03-02T10:00:01.000Z", 0),     # the next second's first is not
     ("2026-03-02T09:59:59.900Z", 0),     # stale (a write that did not touch it): the stream's second
     ("2026-03-02T10:00:01.500Z", 0),     # skewed into the next second: the stream's second
     ("not a time", 0),
@@ -162,3 +165,22 @@ def test_a_finished_jobs_event_takes_the_milliseconds_of_its_finish_and_every_ev
     assert event["event_time"] == datetime(2026, 3, 2, 10, 0, 0, 456_000, tzinfo=timezone.utc)
     profile_events = derive(record("INSERT", U, new=profile(U)))
     assert {e["source"] for e in profile_events + [event]} == {"dynamodb_stream"}
+
+
+def test_an_account_created_with_a_charged_subscription_is_billed_at_once():
+    """A registration's image can already hold a store entry (the app buys before its first
+    profile write completes): its charge is an event like a renewal's."""
+    entry = {"type": "premium", "status": "active", "provider": "google", "product_id": "p.yearly",
+             "charged_ms": 5, "price_milli": 59990, "currency": "EUR"}
+    events = derive(record("INSERT", U, new=profile(U, subscriptions={"google:t1": entry})))
+    assert "subscription_charged" in kinds(events) and "user_registered" in kinds(events)
+
+
+def test_a_plan_appearing_on_an_account_without_one_was_a_change_from_free():
+    """An image without current_subscription (an item written before it existed, or edited
+    by hand) is on the free plan, as the API reads it."""
+    old = {k: v for k, v in profile(U).items() if k != "current_subscription"}
+    new = profile(U, current_subscription={"type": "premium", "status": "active"})
+    [changed] = derive(record("MODIFY", U, old=old, new=new))
+    assert (changed["event_type"], changed["old_plan"], changed["new_plan"]) == ("subscription_changed", "free",
+                                                                                 "premium")

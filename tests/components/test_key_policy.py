@@ -3,6 +3,7 @@ refuses every principal, root included, and the key can only be recovered throug
 Support), CloudWatch uses it only for this account, nobody else is named."""
 
 import json
+import re
 
 import pytest
 
@@ -102,6 +103,14 @@ def test_every_policy_the_program_writes_follows_the_iam_grammar(stack_run):
             assert trust or {"Resource", "NotResource"} & set(statement), name
             principal = statement.get("Principal", "*")
             assert principal == "*" or (set(principal) <= PRINCIPAL_KEYS and principal), (name, principal)
+            actions = statement.get("Action", statement.get("NotAction"))
+            for action in [actions] if isinstance(actions, str) else actions:
+                assert action == "*" or AS_DOCUMENTED.fullmatch(action), (name, action)
+
+
+# Actions as the Service Authorization Reference spells them: a lower-case service prefix
+# and a PascalCase name (IAM matches them without case, a reviewer's search does not).
+AS_DOCUMENTED = re.compile(r"[a-z0-9-]+:(\*|[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*\*?)")
 
 
 def test_the_pii_and_email_mac_keys_name_their_two_statements():

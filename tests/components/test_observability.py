@@ -379,3 +379,44 @@ def test_a_custom_metrics_alarm_links_the_dashboard_that_shows_it_or_operations(
                                                                                  "shown": "security"}
     made = {d.inputs["dashboardName"] for d in run_program("dev").mocks.of_type("aws:cloudwatch/dashboard:Dashboard")}
     assert {settings.name("operations"), settings.name("security")} <= made
+
+
+def _prod_settings():
+    from components.config import load_settings, stack_config
+    return load_settings(stack_config("prod").get, "prod")
+
+
+def test_a_threshold_over_several_periods_needs_every_one_of_them():
+    """periods=3: three periods evaluated, all three breaching (an M of N with M = N)."""
+    from functions.catalog import CustomMetric, Threshold
+
+    metric = CustomMetric("Refusals", "Refusals", alarm=Threshold(5, "i", ("a", "b", "c"), periods=3))
+    (spec,) = alarms.custom_alarms(Function("gate", "x", metrics=(metric,)), _prod_settings())
+    assert (spec.periods, spec.datapoints) == (3, 3)
+
+
+def test_descriptions_tag_what_pages_and_fit_exactly_at_the_limit():
+    s = _prod_settings()
+    spec = alarms.CompositeSpec("api", "pages", "t", ("a",), "OR", "i", ("c1", "c2", "c3"), severity="critical",
+                                pages=True)
+    assert alarms.description(spec, s, "d", "r").startswith("[PAGE] ")
+    critical = dataclasses.replace(spec, pages=False)
+    assert alarms.description(critical, s, "d", "r").startswith("[CRITICAL] ")
+    text = alarms.description(critical, s, "d", "r")
+    room = alarms.DESCRIPTION_LIMIT - len(text)
+    exactly = dataclasses.replace(critical, checks=("c1", "c2", "c3" + "x" * room))
+    assert len(alarms.description(exactly, s, "d", "r")) == alarms.DESCRIPTION_LIMIT
+    assert alarms.description(exactly, s, "d", "r").endswith("Dashboard: d") and "…" not in alarms.description(
+        exactly, s, "d", "r")  # kept whole: trimmed only over the limit
+    over = dataclasses.replace(critical, checks=("c1", "c2", "c3" + "x" * (room + 1)))
+    trimmed = alarms.description(over, s, "d", "r")
+    assert len(trimmed) <= alarms.DESCRIPTION_LIMIT and "…" in trimmed and trimmed.endswith("Dashboard: d")
+
+
+def test_the_errors_expression_says_which_expected_raises_it_leaves_out():
+    from functions.catalog import CustomMetric, Threshold
+
+    refusals = CustomMetric("Refusals", "Refusals", function_error=True,
+                            alarm=Threshold(1, "i", ("a", "b", "c")))
+    errors, _ = alarms.failures(Function("gate", "x", metrics=(refusals,)), _prod_settings())
+    assert errors.label == "errors other than Refusals"

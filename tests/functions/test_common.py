@@ -219,18 +219,52 @@ def test_a_route_reached_without_the_authorizers_user_answers_401_unauthorized(a
     assert (status, body["error"]["code"], body["error"]["message"]) == (401, "unauthorized", "no authenticated user")
 
 
-def test_the_account_check_is_one_consistent_read(aws_env):
-    """An eventually consistent read could still find a profile deleted a moment ago."""
-    from functions.common import accounts, aws
+@pytest.mark.parametrize("read", [
+    lambda: __import__("functions.common.accounts", fromlist=["x"]).exists("nobody"),
+    lambda: __import__("functions.common.users", fromlist=["x"]).get("nobody"),
+    lambda: __import__("functions.common.users", fromlist=["x"]).user_id_for("google", "g-nobody"),
+], ids=["accounts.exists", "users.get", "users.user_id_for"])
+def test_account_reads_are_one_consistent_read_each(aws_env, read):
+    """An eventually consistent read could still find a profile deleted a moment ago, miss
+    one just created (a second sign-up for the same identity) or an update just made."""
+    from functions.common import aws
 
     client, seen = aws.table("serenya-test").meta.client, []
     record = lambda params, **_: seen.append(dict(params))  # noqa: E731
     client.meta.events.register("provide-client-params.dynamodb.GetItem", record)
     try:
-        assert accounts.exists("nobody") is False
+        assert not read()
     finally:
         client.meta.events.unregister("provide-client-params.dynamodb.GetItem", record)
     assert len(seen) == 1 and seen[0]["ConsistentRead"] is True
+
+
+def test_the_region_is_lambdas_or_else_the_sdks_default(monkeypatch):
+    """Lambda sets AWS_REGION; scripts and tests often set only AWS_DEFAULT_REGION."""
+    from functions.common import aws
+
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    assert aws.region() == "eu-central-1"
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert aws.region() == "eu-west-1"
+
+
+@pytest.mark.parametrize("init, loaded", [("provisioned-concurrency", True), ("snap-start", True),
+                                          ("on-demand", False), (None, False)])
+def test_modules_are_preloaded_only_where_the_init_is_paid_ahead(monkeypatch, init, loaded):
+    import sys
+
+    from functions.common import lazy
+
+    name = "email.mime.audio"  # a stdlib module no function imports
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    if init:
+        monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", init)
+    else:
+        monkeypatch.delenv("AWS_LAMBDA_INITIALIZATION_TYPE", raising=False)
+    lazy.preload(name)
+    assert (name in sys.modules) is loaded
 
 
 def test_metrics_emitted_outside_a_stack_are_valid_emf_labelled_local(monkeypatch, capsys):

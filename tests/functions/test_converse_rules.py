@@ -95,3 +95,4 @@ def test_the_offline_analyser_answers_a_refused_request_as_bedrock_does():
     error = refused.value.response
     assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ValidationException", 400)
     assert refused.value.operation_name == "Converse"
+    assert error["Error"]["Message"] == "A conversation must start with a user message."

@@ -422,3 +422,19 @@ def test_transparency_becomes_white_whatever_the_mode(mode, fmt, params):
     prepared = images.prepare(_saved(source, fmt.upper(), **params), fmt)
     picture = Image.open(io.BytesIO(prepared.data)).convert("RGB")
     assert picture.getpixel((400, 590)) == (255, 255, 255)
+
+
+def test_the_first_pdf_of_a_container_imports_pypdf_without_pillow():
+    """In-process twin of the cold-start test above (which runs in a fresh interpreter):
+    pypdf is imported with Pillow hidden, so a PDF job never pays Pillow's import."""
+    def loaded(*prefixes):
+        return [m for m in sys.modules if m.split(".")[0] in prefixes]
+
+    saved = {m: sys.modules.pop(m) for m in loaded("pypdf", "PIL")}  # a container before its first PDF
+    try:
+        pdfs.reader(TABLE.pdf())
+        assert loaded("pypdf") and not loaded("PIL")
+    finally:
+        for m in loaded("pypdf", "PIL"):
+            del sys.modules[m]
+        sys.modules.update(saved)

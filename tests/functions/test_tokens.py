@@ -152,3 +152,14 @@ def test_a_well_signed_token_without_a_required_claim_is_refused(aws_env, missin
               "jti": "j", "sid": "s"}
     del claims[missing]
     assert reason(kms_signed(claims, aws_env["signing_key"])) == "invalid"
+
+
+@pytest.mark.parametrize("claim", ["iat", "exp"])
+def test_a_well_signed_token_with_a_fractional_time_is_refused(aws_env, claim):
+    """Issued times are whole seconds: a fraction (another issuer, a signing bug) is refused
+    even when the lifetime it gives is short."""
+    now = int(time.time())
+    claims = {"iss": tokens.issuer(), "aud": tokens.AUDIENCE, "sub": "u", "iat": now, "exp": now + 600,
+              "jti": "j", "sid": "s"}
+    claims[claim] += 0.5
+    assert reason(kms_signed(claims, aws_env["signing_key"])) == "lifetime_too_long"
