@@ -79,7 +79,7 @@ bench: install
 # survivors: docs/benchmarks.md (figures) and build/mutation/summary.json.
 MODULES ?=
 SAMPLE  ?= 60
-SEED    ?= 31
+SEED    ?= 37
 BUDGET  ?= 1800
 mutate: install
 	$(PY) -m mutation --sample $(SAMPLE) --seed $(SEED) --budget $(BUDGET) --max-children 2 $(MODULES)
