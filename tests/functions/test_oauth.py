@@ -152,3 +152,14 @@ def test_given_and_family_names_come_from_their_own_claims(idp):
                    family_name="Lima ")
     identity = oauth.verify_id_token("google", token)
     assert (identity.name, identity.given_name, identity.family_name) == ("Ana Lima", "Ana", "Lima")
+
+
+def test_a_provider_may_be_configured_with_several_issuers(idp, monkeypatch):
+    """Google signs with iss "https://accounts.google.com" or "accounts.google.com": a comma
+    separated <PROVIDER>_ISSUER trusts each of them, and only them."""
+    monkeypatch.setenv("GOOGLE_ISSUER", f"{idp.issuer('google')},accounts.example.test")
+    for iss in (idp.issuer("google"), "accounts.example.test"):
+        token = signed(idp, "google", aud=CLIENT_IDS["google"][0], iss=iss)
+        assert oauth.verify_id_token("google", token).subject == "g-1"
+    assert reason("google", signed(idp, "google", aud=CLIENT_IDS["google"][0], iss="https://elsewhere.test")) \
+        == "wrong_issuer"

@@ -163,3 +163,10 @@ def test_a_well_signed_token_with_a_fractional_time_is_refused(aws_env, claim):
               "jti": "j", "sid": "s"}
     claims[claim] += 0.5
     assert reason(kms_signed(claims, aws_env["signing_key"])) == "lifetime_too_long"
+
+
+@pytest.mark.parametrize("data, encoded", [(b"\x00\x00\x17", "AAAX"), (b"\x00\x00\x17\x00", "AAAXAA"),
+                                           (b"\xfb\xff", "-_8"), (b"", "")])
+def test_segments_are_base64url_without_padding_and_nothing_else_stripped(data, encoded):
+    """RFC 7515 section 2: base64url with the trailing '=' removed, and only those."""
+    assert tokens._b64(data) == encoded
