@@ -169,6 +169,8 @@ def test_units_agree_with_the_catalogue_whatever_their_spelling(line, unit, flag
     ("Sodium 150 135-145", None),                # a printed range without a unit: no unit assumed
     ("Ferritin 12 (20-250)", None),
     ("Glucose 90 mg / dL 70-99", "mg/dL"),       # spaced around its slash: still one unit, never "/"
+    ("Glucose 104 mg/dL(70-99)", "mg/dL"),       # a range glued to the unit is cut out of it
+    ("Glucose 104 70-99mg/dL H", "mg/dL"),
     ("Hemoglobin 12 g /dL", "g/dL"),
 ])
 def test_the_unit_is_the_first_word_after_the_value_that_is_not_a_flag(line, unit):
@@ -327,7 +329,9 @@ def test_molar_units_get_the_molar_code(line, loinc, flag):
     ("Troponin I 0.84 Abnormal ng/mL", "high"),          # the catalogue range (<0.04)
     ("Potassium 5.4 N mmol/L 3.5-5.1", "unknown"),
     ("Ferritin 9 L ng/mL", "low"),
-    ("Ferritin 9 H L ng/mL", "unknown"),                 # marks that disagree
+    ("Ferritin 9 H L ng/mL", "unknown"),                 # marks that disagree, whichever way
+    ("Ferritin 500 H L ng/mL 30-400", "unknown"),        # the range points (one of the two lines
+                                                         # agrees with either mark read alone)
 ])
 def test_the_laboratory_flag_is_checked_against_the_range(line, flag):
     assert labs.read_line(line)["flag"] == flag

@@ -65,3 +65,10 @@ def test_at_most_five_findings_and_three_trends_become_questions():
     questions = report["questions_for_doctor"]
     assert len([q for q in questions if "rechecked" in q]) == 5
     assert len([q for q in questions if "has gone up" in q]) == 3 and len(questions) == 8
+    # with room to spare (two findings), still three trends
+    fewer = doctor_report([
+        {"date": f"2026-0{m}-01", "result": {"observations": [
+            *[obs(name, 10.0 * m, flag="high") for name in tests[:2]],
+            *[obs(f"Moving {i}", 10.0 * m) for i in range(5)]]}}
+        for m in (1, 2)])["questions_for_doctor"]
+    assert (len(fewer), len([q for q in fewer if "has gone up" in q])) == (5, 3)

@@ -523,6 +523,8 @@ def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatc
     assert streams <= declared, streams - declared
     jobs_by = {tuple(sorted(d)) for n, d in streams if n == "Jobs"}
     assert ("function", "kind", "outcome", "service", "stack") in jobs_by
+    assert not [d for d in documents for k, v in d.items() if v == "None"]  # no dimension lost its value
+    assert {d["kind"] for d in documents if "DuplicateDeliveries" in d and "kind" in d} == {"result"}
     outcomes = {(d["kind"], d["outcome"]) for d in documents if "Jobs" in d and "outcome" in d}
     assert outcomes == {("result", "completed"), ("result", "failed")}
 
