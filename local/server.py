@@ -146,7 +146,7 @@ class LocalStack:
         # The functions' SDK clients come from the default session, created after this
         # (the environment below clears their caches): faults and metrics hook it first.
         self.telemetry = Telemetry(self.metrics, self._stack_facts())
-        session_events = boto3._get_default_session().events
+        self._session_events = session_events = boto3._get_default_session().events
         self.faults.attach(session_events)
         aws_rules.attach(session_events)
         self.telemetry.attach(session_events)
@@ -184,7 +184,7 @@ class LocalStack:
         if hasattr(self, "telemetry"):
             self.telemetry.detach()
             self.faults.detach()
-            aws_rules.detach(boto3._get_default_session().events)
+            aws_rules.detach(self._session_events)
             self.faults.unwrap_model()
         if hasattr(self, "functions"):
             self.functions.close()

@@ -35,11 +35,12 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
+from functions.process.converse_rules import MAX_IMAGE_BYTES
 from functions.process.providers import InputError
 
 MAX_LONG_EDGE = 1568           # px, Claude's own limit before it resizes
 MAX_MODEL_PIXELS = 1_150_000   # about 1,533 tokens: under Claude's ~1,600-token resize threshold
-MAX_BYTES = 3_750_000          # Bedrock's limit per image (5 MB once base64-encoded)
+MAX_BYTES = MAX_IMAGE_BYTES    # Bedrock's limit per image (5 MB once base64-encoded)
 # Pixels allowed in a file before decoding anything. Pillow's own default is about
 # 89 MP (it warns there and refuses at twice that); phones take at most 48-50 MP
 # (8160 x 6120 = 49.9 MP). A 50 MP RGBA PNG is 200 MB decoded, which the process
@@ -99,7 +100,7 @@ def prepare(body: bytes, declared: str) -> Prepared:
                 pixels = pixels.resize(size, Image.Resampling.LANCZOS)
     except InputError:
         raise
-    except _DECODE_ERRORS as e:
+    except _DECODE_ERRORS:
         raise InputError("unsupported_document", reason="image_undecodable") from None
     data, fmt = _encode(pixels, png_too=declared == "png")
     return Prepared(data, fmt, pixels.size, source_size)

@@ -71,7 +71,7 @@ class OfflineProvider:
         reader = pdfs.reader(document["source"]["bytes"])
         try:
             text = "\n".join(page.extract_text() or "" for page in reader.pages)
-        except pdfs.parse_errors() as e:
+        except pdfs.parse_errors():
             raise InputError("unreadable_document", reason="pdf_unparsable") from None
         if not text.strip():
             raise InputError("unreadable_document", reason="pdf_no_text")

@@ -59,7 +59,7 @@ def reader(body: bytes):
         pages = len(document.pages)
     except InputError:
         raise
-    except parse_errors() as e:
+    except parse_errors():
         raise InputError("unreadable_document", reason="pdf_unparsable") from None
     if pages > MAX_PAGES:
         raise InputError("document_too_long", reason="pdf_too_long")

@@ -259,11 +259,14 @@ def test_the_catalog_declares_every_metric_the_code_emits():
 
 # -- runbooks and growth --------------------------------------------------------------
 
+def _prod_settings():
+    from components.config import load_settings, stack_config
+    return load_settings(stack_config("prod").get, "prod")
+
+
 def test_docs_runbooks_md_is_up_to_date():
     """Regenerate with `make runbooks`."""
-    from components.config import load_settings, stack_config
-
-    settings = load_settings(stack_config("prod").get, "prod")
+    settings = _prod_settings()
     assert (ROOT / "docs" / "runbooks.md").read_text().rstrip("\n") == render(
         CATALOG, settings, reference_names(settings)).rstrip("\n")
 
@@ -379,11 +382,6 @@ def test_a_custom_metrics_alarm_links_the_dashboard_that_shows_it_or_operations(
                                                                                  "shown": "security"}
     made = {d.inputs["dashboardName"] for d in run_program("dev").mocks.of_type("aws:cloudwatch/dashboard:Dashboard")}
     assert {settings.name("operations"), settings.name("security")} <= made
-
-
-def _prod_settings():
-    from components.config import load_settings, stack_config
-    return load_settings(stack_config("prod").get, "prod")
 
 
 def test_a_threshold_over_several_periods_needs_every_one_of_them():

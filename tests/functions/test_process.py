@@ -512,20 +512,19 @@ def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatc
     deliver(upload(s3, png_photo(), content_type="image/png"))
     s3.put_object(Bucket=BUCKET, Key="incoming/not-a-job", Body=b"x")
     process_module.handler({"Records": [{"s3": {"object": {"key": "incoming/not-a-job"}}}]}, FakeContext())
-    streams = set()
-    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    for doc in documents:
-        for directive in doc["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                for dimensions in directive["Dimensions"]:
-                    streams.add((metric["Name"], tuple(sorted(dimensions))))
+    from local import emf  # the metrics as CloudWatch extracts them from the log lines
+
+    data = [d for line in capsys.readouterr().out.splitlines() for d in emf.parse(line)]
+    streams = {(d.name, tuple(sorted(d.dimensions))) for d in data}
     assert {name for name, _ in streams} == {m.name for m in process_fn.custom_metrics}
     assert streams <= declared, streams - declared
     jobs_by = {tuple(sorted(d)) for n, d in streams if n == "Jobs"}
     assert ("function", "kind", "outcome", "service", "stack") in jobs_by
-    assert not [d for d in documents for k, v in d.items() if v == "None"]  # no dimension lost its value
-    assert {d["kind"] for d in documents if "DuplicateDeliveries" in d and "kind" in d} == {"result"}
-    outcomes = {(d["kind"], d["outcome"]) for d in documents if "Jobs" in d and "outcome" in d}
+    assert not [d for d in data if "None" in d.dimensions.values()]  # no dimension lost its value
+    assert {d.dimensions["kind"] for d in data if d.name == "DuplicateDeliveries" and "kind" in d.dimensions} == {
+        "result"}
+    outcomes = {(d.dimensions["kind"], d.dimensions["outcome"]) for d in data if d.name == "Jobs"
+                and "outcome" in d.dimensions}
     assert outcomes == {("result", "completed"), ("result", "failed")}
 
 
