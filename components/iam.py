@@ -24,6 +24,8 @@ KEY_ACTIONS = {
     KeyUse.SIGN: ["kms:Sign", "kms:GetPublicKey"],
     KeyUse.VERIFY: ["kms:GetPublicKey"],
 }
+# System-defined cross-region inference profiles are named `<geography>.<model id>`.
+INFERENCE_PROFILE_GEOGRAPHIES = ("eu", "us", "apac", "global", "jp", "au", "ca", "us-gov")
 # The encryption context of every per-user data key (functions/common/crypto.py).
 PII_CONTEXT_KEY = "user_id"
 # What proves an account exists (functions/common/accounts.py): the profile's key, nothing else.
@@ -58,6 +60,20 @@ def pii_key_condition() -> dict:
             "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": [PII_CONTEXT_KEY]}}
 
 
+def table_key_condition(arns: "StackArns") -> dict:
+    """The storage key only as DynamoDB uses it for this stack's table, on the caller's
+    behalf: DynamoDB decrypts the table key with the permissions of the principal that
+    reads or writes the table (or its stream, which the same key encrypts), through
+    DynamoDB (kms:ViaService) and with the table's encryption context.
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html
+    (Authorizing use of your KMS key; DynamoDB encryption context; the Decrypt event of
+    "Monitoring DynamoDB interaction with AWS KMS", whose user is the caller)"""
+    return {"StringEquals": {
+        "kms:ViaService": f"dynamodb.{arns.region}.amazonaws.com",
+        "kms:EncryptionContext:aws:dynamodb:tableName": arns.table.rsplit("/", 1)[-1],
+        "kms:EncryptionContext:aws:dynamodb:subscriberId": arns.account_id}}
+
+
 def via_services(region: str, services: list[str]) -> dict:
     """The storage key only as S3 or Secrets Manager use it on the caller's behalf
     (kms:ViaService); a direct Decrypt call with the role is refused."""
@@ -85,14 +101,38 @@ class StackArns:
 
 def bedrock_resources(model_id: str, region: str, account_id: str) -> list[str]:
     """A cross-region inference profile routes to the foundation model in several
-    regions of its geography: the profile and the model in any region are both needed."""
+    regions of its geography: the profile and the model in any region are both needed
+    (bedrock_statements scopes the model to calls made through the profile)."""
     if model_id.startswith("arn:"):
         return [model_id]
-    geo, _, base = model_id.partition(".")
-    if geo in ("eu", "us", "apac", "global", "jp", "au", "ca", "us-gov") and base:
-        return [f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{model_id}",
-                f"arn:aws:bedrock:*::foundation-model/{base}"]
+    profile = inference_profile_arn(model_id, region, account_id)
+    if profile:
+        return [profile, f"arn:aws:bedrock:*::foundation-model/{model_id.partition('.')[2]}"]
     return [f"arn:aws:bedrock:{region}::foundation-model/{model_id}"]
+
+
+def inference_profile_arn(model_id: str, region: str, account_id: str) -> str:
+    """The ARN of a system-defined cross-region inference profile (`eu.anthropic...`), or
+    "" for a model id that names no profile."""
+    geo, _, base = model_id.partition(".")
+    if geo in INFERENCE_PROFILE_GEOGRAPHIES and base:
+        return f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{model_id}"
+    return ""
+
+
+def bedrock_statements(model_id: str, region: str, account_id: str) -> list[dict]:
+    """Invoke the stack's model. Through an inference profile, the foundation model may be
+    called in any region only as the profile routes it (bedrock:InferenceProfileArn), so
+    no request can reach the model directly, in a region outside the profile's geography.
+    https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-prereq.html
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonbedrock.html"""
+    resources = bedrock_resources(model_id, region, account_id)
+    profile = inference_profile_arn(model_id, region, account_id) if not model_id.startswith("arn:") else ""
+    if not profile:
+        return [_allow("InvokeModel", ["bedrock:InvokeModel"], resources)]
+    return [_allow("InvokeModel", ["bedrock:InvokeModel"], [profile]),
+            {**_allow("InvokeModelThroughProfile", ["bedrock:InvokeModel"], [r for r in resources if r != profile]),
+             "Condition": {"StringEquals": {"bedrock:InferenceProfileArn": profile}}}]
 
 
 def policy_document(fn: Function, arns: StackArns) -> dict:
@@ -117,6 +157,11 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
     if isinstance(fn.trigger, StreamTrigger):
         statements.append(_allow("ReadTableStream", STREAM_READ, [arns.table_stream]))
         statements.append(_allow("ListTableStreams", ["dynamodb:ListStreams"], [f"{arns.table}/stream/*"]))
+    if table_access is not TableAccess.NONE or a.usage_records or isinstance(fn.trigger, StreamTrigger):
+        # Without it every table or stream read is refused (AccessDeniedException): DynamoDB
+        # calls KMS as the caller, not as itself (docs/encryption.md).
+        statements.append({**_allow("UseTableKeyThroughDynamoDB", ["kms:Decrypt"], [arns.data_key]),
+                           "Condition": table_key_condition(arns)})
 
     bucket_statements = [
         ("ReadJobFiles", ["s3:GetObject"], a.temp_read),
@@ -155,8 +200,7 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
     if a.signing_key is not None:
         statements.append(_allow("UseSigningKey", KEY_ACTIONS[a.signing_key], [arns.signing_key]))
     if a.bedrock:
-        statements.append(_allow("InvokeModel", ["bedrock:InvokeModel"],
-                                 bedrock_resources(arns.bedrock_model_id, arns.region, arns.account_id)))
+        statements += bedrock_statements(arns.bedrock_model_id, arns.region, arns.account_id)
     if a.secrets:
         statements.append(_allow("ReadThirdPartySecret", ["secretsmanager:GetSecretValue"], [arns.secret]))
     if arns.failure_queue:

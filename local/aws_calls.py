@@ -24,6 +24,12 @@ including the calls a service makes to KMS with the caller's permissions (kms:Vi
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html
 - Secrets Manager: GetSecretValue needs kms:Decrypt with the context SecretARN
   https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+- DynamoDB with a customer managed key: every read or write of the table's items, and
+  every read of its stream (encrypted with the table's key), may make DynamoDB decrypt
+  the table key as the caller, with the context aws:dynamodb:tableName and
+  aws:dynamodb:subscriberId (the key is cached for five minutes of activity per
+  connection, so any call can be the one that needs it)
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html
 and S3's rule for a missing object: without s3:ListBucket on the bucket, GetObject and
 HeadObject answer 403 instead of 404, so a call that got a 404 needed it
 https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
@@ -32,9 +38,9 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
 A call it does not know raises `NotModelled`: a new kind of call must be taught here,
 never silently passed.
 
-Not modelled: DynamoDB's use of a table's customer managed key (DynamoDB uses the key
-through grants it holds, not the caller's permissions), X-Ray and CloudWatch Logs writes
-(made by the Lambda runtime, not emulated locally).
+Not modelled: X-Ray and CloudWatch Logs writes (made by the Lambda runtime, not emulated
+locally). docs/encryption.md lists, for every resource encrypted with a customer managed
+key, which service calls KMS and as whom.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ class Facts:
     account_id: str
     bucket_keys: dict[str, tuple[str, bool]] = field(default_factory=dict)   # bucket -> (key ARN, bucket key)
     secret_keys: dict[str, str] = field(default_factory=dict)                # secret name -> key ARN
+    table_keys: dict[str, str] = field(default_factory=dict)                 # table name -> key ARN
     key_policies: dict[str, dict] = field(default_factory=dict)              # key ARN -> key policy
     roles: dict[str, str] = field(default_factory=dict)                      # function -> role ARN
     role_policies: dict[str, list[dict]] = field(default_factory=dict)       # function -> identity policies
@@ -91,6 +98,10 @@ class Facts:
         for secret in m.of_type("aws:secretsmanager/secret:Secret"):
             if secret.inputs.get("kmsKeyId"):
                 facts.secret_keys[secret.inputs["name"]] = secret.inputs["kmsKeyId"]
+        for table in m.of_type("aws:dynamodb/table:Table"):
+            sse = table.inputs.get("serverSideEncryption") or {}
+            if sse.get("enabled") and sse.get("kmsKeyArn"):
+                facts.table_keys[table.inputs["name"]] = sse["kmsKeyArn"]
         for key in m.of_type("aws:kms/key:Key"):
             policy = key.inputs.get("policy")
             facts.key_policies[key.state["arn"]] = json.loads(policy) if policy else default_key_policy(m.account_id)
@@ -251,20 +262,39 @@ def _item_context(op: str, p: dict) -> dict:
     return context
 
 
+def _table_name(table: str) -> str:
+    """A table's name from its name, its ARN or one of its streams' or indexes' ARNs."""
+    return table.split(":table/", 1)[-1].split("/", 1)[0]
+
+
+def _table_key(call: Call, facts: Facts, table: str) -> list[Request]:
+    """DynamoDB's Decrypt of the table key, made with the caller's permissions."""
+    name = _table_name(table)
+    key = facts.table_keys.get(name)
+    if not key:
+        return []  # an AWS owned key: no caller permission involved
+    return [_kms_via("dynamodb", call, facts, "Decrypt", key,
+                     {"aws:dynamodb:tableName": name, "aws:dynamodb:subscriberId": facts.account_id})]
+
+
 def _dynamodb_requests(call: Call, facts: Facts) -> list[Request]:
     p, op = call.params, call.operation
-    if op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan", "Query", "DescribeTable"):
+    if op == "DescribeTable":  # metadata: no item is read, no table key needed
+        return [Request(f"dynamodb:{op}", _table_arn(call, facts, p["TableName"]))]
+    if op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan", "Query"):
         resource = _table_arn(call, facts, p["TableName"])
         if p.get("IndexName"):
             resource += f"/index/{p['IndexName']}"
         context = _item_context(op, p) if op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem") else {}
-        return [Request(f"dynamodb:{op}", resource, context)]
+        return [Request(f"dynamodb:{op}", resource, context)] + _table_key(call, facts, p["TableName"])
     if op in ("BatchGetItem", "BatchWriteItem"):
-        return [Request(f"dynamodb:{op}", _table_arn(call, facts, t)) for t in p["RequestItems"]]
+        return [r for t in p["RequestItems"]
+                for r in [Request(f"dynamodb:{op}", _table_arn(call, facts, t))] + _table_key(call, facts, t)]
     if op in ("TransactWriteItems", "TransactGetItems"):
         # No action of their own: each item needs the action of its kind.
-        return [Request(f"dynamodb:{_TRANSACT[kind]}", _table_arn(call, facts, spec["TableName"]))
-                for item in p["TransactItems"] for kind, spec in item.items()]
+        items = [(kind, spec["TableName"]) for item in p["TransactItems"] for kind, spec in item.items()]
+        return ([Request(f"dynamodb:{_TRANSACT[kind]}", _table_arn(call, facts, table)) for kind, table in items]
+                + [r for table in sorted({_table_name(t) for _, t in items}) for r in _table_key(call, facts, table)])
     raise NotModelled(f"dynamodb.{op}")
 
 
@@ -287,7 +317,8 @@ def _streams_requests(call: Call, facts: Facts, iterators: _Iterators) -> list[R
             raise NotModelled("dynamodbstreams.GetRecords with an iterator not seen before")
         if r.get("NextShardIterator"):
             iterators.streams[r["NextShardIterator"]] = stream
-        return [Request("dynamodb:GetRecords", stream)]
+        # The stream's records are encrypted with the table's key (its ARN names the table).
+        return [Request("dynamodb:GetRecords", stream)] + _table_key(call, facts, stream)
     if op == "ListStreams":
         return [Request("dynamodb:ListStreams", "*")]
     raise NotModelled(f"dynamodbstreams.{op}")
@@ -338,9 +369,14 @@ def _bedrock_requests(call: Call, facts: Facts) -> list[Request]:
               "InvokeModelWithResponseStream": "InvokeModelWithResponseStream"}.get(call.operation)
     if action is None:
         raise NotModelled(f"bedrock-runtime.{call.operation}")
-    from components.iam import bedrock_resources
+    from components.iam import bedrock_resources, inference_profile_arn
     model = call.params["modelId"]
-    return [Request(f"bedrock:{action}", r.replace("arn:aws:bedrock:*:", f"arn:aws:bedrock:{call.region}:"))
+    # Through a profile, Bedrock authorizes the profile, then the model in the region it
+    # routes to with the profile as bedrock:InferenceProfileArn
+    # https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-prereq.html
+    profile = "" if model.startswith("arn:") else inference_profile_arn(model, call.region, facts.account_id)
+    return [Request(f"bedrock:{action}", r.replace("arn:aws:bedrock:*:", f"arn:aws:bedrock:{call.region}:"),
+                    {"bedrock:InferenceProfileArn": profile} if profile and r != profile else {})
             for r in bedrock_resources(model, call.region, facts.account_id)]
 
 

@@ -57,10 +57,21 @@ def test_every_role_writes_its_own_logs_and_traces_and_nothing_else():
     assert set(policy["Statement"][1]["Action"]) == iam.UNSCOPABLE_ACTIONS
 
 
+# DynamoDB decrypts the table key as the caller: every role that touches the table or its
+# stream holds this, for this table of this account, through DynamoDB only.
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html
+TABLE_KEY = allow("UseTableKeyThroughDynamoDB", ["kms:Decrypt"], [ARNS.data_key], {"StringEquals": {
+    "kms:ViaService": "dynamodb.eu-west-1.amazonaws.com",
+    "kms:EncryptionContext:aws:dynamodb:tableName": "serenya-dev",
+    "kms:EncryptionContext:aws:dynamodb:subscriberId": ACCOUNT}})
+
+
 def test_an_authorized_route_may_only_check_that_the_account_exists():
     check = allow("CheckAccountExists", ["dynamodb:GetItem"], [ARNS.table], iam.CHECK_ACCOUNT_CONDITION)
-    assert extra(routes=(Route("GET", "/api/v1/things"),)) == {"CheckAccountExists": check}
-    assert extra(Access(table=TableAccess.CHECK_ACCOUNT)) == {"CheckAccountExists": check}
+    assert extra(routes=(Route("GET", "/api/v1/things"),)) == {"CheckAccountExists": check,
+                                                               "UseTableKeyThroughDynamoDB": TABLE_KEY}
+    assert extra(Access(table=TableAccess.CHECK_ACCOUNT)) == {"CheckAccountExists": check,
+                                                              "UseTableKeyThroughDynamoDB": TABLE_KEY}
     assert extra(routes=(Route("GET", "/api/v1/public", authorized=False),)) == {}
     assert iam.CHECK_ACCOUNT_CONDITION == {
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
@@ -71,19 +82,37 @@ def test_an_authorized_route_may_only_check_that_the_account_exists():
 def test_reading_the_table_covers_its_indexes_and_writing_the_table_only():
     read = allow("ReadTable", ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
                                "dynamodb:ConditionCheckItem"], [ARNS.table, f"{ARNS.table}/index/*"])
-    assert extra(Access(table=TableAccess.READ)) == {"ReadTable": read}
+    assert extra(Access(table=TableAccess.READ)) == {"ReadTable": read, "UseTableKeyThroughDynamoDB": TABLE_KEY}
     assert extra(Access(table=TableAccess.READ_WRITE)) == {"ReadTable": read, "WriteTable": allow(
         "WriteTable", ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
-        [ARNS.table])}
+        [ARNS.table]), "UseTableKeyThroughDynamoDB": TABLE_KEY}
     # a route with declared table access keeps it (the account check is part of reading)
-    assert set(extra(Access(table=TableAccess.READ), routes=(Route("GET", "/api/v1/x"),))) == {"ReadTable"}
+    assert set(extra(Access(table=TableAccess.READ), routes=(Route("GET", "/api/v1/x"),))) == {
+        "ReadTable", "UseTableKeyThroughDynamoDB"}
+
+
+def test_writing_usage_records_alone_needs_the_table_key_too():
+    assert extra(Access(usage_records=True))["UseTableKeyThroughDynamoDB"] == TABLE_KEY
+
+
+def test_the_table_key_condition_names_the_table_not_its_arn():
+    from dataclasses import replace
+
+    other = replace(ARNS, region="us-east-1", account_id="444455556666",
+                    table="arn:aws:dynamodb:us-east-1:444455556666:table/serenya-prod")
+    assert iam.table_key_condition(other) == {"StringEquals": {
+        "kms:ViaService": "dynamodb.us-east-1.amazonaws.com",
+        "kms:EncryptionContext:aws:dynamodb:tableName": "serenya-prod",
+        "kms:EncryptionContext:aws:dynamodb:subscriberId": "444455556666"}}
 
 
 def test_the_stream_consumer_reads_the_stream_and_lists_the_tables_streams():
     assert extra(trigger=StreamTrigger()) == {
         "ReadTableStream": allow("ReadTableStream", ["dynamodb:DescribeStream", "dynamodb:GetRecords",
                                                      "dynamodb:GetShardIterator"], [ARNS.table_stream]),
-        "ListTableStreams": allow("ListTableStreams", ["dynamodb:ListStreams"], [f"{ARNS.table}/stream/*"])}
+        "ListTableStreams": allow("ListTableStreams", ["dynamodb:ListStreams"], [f"{ARNS.table}/stream/*"]),
+        # the stream's records are encrypted with the table's key, with the same context
+        "UseTableKeyThroughDynamoDB": TABLE_KEY}
     assert extra(trigger=S3Trigger("incoming/")) == extra(trigger=ScheduleTrigger("rate(1 day)")) == {}
 
 
@@ -149,8 +178,13 @@ def test_email_hashes_signing_keys_model_and_secret_each_have_their_own_statemen
         "UseSigningKey", ["kms:Sign", "kms:GetPublicKey"], [ARNS.signing_key])}
     assert extra(Access(signing_key=KeyUse.VERIFY)) == {"UseSigningKey": allow(
         "UseSigningKey", ["kms:GetPublicKey"], [ARNS.signing_key])}
-    assert extra(Access(bedrock=True)) == {"InvokeModel": allow(
-        "InvokeModel", ["bedrock:InvokeModel"], iam.bedrock_resources(ARNS.bedrock_model_id, "eu-west-1", ACCOUNT))}
+    profile = f"arn:aws:bedrock:eu-west-1:{ACCOUNT}:inference-profile/{ARNS.bedrock_model_id}"
+    assert extra(Access(bedrock=True)) == {
+        "InvokeModel": allow("InvokeModel", ["bedrock:InvokeModel"], [profile]),
+        "InvokeModelThroughProfile": allow(
+            "InvokeModelThroughProfile", ["bedrock:InvokeModel"],
+            ["arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"],
+            {"StringEquals": {"bedrock:InferenceProfileArn": profile}})}
     secret = extra(Access(secrets=True))
     assert secret["ReadThirdPartySecret"] == allow("ReadThirdPartySecret", ["secretsmanager:GetSecretValue"],
                                                    [ARNS.secret])
@@ -171,6 +205,31 @@ def test_a_cross_region_profile_needs_the_profile_and_the_model_in_any_region(ge
     assert iam.bedrock_resources(f"{geo}.anthropic.claude-x-v1:0", "eu-west-1", ACCOUNT) == [
         f"arn:aws:bedrock:eu-west-1:{ACCOUNT}:inference-profile/{geo}.anthropic.claude-x-v1:0",
         "arn:aws:bedrock:*::foundation-model/anthropic.claude-x-v1:0"]
+
+
+def test_the_model_behind_a_profile_is_reachable_only_through_the_profile():
+    """AWS: "To restrict user access so that they can invoke a foundation model only through
+    an inference profile", condition the model statement on bedrock:InferenceProfileArn.
+    https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-prereq.html"""
+    from local.iam_eval import Request, evaluate
+
+    policy = document(Access(bedrock=True))
+    profile = f"arn:aws:bedrock:eu-west-1:{ACCOUNT}:inference-profile/{ARNS.bedrock_model_id}"
+    model = "anthropic.claude-haiku-4-5-20251001-v1:0"
+    through = {"bedrock:InferenceProfileArn": profile}
+    assert evaluate(policy, Request("bedrock:InvokeModel", profile))
+    for region in ("eu-west-1", "eu-central-1", "eu-north-1"):  # wherever the profile routes it
+        assert evaluate(policy, Request("bedrock:InvokeModel", f"arn:aws:bedrock:{region}::foundation-model/{model}",
+                                        through))
+    for region in ("eu-west-1", "us-east-1"):  # directly, here or outside the geography: refused
+        assert not evaluate(policy, Request("bedrock:InvokeModel", f"arn:aws:bedrock:{region}::foundation-model/{model}"))
+    us_profile = profile.replace("inference-profile/eu.", "inference-profile/us.")
+    assert not evaluate(policy, Request("bedrock:InvokeModel", f"arn:aws:bedrock:us-east-1::foundation-model/{model}",
+                                        {"bedrock:InferenceProfileArn": us_profile}))
+    assert not evaluate(policy, Request("bedrock:InvokeModel", us_profile))
+    # A model id without a profile is granted in the stack's region, unconditioned.
+    bare = document(Access(bedrock=True), arns=__import__("dataclasses").replace(ARNS, bedrock_model_id="mistral.large-v1:0"))
+    assert [s["Sid"] for s in bare["Statement"] if s["Sid"].startswith("Invoke")] == ["InvokeModel"]
 
 
 def test_a_model_id_or_arn_is_granted_as_it_is():

@@ -323,8 +323,9 @@ def test_only_process_may_write_usage_records_and_only_new_usage_items_with_thei
 
 
 def test_chat_prompts_touches_nothing_but_the_account_check(real):
+    # kms:Decrypt: DynamoDB decrypts the table key as the caller (through DynamoDB only)
     assert {a for a in actions(policy(real, "chat_prompts")) if not a.startswith(("logs:", "xray:"))} == {
-        "dynamodb:GetItem"}
+        "dynamodb:GetItem", "kms:Decrypt"}
 
 
 def test_no_function_may_subscribe_the_account_to_a_model(prod_run):

@@ -32,6 +32,7 @@ NOT_EXERCISED_LOCALLY = {
                                "test_process_retries.py; tests/local/test_local_stack.py covers the stream's)",
     ("process", "InvokeModel"): "the local stack analyses with the offline analyser; Bedrock calls are tested "
                                 "against stubs in tests/functions/test_process.py",
+    ("process", "InvokeModelThroughProfile"): "the same: the foundation model behind the inference profile",
     ("compaction", "ReadAuditEvents"): "compaction is scheduled (EventBridge); the local stack does not run "
                                        "schedules",
     ("compaction", "ListAuditEvents"): "compaction is scheduled; not run locally",

@@ -4,7 +4,8 @@ Every role of the program (both stacks) is read and evaluated, with a small IAM
 evaluator for the condition operators the program uses, against the requests that
 would open personal data: only the functions that show or change names and emails may
 unwrap a per-user key, only with a user id as encryption context, and only directly;
-the storage key is usable only through S3 and Secrets Manager. moto does not evaluate
+the storage key is usable only through the services that encrypt with it on the role's
+behalf (S3, Secrets Manager, DynamoDB with the table's context: docs/encryption.md). moto does not evaluate
 IAM, so this is where the rule is proved; AWS's rules for the operators:
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
 https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html
@@ -21,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from components import iam
-from functions.catalog import CATALOG
+from functions.catalog import CATALOG, StreamTrigger, TableAccess
 from functions.common import users
 
 PII_FUNCTIONS = {"auth", "user_profile"}  # the functions that show or change names and emails
@@ -105,13 +106,42 @@ def test_only_the_functions_that_show_or_change_names_can_unwrap_a_users_key(sta
     assert refused == attempts - 2 * len(PII_FUNCTIONS) and attempts == len(CATALOG) * len(DECRYPTING) * 4
 
 
-def test_no_role_uses_the_storage_key_directly(stack_run):
+def test_the_storage_key_is_used_only_through_the_services_that_call_kms_as_the_role(stack_run):
+    """The rule, corrected (issue 23): no role may use the storage key directly, and every
+    role holds exactly what the services that encrypt its resources with it need on its
+    behalf, since each calls KMS with the caller's permissions (docs/encryption.md): S3
+    for bucket objects, Secrets Manager for the secret, and DynamoDB for the table and its
+    stream, only with the table's encryption context. The earlier rule ("only through S3
+    and Secrets Manager") left every table reader refused on AWS.
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service"""
     storage = stack_run.outputs["data_key_arn"]
-    region = stack_run.settings.region
+    region, account = stack_run.settings.region, stack_run.mocks.account_id
+    table = stack_run.mocks.one("aws:dynamodb/table:Table").inputs["name"]
+    through_dynamodb = {"kms:ViaService": f"dynamodb.{region}.amazonaws.com",
+                        "kms:EncryptionContext:aws:dynamodb:tableName": table,
+                        "kms:EncryptionContext:aws:dynamodb:subscriberId": account,
+                        "kms:EncryptionContextKeys": ["aws:dynamodb:subscriberId", "aws:dynamodb:tableName"]}
+    functions = {f.name: f for f in CATALOG}
+    table_users = set()
     for name, policy in roles(stack_run).items():
         for action in DECRYPTING:
             assert not allowed(policy, action, storage, USER_CONTEXT), (name, action)
             assert not allowed(policy, action, storage, {}), (name, action)
+        fn = functions[name]
+        touches_table = (fn.table_access is not TableAccess.NONE or fn.access.usage_records
+                         or isinstance(fn.trigger, StreamTrigger))
+        assert allowed(policy, "kms:Decrypt", storage, through_dynamodb) == touches_table, name
+        table_users |= {name} if touches_table else set()
+        # Only this table of this account, only through DynamoDB in the stack's region, only Decrypt.
+        for other in ({"kms:EncryptionContext:aws:dynamodb:tableName": "another-table"},
+                      {"kms:EncryptionContext:aws:dynamodb:subscriberId": "999999999999"},
+                      {"kms:ViaService": "dynamodb.us-east-1.amazonaws.com"}):
+            assert not allowed(policy, "kms:Decrypt", storage, {**through_dynamodb, **other}), (name, other)
+        for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:ReEncryptFrom", "kms:CreateGrant"):
+            assert not allowed(policy, action, storage, through_dynamodb), (name, action)
+    # Every function but the scheduled compaction (S3 only) reads or writes the table or its stream.
+    assert table_users == set(functions) - {"compaction"}
     readers = {n for n, p in roles(stack_run).items()
                if allowed(p, "kms:Decrypt", storage, {"kms:ViaService": f"s3.{region}.amazonaws.com"})}
     assert {"process", "status", "result", "chat_status", "upload", "chat_messages", "doctor_report",
