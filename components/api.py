@@ -56,13 +56,12 @@ class ApiArgs:
     storage: StorageLayer
     catalog: tuple[Function, ...]
     functions: Mapping[str, ServerlessFunction]
-    account_id: pulumi.Input[str]
 
 
 class ApiLayer(pulumi.ComponentResource):
     def __init__(self, name: str, args: ApiArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("serenya:api:ApiLayer", name, None, opts)
-        s = self._settings = args.settings
+        s = args.settings
         child = pulumi.ResourceOptions(parent=self)
         routed = [fn for fn in args.catalog if fn.routes or fn.name == AUTHORIZER]
 
@@ -105,14 +104,13 @@ class ApiLayer(pulumi.ComponentResource):
             f"{name}-execution",
             name=self.rest_api.id.apply(lambda api_id: execution_log_group(api_id, STAGE)),
             retention_in_days=s.log_retention_days, kms_key_id=args.storage.data_key.arn, opts=child)
-        logging_ready: list[pulumi.Resource] = [self.execution_logs]
-        if s.manage_api_gateway_account:
-            logging_ready.append(self._cloudwatch_role(name, args.account_id, child))
         self.stage = aws.apigateway.Stage(
             name, rest_api=self.rest_api.id, deployment=self.deployment.id, stage_name=STAGE,
             xray_tracing_enabled=True,
             access_log_settings={"destination_arn": self.access_logs.arn, "format": ACCESS_LOG_FORMAT},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=logging_ready))
+            # Access logging needs the region's API Gateway logging role, which the account
+            # stack sets (components/account.py) and `make preflight` checks.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.execution_logs]))
         # CloudWatch bills every detailed (per-method) metric: they are on only for the
         # routes whose per-route metrics an alarm or a dashboard reads. A method's own
         # settings replace the stage's, so each repeats the throttling and logging.
@@ -149,24 +147,6 @@ class ApiLayer(pulumi.ComponentResource):
         else:  # an account AWS has not verified for CloudFront yet: the stage itself
             self.url = self.stage.invoke_url
         self.register_outputs({"url": self.url, "rest_api_id": self.rest_api.id})
-
-    def _cloudwatch_role(self, name: str, account_id: pulumi.Input[str],
-                         child: pulumi.ResourceOptions) -> aws.apigateway.Account:
-        # API Gateway writes logs with one role per account and region, shared by every
-        # stack there: only the stack with serenya:manageApiGatewayAccount declares it.
-        role = aws.iam.Role(
-            f"{name}-cloudwatch",
-            name=self._settings.name("apigateway-logs"),
-            assume_role_policy=pulumi.Output.from_input(account_id).apply(lambda account: json.dumps({
-                "Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
-                    "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})),
-            opts=child)
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-cloudwatch", role=role.name,
-            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs", opts=child)
-        return aws.apigateway.Account(f"{name}-account", cloudwatch_role_arn=role.arn,
-                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]))
 
     def _origin_domain(self, name: str, s: Settings, child: pulumi.ResourceOptions) -> aws.apigateway.DomainName:
         """The API's regional custom domain, named like the CloudFront alias: CloudFront

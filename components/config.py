@@ -60,6 +60,16 @@ _CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:\d{12}:certificate
 _REGIONAL_CERTIFICATE = re.compile(r"^arn:aws:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
 _MODEL_ID = re.compile(r"^[a-z0-9.-]+:\d+$|^arn:aws:bedrock:")
 
+# Keys a stack file may still carry from an older version, and where their job went.
+# Pulumi passes every key of the file and the program reads only those it knows, so an
+# old key would otherwise be ignored without a word while its stack behaves differently.
+RETIRED_KEYS = {
+    "serenya:manageApiGatewayAccount":
+        "retired: API Gateway's logging role and account setting are one per account and region and "
+        "belong to no backend stack; the account stack (account/, README \"Deploy\") holds them. "
+        "Delete this key from the stack file and deploy the account stack once per account and region",
+}
+
 
 # Names the stack name goes into, and AWS's limits on them. Buckets end in
 # -<12-digit account id> (components/storage.py); a function, its IAM role and its log
@@ -71,7 +81,6 @@ _MODEL_ID = re.compile(r"^[a-z0-9.-]+:\d+$|^arn:aws:bedrock:")
 BUCKET_PURPOSES = ("temp", "events", "athena-results", "artifacts")
 ACCOUNT_SUFFIX = len("-123456789012")
 NAME_LIMITS = {"bucket": 63, "function": 64, "role": 64, "queue": 80}
-ROLE_SUFFIXES = ("apigateway-logs",)  # roles beside the functions' own
 _STACK_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
@@ -129,7 +138,6 @@ class Settings:
     api_origin_certificate_arn: Optional[str] = None  # the same domain's certificate in the stack's region
     account_concurrency: int = concurrency.DEFAULT_ACCOUNT_QUOTA  # Lambda concurrency quota in the region
     cloudfront: bool = True                    # CloudFront and the WAF in front of the stage
-    manage_api_gateway_account: bool = False   # this stack owns the region's API Gateway logging role
     secret_keys: frozenset[str] = frozenset()  # keys set with `pulumi config set --secret`
 
     def name(self, *parts: str) -> str:
@@ -272,7 +280,7 @@ def stack_name_problems(stack: str, catalog=CATALOG) -> list[str]:
     names = {
         "bucket": f"{base}-{max(BUCKET_PURPOSES, key=len)}" + "-" * ACCOUNT_SUFFIX,
         "function": f"{base}-{longest_function}",
-        "role": f"{base}-{max((longest_function, *ROLE_SUFFIXES), key=len)}",
+        "role": f"{base}-{longest_function}",
         "queue": f"{base}-{longest_function}-failures",
     }
     room = min(NAME_LIMITS[kind] - len(name) for kind, name in names.items())
@@ -289,6 +297,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
     `secret_keys` are the keys whose values are secrets in the stack file."""
     r = _Reader(get)
     r.errors.extend(stack_name_problems(stack))
+    r.errors.extend(f"{key}: {why}" for key, why in RETIRED_KEYS.items() if get(key) is not None)
     ns = NAMESPACE
 
     region = r.string("aws:region", _REGION, "an AWS region") or ""
@@ -351,7 +360,6 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         account_concurrency=r.optional_integer(f"{ns}:accountConcurrency", 10, 100_000,
                                                  concurrency.DEFAULT_ACCOUNT_QUOTA),
         cloudfront=r.boolean(f"{ns}:cloudFront"),
-        manage_api_gateway_account=r.boolean(f"{ns}:manageApiGatewayAccount"),
         secret_keys=frozenset(secret_keys),
     )
     not_premium = {p for p, _, _ in settings.stores.list_prices} - set(settings.stores.premium_products)

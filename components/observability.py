@@ -66,6 +66,10 @@ class ObservabilityLayer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account = pulumi.Output.from_input(args.account_id)
         self._email = s.alert_email
+        if not s.alert_email:  # the alarms still fire and publish; only a subscription makes anyone hear them
+            pulumi.log.warn(f"{s.name('critical')} and {s.name('warning')}: no serenya:alertEmail, so alarms publish "
+                            f"to SNS topics nobody reads; set serenya:alertEmail in Pulumi.{s.env}.yaml to be told "
+                            "(docs/configuration.md)", resource=self)
 
         self.critical_topic = self._topic(f"{name}-critical", s.name("critical"), args.storage.data_key.arn,
                                           account, s.region, child)

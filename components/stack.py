@@ -35,7 +35,7 @@ def build_stack(settings: Settings, catalog: tuple[Function, ...],
         catalog=catalog, layer_dirs=layer_dirs))
     api = ApiLayer(settings.name(), ApiArgs(
         settings=settings, storage=storage, catalog=catalog,
-        functions=processing.functions, account_id=account_id))
+        functions=processing.functions))
     analytics = AnalyticsLayer(settings.name(), AnalyticsArgs(settings=settings, storage=storage))
     observability = ObservabilityLayer(settings.name(), ObservabilityArgs(
         settings=settings, catalog=catalog, storage=storage, processing=processing, api=api,

@@ -128,7 +128,7 @@ class SecureBucketArgs:
     cors_origins: Sequence[str] = ()
     versioned: bool = False
     force_destroy: bool = True
-    keep: bool = False  # protect and retain_on_delete on the bucket itself (it holds data to keep)
+    keep: bool = False  # protect and retain_on_delete on the bucket and every setting of it (data to keep)
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -137,12 +137,13 @@ class SecureBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("serenya:storage:SecureBucket", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # A kept bucket keeps its settings too: retain_on_delete is per resource, so a refactor
+        # that replaced or dropped them would keep the bucket and delete its 7-year lifecycle,
+        # its TLS-only policy or its encryption default. Set on every child, not left to
+        # inheritance from the component (the SDK passes on protect only).
+        child = pulumi.ResourceOptions(parent=self, protect=args.keep or None, retain_on_delete=args.keep or None)
 
-        # retain_on_delete is not inherited from the component: set on the bucket itself.
-        self.bucket = aws.s3.Bucket(name, bucket=args.bucket_name, force_destroy=args.force_destroy,
-                                    opts=pulumi.ResourceOptions(parent=self, protect=args.keep or None,
-                                                                retain_on_delete=args.keep or None))
+        self.bucket = aws.s3.Bucket(name, bucket=args.bucket_name, force_destroy=args.force_destroy, opts=child)
         bucket_id = self.bucket.id
         self.public_access_block = aws.s3.BucketPublicAccessBlock(
             name, bucket=bucket_id, block_public_acls=True, block_public_policy=True,
@@ -173,7 +174,7 @@ class SecureBucket(pulumi.ComponentResource):
             name, bucket=bucket_id,
             policy=self.bucket.arn.apply(lambda arn: json.dumps(
                 {"Version": "2012-10-17", "Statement": [tls_only_statement(arn)]})),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]))
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.public_access_block])))
 
         self.name = self.bucket.bucket
         self.arn = self.bucket.arn

@@ -44,6 +44,7 @@ class Options:
     delete_before_replace: bool
     aliases: tuple[str, ...]  # alias URNs or names
     provider: str             # an explicit provider reference, "" for the default one
+    parent: str = ""          # the parent's URN ("" under the stack itself)
 
 
 class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
@@ -56,7 +57,7 @@ class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
             aliases = tuple(a.urn or a.spec.name for a in request.aliases) + tuple(request.aliasURNs)
             self.mocks.options[(request.type, request.name)] = Options(
                 response.urn, bool(request.protect), bool(request.retainOnDelete),
-                bool(request.deleteBeforeReplace), aliases, request.provider)
+                bool(request.deleteBeforeReplace), aliases, request.provider, request.parent)
         return response
 
     def RegisterResourceOutputs(self, request):

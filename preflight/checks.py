@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from components import concurrency
+from components import account, concurrency
 from components.config import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Settings
 from functions.catalog import CATALOG, Function
 from functions.subscriptions import credentials
@@ -203,19 +203,33 @@ def apple_root_pin(t: Target) -> Finding:
 
 
 def api_gateway_logging(t: Target) -> Finding:
+    """API Gateway logs through the role its account settings name, one per account and
+    region, set by the account stack (components/account.py). Without it the stage's
+    access logging fails `pulumi up`; with a role that no longer exists (the account
+    stack destroyed, the role deleted by hand) API Gateway cannot write a log line."""
     check = "api-gateway-logging"
-    if t.settings.manage_api_gateway_account:
-        return Finding(check, OK, "this stack sets the region's API Gateway logging role")
+    region = t.settings.region
     try:
-        role = t.client("apigateway").get_account().get("cloudwatchRoleArn")
+        arn = t.client("apigateway").get_account().get("cloudwatchRoleArn")
     except (ClientError, BotoCoreError) as e:
         return _unanswered(check, "apigateway:GET /account", e)
-    if role:
-        return Finding(check, OK, f"the region's API Gateway logging role is set ({role.rsplit('/', 1)[-1]})")
-    return Finding(check, FAIL, "API Gateway has no CloudWatch Logs role in this region: the stage cannot log "
-                                "and pulumi up fails on it",
-                   "deploy the stack with serenya:manageApiGatewayAccount: true first (prod), or set it here if "
-                   "this stack has the account to itself")
+    if not arn:
+        return Finding(check, FAIL, f"API Gateway has no CloudWatch Logs role in {region} (account setting "
+                                    "cloudwatchRoleArn): the account stack is not deployed, and pulumi up fails "
+                                    "at the stage", f"deploy the account stack once: {account.deploy_commands(region)}")
+    role = arn.rsplit("/", 1)[-1]  # a role ARN ends in its name, after any path
+    try:
+        t.client("iam").get_role(RoleName=role)
+    except ClientError as e:
+        if _error(e) != "NoSuchEntity":
+            return _unanswered(check, "iam:GetRole", e)
+        return Finding(check, FAIL, f"API Gateway's account setting in {region} names the role {role}, which does "
+                                    "not exist: no API of the region can log (was the account stack destroyed?)",
+                       f"redeploy the account stack: {account.deploy_commands(region, new=False)}, or, if it was "
+                       f"never deployed in this account: {account.deploy_commands(region)}")
+    except BotoCoreError as e:
+        return _unanswered(check, "iam:GetRole", e)
+    return Finding(check, OK, f"API Gateway logs through {role} in {region} (the account stack)")
 
 
 def alert_email(t: Target) -> Finding:

@@ -154,14 +154,6 @@ def test_execution_logs_go_to_an_encrypted_expiring_group_declared_before_the_st
     assert recorded.index(group) < recorded.index(stage)
 
 
-def test_exactly_one_stack_owns_the_regions_api_gateway_account_settings(dev_run, prod_run):
-    # One aws.apigateway.Account per account and region: two stacks would overwrite each
-    # other's logging role, and destroying one would break the other's logging.
-    owners = [run for run in (dev_run, prod_run) if run.mocks.of_type("aws:apigateway/account:Account")]
-    assert [run.settings.env for run in owners] == ["prod"]
-    assert [run.settings.env for run in (dev_run, prod_run) if run.settings.manage_api_gateway_account] == ["prod"]
-
-
 def test_a_stack_without_cloudfront_serves_the_stage_and_has_no_waf():
     run = run_program("dev", config={**stack_config("dev"), "serenya:cloudFront": "false"})
     for type_ in ("aws:cloudfront/distribution:Distribution", "aws:wafv2/webAcl:WebAcl", "pulumi:providers:aws"):

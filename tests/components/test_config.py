@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from components.config import ROOT, ConfigError, LOG_RETENTION_DAYS, load_settings, stack_config
+from components.config import ROOT, RETIRED_KEYS, ConfigError, LOG_RETENTION_DAYS, load_settings, stack_config
 
 
 def settings_with(stack="dev", **overrides):
@@ -123,7 +123,17 @@ def test_every_key_is_documented():
     config = stack_config("prod")
     load_settings(lambda key: read.add(key) or config.get(key), "prod")
     page = (ROOT / "docs" / "configuration.md").read_text()
-    assert {key for key in read if f"`{key}`" not in page} == set()
+    assert {key for key in read - set(RETIRED_KEYS) if f"`{key}`" not in page} == set()
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_the_retired_api_gateway_account_key_is_refused_pointing_to_the_account_stack(value):
+    """The program reads only the keys it knows: without this, a stack file still saying
+    `serenya:manageApiGatewayAccount: true` would deploy as if it owned the region's
+    logging role, and nobody would know it no longer does."""
+    message = error_of(**{"serenya:manageApiGatewayAccount": value})
+    assert "serenya:manageApiGatewayAccount: retired" in message
+    assert "account stack (account/" in message
 
 
 def test_custom_domain_and_certificate_go_together():

@@ -3,6 +3,7 @@
 import ast
 import dataclasses
 import json
+import logging
 import re
 
 import pulumi
@@ -188,6 +189,25 @@ def test_alert_email_is_subscribed_where_configured():
         subscriptions = run_program(env).mocks.of_type("aws:sns/topicSubscription:TopicSubscription")
         assert len(subscriptions) == expected
         assert all(s.inputs["endpoint"] == "alerts@serenya.health" for s in subscriptions)
+
+
+def test_a_stack_without_alert_email_warns_that_nobody_reads_its_alarms(caplog, fake_code):
+    """Under Pulumi's mocks the engine's warnings reach Python logging (what `pulumi preview`
+    prints as `warning:`). The alarms fire either way: without a subscriber they go unheard."""
+    from components.config import stack_config
+
+    def warnings(config) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            run_program("dev", catalog=SAMPLE_CATALOG, config=config)
+        return [r.getMessage() for r in caplog.records if "serenya:alertEmail" in r.getMessage()]
+
+    dev = stack_config("dev")
+    assert "serenya:alertEmail" not in dev
+    warned, = warnings(dev)
+    assert "serenya-dev-critical" in warned and "serenya-dev-warning" in warned and "nobody reads" in warned
+    assert "set serenya:alertEmail in Pulumi.dev.yaml" in warned
+    assert warnings({**dev, "serenya:alertEmail": "oncall@serenya.health"}) == []
 
 
 def test_prod_watches_the_latency_targets(stack):

@@ -151,6 +151,45 @@ def test_prod_protects_and_retains_what_holds_data(prod):
     assert prod.mocks.one("aws:secretsmanager/secret:Secret").inputs["recoveryWindowInDays"] == 30
 
 
+def bucket_children(run, output: str) -> list:
+    """The resources SecureBucket created for the stack's bucket `output` (its children)."""
+    bucket = next(b for b in run.mocks.of_type(BUCKET) if b.inputs["bucket"] == run.outputs[output])
+    component = run.mocks.options_of(bucket).parent
+    return [r for r in run.mocks.resources if run.mocks.options_of(r).parent == component]
+
+
+SECURE_BUCKET_PARTS = {BUCKET, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+                       "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+                       "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                       "aws:s3/bucketVersioning:BucketVersioning",
+                       "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                       "aws:s3/bucketPolicy:BucketPolicy"}
+
+
+def test_prod_keeps_the_events_buckets_settings_with_the_bucket(prod):
+    """retain_on_delete is an option of each resource the engine deletes: on the bucket
+    alone, a refactor that replaced or dropped its settings would keep the bucket and delete
+    its 7-year lifecycle, its TLS-only policy and its encryption default
+    (https://www.pulumi.com/docs/iac/concepts/options/retainondelete/, "applies to custom
+    resources only"). So every child of the kept bucket carries both options."""
+    children = bucket_children(prod, "events_bucket")
+    assert {r.type for r in children} == SECURE_BUCKET_PARTS
+    options = {r.type: prod.mocks.options_of(r) for r in children}
+    assert {t: (o.protect, o.retain_on_delete) for t, o in options.items()} == {t: (True, True) for t in options}
+
+
+@pytest.mark.parametrize("run, output", [("dev", "events_bucket"), ("dev", "temp_bucket"),
+                                         ("prod", "temp_bucket"), ("prod", "athena_results_bucket")])
+def test_buckets_that_keep_nothing_keep_no_settings(run, output, request):
+    """dev keeps nothing; the temp bucket's files live 2 days and Athena's results 7, in
+    every stack: their settings are deleted with them."""
+    found = request.getfixturevalue(run)
+    children = bucket_children(found, output)
+    assert BUCKET in {r.type for r in children} and len(children) >= 5
+    kept = [r.type for r in children if found.mocks.options_of(r).protect or found.mocks.options_of(r).retain_on_delete]
+    assert kept == []
+
+
 def test_pulumi_destroy_completes_on_dev_and_dev_can_be_created_again(dev):
     """Nothing in dev is protected or retained, every bucket empties itself, the table has
     no deletion protection, and the secret's name is free at once (a recovery window would

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from components import concurrency
+from components import account, concurrency
 from components.config import load_settings, stack_config
 from functions.catalog import CATALOG
 from preflight import checks
@@ -184,12 +184,48 @@ def test_the_pinned_constant_is_the_root_of_a_real_app_store_chain():
     assert wrong.status == FAIL and checks.APPLE_ROOT_CA_G3_SHA256 in wrong.fix
 
 
-def test_api_gateway_logging_role(moto_clients):
-    assert checks.api_gateway_logging(target("prod")).status == OK          # prod sets it itself
-    missing = checks.api_gateway_logging(Target(settings("dev"), moto_clients))
-    assert missing.status == FAIL and "manageApiGatewayAccount" in missing.fix
-    role = stubbed("apigateway", ("get_account", {"cloudwatchRoleArn": "arn:aws:iam::1:role/serenya-prod-apigateway-logs"}))
-    assert checks.api_gateway_logging(target("dev", {"apigateway": role})).status == OK
+def set_logging_role(moto_clients, role: str, create: bool) -> None:
+    """The region's API Gateway account setting naming `role` (created in IAM or not)."""
+    if create:
+        moto_clients("iam").create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "apigateway.amazonaws.com"}}]}))
+    moto_clients("apigateway").update_account(patchOperations=[
+        {"op": "replace", "path": "/cloudwatchRoleArn", "value": f"arn:aws:iam::123456789012:role/{role}"}])
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_missing_account_stack_fails_with_the_commands_that_deploy_it(moto_clients, stack):
+    """API Gateway logs through the role named by the account setting's cloudwatchRoleArn
+    ("set the IAM role ARN on the cloudWatchRoleArn property on your Account"); without it
+    a stage with access logging cannot be created:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-permissions"""
+    found = checks.api_gateway_logging(Target(settings(stack), moto_clients))
+    assert found.status == FAIL and "account stack is not deployed" in found.detail
+    assert found.fix.endswith(account.deploy_commands("eu-west-1"))
+    assert "cd account && pulumi stack init eu-west-1" in found.fix
+
+
+def test_a_setting_naming_a_deleted_role_fails_with_the_commands_that_restore_it(moto_clients):
+    """A role deleted after the setting named it (IAM does not tell API Gateway): AWS checks
+    the role only when the setting changes. moto accepts an ARN without the role, which
+    sets that state up directly."""
+    set_logging_role(moto_clients, account.logging_role_name("eu-west-1"), create=False)
+    found = checks.api_gateway_logging(Target(settings("dev"), moto_clients))
+    assert found.status == FAIL and "serenya-apigateway-logs-eu-west-1, which does not exist" in found.detail
+    assert account.deploy_commands("eu-west-1", new=False) in found.fix
+
+
+def test_the_account_stacks_role_in_place_passes(moto_clients):
+    set_logging_role(moto_clients, account.logging_role_name("eu-west-1"), create=True)
+    found = checks.api_gateway_logging(Target(settings("dev"), moto_clients))
+    assert found.status == OK and "serenya-apigateway-logs-eu-west-1" in found.detail
+
+
+def test_a_logging_check_that_may_not_ask_warns():
+    found = checks.api_gateway_logging(target("dev", {"apigateway": stubbed(
+        "apigateway", ("get_account", "AccessDeniedException"))}))
+    assert found.status == WARN and "AccessDeniedException" in found.detail
 
 
 def subscriptions(arn):
