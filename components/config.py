@@ -58,7 +58,15 @@ _AI_PROVIDER = re.compile(r"^(bedrock|offline)$")
 _DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
 _CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
 _REGIONAL_CERTIFICATE = re.compile(r"^arn:aws:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
-_MODEL_ID = re.compile(r"^[a-z0-9.-]+:\d+$|^arn:aws:bedrock:")
+# A model id, a system-defined inference profile id (`eu.<model id>`) or a foundation
+# model's ARN. Not an application inference profile's ARN: the models it routes to (which
+# the roles must name, conditioned on the profile) cannot be known offline.
+_MODEL_ID = re.compile(r"^[a-z0-9.-]+:\d+$|^arn:aws:bedrock:[a-z0-9-]+::foundation-model/[a-z0-9.-]+:\d+$")
+# The inference profile geographies whose regions keep a stack's data in its own
+# geography (by the first two letters of the stack's region). `global.` profiles route
+# to any commercial region, so they are refused: the design keeps data in its geography.
+# https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html
+PROFILE_GEOGRAPHIES = {"eu": ("eu",), "us": ("us", "us-gov"), "ap": ("apac", "jp", "au"), "ca": ("ca",)}
 
 # Keys a stack file may still carry from an older version, and where their job went.
 # Pulumi passes every key of the file and the program reads only those it knows, so an
@@ -317,6 +325,12 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
                      required=False) or DEFAULT_BEDROCK_MODELS.get(region[:2], "")
     if not model and region:
         r.errors.append(f"{ns}:bedrockModelId: no default for region {region}; set it")
+    geography = model.partition(".")[0] if "." in model and not model.startswith("arn:") else ""
+    from components.iam import INFERENCE_PROFILE_GEOGRAPHIES
+    if geography in INFERENCE_PROFILE_GEOGRAPHIES and geography not in PROFILE_GEOGRAPHIES.get(region[:2], ()):
+        r.errors.append(f"{ns}:bedrockModelId: the inference profile {model} routes requests outside {region}'s "
+                        f"geography; use a profile of {', '.join(PROFILE_GEOGRAPHIES.get(region[:2], ())) or 'none'}"
+                        f" (e.g. {DEFAULT_BEDROCK_MODELS.get(region[:2], 'a model id in the region')})")
 
     settings = Settings(
         project=PROJECT,

@@ -18,6 +18,7 @@ Standard library only: read by tests and the docs renderer without Pulumi.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 CALLER = "caller"     # the IAM principal that reads or writes the resource
@@ -28,7 +29,8 @@ GRANT = "grant"       # a grant the service creates with the deployer's permissi
 @dataclass(frozen=True)
 class ServiceKeyUse:
     resource: str                 # what is encrypted, as a reader names it
-    types: tuple[str, ...]        # the Pulumi types whose inputs name the key for it
+    types: tuple[str, ...]        # the Pulumi types whose encryption settings name the key
+    names: str                    # regex on the resource's logical name: which of them (a new one needs a look)
     service: str                  # the service that calls KMS
     calls_as: str                 # CALLER, SERVICE or GRANT
     principals: str               # which principals, in this program
@@ -40,7 +42,7 @@ class ServiceKeyUse:
 
 KEY_USES: tuple[ServiceKeyUse, ...] = (
     ServiceKeyUse(
-        "DynamoDB table (items and indexes)", ("aws:dynamodb/table:Table",), "DynamoDB", CALLER,
+        "DynamoDB table (items and indexes)", ("aws:dynamodb/table:Table",), r"-table$", "DynamoDB", CALLER,
         "every function that reads or writes the table, the authorizer included; the deployer "
         "at CreateTable (kms:CreateGrant, kms:DescribeKey)",
         ("kms:Decrypt",),
@@ -48,8 +50,11 @@ KEY_USES: tuple[ServiceKeyUse, ...] = (
         "IAM UseTableKeyThroughDynamoDB (kms:ViaService dynamodb.<region>, the table's context)",
         "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html"),
     ServiceKeyUse(
-        "DynamoDB stream (the table's key)", ("aws:dynamodb/table:Table",), "DynamoDB Streams", CALLER,
-        "stream_processor: Lambda's event source mapping reads the stream with the function's execution role",
+        "DynamoDB stream (the table's key)", ("aws:dynamodb/table:Table",), r"-table$", "DynamoDB Streams", CALLER,
+        "stream_processor: Lambda's event source mapping reads the stream with the function's execution role. "
+        "Inferred, not documented: AWS says only that a stream is encrypted with the table's key and that "
+        "DynamoDB sends the same context in every KMS operation; confirm the Decrypt events' user and "
+        "invokedBy in CloudTrail on dev's first deployment",
         ("kms:Decrypt",),
         "aws:dynamodb:tableName, aws:dynamodb:subscriberId",
         "IAM UseTableKeyThroughDynamoDB",
@@ -57,7 +62,8 @@ KEY_USES: tuple[ServiceKeyUse, ...] = (
         "https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html"),
     ServiceKeyUse(
         "Temp bucket objects (job files, SSE-KMS with an S3 Bucket Key)",
-        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",), "S3", CALLER,
+        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",), r"-temp$",
+        "S3", CALLER,
         "the functions that write job files (upload and chat_messages sign presigned POSTs: S3 uses the key "
         "with the signer's permissions), read them, or copy them",
         ("kms:GenerateDataKey (write)", "kms:Decrypt (read)"),
@@ -67,7 +73,8 @@ KEY_USES: tuple[ServiceKeyUse, ...] = (
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html"),
     ServiceKeyUse(
         "Events bucket objects (audit Parquet)",
-        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",), "S3", CALLER,
+        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",), r"-events$",
+        "S3", CALLER,
         "stream_processor and compaction; analysts' own principals when Athena reads the files for them",
         ("kms:GenerateDataKey (write)", "kms:Decrypt (read)"),
         "aws:s3:arn = the bucket's ARN",
@@ -77,7 +84,7 @@ KEY_USES: tuple[ServiceKeyUse, ...] = (
         "Athena query results (workgroup SSE_KMS, results bucket)",
         ("aws:athena/workgroup:Workgroup",
          "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
-        "Athena through S3", CALLER,
+        r"-analysts$|-athena$", "Athena through S3", CALLER,
         "the analyst running the query: Athena reads and writes S3 with the caller's credentials",
         ("kms:GenerateDataKey", "kms:Decrypt"),
         "aws:s3:arn",
@@ -87,14 +94,14 @@ KEY_USES: tuple[ServiceKeyUse, ...] = (
         "Objects the deployment writes (list prices, layer archives in the artifacts bucket)",
         ("aws:s3/bucketObjectv2:BucketObjectv2",
          "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
-        "S3", CALLER,
+        r"-product-prices$|-artifacts$", "S3", CALLER,
         "the deployer running `pulumi up` (and Lambda reading a layer archive with the deployer's permissions)",
         ("kms:GenerateDataKey", "kms:Decrypt"),
         "aws:s3:arn",
         "the key policy's account statement and the deployer's IAM permissions",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html"),
     ServiceKeyUse(
-        "Third-party secret (Google Play service account)", ("aws:secretsmanager/secret:Secret",),
+        "Third-party secret (Google Play service account)", ("aws:secretsmanager/secret:Secret",), r"-third-party$",
         "Secrets Manager", CALLER,
         "subscriptions (GetSecretValue); the operator who puts the value (PutSecretValue)",
         ("kms:Decrypt (read)", "kms:GenerateDataKey (write)"),
@@ -103,7 +110,8 @@ KEY_USES: tuple[ServiceKeyUse, ...] = (
         "https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html"),
     ServiceKeyUse(
         "CloudWatch log groups (functions, API access and execution logs)",
-        ("aws:cloudwatch/logGroup:LogGroup",), "CloudWatch Logs", SERVICE,
+        ("aws:cloudwatch/logGroup:LogGroup",), r".",  # every log group: one mechanism, the key policy's
+        "CloudWatch Logs", SERVICE,
         "logs.<region>.amazonaws.com",
         ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"),
         "aws:logs:arn = a log group of this account",
@@ -111,30 +119,61 @@ KEY_USES: tuple[ServiceKeyUse, ...] = (
         "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html"),
     ServiceKeyUse(
         "SNS alarm topics (critical, warning; the us-east-1 warning topic under its own key)",
-        ("aws:sns/topic:Topic",), "SNS, published to by CloudWatch alarms", SERVICE,
+        ("aws:sns/topic:Topic",), r"-(critical|warning)(-us-east-1)?$", "SNS, published to by CloudWatch alarms",
+        SERVICE,
         "cloudwatch.amazonaws.com (the alarms publish; email delivery needs no key permission)",
         ("kms:GenerateDataKey*", "kms:Decrypt"),
-        "",
+        "aws:sns:topicArn = the topic's ARN",
         "key policy CloudWatchAlarmsPublishToEncryptedTopics (aws:SourceAccount)",
         "https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html"),
-    ServiceKeyUse(
-        "Lambda environment variables", ("aws:lambda/function:Function",), "Lambda", GRANT,
-        "the function's execution role, through the grant Lambda creates when the deployer creates or updates "
-        "the function (the deployer needs kms:CreateGrant and kms:Encrypt)",
-        ("kms:Decrypt (at init, through the grant)",),
-        "",
-        "no IAM statement: the grant; the deployer through the key policy's account statement",
-        "https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-encryption.html"),
 )
 
 # Encrypted, but not with a customer managed key: what neither the roles nor the key
 # policies need to cover. The failure queues use SQS-managed SSE, so Lambda sends failed
 # events with sqs:SendMessage alone.
-NOT_CUSTOMER_MANAGED = ("SQS failure queues: SQS-managed server-side encryption (SSE-SQS)",)
+NOT_CUSTOMER_MANAGED = (
+    "SQS failure queues: SQS-managed server-side encryption (SSE-SQS)",
+    "Lambda environment variables: Lambda's AWS owned key (no function sets kms_key_arn; the key ARNs in "
+    "the environment are names, not secrets)",
+)
+
+# Where each resource type names the key it is encrypted with (Pulumi's input names):
+# what the graph test reads, rather than any mention of a key ARN.
+ENCRYPTION_FIELDS = {
+    "aws:dynamodb/table:Table": ("serverSideEncryption", "kmsKeyArn"),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+        ("rules", 0, "applyServerSideEncryptionByDefault", "kmsMasterKeyId"),
+    "aws:s3/bucketObjectv2:BucketObjectv2": ("kmsKeyId",),
+    "aws:secretsmanager/secret:Secret": ("kmsKeyId",),
+    "aws:cloudwatch/logGroup:LogGroup": ("kmsKeyId",),
+    "aws:sns/topic:Topic": ("kmsMasterKeyId",),
+    "aws:sqs/queue:Queue": ("kmsMasterKeyId",),
+    "aws:lambda/function:Function": ("kmsKeyArn",),
+    "aws:athena/workgroup:Workgroup": ("configuration", "resultConfiguration", "encryptionConfiguration",
+                                       "kmsKeyArn"),
+    "aws:kinesis/stream:Stream": ("kmsKeyId",),
+    "aws:cloudtrail/trail:Trail": ("kmsKeyId",),
+    "aws:ecr/repository:Repository": ("encryptionConfigurations", 0, "kmsKey"),
+    "aws:ssm/parameter:Parameter": ("keyId",),
+    "aws:glue/dataCatalogEncryptionSettings:DataCatalogEncryptionSettings":
+        ("dataCatalogEncryptionSettings", "encryptionAtRest", "sseAwsKmsKeyId"),
+}
 
 
-def types_covered() -> set[str]:
-    return {t for use in KEY_USES for t in use.types}
+def encryption_key(type_: str, inputs: dict) -> str:
+    """The key a resource's inputs encrypt it with, or "" (none, or an AWS key)."""
+    value = inputs
+    for step in ENCRYPTION_FIELDS.get(type_, ()):
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return ""
+    return value if isinstance(value, str) and value != inputs else ""
+
+
+def uses_of(type_: str, name: str) -> list[ServiceKeyUse]:
+    """The rows that describe a resource of this type and logical name."""
+    return [u for u in KEY_USES if type_ in u.types and re.search(u.names, name)]
 
 
 def render() -> str:

@@ -369,15 +369,21 @@ def _bedrock_requests(call: Call, facts: Facts) -> list[Request]:
               "InvokeModelWithResponseStream": "InvokeModelWithResponseStream"}.get(call.operation)
     if action is None:
         raise NotModelled(f"bedrock-runtime.{call.operation}")
-    from components.iam import bedrock_resources, inference_profile_arn
+    # What Bedrock authorizes, written from AWS's page rather than from components/iam.py
+    # (which writes the policy): through a system-defined profile `<geo>.<model>`, the
+    # profile in the calling region and account, then the model in the region the profile
+    # routes the request to (here the calling one), with the profile as
+    # bedrock:InferenceProfileArn. https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-prereq.html
     model = call.params["modelId"]
-    # Through a profile, Bedrock authorizes the profile, then the model in the region it
-    # routes to with the profile as bedrock:InferenceProfileArn
-    # https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-prereq.html
-    profile = "" if model.startswith("arn:") else inference_profile_arn(model, call.region, facts.account_id)
-    return [Request(f"bedrock:{action}", r.replace("arn:aws:bedrock:*:", f"arn:aws:bedrock:{call.region}:"),
-                    {"bedrock:InferenceProfileArn": profile} if profile and r != profile else {})
-            for r in bedrock_resources(model, call.region, facts.account_id)]
+    if model.startswith("arn:"):
+        return [Request(f"bedrock:{action}", model)]
+    geo, _, base = model.partition(".")
+    if base and ":" in base and "." in base:  # `eu.anthropic.claude-...:0`, not `anthropic.claude-...:0`
+        profile = f"arn:aws:bedrock:{call.region}:{facts.account_id}:inference-profile/{model}"
+        return [Request(f"bedrock:{action}", profile),
+                Request(f"bedrock:{action}", f"arn:aws:bedrock:{call.region}::foundation-model/{base}",
+                        {"bedrock:InferenceProfileArn": profile})]
+    return [Request(f"bedrock:{action}", f"arn:aws:bedrock:{call.region}::foundation-model/{model}")]
 
 
 class Requirements:

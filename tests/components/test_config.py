@@ -73,6 +73,12 @@ def test_missing_keys_are_each_named():
     ("serenya:apiThrottle", '{"rateLimit": 100, "burstLimit": 10}', "below rateLimit"),
     ("serenya:googleClientIds", '["my-client"]', "not a Google OAuth client id"),
     ("serenya:bedrockModelId", "claude please", "not a Bedrock model"),
+    # An application inference profile's models cannot be named offline (the roles need them).
+    ("serenya:bedrockModelId", "arn:aws:bedrock:eu-west-1:111122223333:application-inference-profile/abc",
+     "not a Bedrock model"),
+    # Profiles that route outside the stack's geography (eu-west-1 here): data would leave it.
+    ("serenya:bedrockModelId", "global.anthropic.claude-haiku-4-5-20251001-v1:0", "outside eu-west-1's geography"),
+    ("serenya:bedrockModelId", "us.anthropic.claude-haiku-4-5-20251001-v1:0", "outside eu-west-1's geography"),
     ("serenya:powertoolsLayerArn", "arn:aws:lambda:eu-west-1:123:layer:mine:1", "not a Powertools"),
     ("serenya:powertoolsLayerArn",
      "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27",
@@ -91,6 +97,8 @@ def test_missing_keys_are_each_named():
      "health.serenya.other not in serenya:premiumProducts"),
 ])
 def test_wrong_values_name_their_key(key, value, expected):
+    """Bedrock: https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html
+    (a geography's profile routes within its regions; global profiles to any commercial region)."""
     message = error_of(**{key: value})
     line = next(l for l in message.splitlines() if l.strip().startswith(key))
     assert expected in line
