@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
 from components.config import Settings
+from components.waf import WebAcl
 from functions.catalog import (AUTHORIZER, AVAILABILITY, CustomMetric, Function, Objective, Route, S3Trigger,
                                StreamTrigger, TableAccess)
 
@@ -136,7 +137,7 @@ class StackNames:
     temp_bucket: str
     api: str
     stage: str
-    web_acl: Optional[str]   # None when the stack has no CloudFront and WAF
+    web_acls: tuple[WebAcl, ...] = ()  # components/waf.web_acls: CloudFront's, the stage's
     failure_queues: Mapping[str, str] = field(default_factory=dict)  # function -> queue name
 
 
@@ -421,6 +422,21 @@ def bedrock_alarms(settings: Settings) -> list[AlarmSpec]:
     ]
 
 
+def waf_alarm(acl: WebAcl) -> AlarmSpec:
+    """Blocked requests of one web ACL, where and with the dimensions WAF publishes them."""
+    where = "the stage's own web ACL (the execute-api endpoint)" if acl.scope == "REGIONAL" \
+        else "CloudFront's web ACL"
+    region = acl.region if acl.scope == "CLOUDFRONT" else None  # None: the stack's region
+    return AlarmSpec(
+        acl.key, "blocked", f"{where} blocks over 1,000 requests in 5 minutes",
+        Metric("AWS/WAFV2", "BlockedRequests", acl.dimensions, region=region), 1000,
+        "An attack or a misbehaving client; legitimate users may be blocked by the rate rule.",
+        (f"Security dashboard: which rule of {acl.name} blocks (rate-per-ip, common, known bad inputs)",
+         "WAF sampled requests: source IPs and paths",
+         "If users are blocked by SizeRestrictions or the rate rule, tune it in components/waf.py"),
+        region=region, dashboard="security")
+
+
 def platform_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
     kms_quota = {op: Metric("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": op,
                                                        "Class": "None"}, period_s=60)
@@ -442,16 +458,7 @@ def platform_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
                    "Is something writing outside incoming/ and outgoing/?",
                    "Upload volume on the executive dashboard: real growth?"), missing="ignore"),
     ]
-    if names.web_acl:
-        specs.append(
-            AlarmSpec("waf", "blocked", "the WAF blocks over 1,000 requests in 5 minutes",
-                      Metric("AWS/WAFV2", "BlockedRequests", {"WebACL": names.web_acl, "Rule": "ALL"},
-                             region="us-east-1"), 1000,
-                      "An attack or a misbehaving client; legitimate users may be blocked by the rate rule.",
-                      ("Security dashboard: which rule blocks (rate-per-ip, common, known bad inputs)",
-                       "WAF sampled requests: source IPs and paths",
-                       "If users are blocked by SizeRestrictions or the rate rule, tune it in components/api.py"),
-                      region="us-east-1", dashboard="security"))
+    specs += [waf_alarm(acl) for acl in names.web_acls]
     return specs
 
 

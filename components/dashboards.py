@@ -155,10 +155,12 @@ def security(catalog: tuple[Function, ...], settings: Settings, names: StackName
         widgets = _breakdown(metric, fn, settings) if metric.breakdown else [_totals(metric, fn, settings)]
         layout.add(_metric_widget(f"{metric.title} by {', '.join(metric.breakdown) or 'total'}", widgets, region,
                                   stacked=True), width=12)
-    if names.web_acl:
-        acl = ["WebACL", names.web_acl, "Rule", "ALL"]
-        layout.add(_metric_widget("WAF allowed and blocked requests", [
-            ["AWS/WAFV2", "BlockedRequests", *acl], ["AWS/WAFV2", "AllowedRequests", *acl]], "us-east-1"), width=12)
+    for acl in names.web_acls:  # each ACL's metrics where WAF publishes them (components/waf.py)
+        dims = [x for pair in acl.dimensions.items() for x in pair]
+        title = "CloudFront" if acl.scope == "CLOUDFRONT" else "execute-api stage"
+        layout.add(_metric_widget(f"WAF ({title}) allowed and blocked requests", [
+            ["AWS/WAFV2", "BlockedRequests", *dims], ["AWS/WAFV2", "AllowedRequests", *dims]], acl.region),
+            width=12)
     layout.add(_metric_widget("KMS calls per minute", [
         ["AWS/Usage", "CallCount", "Service", "KMS", "Type", "API", "Resource", op, "Class", "None"]
         for op in ("GenerateDataKey", "Decrypt", "Sign", "GetPublicKey")], region, period=60), width=12)
