@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
 from components.config import Settings
+from components.waf import WebAcl
 from functions.catalog import (AUTHORIZER, AVAILABILITY, CustomMetric, Function, Objective, Route, S3Trigger,
                                StreamTrigger, TableAccess)
 
@@ -136,7 +137,7 @@ class StackNames:
     temp_bucket: str
     api: str
     stage: str
-    web_acl: Optional[str]   # None when the stack has no CloudFront and WAF
+    web_acls: tuple[WebAcl, ...] = ()  # components/waf.web_acls: CloudFront's, the stage's
     failure_queues: Mapping[str, str] = field(default_factory=dict)  # function -> queue name
 
 
@@ -421,37 +422,85 @@ def bedrock_alarms(settings: Settings) -> list[AlarmSpec]:
     ]
 
 
+@dataclass(frozen=True)
+class KmsQuota:
+    """One KMS request quota the program's calls count against. AWS KMS "Request quotas"
+    (https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html): the
+    cryptographic operations on symmetric keys share one quota, HMAC keys included ("This
+    quota applies to cryptographic operations with symmetric encryption keys and HMAC keys,
+    which are also symmetric"); those on ECC keys share another; GetPublicKey has its own.
+    `operations` are the ones the program calls (functions/common: crypto, users, tokens,
+    and S3, DynamoDB and Secrets Manager with the storage key on the functions' behalf);
+    `lowest_default` is the quota's smallest regional default (requests per second)."""
+    key: str
+    title: str
+    operations: tuple[str, ...]
+    lowest_default: int
+
+
+KMS_QUOTAS = (
+    KmsQuota("kms-symmetric", "Cryptographic operations (symmetric)", ("Decrypt", "GenerateDataKey", "GenerateMac"),
+             10_000),
+    KmsQuota("kms-ecc", "Cryptographic operations (ECC and SM2)", ("Sign",), 1_000),
+    KmsQuota("kms-get-public-key", "GetPublicKey", ("GetPublicKey",), 2_000),
+)
+
+
+def kms_usage(operation: str) -> Metric:
+    """KMS's per-second calls of one operation, counted per minute in AWS/Usage (Service
+    KMS, Type API, Resource the operation, Class None):
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Usage-Metrics.html"""
+    return Metric("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": operation, "Class": "None"},
+                  period_s=MINUTE)
+
+
+def kms_quota_alarm(quota: KmsQuota) -> AlarmSpec:
+    """Calls per second of every operation that shares `quota`, summed, as a % of the quota.
+    SERVICE_QUOTA takes a usage metric, not an expression, so it reads the shared quota
+    through the first operation's metric (Decrypt for the symmetric quota: the busiest, as
+    every table, bucket and secret read calls it), as the AWS Security Blog's "Manage your
+    AWS KMS API request rates using Service Quotas and Amazon CloudWatch" does. FILL counts
+    a quiet operation as 0 rather than as missing data."""
+    ids = {f"m_{op}": kms_usage(op) for op in quota.operations}
+    first = next(iter(ids))
+    total = "SUM([" + ", ".join(f"FILL({i}, 0)" for i in ids) + "])"
+    return AlarmSpec(
+        "kms", f"{quota.key.removeprefix('kms-')}-quota",
+        f"KMS {quota.title} requests above 80% of the account's quota",
+        Expression(f"100 * {total} / PERIOD({first}) / SERVICE_QUOTA({first})", ids, "% of quota"), 80,
+        "KMS will start throttling: sign-ins, profiles and uploads fail.",
+        (f"Which function calls {', '.join(quota.operations)} most (security dashboard: KMS calls per minute)?",
+         "Other applications and stacks sharing the account's KMS quota in the region",
+         f"Service Quotas: request an increase of KMS '{quota.title} request rate'"),
+        periods=3, datapoints=2, dashboard="security")
+
+
+def waf_alarm(acl: WebAcl) -> AlarmSpec:
+    """Blocked requests of one web ACL, where and with the dimensions WAF publishes them."""
+    where = "the stage's own web ACL (the execute-api endpoint)" if acl.scope == "REGIONAL" \
+        else "CloudFront's web ACL"
+    region = acl.region if acl.scope == "CLOUDFRONT" else None  # None: the stack's region
+    return AlarmSpec(
+        acl.key, "blocked", f"{where} blocks over 1,000 requests in 5 minutes",
+        Metric("AWS/WAFV2", "BlockedRequests", acl.dimensions, region=region), 1000,
+        "An attack or a misbehaving client; legitimate users may be blocked by the rate rule.",
+        (f"Security dashboard: which rule of {acl.name} blocks (rate-per-ip, common, known bad inputs)",
+         "WAF sampled requests: source IPs and paths",
+         "If users are blocked by SizeRestrictions or the rate rule, tune it in components/waf.py"),
+        region=region, dashboard="security")
+
+
 def platform_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
-    kms_quota = {op: Metric("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": op,
-                                                       "Class": "None"}, period_s=60)
-                 for op in ("GenerateDataKey", "Decrypt")}
-    specs = [
-        AlarmSpec("kms", "quota", "KMS symmetric requests above 80% of the account's quota",
-                  Expression("100 * MAX([" + ", ".join(f"m_{op} / SERVICE_QUOTA(m_{op})" for op in kms_quota)
-                             + "]) / 60", {f"m_{op}": m for op, m in kms_quota.items()}, "% of quota"), 80,
-                  "KMS will start throttling: sign-ins, profiles and uploads fail.",
-                  ("Which function calls KMS most (per-user key cache hit rate, GenerateDataKey on onboarding)?",
-                   "Other applications sharing the account's KMS quota",
-                   "Service Quotas: request an increase for KMS cryptographic operations"),
-                  periods=3, datapoints=2, dashboard="security"),
+    specs = [kms_quota_alarm(q) for q in KMS_QUOTAS]
+    specs.append(
         AlarmSpec("temp-bucket", "objects", "the temp bucket holds over 100,000 job files",
                   Metric("AWS/S3", "NumberOfObjects", {"BucketName": names.temp_bucket, "StorageType": "AllStorageTypes"},
                          "Average", 86_400), 100_000,
                   "Job files are not expiring: health data stays longer than the promised 2 days.",
                   ("The bucket's lifecycle rules (incoming/, outgoing/ expire after 2 days)",
                    "Is something writing outside incoming/ and outgoing/?",
-                   "Upload volume on the executive dashboard: real growth?"), missing="ignore"),
-    ]
-    if names.web_acl:
-        specs.append(
-            AlarmSpec("waf", "blocked", "the WAF blocks over 1,000 requests in 5 minutes",
-                      Metric("AWS/WAFV2", "BlockedRequests", {"WebACL": names.web_acl, "Rule": "ALL"},
-                             region="us-east-1"), 1000,
-                      "An attack or a misbehaving client; legitimate users may be blocked by the rate rule.",
-                      ("Security dashboard: which rule blocks (rate-per-ip, common, known bad inputs)",
-                       "WAF sampled requests: source IPs and paths",
-                       "If users are blocked by SizeRestrictions or the rate rule, tune it in components/api.py"),
-                      region="us-east-1", dashboard="security"))
+                   "Upload volume on the executive dashboard: real growth?"), missing="ignore"))
+    specs += [waf_alarm(acl) for acl in names.web_acls]
     return specs
 
 

@@ -16,7 +16,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import openapi
+from components import openapi, waf
 from components.alarms import route_slug, routes_read_per_method
 from components.config import Settings
 from components.processing import ServerlessFunction, permission
@@ -25,19 +25,12 @@ from components.storage import StorageLayer
 from functions.catalog import AUTHORIZER, Function, Route
 
 STAGE = "v1"
-# Where CloudFront's web ACLs and their metrics live.
-GLOBAL_REGION = "us-east-1"
 # AWS managed CloudFront policies (stable, documented ids).
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # forwards Authorization when not caching
 ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"  # the same, with Host (for a custom-domain origin)
-# Requests per IP and 5-minute window before the WAF blocks.
-WAF_RATE_LIMIT = 2000
-# The common rule set blocks bodies over 8 KB; chat context and doctor reports are larger
-# and are bounded by the functions themselves, so that one rule only counts.
-WAF_COUNT_ONLY = ("SizeRestrictions_BODY",)
 
-ACCESS_LOG_FORMAT = json.dumps({
+ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId", "extendedRequestId": "$context.extendedRequestId",
     "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",
     "httpMethod": "$context.httpMethod", "resourcePath": "$context.resourcePath",
@@ -46,8 +39,16 @@ ACCESS_LOG_FORMAT = json.dumps({
     "integrationLatency": "$context.integrationLatency", "integrationStatus": "$context.integrationStatus",
     "errorMessage": "$context.error.message", "errorType": "$context.error.responseType",
     "authorizerError": "$context.authorizer.error", "authorizerLatency": "$context.authorizer.latency",
-    "wafStatus": "$context.waf.status", "userAgent": "$context.identity.userAgent",
-})  # no user ids, no bodies, no query strings: paths are templates ($context.resourcePath)
+    "userAgent": "$context.identity.userAgent",
+}  # no user ids, no bodies, no query strings: paths are templates ($context.resourcePath)
+# The verdict of a web ACL associated with the stage itself; one on CloudFront only never
+# sets it: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-variables-for-access-logging.html
+WAF_STATUS_FIELD = {"wafStatus": "$context.waf.status"}
+
+
+def access_log_format(regional_waf: bool) -> str:
+    """The stage's JSON access log line; `wafStatus` only where a regional ACL exists."""
+    return json.dumps({**ACCESS_LOG_FIELDS, **(WAF_STATUS_FIELD if regional_waf else {})})
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,17 @@ class ApiLayer(pulumi.ComponentResource):
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
         routed = [fn for fn in args.catalog if fn.routes or fn.name == AUTHORIZER]
+        self.acls = waf.web_acls(s)
 
         names = [fn.name for fn in routed]
         document = pulumi.Output.all(*[args.functions[n].invoke_arn for n in names]).apply(
             lambda arns: json.dumps(openapi.for_api_gateway(args.catalog, dict(zip(names, arns, strict=True)),
                                                             s.name("api"), s.allowed_origins), sort_keys=True))
-        # The execute-api endpoint bypasses CloudFront and the WAF. It can only be turned off
-        # where CloudFront reaches the API another way: through the API's regional custom
-        # domain (the stack's apiDomain, see _origin_domain). A disabled endpoint answers
-        # CloudFront 403 too, and API Gateway resource policies cannot check a secret origin
-        # header, so without a domain it stays on:
+        # The execute-api endpoint bypasses CloudFront. It can only be turned off where
+        # CloudFront reaches the API another way: through the API's regional custom domain
+        # (the stack's apiDomain, see _origin_domain). A disabled endpoint answers CloudFront
+        # 403 too, so without a domain it stays on, behind a regional web ACL of its own
+        # (components/waf.py):
         # https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-disable-default-endpoint.html
         self.rest_api = aws.apigateway.RestApi(
             name, name=s.name("api"), body=document,
@@ -107,7 +109,8 @@ class ApiLayer(pulumi.ComponentResource):
         self.stage = aws.apigateway.Stage(
             name, rest_api=self.rest_api.id, deployment=self.deployment.id, stage_name=STAGE,
             xray_tracing_enabled=True,
-            access_log_settings={"destination_arn": self.access_logs.arn, "format": ACCESS_LOG_FORMAT},
+            access_log_settings={"destination_arn": self.access_logs.arn,
+                                 "format": access_log_format(any(a.scope == "REGIONAL" for a in self.acls))},
             # Access logging needs the region's API Gateway logging role, which the account
             # stack sets (components/account.py) and `make preflight` checks.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.execution_logs]))
@@ -131,17 +134,26 @@ class ApiLayer(pulumi.ComponentResource):
                 # one stage update at a time: API Gateway answers concurrent ones with a conflict
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[stage_settings]))
 
-        self.web_acl: Optional[aws.wafv2.WebAcl] = None
+        self.web_acl: Optional[aws.wafv2.WebAcl] = None           # CloudFront's
+        self.regional_web_acl: Optional[aws.wafv2.WebAcl] = None  # the stage's own
+        for acl in self.acls:
+            if acl.scope == "REGIONAL":
+                self.regional_web_acl = self._web_acl(name, acl)
+                # The execute-api endpoint is on: without its own ACL it would reach the stage
+                # past CloudFront's WAF. Stage ARN format:
+                # https://docs.aws.amazon.com/waf/latest/APIReference/API_AssociateWebACL.html
+                aws.wafv2.WebAclAssociation(
+                    f"{name}-waf-regional",
+                    resource_arn=pulumi.Output.concat("arn:aws:apigateway:", s.region, "::/restapis/",
+                                                      self.rest_api.id, "/stages/", self.stage.stage_name),
+                    web_acl_arn=self.regional_web_acl.arn, opts=child)
+            else:
+                self.web_acl = self._web_acl(name, acl)
         self.distribution: Optional[aws.cloudfront.Distribution] = None
         self.origin_domain: Optional[aws.apigateway.DomainName] = None
         if s.execute_api_disabled:
             self.origin_domain = self._origin_domain(name, s, child)
-        elif s.cloudfront:
-            pulumi.log.warn(f"{s.name('api')}: the execute-api endpoint stays on (it bypasses CloudFront and the "
-                            "WAF) until serenya:apiDomain and its certificates are set (docs/configuration.md)",
-                            resource=self)
         if s.cloudfront:
-            self.web_acl = self._web_acl(name, s)
             self.distribution = self._distribution(name, s)
             self.url = pulumi.Output.concat("https://", self.distribution.domain_name)
         else:  # an account AWS has not verified for CloudFront yet: the stage itself
@@ -161,35 +173,15 @@ class ApiLayer(pulumi.ComponentResource):
             stage_name=self.stage.stage_name, opts=child)
         return domain
 
-    def _web_acl(self, name: str, s: Settings) -> aws.wafv2.WebAcl:
-        # A web ACL for CloudFront lives in us-east-1 whatever the stack's region. The
-        # resource names its region (pulumi-aws 7) rather than using a provider of its own,
-        # which would drop the stack's aws:profile, aws:assumeRoles and aws:allowedAccountIds:
+    def _web_acl(self, name: str, acl: waf.WebAcl) -> aws.wafv2.WebAcl:
+        # CloudFront's lives in us-east-1 whatever the stack's region. The resource names its
+        # region (pulumi-aws 7) rather than using a provider of its own, which would drop the
+        # stack's aws:profile, aws:assumeRoles and aws:allowedAccountIds:
         # https://www.pulumi.com/registry/packages/aws/how-to-guides/multi-region/
-
-        def visibility(metric: str) -> dict:
-            return {"cloudwatch_metrics_enabled": True, "metric_name": s.name(metric),
-                    "sampled_requests_enabled": True}
-
-        def managed(priority: int, group: str, count_only: tuple[str, ...] = ()) -> dict:
-            statement: dict = {"vendor_name": "AWS", "name": group}
-            if count_only:
-                statement["rule_action_overrides"] = [{"name": r, "action_to_use": {"count": {}}} for r in count_only]
-            return {"name": group, "priority": priority, "override_action": {"none": {}},
-                    "statement": {"managed_rule_group_statement": statement}, "visibility_config": visibility(group)}
-
+        where = {"region": acl.region} if acl.scope == "CLOUDFRONT" else {}
         return aws.wafv2.WebAcl(
-            f"{name}-waf", name=s.name("api"), scope="CLOUDFRONT",
-            default_action={"allow": {}},
-            rules=[
-                managed(1, "AWSManagedRulesCommonRuleSet", WAF_COUNT_ONLY),
-                managed(2, "AWSManagedRulesKnownBadInputsRuleSet"),
-                {"name": "rate-per-ip", "priority": 3, "action": {"block": {}},
-                 "statement": {"rate_based_statement": {"limit": WAF_RATE_LIMIT, "aggregate_key_type": "IP"}},
-                 "visibility_config": visibility("rate-per-ip")},
-            ],
-            visibility_config=visibility("waf"),
-            region=GLOBAL_REGION,
+            f"{name}-{acl.key}", name=acl.name, scope=acl.scope, default_action={"allow": {}},
+            rules=waf.rules(acl), visibility_config=waf.visibility(acl.metric_name), **where,
             opts=pulumi.ResourceOptions(parent=self))
 
     def _distribution(self, name: str, s: Settings) -> aws.cloudfront.Distribution:
@@ -213,7 +205,9 @@ class ApiLayer(pulumi.ComponentResource):
                 "cached_methods": ["GET", "HEAD"],
                 "cache_policy_id": CACHING_DISABLED,
                 "origin_request_policy_id": request_policy,
-                "compress": True,
+                # no `compress`: CloudFront compresses only what it caches, with a cache policy that
+                # enables Gzip or Brotli, which CachingDisabled does not:
+                # https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/ServingCompressedFiles.html
             },
             restrictions={"geo_restriction": {"restriction_type": "none"}},
             aliases=[s.api_domain] if s.api_domain else None,

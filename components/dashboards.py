@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.alarms import NAMESPACE, Indicator, StackNames, indicators
+from components.alarms import KMS_QUOTAS, NAMESPACE, Indicator, StackNames, indicators, kms_usage
 from components.config import Settings
 from functions.catalog import CustomMetric, Function, StreamTrigger
 
@@ -155,13 +155,16 @@ def security(catalog: tuple[Function, ...], settings: Settings, names: StackName
         widgets = _breakdown(metric, fn, settings) if metric.breakdown else [_totals(metric, fn, settings)]
         layout.add(_metric_widget(f"{metric.title} by {', '.join(metric.breakdown) or 'total'}", widgets, region,
                                   stacked=True), width=12)
-    if names.web_acl:
-        acl = ["WebACL", names.web_acl, "Rule", "ALL"]
-        layout.add(_metric_widget("WAF allowed and blocked requests", [
-            ["AWS/WAFV2", "BlockedRequests", *acl], ["AWS/WAFV2", "AllowedRequests", *acl]], "us-east-1"), width=12)
+    for acl in names.web_acls:  # each ACL's metrics where WAF publishes them (components/waf.py)
+        dims = [x for pair in acl.dimensions.items() for x in pair]
+        title = "CloudFront" if acl.scope == "CLOUDFRONT" else "execute-api stage"
+        layout.add(_metric_widget(f"WAF ({title}) allowed and blocked requests", [
+            ["AWS/WAFV2", "BlockedRequests", *dims], ["AWS/WAFV2", "AllowedRequests", *dims]], acl.region),
+            width=12)
+    # Every metric reads CallCount: the label names the operation and the quota it counts against.
     layout.add(_metric_widget("KMS calls per minute", [
-        ["AWS/Usage", "CallCount", "Service", "KMS", "Type", "API", "Resource", op, "Class", "None"]
-        for op in ("GenerateDataKey", "Decrypt", "Sign", "GetPublicKey")], region, period=60), width=12)
+        [m.namespace, m.name, *[x for pair in m.dimensions.items() for x in pair], {"label": f"{op} ({q.title})"}]
+        for q in KMS_QUOTAS for op in q.operations for m in [kms_usage(op)]], region, period=60), width=12)
     return {"widgets": layout.widgets}
 
 

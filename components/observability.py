@@ -4,8 +4,9 @@ The definitions come from components/alarms.py (one list for the whole stack); t
 layer renders them: every alarm mails the warning topic; critical alarms also feed
 one composite alarm that pages through the critical topic, so an incident pages once.
 The windows of a burn rate notify nobody: their AND composite does, like any alarm.
-Both topics are encrypted with the storage key. The WAF alarm lives in us-east-1 with
-CloudFront's WAF metrics, with its own topic and key there. The saved Logs Insights
+Both topics are encrypted with the storage key. Each web ACL's alarm lives where WAF
+publishes its metrics (components/waf.py): CloudFront's in us-east-1, with its own topic
+and key there, the stage's regional one in the stack's region. The saved Logs Insights
 queries of the runbooks (components/queries.py) are query definitions over the
 functions' and the API's log groups.
 """
@@ -21,11 +22,12 @@ import pulumi_aws as aws
 
 from components import alarms, dashboards, queries
 from components.alarms import COMPOSITE_RULE_LIMIT, Expression, Metric, composite_rule  # noqa: F401 (re-exported)
-from components.api import GLOBAL_REGION, STAGE, ApiLayer
+from components.api import STAGE, ApiLayer
 from components.config import Settings
 from components.processing import ProcessingLayer
 from components.runbooks import RUNBOOKS_PATH
 from components.storage import StorageLayer, account_statement, alarms_statement
+from components.waf import GLOBAL_REGION
 from functions.catalog import Function
 
 # The statistics PutMetricAlarm takes as `Statistic`; any other (p99, PR(:200), TC(...))
@@ -77,13 +79,13 @@ class ObservabilityLayer(pulumi.ComponentResource):
                                          account, s.region, child)
         names = alarms.StackNames(
             table=s.name(), temp_bucket=args.storage.temp_bucket.name, api=s.name("api"), stage=STAGE,
-            web_acl=s.name("api") if s.cloudfront else None,
+            web_acls=args.api.acls,
             failure_queues={n: s.name(n, "failures") for n, f in args.processing.functions.items()
                             if f.failure_queue is not None})
         self.specs = alarms.all_alarms(args.catalog, s, names, detailed=s.detailed_alarms)
         self.composite_specs = alarms.composite_alarms(args.catalog, s, names, detailed=s.detailed_alarms)
 
-        # CloudFront's WAF reports in us-east-1: its alarm needs a topic (and key) there.
+        # CloudFront's web ACL reports in us-east-1: its alarm needs a topic (and key) there.
         # Each names its region (pulumi-aws 7): the stack's one provider, with its
         # credentials and allowed accounts, manages them.
         self.global_warning_topic = None

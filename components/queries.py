@@ -12,7 +12,7 @@ logs (a test runs the functions and checks every field a query names):
   (functions/common/api.py), job_ref (a hash of the job id: job ids are never
   logged) and job_kind wherever a job is handled (functions/common/observability.log_job),
   error_code and error_type on failures;
-- the API stage's JSON access log (components/api.ACCESS_LOG_FORMAT).
+- the API stage's JSON access log (components/api.access_log_format).
 
 Never a name, an email or health data: no query could filter on them, the logs have none.
 A query that needs a value (a user, a job) says so in `asks`: replace the quoted marker

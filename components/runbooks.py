@@ -11,7 +11,7 @@ procedures with the stack's real names.
 
 from __future__ import annotations
 
-from components import alarms, dashboards, procedures, queries
+from components import alarms, dashboards, procedures, queries, waf
 from components.alarms import COMPOSITE, AlarmSpec, CompositeSpec, Expression, Metric
 from components.config import Settings
 from functions.catalog import CATALOG, Function
@@ -164,7 +164,7 @@ def _comparison(spec: AlarmSpec) -> str:
 def reference_names(settings: Settings) -> alarms.StackNames:
     return alarms.StackNames(
         table=settings.name(), temp_bucket=f"{settings.name('temp')}-<account>", api=settings.name("api"),
-        stage="v1", web_acl=settings.name("api") if settings.cloudfront else None,
+        stage="v1", web_acls=waf.web_acls(settings),
         failure_queues={fn.name: settings.name(fn.name, "failures") for fn in CATALOG if fn.trigger})
 
 

@@ -174,7 +174,8 @@ def computed_state(type_: str, name: str, inputs: dict, region: str, account: st
         state["domainName"] = f"d{_short_id(name)}.cloudfront.net"
     elif type_ == "aws:wafv2/webAcl:WebAcl":
         id_ = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
-        arn = f"arn:aws:wafv2:us-east-1:{account}:global/webacl/{physical}/{id_}"
+        where = "global" if inputs.get("scope") == "CLOUDFRONT" else "regional"
+        arn = f"arn:aws:wafv2:{region}:{account}:{where}/webacl/{physical}/{id_}"
     state.setdefault("arn", arn)
     return id_, state
 

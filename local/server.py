@@ -29,6 +29,7 @@ from typing import Callable, Optional
 
 import boto3
 
+from components.alarms import KMS_QUOTAS
 from components.runbooks import COMPOSITE
 from functions.catalog import CATALOG, Function, S3Trigger, StreamTrigger, by_name
 from local import alarms as local_alarms
@@ -56,13 +57,11 @@ LOCAL_REFUSALS = {
     505: (505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served"),
 }
 LocalRoute = Callable[["LocalRequest"], HttpResponse]
-# KMS's lowest regional default for the shared quota of symmetric cryptographic operations
-# (requests per second): the account's real quota is unknowable offline, and the lowest
-# one makes the local kms-quota alarm fire no later than the deployed one.
-# https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html
-KMS_SYMMETRIC_QUOTA = 5_500
-KMS_SYMMETRIC_OPERATIONS = {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
-                            "GenerateRandom", "ReEncrypt", "GenerateMac", "VerifyMac"}
+# SERVICE_QUOTA of each KMS operation's usage metric: the lowest regional default of the
+# quota it counts against (components/alarms.KMS_QUOTAS). The account's real quota is
+# unknowable offline, and the lowest one makes the local kms quota alarms fire no later
+# than the deployed ones.
+KMS_OPERATION_QUOTAS = {op: q.lowest_default for q in KMS_QUOTAS for op in q.operations}
 
 
 class LocalRequest:
@@ -424,8 +423,8 @@ class LocalStack:
 def _service_quota(metric: MetricStat) -> Optional[float]:
     """SERVICE_QUOTA of a usage metric, as far as the local stack knows it."""
     d = metric.dimensions
-    if metric.namespace == "AWS/Usage" and d.get("Service") == "KMS" and d.get("Resource") in KMS_SYMMETRIC_OPERATIONS:
-        return KMS_SYMMETRIC_QUOTA
+    if metric.namespace == "AWS/Usage" and d.get("Service") == "KMS":
+        return KMS_OPERATION_QUOTAS.get(d.get("Resource"))
     return None
 
 

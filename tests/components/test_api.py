@@ -154,13 +154,20 @@ def test_execution_logs_go_to_an_encrypted_expiring_group_declared_before_the_st
     assert recorded.index(group) < recorded.index(stage)
 
 
-def test_a_stack_without_cloudfront_serves_the_stage_and_has_no_waf():
+def test_a_stack_without_cloudfront_serves_the_stage_behind_its_regional_web_acl():
+    """`serenya:cloudFront: false` serves the app at the stage: no CloudFront ACL, the
+    regional one with the per-IP rate rule on every request (clients connect directly)."""
     run = run_program("dev", config={**stack_config("dev"), "serenya:cloudFront": "false"})
-    for type_ in ("aws:cloudfront/distribution:Distribution", "aws:wafv2/webAcl:WebAcl", "pulumi:providers:aws"):
+    for type_ in ("aws:cloudfront/distribution:Distribution", "pulumi:providers:aws"):
         assert not run.mocks.of_type(type_), type_
-    alarms = {a.inputs["name"] for a in run.mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    assert alarms and not any(name.endswith("-waf-blocked") for name in alarms)
+    assert acl_of(run, "CLOUDFRONT") is None
+    rules = rules_of(acl_of(run, "REGIONAL"))
+    assert "rate-per-edge" not in rules
+    assert "scopeDownStatement" not in rules["rate-per-ip"]["statement"]["rateBasedStatement"]
     api_id = run.mocks.one("aws:apigateway/restApi:RestApi").id
+    assert run.mocks.one(ASSOCIATION).inputs["resourceArn"].endswith(f"/restapis/{api_id}/stages/v1")
+    alarms = {a.inputs["name"] for a in run.mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert {n for n in alarms if n.endswith("-blocked")} == {"serenya-dev-waf-regional-blocked"}
     assert run.outputs["api_url"] == f"https://{api_id}.execute-api.eu-west-1.amazonaws.com/v1"
 
 
@@ -202,17 +209,103 @@ def test_a_changed_api_document_triggers_a_new_deployment(fake_code):
 
 # -- WAF and CloudFront ---------------------------------------------------------------
 
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+
+
+def acl_of(run, scope):
+    found = [a for a in run.mocks.of_type(WEB_ACL) if a.inputs["scope"] == scope]
+    assert len(found) <= 1, [a.name for a in found]
+    return found[0] if found else None
+
+
+def rules_of(acl):
+    return {r["name"]: r for r in acl.inputs["rules"]}
+
+
 def test_waf_has_managed_rules_and_a_rate_limit(stack):
-    acl = stack.mocks.one("aws:wafv2/webAcl:WebAcl").inputs
-    assert acl["scope"] == "CLOUDFRONT" and acl["defaultAction"] == {"allow": {}}
+    acl = acl_of(stack, "CLOUDFRONT").inputs
+    assert acl["defaultAction"] == {"allow": {}}
     rules = {r["name"]: r for r in acl["rules"]}
     common = rules["AWSManagedRulesCommonRuleSet"]["statement"]["managedRuleGroupStatement"]
     assert [o["name"] for o in common["ruleActionOverrides"]] == ["SizeRestrictions_BODY"]
     assert "AWSManagedRulesKnownBadInputsRuleSet" in rules
     rate = rules["rate-per-ip"]
     assert rate["action"] == {"block": {}} and rate["statement"]["rateBasedStatement"]["aggregateKeyType"] == "IP"
+    assert "scopeDownStatement" not in rate["statement"]["rateBasedStatement"]  # CloudFront sees the client
     assert all(r["visibilityConfig"]["cloudwatchMetricsEnabled"] for r in acl["rules"])
     assert acl["region"] == "us-east-1"  # CloudFront web ACLs exist only in us-east-1
+
+
+def test_the_execute_api_endpoint_is_behind_a_regional_web_acl_of_its_own(stack):
+    """Without a custom domain the execute-api endpoint is on, and anyone with its URL skips
+    CloudFront: the stage itself is associated with a REGIONAL web ACL in the stack's region,
+    by the stage ARN arn:aws:apigateway:{region}::/restapis/{id}/stages/{stage} (WAF API
+    reference, AssociateWebACL: https://docs.aws.amazon.com/waf/latest/APIReference/API_AssociateWebACL.html;
+    a regional ACL for API Gateway lives in the API's region:
+    https://docs.aws.amazon.com/waf/latest/developerguide/how-aws-waf-works-resources.html)."""
+    assert stack.mocks.one("aws:apigateway/restApi:RestApi").inputs["disableExecuteApiEndpoint"] is False
+    regional = acl_of(stack, "REGIONAL")
+    assert regional is not None and "region" not in regional.inputs  # the stack's own region
+    assert f":{stack.settings.region}:" in regional.state["arn"] and ":regional/webacl/" in regional.state["arn"]
+    association = stack.mocks.one(ASSOCIATION).inputs
+    api_id = stack.mocks.one("aws:apigateway/restApi:RestApi").id
+    assert association["resourceArn"] == f"arn:aws:apigateway:{stack.settings.region}::/restapis/{api_id}/stages/v1"
+    assert association["webAclArn"] == regional.state["arn"]
+
+
+def test_both_web_acls_carry_the_same_protections(stack):
+    """Built from one definition (components/waf.py): the same managed groups with the same
+    count-only overrides, and the same per-IP rate rule, limit and key."""
+    cloudfront, regional = rules_of(acl_of(stack, "CLOUDFRONT")), rules_of(acl_of(stack, "REGIONAL"))
+    managed = {n: r["statement"] for n, r in cloudfront.items() if "managedRuleGroupStatement" in r["statement"]}
+    assert len(managed) == 2
+    assert {n: regional[n]["statement"] for n in managed} == managed
+    assert {n: regional[n]["priority"] for n in managed} == {n: cloudfront[n]["priority"] for n in managed}
+    rate = {k: v for k, v in regional["rate-per-ip"]["statement"]["rateBasedStatement"].items()
+            if k != "scopeDownStatement"}
+    assert rate == cloudfront["rate-per-ip"]["statement"]["rateBasedStatement"]
+    assert regional["rate-per-ip"]["action"] == cloudfront["rate-per-ip"]["action"] == {"block": {}}
+
+
+def test_behind_cloudfront_the_regional_rate_rules_key_on_the_real_source_address(stack):
+    """Through CloudFront the regional ACL sees edge addresses, each carrying many viewers.
+    X-Forwarded-For is not a way out: WAF reads its first address, which any client on the
+    direct path writes itself (forwarded IP: https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-forwarded-ip-address.html).
+    So both rules count the real source address: per client (2,000) for requests without the
+    x-amz-cf-id header CloudFront adds to every origin request
+    (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/RequestAndResponseBehaviorCustomOrigin.html),
+    per edge address at ten times that for those with it, which the CloudFront ACL has
+    already limited per viewer. Faking the header on the direct path only moves a client
+    to the higher cap of its own address."""
+    from components import waf
+
+    rules = rules_of(acl_of(stack, "REGIONAL"))
+    assert [r["name"] for r in sorted(rules.values(), key=lambda r: r["priority"])][-2:] == \
+        ["rate-per-ip", "rate-per-edge"]
+    client, edge = (rules[n]["statement"]["rateBasedStatement"] for n in ("rate-per-ip", "rate-per-edge"))
+    assert client["aggregateKeyType"] == edge["aggregateKeyType"] == "IP"
+    assert "forwardedIpConfig" not in client and "forwardedIpConfig" not in edge
+    header = {"sizeConstraintStatement": {"fieldToMatch": {"singleHeader": {"name": "x-amz-cf-id"}},
+                                          "comparisonOperator": "GT", "size": 0,
+                                          "textTransformations": [{"priority": 0, "type": "NONE"}]}}
+    assert edge["scopeDownStatement"] == header
+    assert client["scopeDownStatement"] == {"notStatement": {"statement": header}}
+    assert client["limit"] == waf.RATE_LIMIT and edge["limit"] == waf.RATE_LIMIT * waf.EDGE_RATE_FACTOR
+
+
+def test_web_acls_and_their_rules_publish_metrics_under_names_of_their_own(stack):
+    """The WebACL dimension is the ACL's VisibilityConfig.MetricName ("A name of the
+    CloudWatch metric dimension", WAF API reference:
+    https://docs.aws.amazon.com/waf/latest/APIReference/API_VisibilityConfig.html), so two
+    ACLs with one metric name would mix their counts."""
+    acls = stack.mocks.of_type(WEB_ACL)
+    names = [a.inputs["visibilityConfig"]["metricName"] for a in acls]
+    assert len(set(names)) == len(names) == 2
+    for acl in acls:
+        rules = [r["visibilityConfig"]["metricName"] for r in acl.inputs["rules"]]
+        assert len(set(rules)) == len(rules) and not set(rules) & set(names)
+        assert all(len(n) <= 128 and n not in ("All", "Default_Action") for n in rules + names)
 
 
 def test_no_provider_of_its_own_drops_the_stacks_credential_settings(stack):
@@ -244,8 +337,26 @@ def test_cloudfront_is_https_only_uncached_and_forwards_authorization(stack):
     assert origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
     assert origin["customOriginConfig"]["originSslProtocols"] == ["TLSv1.2"]
     assert origin["originPath"] == "/v1" and ".execute-api.eu-west-1.amazonaws.com" in origin["domainName"]
-    assert cdn["webAclId"] == stack.mocks.one("aws:wafv2/webAcl:WebAcl").state["arn"]
+    assert cdn["webAclId"] == acl_of(stack, "CLOUDFRONT").state["arn"]
     assert stack.outputs["api_url"].startswith("https://") and stack.outputs["api_url"].endswith(".cloudfront.net")
+
+
+def test_cloudfront_does_not_pretend_to_compress_what_it_never_caches(stack):
+    """CloudFront compresses only objects it caches, under a cache policy with Gzip or
+    Brotli enabled; CachingDisabled enables neither, so `compress` would do nothing
+    (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/ServingCompressedFiles.html)."""
+    behaviour = stack.mocks.one("aws:cloudfront/distribution:Distribution").inputs["defaultCacheBehavior"]
+    assert behaviour["cachePolicyId"] == CACHING_DISABLED and not behaviour.get("compress")
+
+
+def test_the_access_log_records_the_stage_web_acls_verdict(stack):
+    """$context.waf.status is the verdict of a web ACL associated with the stage (API Gateway
+    access logging variables:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-variables-for-access-logging.html);
+    CloudFront's ACL never reaches that variable. The stage has one here, so it is logged."""
+    assert acl_of(stack, "REGIONAL") is not None
+    log_format = json.loads(stack.mocks.one("aws:apigateway/stage:Stage").inputs["accessLogSettings"]["format"])
+    assert log_format["wafStatus"] == "$context.waf.status"
 
 
 DOMAIN_CONFIG = {"serenya:apiDomain": "api.serenya.health",
@@ -289,6 +400,18 @@ def test_with_a_domain_cloudfront_reaches_the_api_through_its_regional_custom_do
     assert cdn["defaultCacheBehavior"]["originRequestPolicyId"] == ALL_VIEWER
     deployment = mocks.one("aws:apigateway/deployment:Deployment").inputs
     assert deployment["triggers"]["execute_api_disabled"] == "true"  # the change needs a deployment
+
+
+def test_with_a_domain_no_regional_web_acl_is_needed_and_none_is_logged(domain_run):
+    """The endpoint is off, so every request comes through CloudFront and its ACL: no
+    regional ACL, association or alarm, and no wafStatus (it would always be empty)."""
+    mocks = domain_run.mocks
+    assert [a.inputs["scope"] for a in mocks.of_type(WEB_ACL)] == ["CLOUDFRONT"]
+    assert not mocks.of_type(ASSOCIATION)
+    log_format = json.loads(mocks.one("aws:apigateway/stage:Stage").inputs["accessLogSettings"]["format"])
+    assert "wafStatus" not in log_format and log_format["requestId"] == "$context.requestId"
+    alarms = {a.inputs["name"] for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert {n for n in alarms if n.endswith("-blocked")} == {"serenya-prod-waf-blocked"}
 
 
 def test_without_a_domain_the_endpoint_stays_on_for_cloudfront_or_the_app(stack):

@@ -65,14 +65,14 @@ def test_every_table_entry_cites_its_aws_page():
 def test_alarm_metrics_are_documented_by_aws(stack_run):
     metrics = alarm_metrics(stack_run)
     assert {ns for _, ns, _, _ in metrics} >= {"AWS/Lambda", "AWS/ApiGateway", "AWS/DynamoDB", "AWS/Bedrock",
-                                               "AWS/SQS", "AWS/Usage", "AWS/S3"}
+                                               "AWS/SQS", "AWS/Usage", "AWS/S3", "AWS/WAFV2"}
     assert not aws_namespace_problems(metrics), "\n".join(aws_namespace_problems(metrics))
 
 
 def test_dashboard_metrics_are_documented_by_aws(stack_run):
     metrics = dashboard_metrics(stack_run)
     assert {ns for _, ns, _, _ in metrics} >= {"AWS/Lambda", "AWS/ApiGateway", "AWS/DynamoDB", "AWS/Bedrock",
-                                               "AWS/Usage"}
+                                               "AWS/Usage", "AWS/WAFV2"}
     assert not aws_namespace_problems(metrics), "\n".join(aws_namespace_problems(metrics))
 
 
@@ -83,4 +83,5 @@ def test_the_check_catches_a_misspelt_metric_or_dimension():
     assert aws_metrics.problems("AWS/ApiGateway", "5xxError", ("ApiName", "Stage"))  # case matters
     assert aws_metrics.problems("AWS/DynamoDB", "UserErrors", ("TableName",))       # account-level only
     assert aws_metrics.problems("AWS/WAFV2", "BlockedRequests", ("WebACL",))        # needs Rule
+    assert not aws_metrics.problems("AWS/WAFV2", "BlockedRequests", ("Region", "WebACL", "Rule"))  # a regional ACL
     assert aws_metrics.problems("AWS/Lamda", "Errors", ("FunctionName",))           # namespace typo

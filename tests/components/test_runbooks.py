@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from components import alarms, queries
+from components import alarms, queries, waf
 from components.procedures import all_procedures
 from components.runbooks import render
 from functions.catalog import CATALOG
@@ -20,7 +20,7 @@ def runbook(run) -> str:
     settings = run.settings
     names = alarms.StackNames(table=settings.name(), temp_bucket=f"{settings.name('temp')}-<account>",
                               api=settings.name("api"), stage="v1",
-                              web_acl=settings.name("api") if settings.cloudfront else None,
+                              web_acls=waf.web_acls(settings),
                               failure_queues={fn.name: settings.name(fn.name, "failures")
                                               for fn in CATALOG if fn.trigger})
     return render(CATALOG, settings, names)
@@ -83,8 +83,8 @@ def test_the_saved_queries_are_query_definitions_over_the_programs_log_groups(st
 def test_sections_print_the_queries_their_alarm_names(stack_run, books):
     s, found = stack_run.settings, sections(books[stack_run.settings.env])
     by_key = queries.by_key(CATALOG, s)
-    specs = alarms.all_alarms(CATALOG, s, alarms.StackNames(s.name(), "t", s.name("api"), "v1", None), True)
-    specs += alarms.composite_alarms(CATALOG, s, alarms.StackNames(s.name(), "t", s.name("api"), "v1", None), True)
+    specs = alarms.all_alarms(CATALOG, s, alarms.StackNames(s.name(), "t", s.name("api"), "v1"), True)
+    specs += alarms.composite_alarms(CATALOG, s, alarms.StackNames(s.name(), "t", s.name("api"), "v1"), True)
     with_queries = [spec for spec in specs if spec.queries and not getattr(spec, "part_of", None)]
     assert len(with_queries) > 20
     for spec in with_queries:
@@ -144,7 +144,7 @@ def test_failure_queues_are_replayed_through_their_function_never_moved_by_sqs(b
 def test_every_procedure_an_alarm_names_exists_and_is_rendered(stack_run, books):
     s = stack_run.settings
     known = all_procedures(CATALOG, s)
-    names = alarms.StackNames(s.name(), "t", s.name("api"), "v1", None)
+    names = alarms.StackNames(s.name(), "t", s.name("api"), "v1")
     specs = alarms.all_alarms(CATALOG, s, names, True) + alarms.composite_alarms(CATALOG, s, names, True)
     assert {key for spec in specs for key in spec.procedures} <= set(known)
     procedures_section = sections(books[s.env])["procedures"]

@@ -226,6 +226,7 @@ STATEFUL_URNS = {
     "serenya:storage:SecureBucket$aws:s3/bucket:Bucket::serenya-{env}-events",
     "serenya:storage:SecureBucket$aws:s3/bucket:Bucket::serenya-{env}-athena",
     "serenya:api:ApiLayer$aws:wafv2/webAcl:WebAcl::serenya-{env}-waf",
+    "serenya:api:ApiLayer$aws:wafv2/webAcl:WebAcl::serenya-{env}-waf-regional",  # the stage's own
 }
 
 

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from components import alarms as alarm_specs
+from components import waf
 from components.api import STAGE
 from components.runbooks import COMPOSITE
 from functions.catalog import CATALOG
@@ -126,7 +127,7 @@ def test_local_alarms_lists_every_alarm_of_the_dev_stack(stack, client):
     settings, outputs = stack.program.settings, stack.program.outputs
     names = alarm_specs.StackNames(
         table=settings.name(), temp_bucket=outputs["temp_bucket"], api=settings.name("api"), stage=STAGE,
-        web_acl=settings.name("api") if settings.cloudfront else None,
+        web_acls=waf.web_acls(settings),
         failure_queues={fn.name: settings.name(fn.name, "failures") for fn in CATALOG
                         if fn.trigger is not None})
     specs = alarm_specs.all_alarms(CATALOG, settings, names, detailed=settings.detailed_alarms)
