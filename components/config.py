@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from components import concurrency
 from functions.catalog import CATALOG, Function
+from functions.common import quotas as quotas_module
 
 NAMESPACE = "serenya"
 PROJECT = "serenya"
@@ -147,6 +148,13 @@ class Settings:
     account_concurrency: int = concurrency.DEFAULT_ACCOUNT_QUOTA  # Lambda concurrency quota in the region
     cloudfront: bool = True                    # CloudFront and the WAF in front of the stage
     secret_keys: frozenset[str] = frozenset()  # keys set with `pulumi config set --secret`
+    # Per-user limits of model-backed work by plan, kind and window (functions/common/quotas.py),
+    # as canonical JSON: what the counting functions receive in QUOTAS.
+    quotas: str = json.dumps(quotas_module.DEFAULT_LIMITS, sort_keys=True)
+
+    @property
+    def quota_limits(self) -> dict:
+        return json.loads(self.quotas)
 
     def name(self, *parts: str) -> str:
         """Physical resource name: serenya-{env}[-part...]."""
@@ -366,6 +374,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
             list_prices=_list_prices(r, f"{ns}:listPrices")),
         detailed_alarms=r.boolean(f"{ns}:detailedAlarms"),
         ai_provider=r.string(f"{ns}:aiProvider", _AI_PROVIDER, "bedrock or offline") or "bedrock",
+        quotas=_quotas(r, f"{ns}:quotas"),
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
         api_certificate_arn=r.string(f"{ns}:apiCertificateArn", _CLOUDFRONT_CERTIFICATE,
                                      "an ACM certificate ARN in us-east-1", required=False),
@@ -420,6 +429,16 @@ def _list_prices(r: _Reader, key: str) -> tuple[tuple[str, int, str], ...]:
             whole, _, fraction = price.partition(".")
             prices.append((product, int(whole) * 1000 + int(fraction.ljust(3, "0") or 0), currency))
     return tuple(sorted(prices))
+
+
+def _quotas(r: _Reader, key: str) -> str:
+    """serenya:quotas, whole (every plan, kind and window) or absent (the defaults)."""
+    value = r.structured(key, required=False)
+    if value is None:
+        return json.dumps(quotas_module.DEFAULT_LIMITS, sort_keys=True)
+    found = quotas_module.problems(value)
+    r.errors.extend(f"{key}: {p}" for p in found)
+    return json.dumps(value if not found else quotas_module.DEFAULT_LIMITS, sort_keys=True)
 
 
 def _api_throttle(r: _Reader, key: str) -> ApiThrottle:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from functions.catalog import Function, KeyUse, StreamTrigger, TableAccess
-from functions.common import usage
+from functions.common import quotas, usage
 
 # Actions that AWS only grants on Resource "*" (no resource-level permissions exist).
 UNSCOPABLE_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
@@ -42,6 +42,16 @@ USAGE_RECORD_CONDITION = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{usage.KEY_PREFIX}*"]},
     "ForAllValues:StringEquals": {"dynamodb:Attributes": list(usage.ATTRIBUTES)},
     "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+}
+
+
+# Quota counters (functions/common/quotas.py): updates of QUOTA# items only; the plan's read:
+# the profile's subscription and keys, nothing else of it.
+QUOTA_COUNTER_CONDITION = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{quotas.KEY_PREFIX}*"]}}
+READ_PLAN_CONDITION = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", "current_subscription"]},
+    "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
 }
 
 
@@ -143,7 +153,11 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         _allow("WriteTraces", sorted(UNSCOPABLE_ACTIONS), ["*"]),
     ]
     table_access = fn.table_access
-    if table_access is TableAccess.CHECK_ACCOUNT:
+    if table_access is TableAccess.CHECK_ACCOUNT and a.quota is not None:
+        # Reading the plan for the quota is the account check (no plan: no account).
+        statements.append({**_allow("ReadPlan", ["dynamodb:GetItem"], [arns.table]),
+                           "Condition": READ_PLAN_CONDITION})
+    elif table_access is TableAccess.CHECK_ACCOUNT:
         statements.append({**_allow("CheckAccountExists", ["dynamodb:GetItem"], [arns.table]),
                            "Condition": CHECK_ACCOUNT_CONDITION})
     elif table_access is not TableAccess.NONE:
@@ -151,13 +165,16 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         statements.append(_allow("ReadTable", TABLE_READ, table))
         if table_access is TableAccess.READ_WRITE:
             statements.append(_allow("WriteTable", TABLE_WRITE, [arns.table]))
+    if a.quota is not None:
+        statements.append({**_allow("CountQuota", ["dynamodb:UpdateItem"], [arns.table]),
+                           "Condition": QUOTA_COUNTER_CONDITION})
     if a.usage_records:
         statements.append({**_allow("WriteUsageRecords", ["dynamodb:PutItem"], [arns.table]),
                            "Condition": USAGE_RECORD_CONDITION})
     if isinstance(fn.trigger, StreamTrigger):
         statements.append(_allow("ReadTableStream", STREAM_READ, [arns.table_stream]))
         statements.append(_allow("ListTableStreams", ["dynamodb:ListStreams"], [f"{arns.table}/stream/*"]))
-    if table_access is not TableAccess.NONE or a.usage_records or isinstance(fn.trigger, StreamTrigger):
+    if table_access is not TableAccess.NONE or a.usage_records or a.quota or isinstance(fn.trigger, StreamTrigger):
         # Without it every table or stream read is refused (AccessDeniedException): DynamoDB
         # calls KMS as the caller, not as itself (docs/encryption.md).
         statements.append({**_allow("UseTableKeyThroughDynamoDB", ["kms:Decrypt"], [arns.data_key]),

@@ -60,6 +60,8 @@ def function_environment(fn: Function, settings: Settings, resources: Mapping[st
         env["AI_PROVIDER"] = settings.ai_provider
     if fn.routes:
         env["ALLOWED_ORIGINS"] = ",".join(settings.allowed_origins)
+    if a.quota or a.quota_view:
+        env["QUOTAS"] = settings.quotas
     if a.stores and settings.stores:
         st = settings.stores
         env.update({"APPLE_BUNDLE_ID": st.apple_bundle_id, "APPLE_ENVIRONMENT": st.apple_environment,

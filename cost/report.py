@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cost import abuse
 from cost.choices import Alternative, design_choices, lowering, usd
 from cost.data import PriceList
 from cost.graph import Graph
@@ -45,7 +46,25 @@ def terminal(report: Report, top: int = 8) -> str:
     for stack in STACKS:
         lines.append(f"top items, {stack}:")
         lines += [f"  {usd(line.amount):>9}  {line.service}: {line.item}" for line in report.estimates[stack].top(top)]
+    lines.append("worst case of the model's spend (cost/abuse.py):")
+    lines += [f"  {line}" for stack in STACKS for line in abuse.summary(stack, _settings(stack), report.prices)]
     return "\n".join(lines)
+
+
+def _settings(stack: str):
+    from components.config import load_settings, stack_config
+
+    return load_settings(stack_config(stack).get, stack)
+
+
+def _ceilings(report: Report) -> list[str]:
+    out = ["## Worst case: what one account can make the model bill", "",
+           "Per-user quotas (`serenya:quotas`) bound what one account can start; each job is taken at its "
+           "largest (the input the model or the request limit allows, the reply at the call's maxTokens, billed "
+           f"{abuse.billed_calls_per_job()} times for the trigger's retry). Ceilings, not forecasts "
+           "(`cost/abuse.py`):", ""]
+    out += [f"- {line}" for stack in STACKS for line in abuse.summary(stack, _settings(stack), report.prices)]
+    return out + [""]
 
 
 def markdown(report: Report) -> str:
@@ -90,6 +109,7 @@ def markdown(report: Report) -> str:
         "",
     ]
     out += _goal(report)
+    out += _ceilings(report)
     out += _choices(report)
     for stack in STACKS:
         out += _lines(estimates[stack])

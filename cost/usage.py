@@ -18,7 +18,7 @@ from cost.graph import DAYS_PER_MONTH, Graph, poisson_sampled_share
 
 ASYMMETRIC_KMS = frozenset({"Sign", "Verify", "GetPublicKey"})
 TABLE_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
-TABLE_READS = frozenset({"GetItem", "Query"})
+TABLE_READS = frozenset({"GetItem", "BatchGetItem", "Query"})  # BatchGetItem: one per item read
 S3_PUT_TIER = frozenset({"PutObject", "PostObject", "CopyObject", "ListObjectsV2"})
 S3_GET_TIER = frozenset({"GetObject", "HeadObject"})
 S3_FREE = frozenset({"DeleteObject", "DeleteObjects"})

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Mapping, Optional, Union
 
+# The kinds of model-backed work counted per user (standard library only, like this module).
+from functions.common.quotas import KINDS as QUOTA_KINDS
+
 
 class TableAccess(Enum):
     NONE = "none"
@@ -133,6 +136,18 @@ class CustomMetric:
 
 # Every API function reports unexpected errors through the shared resolver (common/http.py).
 UNHANDLED_ERRORS = CustomMetric("UnhandledErrors", "Unhandled errors", dashboards=("operations",))
+# Requests refused over a per-user quota (common/http.py consume_quota): expected answers,
+# but a spike is one account (or a client bug) hammering the model-backed routes.
+QUOTA_REFUSALS = CustomMetric(
+    "QuotaRefusals", "Requests over a user's quota", ("kind", "plan"), dashboards=("security",),
+    alarm=Threshold(
+        100, "Users hit their quotas of documents, chat messages or doctor reports: one account scripting the "
+             "API, or an app release retrying 429s. Refused requests cost nothing and change nothing.",
+        ("Security dashboard: quota refusals by kind and plan",
+         "API access logs: one user (the authorizer's principal) or many? One: a script; many: check "
+         "the app's retry handling of 429 and Retry-After",
+         "If real users need more: raise serenya:quotas in the stack file and pulumi up"),
+        severity="warning"))
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,10 @@ class Access:
     # PutItem of its own usage records only (functions/common/usage.py: items under USAGE#,
     # those attributes), which the stream turns into product-usage audit events.
     usage_records: bool = False
+    # Counts the user's model-backed work of this kind (functions/common/quotas.py: one of
+    # its KINDS) when it creates a job: reads the profile's plan, updates QUOTA# counters.
+    quota: Optional[str] = None
+    quota_view: bool = False               # shows the user's quotas (reads QUOTA# counters)
     # The PII key, which only wraps the per-user data keys (email and names): for the
     # functions that show or change them. The storage key (buckets, secret) is granted
     # from the bucket and secret access, through those services only (components/iam.py).
@@ -223,6 +242,7 @@ class Function:
         return isinstance(self.trigger, (S3Trigger, ScheduleTrigger))
 
 
+
 # The API's token authorizer: authorized routes are guarded by the entry with this name.
 AUTHORIZER = "authorizer"
 # How long API Gateway (and the local emulator) reuse an authorizer's answer per token.
@@ -274,15 +294,16 @@ CATALOG: tuple[Function, ...] = (
         routes=(Route("GET", "/api/v1/user/profile"),
                 Route("PUT", "/api/v1/user/profile", body="functions.user_profile.models:ProfileUpdate"),
                 Route("DELETE", "/api/v1/user/profile", success=(204,))),
-        access=Access(table=TableAccess.READ_WRITE, pii_key=KeyUse.ENCRYPT_DECRYPT,
+        access=Access(table=TableAccess.READ_WRITE, pii_key=KeyUse.ENCRYPT_DECRYPT, quota_view=True,
                       temp_list=True, temp_delete=("incoming/", "outgoing/", "claims/"))),
     Function(
         "upload", "Presigned POST for a new lab-report job",
         memory_mb=256, timeout_s=5, warm=True,
         routes=(Route("POST", "/api/v1/process/upload", body="functions.common.requests:UploadRequest",
                       success=(201,), latency_p99_ms=500),),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",)),
-        metrics=(CustomMetric("UploadsStarted", "Uploads started", ("content_type",), dashboards=("executive",)),)),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="documents"),
+        metrics=(CustomMetric("UploadsStarted", "Uploads started", ("content_type",), dashboards=("executive",)),
+                 QUOTA_REFUSALS)),
     Function(
         "process", "Analyses a job's input with the model and writes its outcome",
         memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf", "pillow"),
@@ -343,7 +364,8 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256, timeout_s=5,
         routes=(Route("POST", "/api/v1/chat/messages", body="functions.common.requests:ChatRequest",
                       success=(202,)),),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",))),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="chat_messages"),
+        metrics=(QUOTA_REFUSALS,)),
     Function(
         "chat_status", "A chat job, with the answer once it is ready",
         memory_mb=256, timeout_s=5,
@@ -354,7 +376,8 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256, timeout_s=10,
         routes=(Route("POST", "/api/v1/process/doctor-report",
                       body="functions.common.requests:DoctorReportRequest", success=(202,)),),
-        access=Access(table=TableAccess.READ, temp_write=("incoming/",))),
+        access=Access(table=TableAccess.READ, temp_write=("incoming/",), quota="doctor_reports"),
+        metrics=(QUOTA_REFUSALS,)),
     Function(
         "subscriptions", "The caller's plan; App Store and Google Play notifications",
         memory_mb=256, timeout_s=15,
@@ -455,6 +478,8 @@ def validate(catalog: tuple[Function, ...], availability: Objective = AVAILABILI
             problems.append(f"{f.name}: heavy import {module} is not one of HEAVY_MODULES")
         if f.routes and f.trigger:
             problems.append(f"{f.name}: has both routes and a trigger")
+        if f.access.quota is not None and f.access.quota not in QUOTA_KINDS:
+            problems.append(f"{f.name}: quota {f.access.quota!r} is not one of {', '.join(QUOTA_KINDS)}")
         if isinstance(f.trigger, S3Trigger) and f.trigger.prefix not in f.access.temp_read:
             problems.append(f"{f.name}: triggered by {f.trigger.prefix} but may not read it")
         for m in f.custom_metrics:

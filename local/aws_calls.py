@@ -248,8 +248,9 @@ def _table_arn(call: Call, facts: Facts, table: str) -> str:
 
 def _item_context(op: str, p: dict) -> dict:
     """The fine-grained access keys of a single-item call: the partition key written or
-    read (dynamodb:LeadingKeys), and for PutItem the item's attribute names
-    (dynamodb:Attributes) and ReturnValues.
+    read (dynamodb:LeadingKeys), for PutItem the item's attribute names
+    (dynamodb:Attributes) and ReturnValues, for GetItem the projected attributes and
+    dynamodb:Select (SPECIFIC_ATTRIBUTES with a projection, ALL_ATTRIBUTES without).
     https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html"""
     key = p.get("Item") if op == "PutItem" else p.get("Key")
     if not key or "PK" not in key:  # the table's partition key (components/storage.py)
@@ -259,6 +260,13 @@ def _item_context(op: str, p: dict) -> dict:
     if op == "PutItem":
         context["dynamodb:Attributes"] = sorted(p["Item"])
         context["dynamodb:ReturnValues"] = p.get("ReturnValues", "NONE")
+    if op == "GetItem":
+        projection = p.get("ProjectionExpression")
+        if projection:
+            names = p.get("ExpressionAttributeNames") or {}
+            context["dynamodb:Attributes"] = sorted({names.get(a.strip(), a.strip()).split(".")[0]
+                                                     for a in projection.split(",")})
+        context["dynamodb:Select"] = "SPECIFIC_ATTRIBUTES" if projection else "ALL_ATTRIBUTES"
     return context
 
 
@@ -292,9 +300,12 @@ def _dynamodb_requests(call: Call, facts: Facts) -> list[Request]:
                 for r in [Request(f"dynamodb:{op}", _table_arn(call, facts, t))] + _table_key(call, facts, t)]
     if op in ("TransactWriteItems", "TransactGetItems"):
         # No action of their own: each item needs the action of its kind.
-        items = [(kind, spec["TableName"]) for item in p["TransactItems"] for kind, spec in item.items()]
-        return ([Request(f"dynamodb:{_TRANSACT[kind]}", _table_arn(call, facts, table)) for kind, table in items]
-                + [r for table in sorted({_table_name(t) for _, t in items}) for r in _table_key(call, facts, table)])
+        # Fine-grained conditions (dynamodb:LeadingKeys...) apply to each item as to its single-item call.
+        items = [(kind, spec) for item in p["TransactItems"] for kind, spec in item.items()]
+        return ([Request(f"dynamodb:{_TRANSACT[kind]}", _table_arn(call, facts, spec["TableName"]),
+                         _item_context(_TRANSACT[kind], spec)) for kind, spec in items]
+                + [r for table in sorted({_table_name(s["TableName"]) for _, s in items})
+                   for r in _table_key(call, facts, table)])
     raise NotModelled(f"dynamodb.{op}")
 
 

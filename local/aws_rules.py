@@ -16,10 +16,20 @@ stack and the function tests refuse what AWS refuses, with the error AWS answers
   https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html (SSEKMSKeyId: "If you
   specify x-amz-server-side-encryption with aws:kms or aws:kms:dsse, this header specifies
   the ID ... of the KMS key"); the error as S3 returns it: https://github.com/aws/aws-cli/issues/1431
+- DynamoDB: a write and its condition are one atomic step, and so is a transaction ("the
+  condition expression must evaluate to true in order for the operation to succeed";
+  TransactWriteItems is "an all-or-nothing operation"); moto's backend evaluates the
+  condition and then writes, unlocked, so under threads two conditional increments can
+  both pass (eight concurrent quota counts against a limit of five all succeeded). Its
+  write operations are serialised, which is what DynamoDB guarantees per item.
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
+  https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Iterator, Optional
 
 from botocore.exceptions import ClientError
@@ -70,8 +80,31 @@ def _check(params, model, **_):
                                                 "RequestId": "local-aws-rules", "RetryAttempts": 0}}, model.name)
 
 
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_dynamodb_lock = threading.RLock()
+
+
+def serialise_dynamodb_writes() -> None:
+    """Makes moto's DynamoDB writes atomic, as DynamoDB's are (once per process)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_WRITES:
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "_serialised", False):
+            continue
+
+        @functools.wraps(method)
+        def serialised(self, *args, _method=method, **kwargs):
+            with _dynamodb_lock:
+                return _method(self, *args, **kwargs)
+
+        serialised._serialised = True
+        setattr(DynamoDBBackend, name, serialised)
+
+
 def attach(events) -> None:
     """Applies the rules to every call made through `events` (a session's or a client's)."""
+    serialise_dynamodb_writes()
     events.register_first("before-parameter-build", _check)
 
 

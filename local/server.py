@@ -81,10 +81,12 @@ class LocalStack:
 
     def __init__(self, port: int = 8080, host: str = "127.0.0.1", stack: str = "dev",
                  catalog: tuple[Function, ...] = CATALOG, resolve: Resolver = import_handler,
-                 background: bool = True, role_client_hook: Optional[Callable[[object], None]] = None):
+                 background: bool = True, role_client_hook: Optional[Callable[[object], None]] = None,
+                 config: Optional[dict[str, str]] = None):
         """`background=False` leaves the pollers to the caller (`poll_once`), for tests.
         `role_client_hook` sees each client the trigger stand-ins make calls with a
-        function's role (stream reads, failure queues) before it is used."""
+        function's role (stream reads, failure queues) before it is used. `config`
+        replaces keys of Pulumi.<stack>.yaml (values as Pulumi passes them: JSON strings)."""
         self.host, self.port, self.stack = host, port, stack
         self.background = background
         self.catalog = catalog
@@ -97,6 +99,7 @@ class LocalStack:
         self._statuses_lock = threading.Lock()
         self.program: Optional[ProgramRun] = None
         self._role_client_hook = role_client_hook
+        self._config = config or {}
         self.metrics = MetricStore(local_scale(os.environ.get("SERENYA_LOCAL_PERIOD_S")))
         self.faults = local_faults.Faults(seed=int(os.environ.get("SERENYA_LOCAL_FAULT_SEED") or 0))
         self._ticker_stop = threading.Event()
@@ -116,7 +119,8 @@ class LocalStack:
         urllib.request.urlopen(urllib.request.Request(f"{self.aws_endpoint_url}/moto-api/reset", method="POST"),
                                timeout=10).close()
 
-        self.program = run_program(self.stack, MotoMocks(self.aws_endpoint_url, region), catalog=self.catalog)
+        self.program = run_program(self.stack, MotoMocks(self.aws_endpoint_url, region), catalog=self.catalog,
+                                   config={**stack_config(self.stack), **self._config})
         settings = self.program.settings
         self.region = settings.region
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pytest
 
@@ -26,6 +28,15 @@ SAMPLE_CATALOG: tuple[Function, ...] = (
     Function("nightly", "compacts yesterday", trigger=ScheduleTrigger("cron(15 1 * * ? *)"),
              access=Access(events_read=True, events_write=True, secrets=True)),
 )
+
+
+# Local stacks whose tests are many requests by a few users (alice uploads a dozen
+# documents): per-user quotas large enough for them, small enough that
+# tests/e2e/test_quotas.py reaches them. The product's defaults: functions/common/quotas.py.
+JOURNEY_QUOTAS = {plan: {kind: {"hour": 40 * factor, "day": 60 * factor}
+                         for kind in ("documents", "chat_messages", "doctor_reports")}
+                  for plan, factor in (("free", 1), ("premium", 2))}
+JOURNEY_CONFIG = {"serenya:quotas": json.dumps(JOURNEY_QUOTAS)}
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ import json
 from http import HTTPStatus
 from pathlib import Path
 
-from functions.common import jobs, lazy
+from functions.common import jobs, lazy, quotas, users
 from functions.common.api import api_handler
-from functions.common.http import ApiError, caller_id, make_resolver, parse_body
+from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded
+from functions.common.observability import count
 from functions.common.limits import MAX_CHAT_BYTES
 
 app = make_resolver()
@@ -17,7 +18,7 @@ PROMPT_IDS = {p["id"] for p in json.loads(
 
 @app.post("/api/v1/chat/messages")
 def message():
-    user_id = caller_id(app)
+    user_id = caller_id(app, check_account=False)  # the plan's read is the account check
     if len((app.current_event.body or "").encode()) > MAX_CHAT_BYTES:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "chat requests may be at most 256 KiB")
     from functions.common.requests import ChatRequest  # pydantic and the models on first use
@@ -25,6 +26,15 @@ def message():
     request = parse_body(app, ChatRequest)
     if request.prompt_id is not None and request.prompt_id not in PROMPT_IDS:
         raise ApiError(HTTPStatus.BAD_REQUEST, "unknown_prompt", "prompt_id is not one of the chat prompts")
+    subscription = users.plan(user_id)
+    if subscription is None:
+        raise account_gone()
+    plan = quotas.plan_of(subscription)
+    try:  # counted before anything is written: a refusal changes nothing
+        quotas.consume(user_id, "chat_messages", plan)
+    except quotas.QuotaExceeded as e:
+        count("QuotaRefusals", kind="chat_messages", plan=plan)
+        raise quota_exceeded(e.refusal) from None
     job = jobs.new_job_id("chat", user_id)
     jobs.write_input(job, request.model_dump(mode="json", exclude_none=True))
     return {"job_id": job.value, "status": "processing"}, HTTPStatus.ACCEPTED

@@ -24,19 +24,33 @@ JSON = "application/json"
 class ApiError(Exception):
     """A request that cannot be served; becomes a 4xx (or 5xx) with a contract error code."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, retry_after: Optional[int] = None):
         super().__init__(message)
         self.status = int(status)
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # seconds: a Retry-After header and "retry_after" in the body
 
 
-def error_body(code: str, message: str, request_id: str) -> str:
-    return json.dumps({"error": {"code": code, "message": message, "request_id": request_id}})
+def error_body(code: str, message: str, request_id: str, retry_after: Optional[int] = None) -> str:
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if retry_after is not None:
+        error["retry_after"] = retry_after
+    return json.dumps({"error": error})
 
 
-def error_response(status: int, code: str, message: str, request_id: str) -> Response:
-    return Response(status_code=status, content_type=JSON, body=error_body(code, message, request_id))
+def error_response(status: int, code: str, message: str, request_id: str,
+                   retry_after: Optional[int] = None) -> Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(status_code=status, content_type=JSON, headers=headers,
+                    body=error_body(code, message, request_id, retry_after))
+
+
+def quota_exceeded(refusal) -> ApiError:
+    """429 `quota_exceeded` for a refusal of common/quotas.py, with when to try again."""
+    return ApiError(HTTPStatus.TOO_MANY_REQUESTS, "quota_exceeded",
+                    f"the {refusal.window}ly limit of {refusal.kind.replace('_', ' ')} of your plan is reached",
+                    retry_after=refusal.retry_after)
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -149,7 +163,7 @@ def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayR
     def _api_error(e: ApiError) -> Response:
         if e.status >= 500:
             logger.error("request failed", extra={"error_code": e.code})
-        return error_response(e.status, e.code, e.message, request_id())
+        return error_response(e.status, e.code, e.message, request_id(), e.retry_after)
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:

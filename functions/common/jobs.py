@@ -109,6 +109,7 @@ ERROR_MESSAGES = {
     "processing_timeout": "the job did not finish within 15 minutes",
     "unreadable_document": "the file could not be read as a lab report",
     "document_too_long": "the document has more than 100 pages",
+    "document_too_large": "the document is larger than the 4.5 MB the analysis accepts",
     "unsupported_document": "this kind of file cannot be analysed here",
     "invalid_request": "the job's input was not valid",
     "invalid_model_reply": "the analysis did not produce a valid result",

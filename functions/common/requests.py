@@ -8,7 +8,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from functions.common.limits import MAX_CHAT_BYTES, MAX_UPLOAD_BYTES, UPLOAD_TYPES  # noqa: F401 (re-exported)
+from functions.common.limits import MAX_CHAT_BYTES, MAX_PDF_BYTES, MAX_UPLOAD_BYTES, UPLOAD_TYPES  # noqa: F401 (re-exported)
 from functions.common.models import Strict
 from functions.common.results import Flag
 

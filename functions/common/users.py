@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # annotations only: oauth's JWT code is not loaded by profile
 PII_FIELDS = ("email", "name", "given_name", "family_name")
 REQUIRED_CONSENTS = ("privacy_policy", "terms_of_service")
 FREE_PLAN = {"type": "free", "status": "active"}
+# The subscription statuses that entitle to premium features (and premium quotas).
+PREMIUM_STATUSES = ("active", "grace_period")
 _serialize = TypeSerializer().serialize
 
 

@@ -2,26 +2,35 @@
 
 from http import HTTPStatus
 
-from functions.common import jobs, lazy, users
+from functions.common import jobs, lazy, quotas, users
 from functions.common.api import api_handler
-from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body
+from functions.common.http import (ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded,
+                                   require_json_media_type)
+from functions.common.observability import count
 
 app = make_resolver()
 lazy.preload("functions.common.requests")  # the request models (pydantic)
-PREMIUM_STATUSES = ("active", "grace_period")
 
 
 @app.post("/api/v1/process/doctor-report")
 def doctor_report():
     user_id = caller_id(app, check_account=False)  # users.plan reads the profile
+    require_json_media_type(app)  # a header: refused before anything is read
+    # The plan before the body: a free account's request is refused without being parsed.
+    subscription = users.plan(user_id)
+    if subscription is None:
+        raise account_gone()
+    plan = quotas.plan_of(subscription)
+    if plan != "premium":
+        raise ApiError(HTTPStatus.FORBIDDEN, "premium_required", "doctor reports are a premium feature")
     from functions.common.requests import DoctorReportRequest  # pydantic and the models on first use
 
     request = parse_body(app, DoctorReportRequest)
-    plan = users.plan(user_id)
-    if plan is None:
-        raise account_gone()
-    if plan.get("type") != "premium" or plan.get("status") not in PREMIUM_STATUSES:
-        raise ApiError(HTTPStatus.FORBIDDEN, "premium_required", "doctor reports are a premium feature")
+    try:  # counted before anything is written: a refusal changes nothing
+        quotas.consume(user_id, "doctor_reports", plan)
+    except quotas.QuotaExceeded as e:
+        count("QuotaRefusals", kind="doctor_reports", plan=plan)
+        raise quota_exceeded(e.refusal) from None
     job = jobs.new_job_id("report", user_id)
     jobs.write_input(job, request.model_dump(mode="json", exclude_none=True))
     return {"job_id": job.value, "status": "processing"}, HTTPStatus.ACCEPTED

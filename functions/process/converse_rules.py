@@ -21,10 +21,12 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from functions.common.limits import MAX_PDF_BYTES
+
 ROLES = ("user", "assistant")
 DOCUMENT_FORMATS = ("pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md")
 IMAGE_FORMATS = ("png", "jpeg", "gif", "webp")
-MAX_DOCUMENTS, MAX_DOCUMENT_BYTES = 5, 4_500_000
+MAX_DOCUMENTS, MAX_DOCUMENT_BYTES = 5, MAX_PDF_BYTES
 MAX_IMAGES, MAX_IMAGE_BYTES = 20, 3_750_000  # images.py prepares photos to fit it
 _DOCUMENT_NAME = re.compile(r"(?:[A-Za-z0-9\-()\[\]]|\s(?!\s))+")
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")

@@ -34,6 +34,7 @@ class InputError(Exception):
         super().__init__(f"{code} ({self.reason})")
 
 
+MAX_OUTPUT_TOKENS = 4096  # the most one reply may bill (and the cost model's worst case: cost/abuse.py)
 MAX_READ_TIMEOUT_S = 120  # the longest a model call may take, when the deadline allows it
 
 
@@ -60,7 +61,7 @@ class BedrockProvider:
             system=[{"text": system}],
             messages=messages,
             toolConfig={"tools": [tool], "toolChoice": {"tool": {"name": tool["toolSpec"]["name"]}}},
-            inferenceConfig={"maxTokens": 4096, "temperature": 0.0},
+            inferenceConfig={"maxTokens": MAX_OUTPUT_TOKENS, "temperature": 0.0},
         )
 
 

@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from functions.common.clock import now_iso
+from functions.common.limits import MAX_PDF_BYTES
 from functions.common.observability import count
 from functions.common.requests import ChatRequest, DoctorReportRequest
 from functions.common.results import (DISCLAIMER, AnalysisResult, ChatAnswerDraft, DoctorReport,
@@ -58,6 +59,8 @@ def lab_task(body: bytes, content_type: str) -> Task:
     if fmt is None or not body.startswith(_MAGIC[fmt]):
         raise InputError("unsupported_document", reason="not_declared_type")
     if fmt == "pdf":
+        if len(body) > MAX_PDF_BYTES:  # the upload ticket refuses it; a file that got here anyway
+            raise InputError("document_too_large", reason="pdf_too_large")
         pdfs.reader(body)
         block = {"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body}}}
     else:

@@ -10,9 +10,9 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.ht
 
 from http import HTTPStatus
 
-from functions.common import aws, jobs, lazy
+from functions.common import aws, jobs, lazy, quotas, users
 from functions.common.api import api_handler
-from functions.common.http import ApiError, caller_id, make_resolver, parse_body
+from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded
 from functions.common.observability import count
 from functions.common.settings import settings
 
@@ -23,9 +23,9 @@ lazy.preload("functions.common.requests")  # the request models (pydantic)
 @app.post("/api/v1/process/upload")
 def upload():
     # pydantic and the models on first use: a cold start without a valid request never loads them
-    from functions.common.requests import MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadRequest
+    from functions.common.requests import MAX_PDF_BYTES, MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadRequest
 
-    user_id = caller_id(app)
+    user_id = caller_id(app, check_account=False)  # the plan's read is the account check
     request = parse_body(app, UploadRequest)
     content_type = request.content_type.split(";")[0].strip().lower()
     if content_type not in UPLOAD_TYPES:
@@ -33,6 +33,18 @@ def upload():
                        f"content_type must be one of {', '.join(UPLOAD_TYPES)}")
     if request.file_size > MAX_UPLOAD_BYTES:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large", "files may be at most 10 MiB")
+    if content_type == "application/pdf" and request.file_size > MAX_PDF_BYTES:
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large",
+                       "PDFs may be at most 4.5 MB (the model's limit for one document)")
+    subscription = users.plan(user_id)
+    if subscription is None:
+        raise account_gone()
+    plan = quotas.plan_of(subscription)
+    try:  # counted before anything is written: a refusal changes nothing
+        quotas.consume(user_id, "documents", plan)
+    except quotas.QuotaExceeded as e:
+        count("QuotaRefusals", kind="documents", plan=plan)
+        raise quota_exceeded(e.refusal) from None
     job = jobs.new_job_id("result", user_id)
     key_arn = settings().require("data_key_arn")
     encryption = {"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": key_arn}

@@ -1,6 +1,7 @@
 """user_profile: the caller's own profile (GET, PUT, DELETE).
 
-AWS calls: GET = 1 read (+ KMS Decrypt of the user's data key when not cached);
+AWS calls: GET = 1 read + 1 batch read of the quota counters (+ KMS Decrypt of the
+user's data key when not cached);
 PUT = 1 read + 1 conditional update; DELETE = 1 read + 6 listings of the user's job
 prefixes (+ deletes) + 1 transaction.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
-from functions.common import jobs, lazy, users
+from functions.common import jobs, lazy, quotas, users
 from functions.common.clock import now_iso
 from functions.common.oauth import clean_name
 from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body
@@ -30,7 +31,11 @@ def _profile(user_id: str) -> dict:
 
 @app.get("/api/v1/user/profile")
 def read():
-    return users.to_user(_profile(caller_id(app, check_account=False)))
+    user_id = caller_id(app, check_account=False)
+    item = _profile(user_id)
+    # What is left of the model-backed work the plan allows (one more read: the counters).
+    plan = quotas.plan_of(item.get("current_subscription"))
+    return {**users.to_user(item), "quota": quotas.status(user_id, plan)}
 
 
 @app.put("/api/v1/user/profile")

@@ -297,14 +297,31 @@ def test_process_is_triggered_by_incoming_with_a_dead_letter_queue(real):
 def test_job_routes_and_the_authorizer_may_only_check_that_an_account_exists(real):
     """GetItem of a USER# item's key attributes, nothing else of the table: enough to stop
     a deleted account's token at once (functions/common/accounts.py)."""
-    for name in ("authorizer", "upload", "status", "result", "cleanup", "chat_prompts", "chat_messages",
-                 "chat_status", "process"):
+    for name in ("authorizer", "status", "result", "cleanup", "chat_prompts", "chat_status", "process"):
         dynamodb = [s for s in policy(real, name)["Statement"] if any(a.startswith("dynamodb:") for a in s["Action"])
                     and s["Sid"] != "WriteUsageRecords"]  # process's usage records: the test below
         assert len(dynamodb) == 1 and dynamodb[0]["Action"] == ["dynamodb:GetItem"], name
         assert dynamodb[0]["Resource"] == [real.mocks.one("aws:dynamodb/table:Table").state["arn"]], name
         assert dynamodb[0]["Condition"] == iam.CHECK_ACCOUNT_CONDITION, name
     assert "dynamodb:PutItem" not in actions(policy(real, "doctor_report"))
+
+
+def test_only_the_functions_that_start_model_work_count_quotas_and_only_quota_items(real):
+    """UpdateItem of QUOTA# items (functions/common/quotas.py), and the profile's plan read
+    as its subscription and keys only; nothing else of the table.
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html"""
+    counters = {name for name in (f.name for f in CATALOG) if "CountQuota" in statements(real, name)}
+    assert counters == {"upload", "chat_messages", "doctor_report"}
+    for name in counters:
+        count = statements(real, name)["CountQuota"]
+        assert count["Action"] == ["dynamodb:UpdateItem"] and count["Condition"] == iam.QUOTA_COUNTER_CONDITION
+    assert iam.QUOTA_COUNTER_CONDITION == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["QUOTA#*"]}}
+    for name in ("upload", "chat_messages"):  # doctor_report reads the profile already
+        # The plan's read is their account check: no plan, no account (functions/common/users.plan).
+        assert statements(real, name)["ReadPlan"]["Condition"] == iam.READ_PLAN_CONDITION
+        assert "CheckAccountExists" not in statements(real, name)
+        assert {a for s in statements(real, name).values() for a in s["Action"] if a.startswith("dynamodb:")} == {
+            "dynamodb:GetItem", "dynamodb:UpdateItem"}
 
 
 def test_only_process_may_write_usage_records_and_only_new_usage_items_with_their_attributes(real):

@@ -8,6 +8,7 @@ import pytest
 
 from local.aws_calls import CallRecorder
 from local.server import LocalStack
+from tests.conftest import JOURNEY_CONFIG
 
 DEVICE = {"platform": "ios", "device_id": "device-1", "app_version": "1.0.0"}
 CONSENTS = {"privacy_policy": {"version": "2025-01", "accepted": True},
@@ -51,7 +52,7 @@ def recorder():
 def stack(recorder):
     # On the functions' default session before their first client exists, and on the
     # trigger stand-ins' clients before their first call.
-    local = LocalStack(port=0, role_client_hook=recorder.attach)
+    local = LocalStack(port=0, role_client_hook=recorder.attach, config=JOURNEY_CONFIG)
     recorder.install()
     try:
         local.start()

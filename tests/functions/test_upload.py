@@ -110,9 +110,10 @@ def test_with_an_endpoint_override_the_url_is_that_endpoint(upload, monkeypatch)
     # The local stack sets AWS_ENDPOINT_URL; an IP endpoint cannot carry the bucket in its host.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     aws.reset()
-    # Nothing listens there: the account check (tested on its own) answers as the table would.
-    from functions.common import accounts
-    monkeypatch.setattr(accounts, "exists", lambda user_id: user_id == USER)
+    # Nothing listens there: the plan's read and the quota (tested on their own) answer as the table would.
+    from functions.common import quotas, users
+    monkeypatch.setattr(users, "plan", lambda user_id: dict(users.FREE_PLAN) if user_id == USER else None)
+    monkeypatch.setattr(quotas, "consume", lambda *args, **kwargs: None)
     fields = upload({"content_type": "image/jpeg", "file_size": 10})[1]["upload"]
     assert fields["url"] == f"http://127.0.0.1:4566/{BUCKET}"
     assert fields["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"

@@ -56,18 +56,21 @@ def runtime():
 
 
 def held_in_account_check(monkeypatch, function: str):
-    """Holds `function` in its account check (after it has its event, before it reads the
-    body) until `resume` is set; `inside` tells when it got there."""
+    """Holds `function` in its account check (the profile's read: accounts.exists, or
+    users.plan where the plan is read instead) until `resume` is set; `inside` tells when
+    it got there. It then still has to write its job and answer from its own event."""
     inside, resume = threading.Event(), threading.Event()
-    check = accounts.exists
 
-    def exists(user_id):
-        if current_function() == function:
-            inside.set()
-            assert resume.wait(WAIT_S)
-        return check(user_id)
+    def holding(check):
+        def held(user_id):
+            if current_function() == function:
+                inside.set()
+                assert resume.wait(WAIT_S)
+            return check(user_id)
+        return held
 
-    monkeypatch.setattr(accounts, "exists", exists)
+    monkeypatch.setattr(accounts, "exists", holding(accounts.exists))
+    monkeypatch.setattr(users, "plan", holding(users.plan))
     return inside, resume
 
 

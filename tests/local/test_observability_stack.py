@@ -23,6 +23,7 @@ from components.runbooks import COMPOSITE
 from functions.catalog import CATALOG
 from local.moto_stack import aws_client
 from local.server import LocalStack
+from tests.conftest import JOURNEY_CONFIG
 from local.faults import ERRORS
 from tests import aws_metrics
 from tests.e2e.conftest import Client
@@ -47,7 +48,7 @@ PROVEN = {
 
 @pytest.fixture(scope="module")
 def stack():
-    local = LocalStack(port=0).start()
+    local = LocalStack(port=0, config=JOURNEY_CONFIG).start()
     try:
         yield local
     finally:

@@ -1,0 +1,192 @@
+"""Per-user quotas of model-backed work: document analyses, chat messages, doctor reports.
+
+Each is counted per user, per clock hour and per UTC day, by plan, when the job is
+created (the upload ticket, the accepted chat message, the accepted report): before
+anything else is written and before any model call, so one account cannot spend the
+account's Bedrock quota, `process`'s reserved concurrency or the bill (OWASP API4:2023,
+LLM10). A count is one transaction of two conditional increments, the hour's and the
+day's counter, both or neither: a refused request changes nothing.
+
+Counters are table items `QUOTA#<user id>` / `<kind>#<window>#<window start>`, expiring
+by TTL after their window (the stream turns them into no audit event). The limits come
+from the stack's `serenya:quotas` (components/config.py validates them with `problems`
+below) through the QUOTAS environment variable.
+
+Standard library and the functions' own helpers only: imported by the Pulumi program too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+KEY_PREFIX = "QUOTA#"
+KINDS = ("documents", "chat_messages", "doctor_reports")  # catalog entries name the one they count
+PLANS = ("free", "premium")
+WINDOWS = (("hour", 3600), ("day", 86400))
+COUNT_ATTRIBUTE = "used"
+# A counter outlives its window by a day, for the profile's view and investigations;
+# DynamoDB's TTL deletes it within a few days after that.
+TTL_GRACE_SECONDS = 86400
+MAX_LIMIT = 100_000
+
+# Defaults: a free account analyses a handful of documents and asks a few dozen questions a
+# day; premium six times the documents, about three times the questions and a few doctor
+# reports. Free accounts cannot start doctor reports at all (premium_required). What one
+# account can make the model bill at these limits, at worst, is `make cost`'s ceiling
+# (cost/abuse.py): the chat's 256 KiB context is what drives it.
+DEFAULT_LIMITS: dict[str, dict[str, dict[str, int]]] = {
+    "free": {"documents": {"hour": 3, "day": 5},
+             "chat_messages": {"hour": 10, "day": 30},
+             "doctor_reports": {"hour": 0, "day": 0}},
+    "premium": {"documents": {"hour": 10, "day": 30},
+                "chat_messages": {"hour": 30, "day": 100},
+                "doctor_reports": {"hour": 2, "day": 5}},
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Over a limit: which window, and when the request may be tried again."""
+    kind: str
+    window: str
+    retry_after: int  # seconds
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, refusal: Refusal):
+        super().__init__(f"{refusal.kind} over the {refusal.window}ly limit")
+        self.refusal = refusal
+
+
+def problems(value: Any) -> list[str]:
+    """What is wrong with a `serenya:quotas` value (empty when it is usable): every plan,
+    kind and window present, whole numbers in 0..MAX_LIMIT, an hour at most its day."""
+    if not isinstance(value, dict):
+        return ["must be a mapping {free: {documents: {hour: n, day: n}, ...}, premium: {...}}"]
+    found = []
+    for plan in sorted(set(value) - set(PLANS)):
+        found.append(f"{plan}: not a plan ({', '.join(PLANS)})")
+    for plan in PLANS:
+        kinds = value.get(plan)
+        if not isinstance(kinds, dict):
+            found.append(f"{plan}: missing, must map {', '.join(KINDS)} to their limits")
+            continue
+        for kind in sorted(set(kinds) - set(KINDS)):
+            found.append(f"{plan}.{kind}: not a kind of model work ({', '.join(KINDS)})")
+        for kind in KINDS:
+            limits = kinds.get(kind)
+            if not isinstance(limits, dict) or set(limits) != {w for w, _ in WINDOWS}:
+                found.append(f"{plan}.{kind}: must be {{hour: <n>, day: <n>}}")
+                continue
+            bad = [w for w, n in limits.items()
+                   if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_LIMIT]
+            if bad:
+                found.append(f"{plan}.{kind}: {', '.join(sorted(bad))} must be a whole number in 0..{MAX_LIMIT}")
+            elif limits["hour"] > limits["day"]:
+                found.append(f"{plan}.{kind}: hour {limits['hour']} exceeds day {limits['day']}")
+    return found
+
+
+def limits() -> Mapping[str, Mapping[str, Mapping[str, int]]]:
+    """The stack's limits (QUOTAS), or the defaults where a function runs without them."""
+    raw = os.environ.get("QUOTAS")
+    return json.loads(raw) if raw else DEFAULT_LIMITS
+
+
+def plan_of(subscription: Optional[Mapping[str, Any]]) -> str:
+    """The plan whose limits apply: premium while the subscription entitles to it."""
+    from functions.common.users import PREMIUM_STATUSES
+
+    s = subscription or {}
+    return "premium" if s.get("type") == "premium" and s.get("status") in PREMIUM_STATUSES else "free"
+
+
+def _window_start(now: float, seconds: int) -> int:
+    return int(now // seconds) * seconds
+
+
+def _key(user_id: str, kind: str, window: str, start: int) -> dict[str, str]:
+    return {"PK": f"{KEY_PREFIX}{user_id}", "SK": f"{kind}#{window}#{start}"}
+
+
+def consume(user_id: str, kind: str, plan: str, now: Optional[float] = None) -> None:
+    """Counts one `kind` for the user, or raises QuotaExceeded and counts nothing."""
+    from botocore.exceptions import ClientError
+
+    from functions.common import aws
+    from functions.common.settings import settings
+
+    now = time.time() if now is None else now
+    caps = limits()[plan][kind]
+    closed = [(w, s) for w, s in WINDOWS if caps[w] == 0]
+    if closed:  # a limit of 0: refused without a write (e.g. doctor reports on the free plan)
+        raise QuotaExceeded(_refusal(kind, WINDOWS[-1], now))
+    name = settings().require("table_name")
+    items = []
+    for window, seconds in WINDOWS:
+        start = _window_start(now, seconds)
+        items.append({"Update": {
+            "TableName": name,
+            "Key": {k: {"S": v} for k, v in _key(user_id, kind, window, start).items()},
+            "UpdateExpression": "ADD #used :one SET #ttl = if_not_exists(#ttl, :ttl)",
+            "ConditionExpression": "attribute_not_exists(#used) OR #used < :limit",
+            "ExpressionAttributeNames": {"#used": COUNT_ATTRIBUTE, "#ttl": "ttl"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(caps[window])},
+                                          ":ttl": {"N": str(start + seconds + TTL_GRACE_SECONDS)}}}})
+    for attempt in range(3):
+        try:
+            aws.client("dynamodb").transact_write_items(TransactItems=items)
+            return
+        except ClientError as e:
+            reasons = [r.get("Code") for r in e.response.get("CancellationReasons", [])]
+            full = [WINDOWS[i] for i, code in enumerate(reasons[:len(WINDOWS)]) if code == "ConditionalCheckFailed"]
+            if full:  # the longest full window decides when to come back
+                raise QuotaExceeded(_refusal(kind, full[-1], now)) from None
+            if "TransactionConflict" not in reasons or attempt == 2:
+                raise
+            # The same user's concurrent request holds the counters: a short, bounded wait.
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+
+
+def _refusal(kind: str, window: tuple[str, int], now: float) -> Refusal:
+    name, seconds = window
+    return Refusal(kind, name, max(1, int(_window_start(now, seconds) + seconds - now + 0.999)))
+
+
+def status(user_id: str, plan: str, now: Optional[float] = None) -> dict[str, dict[str, Any]]:
+    """What the profile shows for each kind: the window that binds now (the least left,
+    then the later reset), its use, its limit and when it resets (ISO 8601 UTC).
+    One BatchGetItem of the current windows' counters."""
+    from datetime import datetime, timezone
+
+    from functions.common import aws
+    from functions.common.settings import settings
+
+    now = time.time() if now is None else now
+    name = settings().require("table_name")
+    keys = [(kind, window, seconds, _key(user_id, kind, window, _window_start(now, seconds)))
+            for kind in KINDS for window, seconds in WINDOWS]
+    answer = aws.client("dynamodb").batch_get_item(RequestItems={name: {
+        "Keys": [{k: {"S": v} for k, v in key.items()} for *_, key in keys],
+        "ProjectionExpression": "SK, #used", "ExpressionAttributeNames": {"#used": COUNT_ATTRIBUTE},
+        "ConsistentRead": True}})
+    used = {i["SK"]["S"]: int(i[COUNT_ATTRIBUTE]["N"]) for i in answer.get("Responses", {}).get(name, [])}
+    caps = limits()[plan]
+    shown: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        options = []
+        for k, window, seconds, key in keys:
+            if k != kind:
+                continue
+            resets = _window_start(now, seconds) + seconds
+            count, limit = used.get(key["SK"], 0), caps[kind][window]
+            options.append((limit - count, -resets, {
+                "used": count, "limit": limit,
+                "resets_at": datetime.fromtimestamp(resets, timezone.utc).isoformat().replace("+00:00", "Z")}))
+        shown[kind] = min(options, key=lambda o: (o[0], o[1]))[2]
+    return shown
