@@ -7,11 +7,16 @@ the headers and payloads of JWTs before their signature is checked) is scanned f
 nesting deeper than MAX_DEPTH or a number longer than MAX_NUMBER_DIGITS is refused
 with `UnsafeJson` (a ValueError) before any parser sees it. The scan is one linear
 pass without recursion.
+
+Numbers are JSON numbers (RFC 8259, section 6): `NaN`, `Infinity` and `-Infinity`, which
+Python's parser accepts, are refused, and so is a number too large for a float (`1e400`
+would become infinity; section 6 lets an implementation limit the range it accepts).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Union
 
 MAX_DEPTH = 64
@@ -62,11 +67,23 @@ def check(text: Union[str, bytes]) -> None:
             depth -= 1
 
 
+def _not_a_number(name: str):
+    raise UnsafeJson("not_a_number")  # NaN, Infinity, -Infinity: not JSON (RFC 8259, section 6)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UnsafeJson("number_out_of_range")
+    return value
+
+
 def loads(text: Union[str, bytes]) -> Any:
-    """json.loads after `check`; every failure is a ValueError (UnsafeJson or JSONDecodeError)."""
+    """json.loads after `check`, with only finite numbers; every failure is a ValueError
+    (UnsafeJson or JSONDecodeError)."""
     check(text)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
     except RecursionError:  # not reachable after check(); kept so no parser error escapes
         raise UnsafeJson("too_deep") from None
 
@@ -84,3 +101,4 @@ def check_jws(token: str) -> None:
         except (binascii.Error, ValueError):
             continue
         check(decoded)
+
