@@ -101,6 +101,10 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
     try:
         safejson.check_jws(id_token)  # PyJWT parses the header before the signature is checked
         header = jwt.get_unverified_header(id_token)
+        # Google's and Apple's tokens are canonical base64url (RFC 7515, section 2; RFC 4648,
+        # section 3.5 has encoders zero the unused bits): only a re-spelled token fails here.
+        if not safejson.is_canonical_jws(id_token):
+            raise IdentityError("malformed")
         if header.get("alg") not in ALGORITHMS:
             raise IdentityError("algorithm_not_allowed")
         key = _jwks(jwks_url).get_signing_key(header.get("kid") or "")

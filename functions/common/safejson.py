@@ -15,8 +15,10 @@ would become infinity; section 6 lets an implementation limit the range it accep
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 from typing import Any, Union
 
 MAX_DEPTH = 64
@@ -92,7 +94,6 @@ def check_jws(token: str) -> None:
     """Scans the header and payload of a compact JWS before PyJWT parses them (it reads
     the header before checking the signature). Segments that are not base64url are left
     to PyJWT, which refuses them."""
-    import base64
     import binascii
 
     for segment in (token or "").split(".")[:2]:
@@ -102,3 +103,25 @@ def check_jws(token: str) -> None:
             continue
         check(decoded)
 
+
+# The base64url alphabet, spelled out (RFC 4648, section 5): no "=", no "+" or "/", no
+# whitespace, which Python's decoder would otherwise accept or skip.
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def is_canonical_jws(token: str) -> bool:
+    """Whether `token` is a compact JWS in its one spelling (RFC 7515, section 7.1): three
+    segments, each base64url without padding (section 2), each the encoding of its own
+    bytes - a last character whose unused bits are not zero (RFC 4648, section 3.5) is
+    another spelling of the same bytes. Decoders accept all of these; a token that can be
+    spelled many ways would be as many cache keys and revocation entries."""
+    segments = token.split(".") if isinstance(token, str) else ()
+    if len(segments) != 3:
+        return False
+    for segment in segments:
+        if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+            return False
+        decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() != segment:
+            return False
+    return True

@@ -163,3 +163,25 @@ def test_a_provider_may_be_configured_with_several_issuers(idp, monkeypatch):
         assert oauth.verify_id_token("google", token).subject == "g-1"
     assert reason("google", signed(idp, "google", aud=CLIENT_IDS["google"][0], iss="https://elsewhere.test")) \
         == "wrong_issuer"
+
+
+def respelled(token: str) -> dict[str, str]:
+    """Spellings of a real ID token that PyJWT's decoder reads as the same bytes."""
+    header, payload, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused = {2: 4, 3: 2}[len(signature) % 4]  # RS256 with 2048-bit keys: 256 bytes, 342 characters
+    loose = signature[:-1] + alphabet[alphabet.index(signature[-1]) | ((1 << unused) - 1)]
+    return {"padded": f"{token}==", "trailing_bits": f"{header}.{payload}.{loose}",
+            "padded_header": f"{header}==.{payload}.{signature}"}
+
+
+@pytest.mark.parametrize("provider", ["google", "apple"])
+def test_an_id_token_in_another_spelling_is_malformed_and_the_real_one_verifies(idp, provider):
+    """RFC 7515, section 2: base64url without padding; the providers write canonical tokens,
+    so only re-spelled ones are refused."""
+    for i in range(20):  # real tokens of several lengths and signatures all pass
+        assert oauth.verify_id_token(provider, idp.id_token(provider, f"s-{i}", name="n" * i)).subject == f"s-{i}"
+    token = idp.id_token(provider, "s-1")
+    for kind, other in respelled(token).items():
+        assert reason(provider, other) in ("malformed", "invalid_signature_or_claims"), kind
+    assert reason(provider, f"{token}==") == "malformed"
