@@ -18,7 +18,7 @@ class SignInRequest(Strict):
 
 
 class OnboardingRequest(SignInRequest):
-    # Trimmed to 100 characters without control or bidi characters (oauth.clean_name);
+    # Trimmed to 100 characters without control or format characters (oauth.clean_name);
     # longer input is bounded, not refused.
     given_name: Optional[str] = Field(default=None, min_length=1, max_length=1000)
     family_name: Optional[str] = Field(default=None, min_length=1, max_length=1000)

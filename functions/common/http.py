@@ -8,17 +8,22 @@ to the log (without the event) and never to the caller.
 from __future__ import annotations
 
 import json
+from functools import partial
 from http import HTTPStatus
 from typing import Any, Optional
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.shared.json_encoder import Encoder
 
 from functions.common import accounts, safejson
 from functions.common.observability import count, logger
 from functions.common.settings import settings
 
 JSON = "application/json"
+# Powertools' serializer, refusing NaN and infinities (RFC 8259, section 6: not JSON): a
+# bug that produces one is a 500, never a body no JSON parser should accept.
+dumps = partial(json.dumps, separators=(",", ":"), cls=Encoder, allow_nan=False)
 
 
 class ApiError(Exception):
@@ -36,7 +41,7 @@ def error_body(code: str, message: str, request_id: str, retry_after: Optional[i
     error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
     if retry_after is not None:
         error["retry_after"] = retry_after
-    return json.dumps({"error": error})
+    return dumps({"error": error})
 
 
 def error_response(status: int, code: str, message: str, request_id: str,
@@ -144,6 +149,15 @@ class _Resolver(APIGatewayRestResolver):
         finally:
             self.current_event = self.lambda_context = None
 
+    def _to_response(self, result):
+        # Serialised here, inside the route's call, so that a value JSON cannot carry
+        # (NaN) reaches the exception handlers and becomes a 500 in the contract's format;
+        # Powertools would serialise it after them, where the error escapes as a 502.
+        response = super()._to_response(result)
+        if response.is_json() and not isinstance(response.body, (str, bytes)):
+            response.body = self._serializer(response.body)
+        return response
+
 
 def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayRestResolver:
     """An APIGatewayRestResolver with validation, CORS for the stack's origins, and the
@@ -154,7 +168,7 @@ def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayR
     cors = CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]), max_age=600) if origins else None
     # Bodies are validated by parse_body (pydantic, strict); the resolver's own OpenAPI
     # validation would only add its import cost to every cold start.
-    app = _Resolver(cors=cors)
+    app = _Resolver(cors=cors, serializer=dumps)
 
     def request_id() -> str:
         return app.current_event.request_context.request_id or ""

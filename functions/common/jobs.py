@@ -45,8 +45,10 @@ PROCESSING_TIMEOUT_SECONDS = 15 * 60
 CLOCK_SKEW_MS = 60_000
 STATUS_META, ERROR_META = "status", "error-code"
 DELETED = "deleted"  # the status metadata of cleanup's tombstone
+# [0-9], not \d: \d matches every Unicode digit ("٣", Arabic-Indic), which int() reads
+# too, so one job would have many spellings.
 _JOB_ID = re.compile(r"^(result|chat|report)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-                     r"_(\d{13})_([A-Za-z0-9]{16})$")
+                     r"_([0-9]{13})_([A-Za-z0-9]{16})$")
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def outcome_or_state(job: JobId) -> tuple[Optional[dict], JobState]:
 def write_input(job: JobId, payload: dict) -> None:
     """Input of a chat or report job; its arrival under incoming/ starts processing."""
     aws.client("s3").put_object(Bucket=settings().require("temp_bucket"), Key=job.incoming,
-                                Body=json.dumps(payload).encode(), ContentType="application/json",
+                                Body=json.dumps(payload, allow_nan=False).encode(), ContentType="application/json",
                                 ServerSideEncryption="aws:kms", SSEKMSKeyId=settings().require("data_key_arn"))
 
 
@@ -211,7 +213,8 @@ def write_outcome(job: JobId, outcome: dict) -> bool:
     metadata = {STATUS_META: status}
     if status == "failed":
         metadata[ERROR_META] = outcome["error"]["code"]
-    return _put_once(job.outgoing, json.dumps(outcome).encode(), ContentType="application/json", Metadata=metadata)
+    # allow_nan=False: what the result route serves is JSON (RFC 8259, section 6) or not stored
+    return _put_once(job.outgoing, json.dumps(outcome, allow_nan=False).encode(), ContentType="application/json", Metadata=metadata)
 
 
 def claim(job: JobId, owner: str) -> bool:

@@ -10,8 +10,9 @@ Text = Field(min_length=1, max_length=100)
 
 
 class Strict(BaseModel):
-    # strict: 0 is not false and "1" is not 1 - the request means what the contract says
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+    # strict: 0 is not false and "1" is not 1 - the request means what the contract says;
+    # numbers are finite, as JSON's are (RFC 8259, section 6)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True, allow_inf_nan=False)
 
 
 class Device(Strict):

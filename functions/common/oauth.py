@@ -101,6 +101,10 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
     try:
         safejson.check_jws(id_token)  # PyJWT parses the header before the signature is checked
         header = jwt.get_unverified_header(id_token)
+        # Google's and Apple's tokens are canonical base64url (RFC 7515, section 2; RFC 4648,
+        # section 3.5 has encoders zero the unused bits): only a re-spelled token fails here.
+        if not safejson.is_canonical_jws(id_token):
+            raise IdentityError("malformed")
         if header.get("alg") not in ALGORITHMS:
             raise IdentityError("algorithm_not_allowed")
         key = _jwks(jwks_url).get_signing_key(header.get("kid") or "")
@@ -152,16 +156,35 @@ def verify_id_token(provider_name: str, id_token: str, nonce: Optional[str] = No
 
 
 MAX_NAME_CHARS = 100
-# Bidirectional embeddings, overrides, isolates and marks: they make a name display as
-# something else (Trojan Source, CVE-2021-42574). Control characters (Cc) go too.
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Format characters (Unicode category Cf) are invisible: bidirectional embeddings,
+# overrides, isolates and marks make a name display as something else (Trojan Source,
+# CVE-2021-42574); zero width space, soft hyphen, word joiner, U+FEFF and the tag
+# characters make two names that look the same differ. All go (UTS #39, section 3.1,
+# restricts them in identifiers), and control characters (Cc) too.
+# ZWNJ and ZWJ are kept where a script needs them (UAX #31, section 2.3: Persian's
+# ZWNJ between letters, Indic conjuncts' ZWJ and ZWNJ after a virama): between a letter
+# (with any marks on it) and a letter, never at an end, never two in a row.
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def _letter_before(chars: list[str], i: int) -> bool:
+    while i >= 0 and unicodedata.category(chars[i]).startswith("M"):  # marks: the virama, vowel signs
+        i -= 1
+    return i >= 0 and unicodedata.category(chars[i]).startswith("L")
+
+
+def _joins_letters(chars: list[str], i: int) -> bool:
+    return _letter_before(chars, i - 1) and i + 1 < len(chars) and unicodedata.category(chars[i + 1]).startswith("L")
 
 
 def clean_name(value) -> Optional[str]:
-    """A name as it may be stored and shown: without control or bidirectional-formatting
-    characters, trimmed, at most 100 characters; None when nothing is left."""
+    """A name as it may be stored and shown: without control or format characters (but
+    the joiners between letters), trimmed, at most 100 characters once cleaned; None when
+    nothing is left."""
     if not isinstance(value, str):
         return None
-    kept = "".join(ch for ch in value if ch not in _BIDI and unicodedata.category(ch) != "Cc")
-    kept = " ".join(kept.split())[:MAX_NAME_CHARS].strip()
-    return kept or None
+    kept = [ch for ch in value if ch in _JOINERS or unicodedata.category(ch) not in ("Cc", "Cf")]
+    kept = [ch for i, ch in enumerate(kept) if ch not in _JOINERS or _joins_letters(kept, i)]
+    # The cap can cut after a joiner: one left at the end joins nothing.
+    capped = " ".join("".join(kept).split())[:MAX_NAME_CHARS].rstrip("".join(_JOINERS)).strip()
+    return capped or None

@@ -23,7 +23,7 @@ class _Received(BaseModel):
     """A stored AnalysisResult as the app sends it back: only what the chat and the doctor
     report use is read, with the result's own size caps; any other field (an older or a
     newer shape's) is dropped, never stored in the job nor shown to the model."""
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, strict=True)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, strict=True, allow_inf_nan=False)
 
 
 class ReceivedRange(_Received):
@@ -34,7 +34,7 @@ class ReceivedRange(_Received):
 
 class ReceivedObservation(_Received):
     name: str = Field(min_length=1, max_length=120)
-    loinc: Optional[str] = Field(default=None, pattern=r"^\d{1,7}-\d$")
+    loinc: Optional[str] = Field(default=None, pattern=r"^[0-9]{1,7}-[0-9]$")
     value: Optional[float] = None
     value_text: Optional[str] = Field(default=None, max_length=60)
     unit: Optional[str] = Field(default=None, max_length=30)

@@ -17,8 +17,9 @@ Flag = Literal["low", "normal", "high", "critical_low", "critical_high", "unknow
 
 
 class _Model(BaseModel):
-    # strict, validated in JSON mode: types as JSON has them, dates as ISO strings
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+    # strict, validated in JSON mode: types as JSON has them (finite numbers only: RFC 8259,
+    # section 6), dates as ISO strings
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 class ReferenceRange(_Model):
@@ -29,7 +30,7 @@ class ReferenceRange(_Model):
 
 class Observation(_Model):
     name: str = Field(min_length=1, max_length=120)
-    loinc: Optional[str] = Field(default=None, pattern=r"^\d{1,7}-\d$")
+    loinc: Optional[str] = Field(default=None, pattern=r"^[0-9]{1,7}-[0-9]$")
     value: Optional[float] = None
     value_text: str = Field(max_length=60)
     unit: Optional[str] = Field(default=None, max_length=30)

@@ -7,11 +7,18 @@ the headers and payloads of JWTs before their signature is checked) is scanned f
 nesting deeper than MAX_DEPTH or a number longer than MAX_NUMBER_DIGITS is refused
 with `UnsafeJson` (a ValueError) before any parser sees it. The scan is one linear
 pass without recursion.
+
+Numbers are JSON numbers (RFC 8259, section 6): `NaN`, `Infinity` and `-Infinity`, which
+Python's parser accepts, are refused, and so is a number too large for a float (`1e400`
+would become infinity; section 6 lets an implementation limit the range it accepts).
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import re
 from typing import Any, Union
 
 MAX_DEPTH = 64
@@ -62,11 +69,23 @@ def check(text: Union[str, bytes]) -> None:
             depth -= 1
 
 
+def _not_a_number(name: str):
+    raise UnsafeJson("not_a_number")  # NaN, Infinity, -Infinity: not JSON (RFC 8259, section 6)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UnsafeJson("number_out_of_range")
+    return value
+
+
 def loads(text: Union[str, bytes]) -> Any:
-    """json.loads after `check`; every failure is a ValueError (UnsafeJson or JSONDecodeError)."""
+    """json.loads after `check`, with only finite numbers; every failure is a ValueError
+    (UnsafeJson or JSONDecodeError)."""
     check(text)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
     except RecursionError:  # not reachable after check(); kept so no parser error escapes
         raise UnsafeJson("too_deep") from None
 
@@ -75,7 +94,6 @@ def check_jws(token: str) -> None:
     """Scans the header and payload of a compact JWS before PyJWT parses them (it reads
     the header before checking the signature). Segments that are not base64url are left
     to PyJWT, which refuses them."""
-    import base64
     import binascii
 
     for segment in (token or "").split(".")[:2]:
@@ -84,3 +102,26 @@ def check_jws(token: str) -> None:
         except (binascii.Error, ValueError):
             continue
         check(decoded)
+
+
+# The base64url alphabet, spelled out (RFC 4648, section 5): no "=", no "+" or "/", no
+# whitespace, which Python's decoder would otherwise accept or skip.
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def is_canonical_jws(token: str) -> bool:
+    """Whether `token` is a compact JWS in its one spelling (RFC 7515, section 7.1): three
+    segments, each base64url without padding (section 2), each the encoding of its own
+    bytes - a last character whose unused bits are not zero (RFC 4648, section 3.5) is
+    another spelling of the same bytes. Decoders accept all of these; a token that can be
+    spelled many ways would be as many cache keys and revocation entries."""
+    segments = token.split(".") if isinstance(token, str) else ()
+    if len(segments) != 3:
+        return False
+    for segment in segments:
+        if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+            return False
+        decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode() != segment:
+            return False
+    return True

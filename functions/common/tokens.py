@@ -58,11 +58,29 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+# The order n of P-256's base point (SEC 2 v2, section 2.4.2). (r, s) and (r, n - s) are
+# both valid ECDSA signatures of the same message: only the low one, s <= n/2, is issued
+# and accepted, so a token has one signature (the rule Bitcoin's BIP 62 set for the same
+# malleability). KMS returns either.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+HALF_ORDER = P256_ORDER // 2
+
+
 def der_to_jws(der: bytes) -> bytes:
+    """KMS's DER signature as JWS's raw r||s (RFC 7518, section 3.4), with s made low."""
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
     r, s = decode_dss_signature(der)
+    if s > HALF_ORDER:
+        s = P256_ORDER - s
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def _low_s(token: str) -> bool:
+    """Whether the (canonical) token's ES256 signature is 64 bytes with s <= n/2."""
+    segment = token.rsplit(".", 1)[-1]
+    signature = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    return len(signature) == 64 and int.from_bytes(signature[32:], "big") <= HALF_ORDER
 
 
 def key_id(key_arn: str) -> str:
@@ -110,6 +128,10 @@ def verify(token: str) -> dict:
         header = jwt.get_unverified_header(token)
     except (jwt.PyJWTError, safejson.UnsafeJson):
         raise InvalidToken("malformed") from None
+    # One spelling per token: API Gateway caches the authorizer's answer by the token's
+    # text, and a revocation list would be keyed on it too.
+    if not safejson.is_canonical_jws(token):
+        raise InvalidToken("non_canonical")
     if header.get("alg") != ALGORITHM:
         raise InvalidToken("algorithm_not_allowed")
     if header.get("typ") != TOKEN_TYPE:
@@ -123,6 +145,10 @@ def verify(token: str) -> dict:
         raise InvalidToken("expired") from None
     except jwt.PyJWTError:
         raise InvalidToken("invalid") from None
+    # Checked once the signature verified: "high_s" then always means one of our tokens,
+    # re-spelled with its twin signature (n - s).
+    if not _low_s(token):
+        raise InvalidToken("high_s")
     # Well signed is not enough: a token living longer than the contract's hour (a
     # signing bug, a key used elsewhere) is refused.
     if not isinstance(claims["iat"], int) or not isinstance(claims["exp"], int) \

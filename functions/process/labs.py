@@ -29,7 +29,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-_NUMBER = r"\d+(?:[.,]\d+)*"
+# [0-9], not \d: \d matches any Unicode digit, and float() reads "1٣" (mixed scripts) as 13.
+_NUMBER = r"[0-9]+(?:[.,][0-9]+)*"
 _COMPARATOR = r"<=|>=|[<>≤≥]"
 # A value: a whole token, or a number with its unit or flag glued on ("11.2g/dL", "6.8L").
 _LEADING_VALUE = re.compile(rf"(?P<cmp>{_COMPARATOR})?\s*(?P<value>{_NUMBER})(?=\s|$|[A-Za-zµ%(*])")
@@ -70,7 +71,7 @@ def _aliases() -> list[tuple[re.Pattern, dict]]:
 
 def _number(text: str, decimal_comma: Optional[bool] = None) -> float:
     if "," in text and "." not in text:
-        thousands = re.fullmatch(r"[1-9]\d{0,2}(,\d{3})+", text) is not None
+        thousands = re.fullmatch(r"[1-9][0-9]{0,2}(,[0-9]{3})+", text) is not None
         if thousands and not decimal_comma:  # 150,000 (unless the report writes 4,210 for 4.21)
             return float(text.replace(",", ""))
         return float(text.replace(",", "."))
@@ -80,7 +81,7 @@ def _number(text: str, decimal_comma: Optional[bool] = None) -> float:
 def _canonical_unit(unit: Optional[str]) -> str:
     key = (unit or "").lower().replace("µ", "u").replace("μ", "u").replace(" ", "").replace(",", ".")
     key = re.sub(r"^[x×]", "", key)
-    key = re.sub(r"10(?:\^|\*|e)(\d+)", r"10^\1", key)  # 10^3, 10*3, 10E3
+    key = re.sub(r"10(?:\^|\*|e)([0-9]+)", r"10^\1", key)  # 10^3, 10*3, 10E3
     return _SAME_UNITS.get(key, key)
 
 
@@ -88,7 +89,7 @@ def _unit_kind(unit: Optional[str]) -> Optional[str]:
     """count, mass, molar, ratio (mmol/mol), units (U/L, mIU/L) or percent; None for any
     other unit (fL, mL/min/1.73m2, mEq/L) or none."""
     key = _canonical_unit(unit).lower()
-    if key in ("10*3/ul", "10*6/ul") or re.fullmatch(r"10\^\d+/u?l|/u?l", key):
+    if key in ("10*3/ul", "10*6/ul") or re.fullmatch(r"10\^[0-9]+/u?l|/u?l", key):
         return "count"
     for kind, pattern in (("ratio", r"[munp]?mol/mol"), ("molar", r"[munp]?mol/[dmu]?l"),
                           ("mass", r"[kmunp]?g/[dmu]?l"), ("units", r"[mu]?i?u/[dmu]?l"), ("percent", "%")):
@@ -240,8 +241,8 @@ def read_line(line: str, decimal_comma: Optional[bool] = None) -> Optional[dict]
 def _uses_decimal_commas(text: str) -> bool:
     """Whether the report writes 13,9 for 13.9: a number with one, two or four and more
     digits after a comma, and none with a decimal point."""
-    return (re.search(r"(?<![\d.,])\d+,(?:\d{1,2}|\d{4,})(?![\d.,])", text) is not None
-            and re.search(r"(?<![\d.,])\d+\.\d+(?![\d.,])", text) is None)
+    return (re.search(r"(?<![0-9.,])[0-9]+,(?:[0-9]{1,2}|[0-9]{4,})(?![0-9.,])", text) is not None
+            and re.search(r"(?<![0-9.,])[0-9]+\.[0-9]+(?![0-9.,])", text) is None)
 
 
 def extract(text: str) -> list[dict]:

@@ -10,6 +10,7 @@ import logging
 import socket
 import sys
 import time
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -26,7 +27,10 @@ DEEP = b"[" * 1000 + b"]" * 1000                          # 2 KB, 1,000 deep: Re
 DEEP_IN_OBJECT = b'{"message": ' + DEEP + b"}"
 LONG_NUMBER = b'{"message": ' + b"9" * 5000 + b"}"       # ValueError: over Python's 4,300 digits
 UNSAFE_BODIES = {"deep": DEEP, "deep_in_object": DEEP_IN_OBJECT, "long_number": LONG_NUMBER,
-                 "101_digits": b'{"file_size": ' + b"1" * 101 + b"}", "65_deep": b'{"a":' + b"[" * 64 + b"]" * 64 + b"}"}
+                 "101_digits": b'{"file_size": ' + b"1" * 101 + b"}", "65_deep": b'{"a":' + b"[" * 64 + b"]" * 64 + b"}",
+                 # RFC 8259, section 6: not JSON numbers, though Python's parser reads them
+                 "nan": b'{"file_size": NaN}', "infinity": b'{"a": [Infinity]}', "-infinity": b'{"a": {"b": -Infinity}}',
+                 "1e400": b'{"file_size": 1e400}'}
 SAFE_BODIES = {"64_deep": b'{"a":' + b"[" * 63 + b"]" * 63 + b"}", "100_digits": b'{"file_size": ' + b"1" * 100 + b"}"}
 
 
@@ -236,3 +240,42 @@ def test_names_from_the_token_and_the_request_are_cleaned_and_capped(client):
     user = body["user"]
     assert user["given_name"] == "Ana" + "a" * 97 and user["family_name"] == "Lima"
     assert user["name"] == ("Mallorygnp.exe" + "m" * 300)[:100]
+
+
+
+def test_other_spellings_of_a_valid_token_get_the_answer_of_any_invalid_token(client, user):
+    """Issue 24, item 6: padded, re-encoded and high-S variants each used to be a new
+    authorizer cache key; every one is now refused exactly like a garbage token."""
+    from tests.functions.test_tokens import spellings
+
+    token = user[1]
+    assert client.call("GET", "/api/v1/user/profile", token=token)[0] == 200
+    status, garbage = client.call("GET", "/api/v1/user/profile", token="not-a-jwt")
+    for variant, other in spellings(token).items():
+        if any(c in other for c in " \n"):
+            continue  # not a header value a client sends as one token
+        status, body = client.call("GET", "/api/v1/user/profile", token=other)
+        assert status == 401 and {**body["error"], "request_id": ""} == {**garbage["error"], "request_id": ""}, variant
+
+
+def test_a_job_id_with_non_ascii_digits_is_not_found_like_any_malformed_id(client, user):
+    user_id, token = user
+    ms = str(int(time.time() * 1000))
+    answers = set()
+    for digits in (ms, ms.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+                   ms.translate(str.maketrans("0123456789", "０１２３４５６７８９"))):
+        job_id = f"result_{user_id}_{digits}_{'b' * 16}"
+        status, body = client.call("GET", f"/api/v1/process/status/{quote(job_id)}", token=token)
+        answers.add((status, body["error"]["code"]) if status >= 400 else (status, body["status"]))
+    # The ASCII id is a pending upload; its Unicode-digit spellings are no job at all.
+    assert answers == {(200, "pending"), (404, "job_not_found")}
+
+
+def test_invisible_characters_leave_names_and_joiners_stay_between_letters(client):
+    id_token = client.id_token("google", "names-cf", email="names-cf@example.com", name="Ana\u200b\u00adLima\U000e0041")
+    status, body = client.call("POST", "/api/v1/auth/oauth-onboarding", {
+        "provider": "google", "id_token": id_token, "device": DEVICE, "consents": CONSENTS,
+        "given_name": "\u2060\ufeffSo\u200bfia\u200d", "family_name": "\u0645\u06cc\u200c\u062e"})
+    assert status == 201, body
+    user = body["user"]
+    assert (user["name"], user["given_name"], user["family_name"]) == ("AnaLima", "Sofia", "\u0645\u06cc\u200c\u062e")

@@ -207,3 +207,20 @@ def test_the_authorizers_errors_alarm_pages_on_its_failures_never_on_refused_tok
     assert cloudwatch.value(rejections) == (refused or None)  # the very stream the code emitted
     rate = alarm(prod_run, "serenya-prod-authorizer-error-rate")
     assert breaches(rate, cloudwatch) is (failed > 0)  # 5% of the invocations that were not refusals
+
+
+def test_a_token_in_another_spelling_is_unauthorized_like_any_invalid_token(user):
+    """Each spelling would be its own entry in API Gateway's authorizer cache (keyed on
+    the header's text) and slip past a revocation keyed on the token: one spelling only."""
+    from tests.functions.test_tokens import spellings
+
+    token = tokens.issue(user, "s-1").token
+    assert handler(event(f"Bearer {token}"), FakeContext())["principalId"] == user
+    refusals = []
+    for variant, other in spellings(token).items():
+        with pytest.raises(Exception) as refused:
+            handler(event(f"Bearer {other}"), FakeContext())
+        refusals.append((type(refused.value).__name__, str(refused.value)))
+    with pytest.raises(Exception) as garbage:
+        handler(event("Bearer not-a-jwt"), FakeContext())
+    assert set(refusals) == {(type(garbage.value).__name__, "Unauthorized")}

@@ -163,3 +163,70 @@ def test_a_provider_may_be_configured_with_several_issuers(idp, monkeypatch):
         assert oauth.verify_id_token("google", token).subject == "g-1"
     assert reason("google", signed(idp, "google", aud=CLIENT_IDS["google"][0], iss="https://elsewhere.test")) \
         == "wrong_issuer"
+
+
+def respelled(token: str) -> dict[str, str]:
+    """Spellings of a real ID token that PyJWT's decoder reads as the same bytes."""
+    header, payload, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused = {2: 4, 3: 2}[len(signature) % 4]  # RS256 with 2048-bit keys: 256 bytes, 342 characters
+    loose = signature[:-1] + alphabet[alphabet.index(signature[-1]) | ((1 << unused) - 1)]
+    return {"padded": f"{token}==", "trailing_bits": f"{header}.{payload}.{loose}",
+            "padded_header": f"{header}==.{payload}.{signature}"}
+
+
+@pytest.mark.parametrize("provider", ["google", "apple"])
+def test_an_id_token_in_another_spelling_is_malformed_and_the_real_one_verifies(idp, provider):
+    """RFC 7515, section 2: base64url without padding; the providers write canonical tokens,
+    so only re-spelled ones are refused."""
+    for i in range(20):  # real tokens of several lengths and signatures all pass
+        assert oauth.verify_id_token(provider, idp.id_token(provider, f"s-{i}", name="n" * i)).subject == f"s-{i}"
+    token = idp.id_token(provider, "s-1")
+    for kind, other in respelled(token).items():
+        assert reason(provider, other) in ("malformed", "invalid_signature_or_claims"), kind
+    assert reason(provider, f"{token}==") == "malformed"
+
+
+# -- names: no invisible format characters (issue 24, item 7) ---------------------------
+
+INVISIBLE = ["\u200b", "\u00ad", "\u2060", "\ufeff", "\U000e0001", "\U000e0020", "\U000e0041", "\U000e007f",
+             "\u180e", "\u2061", "\u2064", "\ufff9", "\U0001d173", "\u206a", "\u200e", "\u061c"]
+
+
+@pytest.mark.parametrize("ch", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_invisible_format_characters_are_dropped_wherever_they_are(ch):
+    for raw in (f"{ch}Ana", f"Ana{ch}", f"A{ch}na", f"Ana{ch} {ch}Lima", ch * 50 + "Ana", f"Ana{ch}" * 3):
+        cleaned = oauth.clean_name(raw)
+        assert ch not in cleaned and cleaned.replace(" ", "") in ("Ana", "AnaLima", "AnaAnaAna"), (raw, cleaned)
+    assert oauth.clean_name(ch * 5) is None
+
+
+def test_no_format_character_but_the_joiners_survives_between_letters():
+    """Every Cf code point of this Python's Unicode database, between two letters."""
+    import sys
+    import unicodedata
+
+    format_chars = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    assert len(format_chars) > 150
+    kept = {ch for ch in format_chars if oauth.clean_name(f"a{ch}b") != "ab"}
+    assert kept == {"\u200c", "\u200d"}
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"),  # Persian ZWNJ
+    ("\u0915\u094d\u200d\u0937", "\u0915\u094d\u200d\u0937"),  # Devanagari KA, virama, ZWJ, SSA
+    ("\u0d28\u0d4d\u200d", "\u0d28\u0d4d"),        # after a virama but at the end: joins nothing
+    ("\u200dAna", "Ana"), ("Ana\u200c", "Ana"), ("A\u200d\u200dB", "AB"), ("A\u200c\u200dB", "AB"),
+    ("Ana \u200d Lima", "Ana Lima"), ("Ana\u200d1", "Ana1"), ("\u200d", None),
+    ("\U0001f468\u200d\U0001f469\u200d\U0001f467", "\U0001f468\U0001f469\U0001f467"),  # emoji family: no letters
+    ("Ana\u200b\u200dLima", "Ana\u200dLima"),      # judged once the invisible ones are gone
+])
+def test_joiners_stay_only_between_letters(raw, clean):
+    assert oauth.clean_name(raw) == clean
+
+
+def test_the_cap_counts_what_is_left_and_leaves_no_joiner_at_the_end():
+    assert oauth.clean_name("\u200b" * 500 + "A" * 100) == "A" * 100  # padding does not eat the name
+    assert oauth.clean_name("\u00ad".join("x" * 150)) == "x" * 100
+    capped = oauth.clean_name("\u0645" * 99 + "\u200c\u0645")
+    assert capped == "\u0645" * 99 and len(capped) == 99

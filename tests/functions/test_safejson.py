@@ -11,7 +11,10 @@ from functions.common import safejson
     ("[" * 65 + "]" * 65, "too_deep"), ('{"a":' * 65 + "1" + "}" * 65, "too_deep"),
     ("[" * 1000 + "]" * 1000, "too_deep"), ("1" * 101, "number_too_long"), ("-1." + "2" * 100, "number_too_long"),
     ('{"n": 1e' + "9" * 101 + "}", "number_too_long"), ('{"a": ' + "9" * 5000 + "}", "number_too_long"),
-    (b"\xff\xfe", "not_utf8")])
+    (b"\xff\xfe", "not_utf8"),
+    # RFC 8259, section 6: not JSON numbers, though Python's parser reads them
+    ("NaN", "not_a_number"), ('{"a": [Infinity]}', "not_a_number"), ("[-Infinity]", "not_a_number"),
+    ('{"v": 1e400}', "number_out_of_range"), ("-1E309", "number_out_of_range")])
 def test_unsafe_texts_are_refused_before_parsing(text, reason):
     with pytest.raises(safejson.UnsafeJson) as e:
         safejson.loads(text)

@@ -15,6 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from functions.common import aws, tokens
 
 
+# The order of P-256's base point (SEC 2 v2, section 2.4.2), written here rather than read
+# from the code under test.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -34,9 +39,18 @@ def test_issued_token_verifies_with_required_claims(aws_env):
 
 
 def test_der_signature_becomes_64_raw_bytes():
-    der = encode_dss_signature(1, 2**255)
+    der = encode_dss_signature(1, 2**254)
     raw = tokens.der_to_jws(der)
-    assert len(raw) == 64 and raw[:32] == (1).to_bytes(32, "big") and raw[32:] == (2**255).to_bytes(32, "big")
+    assert len(raw) == 64 and raw[:32] == (1).to_bytes(32, "big") and raw[32:] == (2**254).to_bytes(32, "big")
+
+
+@pytest.mark.parametrize("s", [(P256_ORDER // 2) + 1, 2**255, P256_ORDER - 1])
+def test_a_high_s_from_kms_is_issued_as_its_low_twin(s):
+    """(r, s) and (r, n - s) verify alike (ECDSA malleability): the issuer writes the low one."""
+    raw = tokens.der_to_jws(encode_dss_signature(7, s))
+    assert raw[:32] == (7).to_bytes(32, "big") and int.from_bytes(raw[32:], "big") == P256_ORDER - s
+    assert int.from_bytes(raw[32:], "big") <= (P256_ORDER // 2)
+    assert tokens.der_to_jws(encode_dss_signature(7, (P256_ORDER // 2)))[32:] == (P256_ORDER // 2).to_bytes(32, "big")
 
 
 def test_warm_verification_makes_no_aws_call(aws_env):
@@ -170,3 +184,90 @@ def test_a_well_signed_token_with_a_fractional_time_is_refused(aws_env, claim):
 def test_segments_are_base64url_without_padding_and_nothing_else_stripped(data, encoded):
     """RFC 7515 section 2: base64url with the trailing '=' removed, and only those."""
     assert tokens._b64(data) == encoded
+
+
+
+# -- one spelling per token (issue 24, item 6) ------------------------------------------
+
+def segments(token: str) -> list[str]:
+    return token.split(".")
+
+
+def with_signature(token: str, signature: bytes) -> str:
+    return ".".join(segments(token)[:2] + [b64(signature)])
+
+
+def high_s(token: str) -> str:
+    """The same signature with s replaced by n - s: valid ECDSA, another spelling."""
+    raw = base64.urlsafe_b64decode(segments(token)[2] + "==")
+    s = int.from_bytes(raw[32:], "big")
+    return with_signature(token, raw[:32] + (P256_ORDER - s).to_bytes(32, "big"))
+
+
+def trailing_bits(segment: str) -> str:
+    """The segment with its last character's unused bits set: the same bytes once decoded
+    (RFC 4648, section 3.5), a different string."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused = {2: 4, 3: 2}[len(segment) % 4]  # 1 byte left: 4 of the last 6 bits unused; 2 bytes: 2
+    return segment[:-1] + alphabet[alphabet.index(segment[-1]) | ((1 << unused) - 1)]
+
+
+def spellings(token: str) -> dict[str, str]:
+    """Variants of a valid token that Python's (and PyJWT's) decoder reads as the same."""
+    header, payload, signature = segments(token)
+    std = signature.replace("-", "+").replace("_", "/")
+    return {
+        "signature=": f"{token}=", "signature==": f"{token}==", "signature===": f"{token}===",
+        "header==": f"{header}==.{payload}.{signature}", "payload=": f"{header}.{payload}=.{signature}",
+        "signature_trailing_bits": f"{header}.{payload}.{trailing_bits(signature)}",
+        "payload_trailing_bits": f"{header}.{trailing_bits(payload)}.{signature}" if len(payload) % 4 else token + "=",
+        "signature_standard_alphabet": f"{header}.{payload}.{std}" if std != signature else token + "==",
+        "signature_with_a_space": f"{header}.{payload}.{signature[:10]} {signature[10:]}",
+        "signature_with_a_newline": f"{header}.{payload}.{signature[:10]}\n{signature[10:]}",
+        "signature_with_a_bang": f"{header}.{payload}.{signature[:10]}!{signature[10:]}",
+        "high_s": high_s(token),
+        "high_s==": high_s(token) + "==",
+        "four_segments": f"{token}.",
+    }
+
+
+def a_token_with_every_spelling(aws_env) -> str:
+    """An issued token whose signature has an "-" or "_" (standard-alphabet twin) and whose
+    last character has unused bits (86 characters: always)."""
+    for _ in range(50):
+        token = tokens.issue("user-1", "s").token
+        if set("-_") & set(segments(token)[2]):
+            return token
+    raise AssertionError("no signature with - or _ in 50 tries")
+
+
+@pytest.mark.parametrize("variant", sorted(spellings(forge({}, {}, b"x" * 64))))
+def test_every_other_spelling_of_a_valid_token_is_refused(aws_env, variant):
+    token = a_token_with_every_spelling(aws_env)
+    assert tokens.verify(token)["sub"] == "user-1"
+    other = spellings(token)[variant]
+    assert other != token
+    refused = reason(other)  # raises when accepted; the authorizer answers every refusal alike
+    if variant.startswith("high_s") and not variant.endswith("="):
+        assert refused == "high_s"  # well signed, the twin signature: refused for its spelling alone
+
+
+def test_the_canonical_check_reads_segments_as_rfc_7515_writes_them():
+    from functions.common import safejson
+
+    assert safejson.is_canonical_jws("e30.e30.")  # an empty signature is one spelling (and invalid later)
+    assert safejson.is_canonical_jws(".".join(b64(bytes(range(n))) for n in (1, 2, 3)))
+    for bad in ["e30.e30", "e30.e30.e30.e30", "e30=.e30.", "e31.e30.", "e30.e3.", "e30.e30.A", "é30.e30.",
+                "e30.e30.١", "e30.e30.AA==", "e30.e30.+/", "e30 .e30."]:
+        assert not safejson.is_canonical_jws(bad), bad
+
+
+def test_every_freshly_issued_token_verifies(aws_env):
+    """KMS (and moto, with cryptography underneath) returns a high s about half the time:
+    without the issuer's normalisation, 64 tokens all verifying has odds of 2**-64."""
+    for i in range(64):
+        token = tokens.issue(f"user-{i}", "s").token
+        assert tokens.verify(token)["sub"] == f"user-{i}"
+        raw = base64.urlsafe_b64decode(segments(token)[2] + "==")
+        assert int.from_bytes(raw[32:], "big") <= (P256_ORDER // 2)
+        assert tokens._b64(raw) == segments(token)[2]
