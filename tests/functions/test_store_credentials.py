@@ -77,7 +77,7 @@ def webhook(aws_env, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     settings.cache_clear()
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
-    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", lambda client: {"keys": [{**jwk, "kid": KID, "alg": "RS256"}]})
+    monkeypatch.setattr(oauth, "fetch_jwks", lambda url: ({"keys": [{**jwk, "kid": KID, "alg": "RS256"}]}, None))
     oauth._clients.clear()
     google.play_api.cache_clear()
 
