@@ -18,6 +18,7 @@ import json
 import os
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -44,6 +45,25 @@ SECRET_ERRORS = {
     "DecryptionFailure": "secret_decryption_failed",
     "InvalidRequestException": "secret_unusable",
 }
+
+
+# subscriptionsv2 acknowledgementState values
+# (https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptionsv2#AcknowledgementState).
+ACK_PENDING, ACK_DONE = "ACKNOWLEDGEMENT_STATE_PENDING", "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED"
+# Google's permanent answers about a purchase token: 404 purchaseTokenNotFound (never
+# issued, or replaced), 410 purchaseTokenNoLongerValid (expired over 60 days ago;
+# https://developer.android.com/google/play/billing/lifecycle/subscriptions#expired).
+# Asking again cannot change them.
+GONE = (404, 410)
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+class PurchaseGone(Exception):
+    """Google answered that the purchase token does not exist (any more)."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
 
 
 class StoreUnavailable(Exception):
@@ -183,12 +203,59 @@ class PlayApi:
             self._token = (time.time() + int(answer.get("expires_in", 3600)), answer["access_token"])
             return self._token[1]
 
+    def _purchase_url(self, package_name: str) -> str:
+        return f"{self._base}/androidpublisher/v3/applications/{urllib.parse.quote(package_name, safe='')}/purchases"
+
+    def _call(self, request: urllib.request.Request) -> bytes:
+        """The answer's body; PurchaseGone for Google's permanent answers about a token."""
+        request.add_header("Authorization", f"Bearer {self._access_token()}")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as r:
+                return r.read(MAX_ANSWER_BYTES)
+        except urllib.error.HTTPError as e:
+            if e.code in GONE:
+                raise PurchaseGone(e.code) from None
+            raise
+
     def subscription(self, package_name: str, purchase_token: str) -> dict:
-        url = (f"{self._base}/androidpublisher/v3/applications/{urllib.parse.quote(package_name)}"
-               f"/purchases/subscriptionsv2/tokens/{urllib.parse.quote(purchase_token, safe='')}")
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._access_token()}"})
-        with urllib.request.urlopen(request, timeout=5) as r:
-            return json.loads(r.read())
+        """purchases.subscriptionsv2.get
+        (https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptionsv2/get)."""
+        url = f"{self._purchase_url(package_name)}/subscriptionsv2/tokens/{urllib.parse.quote(purchase_token, safe='')}"
+        answer = json.loads(self._call(urllib.request.Request(url)))
+        if not isinstance(answer, dict):
+            raise ValueError("not a SubscriptionPurchaseV2")
+        return answer
+
+    def acknowledge(self, package_name: str, subscription_id: str, purchase_token: str) -> None:
+        """purchases.subscriptions.acknowledge: an empty body answers success
+        (https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptions/acknowledge)."""
+        url = (f"{self._purchase_url(package_name)}/subscriptions/{urllib.parse.quote(subscription_id, safe='')}"
+               f"/tokens/{urllib.parse.quote(purchase_token, safe='')}:acknowledge")
+        self._call(urllib.request.Request(url, data=b"{}", method="POST",
+                                          headers={"Content-Type": "application/json"}))
+
+
+def acknowledge_if_needed(api: PlayApi, package_name: str, purchase_token: str, purchase: dict) -> bool:
+    """Acknowledges a purchase Google reports unacknowledged: one Google does not see
+    acknowledged within three days is refunded and revoked
+    (https://developer.android.com/google/play/billing/integrate#process). Idempotent: an
+    acknowledged purchase is left alone, and when the acknowledgement is refused (Google
+    answers 400 `invalidPurchaseState` to a second acknowledgement, or 409 while another
+    update runs) the purchase is read again: acknowledged by then (a redelivery raced this
+    one) is success. True when this call acknowledged it. URLError: ask again later."""
+    if purchase.get("acknowledgementState") != ACK_PENDING:
+        return False
+    products = [line.get("productId") for line in purchase.get("lineItems") or () if isinstance(line, dict)]
+    if not products or not isinstance(products[0], str):
+        raise ValueError("no product to acknowledge")
+    try:
+        api.acknowledge(package_name, products[0], purchase_token)
+    except urllib.error.HTTPError as e:
+        if e.code not in (400, 409) or api.subscription(package_name, purchase_token).get(
+                "acknowledgementState") != ACK_DONE:
+            raise
+        return False
+    return True
 
 
 def service_account() -> dict:
