@@ -246,7 +246,9 @@ def decode(body: dict, root_sha256: str, bundle_id: str, environment: str,
         if data.get("environment") != environment:
             raise InvalidNotification("wrong_environment")
     notification_id = _optional_str(payload, "notificationUUID")
-    if notification_id is None:
+    # A transaction always names its subscription (originalTransactionId), which keys the
+    # user's entry: without it a notification could not be told apart from another.
+    if notification_id is None or (transaction and _optional_str(transaction, "originalTransactionId") is None):
         raise InvalidNotification("malformed")
     price_milli, currency = _price(transaction)
     return AppleNotification(

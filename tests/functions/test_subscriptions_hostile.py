@@ -103,6 +103,12 @@ def test_a_missing_signed_date_or_uuid_is_malformed(chain):
     assert reason(signed(chain, drop=("notificationUUID",)), chain.root_sha256) == "malformed"
 
 
+def test_a_transaction_without_its_original_transaction_id_is_malformed(chain):
+    """originalTransactionId keys the user's entry for the subscription; the webhook fuzz
+    found that without it the entry fell back to the product id (a second entry)."""
+    assert reason(signed(chain, transaction_changes={"originalTransactionId": None}), chain.root_sha256) == "malformed"
+
+
 def test_undocumented_types_and_subtypes_are_processed_as_unknown(chain):
     """Apple adds types (NotificationTypeV2): an unknown one is accepted and changes nothing,
     and metrics only ever see documented values or UNKNOWN."""
