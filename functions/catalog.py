@@ -408,8 +408,8 @@ CATALOG: tuple[Function, ...] = (
                              ("Operations dashboard: failures by reason. secret_not_set, secret_missing_keys, "
                               "secret_not_json: put the service account key in the third-party secret",
                               "secret_access_denied or secret_decryption_failed: the function's role and the storage "
-                              "key policy; service_account_key_invalid or play_api_failed: valid key, Play Console "
-                              "access?",
+                              "key policy; service_account_key_invalid, play_api_failed or play_acknowledge_failed: "
+                              "valid key, Play Console access (view and manage orders)?",
                               "Google Cloud status for the Android Publisher API"))),
         )),
     Function(

@@ -141,6 +141,8 @@ class LocalStack:
         self.local_routes[("POST", "/local/play/token")] = self._play_token
         self.local_prefix_routes[("GET", "/local/play/androidpublisher/")] = lambda r: json_response(
             *self.store.play_subscription(r.path, r.headers.get("Authorization", "")))
+        self.local_prefix_routes[("POST", "/local/play/androidpublisher/")] = lambda r: json_response(
+            *self.store.play_acknowledge(r.path, r.headers.get("Authorization", "")))
         for provider in PROVIDERS:
             self.local_routes[("GET", f"/local/idp/{provider}/jwks.json")] = \
                 lambda _, p=provider: json_response(200, self.identity.jwks(p))

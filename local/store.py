@@ -6,8 +6,12 @@ the local stack pins this root's SHA-256 in place of Apple Root CA - G3.
 
 Google: purchases kept in memory; notifications pushed like Pub/Sub (base64 message,
 an OIDC token from the local identity provider as the push service account); the Play
-Developer API (`subscriptionsv2.get`) and its OAuth token endpoint are served under
-`/local/play/`, with a service-account key the local stack puts in the secret.
+Developer API (`subscriptionsv2.get`, `subscriptions.acknowledge`) and its OAuth token
+endpoint are served under `/local/play/`, with a service-account key the local stack puts
+in the secret. As on Google: a new purchase is unacknowledged until acknowledged, a second
+acknowledgement is refused (400 invalidPurchaseState), an upgrade or re-signup names the
+purchase it replaces in `linkedPurchaseToken` (which then expires), and a token Google no
+longer keeps answers 410.
 """
 
 from __future__ import annotations
@@ -95,6 +99,8 @@ class StoreSimulator:
         self.service_account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.service_account_email = "play-api@serenya-local.iam.gserviceaccount.com"
         self._purchases: dict[str, dict] = {}
+        self._gone: set[str] = set()              # tokens Google no longer keeps: 410
+        self.acknowledgements: list[str] = []     # purchase tokens, in the order acknowledged
         self._access_tokens: set[str] = set()
         self._lock = threading.Lock()
 
@@ -135,18 +141,36 @@ class StoreSimulator:
         return {"signedPayload": self.apple.sign(payload)}
 
     # -- Google ---------------------------------------------------------------------
+    @staticmethod
+    def purchase_token(user_id: str, product_id: str) -> str:
+        return f"token-{hashlib.sha256(f'{user_id}:{product_id}'.encode()).hexdigest()[:24]}"
+
     def google_notification(self, user_id: str, notification_type: int, product_id: str,
-                            event_ms: Optional[int] = None) -> tuple[dict, dict[str, str]]:
-        """(Pub/Sub push body, headers) after the purchase moved to the type's state."""
+                            event_ms: Optional[int] = None, linked_purchase_token: Optional[str] = None,
+                            ) -> tuple[dict, dict[str, str]]:
+        """(Pub/Sub push body, headers) after the purchase moved to the type's state.
+        `linked_purchase_token`: the purchase this one upgrades, downgrades or re-signs up
+        from, which Google then reports expired."""
         now = event_ms or int(time.time() * 1000)
-        token = f"token-{hashlib.sha256(f'{user_id}:{product_id}'.encode()).hexdigest()[:24]}"
+        token = self.purchase_token(user_id, product_id)
         state = GOOGLE_STATES.get(notification_type, "SUBSCRIPTION_STATE_ACTIVE")
         expiry = now - 1000 if state == "SUBSCRIPTION_STATE_EXPIRED" else now + 30 * DAY_MS
         with self._lock:
-            self._purchases[token] = {
+            known = self._purchases.get(token, {})
+            purchase = {
                 "kind": "androidpublisher#subscriptionPurchaseV2", "subscriptionState": state,
                 "lineItems": [{"productId": product_id, "expiryTime": _rfc3339(expiry)}],
-                "externalAccountIdentifiers": {"obfuscatedExternalAccountId": user_id}}
+                "externalAccountIdentifiers": {"obfuscatedExternalAccountId": user_id},
+                # a purchase starts unacknowledged; later events keep what it has
+                "acknowledgementState": known.get("acknowledgementState", "ACKNOWLEDGEMENT_STATE_PENDING")}
+            if linked_purchase_token:
+                purchase["linkedPurchaseToken"] = linked_purchase_token
+                old = self._purchases.get(linked_purchase_token)
+                if old:
+                    old.update(subscriptionState="SUBSCRIPTION_STATE_EXPIRED")
+                    old["lineItems"][0]["expiryTime"] = _rfc3339(now - 1000)
+            self._purchases[token] = purchase
+            self._gone.discard(token)
         message = {"version": "1.0", "packageName": self.package_name, "eventTimeMillis": str(now),
                    "subscriptionNotification": {"version": "1.0", "notificationType": notification_type,
                                                 "purchaseToken": token, "subscriptionId": product_id}}
@@ -171,12 +195,55 @@ class StoreSimulator:
     def play_subscription(self, path: str, authorization: str) -> tuple[int, dict]:
         """GET .../applications/{package}/purchases/subscriptionsv2/tokens/{token}."""
         if authorization.removeprefix("Bearer ") not in self._access_tokens:
-            return 401, {"error": {"code": 401, "message": "invalid credentials"}}
+            return 401, _play_error(401, "unauthorized", "invalid credentials")
         parts = path.split("/")
         if len(parts) < 2 or parts[-2] != "tokens" or f"/applications/{self.package_name}/" not in path:
-            return 404, {"error": {"code": 404, "message": "not found"}}
+            return 404, _play_error(404, "notFound", "not found")
+        if parts[-1] in self._gone:
+            return 410, _play_error(410, "purchaseTokenNoLongerValid", "The purchase token is no longer valid.")
         purchase = self._purchases.get(parts[-1])
-        return (200, purchase) if purchase else (404, {"error": {"code": 404, "message": "unknown purchase"}})
+        return (200, purchase) if purchase else (404, _play_error(404, "purchaseTokenNotFound",
+                                                                  "The purchase token was not found."))
+
+    def forget(self, user_id: str, product_id: str) -> str:
+        """Google keeps a purchase 60 days after it expired, then answers 410 for its token."""
+        token = self.purchase_token(user_id, product_id)
+        with self._lock:
+            self._purchases.pop(token, None)
+            self._gone.add(token)
+        return token
+
+    def play_acknowledge(self, path: str, authorization: str) -> tuple[int, dict]:
+        """POST .../applications/{package}/purchases/subscriptions/{id}/tokens/{token}:acknowledge:
+        an empty answer; 400 invalidPurchaseState for a purchase acknowledged already (what
+        Google answers a second acknowledgement)."""
+        if authorization.removeprefix("Bearer ") not in self._access_tokens:
+            return 401, _play_error(401, "unauthorized", "invalid credentials")
+        parts = path.removesuffix(":acknowledge").split("/")
+        if not path.endswith(":acknowledge") or len(parts) < 4 or parts[-2] != "tokens" or \
+                parts[-4] != "subscriptions" or f"/applications/{self.package_name}/" not in path:
+            return 404, _play_error(404, "notFound", "not found")
+        subscription_id, token = parts[-3], parts[-1]
+        with self._lock:
+            if token in self._gone:
+                return 410, _play_error(410, "purchaseTokenNoLongerValid", "The purchase token is no longer valid.")
+            purchase = self._purchases.get(token)
+            if purchase is None:
+                return 404, _play_error(404, "purchaseTokenNotFound", "The purchase token was not found.")
+            if purchase["lineItems"][0]["productId"] != subscription_id:
+                return 400, _play_error(400, "invalid", "Invalid Value")
+            if purchase["acknowledgementState"] == "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED":
+                return 400, _play_error(400, "invalidPurchaseState",
+                                        "The purchase is not in a valid state to perform the desired operation.")
+            purchase["acknowledgementState"] = "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED"
+            self.acknowledgements.append(token)
+        return 200, {}
+
+
+def _play_error(code: int, reason: str, message: str) -> dict:
+    """Google's JSON error body (https://cloud.google.com/apis/design/errors#http_mapping)."""
+    return {"error": {"code": code, "message": message, "errors": [{"domain": "androidpublisher", "reason": reason,
+                                                                    "message": message}]}}
 
 
 # What the simulated App Store charges, in milli-units of EUR (list prices live in stack config).

@@ -1,6 +1,10 @@
 """Verification of Google and Apple ID tokens against the providers' published keys.
 
-Keys are fetched from the provider's JWKS and cached per container. A token must be
+Keys are fetched from the provider's JWKS and cached per container for as long as the
+answer's Cache-Control max-age says, bounded to MIN_TTL_S..MAX_TTL_S: a key the provider
+withdrew is gone within the hour however long the container lives. A token whose `kid`
+is not in the cache refetches the keys (the provider may have rotated), at most once per
+REFETCH_INTERVAL_S, so forged kids cannot make every request fetch. A token must be
 RS256, signed by a current key of the provider, issued by it, for one of our client
 ids, unexpired (small leeway), and carry the nonce the app sent when it sent one.
 The local stack points JWKS and issuer at its own identity provider through
@@ -11,12 +15,17 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from functions.common import safejson
+
+if TYPE_CHECKING:
+    import jwt
 
 # PyJWT (and the cryptography it loads) is imported by the calls that verify a token, not
 # at import: modules that only need clean_name or Identity (the profile routes) never load it.
@@ -60,16 +69,96 @@ class Identity:
     family_name: Optional[str]
 
 
-_clients: dict[str, jwt.PyJWKClient] = {}
+# Google's certs answer carries `Cache-Control: public, max-age=...` (hours) and Google
+# asks clients to honour it (https://developers.google.com/identity/openid-connect/openid-connect#validatinganidtoken);
+# we also cap it at an hour so a withdrawn key cannot outlive that in a warm container.
+# Without a max-age (Apple sends none) the keys are kept DEFAULT_TTL_S.
+MIN_TTL_S, DEFAULT_TTL_S, MAX_TTL_S = 60, 300, 3600
+REFETCH_INTERVAL_S = 60       # at most one fetch per interval for kids the cache lacks
+MAX_JWKS_BYTES = 256 * 1024
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,40})\"?\s*(?:,|$)", re.IGNORECASE)
+
+
+def fetch_jwks(url: str) -> tuple[dict, Optional[str]]:
+    """(the JWKS document, its Cache-Control header). IdentityError("jwks_unavailable")
+    when it cannot be read."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json"}),
+                                    timeout=3) as answer:
+            body = answer.read(MAX_JWKS_BYTES + 1)
+            cache_control = answer.headers.get("Cache-Control")
+        if len(body) > MAX_JWKS_BYTES:
+            raise ValueError("too large")
+        return safejson.loads(body), cache_control
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError):
+        raise IdentityError("jwks_unavailable") from None
+
+
+def ttl_seconds(cache_control: Optional[str]) -> int:
+    """How long a JWKS answer is kept: its max-age, within MIN_TTL_S..MAX_TTL_S
+    (no-store and no-cache: the minimum; no max-age: DEFAULT_TTL_S)."""
+    directives = (cache_control or "").lower()
+    if "no-store" in directives or "no-cache" in directives:
+        return MIN_TTL_S
+    match = _MAX_AGE.search(directives)
+    return max(MIN_TTL_S, min(MAX_TTL_S, int(match.group(1)))) if match else DEFAULT_TTL_S
+
+
+class KeyCache:
+    """One provider's signing keys, by kid, with an expiry and a rate-limited refetch.
+    `fetch` and `clock` (monotonic seconds) are injected: tests move time without sleeping."""
+
+    def __init__(self, url: str, fetch: Callable[[str], tuple[dict, Optional[str]]],
+                 clock: Callable[[], float] = time.monotonic):
+        self.url, self._fetch, self._clock = url, fetch, clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._expires = float("-inf")
+        self._last_fetch = float("-inf")
+        self._lock = threading.Lock()
+
+    def _refresh(self, now: float) -> None:
+        import jwt
+
+        self._last_fetch = now  # failures count too: an unreachable provider is not hammered
+        document, cache_control = self._fetch(self.url)
+        keys = {}
+        for entry in document.get("keys", []) if isinstance(document, dict) else []:
+            if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
+                continue
+            try:
+                key = jwt.PyJWK(entry)
+            except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+                continue  # a key type this service cannot use: the others still work
+            if key.public_key_use in (None, "sig"):
+                keys[entry["kid"]] = key
+        self._keys, self._expires = keys, now + ttl_seconds(cache_control)
+
+    def key(self, kid: str) -> jwt.PyJWK:
+        with self._lock:
+            now = self._clock()
+            if now >= self._expires:
+                self._keys = {}  # an expired answer is never used, not even while the provider is down
+            if kid not in self._keys and now - self._last_fetch >= REFETCH_INTERVAL_S:
+                self._refresh(now)
+            if now >= self._expires:  # the last fetch failed moments ago
+                raise IdentityError("jwks_unavailable")
+            key = self._keys.get(kid)
+            if key is None:
+                raise IdentityError("unknown_key")
+            return key
+
+
+_clients: dict[str, KeyCache] = {}
 _lock = threading.Lock()
 
 
-def _jwks(url: str) -> jwt.PyJWKClient:
-    import jwt
-
+def _jwks(url: str) -> KeyCache:
     with _lock:
         if url not in _clients:
-            _clients[url] = jwt.PyJWKClient(url, cache_keys=True, lifespan=6 * 3600, timeout=3)
+            _clients[url] = KeyCache(url, fetch_jwks)
         return _clients[url]
 
 
@@ -107,7 +196,8 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
             raise IdentityError("malformed")
         if header.get("alg") not in ALGORITHMS:
             raise IdentityError("algorithm_not_allowed")
-        key = _jwks(jwks_url).get_signing_key(header.get("kid") or "")
+        kid = header.get("kid")
+        key = _jwks(jwks_url).key(kid if isinstance(kid, str) else "")
         claims = jwt.decode(id_token, key.key, algorithms=ALGORITHMS, audience=audiences,
                             issuer=issuers, leeway=LEEWAY_SECONDS,
                             options={"require": ["iss", "aud", "sub", "iat", "exp"]})
@@ -115,16 +205,12 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
         raise
     except safejson.UnsafeJson:
         raise IdentityError("malformed") from None
-    except jwt.PyJWKClientConnectionError:
-        raise IdentityError("jwks_unavailable") from None
     except jwt.ExpiredSignatureError:
         raise IdentityError("expired") from None
     except jwt.InvalidAudienceError:
         raise IdentityError("wrong_audience") from None
     except jwt.InvalidIssuerError:
         raise IdentityError("wrong_issuer") from None
-    except jwt.PyJWKClientError:
-        raise IdentityError("unknown_key") from None
     except jwt.PyJWTError:
         raise IdentityError("invalid_signature_or_claims") from None
     # With several audiences the token must name the party it was issued to, and that

@@ -18,6 +18,7 @@ import json
 import os
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -44,6 +45,25 @@ SECRET_ERRORS = {
     "DecryptionFailure": "secret_decryption_failed",
     "InvalidRequestException": "secret_unusable",
 }
+
+
+# subscriptionsv2 acknowledgementState values
+# (https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptionsv2#AcknowledgementState).
+ACK_PENDING, ACK_DONE = "ACKNOWLEDGEMENT_STATE_PENDING", "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED"
+# Google's permanent answers about a purchase token: 404 purchaseTokenNotFound (never
+# issued, or replaced), 410 purchaseTokenNoLongerValid (expired over 60 days ago;
+# https://developer.android.com/google/play/billing/lifecycle/subscriptions#expired).
+# Asking again cannot change them.
+GONE = (404, 410)
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+class PurchaseGone(Exception):
+    """Google answered that the purchase token does not exist (any more)."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
 
 
 class StoreUnavailable(Exception):
@@ -77,25 +97,81 @@ class GoogleNotification:
     subscription_id: Optional[str]
 
 
-def decode(body: dict, package_name: str) -> GoogleNotification:
+# The RTDN message (DeveloperNotification, https://developer.android.com/google/play/billing/rtdn-reference):
+# `version` and `packageName` strings, `eventTimeMillis` a long (proto3 JSON writes 64-bit
+# integers as strings of digits), and one of subscriptionNotification (`version`,
+# `notificationType` an int, `purchaseToken` a string), oneTimeProductNotification,
+# voidedPurchaseNotification or testNotification. The documented subscription types:
+# 1 RECOVERED ... 13 EXPIRED, 17 ITEMS_CHANGED, 18 CANCELLATION_SCHEDULED,
+# 19 PRICE_CHANGE_UPDATED, 20 PENDING_PURCHASE_CANCELED, 22 PRICE_STEP_UP_CONSENT_UPDATED.
+SUBSCRIPTION_TYPES = frozenset({*range(1, 14), 17, 18, 19, 20, 22})
+OTHER_KINDS = ("oneTimeProductNotification", "voidedPurchaseNotification", "testNotification")
+# The event's time: Pub/Sub keeps an unacknowledged message at most 31 days
+# (https://cloud.google.com/pubsub/docs/subscription-properties#retention_duration); the
+# same 180-day window as Apple's signedDate is generous, and an hour of skew ahead.
+EVENT_MAX_AGE_MS, EVENT_MAX_SKEW_MS = 180 * 86_400_000, 3_600_000
+MAX_DATA_CHARS = 64 * 1024        # an RTDN message is a few hundred bytes
+MAX_TOKEN_CHARS = 4096            # purchase tokens are a few hundred characters
+MAX_ID_CHARS = 256
+
+
+def type_label(notification_type: int) -> str:
+    """The metrics' `type` dimension: a documented code, else `unknown` (bounded values only)."""
+    return str(notification_type) if notification_type == 0 or notification_type in SUBSCRIPTION_TYPES \
+        else "unknown"
+
+
+def _string(value, limit: int, required: bool = True) -> Optional[str]:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise InvalidNotification("malformed")
+    return value
+
+
+def _event_ms(value, now_ms: int) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        value = int(value)
+    elif not (isinstance(value, int) and not isinstance(value, bool)):
+        raise InvalidNotification("malformed")
+    if not now_ms - EVENT_MAX_AGE_MS <= value <= now_ms + EVENT_MAX_SKEW_MS:
+        raise InvalidNotification("malformed")
+    return value
+
+
+def decode(body: dict, package_name: str, now_ms: Optional[int] = None) -> GoogleNotification:
+    """The notification, every field this code reads of the type Google documents, or
+    InvalidNotification (400): never another exception."""
     message = body.get("message") if isinstance(body, dict) else None
-    if not isinstance(message, dict) or not isinstance(message.get("messageId"), str):
+    if not isinstance(message, dict):
+        raise InvalidNotification("malformed")
+    message_id = _string(message.get("messageId"), MAX_ID_CHARS)
+    encoded = message.get("data")
+    if not isinstance(encoded, str) or len(encoded) > MAX_DATA_CHARS:
         raise InvalidNotification("malformed")
     try:
-        data = safejson.loads(base64.b64decode(message.get("data", ""), validate=True))
+        data = safejson.loads(base64.b64decode(encoded, validate=True))
     except (ValueError, TypeError):
         raise InvalidNotification("malformed") from None
     if not isinstance(data, dict) or data.get("packageName") != package_name:
         raise InvalidNotification("wrong_package")
-    notification = data.get("subscriptionNotification") or {}
-    if not notification and "testNotification" not in data:
+    _string(data.get("version"), MAX_ID_CHARS, required=False)
+    event_ms = _event_ms(data.get("eventTimeMillis"), int(time.time() * 1000) if now_ms is None else now_ms)
+    notification = data.get("subscriptionNotification")
+    if notification is None:
+        # A test, or a kind this service does not sell (one-time products, voided purchases):
+        # accepted and changes nothing, so Pub/Sub does not deliver it again for days.
+        if not any(isinstance(data.get(kind), dict) for kind in OTHER_KINDS):
+            raise InvalidNotification("malformed")
+        return GoogleNotification(message_id, 0, event_ms, package_name, None, None)
+    if not isinstance(notification, dict):
         raise InvalidNotification("malformed")
-    try:
-        event_ms = int(data["eventTimeMillis"])
-    except (KeyError, TypeError, ValueError):
-        raise InvalidNotification("malformed") from None
-    return GoogleNotification(message["messageId"], int(notification.get("notificationType", 0)), event_ms,
-                              package_name, notification.get("purchaseToken"), notification.get("subscriptionId"))
+    kind = notification.get("notificationType")
+    if not (isinstance(kind, int) and not isinstance(kind, bool)) or not 0 < kind < 2 ** 31:
+        raise InvalidNotification("malformed")
+    return GoogleNotification(message_id, kind, event_ms, package_name,
+                              _string(notification.get("purchaseToken"), MAX_TOKEN_CHARS),
+                              _string(notification.get("subscriptionId"), MAX_ID_CHARS, required=False))
 
 
 class PlayApi:
@@ -127,12 +203,59 @@ class PlayApi:
             self._token = (time.time() + int(answer.get("expires_in", 3600)), answer["access_token"])
             return self._token[1]
 
+    def _purchase_url(self, package_name: str) -> str:
+        return f"{self._base}/androidpublisher/v3/applications/{urllib.parse.quote(package_name, safe='')}/purchases"
+
+    def _call(self, request: urllib.request.Request) -> bytes:
+        """The answer's body; PurchaseGone for Google's permanent answers about a token."""
+        request.add_header("Authorization", f"Bearer {self._access_token()}")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as r:
+                return r.read(MAX_ANSWER_BYTES)
+        except urllib.error.HTTPError as e:
+            if e.code in GONE:
+                raise PurchaseGone(e.code) from None
+            raise
+
     def subscription(self, package_name: str, purchase_token: str) -> dict:
-        url = (f"{self._base}/androidpublisher/v3/applications/{urllib.parse.quote(package_name)}"
-               f"/purchases/subscriptionsv2/tokens/{urllib.parse.quote(purchase_token, safe='')}")
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._access_token()}"})
-        with urllib.request.urlopen(request, timeout=5) as r:
-            return json.loads(r.read())
+        """purchases.subscriptionsv2.get
+        (https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptionsv2/get)."""
+        url = f"{self._purchase_url(package_name)}/subscriptionsv2/tokens/{urllib.parse.quote(purchase_token, safe='')}"
+        answer = json.loads(self._call(urllib.request.Request(url)))
+        if not isinstance(answer, dict):
+            raise ValueError("not a SubscriptionPurchaseV2")
+        return answer
+
+    def acknowledge(self, package_name: str, subscription_id: str, purchase_token: str) -> None:
+        """purchases.subscriptions.acknowledge: an empty body answers success
+        (https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptions/acknowledge)."""
+        url = (f"{self._purchase_url(package_name)}/subscriptions/{urllib.parse.quote(subscription_id, safe='')}"
+               f"/tokens/{urllib.parse.quote(purchase_token, safe='')}:acknowledge")
+        self._call(urllib.request.Request(url, data=b"{}", method="POST",
+                                          headers={"Content-Type": "application/json"}))
+
+
+def acknowledge_if_needed(api: PlayApi, package_name: str, purchase_token: str, purchase: dict) -> bool:
+    """Acknowledges a purchase Google reports unacknowledged: one Google does not see
+    acknowledged within three days is refunded and revoked
+    (https://developer.android.com/google/play/billing/integrate#process). Idempotent: an
+    acknowledged purchase is left alone, and when the acknowledgement is refused (Google
+    answers 400 `invalidPurchaseState` to a second acknowledgement, or 409 while another
+    update runs) the purchase is read again: acknowledged by then (a redelivery raced this
+    one) is success. True when this call acknowledged it. URLError: ask again later."""
+    if purchase.get("acknowledgementState") != ACK_PENDING:
+        return False
+    products = [line.get("productId") for line in purchase.get("lineItems") or () if isinstance(line, dict)]
+    if not products or not isinstance(products[0], str):
+        raise ValueError("no product to acknowledge")
+    try:
+        api.acknowledge(package_name, products[0], purchase_token)
+    except urllib.error.HTTPError as e:
+        if e.code not in (400, 409) or api.subscription(package_name, purchase_token).get(
+                "acknowledgementState") != ACK_DONE:
+            raise
+        return False
+    return True
 
 
 def service_account() -> dict:

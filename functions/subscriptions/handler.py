@@ -112,31 +112,62 @@ def webhook():
 
 @idempotent_function(data_keyword_argument="notification", persistence_store=persistence, config=once)
 def process(notification: dict) -> str:
-    store, kind = notification["store"], str(notification["type"])
+    store = notification["store"]
     now_ms = int(time.time() * 1000)
     if store == "apple":
         n = apple.AppleNotification(**{k: v for k, v in notification.items() if k != "store"})
+        kind = n.type  # a documented type or UNKNOWN (apple.decode)
         user_id, product, plan = n.user_id, n.product_id, state.from_apple(n, now_ms)
         subscription = n.original_transaction_id or n.product_id
+        outcome = _outcome(user_id, product, plan, state.entry_key(store, subscription) if subscription else None,
+                           now_ms)
     else:
         n = google.GoogleNotification(**{k: v for k, v in notification.items() if k != "store"})
-        subscription = n.purchase_token
-        if n.purchase_token is None:  # a test notification
-            user_id = product = plan = None
-        else:
-            try:
-                purchase = google.play_api().subscription(n.package_name, n.purchase_token)
-            except google.StoreUnavailable as e:  # the secret unset, unreadable or incomplete
-                raise _store_unavailable(store, e.reason) from None
-            except (urllib.error.URLError, TimeoutError, KeyError, ValueError):
-                raise _store_unavailable(store, "play_api_failed") from None
-            user_id = (purchase.get("externalAccountIdentifiers") or {}).get("obfuscatedExternalAccountId")
-            plan = state.from_google(n.type, purchase, n.event_ms, now_ms)
-            product = plan["product_id"] if plan else None
-    key = state.entry_key(store, subscription) if subscription else None
-    outcome = _outcome(user_id, product, plan, key, now_ms)
+        kind = google.type_label(n.type)
+        outcome = "no_change" if n.purchase_token is None else _google_purchase(n, now_ms)  # None: a test
     count("Notifications", store=store, type=kind, outcome=outcome)
     logger.info("notification processed", extra={"store": store, "type": kind, "outcome": outcome})
+    return outcome
+
+
+def _google_purchase(n: google.GoogleNotification, now_ms: int) -> str:
+    """Reads the purchase from the Play Developer API, records it, ends the purchase it
+    replaced, and acknowledges it once it is recorded."""
+    try:
+        api = google.play_api()
+        purchase = api.subscription(n.package_name, n.purchase_token)
+    except google.StoreUnavailable as e:  # the secret unset, unreadable or incomplete
+        raise _store_unavailable("google", e.reason) from None
+    except google.PurchaseGone:
+        # A permanent answer (404/410): a redelivery would get the same, so 200 and counted
+        # (Notifications outcome=unknown_purchase), not 503 retried by Pub/Sub for days.
+        return "unknown_purchase"
+    except (urllib.error.URLError, TimeoutError, KeyError, ValueError):
+        raise _store_unavailable("google", "play_api_failed") from None
+    user_id = (purchase.get("externalAccountIdentifiers") or {}).get("obfuscatedExternalAccountId") \
+        if isinstance(purchase.get("externalAccountIdentifiers"), dict) else None
+    try:
+        plan = state.from_google(n.type, purchase, n.event_ms, now_ms)
+    except (TypeError, ValueError, AttributeError, IndexError):  # a purchase not shaped as documented
+        raise _store_unavailable("google", "play_api_failed") from None
+    product = plan["product_id"] if plan else None
+    # An upgrade, downgrade or re-signup names the purchase it replaces: that entry ends, so
+    # the user never holds both (SubscriptionPurchaseV2.linkedPurchaseToken,
+    # https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptionsv2).
+    linked = purchase.get("linkedPurchaseToken")
+    replaces = state.entry_key("google", linked) if isinstance(linked, str) and linked and \
+        linked != n.purchase_token else None
+    outcome = _outcome(user_id, product, plan, state.entry_key("google", n.purchase_token), now_ms, replaces)
+    # Only a purchase the user now holds is acknowledged: an unknown user or product is
+    # left unacknowledged, and Google refunds it after three days.
+    if outcome in ("applied", "stale") and plan["type"] == state.PREMIUM:
+        try:
+            google.acknowledge_if_needed(api, n.package_name, n.purchase_token, purchase)
+        except google.PurchaseGone:
+            pass  # replaced or gone meanwhile: nothing is left to acknowledge
+        except (urllib.error.URLError, TimeoutError, KeyError, ValueError):
+            # Nothing is lost: the redelivery finds the entry recorded (stale) and acknowledges.
+            raise _store_unavailable("google", "play_acknowledge_failed") from None
     return outcome
 
 
@@ -150,14 +181,14 @@ def _store_unavailable(store: str, reason: str) -> ApiError:
                     "the store cannot be asked right now; deliver the notification again later")
 
 
-def _outcome(user_id, product, plan, key, now_ms) -> str:
+def _outcome(user_id, product, plan, key, now_ms, replaces=None) -> str:
     if plan is None or key is None:
         return "no_change"
-    if product not in premium_products():
+    if not isinstance(product, str) or product not in premium_products():
         return "unknown_product"
     if not user_id or not isinstance(user_id, str):
         return "unknown_user"
-    result, before, after = state.apply(user_id, key, plan, now_ms)
+    result, before, after = state.apply(user_id, key, plan, now_ms, replaces=replaces)
     if result == "applied":
         if before.get("type", "free") != after.get("type", "free"):
             count("SubscriptionChanges", direction="upgrade" if after.get("type") == state.PREMIUM else "downgrade")

@@ -92,9 +92,13 @@ def _apple_plan(n: AppleNotification, now_ms: int) -> Optional[dict]:
 
 
 def _rfc3339_ms(value: Optional[str]) -> Optional[int]:
-    if not value:
+    """An RFC 3339 time (Play's `expiryTime`) in ms; None when absent or not one."""
+    if not value or not isinstance(value, str):
         return None
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _google_price(line: dict) -> tuple[Optional[int], Optional[str]]:
@@ -109,16 +113,22 @@ def _google_price(line: dict) -> tuple[Optional[int], Optional[str]]:
     return units * 1000 + nanos // 1_000_000, currency
 
 
+def _line(purchase: dict) -> dict:
+    lines = purchase.get("lineItems")
+    return lines[0] if isinstance(lines, list) and lines and isinstance(lines[0], dict) else {}
+
+
 def from_google(notification_type: int, purchase: dict, event_ms: int, now_ms: int) -> Optional[dict]:
-    line = (purchase.get("lineItems") or [{}])[0]
+    line = _line(purchase)
     return _billed(_google_plan(notification_type, purchase, event_ms, now_ms),
                    notification_type in GOOGLE_CHARGES, notification_type in GOOGLE_REFUNDS, event_ms,
                    *_google_price(line))
 
 
 def _google_plan(notification_type: int, purchase: dict, event_ms: int, now_ms: int) -> Optional[dict]:
-    line = (purchase.get("lineItems") or [{}])[0]
+    line = _line(purchase)
     product, expires_ms = line.get("productId"), _rfc3339_ms(line.get("expiryTime"))
+    product = product if isinstance(product, str) else None
     expires = _iso(expires_ms)
     if notification_type == GOOGLE_REVOKED:
         return _plan(FREE, "revoked", "google", product, None, event_ms)
@@ -165,10 +175,20 @@ def strongest(entries: dict, now_ms: int) -> dict:
     return dict(users.FREE_PLAN)
 
 
-def apply(user_id: str, key: str, plan: dict, now_ms: int, attempts: int = 3) -> tuple[str, dict, dict]:
-    """Records `plan` as the state of subscription `key` of the user.
-    (applied | stale (a newer state of this subscription is recorded) | unknown_user, the
-    current plan before, the current plan after)."""
+def replaced(entry: dict, by: str, event_ms: int) -> dict:
+    """What an entry becomes once another purchase replaced it: ended for good (a later
+    notification about it is `superseded`), kept so the audit trail shows why it ended."""
+    return {**entry, "type": FREE, "status": "expired", "provider": entry.get("provider", "google"),
+            "product_id": entry.get("product_id"), "expires_at": entry.get("expires_at"),
+            "event_ms": max(int(entry.get("event_ms", 0)), event_ms), "replaced_by": by}
+
+
+def apply(user_id: str, key: str, plan: dict, now_ms: int, attempts: int = 3,
+          replaces: Optional[str] = None) -> tuple[str, dict, dict]:
+    """Records `plan` as the state of subscription `key` of the user, and ends the entry
+    `replaces` names (the purchase this one upgraded, downgraded or re-signed up from).
+    (applied | stale (a newer state of this subscription is recorded) | superseded (another
+    purchase replaced this one) | unknown_user, the current plan before, the current plan after)."""
     for _ in range(attempts):
         item = users.table().get_item(
             Key=users.profile_key(user_id), ConsistentRead=True,
@@ -177,10 +197,16 @@ def apply(user_id: str, key: str, plan: dict, now_ms: int, attempts: int = 3) ->
             return "unknown_user", {}, {}
         entries = dict(item.get("subscriptions") or {})
         known = entries.get(key)
+        if known is not None and known.get("replaced_by"):
+            return "superseded", {}, {}
         if known is not None and int(known.get("event_ms", 0)) >= int(plan["event_ms"]):
             return "stale", {}, {}
         version = int(item.get("subscriptions_version", 0))
         entries[key] = {**plan, "updated_at": now_iso()}
+        if replaces and replaces != key and not (entries.get(replaces) or {}).get("replaced_by"):
+            old = entries.get(replaces) or {"provider": plan.get("provider"), "product_id": None,
+                                            "expires_at": None}
+            entries[replaces] = {**replaced(old, key, int(plan["event_ms"])), "updated_at": now_iso()}
         current = strongest(entries, now_ms)
         try:
             users.table().update_item(

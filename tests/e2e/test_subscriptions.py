@@ -6,6 +6,7 @@ import time
 import boto3
 import pytest
 
+from functions.common import accounts
 from local.store import AppleChain
 
 REPORT = {"results": [{"date": "2026-01-10", "result": {
@@ -121,4 +122,82 @@ def test_forged_notifications_are_refused_and_change_nothing(client, stack):
         assert status == expected, (status, answer)
         assert answer["error"]["code"] in ("invalid_signature", "invalid_notification")
     assert client.call("POST", "/api/v1/subscriptions/webhook", raw=b"{nope")[0] == 400
+    assert plan(client, token) == ("free", "active")
+
+
+# -- Google Play: acknowledgement, linked purchases, tokens Google no longer knows -------------
+
+MONTHLY, YEARLY = "health.serenya.premium.monthly", "health.serenya.premium.yearly"
+
+
+def deliver(client, stack, user_id, kind, product=MONTHLY, **options):
+    body, headers = stack.store.google_notification(user_id, kind, product, **options)
+    return client.call("POST", "/api/v1/subscriptions/webhook", body, headers=headers)
+
+
+def entries(stack, user_id):
+    table = boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint_url, region_name="eu-west-1",
+                           aws_access_key_id="local", aws_secret_access_key="local").Table("serenya-dev")
+    item = table.get_item(Key=accounts.profile_key(user_id)).get("Item") or {}
+    return item.get("subscriptions") or {}
+
+
+def test_a_google_purchase_is_acknowledged_once_it_is_recorded(client, stack):
+    """Google refunds a purchase not acknowledged within three days
+    (https://developer.android.com/google/play/billing/integrate#process): the server
+    acknowledges it (purchases.subscriptions.acknowledge) when subscriptionsv2 reports
+    ACKNOWLEDGEMENT_STATE_PENDING; a redelivery or a later event about an acknowledged purchase
+    does not acknowledge again (Google would answer 400 invalidPurchaseState) and succeeds."""
+    user_id, token = new_user(client, "play-ack")
+    purchase_token = stack.store.purchase_token(user_id, MONTHLY)
+    body, headers = stack.store.google_notification(user_id, 4, MONTHLY)
+    assert client.call("POST", "/api/v1/subscriptions/webhook", body, headers=headers)[1]["outcome"] == "applied"
+    assert stack.store.acknowledgements.count(purchase_token) == 1
+    assert client.call("POST", "/api/v1/subscriptions/webhook", body, headers=headers)[0] == 200  # redelivered
+    assert deliver(client, stack, user_id, 2) == (200, {"status": "accepted", "outcome": "applied"})  # renewed
+    assert stack.store.acknowledgements.count(purchase_token) == 1
+    assert plan(client, token) == ("premium", "active")
+
+
+def test_a_purchase_nobody_holds_is_not_acknowledged(client, stack):
+    """Unknown user or product: nothing granted, so Google may refund it."""
+    stranger = "00000000-0000-0000-0000-00000000a11e"
+    assert deliver(client, stack, stranger, 4)[1]["outcome"] == "unknown_user"
+    user_id, _ = new_user(client, "play-odd-product")
+    assert deliver(client, stack, user_id, 4, product="coins.100")[1]["outcome"] == "unknown_product"
+    assert {stack.store.purchase_token(stranger, MONTHLY),
+            stack.store.purchase_token(user_id, "coins.100")}.isdisjoint(stack.store.acknowledgements)
+
+
+def test_an_upgrade_ends_the_purchase_it_replaces(client, stack):
+    """subscriptionsv2's linkedPurchaseToken names the purchase an upgrade, downgrade or
+    re-signup replaces
+    (https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptionsv2):
+    its entry ends, and no later notification about the old token makes it active again."""
+    user_id, token = new_user(client, "play-upgrade")
+    old_token = stack.store.purchase_token(user_id, MONTHLY)
+    assert deliver(client, stack, user_id, 4)[1]["outcome"] == "applied"
+    assert deliver(client, stack, user_id, 4, product=YEARLY, linked_purchase_token=old_token)[1]["outcome"] == \
+        "applied"
+    status, body = client.call("GET", "/api/v1/subscriptions", token=token)
+    assert (body["type"], body["status"], body["product_id"]) == ("premium", "active", YEARLY)
+    recorded = entries(stack, user_id)
+    active = [e for e in recorded.values() if e["type"] == "premium"]
+    assert [e["product_id"] for e in active] == [YEARLY]
+    old = next(e for e in recorded.values() if e["product_id"] == MONTHLY)
+    assert (old["type"], old["status"]) == ("free", "expired") and old["replaced_by"]
+    # A late notification about the old token (Play reports it active again in this stand-in):
+    stack.store.google_notification(user_id, 2, MONTHLY)
+    assert deliver(client, stack, user_id, 2)[1]["outcome"] == "superseded"
+    assert [e["product_id"] for e in entries(stack, user_id).values() if e["type"] == "premium"] == [YEARLY]
+
+
+def test_a_purchase_google_no_longer_knows_is_answered_200_and_counted(client, stack):
+    """404 purchaseTokenNotFound and 410 purchaseTokenNoLongerValid are permanent: 200
+    (outcome unknown_purchase, counted in Notifications), not 503 that Pub/Sub retries for days."""
+    user_id, token = new_user(client, "play-gone")
+    body, headers = stack.store.google_notification(user_id, 13, MONTHLY)
+    stack.store.forget(user_id, MONTHLY)  # 410 from now on
+    assert client.call("POST", "/api/v1/subscriptions/webhook", body, headers=headers) == (
+        200, {"status": "accepted", "outcome": "unknown_purchase"})
     assert plan(client, token) == ("free", "active")

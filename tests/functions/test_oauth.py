@@ -21,11 +21,11 @@ def idp(monkeypatch):
     monkeypatch.setenv("APPLE_CLIENT_IDS", ",".join(CLIENT_IDS["apple"]))
     fetched = []
 
-    def fetch(client):  # PyJWKClient.fetch_data without the network
-        fetched.append(client.uri)
-        return provider.jwks(client.uri.split("/")[-2])
+    def fetch(url):  # oauth.fetch_jwks without the network
+        fetched.append(url)
+        return provider.jwks(url.split("/")[-2]), "public, max-age=3600"
 
-    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", fetch)
+    monkeypatch.setattr(oauth, "fetch_jwks", fetch)
     oauth._clients.clear()
     provider.fetched = fetched
     return provider
@@ -230,3 +230,105 @@ def test_the_cap_counts_what_is_left_and_leaves_no_joiner_at_the_end():
     assert oauth.clean_name("\u00ad".join("x" * 150)) == "x" * 100
     capped = oauth.clean_name("\u0645" * 99 + "\u200c\u0645")
     assert capped == "\u0645" * 99 and len(capped) == 99
+
+
+# -- the JWKS cache: expiry from Cache-Control, bounded; a rate-limited refetch for unknown kids --
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class Jwks:
+    """A provider's key endpoint whose keys and Cache-Control the test changes."""
+
+    def __init__(self, provider, cache_control):
+        self.provider, self.cache_control, self.fetches = provider, cache_control, 0
+        self.withdrawn = False
+
+    def __call__(self, url):
+        self.fetches += 1
+        return {"keys": [] if self.withdrawn else self.provider.jwks("google")["keys"]}, self.cache_control
+
+
+@pytest.fixture
+def cached(idp):
+    """(provider, its key endpoint, clock): verify_claims' cache for Google uses both."""
+    clock = Clock()
+    endpoint = Jwks(idp, "public, max-age=21600, must-revalidate, no-transform")  # what Google sends
+    url = oauth._configured(oauth.PROVIDERS["google"])[1]
+    oauth._clients[url] = oauth.KeyCache(url, endpoint, clock)
+    return idp, endpoint, clock
+
+
+def test_a_withdrawn_key_stops_working_within_the_hour_whatever_max_age_says(cached):
+    """Google's certs answer says max-age of hours and asks clients to honour it
+    (https://developers.google.com/identity/openid-connect/openid-connect#validatinganidtoken);
+    the cache keeps keys at most MAX_TTL_S (1 hour), so a withdrawn key dies with it."""
+    idp, endpoint, clock = cached
+    assert oauth.verify_id_token("google", idp.id_token("google", "g-1")).subject == "g-1"
+    endpoint.withdrawn = True
+    clock.now += oauth.MAX_TTL_S - 1
+    assert oauth.verify_id_token("google", idp.id_token("google", "g-1")).subject == "g-1"  # still cached
+    clock.now += 1
+    assert reason("google", idp.id_token("google", "g-1")) == "unknown_key"
+    assert endpoint.fetches == 2
+
+
+def test_a_shorter_max_age_is_honoured(cached):
+    idp, endpoint, clock = cached
+    endpoint.cache_control = "public, max-age=600"
+    oauth.verify_id_token("google", idp.id_token("google", "g-1"))
+    clock.now += 599
+    oauth.verify_id_token("google", idp.id_token("google", "g-1"))
+    assert endpoint.fetches == 1
+    clock.now += 1
+    oauth.verify_id_token("google", idp.id_token("google", "g-1"))
+    assert endpoint.fetches == 2
+
+
+@pytest.mark.parametrize("header, seconds", [
+    ("public, max-age=21600, must-revalidate, no-transform", 3600), ("max-age=600", 600), ("MAX-AGE = 90", 90),
+    ("max-age=0", oauth.MIN_TTL_S), ("no-store", oauth.MIN_TTL_S), ("no-cache, max-age=600", oauth.MIN_TTL_S),
+    ("public", oauth.DEFAULT_TTL_S), (None, oauth.DEFAULT_TTL_S), ("max-age=99999999999999", 3600),
+    ("s-maxage=10", oauth.DEFAULT_TTL_S), ("max-age=abc", oauth.DEFAULT_TTL_S)])
+def test_cache_control_is_read_within_bounds(header, seconds):
+    """RFC 9111 5.2.2: max-age in seconds; no-store and no-cache: not reused without asking."""
+    assert oauth.ttl_seconds(header) == seconds
+
+
+def test_unknown_kids_refetch_at_most_once_per_interval(cached):
+    """A key the provider just rotated in is found (one refetch), but a flood of forged kids
+    costs one fetch per REFETCH_INTERVAL_S, not one per request."""
+    idp, endpoint, clock = cached
+    oauth.verify_id_token("google", idp.id_token("google", "g-1"))
+    good = idp.id_token("google", "g-1")
+    header, rest = good.split(".", 1)
+    clock.now += oauth.REFETCH_INTERVAL_S
+    for i in range(50):
+        forged_header = jwt.utils.base64url_encode(
+            ('{"alg":"RS256","typ":"JWT","kid":"forged-%d"}' % i).encode()).decode()
+        assert reason("google", f"{forged_header}.{rest}") == "unknown_key"
+        clock.now += 0.5
+    assert endpoint.fetches == 2  # the first load, and one refetch for the first forged kid in 25 s
+    clock.now += oauth.REFETCH_INTERVAL_S
+    assert reason("google", f"{forged_header}.{rest}") == "unknown_key"
+    assert endpoint.fetches == 3
+    assert oauth.verify_id_token("google", good).subject == "g-1"  # known kids never wait
+
+
+def test_a_provider_that_cannot_be_reached_is_not_asked_on_every_request(cached):
+    idp, endpoint, clock = cached
+
+    def down(url):
+        endpoint.fetches += 1
+        raise oauth.IdentityError("jwks_unavailable")
+
+    cache = oauth._clients[oauth._configured(oauth.PROVIDERS["google"])[1]]
+    cache._fetch = down
+    for _ in range(10):
+        assert reason("google", idp.id_token("google", "g-1")) == "jwks_unavailable"
+    assert endpoint.fetches == 1

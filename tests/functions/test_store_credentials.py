@@ -77,7 +77,7 @@ def webhook(aws_env, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     settings.cache_clear()
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
-    monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", lambda client: {"keys": [{**jwk, "kid": KID, "alg": "RS256"}]})
+    monkeypatch.setattr(oauth, "fetch_jwks", lambda url: ({"keys": [{**jwk, "kid": KID, "alg": "RS256"}]}, None))
     oauth._clients.clear()
     google.play_api.cache_clear()
 
@@ -236,3 +236,115 @@ def test_the_expected_keys_are_stated_once():
     assert credentials.problem("{") == "secret_not_json"
     assert credentials.problem(None) == "secret_not_string"
     assert not credentials.holds_what_subscriptions_needs("")
+
+
+# -- answers of the Play Developer API -----------------------------------------------------
+
+class PlayAnswers:
+    """Google's token endpoint, then scripted answers of the Play Developer API: a dict is a
+    200 with that body, an int an HTTP error with that status (Google's error body)."""
+
+    def __init__(self, *answers):
+        self.answers, self.calls = list(answers), []
+
+    def __call__(self, request, timeout):
+        import io
+        import urllib.error
+
+        if request.full_url == "https://oauth2.googleapis.com/token":
+            answer = {"access_token": "ya29.test", "expires_in": 3600}
+        else:
+            self.calls.append((request.get_method(), request.full_url))
+            answer = self.answers.pop(0)
+        if isinstance(answer, int):
+            raise urllib.error.HTTPError(request.full_url, answer, "error", {}, io.BytesIO(b'{"error": {}}'))
+        response = io.BytesIO(json.dumps(answer).encode())
+        response.__enter__ = lambda *_: response
+        response.__exit__ = lambda *_: None
+        return response
+
+
+def bought(user_id, acknowledged):
+    return {"subscriptionState": "SUBSCRIPTION_STATE_ACTIVE",
+            "acknowledgementState": "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED" if acknowledged
+            else "ACKNOWLEDGEMENT_STATE_PENDING",
+            "lineItems": [{"productId": "health.serenya.premium.monthly", "expiryTime": "2099-01-01T00:00:00Z"}],
+            "externalAccountIdentifiers": {"obfuscatedExternalAccountId": user_id}}
+
+
+@pytest.fixture
+def play(webhook, monkeypatch):
+    """(post, install answers, scan), with the secret set and a user whose id the purchase names."""
+    post, secrets, scan = webhook
+    secrets.put_secret_value(SecretId="serenya/test/third-party", SecretString=json.dumps(
+        {"google_play_service_account": {"client_email": "play@x.iam.gserviceaccount.com", "private_key": PEM,
+                                         "token_uri": "https://oauth2.googleapis.com/token"}}))
+    from functions.common import accounts
+
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
+        Item=accounts.profile_key("user-1"))
+
+    def answers(*scripted):
+        fake = PlayAnswers(*scripted)
+        monkeypatch.setattr(google.urllib.request, "urlopen", fake)
+        return fake
+
+    return post, answers, scan
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_token_google_no_longer_knows_is_200_and_counted(play, observed, status):
+    """404 purchaseTokenNotFound / 410 purchaseTokenNoLongerValid are permanent
+    (https://developer.android.com/google/play/billing/lifecycle/subscriptions#expired):
+    200 and counted in Notifications (outcome unknown_purchase), not 503 and StoreApiFailures."""
+    post, answers, scan = play
+    capsys, _ = observed
+    capsys.readouterr()
+    answers(status)
+    assert post() == (200, {"status": "accepted", "outcome": "unknown_purchase"})
+    out = capsys.readouterr().out
+    assert {"service": "serenya", "stack": "test", "function": "subscriptions", "store": "google", "type": "4",
+            "outcome": "unknown_purchase"} in emitted(out, "Notifications")
+    assert emitted(out, "StoreApiFailures") == []
+
+
+def test_an_unacknowledged_purchase_is_acknowledged_after_it_is_recorded(play):
+    post, answers, scan = play
+    fake = answers(bought("user-1", acknowledged=False), {})
+    assert post() == (200, {"status": "accepted", "outcome": "applied"})
+    assert [m for m, _ in fake.calls] == ["GET", "POST"]
+    assert fake.calls[1][1].endswith("/purchases/subscriptions/health.serenya.premium.monthly/tokens/"
+                                     "purchase-token-1:acknowledge")
+
+
+def test_an_acknowledged_purchase_is_not_acknowledged_again(play):
+    post, answers, scan = play
+    fake = answers(bought("user-1", acknowledged=True))
+    assert post() == (200, {"status": "accepted", "outcome": "applied"})
+    assert [m for m, _ in fake.calls] == ["GET"]
+
+
+def test_an_acknowledgement_refused_because_another_delivery_won_the_race_is_success(play):
+    """Google answers a second acknowledgement 400 invalidPurchaseState: when the purchase
+    then reads acknowledged, the notification succeeded."""
+    post, answers, scan = play
+    fake = answers(bought("user-1", acknowledged=False), 400, bought("user-1", acknowledged=True))
+    assert post() == (200, {"status": "accepted", "outcome": "applied"})
+    assert [m for m, _ in fake.calls] == ["GET", "POST", "GET"]
+
+
+def test_a_failed_acknowledgement_is_503_and_the_redelivery_acknowledges(play, observed):
+    """The entry is recorded before the acknowledgement; when Google cannot be asked the
+    webhook answers 503 (Pub/Sub delivers again) and the redelivery, finding the entry
+    recorded, acknowledges."""
+    post, answers, scan = play
+    capsys, _ = observed
+    capsys.readouterr()
+    answers(bought("user-1", acknowledged=False), 503)
+    status, body = post()
+    assert (status, body["error"]["code"]) == (503, "store_unavailable")
+    assert {"service": "serenya", "stack": "test", "function": "subscriptions", "store": "google",
+            "reason": "play_acknowledge_failed"} in emitted(capsys.readouterr().out, "StoreApiFailures")
+    fake = answers(bought("user-1", acknowledged=False), {})
+    assert post()[0] == 200  # (this push carries a later eventTimeMillis, so it applies again)
+    assert [m for m, _ in fake.calls] == ["GET", "POST"]

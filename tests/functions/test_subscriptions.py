@@ -195,7 +195,7 @@ def test_a_decoded_notification_carries_its_transactions_price(chain):
     body = notification(chain, data={"bundleId": BUNDLE, "environment": ENV, "signedTransactionInfo": chain.sign(
         {"bundleId": BUNDLE, "productId": "p", "appAccountToken": "u", "originalTransactionId": "o",
          "expiresDate": NOW, "price": 9990, "currency": "EUR", "signedDate": NOW})})
-    n = apple.decode(body, chain.root_sha256, BUNDLE, ENV)
+    n = apple.decode(body, chain.root_sha256, BUNDLE, ENV, now_ms=NOW)  # the transaction was signed at NOW
     assert (n.price_milli, n.currency) == (9990, "EUR")
 
 
