@@ -130,6 +130,15 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: u
         return jobs.failed(job, "invalid_model_reply")
 
 
+def _account_gone(job: jobs.JobId, s3, bucket: str) -> bool:
+    """The job's account no longer exists: its input is removed, nothing else happens."""
+    if accounts.exists(job.user_id):
+        return False
+    count("JobsRejected", reason="account_deleted")
+    s3.delete_object(Bucket=bucket, Key=job.incoming)
+    return True
+
+
 def process(key: str, deadline: float, owner: str) -> None:
     """`owner`: the invocation's request id, the same for Lambda's retries of one event."""
     job = jobs.parse(key.removeprefix("incoming/")) if key.startswith("incoming/") else None
@@ -148,6 +157,8 @@ def process(key: str, deadline: float, owner: str) -> None:
             count("DuplicateDeliveries", kind=job.kind)
         s3.delete_object(Bucket=bucket, Key=job.incoming)
         return
+    if _account_gone(job, s3, bucket):  # deleted since its ticket: no model call for nobody
+        return
     if not jobs.claim(job, owner):
         count("DuplicateDeliveries", kind=job.kind)  # another delivery is analysing it
         return
@@ -165,9 +176,7 @@ def process(key: str, deadline: float, owner: str) -> None:
         outcome = jobs.failed(job, "processing_timeout")  # what the job already reads
     else:
         outcome = run(job, obj["Body"].read(), obj["ContentType"], deadline, use)
-    if not accounts.exists(job.user_id):
-        count("JobsRejected", reason="account_deleted")
-        s3.delete_object(Bucket=bucket, Key=job.incoming)
+    if _account_gone(job, s3, bucket):  # deleted during the analysis: its outcome is not written
         return
     # Before the outcome: a failure here is retried with the job (Lambda's retry keeps the
     # claim), while after it a retry would find the outcome and the record would be lost.

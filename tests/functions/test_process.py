@@ -106,6 +106,17 @@ def test_a_job_whose_account_was_deleted_leaves_nothing(s3, monkeypatch, capsys)
     assert '"reason":"account_deleted"' in capsys.readouterr().out.replace(" ", "")  # JobsRejected
 
 
+def test_a_deleted_accounts_upload_costs_no_model_call(s3, monkeypatch):
+    """Issue 24, item 4: the account is checked before the model is called, not only after."""
+    model = StubModel(VALID)
+    use(monkeypatch, model)
+    job = upload(s3, TABLE.pdf())
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").delete_item(
+        Key={"PK": f"USER#{USER}", "SK": "PROFILE"})
+    deliver(job)
+    assert model.calls == 0 and not incoming_exists(s3, job)
+
+
 @pytest.mark.parametrize("reply", [
     {"document_type": "lab_report"},                                   # fields missing
     {**VALID, "confidence": 7},                                        # out of range
