@@ -336,6 +336,10 @@ CATALOG: tuple[Function, ...] = (
             CustomMetric("ImagePreparation", "Photo preparation time", unit="Milliseconds",
                          dashboards=("operations",)),
             CustomMetric("DuplicateDeliveries", "Repeated S3 deliveries", ("kind",)),
+            # The model's flag contradicted the value and its numeric range and was replaced
+            # (functions/process/flags.py): a model regression or a document written to mislead.
+            CustomMetric("FlagDisagreements", "Model flags replaced", ("model_flag", "derived_flag"),
+                         dashboards=("security",)),
         )),
     Function(
         "status", "Where a job stands, from S3 metadata",

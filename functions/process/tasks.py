@@ -19,7 +19,7 @@ from functions.common.observability import count
 from functions.common.requests import ChatRequest, DoctorReportRequest
 from functions.common.results import (DISCLAIMER, AnalysisResult, ChatAnswerDraft, DoctorReport,
                                       DoctorReportDraft, LabAnalysisDraft, dump)
-from functions.process import pdfs
+from functions.process import flags, pdfs
 from functions.process.offline import RESULTS_TAG, tagged
 from functions.process.providers import InputError
 
@@ -73,6 +73,7 @@ def lab_task(body: bytes, content_type: str) -> Task:
         block = {"image": {"format": image.format, "source": {"bytes": image.data}}}
 
     def finish(draft: LabAnalysisDraft, model_id: str) -> dict:
+        draft = flags.checked(draft)  # numeric flags follow from value and range, whatever the model said
         return dump(AnalysisResult(**draft.model_dump(), model=model_id, disclaimer=DISCLAIMER,
                                    processed_at=now_iso()))
 
