@@ -429,47 +429,48 @@ class KmsQuota:
     cryptographic operations on symmetric keys share one quota, HMAC keys included ("This
     quota applies to cryptographic operations with symmetric encryption keys and HMAC keys,
     which are also symmetric"); those on ECC keys share another; GetPublicKey has its own.
-    `operations` are the ones the program calls (functions/common: crypto, users, tokens,
-    and S3, DynamoDB and Secrets Manager with the storage key on the functions' behalf);
-    `lowest_default` is the quota's smallest regional default (requests per second)."""
+    KMS publishes the usage of a shared quota as one AWS/Usage metric, Resource
+    `CryptographicOperationsSymmetric` (or `...Ecc`, `...Rsa`), and other operations under
+    their own name: there is no per-operation metric of Decrypt to alarm on.
+    `operations` are the ones AWS counts against it; `lowest_default` is the quota's
+    smallest regional default (requests per second)."""
     key: str
     title: str
+    resource: str                      # the Resource dimension of its AWS/Usage CallCount
     operations: tuple[str, ...]
     lowest_default: int
 
 
 KMS_QUOTAS = (
-    KmsQuota("kms-symmetric", "Cryptographic operations (symmetric)", ("Decrypt", "GenerateDataKey", "GenerateMac"),
-             10_000),
-    KmsQuota("kms-ecc", "Cryptographic operations (ECC and SM2)", ("Sign",), 1_000),
-    KmsQuota("kms-get-public-key", "GetPublicKey", ("GetPublicKey",), 2_000),
+    KmsQuota("kms-symmetric", "Cryptographic operations (symmetric)", "CryptographicOperationsSymmetric",
+             ("Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateMac",
+              "GenerateRandom", "ReEncrypt", "VerifyMac"), 10_000),
+    KmsQuota("kms-ecc", "Cryptographic operations (ECC and SM2)", "CryptographicOperationsEcc",
+             ("Sign", "Verify", "DeriveSharedSecret"), 1_000),
+    KmsQuota("kms-get-public-key", "GetPublicKey", "GetPublicKey", ("GetPublicKey",), 2_000),
 )
 
 
-def kms_usage(operation: str) -> Metric:
-    """KMS's per-second calls of one operation, counted per minute in AWS/Usage (Service
-    KMS, Type API, Resource the operation, Class None):
+def kms_usage(resource: str) -> Metric:
+    """KMS calls counted per minute in AWS/Usage (Service KMS, Type API, Resource the quota's
+    or the operation's name, Class None):
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Usage-Metrics.html"""
-    return Metric("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": operation, "Class": "None"},
+    return Metric("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": resource, "Class": "None"},
                   period_s=MINUTE)
 
 
 def kms_quota_alarm(quota: KmsQuota) -> AlarmSpec:
-    """Calls per second of every operation that shares `quota`, summed, as a % of the quota.
-    SERVICE_QUOTA takes a usage metric, not an expression, so it reads the shared quota
-    through the first operation's metric (Decrypt for the symmetric quota: the busiest, as
-    every table, bucket and secret read calls it), as the AWS Security Blog's "Manage your
-    AWS KMS API request rates using Service Quotas and Amazon CloudWatch" does. FILL counts
-    a quiet operation as 0 rather than as missing data."""
-    ids = {f"m_{op}": kms_usage(op) for op in quota.operations}
-    first = next(iter(ids))
-    total = "SUM([" + ", ".join(f"FILL({i}, 0)" for i in ids) + "])"
+    """The quota's calls per second as a % of it: its one usage metric, which already sums
+    every operation that shares the quota, over SERVICE_QUOTA of that same metric (AWS
+    Security Blog, "Manage your AWS KMS API request rates using Service Quotas and Amazon
+    CloudWatch"). FILL counts a quiet minute as 0 rather than as missing data."""
     return AlarmSpec(
         "kms", f"{quota.key.removeprefix('kms-')}-quota",
         f"KMS {quota.title} requests above 80% of the account's quota",
-        Expression(f"100 * {total} / PERIOD({first}) / SERVICE_QUOTA({first})", ids, "% of quota"), 80,
+        Expression("100 * FILL(usage, 0) / PERIOD(usage) / SERVICE_QUOTA(usage)", {"usage": kms_usage(quota.resource)},
+                   "% of quota"), 80,
         "KMS will start throttling: sign-ins, profiles and uploads fail.",
-        (f"Which function calls {', '.join(quota.operations)} most (security dashboard: KMS calls per minute)?",
+        (f"Which function calls {', '.join(quota.operations[:3])} most (security dashboard: KMS calls per minute)?",
          "Other applications and stacks sharing the account's KMS quota in the region",
          f"Service Quotas: request an increase of KMS '{quota.title} request rate'"),
         periods=3, datapoints=2, dashboard="security")

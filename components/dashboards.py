@@ -161,10 +161,10 @@ def security(catalog: tuple[Function, ...], settings: Settings, names: StackName
         layout.add(_metric_widget(f"WAF ({title}) allowed and blocked requests", [
             ["AWS/WAFV2", "BlockedRequests", *dims], ["AWS/WAFV2", "AllowedRequests", *dims]], acl.region),
             width=12)
-    # Every metric reads CallCount: the label names the operation and the quota it counts against.
+    # Every metric reads CallCount: the label names the quota (KMS publishes one metric per quota).
     layout.add(_metric_widget("KMS calls per minute", [
-        [m.namespace, m.name, *[x for pair in m.dimensions.items() for x in pair], {"label": f"{op} ({q.title})"}]
-        for q in KMS_QUOTAS for op in q.operations for m in [kms_usage(op)]], region, period=60), width=12)
+        [m.namespace, m.name, *[x for pair in m.dimensions.items() for x in pair], {"label": q.title}]
+        for q in KMS_QUOTAS for m in [kms_usage(q.resource)]], region, period=60), width=12)
     return {"widgets": layout.widgets}
 
 

@@ -57,11 +57,10 @@ LOCAL_REFUSALS = {
     505: (505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served"),
 }
 LocalRoute = Callable[["LocalRequest"], HttpResponse]
-# SERVICE_QUOTA of each KMS operation's usage metric: the lowest regional default of the
-# quota it counts against (components/alarms.KMS_QUOTAS). The account's real quota is
-# unknowable offline, and the lowest one makes the local kms quota alarms fire no later
-# than the deployed ones.
-KMS_OPERATION_QUOTAS = {op: q.lowest_default for q in KMS_QUOTAS for op in q.operations}
+# SERVICE_QUOTA of each KMS usage metric: the lowest regional default of its quota
+# (components/alarms.KMS_QUOTAS). The account's real quota is unknowable offline, and the
+# lowest one makes the local kms quota alarms fire no later than the deployed ones.
+KMS_USAGE_QUOTAS = {q.resource: q.lowest_default for q in KMS_QUOTAS}
 
 
 class LocalRequest:
@@ -430,7 +429,7 @@ def _service_quota(metric: MetricStat) -> Optional[float]:
     """SERVICE_QUOTA of a usage metric, as far as the local stack knows it."""
     d = metric.dimensions
     if metric.namespace == "AWS/Usage" and d.get("Service") == "KMS":
-        return KMS_OPERATION_QUOTAS.get(d.get("Resource"))
+        return KMS_USAGE_QUOTAS.get(d.get("Resource"))
     return None
 
 

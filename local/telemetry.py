@@ -20,7 +20,8 @@ functions really use, into the metric store (local/metric_store.py).
   SystemErrors (5xx), ThrottledRequests and Read/WriteThrottleEvents (throttling
   errors), ConditionalCheckFailedRequests, UserErrors (other 400s, no dimension)
   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html).
-- AWS/Usage CallCount per KMS operation (Service KMS, Type API, Class None), from the
+- AWS/Usage CallCount per KMS quota (Resource CryptographicOperationsSymmetric, ...Ecc)
+  or, outside a shared quota, per operation (Service KMS, Type API, Class None), from the
   functions' KMS calls; S3's own calls to KMS for SSE-KMS objects happen inside moto and
   are not counted.
 - AWS/Bedrock per ModelId (the stack's configured model, which the offline analyser
@@ -44,6 +45,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
+from components.alarms import KMS_QUOTAS
 from local import emf
 from local.metric_store import MetricStore
 from local.runtime import current_function
@@ -201,7 +203,10 @@ class Telemetry:
     def _kms(self, model, **_) -> None:
         if current_function() is None:
             return
-        self.store.put("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": model.name,
+        # As KMS publishes it: the shared quota's metric for a cryptographic operation,
+        # the operation's own otherwise (components/alarms.KMS_QUOTAS).
+        resource = next((q.resource for q in KMS_QUOTAS if model.name in q.operations), model.name)
+        self.store.put("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": resource,
                                                   "Class": "None"}, 1, "Count")
 
     # -- the model ------------------------------------------------------------------------

@@ -104,7 +104,8 @@ NAMESPACES = {
                     "OutputTokenCount": ANY, "LegacyModelInvocations": ANY, "OutputImageCount": ANY},
     },
     "AWS/Usage": {
-        # KMS publishes its API request counts here: Service KMS, Type API, Resource the operation, Class None.
+        # KMS publishes its API request counts here: Service KMS, Type API, Class None, Resource the shared
+        # quota (CryptographicOperationsSymmetric, ...Ecc, ...Rsa) or, outside one, the operation.
         "url": "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Usage-Metrics.html",
         "also": "https://docs.aws.amazon.com/kms/latest/developerguide/monitoring-cloudwatch.html",
         "dimensions": (frozenset({"Service", "Type", "Resource", "Class"}),),
