@@ -205,8 +205,8 @@ class ApiLayer(pulumi.ComponentResource):
                 "cached_methods": ["GET", "HEAD"],
                 "cache_policy_id": CACHING_DISABLED,
                 "origin_request_policy_id": request_policy,
-                # no `compress`: CloudFront compresses only what it caches, with a cache policy that
-                # enables Gzip or Brotli, which CachingDisabled does not:
+                # no `compress`: CloudFront compresses only with a cache policy that enables Gzip
+                # or Brotli, and CachingDisabled enables neither:
                 # https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/ServingCompressedFiles.html
             },
             restrictions={"geo_restriction": {"restriction_type": "none"}},
