@@ -7,4 +7,11 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_DocumentBlock.html
 MAX_PDF_BYTES = 4_500_000
 MAX_CHAT_BYTES = 256 * 1024
+# What fits the model's context, estimated before the call: Claude Haiku 4.5 reads 200,000
+# tokens, less the reply (4,096) and the task's prompt and tool schema (~2,000). JSON of
+# dates and numbers tokenises at about 2.5 bytes a token at worst, so a doctor report's
+# results over MAX_REPORT_BYTES cannot fit (413 payload_too_large, before the body is
+# parsed); a chat's 256 KiB (about 105,000 tokens at that rate) always does.
+CONTEXT_TOKENS = 200_000
+MAX_REPORT_BYTES = int((CONTEXT_TOKENS - 4_096 - 2_000) * 2.5)
 UPLOAD_TYPES = ("application/pdf", "image/jpeg", "image/png")

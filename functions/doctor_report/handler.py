@@ -6,6 +6,7 @@ from functions.common import jobs, lazy, quotas, users
 from functions.common.api import api_handler
 from functions.common.http import (ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded,
                                    require_json_media_type)
+from functions.common.limits import MAX_REPORT_BYTES
 from functions.common.observability import count
 
 app = make_resolver()
@@ -23,6 +24,9 @@ def doctor_report():
     plan = quotas.plan_of(subscription)
     if plan != "premium":
         raise ApiError(HTTPStatus.FORBIDDEN, "premium_required", "doctor reports are a premium feature")
+    if len((app.current_event.body or "").encode()) > MAX_REPORT_BYTES:
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
+                       "the results would not fit the model's context: send fewer or shorter results")
     from functions.common.requests import DoctorReportRequest  # pydantic and the models on first use
 
     request = parse_body(app, DoctorReportRequest)

@@ -267,3 +267,20 @@ def test_a_pdf_over_the_limit_that_arrives_anyway_fails_before_the_model():
     with pytest.raises(InputError) as e:
         lab_task(b"%PDF-1.7\n" + b"0" * MAX_PDF_BYTES, "application/pdf")
     assert e.value.code == "document_too_large"
+
+
+def test_doctor_report_results_that_cannot_fit_the_models_context_are_413_before_parsing(table, monkeypatch):
+    """Issue 24 item 2: a 3.6 MB report (about a million tokens) was accepted; now anything over
+    what the context window takes is refused, before the body is parsed or the quota used."""
+    from functions.common import http, limits
+    from functions.doctor_report.handler import handler
+
+    assert limits.MAX_REPORT_BYTES / 2.5 + 4_096 + 2_000 <= limits.CONTEXT_TOKENS
+    assert limits.MAX_CHAT_BYTES / 2.5 + 4_096 + 2_000 <= limits.CONTEXT_TOKENS  # a chat always fits
+    u = user(table, PREMIUM)
+    parsed = []
+    monkeypatch.setattr(http, "parse_json_object", lambda app: parsed.append(1) or {})
+    status, body, _ = call(handler, "POST", "/api/v1/process/doctor-report", u,
+                           {"results": [], "notes": "x" * limits.MAX_REPORT_BYTES})
+    assert (status, body["error"]["code"], parsed) == (413, "payload_too_large", [])
+    assert counters(table, u) == {}
