@@ -23,7 +23,7 @@ def message():
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "chat requests may be at most 256 KiB")
     from functions.common.requests import ChatRequest  # pydantic and the models on first use
 
-    request = parse_body(app, ChatRequest)
+    request = parse_body(app, ChatRequest, max_bytes=MAX_CHAT_BYTES)
     if request.prompt_id is not None and request.prompt_id not in PROMPT_IDS:
         raise ApiError(HTTPStatus.BAD_REQUEST, "unknown_prompt", "prompt_id is not one of the chat prompts")
     subscription = users.plan(user_id)
@@ -31,12 +31,16 @@ def message():
         raise account_gone()
     plan = quotas.plan_of(subscription)
     try:  # counted before anything is written: a refusal changes nothing
-        quotas.consume(user_id, "chat_messages", plan)
+        counted = quotas.consume(user_id, "chat_messages", plan)
     except quotas.QuotaExceeded as e:
         count("QuotaRefusals", kind="chat_messages", plan=plan)
         raise quota_exceeded(e.refusal) from None
     job = jobs.new_job_id("chat", user_id)
-    jobs.write_input(job, request.model_dump(mode="json", exclude_none=True))
+    try:
+        jobs.write_input(job, request.model_dump(mode="json", exclude_none=True))
+    except Exception:
+        quotas.refund(counted)  # no job was created: the request changes nothing
+        raise
     return {"job_id": job.value, "status": "processing"}, HTTPStatus.ACCEPTED
 
 

@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.shared.json_encoder import Encoder
 
 from functions.common import accounts, safejson
+from functions.common.limits import MAX_BODY_BYTES
 from functions.common.observability import count, logger
 from functions.common.settings import settings
 
@@ -82,13 +83,17 @@ def require_json_media_type(app: APIGatewayRestResolver) -> None:
                        "send the body as Content-Type: application/json")
 
 
-def parse_json_object(app: APIGatewayRestResolver) -> dict:
+def parse_json_object(app: APIGatewayRestResolver, max_bytes: int = MAX_BODY_BYTES) -> dict:
     """The request body as a dict: 415 `unsupported_media_type` when it is not declared
     JSON; 400 `invalid_json` when it is not a JSON object or cannot be parsed safely
     (nesting deeper than 64, numbers over 100 digits: common/safejson.py)."""
     require_json_media_type(app)
+    body = app.current_event.body or ""
+    if len(body) > max_bytes or len(body.encode()) > max_bytes:  # characters first: no copy of a huge body
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
+                       f"the body may be at most {max_bytes // 1024} KiB")
     try:
-        data = safejson.loads(app.current_event.body or "")
+        data = safejson.loads(body)
     except (ValueError, TypeError):  # JSONDecodeError and UnsafeJson are ValueErrors
         raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json",
                        "the body must be a JSON object (nesting at most 64 deep, numbers at most 100 digits)") from None
@@ -97,12 +102,13 @@ def parse_json_object(app: APIGatewayRestResolver) -> dict:
     return data
 
 
-def parse_body(app: APIGatewayRestResolver, model, read_only: frozenset[str] = frozenset()):
+def parse_body(app: APIGatewayRestResolver, model, read_only: frozenset[str] = frozenset(),
+               max_bytes: int = MAX_BODY_BYTES):
     """The request body as `model` (pydantic): 400 `invalid_json` when it is not a JSON object,
     400 `read_only_field` when it tries to set one of `read_only`, 422 when the schema fails."""
     from pydantic import ValidationError  # only functions that take a body pay for pydantic
 
-    data = parse_json_object(app)
+    data = parse_json_object(app, max_bytes)
     forbidden = sorted(read_only & data.keys())
     if forbidden:
         raise ApiError(HTTPStatus.BAD_REQUEST, "read_only_field", f"read-only: {', '.join(forbidden)}")

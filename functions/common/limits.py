@@ -7,6 +7,11 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_DocumentBlock.html
 MAX_PDF_BYTES = 4_500_000
 MAX_CHAT_BYTES = 256 * 1024
+# Any other JSON body (sign-in, onboarding, upload tickets, profile updates) is a few KB:
+# a larger one is refused before it is read, so nobody can spend the routes' latency
+# objective (and page on-call) with megabytes of padding the parser would scan first.
+MAX_BODY_BYTES = 64 * 1024
+MAX_WEBHOOK_BYTES = 256 * 1024   # an App Store notification carries its certificate chain
 # What fits the model's context, estimated before the call: Claude Haiku 4.5 reads 200,000
 # tokens, less the reply (4,096) and the task's prompt and tool schema (~2,000). JSON of
 # dates and numbers tokenises at about 2.5 bytes a token at worst, so a doctor report's

@@ -114,7 +114,31 @@ def _key(user_id: str, kind: str, window: str, start: int) -> dict[str, str]:
     return {"PK": f"{KEY_PREFIX}{user_id}", "SK": f"{kind}#{window}#{start}"}
 
 
-def consume(user_id: str, kind: str, plan: str, now: Optional[float] = None) -> None:
+@dataclass(frozen=True)
+class Counted:
+    """What `consume` counted: the counters `refund` gives back."""
+    keys: tuple[dict, ...]
+
+
+def refund(counted: Counted) -> None:
+    """Gives back what `consume` counted, when the job could not be created after all (a
+    request that fails changes nothing). Best effort: a failed refund costs the user one
+    count of the window, never more."""
+    from functions.common import aws
+    from functions.common.observability import logger
+    from functions.common.settings import settings
+
+    try:
+        aws.client("dynamodb").transact_write_items(TransactItems=[{"Update": {
+            "TableName": settings().require("table_name"), "Key": key,
+            "UpdateExpression": "ADD #used :minus", "ConditionExpression": "#used > :zero",
+            "ExpressionAttributeNames": {"#used": COUNT_ATTRIBUTE},
+            "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}}}} for key in counted.keys])
+    except Exception as e:  # the request is failing already: its own error is the one to report
+        logger.warning("quota refund failed", extra={"error_type": type(e).__name__})
+
+
+def consume(user_id: str, kind: str, plan: str, now: Optional[float] = None) -> Counted:
     """Counts one `kind` for the user, or raises QuotaExceeded and counts nothing."""
     from botocore.exceptions import ClientError
 
@@ -141,7 +165,7 @@ def consume(user_id: str, kind: str, plan: str, now: Optional[float] = None) -> 
     for attempt in range(3):
         try:
             aws.client("dynamodb").transact_write_items(TransactItems=items)
-            return
+            return Counted(tuple(item["Update"]["Key"] for item in items))
         except ClientError as e:
             reasons = [r.get("Code") for r in e.response.get("CancellationReasons", [])]
             full = [WINDOWS[i] for i, code in enumerate(reasons[:len(WINDOWS)]) if code == "ConditionalCheckFailed"]

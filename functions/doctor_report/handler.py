@@ -29,14 +29,18 @@ def doctor_report():
                        "the results would not fit the model's context: send fewer or shorter results")
     from functions.common.requests import DoctorReportRequest  # pydantic and the models on first use
 
-    request = parse_body(app, DoctorReportRequest)
+    request = parse_body(app, DoctorReportRequest, max_bytes=MAX_REPORT_BYTES)
     try:  # counted before anything is written: a refusal changes nothing
-        quotas.consume(user_id, "doctor_reports", plan)
+        counted = quotas.consume(user_id, "doctor_reports", plan)
     except quotas.QuotaExceeded as e:
         count("QuotaRefusals", kind="doctor_reports", plan=plan)
         raise quota_exceeded(e.refusal) from None
     job = jobs.new_job_id("report", user_id)
-    jobs.write_input(job, request.model_dump(mode="json", exclude_none=True))
+    try:
+        jobs.write_input(job, request.model_dump(mode="json", exclude_none=True))
+    except Exception:
+        quotas.refund(counted)  # no job was created: the request changes nothing
+        raise
     return {"job_id": job.value, "status": "processing"}, HTTPStatus.ACCEPTED
 
 

@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLaye
 from functions.common import lazy, users
 from functions.common.api import api_handler
 from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_json_object
+from functions.common.limits import MAX_WEBHOOK_BYTES
 from functions.common.observability import count, logger
 from functions.common.settings import settings
 from functions.subscriptions import apple, google, state
@@ -92,7 +93,7 @@ def _refuse(store: str, reason: str) -> ApiError:
 
 @app.post("/api/v1/subscriptions/webhook")
 def webhook():
-    body = parse_json_object(app)
+    body = parse_json_object(app, MAX_WEBHOOK_BYTES)
     store = "apple" if "signedPayload" in body else "google" if "message" in body else "unknown"
     try:
         if store == "apple":

@@ -41,19 +41,23 @@ def upload():
         raise account_gone()
     plan = quotas.plan_of(subscription)
     try:  # counted before anything is written: a refusal changes nothing
-        quotas.consume(user_id, "documents", plan)
+        counted = quotas.consume(user_id, "documents", plan)
     except quotas.QuotaExceeded as e:
         count("QuotaRefusals", kind="documents", plan=plan)
         raise quota_exceeded(e.refusal) from None
     job = jobs.new_job_id("result", user_id)
     key_arn = settings().require("data_key_arn")
     encryption = {"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": key_arn}
-    post = aws.client("s3").generate_presigned_post(
-        Bucket=settings().require("temp_bucket"), Key=job.incoming,
-        Fields={"Content-Type": content_type, **encryption},
-        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, request.file_size],
-                    *({k: v} for k, v in encryption.items())],
-        ExpiresIn=jobs.UPLOAD_URL_SECONDS)
+    try:
+        post = aws.client("s3").generate_presigned_post(
+            Bucket=settings().require("temp_bucket"), Key=job.incoming,
+            Fields={"Content-Type": content_type, **encryption},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, request.file_size],
+                        *({k: v} for k, v in encryption.items())],
+            ExpiresIn=jobs.UPLOAD_URL_SECONDS)
+    except Exception:
+        quotas.refund(counted)  # no ticket was issued: the request changes nothing
+        raise
     count("UploadsStarted", content_type=content_type)
     return {"job_id": job.value, "upload": {"url": post["url"], "fields": post["fields"]},
             "expires_in": jobs.UPLOAD_URL_SECONDS}, HTTPStatus.CREATED

@@ -284,3 +284,35 @@ def test_doctor_report_results_that_cannot_fit_the_models_context_are_413_before
                            {"results": [], "notes": "x" * limits.MAX_REPORT_BYTES})
     assert (status, body["error"]["code"], parsed) == (413, "payload_too_large", [])
     assert counters(table, u) == {}
+
+
+def test_a_request_that_fails_after_counting_gives_the_count_back(table, monkeypatch):
+    """API.md: "A request that fails changes nothing" (an adversarial review found a failed
+    S3 write leaving the quota used)."""
+    from functions.chat_messages.handler import handler
+    from functions.common import jobs
+
+    u = user(table)
+    write = jobs.write_input
+    monkeypatch.setattr(jobs, "write_input", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("S3 down")))
+    statuses = [call(handler, "POST", "/api/v1/chat/messages", u, {"message": "Hi?"})[0] for _ in range(3)]
+    assert statuses == [500] * 3
+    assert set(counters(table, u).values()) <= {0}
+    monkeypatch.setattr(jobs, "write_input", write)
+    assert [call(handler, "POST", "/api/v1/chat/messages", u, {"message": "Hi?"})[0] for _ in range(3)] == \
+        [202, 202, 429]  # the full hour's limit is still there
+
+
+@pytest.mark.parametrize("path, module", [("/api/v1/auth/oauth-signin", "functions.auth.handler"),
+                                          ("/api/v1/auth/oauth-onboarding", "functions.auth.handler"),
+                                          ("/api/v1/process/upload", "functions.upload.handler")])
+def test_a_padded_body_is_refused_before_it_is_read(table, path, module):
+    """An adversarial review paged on-call with 2-10 MB bodies to sign-in: each was parsed
+    (0.3-2.5 s) before its 4xx, burning the route's latency objective."""
+    import importlib
+
+    handler = importlib.import_module(module).handler
+    from functions.common.limits import MAX_BODY_BYTES
+
+    status, body, _ = call(handler, "POST", path, user(table), {"pad": "x" * MAX_BODY_BYTES})
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 
 import boto3
@@ -276,12 +277,16 @@ def test_make_run_serves_health_and_stops_on_ctrl_c():
             if "Ctrl-C" in line:
                 break
         assert url, "the local stack did not print its address"
+        # Keep reading what it prints (its shutdown included): a full pipe would block it.
+        rest: list[str] = []
+        drain = threading.Thread(target=lambda: rest.extend(process.stdout), daemon=True)
+        drain.start()
         with urllib.request.urlopen(url + "/local/health", timeout=10) as response:
             health = json.loads(response.read())
         assert health["resources"]["table"] == "serenya-dev"
         assert health["resources"]["temp_bucket"].startswith("serenya-dev-temp-")
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+        assert process.wait(timeout=20) == 0, "".join(rest)[-2000:]
     finally:
         if process.poll() is None:
             process.kill()
