@@ -50,7 +50,7 @@ USAGE_RECORD_CONDITION = {
 QUOTA_COUNTER_CONDITION = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{quotas.KEY_PREFIX}*"]}}
 READ_PLAN_CONDITION = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
-    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", "current_subscription"]},
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["GSI2PK", "PK", "SK", "current_subscription"]},
     "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
 }
 

@@ -26,12 +26,13 @@ def message():
     request = parse_body(app, ChatRequest, max_bytes=MAX_CHAT_BYTES)
     if request.prompt_id is not None and request.prompt_id not in PROMPT_IDS:
         raise ApiError(HTTPStatus.BAD_REQUEST, "unknown_prompt", "prompt_id is not one of the chat prompts")
-    subscription = users.plan(user_id)
-    if subscription is None:
+    found = users.plan_and_identity(user_id)
+    if found is None:
         raise account_gone()
+    subscription, identity = found
     plan = quotas.plan_of(subscription)
     try:  # counted before anything is written: a refusal changes nothing
-        counted = quotas.consume(user_id, "chat_messages", plan)
+        counted = quotas.consume(quotas.holder(identity), "chat_messages", plan)
     except quotas.QuotaExceeded as e:
         count("QuotaRefusals", kind="chat_messages", plan=plan)
         raise quota_exceeded(e.refusal) from None

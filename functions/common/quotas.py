@@ -98,6 +98,15 @@ def limits() -> Mapping[str, Mapping[str, Mapping[str, int]]]:
     return json.loads(raw) if raw else DEFAULT_LIMITS
 
 
+def holder(identity: str) -> str:
+    """Whose counters: the person's external identity (provider and subject), hashed, so
+    that deleting an account and onboarding again with the same Google or Apple account
+    finds the same counters, and the provider's id is not stored a second time."""
+    import hashlib
+
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
 def plan_of(subscription: Optional[Mapping[str, Any]]) -> str:
     """The plan whose limits apply: premium while the subscription entitles to it."""
     from functions.common.users import PREMIUM_STATUSES

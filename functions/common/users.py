@@ -138,9 +138,19 @@ def exists(user_id: str) -> bool:
 
 def plan(user_id: str) -> Optional[dict]:
     """The user's subscription (None when the account is gone): one projected read."""
+    found = plan_and_identity(user_id)
+    return None if found is None else found[0]
+
+
+def plan_and_identity(user_id: str) -> Optional[tuple[dict, str]]:
+    """The user's subscription and external identity (GSI2PK: the provider's subject), or
+    None when the account is gone: one projected read. Quotas are the identity's, so that
+    deleting the account and onboarding again does not start them afresh."""
     item = table().get_item(Key=profile_key(user_id), ConsistentRead=True,
-                             ProjectionExpression="current_subscription").get("Item")
-    return None if item is None else item.get("current_subscription", dict(FREE_PLAN))
+                             ProjectionExpression="current_subscription, GSI2PK").get("Item")
+    if item is None:
+        return None
+    return item.get("current_subscription", dict(FREE_PLAN)), item.get("GSI2PK", user_id)
 
 
 def update(user_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ()) -> Optional[dict]:

@@ -15,12 +15,13 @@ lazy.preload("functions.common.requests")  # the request models (pydantic)
 
 @app.post("/api/v1/process/doctor-report")
 def doctor_report():
-    user_id = caller_id(app, check_account=False)  # users.plan reads the profile
+    user_id = caller_id(app, check_account=False)  # users.plan_and_identity reads the profile
     require_json_media_type(app)  # a header: refused before anything is read
     # The plan before the body: a free account's request is refused without being parsed.
-    subscription = users.plan(user_id)
-    if subscription is None:
+    found = users.plan_and_identity(user_id)
+    if found is None:
         raise account_gone()
+    subscription, identity = found
     plan = quotas.plan_of(subscription)
     if plan != "premium":
         raise ApiError(HTTPStatus.FORBIDDEN, "premium_required", "doctor reports are a premium feature")
@@ -31,7 +32,7 @@ def doctor_report():
 
     request = parse_body(app, DoctorReportRequest, max_bytes=MAX_REPORT_BYTES)
     try:  # counted before anything is written: a refusal changes nothing
-        counted = quotas.consume(user_id, "doctor_reports", plan)
+        counted = quotas.consume(quotas.holder(identity), "doctor_reports", plan)
     except quotas.QuotaExceeded as e:
         count("QuotaRefusals", kind="doctor_reports", plan=plan)
         raise quota_exceeded(e.refusal) from None

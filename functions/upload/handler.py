@@ -36,12 +36,13 @@ def upload():
     if content_type == "application/pdf" and request.file_size > MAX_PDF_BYTES:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large",
                        "PDFs may be at most 4.5 MB (the model's limit for one document)")
-    subscription = users.plan(user_id)
-    if subscription is None:
+    found = users.plan_and_identity(user_id)
+    if found is None:
         raise account_gone()
+    subscription, identity = found
     plan = quotas.plan_of(subscription)
     try:  # counted before anything is written: a refusal changes nothing
-        counted = quotas.consume(user_id, "documents", plan)
+        counted = quotas.consume(quotas.holder(identity), "documents", plan)
     except quotas.QuotaExceeded as e:
         count("QuotaRefusals", kind="documents", plan=plan)
         raise quota_exceeded(e.refusal) from None

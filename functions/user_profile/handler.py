@@ -35,7 +35,8 @@ def read():
     item = _profile(user_id)
     # What is left of the model-backed work the plan allows (one more read: the counters).
     plan = quotas.plan_of(item.get("current_subscription"))
-    return {**users.to_user(item), "quota": quotas.status(user_id, plan)}
+    holder = quotas.holder(item.get("GSI2PK", user_id))
+    return {**users.to_user(item), "quota": quotas.status(holder, plan)}
 
 
 @app.put("/api/v1/user/profile")

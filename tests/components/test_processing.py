@@ -317,7 +317,7 @@ def test_only_the_functions_that_start_model_work_count_quotas_and_only_quota_it
         assert count["Action"] == ["dynamodb:UpdateItem"] and count["Condition"] == iam.QUOTA_COUNTER_CONDITION
     assert iam.QUOTA_COUNTER_CONDITION == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["QUOTA#*"]}}
     for name in ("upload", "chat_messages"):  # doctor_report reads the profile already
-        # The plan's read is their account check: no plan, no account (functions/common/users.plan).
+        # The plan's read is their account check: no plan, no account (functions/common/users.plan_and_identity).
         assert statements(real, name)["ReadPlan"]["Condition"] == iam.READ_PLAN_CONDITION
         assert "CheckAccountExists" not in statements(real, name)
         assert {a for s in statements(real, name).values() for a in s["Action"] if a.startswith("dynamodb:")} == {

@@ -46,3 +46,18 @@ def test_uploads_stop_at_the_free_plans_documents_and_doctor_reports_need_premiu
     assert statuses == [201] * free["documents"]["hour"] + [429]
     status, body = client.call("POST", "/api/v1/process/doctor-report", {"results": []}, token=token)
     assert (status, body["error"]["code"]) == (403, "premium_required")
+
+
+def test_deleting_the_account_does_not_start_the_quota_afresh(client, free):
+    """One Google account, deleted and onboarded again, keeps its counters (the review got
+    62 jobs in 5 cycles when they were the account's)."""
+    ticket = {"content_type": "application/pdf", "file_size": 2048}
+    token = client.onboard("google", "quota-cycle")[1]["access_token"]
+    for _ in range(free["documents"]["hour"]):
+        assert client.call("POST", "/api/v1/process/upload", ticket, token=token)[0] == 201
+    assert client.call("DELETE", "/api/v1/user/profile", token=token)[0] == 204
+    token = client.onboard("google", "quota-cycle")[1]["access_token"]
+    status, body = client.call("POST", "/api/v1/process/upload", ticket, token=token)
+    assert (status, body["error"]["code"]) == (429, "quota_exceeded")
+    assert client.call("GET", "/api/v1/user/profile", token=token)[1]["quota"]["documents"]["used"] == \
+        free["documents"]["hour"]

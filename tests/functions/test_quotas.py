@@ -30,11 +30,18 @@ def table(aws_env, monkeypatch):
     return boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test")
 
 
-def user(table, subscription=None) -> str:
+def user(table, subscription=None, subject=None) -> str:
     user_id = str(uuid.uuid4())
     table.put_item(Item={"PK": f"USER#{user_id}", "SK": "PROFILE", "user_id": user_id,
+                         "GSI2PK": f"EXTERNAL#google#{subject or user_id}",
                          "current_subscription": subscription or dict(users.FREE_PLAN)})
     return user_id
+
+
+def held(table, user_id) -> dict[str, int]:
+    """The counters the routes keep for this user: their identity's (quotas.holder)."""
+    identity = table.get_item(Key={"PK": f"USER#{user_id}", "SK": "PROFILE"})["Item"]["GSI2PK"]
+    return counters(table, quotas.holder(identity))
 
 
 def counters(table, user_id) -> dict[str, int]:
@@ -184,7 +191,7 @@ def test_invalid_requests_do_not_use_the_quota(table):
     u = user(table)
     for _ in range(3):
         assert call(handler, "POST", "/api/v1/chat/messages", u, {"message": ""})[0] == 422
-    assert counters(table, u) == {}
+    assert held(table, u) == {}
 
 
 def test_uploads_count_documents_by_plan(table):
@@ -252,7 +259,7 @@ def test_a_pdf_over_the_models_document_limit_is_refused_at_the_ticket(table):
     u = user(table)
     status, body, _ = call(handler, "POST", "/api/v1/process/upload", u,
                            {"content_type": "application/pdf", "file_size": MAX_PDF_BYTES + 1})
-    assert (status, body["error"]["code"]) == (413, "file_too_large") and counters(table, u) == {}
+    assert (status, body["error"]["code"]) == (413, "file_too_large") and held(table, u) == {}
     assert call(handler, "POST", "/api/v1/process/upload", u,
                 {"content_type": "application/pdf", "file_size": MAX_PDF_BYTES})[0] == 201
     assert call(handler, "POST", "/api/v1/process/upload", u,
@@ -283,7 +290,7 @@ def test_doctor_report_results_that_cannot_fit_the_models_context_are_413_before
     status, body, _ = call(handler, "POST", "/api/v1/process/doctor-report", u,
                            {"results": [], "notes": "x" * limits.MAX_REPORT_BYTES})
     assert (status, body["error"]["code"], parsed) == (413, "payload_too_large", [])
-    assert counters(table, u) == {}
+    assert held(table, u) == {}
 
 
 def test_a_request_that_fails_after_counting_gives_the_count_back(table, monkeypatch):
@@ -297,7 +304,7 @@ def test_a_request_that_fails_after_counting_gives_the_count_back(table, monkeyp
     monkeypatch.setattr(jobs, "write_input", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("S3 down")))
     statuses = [call(handler, "POST", "/api/v1/chat/messages", u, {"message": "Hi?"})[0] for _ in range(3)]
     assert statuses == [500] * 3
-    assert set(counters(table, u).values()) <= {0}
+    assert set(held(table, u).values()) <= {0}
     monkeypatch.setattr(jobs, "write_input", write)
     assert [call(handler, "POST", "/api/v1/chat/messages", u, {"message": "Hi?"})[0] for _ in range(3)] == \
         [202, 202, 429]  # the full hour's limit is still there
@@ -316,3 +323,18 @@ def test_a_padded_body_is_refused_before_it_is_read(table, path, module):
 
     status, body, _ = call(handler, "POST", path, user(table), {"pad": "x" * MAX_BODY_BYTES})
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
+
+
+def test_deleting_the_account_and_onboarding_again_keeps_the_quota(table):
+    """An adversarial review got 62 jobs from one Google account in 5 delete/onboard cycles:
+    the counters are the identity's, not the account's."""
+    from functions.upload.handler import handler
+
+    body = {"content_type": "application/pdf", "file_size": 1000}
+    first = user(table, subject="google-sub-1")
+    assert [call(handler, "POST", "/api/v1/process/upload", first, body)[0] for _ in range(2)] == [201, 201]
+    table.delete_item(Key={"PK": f"USER#{first}", "SK": "PROFILE"})
+    again = user(table, subject="google-sub-1")          # the same person, a new account
+    assert call(handler, "POST", "/api/v1/process/upload", again, body)[0] == 429
+    other = user(table, subject="google-sub-2")          # another person: their own counters
+    assert call(handler, "POST", "/api/v1/process/upload", other, body)[0] == 201

@@ -112,7 +112,8 @@ def test_with_an_endpoint_override_the_url_is_that_endpoint(upload, monkeypatch)
     aws.reset()
     # Nothing listens there: the plan's read and the quota (tested on their own) answer as the table would.
     from functions.common import quotas, users
-    monkeypatch.setattr(users, "plan", lambda user_id: dict(users.FREE_PLAN) if user_id == USER else None)
+    monkeypatch.setattr(users, "plan_and_identity",
+                        lambda user_id: (dict(users.FREE_PLAN), "EXTERNAL#google#1") if user_id == USER else None)
     monkeypatch.setattr(quotas, "consume", lambda *args, **kwargs: None)
     fields = upload({"content_type": "image/jpeg", "file_size": 10})[1]["upload"]
     assert fields["url"] == f"http://127.0.0.1:4566/{BUCKET}"

@@ -308,4 +308,6 @@ def test_the_plan_is_one_strongly_consistent_projected_read(aws_env):
         assert users.plan(new.user_id) == {"type": "free", "status": "active"}
     finally:
         client.meta.events.unregister("provide-client-params.dynamodb.GetItem", record)
-    assert [(p["ConsistentRead"], p["ProjectionExpression"]) for p in sent] == [(True, "current_subscription")]
+    # the subscription and the identity the quotas are kept for (functions/common/quotas.holder)
+    assert [(p["ConsistentRead"], p["ProjectionExpression"]) for p in sent] == [
+        (True, "current_subscription, GSI2PK")]

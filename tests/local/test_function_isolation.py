@@ -57,7 +57,7 @@ def runtime():
 
 def held_in_account_check(monkeypatch, function: str):
     """Holds `function` in its account check (the profile's read: accounts.exists, or
-    users.plan where the plan is read instead) until `resume` is set; `inside` tells when
+    users.plan_and_identity where the plan is read instead) until `resume` is set; `inside` tells when
     it got there. It then still has to write its job and answer from its own event."""
     inside, resume = threading.Event(), threading.Event()
 
@@ -70,7 +70,7 @@ def held_in_account_check(monkeypatch, function: str):
         return held
 
     monkeypatch.setattr(accounts, "exists", holding(accounts.exists))
-    monkeypatch.setattr(users, "plan", holding(users.plan))
+    monkeypatch.setattr(users, "plan_and_identity", holding(users.plan_and_identity))
     return inside, resume
 
 
