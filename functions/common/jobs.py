@@ -152,6 +152,11 @@ def state(job: JobId, now: Optional[float] = None) -> JobState:
         return JobState("processing")
     if job.kind == "result" and now * 1000 - job.created_ms <= UPLOAD_WINDOW_SECONDS * 1000:
         return JobState("pending")
+    # The job may have finished between the two reads (process writes outgoing/, then
+    # deletes incoming/): read outgoing/ once more before answering 404 for a job that exists.
+    outgoing = _head(job.outgoing)
+    if outgoing is not None:
+        return _state_of(outgoing["Metadata"])
     return JobState("not_found")
 
 

@@ -286,3 +286,24 @@ def test_a_head_that_finds_nothing_reads_as_no_outcome(aws_env):
         stub.add_client_error("head_object", "404", http_status_code=404)
         assert jobs.outcome_status(job) is None
     assert jobs.outcome_status(job) is None  # and moto's real reply reads the same
+
+
+def test_a_job_finishing_between_the_two_reads_is_never_reported_not_found(aws_env, monkeypatch):
+    """process writes outgoing/ and then deletes incoming/: a poll that read outgoing/ just
+    before the write and incoming/ just after the delete saw neither (API.md: "A poll never
+    answers 404 for a job that exists, not even while it finishes")."""
+    job = jobs.new_job_id("chat", "user-9")
+    jobs.write_input(job, {"message": "Hi?"})
+    head = jobs._head
+    reads = []
+
+    def racing(key):
+        reads.append(key)
+        found = head(key)
+        if key == job.outgoing and len(reads) == 1:  # the job finishes right after this read
+            jobs.write_outcome(job, jobs.failed(job, "model_unavailable"))
+            aws.client("s3").delete_object(Bucket="serenya-test-temp", Key=job.incoming)
+        return found
+
+    monkeypatch.setattr(jobs, "_head", racing)
+    assert jobs.state(job).status == "failed"

@@ -504,7 +504,8 @@ def test_an_invalid_reply_is_logged_with_its_kind_and_every_call_timed_in_millis
 def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatch, capsys):
     """Alarms and dashboards read the catalog's names: a metric emitted under another name
     or breakdown would leave them on a stream nothing writes (a completed job, a refused
-    input, failures, a retry, a photo, a duplicate and a stray key cover every metric)."""
+    input, a misread flag, failures, a retry, a photo, a duplicate and a stray key cover
+    every metric)."""
     from functions.catalog import CATALOG
 
     (process_fn,) = [fn for fn in CATALOG if fn.name == "process"]
@@ -514,6 +515,9 @@ def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatc
     use(monkeypatch, StubModel(VALID))
     deliver(upload(s3, TABLE.pdf()))
     deliver(upload(s3, b"not a pdf"))
+    misread = {**VALID, "observations": [{**VALID["observations"][0], "flag": "normal"}]}  # 11.2 < 12.0
+    use(monkeypatch, StubModel(misread))
+    deliver(upload(s3, TABLE.pdf()))
     use(monkeypatch, StubModel(throttled("AccessDeniedException")))
     deliver(upload(s3, TABLE.pdf()))
     taken = upload(s3, TABLE.pdf())
