@@ -266,7 +266,10 @@ def test_unknown_local_route_is_404(stack):
 
 def test_make_run_serves_health_and_stops_on_ctrl_c():
     """`python -m local` as `make run` starts it: real catalog, real stack file."""
-    process = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env={**os.environ, "PORT": "0"},
+    # The environment of a shell, not of this test process: what earlier tests set (AWS
+    # endpoints and credentials of stacks already stopped) must not reach `make run`.
+    shell = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
+    process = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env={**shell, "PORT": "0"},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = None
