@@ -315,9 +315,9 @@ CATALOG: tuple[Function, ...] = (
             CustomMetric("ModelFailures", "Jobs failed by the model", ("kind", "reason"), dashboards=("operations",),
                          alarm=Threshold(
                              5, "Lab reports, chat answers and doctor reports fail: Bedrock is unavailable, "
-                                "throttling us, refusing the model, or replying with invalid results.",
+                                "throttling us, or refusing the model or our requests.",
                              ("Operations dashboard: model failures by reason (unavailable, access_denied, "
-                              "model_not_found, request_invalid, invalid_reply); Bedrock errors, throttles, AWS Health",
+                              "model_not_found, request_invalid); Bedrock errors, throttles, AWS Health",
                               "access_denied: run `make preflight STACK=<stack>` with an administrator's credentials; "
                               "it names what the account lacks. Anthropic needs its one-time use case form (Bedrock "
                               "console > Model catalog > the model) and the Marketplace subscription made by an "
@@ -326,12 +326,24 @@ CATALOG: tuple[Function, ...] = (
                               "model_not_found or request_invalid: is serenya:bedrockModelId still an active "
                               "inference profile in the region (make preflight checks it)? Change it and pulumi up"),
                              severity="critical")),
+            # Counted apart from ModelFailures (process/handler.py): a document written to
+            # mislead the model makes an invalid reply as surely as a model regression does.
+            CustomMetric("RepliesRejected", "Model replies failing validation", ("kind",), dashboards=("operations",),
+                         alarm=Threshold(
+                             10, "Jobs fail as invalid_model_reply: the model's answers do not fit the result's "
+                                 "schema. Users see a failed job and may try again; nothing else is affected.",
+                             ("Operations dashboard: replies rejected by kind, against jobs finished",
+                              "process logs: 'model reply failed validation' by job_kind; one user (a document "
+                              "written to mislead the model, capped by the quotas) or every user?",
+                              "Every user: did serenya:bedrockModelId or a prompt change in the last release? "
+                              "Roll it back and pulumi up"),
+                             severity="warning")),
             CustomMetric("ModelRetries", "Model calls retried", ("reason",), dashboards=("operations",)),
             CustomMetric("ModelLatency", "Model latency", unit="Milliseconds", dashboards=("operations",)),
             CustomMetric("InputTokens", "Input tokens", dashboards=("operations",)),
             CustomMetric("OutputTokens", "Output tokens", dashboards=("operations",)),
             CustomMetric("JobsRejected", "Unrecognised incoming files", ("reason",), dashboards=("security",)),
-            CustomMetric("DocumentsRefused", "Inputs refused before the model", ("kind", "reason"),
+            CustomMetric("DocumentsRefused", "Inputs the model cannot take", ("kind", "reason"),
                          dashboards=("operations",)),
             CustomMetric("ImagePreparation", "Photo preparation time", unit="Milliseconds",
                          dashboards=("operations",)),

@@ -1,5 +1,6 @@
 """`make run`: the whole backend on 127.0.0.1:$PORT (default 8080) until Ctrl-C."""
 
+import faulthandler
 import logging
 import os
 import signal
@@ -10,6 +11,10 @@ import time
 from local.server import LocalStack
 
 
+# The stop joins the alarm ticker, each trigger poller and moto, 5 s each at most.
+STOP_LIMIT_S = 40
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     started = time.monotonic()
@@ -17,6 +22,7 @@ def main() -> int:
     outputs = stack.program.outputs
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
     try:  # from the banner on: Ctrl-C may come as soon as it is printed
         print(f"""Serenya local stack ({stack.stack} settings), ready in {time.monotonic() - started:.1f}s
   API            {stack.url}/api/v1/...   health: {stack.url}/local/health
@@ -26,11 +32,18 @@ def main() -> int:
   events bucket  {outputs['events_bucket']}
   functions      {len(outputs['functions'])}: {', '.join(sorted(outputs['functions'])) or 'none yet'}
 Ctrl-C stops it.""", flush=True)
-        stopped.wait()
-    except KeyboardInterrupt:
+        # Woken twice a second: a signal handler runs only when the main thread runs
+        # Python, and a wait without a timeout may never return to it.
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:  # Ctrl-C before the handlers above were installed
         pass
     print("stopping...", flush=True)
+    # A stop that hangs says where (every thread's stack) and exits anyway.
+    faulthandler.dump_traceback_later(STOP_LIMIT_S, exit=True, file=sys.stdout)
     stack.stop()
+    faulthandler.cancel_dump_traceback_later()
+    print("stopped", flush=True)
     return 0
 
 

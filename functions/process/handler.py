@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import urllib.parse
 from typing import TYPE_CHECKING
@@ -52,6 +53,14 @@ BASE_DELAY_S = 0.5
 REFUSALS = {"AccessDeniedException": "access_denied", "ResourceNotFoundException": "model_not_found",
             "ValidationException": "request_invalid"}
 
+# ValidationException names two different faults. Ours, the same for every job: "The
+# provided model identifier is invalid", "Your AWS account is not authorized to invoke
+# this API operation", a malformed request. And the user's, one input the model cannot
+# take: "Input is too long for requested model." (input and output tokens over the
+# model's quota). Both are listed in
+# https://repost.aws/knowledge-center/bedrock-validation-exception-errors. Only ours pages.
+_INPUT_TOO_LONG = re.compile(r"too long|too many (?:input )?tokens|exceeds? (?:the )?(?:max|context)", re.I)
+
 
 class ModelUnavailable(Exception):
     def __init__(self, reason: str):
@@ -81,6 +90,8 @@ def call_model(task: Task, deadline: float) -> dict:
             return provider().converse(system=task.system, messages=task.messages, tool=task.tool, timeout_s=left)
         except ClientError as e:
             code = e.response["Error"]["Code"]
+            if code == "ValidationException" and _INPUT_TOO_LONG.search(e.response["Error"].get("Message", "")):
+                raise InputError("document_too_long", reason="model_input_too_long") from None
             if code not in RETRYABLE:
                 logger.error("model call refused", extra={"error_code": code})
                 raise ModelUnavailable(REFUSALS.get(code, "refused")) from None
@@ -125,7 +136,9 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: u
         count("ModelFailures", kind=job.kind, reason=e.reason)
         return jobs.failed(job, "model_unavailable")
     except (ValidationError, KeyError, TypeError):
-        count("ModelFailures", kind=job.kind, reason="invalid_reply")
+        # Counted apart from ModelFailures: one document written to mislead the model
+        # makes an invalid reply as surely as a model regression does, so it warns only.
+        count("RepliesRejected", kind=job.kind)
         logger.warning("model reply failed validation", extra={"job_kind": job.kind})
         return jobs.failed(job, "invalid_model_reply")
 

@@ -261,12 +261,20 @@ def emitted(capsys, metric):
     return [d for d in docs if metric in d]
 
 
-@pytest.mark.parametrize("code, status, reason", [
-    ("AccessDeniedException", 403, "access_denied"),
-    ("ResourceNotFoundException", 404, "model_not_found"),
-    ("ValidationException", 400, "request_invalid"),
+# ValidationException messages as AWS documents them, the ones that are ours to fix:
+# https://repost.aws/knowledge-center/bedrock-validation-exception-errors
+MODEL_ID_INVALID = "The provided model identifier is invalid."
+ACCOUNT_NOT_AUTHORISED = "Your AWS account is not authorized to invoke this API operation."
+
+
+@pytest.mark.parametrize("code, status, message, reason", [
+    ("AccessDeniedException", 403, MODEL_ACCESS_DENIED, "access_denied"),
+    ("ResourceNotFoundException", 404, "Model not found.", "model_not_found"),
+    ("ValidationException", 400, MODEL_ID_INVALID, "request_invalid"),
+    ("ValidationException", 400, ACCOUNT_NOT_AUTHORISED, "request_invalid"),
 ])
-def test_a_model_the_account_cannot_use_fails_the_job_with_its_reason(s3, monkeypatch, capsys, code, status, reason):
+def test_a_model_the_account_cannot_use_fails_the_job_with_its_reason(s3, monkeypatch, capsys, code, status,
+                                                                      message, reason):
     """The real Bedrock runtime client, its answer validated against the service model."""
     from botocore.stub import Stubber
 
@@ -274,8 +282,7 @@ def test_a_model_the_account_cannot_use_fails_the_job_with_its_reason(s3, monkey
 
     bedrock = BedrockProvider("eu.anthropic.claude-haiku-4-5-20251001-v1:0")
     stubber = Stubber(bedrock._client)
-    stubber.add_client_error("converse", service_error_code=code, http_status_code=status,
-                             service_message=MODEL_ACCESS_DENIED if status == 403 else "no such model")
+    stubber.add_client_error("converse", service_error_code=code, http_status_code=status, service_message=message)
     use(monkeypatch, bedrock)
     job = upload(s3, TABLE.pdf())
     capsys.readouterr()
@@ -286,6 +293,37 @@ def test_a_model_the_account_cannot_use_fails_the_job_with_its_reason(s3, monkey
     failures = emitted(capsys, "ModelFailures")
     assert {d.get("reason") for d in failures} == {None, reason}
     assert all(d["kind"] == "result" for d in failures if "reason" in d)
+
+
+@pytest.mark.parametrize("message", [
+    "Input is too long for requested model.",  # the knowledge-center article above
+    "The model returned the following errors: Input is too long for requested model.",
+])
+def test_an_input_too_long_for_the_model_is_the_documents_fault_and_does_not_page(s3, monkeypatch, capsys,
+                                                                                 message):
+    """A 100-page PDF of dense text passes every check before the call and still exceeds
+    the model's context: Bedrock answers ValidationException for it as for a wrong model
+    id, but only the model id is ours. The job ends document_too_long, counted with the
+    other inputs the model cannot take, and the paging ModelFailures stays at zero."""
+    from botocore.stub import Stubber
+
+    from functions.process.providers import BedrockProvider
+
+    bedrock = BedrockProvider("eu.anthropic.claude-haiku-4-5-20251001-v1:0")
+    stubber = Stubber(bedrock._client)
+    stubber.add_client_error("converse", service_error_code="ValidationException", http_status_code=400,
+                             service_message=message)
+    use(monkeypatch, bedrock)
+    job = upload(s3, TABLE.pdf())
+    capsys.readouterr()
+    with stubber:
+        deliver(job)
+    stubber.assert_no_pending_responses()  # never retried: the same input fails the same way
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert outcome(s3, job)[0]["error"]["code"] == "document_too_long"
+    assert [(d["kind"], d["reason"]) for d in documents if "DocumentsRefused" in d and "reason" in d] == [
+        ("result", "model_input_too_long")]
+    assert not [d for d in documents if "ModelFailures" in d]
 
 
 def test_retries_back_off_exponentially_from_half_a_second_up_to_twenty_with_jitter(s3, monkeypatch, capsys):
@@ -494,6 +532,9 @@ def test_an_invalid_reply_is_logged_with_its_kind_and_every_call_timed_in_millis
     deliver(job)
     assert outcome(s3, job)[0]["error"]["code"] == "invalid_model_reply"
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    # counted apart from the paging ModelFailures: a misleading document makes one too
+    assert [d["kind"] for d in lines if "RepliesRejected" in d and "kind" in d] == ["result"]
+    assert not [d for d in lines if "ModelFailures" in d]
     warnings = [r for r in caplog.records if r.getMessage() == "model reply failed validation"]
     assert [(w.levelname, w.job_kind) for w in warnings] == [("WARNING", "result")]
     units = {m["Name"]: m["Unit"] for line in lines if "_aws" in line
