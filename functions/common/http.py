@@ -54,8 +54,7 @@ def error_response(status: int, code: str, message: str, request_id: str,
 
 def quota_exceeded(refusal) -> ApiError:
     """429 `quota_exceeded` for a refusal of common/quotas.py, with when to try again."""
-    return ApiError(HTTPStatus.TOO_MANY_REQUESTS, "quota_exceeded",
-                    f"the {refusal.window}ly limit of {refusal.kind.replace('_', ' ')} of your plan is reached",
+    return ApiError(HTTPStatus.TOO_MANY_REQUESTS, "quota_exceeded", refusal.describe(),
                     retry_after=refusal.retry_after)
 
 

@@ -251,6 +251,11 @@ MAX_NAME_CHARS = 100
 # ZWNJ between letters, Indic conjuncts' ZWJ and ZWNJ after a virama): between a letter
 # (with any marks on it) and a letter, never at an end, never two in a row.
 _JOINERS = frozenset("\u200c\u200d")
+# Characters of other categories that draw nothing either, so a name of them looks empty
+# or two names look alike: the Hangul fillers (letters, Lo, but Default_Ignorable_Code_Point
+# in Unicode's DerivedCoreProperties; modern Hangul is written in precomposed syllables),
+# the combining grapheme joiner (also default-ignorable) and the blank Braille pattern.
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u034f\u2800")
 
 
 def _letter_before(chars: list[str], i: int) -> bool:
@@ -269,7 +274,8 @@ def clean_name(value) -> Optional[str]:
     nothing is left."""
     if not isinstance(value, str):
         return None
-    kept = [ch for ch in value if ch in _JOINERS or unicodedata.category(ch) not in ("Cc", "Cf")]
+    kept = [ch for ch in value
+            if ch in _JOINERS or (ch not in _BLANK and unicodedata.category(ch) not in ("Cc", "Cf"))]
     kept = [ch for i, ch in enumerate(kept) if ch not in _JOINERS or _joins_letters(kept, i)]
     # The cap can cut after a joiner: one left at the end joins nothing.
     capped = " ".join("".join(kept).split())[:MAX_NAME_CHARS].rstrip("".join(_JOINERS)).strip()

@@ -56,10 +56,22 @@ class Refusal:
     window: str
     retry_after: int  # seconds
 
+    def describe(self) -> str:
+        what = self.kind.replace("_", " ")
+        if self.window == BUSY:
+            return f"too many of your {what} requests at once"
+        return f"the {self.window}ly limit of {what} of your plan is reached"
+
+
+# The window of a refusal that is no limit's: the user's own concurrent requests held the
+# counters through every attempt. 429 and a second's wait, like a limit: never a 5xx
+# (which would page) for what one user's client does.
+BUSY = "concurrent"
+
 
 class QuotaExceeded(Exception):
     def __init__(self, refusal: Refusal):
-        super().__init__(f"{refusal.kind} over the {refusal.window}ly limit")
+        super().__init__(refusal.describe())
         self.refusal = refusal
 
 
@@ -180,8 +192,10 @@ def consume(user_id: str, kind: str, plan: str, now: Optional[float] = None) -> 
             full = [WINDOWS[i] for i, code in enumerate(reasons[:len(WINDOWS)]) if code == "ConditionalCheckFailed"]
             if full:  # the longest full window decides when to come back
                 raise QuotaExceeded(_refusal(kind, full[-1], now)) from None
-            if "TransactionConflict" not in reasons or attempt == 2:
+            if "TransactionConflict" not in reasons:
                 raise
+            if attempt == 2:
+                raise QuotaExceeded(Refusal(kind, BUSY, 1)) from None
             # The same user's concurrent request holds the counters: a short, bounded wait.
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
 

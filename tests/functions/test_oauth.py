@@ -190,7 +190,9 @@ def test_an_id_token_in_another_spelling_is_malformed_and_the_real_one_verifies(
 # -- names: no invisible format characters (issue 24, item 7) ---------------------------
 
 INVISIBLE = ["\u200b", "\u00ad", "\u2060", "\ufeff", "\U000e0001", "\U000e0020", "\U000e0041", "\U000e007f",
-             "\u180e", "\u2061", "\u2064", "\ufff9", "\U0001d173", "\u206a", "\u200e", "\u061c"]
+             "\u180e", "\u2061", "\u2064", "\ufff9", "\U0001d173", "\u206a", "\u200e", "\u061c",
+             # not Cf, and blank all the same: Hangul fillers, grapheme joiner, Braille blank
+             "\u3164", "\u115f", "\u1160", "\uffa0", "\u034f", "\u2800"]
 
 
 @pytest.mark.parametrize("ch", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
@@ -199,6 +201,11 @@ def test_invisible_format_characters_are_dropped_wherever_they_are(ch):
         cleaned = oauth.clean_name(raw)
         assert ch not in cleaned and cleaned.replace(" ", "") in ("Ana", "AnaLima", "AnaAnaAna"), (raw, cleaned)
     assert oauth.clean_name(ch * 5) is None
+
+
+def test_hangul_and_braille_names_are_kept():
+    assert oauth.clean_name("\ud55c\uae00 \uc774\ub984") == "\ud55c\uae00 \uc774\ub984"  # precomposed syllables
+    assert oauth.clean_name("\u2801\u2803") == "\u2801\u2803"                      # Braille that is not blank
 
 
 def test_no_format_character_but_the_joiners_survives_between_letters():

@@ -109,6 +109,38 @@ def test_concurrent_requests_never_exceed_the_limit(table):
     assert counters(table, u)[f"documents#hour#{T0}"] == 5
 
 
+def test_counters_held_by_the_users_own_requests_through_every_attempt_are_a_429(table, monkeypatch):
+    """DynamoDB cancels a transaction on an item another transaction holds with
+    TransactionConflict (API_TransactWriteItems: CancellationReasons). Three in a row is
+    one user's client racing itself: 429 with a second's wait, nothing counted, no 5xx."""
+    from botocore.exceptions import ClientError
+
+    from functions.common import aws
+
+    u = user(table)
+    calls = []
+
+    class Conflicting:
+        def transact_write_items(self, **kwargs):
+            calls.append(kwargs)
+            raise ClientError({"Error": {"Code": "TransactionCanceledException",
+                                         "Message": "Transaction cancelled, please refer cancellation reasons for "
+                                                    "specific reasons [TransactionConflict, None]"},
+                               "CancellationReasons": [{"Code": "TransactionConflict",
+                                                        "Message": "Transaction is ongoing for the item"},
+                                                       {"Code": "None"}]}, "TransactWriteItems")
+
+    monkeypatch.setattr(aws, "client", lambda name: Conflicting())
+    monkeypatch.setattr(quotas.time, "sleep", lambda s: None)
+    with pytest.raises(quotas.QuotaExceeded) as e:
+        quotas.consume(u, "documents", "free", now=T0)
+    assert len(calls) == 3
+    assert (e.value.refusal.window, e.value.refusal.retry_after) == (quotas.BUSY, 1)
+    assert "at once" in e.value.refusal.describe()
+    monkeypatch.undo()
+    assert counters(table, u) == {}
+
+
 def test_counters_expire_after_their_window(table):
     u = user(table)
     quotas.consume(u, "chat_messages", "free", now=T0 + 5)
