@@ -11,7 +11,8 @@ import time
 from local.server import LocalStack
 
 
-# The stop joins the alarm ticker, each trigger poller and moto, 5 s each at most.
+# The whole stop: the stand-ins that wait for threads (the alarm ticker, each trigger
+# poller, moto) wait 5 s each at most, and local.server bounds each stand-in's stop.
 STOP_LIMIT_S = 40
 
 

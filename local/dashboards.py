@@ -579,14 +579,3 @@ def routes(dashboards: Dashboards) -> tuple[Callable, Callable, Callable]:
 
     return index, one, static
 
-
-def attach(stack) -> Dashboards:
-    """Registers the dashboard routes on a started LocalStack (after its alarms)."""
-    settings = stack.program.settings
-    dashboards = Dashboards(bodies_of(stack.program.mocks.of_type, settings.name()), stack.metrics, stack.alarms,
-                            settings.region, settings.env)
-    index, one, static = routes(dashboards)
-    stack.local_routes[("GET", "/local/dashboards")] = index
-    stack.local_prefix_routes[("GET", "/local/dashboards/")] = one
-    stack.local_prefix_routes[("GET", "/local/static/")] = static
-    return dashboards

@@ -82,7 +82,7 @@ def test_the_local_stack_knows_the_quota_of_every_usage_metric_the_alarms_read(s
     (AWS's real one is unknowable offline): 10,000 shared symmetric, 1,000 shared ECC, 2,000
     GetPublicKey (request quotas page above), so every KMS alarm evaluates locally."""
     from local.metric_store import MetricStat
-    from local.server import _service_quota
+    from local.plugins.observability import service_quota
 
     defaults = {"CryptographicOperationsSymmetric": 10_000, "CryptographicOperationsEcc": 1_000,
                 "GetPublicKey": 2_000}
@@ -92,7 +92,7 @@ def test_the_local_stack_knows_the_quota_of_every_usage_metric_the_alarms_read(s
                 m = query["metric"]
                 stat = MetricStat(m["namespace"], m["metricName"], dict(m["dimensions"]), m["stat"],
                                   m["period"])
-                assert _service_quota(stat) == defaults[m["dimensions"]["Resource"]]
+                assert service_quota(stat) == defaults[m["dimensions"]["Resource"]]
 
 
 @pytest.mark.parametrize("operation, resource", [("Decrypt", "CryptographicOperationsSymmetric"),

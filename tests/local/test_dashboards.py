@@ -14,7 +14,8 @@ from local.alarms import ALARM, INSUFFICIENT, OK, AlarmEngine, composite_alarm, 
 from local.dashboards import Dashboards, bodies_of, routes
 from local.metric_search import SearchError, atoms, find_calls, matches, parse, partial_match
 from local.metric_store import Clock, MetricStore
-from local.server import LocalRequest, _service_quota
+from local.plugins import LocalRequest
+from local.plugins.observability import service_quota
 from local.widget_metrics import ExpressionEntry, MetricEntry, MetricsArrayError, resolve
 
 SCALE = 10 / 300
@@ -144,7 +145,7 @@ def dashboards(*widgets, start=None):
     store = MetricStore(scale=SCALE, clock=clock)
     alarms = (alarm("errors"), alarm("slow", metricName="Duration", threshold=1000.0, treatMissingData="notBreaching"))
     page = composite_alarm({"alarmName": "page", "alarmRule": 'ALARM("errors")'})
-    engine = AlarmEngine(store, alarms, (page,), "page", quota=_service_quota)
+    engine = AlarmEngine(store, alarms, (page,), "page", quota=service_quota)
     body = {"widgets": [{"type": "metric", "x": 0, "y": 0, "width": 6, "height": 6, **w} for w in widgets]}
     if start:
         body["start"] = start
@@ -323,7 +324,7 @@ def test_the_routes_answer_pages_data_and_errors_in_the_contract_format():
 
 def deployed(run, store):
     engine = local_alarms.from_program(run.mocks.of_type, store, paging=run.settings.name(COMPOSITE),
-                                       quota=_service_quota)
+                                       quota=service_quota)
     return Dashboards(bodies_of(run.mocks.of_type, run.settings.name()), store, engine, run.settings.region,
                       run.settings.env)
 

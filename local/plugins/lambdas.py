@@ -1,0 +1,180 @@
+"""Lambda and what invokes it: the functions in-process, API Gateway, and the triggers
+that stand in for S3 notifications and the DynamoDB stream."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import ExitStack
+from typing import Callable, Optional, Protocol
+
+from functions.catalog import Function, S3Trigger, StreamTrigger, by_name
+from local.gateway import Gateway, HttpResponse
+from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+from local.plugins import LocalRequest, StackContext, StandIn
+from local.plugins.aws import MotoPlugin
+from local.plugins.observability import MetricsPlugin
+from local.runtime import LocalLambda, Resolver, WaitClock, acting_as
+from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, StreamMapping, StreamPoller
+
+
+class EnvironmentSource(Protocol):
+    def environment(self) -> dict[str, str]:
+        """Variables the functions need to reach this stand-in."""
+
+
+class FunctionsPlugin(StandIn):
+    """The catalog's functions, in this process, with the environment the program gave
+    them, pointed at moto and at the stand-ins in `sources`."""
+    name = "functions"
+    functions: LocalLambda
+
+    def __init__(self, moto: MotoPlugin, metrics: MetricsPlugin, resolve: Resolver,
+                 sources: tuple[EnvironmentSource, ...]):
+        super().__init__()
+        self._moto, self._metrics, self._resolve, self._sources = moto, metrics, resolve, sources
+
+    def setup(self, context: StackContext, undo: ExitStack) -> None:
+        env = self._function_environment()
+        for source in self._sources:
+            env.update(source.environment())
+        env["AI_PROVIDER"] = "offline"  # Bedrock is out of reach locally: the offline analyser answers
+        undo.callback(_restore_environment, _set_environment(env))
+        program = self._moto.program
+        self.functions = LocalLambda(by_name(context.catalog), program.outputs["functions"], self._moto.region,
+                                     program.mocks.account_id, self._resolve, observer=self._metrics.telemetry,
+                                     waits=WaitClock())
+        undo.callback(self.functions.close)
+
+    def _function_environment(self) -> dict[str, str]:
+        """The union of the environments the program gave the functions, plus what points
+        the AWS SDK at moto. All functions share this process, so a variable with two
+        different values would be a real conflict: refuse to start."""
+        region = self._moto.region
+        env = {
+            "AWS_ENDPOINT_URL": self._moto.endpoint_url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        }
+        merged: dict[str, str] = {}
+        for fn in self._moto.program.mocks.of_type("aws:lambda/function:Function"):
+            for key, value in fn.inputs.get("environment", {}).get("variables", {}).items():
+                if merged.setdefault(key, value) != value:
+                    raise RuntimeError(f"functions disagree on {key}: {merged[key]!r} vs {value!r}")
+        return {**merged, **env}
+
+
+def _set_environment(env: dict[str, str]) -> dict[str, Optional[str]]:
+    """Sets `env` and returns what it replaced."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    _clear_function_settings()
+    return saved
+
+
+def _restore_environment(saved: dict[str, Optional[str]]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _clear_function_settings()
+
+
+def _clear_function_settings() -> None:
+    """Functions cache settings and AWS clients per container; a new stack is a new container."""
+    from functions.common import aws
+    from functions.common.settings import settings
+    settings.cache_clear()
+    aws.reset()
+
+
+class GatewayPlugin(StandIn):
+    """API Gateway, validating with the document the program gives it. It answers every
+    path outside /local/, so it declares no local routes: the server hands it the rest."""
+    name = "gateway"
+    gateway: Gateway
+
+    def __init__(self, moto: MotoPlugin, functions: FunctionsPlugin, metrics: MetricsPlugin):
+        super().__init__()
+        self._moto, self._functions, self._metrics = moto, functions, metrics
+
+    def setup(self, context: StackContext, undo: ExitStack) -> None:
+        mocks = self._moto.program.mocks
+        document = json.loads(mocks.one("aws:apigateway/restApi:RestApi").inputs["body"])
+        self.gateway = Gateway(context.catalog, self._functions.functions, self._moto.region, mocks.account_id,
+                               document=document, metrics=self._metrics.telemetry)
+
+    def handle(self, request: LocalRequest) -> HttpResponse:
+        return self.gateway.handle(request.method, request.path, request.query, request.headers, request.body)
+
+    def template(self, path: str) -> Optional[str]:
+        return self.gateway.template(path)
+
+
+class TriggersPlugin(StandIn):
+    """S3 notifications and the DynamoDB stream, each with the settings the program
+    deploys: the function's FunctionEventInvokeConfig and dead-letter queue, the stream's
+    EventSourceMapping. Without `context.background` the caller polls (`poll_once`).
+    `role_client_hook` sees each client made with a function's role before it is used."""
+    name = "triggers"
+
+    def __init__(self, moto: MotoPlugin, functions: FunctionsPlugin,
+                 role_client_hook: Optional[Callable[[object], None]] = None):
+        super().__init__()
+        self._moto, self._functions, self._role_client_hook = moto, functions, role_client_hook
+        self.pollers: list = []
+
+    def setup(self, context: StackContext, undo: ExitStack) -> None:
+        self.pollers = []
+        for fn in context.catalog:
+            poller = self._poller(fn)
+            if poller is not None:
+                undo.callback(poller.stop)
+                self.pollers.append(poller)
+        if context.background:
+            for poller in self.pollers:
+                poller.start()
+
+    def _poller(self, fn: Function):
+        outputs, mocks, functions = self._moto.program.outputs, self._moto.program.mocks, self._functions.functions
+        physical = outputs["functions"][fn.name]
+        if isinstance(fn.trigger, S3Trigger):
+            function = next(f for f in mocks.of_type("aws:lambda/function:Function") if f.inputs["name"] == physical)
+            configs = [c for c in mocks.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+                       if c.inputs["functionName"] == physical]
+            retries = int(configs[0].inputs["maximumRetryAttempts"]) if configs else DEFAULT_ASYNC_RETRIES
+            return S3Dispatcher(
+                self._moto.client("s3"), outputs["temp_bucket"], fn.trigger.prefix, fn.name, functions,
+                self._moto.region, self._failure_sender(fn.name, function.inputs["deadLetterConfig"]["targetArn"]),
+                retries)
+        if isinstance(fn.trigger, StreamTrigger):
+            mapping = next(m for m in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+                           if m.inputs["functionName"].split(":function:")[-1].split(":")[0] == physical)
+            streams = self._role_client(self._moto.client("dynamodbstreams"))
+            return StreamPoller(
+                streams, mapping.inputs["eventSourceArn"], fn.name, StreamMapping.from_inputs(mapping.inputs),
+                functions,
+                self._failure_sender(fn.name, mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"]))
+        return None  # schedules have no stand-in: tests invoke those functions directly
+
+    def failure_queue_url(self, function: str) -> str:
+        return self._moto.program.mocks.one("aws:sqs/queue:Queue", f"-{function}-failures").state["url"]
+
+    def _failure_sender(self, function: str, queue_arn: str) -> Callable[[dict], None]:
+        """Lambda sends to a dead-letter queue or an on-failure destination with the
+        function's execution role."""
+        sqs = self._role_client(self._moto.client("sqs"))
+        url = next(q.state["url"] for q in self._moto.program.mocks.of_type("aws:sqs/queue:Queue")
+                   if q.state.get("arn") == queue_arn)
+
+        def send(payload: dict) -> None:
+            with acting_as(function):
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload, default=str))
+        return send
+
+    def _role_client(self, client):
+        if self._role_client_hook:
+            self._role_client_hook(client)
+        return client
