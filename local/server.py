@@ -43,6 +43,13 @@ LOCAL_REFUSALS = {
 STOP_LIMIT_S = 10
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 reset connections when 20-40 requests came at
+    # once (an adversarial review's bursts); API Gateway queues far more.
+    request_queue_size = 128
+
+
 class LocalStack:
     """One per process: moto's state is process-wide."""
 
@@ -83,8 +90,7 @@ class LocalStack:
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "LocalStack":
         # Bind first: the identity provider's URLs name the port.
-        http = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
-        http.daemon_threads = True
+        http = _Server((self.host, self.port), _handler_for(self))
         self.port = http.server_address[1]
         context = StackContext(self.stack, self.host, self.url, self.catalog, self.background)
         try:

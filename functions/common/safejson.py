@@ -8,6 +8,10 @@ nesting deeper than MAX_DEPTH or a number longer than MAX_NUMBER_DIGITS is refus
 with `UnsafeJson` (a ValueError) before any parser sees it. The scan is one linear
 pass without recursion.
 
+Strings are Unicode text: a `\\uD800`-style escape of half a surrogate pair, which JSON's
+grammar allows and RFC 8259 (section 8.2) leaves "unpredictable", is refused, since no
+such string can be encoded as UTF-8 (it made PyJWT and the PII encryption raise 500s).
+
 Numbers are JSON numbers (RFC 8259, section 6): `NaN`, `Infinity` and `-Infinity`, which
 Python's parser accepts, are refused, and so is a number too large for a float (`1e400`
 would become infinity; section 6 lets an implementation limit the range it accepts).
@@ -80,14 +84,31 @@ def _finite(text: str) -> float:
     return value
 
 
+# Only a text with a surrogate escape can decode to a lone surrogate: the full check (an
+# encoding of what was parsed) runs for those alone.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(text: Union[str, bytes], value: Any) -> None:
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnsafeJson("lone_surrogate") from None
+
+
 def loads(text: Union[str, bytes]) -> Any:
-    """json.loads after `check`, with only finite numbers; every failure is a ValueError
-    (UnsafeJson or JSONDecodeError)."""
+    """json.loads after `check`, with only finite numbers and whole characters; every
+    failure is a ValueError (UnsafeJson or JSONDecodeError)."""
     check(text)
     try:
-        return json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+        value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
     except RecursionError:  # not reachable after check(); kept so no parser error escapes
         raise UnsafeJson("too_deep") from None
+    _refuse_lone_surrogates(text, value)
+    return value
 
 
 def check_jws(token: str) -> None:
@@ -102,6 +123,12 @@ def check_jws(token: str) -> None:
         except (binascii.Error, ValueError):
             continue
         check(decoded)
+        if _SURROGATE_ESCAPE.search(decoded.decode("utf-8")):
+            try:
+                value = json.loads(decoded)
+            except ValueError:
+                continue  # not JSON: PyJWT refuses it
+            _refuse_lone_surrogates(decoded, value)
 
 
 # The base64url alphabet, spelled out (RFC 4648, section 5): no "=", no "+" or "/", no

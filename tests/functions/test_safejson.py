@@ -40,3 +40,34 @@ def test_the_digit_count_starts_again_at_every_number():
     text = "[" + ",".join(["42"] * 1000) + "]"
     assert safejson.loads(text) == [42] * 1000
     assert safejson.loads('{"a": 1' + "0" * 60 + ', "b": 2' + "0" * 60 + "}")["b"] == 2 * 10 ** 60
+
+
+@pytest.mark.parametrize("text", [
+    '"\\ud800"', '{"name": "\\uDBFF"}', '["\\udc00x"]', '"\\ud800\\ud800"', '"\\ude00\\ud83d"',  # halves, wrong order
+])
+def test_half_a_surrogate_pair_is_refused(text):
+    """RFC 8259, section 8.2: such a string is not Unicode text and cannot be encoded."""
+    with pytest.raises(safejson.UnsafeJson) as e:
+        safejson.loads(text)
+    assert e.value.reason == "lone_surrogate"
+
+
+@pytest.mark.parametrize("text, value", [
+    ('"\\ud83d\\ude00"', "\U0001f600"),           # a whole pair: one emoji
+    ('"\\\\ud800"', "\\ud800"),                   # an escaped backslash, then letters
+    ('"\\u00e9\\u4e2d"', "\u00e9\u4e2d"),
+])
+def test_whole_characters_parse(text, value):
+    assert safejson.loads(text) == value
+
+
+def test_a_jws_whose_payload_holds_half_a_pair_is_refused_before_pyjwt():
+    import base64
+
+    def segment(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    token = ".".join([segment(b'{"alg":"ES256"}'), segment(b'{"name":"\\ud800"}'), segment(b"sig")])
+    with pytest.raises(safejson.UnsafeJson):
+        safejson.check_jws(token)
+    safejson.check_jws(".".join([segment(b'{"alg":"ES256"}'), segment(b'{"name":"\\ud83d\\ude00"}'), "c2ln"]))
