@@ -25,7 +25,7 @@ import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import boto3
 
@@ -46,7 +46,7 @@ from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY, MotoMocks, aws_cl
 from local.program import ProgramRun, run_program, stack_config
 from local.runtime import LocalLambda, Resolver, WaitClock, acting_as, current_function, import_handler
 from local.store import StoreSimulator
-from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, StreamMapping, StreamPoller
+from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, SendFailure, StreamMapping, StreamPoller
 
 ACCESS_LOG = logging.getLogger("local.access")  # not under "serenya": that is the functions' logger
 # http.server's refusals of requests it cannot read, as (status, code, message).
@@ -240,15 +240,16 @@ class LocalStack:
         return next(q.state["url"] for q in self.program.mocks.of_type("aws:sqs/queue:Queue")
                     if q.state.get("arn") == arn)
 
-    def _failure_sender(self, function: str, queue_arn: str) -> Callable[[dict], None]:
+    def _failure_sender(self, function: str, queue_arn: str) -> SendFailure:
         """Lambda sends to a dead-letter queue or an on-failure destination with the
-        function's execution role."""
+        function's execution role: the body and attributes local/triggers.py shapes."""
         sqs, url = aws_client("sqs", self.aws_endpoint_url, self.region), self._queue_url(queue_arn)
         self._role_client(sqs)
 
-        def send(payload: dict) -> None:
+        def send(body: dict, attributes: Mapping[str, dict]) -> None:
             with acting_as(function):
-                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload, default=str))
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body),
+                                 **({"MessageAttributes": dict(attributes)} if attributes else {}))
         return send
 
     def _role_client(self, client) -> None:
@@ -284,7 +285,8 @@ class LocalStack:
                     streams,
                     mapping.inputs["eventSourceArn"], fn.name, StreamMapping.from_inputs(mapping.inputs),
                     self.functions,
-                    self._failure_sender(fn.name, mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"])))
+                    self._failure_sender(fn.name, mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"]),
+                    function_arn=mapping.inputs["functionName"]))
         if self.background:
             for poller in self.pollers:
                 poller.start()
