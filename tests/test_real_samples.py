@@ -1,7 +1,7 @@
 """Every real-format sample is fed to the code that consumes its kind of event by some
 test: the test modules' `real_text(...)`/`real_json(...)` calls (tests/fixtures/real_samples.py)
 are found by parsing them, and must name every sample in tests/fixtures/real_events and
-nothing else. The README records each sample's provenance."""
+nothing else (a parametrized test counts for the sample paths it names). The README records each sample's provenance."""
 
 import ast
 import filecmp
@@ -17,15 +17,20 @@ SHARED = Path("/work/shared/samples/real-events")
 
 
 def samples_read_by_tests() -> dict[str, set[str]]:
-    """sample -> the test modules that read it (literal arguments of the readers, in test_*.py)."""
+    """sample -> the test modules (test_*.py) that read it: the literal arguments of the
+    readers, and, in a module that reads samples named by a variable (a parametrized
+    test), its string constants that are the path of a sample."""
     read: dict[str, set[str]] = {}
+    samples = sample_paths()
     for module in TESTS.rglob("test_*.py"):
-        for node in ast.walk(ast.parse(module.read_text(), str(module))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in READERS:
-                argument = node.args[0] if node.args else None
-                assert isinstance(argument, ast.Constant) and isinstance(argument.value, str), \
-                    f"{module}:{node.lineno}: a sample is named by a literal path, so that it can be checked"
-                read.setdefault(argument.value, set()).add(module.relative_to(TESTS).as_posix())
+        tree = ast.parse(module.read_text(), str(module))
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and getattr(n.func, "id", getattr(n.func, "attr", None)) in READERS and n.args]
+        named = {c.args[0].value for c in calls if isinstance(c.args[0], ast.Constant)}
+        if any(not isinstance(c.args[0], ast.Constant) for c in calls):
+            named |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in samples}
+        for sample in named:
+            read.setdefault(sample, set()).add(module.relative_to(TESTS).as_posix())
     return read
 
 
