@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import hashlib
 import json
 import re
 import threading
@@ -247,7 +248,9 @@ class Gateway:
         if AUTHORIZER not in self._functions:
             return json_error(401, "unauthorized", "no authorizer is deployed", request_id)
         try:
+            started = time.monotonic()
             policy = self._cached_policy(token, method_arn)
+            latency_ms = int((time.monotonic() - started) * 1000)
         except AuthorizerFailed:
             if self._document is None:
                 return json_error(500, "internal_error", "the authorizer failed", request_id)
@@ -258,6 +261,8 @@ class Gateway:
             return json_error(403, "forbidden", "this token may not call this route", request_id)
         context_out.update(policy.get("context") or {})
         context_out["principalId"] = policy.get("principalId", "")
+        # API Gateway adds the authorizer's latency in ms (0 when the answer was cached).
+        context_out["integrationLatency"] = latency_ms
         return None
 
     def _cached_policy(self, token: str, method_arn: str) -> Optional[dict]:
@@ -286,7 +291,7 @@ class Gateway:
             text, encoded = (body.decode("utf-8"), False) if body else (None, False)
         except UnicodeDecodeError:
             text, encoded = base64.b64encode(body).decode(), True
-        now = datetime.now(timezone.utc)
+        now, api_id = datetime.now(timezone.utc), self._arn_prefix.split(":")[5].split("/")[0]
         return {
             "resource": route.path,
             "path": path,
@@ -305,15 +310,28 @@ class Gateway:
                 "requestId": request_id,
                 "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
                 "requestTimeEpoch": int(now.timestamp() * 1000),
-                "identity": {"sourceIp": source_ip, "userAgent": _header(headers, "User-Agent")},
+                # Every key API Gateway sends, null where it has no value for this request
+                # (no IAM caller, Cognito identity, API key or client certificate here): as in
+                # tests/fixtures/real_events/aws-lambda-go/apigw-request.json.
+                "identity": {**dict.fromkeys(IDENTITY_KEYS), "sourceIp": source_ip,
+                             "userAgent": _header(headers, "User-Agent")},
                 "authorizer": authorizer or None,
                 "accountId": self._arn_prefix.split(":")[4],
-                "apiId": self._arn_prefix.split(":")[5].split("/")[0],
+                "apiId": api_id,
+                "resourceId": hashlib.sha256(route.path.encode()).hexdigest()[:6],
+                "domainName": f"{api_id}.execute-api.{self._arn_prefix.split(':')[3]}.amazonaws.com",
+                "domainPrefix": api_id,
+                "extendedRequestId": base64.b64encode(uuid.uuid4().bytes[:10]).decode(),
                 "protocol": "HTTP/1.1",
             },
             "body": text,
             "isBase64Encoded": encoded,
         }
+
+
+IDENTITY_KEYS = ("cognitoIdentityPoolId", "accountId", "cognitoIdentityId", "caller", "apiKey", "apiKeyId",
+                 "accessKey", "sourceIp", "principalOrgId", "cognitoAuthenticationType",
+                 "cognitoAuthenticationProvider", "userArn", "userAgent", "user", "clientCert")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

@@ -3,12 +3,16 @@
 - `S3Dispatcher`: new objects under a trigger's prefix of the temp bucket become
   ObjectCreated events, delivered once per object version, retried as many times as the
   program's FunctionEventInvokeConfig says (maximum_retry_attempts), then sent to the
-  function's dead-letter queue.
+  function's dead-letter queue as Lambda sends it: the event unchanged as the message
+  body, the failure in the RequestID, ErrorCode and ErrorMessage message attributes
+  (`dead_letter_message`).
   https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+  https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq
 - `StreamPoller`: the table's DynamoDB stream read shard by shard and delivered in
   batches, with the program's EventSourceMapping settings (`StreamMapping`): batch size,
   BisectBatchOnFunctionError, ReportBatchItemFailures, MaximumRetryAttempts and the
-  on-failure destination.
+  on-failure destination, which gets the invocation record of the documented example
+  (`stream_failure_record`: the batch's shard and sequence numbers, not its records).
   https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html
   https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html
 
@@ -33,6 +37,60 @@ from local.runtime import LocalLambda, acting_as
 
 # Lambda's asynchronous invocation without a FunctionEventInvokeConfig: the first try and two retries.
 DEFAULT_ASYNC_RETRIES = 2
+
+# What a failure sender is given: the message body and its SQS message attributes.
+SendFailure = Callable[[dict, Mapping[str, dict]], None]
+
+# "ErrorMessage | String | Error message (truncated to 1 KB)"
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq
+DLQ_ERROR_MESSAGE_BYTES = 1024
+
+
+def dead_letter_message(event: dict, request_id: str, error: BaseException) -> tuple[dict, dict]:
+    """What an asynchronous invocation's dead-letter queue receives: "the original event
+    payload with no modifications to the message body", and the RequestID (String),
+    ErrorCode (Number, "3-digit HTTP error code") and ErrorMessage (String) attributes.
+    A function error is an invocation that answered 200 with an error payload, hence 200.
+    https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq"""
+    message = str(error) or type(error).__name__
+    message = message.encode()[:DLQ_ERROR_MESSAGE_BYTES].decode(errors="ignore")
+    return event, {"RequestID": {"DataType": "String", "StringValue": request_id},
+                   "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                   "ErrorMessage": {"DataType": "String", "StringValue": message}}
+
+
+def stream_failure_record(*, request_id: str, function_arn: str, invocations: int, function_error: bool,
+                          stream_arn: str, shard_id: str, records: list[dict], at: datetime) -> dict:
+    """The invocation record a stream event source mapping sends to its on-failure
+    destination, field for field as the example of "Retain discarded records for a
+    DynamoDB event source in Lambda":
+    https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html"""
+    arrivals = [r["dynamodb"].get("ApproximateCreationDateTime") for r in (records[0], records[-1])]
+    response = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if function_error:
+        response["functionError"] = "Unhandled"
+    return {
+        "requestContext": {"requestId": request_id, "functionArn": function_arn,
+                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": invocations},
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": _iso_seconds(arrivals[0]),
+            "approximateArrivalOfLastRecord": _iso_seconds(arrivals[1]),
+            "batchSize": len(records),
+            "streamArn": stream_arn,
+        },
+    }
+
+
+def _iso_seconds(epoch: Any) -> Optional[str]:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(float(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -97,7 +155,7 @@ class _Poller:
 
 class S3Dispatcher(_Poller):
     def __init__(self, s3, bucket: str, prefix: str, function: str, functions: LocalLambda,
-                 region: str, send_failure: Callable[[dict], None], retries: int = DEFAULT_ASYNC_RETRIES):
+                 region: str, send_failure: SendFailure, retries: int = DEFAULT_ASYNC_RETRIES):
         super().__init__()
         self._s3, self._bucket, self._prefix = s3, bucket, prefix
         self._function, self._functions = function, functions
@@ -143,17 +201,17 @@ class S3Dispatcher(_Poller):
                 self._functions.invoke(self._function, event, request_id=request_id)
                 return
             except Exception as e:
-                error = f"{type(e).__name__}: {e}"
-        self.errors.append(f"{self._function}: {error}")
-        self._send_failure({"requestContext": {"condition": "RetriesExhausted", "functionName": self._function},
-                            "responseContext": {"functionError": error}, "requestPayload": event})
+                error = e
+        self.errors.append(f"{self._function}: {type(error).__name__}: {error}")
+        self._send_failure(*dead_letter_message(event, request_id, error))
 
 
 class StreamPoller(_Poller):
     def __init__(self, streams, stream_arn: str, function: str, mapping: StreamMapping,
-                 functions: LocalLambda, send_failure: Callable[[dict], None]):
+                 functions: LocalLambda, send_failure: SendFailure, function_arn: str = ""):
         super().__init__()
         self._streams, self._arn = streams, stream_arn
+        self._function_arn = function_arn or function
         self._function, self.mapping, self._functions = function, mapping, functions
         self._send_failure = send_failure
         self._iterators: dict[str, Optional[str]] = {}
@@ -180,12 +238,12 @@ class StreamPoller(_Poller):
             pending = self._pending.get(shard_id, [])
             while pending:
                 batch, pending = pending[:self.mapping.batch_size], pending[self.mapping.batch_size:]
-                self._deliver(batch)
+                self._deliver(batch, shard_id)
                 delivered += len(batch)
             self._pending[shard_id] = []
         return delivered
 
-    def _deliver(self, records: list[dict]) -> None:
+    def _deliver(self, records: list[dict], shard_id: str) -> None:
         """One batch as the event source mapping handles it, until it succeeds or its
         records go to the on-failure destination:
         - a function error with BisectBatchOnFunctionError splits the batch in two and
@@ -195,25 +253,30 @@ class StreamPoller(_Poller):
           on are retried (bisected there), those before it are done; an identifier that is
           empty or not in the batch makes the whole batch a failure.
         """
-        retries_left, error = self.mapping.maximum_retry_attempts, None
+        retries_left, error, invocations = self.mapping.maximum_retry_attempts, None, 0
         while True:
+            invocations += 1
             try:
                 reply = self._functions.invoke(self._function, {"Records": records})
             except Exception as e:
-                error = f"{type(e).__name__}: {e}"
+                error, function_error = f"{type(e).__name__}: {e}", True
                 if self.mapping.bisect_batch_on_function_error and len(records) > 1:
                     half = len(records) // 2
-                    self._deliver(records[:half])
-                    self._deliver(records[half:])
+                    self._deliver(records[:half], shard_id)
+                    self._deliver(records[half:], shard_id)
                     return
             else:
                 first = self._first_failure(records, reply)
                 if first is None:
                     return
-                records = records[first:]
+                records, function_error = records[first:], False
                 error = "batch item failure reported" if first >= 0 else "invalid batchItemFailures"
             if retries_left == 0:
-                self._fail(records, error)
+                self.errors.append(f"{self._function}: {error}")
+                self._send_failure(stream_failure_record(
+                    request_id=str(uuid.uuid4()), function_arn=self._function_arn, invocations=invocations,
+                    function_error=function_error, stream_arn=self._arn, shard_id=shard_id, records=records,
+                    at=datetime.now(timezone.utc)), {})
                 return
             retries_left -= 1
 
@@ -230,14 +293,6 @@ class StreamPoller(_Poller):
             return 0
         return min(sequence.index(i) for i in identifiers)
 
-    def _fail(self, records: list[dict], error: Optional[str]) -> None:
-        self.errors.append(f"{self._function}: {error}")
-        self._send_failure({"requestContext": {"condition": "RetryAttemptsExhausted", "functionName": self._function},
-                            "DDBStreamBatchInfo": {
-                                "streamArn": self._arn, "batchSize": len(records),
-                                "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
-                                "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"]},
-                            "responseContext": {"functionError": error}})
 
 
 def _lambda_record(record: dict, stream_arn: str) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import ExitStack
-from typing import Callable, Optional, Protocol
+from typing import Callable, Mapping, Optional, Protocol
 
 from functions.catalog import Function, S3Trigger, StreamTrigger, by_name
 from local.gateway import Gateway, HttpResponse
@@ -15,7 +15,7 @@ from local.plugins import LocalRequest, StackContext, StandIn
 from local.plugins.aws import MotoPlugin
 from local.plugins.observability import MetricsPlugin
 from local.runtime import LocalLambda, Resolver, WaitClock, acting_as
-from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, StreamMapping, StreamPoller
+from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, SendFailure, StreamMapping, StreamPoller
 
 
 class EnvironmentSource(Protocol):
@@ -156,22 +156,24 @@ class TriggersPlugin(StandIn):
             return StreamPoller(
                 streams, mapping.inputs["eventSourceArn"], fn.name, StreamMapping.from_inputs(mapping.inputs),
                 functions,
-                self._failure_sender(fn.name, mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"]))
+                self._failure_sender(fn.name, mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"]),
+                function_arn=mapping.inputs["functionName"])
         return None  # schedules have no stand-in: tests invoke those functions directly
 
     def failure_queue_url(self, function: str) -> str:
         return self._moto.program.mocks.one("aws:sqs/queue:Queue", f"-{function}-failures").state["url"]
 
-    def _failure_sender(self, function: str, queue_arn: str) -> Callable[[dict], None]:
+    def _failure_sender(self, function: str, queue_arn: str) -> SendFailure:
         """Lambda sends to a dead-letter queue or an on-failure destination with the
-        function's execution role."""
+        function's execution role: the body and attributes local/triggers.py shapes."""
         sqs = self._role_client(self._moto.client("sqs"))
         url = next(q.state["url"] for q in self._moto.program.mocks.of_type("aws:sqs/queue:Queue")
                    if q.state.get("arn") == queue_arn)
 
-        def send(payload: dict) -> None:
+        def send(body: dict, attributes: Mapping[str, dict]) -> None:
             with acting_as(function):
-                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload, default=str))
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body),
+                                 **({"MessageAttributes": dict(attributes)} if attributes else {}))
         return send
 
     def _role_client(self, client):

@@ -51,15 +51,22 @@ def test_an_s3_failure_of_process_is_retried_then_dead_lettered(client, stack):
         assert response.status_code == 204
         messages = []
         for _ in range(10):  # bounded: each receive waits at most 2 s for the dispatcher
-            messages = [json.loads(m["Body"]) for m in sqs.receive_message(
-                QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])]
-            messages = [m for m in messages
-                        if m["requestPayload"]["Records"][0]["s3"]["object"]["key"] == f"incoming/{job['id']}"]
+            messages = [m for m in sqs.receive_message(
+                QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2,
+                MessageAttributeNames=["All"]).get("Messages", [])
+                if json.loads(m["Body"])["Records"][0]["s3"]["object"]["key"] == f"incoming/{job['id']}"]
             if messages:
                 break
     finally:
         s3.meta.events.unregister("before-call.s3.GetObject", s3_fails)
     assert len(messages) == 1, "the event never reached the dead-letter queue"
     assert len(failed_reads) == 1 + config["maximumRetryAttempts"]
-    assert messages[0]["requestContext"]["condition"] == "RetriesExhausted"
-    assert "InternalError" in messages[0]["responseContext"]["functionError"]
+    # A dead-letter queue gets the S3 notification itself, unchanged, and the failure in
+    # the RequestID, ErrorCode and ErrorMessage attributes; no destination-style record.
+    event, attributes = json.loads(messages[0]["Body"]), messages[0]["MessageAttributes"]
+    assert set(event) == {"Records"} and event["Records"][0]["eventSource"] == "aws:s3"
+    assert set(attributes) == {"RequestID", "ErrorCode", "ErrorMessage"}
+    assert attributes["ErrorCode"]["DataType"] == "Number"
+    assert "InternalError" in attributes["ErrorMessage"]["StringValue"]
+    # The request id the job's claim was keyed by: a redrive with it is recognised.
+    assert attributes["RequestID"]["StringValue"]

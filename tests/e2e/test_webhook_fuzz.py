@@ -17,7 +17,6 @@ import copy
 import json
 import time
 from collections import Counter
-from pathlib import Path
 
 import boto3
 import pytest
@@ -26,8 +25,8 @@ from hypothesis import strategies as st
 
 from functions.common import accounts
 from local.store import AppleChain
+from tests.fixtures.real_samples import real_json, real_text
 
-SAMPLES = Path(__file__).parents[1] / "fixtures" / "real_events"
 PRODUCT = "health.serenya.premium.monthly"
 HOUR_MS = 3_600_000
 CHECKS = dict(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -197,8 +196,8 @@ def test_apple_fields_under_apples_real_chains(client, stack, subscriber):
     chain (real_apple_chain.json), each with a hostile payload in place of the signed one."""
     user_id, signed_ms, snapshot = subscriber
     before = snapshot()
-    sample_header, _, sample_signature = (SAMPLES / "apple" / "testNotification").read_text().strip().split(".")
-    production = json.loads((SAMPLES / "apple" / "real_apple_chain.json").read_text())["x5c"]
+    sample_header, _, sample_signature = real_text("apple/testNotification").strip().split(".")
+    production = real_json("apple/real_apple_chain.json")["x5c"]
     production_header = b64url(json.dumps({"alg": "ES256", "x5c": production}).encode())
 
     @given(changes=apple_cases(signed_ms), header=st.sampled_from([sample_header, production_header]))
@@ -272,7 +271,7 @@ def test_google_fields_in_an_authenticated_push(client, stack, subscriber, sourc
     if source == "local push":
         sample, headers = stack.store.google_notification(user_id, 4, PRODUCT, event_ms=event_ms)
     else:
-        sample = json.loads((SAMPLES / "google" / "rtdn-push-body.json").read_text())
+        sample = real_json("google/rtdn-push-body.json")
         headers = stack.store.google_notification(user_id, 4, PRODUCT, event_ms=event_ms)[1]
     acknowledged = list(stack.store.acknowledgements)
 

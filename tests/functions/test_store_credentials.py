@@ -11,7 +11,6 @@ import base64
 import copy
 import json
 import time
-from pathlib import Path
 
 import boto3
 import jwt
@@ -23,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from functions.common import aws, oauth
 from functions.subscriptions import credentials, google
 from tests.conftest import FakeContext, api_event
+from tests.fixtures.real_samples import real_json
 
-SAMPLES = Path(__file__).parents[1] / "fixtures" / "real_events" / "google"
 PACKAGE = "health.serenya.app"
 AUDIENCE = "https://api.serenya.test/api/v1/subscriptions/webhook"
 PUSHER = "pubsub-push@serenya-test.iam.gserviceaccount.com"
@@ -37,8 +36,8 @@ PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.
 
 
 def push_body() -> dict:
-    body = json.loads((SAMPLES / "rtdn-push-body.json").read_text())
-    notification = json.loads((SAMPLES / "rtdn-test-notification.json").read_text())
+    body = real_json("google/rtdn-push-body.json")
+    notification = real_json("google/rtdn-test-notification.json")
     notification["packageName"] = PACKAGE
     notification["eventTimeMillis"] = str(int(time.time() * 1000))
     del notification["testNotification"]
@@ -50,7 +49,7 @@ def push_body() -> dict:
 
 
 def push_token() -> str:
-    claims = json.loads((SAMPLES / "pubsub-push-oidc-claims.json").read_text())
+    claims = real_json("google/pubsub-push-oidc-claims.json")
     now = int(time.time())
     claims.update(aud=AUDIENCE, email=PUSHER, iat=now, exp=now + 3600)
     return jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": KID})

@@ -202,7 +202,13 @@ def test_a_poison_stream_record_is_bisected_out_and_reaches_the_failure_queue(st
     assert (info["batchSize"], info["startSequenceNumber"], info["endSequenceNumber"]) == \
         (1, poison_sequence, poison_sequence)
     assert info["streamArn"] == mapping["eventSourceArn"]
+    # The shard the redrive procedure reads the batch back from: the one the record came from.
+    shards = aws(stack, "dynamodbstreams").describe_stream(StreamArn=info["streamArn"])["StreamDescription"]["Shards"]
+    assert info["shardId"] in {s["ShardId"] for s in shards}
     assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert message["requestContext"]["approximateInvokeCount"] == 1 + mapping["maximumRetryAttempts"]
+    assert message["requestContext"]["functionArn"] == mapping["functionName"]
+    assert message["responseContext"]["functionError"] == "Unhandled"
 
 
 def test_reported_item_failures_retry_from_the_lowest_one_only(stack, handlers):
@@ -251,11 +257,15 @@ def test_a_failing_asynchronous_function_lands_in_its_failure_queue(stack, handl
     assert handlers.worker_calls == 1 + config["maximumRetryAttempts"] == 2
     # Lambda keeps the event's request id across retries (the process function's claim is keyed by it).
     assert len(set(handlers.worker_request_ids)) == 1
-    messages = aws(stack, "sqs").receive_message(QueueUrl=stack.failure_queue_url("worker"),
-                                                 MaxNumberOfMessages=10).get("Messages", [])
-    payload = json.loads(messages[0]["Body"])
-    assert payload["requestContext"]["condition"] == "RetriesExhausted"
-    assert "model unavailable" in payload["responseContext"]["functionError"]
+    messages = aws(stack, "sqs").receive_message(QueueUrl=stack.failure_queue_url("worker"), MaxNumberOfMessages=10,
+                                                 MessageAttributeNames=["All"]).get("Messages", [])
+    # The event itself, unchanged, the failure in message attributes (invocation-async-retain-records).
+    [message] = messages
+    assert json.loads(message["Body"])["Records"][0]["s3"]["object"]["key"] == "incoming/bad"
+    attributes = message["MessageAttributes"]
+    assert attributes["RequestID"]["StringValue"] == handlers.worker_request_ids[0]
+    assert (attributes["ErrorCode"]["DataType"], attributes["ErrorMessage"]["StringValue"]) == \
+        ("Number", "model unavailable")
     assert any("model unavailable" in f for f in http(stack, "GET", "/local/health")[1]["trigger_failures"])
 
 

@@ -5,7 +5,6 @@
 import base64
 import hashlib
 import json
-from pathlib import Path
 
 import boto3
 import pytest
@@ -18,8 +17,8 @@ from functions.catalog import CATALOG
 from preflight import checks
 from preflight.checks import Target
 from preflight.report import FAIL, OK, WARN, render
+from tests.fixtures.real_samples import real_json
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "real_events"
 PROFILE = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
 MODEL = "anthropic.claude-haiku-4-5-20251001-v1:0"
 LAYER_DESCRIPTION = "Powertools for AWS Lambda (Python) V3 [arm64 - Python 3.13] with extra dependencies version 3.37.0"
@@ -177,7 +176,7 @@ def test_secret_value(moto_clients, value, status):
 
 
 def test_the_pinned_constant_is_the_root_of_a_real_app_store_chain():
-    chain = json.loads((FIXTURES / "apple" / "real_apple_chain.json").read_text())["x5c"]
+    chain = real_json("apple/real_apple_chain.json")["x5c"]
     assert hashlib.sha256(base64.b64decode(chain[-1])).hexdigest() == checks.APPLE_ROOT_CA_G3_SHA256
     assert checks.apple_root_pin(target("prod")).status == OK
     wrong = checks.apple_root_pin(target("prod", **{"serenya:appleRootSha256": "0" * 64}))
