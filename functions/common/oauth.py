@@ -251,11 +251,26 @@ MAX_NAME_CHARS = 100
 # ZWNJ between letters, Indic conjuncts' ZWJ and ZWNJ after a virama): between a letter
 # (with any marks on it) and a letter, never at an end, never two in a row.
 _JOINERS = frozenset("\u200c\u200d")
-# Characters of other categories that draw nothing either, so a name of them looks empty
-# or two names look alike: the Hangul fillers (letters, Lo, but Default_Ignorable_Code_Point
-# in Unicode's DerivedCoreProperties; modern Hangul is written in precomposed syllables),
-# the combining grapheme joiner (also default-ignorable) and the blank Braille pattern.
-_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u034f\u2800")
+# What else draws nothing, so that a name of it looks empty or two names look alike:
+# Unicode's Default_Ignorable_Code_Point characters (DerivedCoreProperties.txt: Hangul
+# fillers, variation selectors, Khmer inherent vowels, the combining grapheme joiner...;
+# the Cf ones among them go by category already) and the blank Braille pattern. And the
+# categories that are no character to show: surrogates (Cs), private use (Co), unassigned (Cn).
+_IGNORABLE = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
+              (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+              (0xE0000, 0xE0FFF), (0x2800, 0x2800))
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _dropped(ch: str) -> bool:
+    code = ord(ch)
+    return unicodedata.category(ch) in _DROPPED_CATEGORIES or any(lo <= code <= hi for lo, hi in _IGNORABLE)
+
+
+def _visible(ch: str) -> bool:
+    """A letter, number or symbol (emoji included): what a name needs at least one of;
+    marks, punctuation and spaces alone show nothing one could call a name."""
+    return unicodedata.category(ch)[0] in "LNS"
 
 
 def _letter_before(chars: list[str], i: int) -> bool:
@@ -274,9 +289,8 @@ def clean_name(value) -> Optional[str]:
     nothing is left."""
     if not isinstance(value, str):
         return None
-    kept = [ch for ch in value
-            if ch in _JOINERS or (ch not in _BLANK and unicodedata.category(ch) not in ("Cc", "Cf"))]
+    kept = [ch for ch in value if ch in _JOINERS or not _dropped(ch)]
     kept = [ch for i, ch in enumerate(kept) if ch not in _JOINERS or _joins_letters(kept, i)]
     # The cap can cut after a joiner: one left at the end joins nothing.
     capped = " ".join("".join(kept).split())[:MAX_NAME_CHARS].rstrip("".join(_JOINERS)).strip()
-    return capped or None
+    return capped if any(_visible(ch) for ch in capped) else None

@@ -192,7 +192,10 @@ def test_an_id_token_in_another_spelling_is_malformed_and_the_real_one_verifies(
 INVISIBLE = ["\u200b", "\u00ad", "\u2060", "\ufeff", "\U000e0001", "\U000e0020", "\U000e0041", "\U000e007f",
              "\u180e", "\u2061", "\u2064", "\ufff9", "\U0001d173", "\u206a", "\u200e", "\u061c",
              # not Cf, and blank all the same: Hangul fillers, grapheme joiner, Braille blank
-             "\u3164", "\u115f", "\u1160", "\uffa0", "\u034f", "\u2800"]
+             "\u3164", "\u115f", "\u1160", "\uffa0", "\u034f", "\u2800",
+             # default-ignorable marks, variation selectors, unassigned, private use
+             "\ufe0f", "\u180b", "\u180f", "\U000e0100", "\u17b4", "\u2065", "\ufff0", "\U000e0000",
+             "\uffff", "\ue000", "\U000f0000"]
 
 
 @pytest.mark.parametrize("ch", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
@@ -201,6 +204,18 @@ def test_invisible_format_characters_are_dropped_wherever_they_are(ch):
         cleaned = oauth.clean_name(raw)
         assert ch not in cleaned and cleaned.replace(" ", "") in ("Ana", "AnaLima", "AnaAnaAna"), (raw, cleaned)
     assert oauth.clean_name(ch * 5) is None
+
+
+@pytest.mark.parametrize("raw", ["\u0300\u0301", "\u3164\ufe0f", "- .", "\u0300 \u200d", "\ud800", "A\ud800"[1:]])
+def test_a_name_with_nothing_visible_is_no_name(raw):
+    """Marks with nothing to sit on, punctuation alone, half a surrogate pair (which JSON
+    can carry and UTF-8 cannot encode): nothing one could show as a name."""
+    assert oauth.clean_name(raw) is None
+
+
+def test_a_name_keeps_its_marks_and_loses_its_half_surrogates():
+    assert oauth.clean_name("Jose\u0301\ud800") == "Jose\u0301"
+    assert oauth.clean_name("\u2764\ufe0f") == "\u2764"  # the heart stays, its presentation selector goes
 
 
 def test_hangul_and_braille_names_are_kept():
