@@ -156,11 +156,13 @@ class LocalStack:
         self.telemetry.attach(session_events)
         self._emf = PowertoolsCapture(self.telemetry.emf_line, current_function).install()
         if any(fn.access.bedrock for fn in self.catalog):
-            from functions.process.offline import OfflineProvider
+            # Bedrock is out of reach locally: the offline analyser answers instead.
+            from local import offline
+            from local.offline.provider import OfflineProvider
             self.faults.wrap_model(OfflineProvider, self.region, self.telemetry.model_call)
-        # Bedrock is out of reach locally: the offline analyser answers instead.
+            offline.install()
         self._set_environment({**self._function_environment(), **self.identity.environment(),
-                               **self.store.environment_overrides(), "AI_PROVIDER": "offline"})
+                               **self.store.environment_overrides()})
 
         physical = self.program.outputs["functions"]
         self.functions = LocalLambda(by_name(self.catalog), physical, self.region,
@@ -190,6 +192,8 @@ class LocalStack:
             self.faults.detach()
             aws_rules.detach(self._session_events)
             self.faults.unwrap_model()
+            from functions.process import providers
+            providers.install(None)
         if hasattr(self, "functions"):
             self.functions.close()
         if hasattr(self, "_http"):
