@@ -42,7 +42,7 @@ runbooks: install
 
 # The audit-event reference, generated from the schema (a test fails when stale).
 audit-docs: install
-	$(PY) -m analytics.docs > docs/audit-events.md
+	$(PY) -m analytics_queries.docs > docs/audit-events.md
 
 # Each stack's monthly bill, modelled from the program's own resources and the usage
 # profile cost/profile.toml at the dated prices of cost/prices_eu-west-1.toml: prints
@@ -60,7 +60,7 @@ dashboard-screenshot: install
 #   make analytics ARGS="daily_registrations 2026-11-01 2026-11-30"
 PORT ?= 8080
 analytics: install
-	$(PY) -m analytics --stack http://127.0.0.1:$(PORT) $(ARGS)
+	$(PY) -m analytics_queries --stack http://127.0.0.1:$(PORT) $(ARGS)
 
 # Schema-driven fuzzing of the local stack from docs/openapi.json: over 10,000 requests,
 # with and without an access token; fails on any 5xx or undocumented answer.

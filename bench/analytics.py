@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 
 from analytics import events as audit
 from analytics import writer
-from analytics.queries import load
 from analytics.schema import EVENT_TYPES, SCHEMA, SCHEMA_VERSION
+from analytics_queries import load
 from tests.fixtures.stream import profile, record
 
 DAYS = 60

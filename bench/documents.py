@@ -11,7 +11,7 @@ import requests
 from pypdf import PdfReader
 
 from bench.identity import call
-from functions.process import labs
+from local.offline import labs
 from tests.fixtures.lab_reports import SAMPLES, SETS, accuracy
 
 UPLOADS = 20

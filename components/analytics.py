@@ -17,8 +17,8 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from analytics import prices, schema
-from analytics.queries import load
+from analytics import schema
+from analytics_queries import load, prices
 from components.config import Settings
 from components.storage import StorageLayer
 

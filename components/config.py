@@ -55,7 +55,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HTTPS_URL = re.compile(r"^https://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$")
 _SERVICE_ACCOUNT = re.compile(r"^[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$")
 _PRODUCT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-_AI_PROVIDER = re.compile(r"^(bedrock|offline)$")
+_AI_PROVIDER = re.compile(r"^bedrock$")
 _DOMAIN = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
 _CLOUDFRONT_CERTIFICATE = re.compile(r"^arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
 _REGIONAL_CERTIFICATE = re.compile(r"^arn:aws:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
@@ -115,7 +115,7 @@ class StoreSettings:
     premium_products: tuple[str, ...]
     play_api_base_url: Optional[str] = None
     # (product id, price in milli-units, ISO 4217 currency): the list price of each premium
-    # product, for revenue estimates where the store sends no price (analytics/prices.py)
+    # product, for revenue estimates where the store sends no price (analytics_queries/prices.py)
     list_prices: tuple[tuple[str, int, str], ...] = ()
 
 
@@ -141,7 +141,6 @@ class Settings:
     powertools_layer_arn: str
     stores: Optional["StoreSettings"] = None   # App Store and Google Play
     detailed_alarms: bool = False              # latency targets, 4XX rate, concurrency...
-    ai_provider: str = "bedrock"               # bedrock, or offline (the rule-based analyser)
     api_domain: Optional[str] = None           # custom domain of the API (CloudFront alias)
     api_certificate_arn: Optional[str] = None  # its ACM certificate, in us-east-1
     api_origin_certificate_arn: Optional[str] = None  # the same domain's certificate in the stack's region
@@ -340,6 +339,15 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
                         f"geography; use a profile of {', '.join(PROFILE_GEOGRAPHIES.get(region[:2], ())) or 'none'}"
                         f" (e.g. {DEFAULT_BEDROCK_MODELS.get(region[:2], 'a model id in the region')})")
 
+    # The offline analyser is the local stack's stand-in (local/offline/): no Lambda archive
+    # holds it, and a deployed stack that named it would analyse nothing. Refused for every
+    # stack, not only prod: the local stack installs it in its own process, no key needed.
+    if get(f"{ns}:aiProvider") == "offline":
+        r.errors.append(f"{ns}:aiProvider: offline is the local stack's stand-in for Bedrock, in no Lambda "
+                        "archive; a deployed stack always calls Bedrock (set bedrock or delete the key)")
+    else:
+        r.string(f"{ns}:aiProvider", _AI_PROVIDER, "bedrock (the one provider a deployed stack has)", required=False)
+
     settings = Settings(
         project=PROJECT,
         env=stack,
@@ -373,7 +381,6 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
             play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False),
             list_prices=_list_prices(r, f"{ns}:listPrices")),
         detailed_alarms=r.boolean(f"{ns}:detailedAlarms"),
-        ai_provider=r.string(f"{ns}:aiProvider", _AI_PROVIDER, "bedrock or offline") or "bedrock",
         quotas=_quotas(r, f"{ns}:quotas"),
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
         api_certificate_arn=r.string(f"{ns}:apiCertificateArn", _CLOUDFRONT_CERTIFICATE,

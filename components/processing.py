@@ -57,7 +57,6 @@ def function_environment(fn: Function, settings: Settings, resources: Mapping[st
     env.update({key: resources[key] for key, needed in wanted.items() if needed})
     if a.bedrock:
         env["BEDROCK_MODEL_ID"] = settings.bedrock_model_id
-        env["AI_PROVIDER"] = settings.ai_provider
     if fn.routes:
         env["ALLOWED_ORIGINS"] = ",".join(settings.allowed_origins)
     if a.quota or a.quota_view:

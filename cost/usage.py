@@ -129,7 +129,7 @@ def _jobs(graph: Graph, profile: dict, usage: Usage) -> None:
     for trigger in triggers:
         function = graph.functions[trigger.function]
         variables = (function.inputs.get("environment") or {}).get("variables", {})
-        uses_bedrock = variables.get("AI_PROVIDER", "bedrock") == "bedrock" and "BEDROCK_MODEL_ID" in variables
+        uses_bedrock = "BEDROCK_MODEL_ID" in variables
         for kind, count in sorted(usage.jobs.items()):
             spec = jobs_spec["kinds"][kind]
             usage.function(trigger.function).add(count, float(spec["duration_ms"]))

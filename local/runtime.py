@@ -1,10 +1,10 @@
 """Runs catalog functions in-process, the way Lambda would: one handler per function,
 imported on first use, called with an event and a context.
 
-Waits. A function whose handler module keeps its clock and its pause as module
-attributes `monotonic` and `sleep` (the process function's backoff between model
-attempts) gets a `WaitClock` there: a wait does not block, the function's clock jumps
-ahead by it instead. A job the model never answers thus ends as `model_unavailable`
+Waits. A function whose handler module takes its clocks through `use_clock`
+(functions/common/clock.Clock: the process function's backoff between model attempts)
+gets a `WaitClock`'s: a wait does not block, the function's clock jumps ahead by it
+instead. A job the model never answers thus ends as `model_unavailable`
 within milliseconds, as many at once as Lambda's concurrency would end them, rather
 than one container taking its full 290 s per job; its Duration includes the skipped
 time, so it is what Lambda would report.
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
 
 from functions.catalog import Function
+from functions.common.clock import Clock
 
 Handler = Callable[[dict, Any], Any]
 Resolver = Callable[[Function], Handler]
@@ -61,16 +62,16 @@ class WaitClock:
             self.skipped += max(0.0, float(seconds))
 
     def install(self, module) -> bool:
-        """Puts this clock in place of `module`'s own `monotonic` and `sleep` when they are
-        the real ones (a test may have replaced them)."""
-        if getattr(module, "monotonic", None) is time.monotonic and getattr(module, "sleep", None) is time.sleep:
-            module.monotonic, module.sleep = self.monotonic, self.sleep
-            return True
-        return False
+        """Gives `module` this clock through its `use_clock` when it runs on the real one
+        (a test may have given it another)."""
+        if getattr(module, "use_clock", None) is None or module.clock != Clock():
+            return False
+        module.use_clock(Clock(monotonic=self.monotonic, sleep=self.sleep))
+        return True
 
     @staticmethod
     def uninstall(module) -> None:
-        module.monotonic, module.sleep = time.monotonic, time.sleep
+        module.use_clock(Clock())
 
 
 class InvocationObserver(Protocol):

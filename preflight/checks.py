@@ -116,8 +116,6 @@ def foundation_models(t: Target, model_id: str) -> list[str]:
 def bedrock_model(t: Target) -> Finding:
     check = "bedrock-model"
     s = t.settings
-    if s.ai_provider == "offline":
-        return Finding(check, OK, "serenya:aiProvider is offline: no model is called")
     bedrock = t.client("bedrock")
     try:
         models = foundation_models(t, s.bedrock_model_id)

@@ -170,3 +170,16 @@ def log_lines():
 
     yield records
     logger.removeHandler(handler)
+
+
+@pytest.fixture
+def process_clock():
+    """Sets parts of the process function's clock for one test, through the handler's own
+    `use_clock`: `process_clock(sleep=lambda s: None)`. The real clock comes back after."""
+    import dataclasses
+
+    from functions.process import handler
+
+    original = handler.clock
+    yield lambda **parts: handler.use_clock(dataclasses.replace(handler.clock, **parts))
+    handler.use_clock(original)

@@ -6,6 +6,9 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # document is 4.5 MB"): a PDF over it can never be analysed, so its ticket is refused.
 # https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_DocumentBlock.html
 MAX_PDF_BYTES = 4_500_000
+# Bedrock's limit per image in a Converse request (ImageBlock: 3.75 MB); images.py
+# prepares photos to fit it.
+MAX_IMAGE_BYTES = 3_750_000
 MAX_CHAT_BYTES = 256 * 1024
 # Any other JSON body (sign-in, onboarding, upload tickets, profile updates) is a few KB:
 # a larger one is refused before it is read, so nobody can spend the routes' latency

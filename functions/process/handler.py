@@ -29,6 +29,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
 from functions.common import accounts, aws, jobs, lazy, usage
+from functions.common.clock import Clock
 from functions.common.observability import count, instrumented, log_job, logger
 from functions.common.settings import settings
 from functions.process.providers import InputError, provider, tool_input
@@ -68,10 +69,16 @@ class ModelUnavailable(Exception):
         self.reason = reason
 
 
-# The clocks and the pause between attempts (replaced in tests).
-monotonic = time.monotonic
-wall_clock = time.time
-sleep = time.sleep
+clock = Clock()  # the real clocks; replaced only through use_clock
+
+
+def use_clock(replacement: Clock) -> Clock:
+    """Every later invocation reads its time and waits between model attempts with
+    `replacement` (the local stack's, whose waits return at once; a test's); returns the
+    clock it replaces, to put back."""
+    global clock
+    previous, clock = clock, replacement
+    return previous
 
 
 MIN_CALL_S = 2.0  # a model call with less time than this left is not started
@@ -83,7 +90,7 @@ def call_model(task: Task, deadline: float) -> dict:
     attempt = 0
     while True:
         attempt += 1
-        left = deadline - monotonic()
+        left = deadline - clock.monotonic()
         if left < MIN_CALL_S:
             raise ModelUnavailable("unavailable")
         try:
@@ -100,9 +107,9 @@ def call_model(task: Task, deadline: float) -> dict:
             reason = type(e).__name__
         count("ModelRetries", reason=reason)
         delay = min(20.0, BASE_DELAY_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        if monotonic() + delay + 1 >= deadline:
+        if clock.monotonic() + delay + 1 >= deadline:
             raise ModelUnavailable("unavailable")
-        sleep(delay)
+        clock.sleep(delay)
 
 
 def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: usage.ModelUse) -> dict:
@@ -183,9 +190,9 @@ def process(key: str, deadline: float, owner: str) -> None:
         raise
     # The job reads processing_timeout 15 minutes after its upload: finish before that.
     timeout_at = obj["LastModified"].timestamp() + jobs.PROCESSING_TIMEOUT_SECONDS - OUTCOME_MARGIN_S
-    deadline = min(deadline, monotonic() + (timeout_at - wall_clock()))
+    deadline = min(deadline, clock.monotonic() + (timeout_at - clock.wall()))
     use = usage.ModelUse()
-    if deadline <= monotonic():
+    if deadline <= clock.monotonic():
         outcome = jobs.failed(job, "processing_timeout")  # what the job already reads
     else:
         outcome = run(job, obj["Body"].read(), obj["ContentType"], deadline, use)
@@ -204,7 +211,7 @@ def process(key: str, deadline: float, owner: str) -> None:
 
 @instrumented()
 def handler(event, context):
-    deadline = monotonic() + context.get_remaining_time_in_millis() / 1000 - OUTCOME_MARGIN_S
+    deadline = clock.monotonic() + context.get_remaining_time_in_millis() / 1000 - OUTCOME_MARGIN_S
     for record in event.get("Records", []):
         process(urllib.parse.unquote_plus(record["s3"]["object"]["key"]), deadline, context.aws_request_id)
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-from functions.process.converse_rules import MAX_IMAGE_BYTES
+from functions.common.limits import MAX_IMAGE_BYTES
 from functions.process.providers import InputError
 
 MAX_LONG_EDGE = 1568           # px, Claude's own limit before it resizes

@@ -1,6 +1,6 @@
 """What a PDF must be before any model sees it: readable, not encrypted, at most 100 pages.
 
-Both the Bedrock path (tasks.lab_task) and the offline analyser (offline.py) open PDFs
+Both the Bedrock path (tasks.lab_task) and the local stack's offline analyser (local/offline/) open PDFs
 here, so they refuse the same files with the same codes:
 
 - `unreadable_document`: pypdf cannot parse the file, or it is encrypted (Bedrock and

@@ -1,16 +1,17 @@
 """Model providers behind one interface: `converse(system, messages, tool)` returns a
 Bedrock Converse response whose reply is a forced tool call.
 
-`BedrockProvider` calls Amazon Bedrock; `OfflineProvider` (offline.py) answers the
-same shape without a network, for the local stack and tests. The stack setting
-`serenya:aiProvider` (env AI_PROVIDER) selects one.
+`BedrockProvider` calls Amazon Bedrock, the only provider a Lambda archive holds. A
+process that runs the functions itself (the local stack, tests) may `install` another
+implementation of `Provider` in its place: the local stack's offline analyser
+(local/offline/) is one, and product code never imports it.
 """
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Protocol
+from typing import Optional, Protocol
 
 import boto3
 from botocore.config import Config
@@ -65,11 +66,23 @@ class BedrockProvider:
         )
 
 
-@lru_cache(maxsize=1)
+_installed: Optional[Provider] = None
+
+
+def install(replacement: Optional[Provider]) -> None:
+    """Answers every later model call of this process with `replacement` instead of
+    Bedrock; None puts Bedrock back. Called by whoever runs the functions outside Lambda
+    (local/offline.install), never by the functions themselves."""
+    global _installed
+    _installed = replacement
+
+
 def provider() -> Provider:
-    if os.environ.get("AI_PROVIDER", "bedrock") == "offline":
-        from functions.process.offline import OfflineProvider
-        return OfflineProvider()
+    return _installed if _installed is not None else _bedrock()
+
+
+@lru_cache(maxsize=1)
+def _bedrock() -> BedrockProvider:
     return BedrockProvider(os.environ["BEDROCK_MODEL_ID"])
 
 

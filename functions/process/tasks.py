@@ -20,12 +20,18 @@ from functions.common.requests import ChatRequest, DoctorReportRequest
 from functions.common.results import (DISCLAIMER, AnalysisResult, ChatAnswerDraft, DoctorReport,
                                       DoctorReportDraft, LabAnalysisDraft, dump)
 from functions.process import flags, pdfs
-from functions.process.offline import RESULTS_TAG, tagged
 from functions.process.providers import InputError
 
 PROMPT_VERSION = "v1"
 _MAGIC = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff"}
 _FORMATS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpeg"}
+# The app's results reach the model as JSON in one tagged text block (chat, doctor report).
+RESULTS_TAG = "results"
+
+
+def tagged(tag: str, text: str) -> str:
+    """How tasks hand structured data to a model: `<tag>json</tag>` in a text block."""
+    return f"<{tag}>{text}</{tag}>"
 
 
 @lru_cache(maxsize=None)

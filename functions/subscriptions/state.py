@@ -12,7 +12,7 @@ A notification that bills a period (a purchase, a renewal) stamps its entry with
 `charged_ms`, and a refund with `refunded_ms` (the notification's time), with the price
 and currency when the store sent them: the stream turns each new stamp into one
 `subscription_charged` or `subscription_refunded` audit event, which the revenue query
-sums (analytics/queries/revenue_by_month.sql).
+sums (analytics_queries/sql/revenue_by_month.sql).
 
 A notification only moves its subscription forward in time: an event older than the
 entry's is `stale`. Entries and the strongest plan are written together under an

@@ -38,8 +38,13 @@ class FunctionsPlugin(StandIn):
         env = self._function_environment()
         for source in self._sources:
             env.update(source.environment())
-        env["AI_PROVIDER"] = "offline"  # Bedrock is out of reach locally: the offline analyser answers
         undo.callback(_restore_environment, _set_environment(env))
+        if any(fn.access.bedrock for fn in context.catalog):
+            # Bedrock is out of reach locally: the offline analyser answers instead.
+            from functions.process import providers
+            from local import offline
+            offline.install()
+            undo.callback(providers.install, None)
         program = self._moto.program
         self.functions = LocalLambda(by_name(context.catalog), program.outputs["functions"], self._moto.region,
                                      program.mocks.account_id, self._resolve, observer=self._metrics.telemetry,

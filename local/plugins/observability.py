@@ -84,7 +84,7 @@ class FaultsPlugin(StandIn):
         self.faults.attach(boto3._get_default_session().events)
         undo.callback(self.faults.detach)
         if _uses_bedrock(context):
-            from functions.process.offline import OfflineProvider
+            from local.offline.provider import OfflineProvider
             self.faults.wrap_model(OfflineProvider, self._moto.region, self._metrics.telemetry.model_call)
             undo.callback(self.faults.unwrap_model)
 

@@ -9,9 +9,8 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from analytics import local
-from analytics.queries import load
 from analytics.schema import SCHEMA
+from analytics_queries import load, local
 from functions.compaction.handler import compact
 from functions.stream_processor import handler as processor
 from tests.conftest import FakeContext

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from analytics import local, prices, schema, writer
-from analytics.docs import render
-from analytics.queries import load
+from analytics import schema, writer
+from analytics_queries import load, local, prices
+from analytics_queries.docs import render
 from local.program import ROOT
 
 

@@ -122,6 +122,18 @@ def test_bedrock_model_defaults_to_the_regions_haiku_profile():
     assert settings.bedrock_model_id.startswith("eu.anthropic.claude-haiku")
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_deployed_stack_may_name_the_offline_analyser(stack):
+    """The stand-in is in no Lambda archive: a stack naming it is refused at preview,
+    saying why, rather than deploying a process function that analyses nothing."""
+    with pytest.raises(ConfigError) as e:
+        settings_with(stack, **{"serenya:aiProvider": "offline"})
+    assert "serenya:aiProvider: offline is the local stack's stand-in" in str(e.value)
+    assert "serenya:aiProvider: 'other' is not bedrock" in error_of(**{"serenya:aiProvider": "other"})
+    for value in ("bedrock", None):
+        settings_with(stack, **{"serenya:aiProvider": value})
+
+
 def test_retention_values_are_cloudwatch_values():
     assert 7 in LOG_RETENTION_DAYS and 365 in LOG_RETENTION_DAYS and 10 not in LOG_RETENTION_DAYS
 

@@ -145,7 +145,7 @@ def test_a_function_can_bundle_a_repository_package():
     from components.packaging import ROOT
     files = packaging.function_files("stream_processor", ROOT, bundles=("analytics",))
     assert "analytics/schema.py" in files and "analytics/events.py" in files
-    assert not any(k.startswith("analytics/queries/") and k.endswith(".pyc") for k in files)
+    assert "analytics/writer.py" in files and not any(k.endswith((".pyc", ".sql")) for k in files)
     assert "functions/stream_processor/handler.py" in files and "functions/auth/handler.py" not in files
 
 
@@ -204,3 +204,99 @@ def test_every_function_archive_holds_what_its_code_imports_and_not_the_catalog(
             for module in _imports_of_functions(path):
                 # `from functions.common import x` names a module or a name inside one.
                 assert module in modules or module.rsplit(".", 1)[0] in modules, (fn.name, path.name, module)
+
+
+# -- only the product: every archived file is something a function runs ----------------
+# Derived from the import graph, not from a list of what to keep out: an archive may hold
+# a module only if some catalog function's handler reaches it by imports (lazy ones and
+# `lazy.preload` names included), and a data file only if a reached module names it or
+# its folder. What only the local stack, the tests or a CLI use (the offline analyser,
+# the DuckDB runner, named queries) is thus refused wherever it is put.
+
+def _module_path(root: Path, name: str):
+    base = root.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _reached(root: Path, entries) -> tuple[set[Path], set[str]]:
+    """The repository modules `entries` reach by imports, and the string constants in them."""
+    import ast
+
+    todo, modules, strings = list(entries), set(), set()
+    while todo:
+        name = todo.pop()
+        path = _module_path(root, name)
+        if path is None or path in modules:
+            continue
+        modules.add(path)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run first
+        package = name if path.name == "__init__.py" else ".".join(parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                todo += [base, *(f"{base}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                strings.add(node.value)
+                if node.value.startswith("functions."):  # lazy.preload("functions.process.tasks")
+                    todo.append(node.value)
+    return modules, strings
+
+
+def _strays(root: Path, catalog) -> dict[str, list[str]]:
+    """Function -> archived files no function runs, and reached modules its archive lacks."""
+    handlers = [fn.handler.rpartition(".")[0] for fn in catalog]
+    product, strings = _reached(root, handlers)
+    found = {}
+    for fn in catalog:
+        files = packaging.function_files(fn.name, root, bundles=fn.bundles)
+        stray = [k for k, p in files.items() if (p not in product if k.endswith(".py") else
+                 not {p.name, *p.relative_to(root).parent.parts} & strings)]
+        own, _ = _reached(root, [fn.handler.rpartition(".")[0]])
+        stray += [f"missing {p.relative_to(root)}" for p in own if p.relative_to(root).as_posix() not in files]
+        if stray:
+            found[fn.name] = sorted(stray)
+    return found
+
+
+def test_every_lambda_archive_holds_only_what_the_functions_run():
+    from functions.catalog import CATALOG
+
+    assert _strays(packaging.ROOT, CATALOG) == {}
+
+
+def test_a_module_or_data_file_no_function_reaches_is_found(tmp_path):
+    """The check above can fail: a stand-in, its data and a folder of queries shipped by a
+    function or a bundle are found, and so is a reached module left out of the archive."""
+    tree = {
+        "functions/__init__.py": "",
+        "functions/common/__init__.py": "",
+        "functions/common/shared.py": "NAME = 'table.json'\n",
+        "functions/common/table.json": "{}",
+        "functions/alpha/__init__.py": "",
+        "functions/alpha/handler.py": "from functions.common import shared\nfrom lake import writer\n"
+                                      "from tools import helper\n",
+        "functions/alpha/prompts/one.md": "read by nobody",
+        "functions/alpha/standin.py": "from functions.alpha import catalogue_reader\n",
+        "functions/alpha/catalogue_reader.py": "PATH = 'catalogue.json'\n",
+        "functions/alpha/catalogue.json": "{}",
+        "lake/__init__.py": "", "lake/writer.py": "",
+        "lake/runner.py": "QUERIES = 'queries'\n", "lake/queries/one.sql": "select 1",
+        "tools/__init__.py": "", "tools/helper.py": "",
+    }
+    for path, text in tree.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    strays = _strays(tmp_path, (Function("alpha", "", bundles=("lake",)),))
+    assert strays == {"alpha": ["functions/alpha/catalogue.json", "functions/alpha/catalogue_reader.py",
+                                "functions/alpha/prompts/one.md", "functions/alpha/standin.py",
+                                "lake/queries/one.sql", "lake/runner.py",
+                                "missing tools/__init__.py", "missing tools/helper.py"]}

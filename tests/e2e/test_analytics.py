@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from analytics import local
-from analytics.queries import load
+from analytics_queries import load, local
 from local.moto_stack import aws_client
 from tests.e2e.conftest import DEVICE
 from tests.e2e.test_documents import poll, upload
@@ -93,7 +92,7 @@ def test_a_lab_report_a_chat_answer_and_a_doctor_report_are_usage_events_without
 
 
 def test_the_analytics_command_lists_and_runs_queries(stack, capsys, monkeypatch):
-    from analytics.__main__ import main
+    from analytics_queries.__main__ import main
 
     assert main(["--list"]) == 0
     listed = capsys.readouterr().out

@@ -10,7 +10,7 @@ import boto3
 import pyarrow.parquet as pq
 import requests
 
-from analytics import local
+from analytics_queries import local
 from local.moto_stack import aws_client
 from tests.e2e.conftest import CONSENTS, DEVICE
 from tests.fixtures.lab_reports import TABLE

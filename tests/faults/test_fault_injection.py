@@ -8,9 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from analytics import local
 from analytics.events import derive
-from analytics.queries import load
+from analytics_queries import load, local
 from functions.common import aws, jobs
 from functions.process import handler as process_module
 from functions.stream_processor import handler as processor
@@ -93,10 +92,10 @@ class Faulty:
     ReadTimeoutError(endpoint_url="https://bedrock-runtime"),
     ClientError({"Error": {"Code": "ValidationException", "Message": ""}}, "Converse"),
 ], ids=["throttled", "server-error", "unavailable", "timeout", "refused"])
-def test_every_model_fault_ends_the_job_failed_within_the_deadline(aws_env, monkeypatch, fault):
+def test_every_model_fault_ends_the_job_failed_within_the_deadline(aws_env, monkeypatch, fault, process_clock):
     clock = [0.0]
-    monkeypatch.setattr(process_module, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(process_module, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    process_clock(monotonic=lambda: clock[0])
+    process_clock(sleep=lambda s: clock.__setitem__(0, clock[0] + s))
     model = Faulty(fault)
     monkeypatch.setattr(process_module, "provider", lambda: model)
     s3 = boto3.client("s3", region_name="eu-west-1")

@@ -1,4 +1,4 @@
-"""functions/process/converse_rules.py: the offline analyser refuses, as Bedrock's Converse
+"""local/offline/converse_rules.py: the offline analyser refuses, as Bedrock's Converse
 API does, a request no model would see (the API reference's enums, lengths and order)."""
 
 import copy
@@ -6,8 +6,8 @@ import copy
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.process import converse_rules
-from functions.process.offline import OfflineProvider
+from local.offline import converse_rules
+from local.offline.provider import OfflineProvider
 
 PDF = {"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": b"%PDF-1.7"}}}
 PNG = {"image": {"format": "png", "source": {"bytes": b"\x89PNG"}}}

@@ -7,8 +7,8 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader
 
-from functions.process import labs
-from functions.process.offline import OfflineProvider, doctor_report
+from local.offline import labs
+from local.offline.provider import OfflineProvider, doctor_report
 from functions.process.providers import InputError
 from functions.process.tasks import lab_task
 from tests.fixtures.lab_reports import (CENTRAL_EUROPE, DEVELOPMENT, FIRST, HELD_OUT, HOSPITAL, PORTAL_EXPORT,

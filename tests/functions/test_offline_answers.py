@@ -1,4 +1,4 @@
-"""The offline analyser (the local stand-in for Bedrock, functions/process/offline.py) on
+"""The offline analyser (the local stand-in for Bedrock, local/offline/provider.py) on
 chat questions, lab summaries and doctor reports, through the tasks the process function
 builds: what it answers about which results, and that every reply has Converse's shape.
 The end-to-end suite uses it through the local stack; these reach it directly."""
@@ -11,7 +11,7 @@ import re
 import pytest
 
 from functions.process import tasks
-from functions.process.offline import OfflineProvider, doctor_report
+from local.offline.provider import OfflineProvider, doctor_report
 from functions.process.providers import InputError, tool_input
 from tests.fixtures.lab_reports import TABLE
 from tests.functions.test_process import deliver, outcome, s3, upload, use  # noqa: F401 (s3: a fixture)

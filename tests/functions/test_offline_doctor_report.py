@@ -2,7 +2,7 @@
 followed per test across reports by LOINC code when they have one (names differ between
 labs), by name otherwise, and a report without observations is simply empty."""
 
-from functions.process.offline import doctor_report
+from local.offline.provider import doctor_report
 
 
 def obs(name, value, loinc=None, flag="normal", unit="mg/dL"):

@@ -16,7 +16,7 @@ from botocore.stub import ANY, Stubber
 from PIL import Image, ImageOps
 
 from functions.process import images, pdfs
-from functions.process.offline import OfflineProvider
+from local.offline.provider import OfflineProvider
 from functions.process.providers import BedrockProvider, InputError
 from tests.fixtures import photos
 from tests.fixtures.lab_reports import TABLE, encrypted_pdf, long_pdf

@@ -47,8 +47,8 @@ VALID = {"document_type": "lab_report", "summary": "One value.", "confidence": 0
 
 
 @pytest.fixture
-def s3(aws_env, monkeypatch):
-    monkeypatch.setattr(process_module, "sleep", lambda s: None)
+def s3(aws_env, monkeypatch, process_clock):
+    process_clock(sleep=lambda s: None)
     # The jobs' owner exists: process writes outcomes only for existing accounts.
     boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
         Item={"PK": f"USER#{USER}", "SK": "PROFILE", "user_id": USER})
@@ -140,12 +140,12 @@ def test_throttling_is_retried_then_completes(s3, monkeypatch):
     assert outcome(s3, job)[0]["status"] == "completed" and model.calls == 3
 
 
-def test_persistent_throttling_fails_inside_the_deadline(s3, monkeypatch, capsys):
+def test_persistent_throttling_fails_inside_the_deadline(s3, monkeypatch, capsys, process_clock):
     model = use(monkeypatch, StubModel(throttled()))
     job = upload(s3, TABLE.pdf())
     clock = [1000.0]
-    monkeypatch.setattr(process_module, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(process_module, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    process_clock(monotonic=lambda: clock[0])
+    process_clock(sleep=lambda s: clock.__setitem__(0, clock[0] + s))
     deliver(job, remaining_ms=60_000)
     result, _ = outcome(s3, job)
     assert result["error"]["code"] == "model_unavailable"
@@ -326,12 +326,12 @@ def test_an_input_too_long_for_the_model_is_the_documents_fault_and_does_not_pag
     assert not [d for d in documents if "ModelFailures" in d]
 
 
-def test_retries_back_off_exponentially_from_half_a_second_up_to_twenty_with_jitter(s3, monkeypatch, capsys):
+def test_retries_back_off_exponentially_from_half_a_second_up_to_twenty_with_jitter(s3, monkeypatch, capsys, process_clock):
     from botocore.exceptions import ReadTimeoutError
 
     model = use(monkeypatch, StubModel(*[throttled()] * 7, ReadTimeoutError(endpoint_url="https://bedrock"), VALID))
     clock, slept, jitter = [1000.0], [], []
-    monkeypatch.setattr(process_module, "monotonic", lambda: clock[0])
+    process_clock(monotonic=lambda: clock[0])
 
     def sleep(seconds):
         slept.append(seconds)
@@ -341,7 +341,7 @@ def test_retries_back_off_exponentially_from_half_a_second_up_to_twenty_with_jit
         jitter.append((low, high))
         return high  # the longest pause jitter allows
 
-    monkeypatch.setattr(process_module, "sleep", sleep)
+    process_clock(sleep=sleep)
     monkeypatch.setattr(process_module.random, "uniform", uniform)
     job = upload(s3, TABLE.pdf())
     capsys.readouterr()
@@ -354,7 +354,7 @@ def test_retries_back_off_exponentially_from_half_a_second_up_to_twenty_with_jit
 
 
 @pytest.mark.parametrize("budget_s, pauses", [(2.5, []), (2.6, [0.5])])
-def test_a_retry_that_would_end_within_a_second_of_the_deadline_is_not_started(s3, monkeypatch, budget_s, pauses):
+def test_a_retry_that_would_end_within_a_second_of_the_deadline_is_not_started(s3, monkeypatch, budget_s, pauses, process_clock):
     """A throttled call that took 1 s, then a 0.5 s pause: the next call would start with
     less than a second before the deadline, so the job fails now instead of pausing."""
     clock, slept = [1000.0], []
@@ -365,14 +365,14 @@ def test_a_retry_that_would_end_within_a_second_of_the_deadline_is_not_started(s
             return super().converse(**kwargs)
 
     model = use(monkeypatch, SlowThrottled(throttled()))
-    monkeypatch.setattr(process_module, "monotonic", lambda: clock[0])
+    process_clock(monotonic=lambda: clock[0])
     monkeypatch.setattr(process_module.random, "uniform", lambda low, high: high)
 
     def sleep(seconds):
         slept.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr(process_module, "sleep", sleep)
+    process_clock(sleep=sleep)
     job = upload(s3, TABLE.pdf())
     deliver(job, remaining_ms=int((process_module.OUTCOME_MARGIN_S + budget_s) * 1000))
     assert outcome(s3, job)[0]["error"]["code"] == "model_unavailable"
@@ -498,7 +498,7 @@ OLDER_RESULT = {  # a result stored by an older app: no confidence, model or dis
                             {"date": "2026-02-10", "result": {"observations": []}}]}),
 ])
 def test_an_older_result_shape_still_gets_an_answer(s3, monkeypatch, kind, payload):
-    from functions.process.offline import OfflineProvider
+    from local.offline.provider import OfflineProvider
 
     use(monkeypatch, OfflineProvider())
     job = upload(s3, kind=kind, payload=payload)

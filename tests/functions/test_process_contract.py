@@ -127,23 +127,23 @@ def test_a_reply_without_the_tool_call_is_a_key_error():
             providers.tool_input({"output": {"message": {"content": content}}}, "record_result")
 
 
-def test_the_provider_is_chosen_by_ai_provider(monkeypatch):
-    from functions.process.offline import OfflineProvider
+def test_bedrock_answers_unless_a_stand_in_is_installed(monkeypatch):
+    from local import offline
 
-    for value, expected in (("offline", OfflineProvider), ("bedrock", providers.BedrockProvider),
-                            (None, providers.BedrockProvider)):
-        providers.provider.cache_clear()
-        if value is None:
-            monkeypatch.delenv("AI_PROVIDER", raising=False)
-        else:
-            monkeypatch.setenv("AI_PROVIDER", value)
-        monkeypatch.setenv("BEDROCK_MODEL_ID", "eu.anthropic.model-v1")
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-        chosen = providers.provider()
-        assert type(chosen) is expected
-        if expected is providers.BedrockProvider:
-            assert chosen.model_id == "eu.anthropic.model-v1"
-    providers.provider.cache_clear()
+    monkeypatch.setenv("BEDROCK_MODEL_ID", "eu.anthropic.model-v1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AI_PROVIDER", "offline")  # what once chose the stand-in: an environment never does
+    providers._bedrock.cache_clear()
+    try:
+        assert type(providers.provider()) is providers.BedrockProvider
+        assert providers.provider().model_id == "eu.anthropic.model-v1"
+        installed = offline.install()
+        assert providers.provider() is installed and installed.model_id == "serenya-offline-1"
+        providers.install(None)
+        assert type(providers.provider()) is providers.BedrockProvider
+    finally:
+        providers.install(None)
+        providers._bedrock.cache_clear()
 
 
 def test_input_errors_carry_their_code_and_reason():

@@ -49,7 +49,7 @@ class SlowModel(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def slow_model(monkeypatch):
+def slow_model(monkeypatch, process_clock):
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowModel)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -59,7 +59,7 @@ def slow_model(monkeypatch):
     providers.BedrockProvider._client_for.cache_clear()
     model = providers.BedrockProvider("eu.anthropic.claude-haiku-4-5-20251001-v1:0")
     monkeypatch.setattr(process_module, "provider", lambda: model)
-    monkeypatch.setattr(process_module, "sleep", lambda s: None)
+    process_clock(sleep=lambda s: None)
     SlowModel.released.clear()
     yield SlowModel
     SlowModel.released.set()
@@ -119,17 +119,17 @@ def deliver(job, request_id="req-1", remaining_ms=300_000):
     process_module.handler({"Records": [{"s3": {"object": {"key": job.incoming}}}]}, context)
 
 
-def test_a_late_attempt_writes_the_timeout_the_job_already_shows(s3, monkeypatch):
+def test_a_late_attempt_writes_the_timeout_the_job_already_shows(s3, monkeypatch, process_clock):
     model = StubModel({"message": "too late"})
     monkeypatch.setattr(process_module, "provider", lambda: model)
     job = upload_chat(s3)
-    monkeypatch.setattr(process_module, "wall_clock", lambda: time.time() + jobs.PROCESSING_TIMEOUT_SECONDS)
+    process_clock(wall=lambda: time.time() + jobs.PROCESSING_TIMEOUT_SECONDS)
     deliver(job)
     assert model.calls == 0
     assert outcome(s3, job)[0]["error"]["code"] == "processing_timeout" == jobs.state(job).error_code
 
 
-def test_the_model_deadline_stops_before_the_jobs_timeout(s3, monkeypatch):
+def test_the_model_deadline_stops_before_the_jobs_timeout(s3, monkeypatch, process_clock):
     """Near the job's 15 minutes, the model gets only the time before it, not the
     function's whole remaining time."""
     seen = []
@@ -142,8 +142,7 @@ def test_the_model_deadline_stops_before_the_jobs_timeout(s3, monkeypatch):
     monkeypatch.setattr(process_module, "provider", lambda: Recording({"message": "ok"}))
     job = upload_chat(s3)
     left = 60  # seconds before the job reads processing_timeout
-    monkeypatch.setattr(process_module, "wall_clock",
-                        lambda: time.time() + jobs.PROCESSING_TIMEOUT_SECONDS - left)
+    process_clock(wall=lambda: time.time() + jobs.PROCESSING_TIMEOUT_SECONDS - left)
     deliver(job, remaining_ms=300_000)
     assert outcome(s3, job)[0]["status"] == "completed"
     assert seen and seen[0] <= left - process_module.OUTCOME_MARGIN_S + 1

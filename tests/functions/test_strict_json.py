@@ -203,7 +203,7 @@ def test_a_loinc_code_with_other_digits_is_refused(loinc):
 
 @pytest.mark.parametrize("line", ["Hemoglobin ١١.٢ g/dL", "Hemoglobin 1١.2 g/dL", "Hemoglobin １１.２ g/dL"])
 def test_lab_values_are_read_from_ascii_digits_only(line):
-    from functions.process import labs
+    from local.offline import labs
 
     assert labs.read_line(line) is None
     assert labs.read_line("Hemoglobin 11.2 g/dL")["value"] == 11.2

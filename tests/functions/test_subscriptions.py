@@ -162,7 +162,7 @@ def test_google_states(code, state_name, expires, expected):
     assert (None if plan is None else (plan["type"], plan["status"])) == expected
 
 
-# -- billing: what the revenue estimate reads (analytics/queries/revenue_by_month.sql) -----
+# -- billing: what the revenue estimate reads (analytics_queries/sql/revenue_by_month.sql) -----
 
 def priced(kind, price=9990, currency="EUR"):
     return dataclasses.replace(apple_event(kind), price_milli=price, currency=currency)

@@ -137,10 +137,6 @@ def test_bedrock_model_access(answers, status, says):
         assert "playground" in found.fix and checks.MODEL_ACCESS_DOC in found.fix
 
 
-def test_the_offline_analyser_needs_no_model():
-    assert checks.bedrock_model(target("dev", {}, **{"serenya:aiProvider": "offline"})).status == OK
-
-
 # -- secret, pin, logging, alerts -----------------------------------------------------
 
 GOOD_SECRET = {"google_play_service_account": {"client_email": "play@x.iam.gserviceaccount.com",

@@ -14,16 +14,12 @@ import time
 import uuid
 from collections import defaultdict
 
-from functions.process import converse_rules, labs, pdfs
+from functions.process import pdfs
 from functions.process.providers import InputError
+from functions.process.tasks import RESULTS_TAG
+from local.offline import converse_rules, labs
 
 MODEL_ID = "serenya-offline-1"
-RESULTS_TAG = "results"
-
-
-def tagged(tag: str, text: str) -> str:
-    """How tasks hand structured data to a model: `<tag>json</tag>` in a text block."""
-    return f"<{tag}>{text}</{tag}>"
 
 
 def _untag(tag: str, messages: list[dict]) -> str:

@@ -1,5 +1,5 @@
 """The rules Bedrock's Converse API checks on a request before any model sees it, so the
-offline analyser (the stand-in, functions/process/offline.py) refuses what Bedrock
+offline analyser (the stand-in, local/offline/provider.py) refuses what Bedrock
 refuses, with the same ValidationException, instead of answering a request that would
 fail every job once deployed. botocore's own validation checks shapes and types only,
 not enums, lengths or the conversation's order.
@@ -21,13 +21,13 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from functions.common.limits import MAX_PDF_BYTES
+from functions.common.limits import MAX_IMAGE_BYTES, MAX_PDF_BYTES
 
 ROLES = ("user", "assistant")
 DOCUMENT_FORMATS = ("pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md")
 IMAGE_FORMATS = ("png", "jpeg", "gif", "webp")
 MAX_DOCUMENTS, MAX_DOCUMENT_BYTES = 5, MAX_PDF_BYTES
-MAX_IMAGES, MAX_IMAGE_BYTES = 20, 3_750_000  # images.py prepares photos to fit it
+MAX_IMAGES = 20
 _DOCUMENT_NAME = re.compile(r"(?:[A-Za-z0-9\-()\[\]]|\s(?!\s))+")
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 

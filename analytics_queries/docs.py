@@ -1,6 +1,6 @@
 """docs/audit-events.md from the schema and the named queries (`make audit-docs`)."""
 
-from analytics.queries import load
+from analytics_queries import load
 from analytics.schema import COLUMNS, EVENT_TYPES, PARTITION, PARTITION_DESCRIPTION, SCHEMA_VERSION, glue_type
 
 
@@ -26,7 +26,7 @@ def render() -> str:
               "    FROM audit_events WHERE event_date BETWEEN '2026-11-01' AND '2026-11-30'",
               "  ) WHERE copy = 1", ")", "SELECT event_type, count(*) FROM events GROUP BY event_type", "```", "",
               "## Named queries", "",
-              "Deployed as Athena named queries; locally: `python -m analytics <name> <parameters>` on DuckDB.", ""]
+              "Deployed as Athena named queries; locally: `python -m analytics_queries <name> <parameters>` on DuckDB.", ""]
     lines += [f"- `{q.name}` ({', '.join(q.parameters)}): {q.description}" for q in load()]
     return "\n".join(lines) + "\n"
 

@@ -16,8 +16,8 @@ from typing import Sequence
 import duckdb
 import sqlglot
 
-from analytics import prices
-from analytics.queries import NamedQuery
+from analytics_queries import prices
+from analytics_queries import NamedQuery
 
 CACHE = Path(__file__).resolve().parent.parent / "build" / "audit-cache"
 _MANIFEST = ".etags.json"

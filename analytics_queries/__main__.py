@@ -1,9 +1,9 @@
-"""`python -m analytics <query> <from_date> <to_date> [more parameters]`: a named query on
+"""`python -m analytics_queries <query> <from_date> <to_date> [more parameters]`: a named query on
 DuckDB over the audit events of a running local stack (or `--dir` with Parquet files).
 
-    python -m analytics --list
-    python -m analytics daily_registrations 2026-11-01 2026-11-30
-    python -m analytics user_timeline 2026-11-01 2026-11-30 <user id>
+    python -m analytics_queries --list
+    python -m analytics_queries daily_registrations 2026-11-01 2026-11-30
+    python -m analytics_queries user_timeline 2026-11-01 2026-11-30 <user id>
 
 The stack is http://127.0.0.1:$PORT (default 8080, like `make run`); its events are
 mirrored into build/audit-cache/<bucket>/, refreshed on each run. List prices (for
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import boto3
 
-from analytics import local
-from analytics.queries import load
+from analytics_queries import local
+from analytics_queries import load
 
 
 def list_prices(stack: str) -> tuple[tuple[str, int, str], ...]:
@@ -33,7 +33,7 @@ def list_prices(stack: str) -> tuple[tuple[str, int, str], ...]:
 
 def main(argv=None) -> int:
     queries = {q.name: q for q in load()}
-    parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m analytics_queries", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("query", nargs="?", choices=sorted(queries))
     parser.add_argument("parameters", nargs="*")

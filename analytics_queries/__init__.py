@@ -1,4 +1,9 @@
-"""The named queries: `.sql` files in Athena's (Trino) dialect, deployed as Athena named
+"""The audit lake's tooling, apart from what the audit functions run (analytics/): the
+named queries (`sql/`), their DuckDB runner (local.py) and CLI (`python -m
+analytics_queries`), the product prices table (prices.py) and docs/audit-events.md
+(docs.py). No Lambda archive holds any of it.
+
+The named queries: `.sql` files in Athena's (Trino) dialect, deployed as Athena named
 queries and run locally on DuckDB. Every query reads through the same deduplicating
 CTE (one row per event_id) restricted to `event_date BETWEEN ? AND ?`, so partition
 pruning applies; its parameters are listed in its first comment line."""
@@ -9,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-QUERIES_DIR = Path(__file__).parent / "queries"
+QUERIES_DIR = Path(__file__).parent / "sql"
 
 
 @dataclass(frozen=True)
