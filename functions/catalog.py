@@ -344,7 +344,18 @@ CATALOG: tuple[Function, ...] = (
             CustomMetric("OutputTokens", "Output tokens", dashboards=("operations",)),
             CustomMetric("JobsRejected", "Unrecognised incoming files", ("reason",), dashboards=("security",)),
             CustomMetric("DocumentsRefused", "Inputs the model cannot take", ("kind", "reason"),
-                         dashboards=("operations",)),
+                         dashboards=("operations",),
+                         # Each refusal is one user's file; many at once is a client release sending
+                         # what the model cannot read, or every input grown too long for the model.
+                         alarm=Threshold(
+                             20, "Many jobs fail as unreadable, unsupported or too long for the model. Users see "
+                                 "a failed job with its reason; nothing else is affected.",
+                             ("Operations dashboard: inputs refused by kind and reason",
+                              "model_input_too_long from every user: did serenya:bedrockModelId change to a model "
+                              "with a smaller context, or a prompt grow in the last release? Roll it back",
+                              "unsupported or unreadable from one app version: the app's upload of that "
+                              "version (content type, conversion of photos); tell the app team"),
+                             severity="warning")),
             CustomMetric("ImagePreparation", "Photo preparation time", unit="Milliseconds",
                          dashboards=("operations",)),
             CustomMetric("DuplicateDeliveries", "Repeated S3 deliveries", ("kind",)),
