@@ -16,14 +16,10 @@ from components.config import Settings
 from cost.data import PriceList
 from functions.catalog import by_name
 from functions.common import quotas
-from functions.common.limits import MAX_CHAT_BYTES
+from functions.common.limits import CONTEXT_TOKENS, MAX_CHAT_TOKENS
 from functions.process.providers import MAX_OUTPUT_TOKENS
 
-# Claude Haiku 4.5's context window (Anthropic's model overview): no request can bill more input.
-CONTEXT_TOKENS = 200_000
 SYSTEM_TOKENS = 2_000       # a task's system prompt and tool schema (docs/benchmarks.md: about 1,000)
-# JSON text tokenises at about 4 bytes a token; 3 is the pessimistic end.
-BYTES_PER_TOKEN = 3
 DAYS_PER_MONTH = 30
 # The account-wide bound: a full-context call takes at least this long (an assumption, stated
 # with the figure; Bedrock's tokens-per-minute quota usually binds first).
@@ -36,10 +32,11 @@ def billed_calls_per_job() -> int:
 
 
 def max_input_tokens(kind: str) -> int:
-    """The most input one job of `kind` can send: chat bodies are capped at 256 KiB; lab
-    reports and doctor reports only by the context window."""
+    """The most input one job of `kind` can send: a chat is refused over its estimated
+    token budget (functions/common/limits.py); lab reports and doctor reports are bounded
+    only by the context window (Claude Haiku 4.5's, Anthropic's model overview)."""
     if kind == "chat_messages":
-        return min(CONTEXT_TOKENS, MAX_CHAT_BYTES // BYTES_PER_TOKEN + SYSTEM_TOKENS)
+        return min(CONTEXT_TOKENS, MAX_CHAT_TOKENS + SYSTEM_TOKENS)
     return CONTEXT_TOKENS
 
 

@@ -8,7 +8,7 @@ from functions.common import jobs, lazy, quotas, users
 from functions.common.api import api_handler
 from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded
 from functions.common.observability import count
-from functions.common.limits import MAX_CHAT_BYTES
+from functions.common.limits import MAX_CHAT_BYTES, MAX_CHAT_TOKENS, estimated_tokens
 
 app = make_resolver()
 lazy.preload("functions.common.requests")  # the request models (pydantic)
@@ -26,6 +26,11 @@ def message():
     request = parse_body(app, ChatRequest, max_bytes=MAX_CHAT_BYTES)
     if request.prompt_id is not None and request.prompt_id not in PROMPT_IDS:
         raise ApiError(HTTPStatus.BAD_REQUEST, "unknown_prompt", "prompt_id is not one of the chat prompts")
+    data = request.model_dump(mode="json", exclude_none=True)
+    # What the model reads: the whole request as text, and the question once more (tasks.py).
+    if estimated_tokens(json.dumps(data, ensure_ascii=False)) + estimated_tokens(request.message) > MAX_CHAT_TOKENS:
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
+                       "the conversation and results would not fit the model's context: send less of them")
     found = users.plan_and_identity(user_id)
     if found is None:
         raise account_gone()
@@ -38,7 +43,7 @@ def message():
         raise quota_exceeded(e.refusal) from None
     job = jobs.new_job_id("chat", user_id)
     try:
-        jobs.write_input(job, request.model_dump(mode="json", exclude_none=True))
+        jobs.write_input(job, data)
     except Exception:
         quotas.refund(counted)  # no job was created: the request changes nothing
         raise

@@ -1,12 +1,13 @@
 """doctor_report: premium users' report job, from the results the app sends."""
 
+import json
 from http import HTTPStatus
 
 from functions.common import jobs, lazy, quotas, users
 from functions.common.api import api_handler
 from functions.common.http import (ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded,
                                    require_json_media_type)
-from functions.common.limits import MAX_REPORT_BYTES
+from functions.common.limits import MAX_REPORT_BYTES, MAX_REPORT_TOKENS, estimated_tokens
 from functions.common.observability import count
 
 app = make_resolver()
@@ -31,6 +32,10 @@ def doctor_report():
     from functions.common.requests import DoctorReportRequest  # pydantic and the models on first use
 
     request = parse_body(app, DoctorReportRequest, max_bytes=MAX_REPORT_BYTES)
+    data = request.model_dump(mode="json", exclude_none=True)
+    if estimated_tokens(json.dumps(data, ensure_ascii=False)) > MAX_REPORT_TOKENS:  # as tasks.py writes it
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
+                       "the results would not fit the model's context: send fewer or shorter results")
     try:  # counted before anything is written: a refusal changes nothing
         counted = quotas.consume(quotas.holder(identity), "doctor_reports", plan)
     except quotas.QuotaExceeded as e:
@@ -38,7 +43,7 @@ def doctor_report():
         raise quota_exceeded(e.refusal) from None
     job = jobs.new_job_id("report", user_id)
     try:
-        jobs.write_input(job, request.model_dump(mode="json", exclude_none=True))
+        jobs.write_input(job, data)
     except Exception:
         quotas.refund(counted)  # no job was created: the request changes nothing
         raise

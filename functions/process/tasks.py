@@ -106,7 +106,8 @@ def chat_task(body: bytes) -> Task:
             messages.append({"role": turn.role, "content": [{"text": turn.content}]})
     results = [dump(r) for r in (request.context.results if request.context else [])]
     final = [{"text": request.message},
-             {"text": tagged(RESULTS_TAG, json.dumps({"message": request.message, "results": results}))}]
+             {"text": tagged(RESULTS_TAG, json.dumps({"message": request.message, "results": results},
+                                                      ensure_ascii=False))}]
     if messages and messages[-1]["role"] == "user":
         messages[-1]["content"].extend(final)
     else:
@@ -128,5 +129,5 @@ def report_task(body: bytes) -> Task:
 
     return Task("doctor_report", "record_doctor_report", DoctorReportDraft,
                 [{"role": "user", "content": [{"text": "Prepare the report for my doctor."},
-                                              {"text": tagged(RESULTS_TAG, json.dumps(data))}]}],
+                                              {"text": tagged(RESULTS_TAG, json.dumps(data, ensure_ascii=False))}]}],
                 finish, "result")

@@ -9,7 +9,7 @@ from components.config import load_settings, stack_config
 from cost import abuse
 from cost.data import load_prices
 from functions.common import quotas
-from functions.common.limits import MAX_CHAT_BYTES
+from functions.common.limits import MAX_CHAT_TOKENS
 
 PRICES = load_prices()
 
@@ -46,7 +46,7 @@ def test_spend_grows_with_the_limits():
 
 def test_a_chat_cannot_bill_more_input_than_its_body_allows_nor_a_job_more_than_the_context():
     assert abuse.max_input_tokens("chat_messages") < abuse.CONTEXT_TOKENS
-    assert abuse.max_input_tokens("chat_messages") * abuse.BYTES_PER_TOKEN >= MAX_CHAT_BYTES
+    assert abuse.max_input_tokens("chat_messages") >= MAX_CHAT_TOKENS  # the most a chat is let through
     assert abuse.max_input_tokens("documents") == abuse.CONTEXT_TOKENS
     # The trigger's retry can bill a job's model call twice.
     assert abuse.billed_calls_per_job() == 2

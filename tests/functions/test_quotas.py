@@ -315,7 +315,7 @@ def test_doctor_report_results_that_cannot_fit_the_models_context_are_413_before
     from functions.doctor_report.handler import handler
 
     assert limits.MAX_REPORT_BYTES / 2.5 + 4_096 + 2_000 <= limits.CONTEXT_TOKENS
-    assert limits.MAX_CHAT_BYTES / 2.5 + 4_096 + 2_000 <= limits.CONTEXT_TOKENS  # a chat always fits
+    assert limits.MAX_CHAT_TOKENS + 4_096 + 2_000 <= limits.CONTEXT_TOKENS  # a chat let through always fits
     u = user(table, PREMIUM)
     parsed = []
     monkeypatch.setattr(http, "parse_json_object", lambda app: parsed.append(1) or {})
@@ -370,3 +370,59 @@ def test_deleting_the_account_and_onboarding_again_keeps_the_quota(table):
     assert call(handler, "POST", "/api/v1/process/upload", again, body)[0] == 429
     other = user(table, subject="google-sub-2")          # another person: their own counters
     assert call(handler, "POST", "/api/v1/process/upload", other, body)[0] == 201
+
+
+def turns(text: str, n: int) -> list[dict]:
+    return [{"role": ("user", "assistant")[i % 2], "content": text} for i in range(n)]
+
+
+@pytest.mark.parametrize("text, n, accepted", [
+    ("\U0001f600" * 8000, 7, False),   # 224 KB of emoji: about 168,000 tokens, under 256 KiB
+    ("\u4e2d" * 8000, 10, False),      # 240 KB of Chinese: about 120,000 tokens
+    ("\u4e2d" * 8000, 5, True),        # 120 KB of Chinese: about 60,000 tokens
+    ("x" * 8000, 30, True),            # 240 KB of ASCII: about 96,000 tokens
+])
+def test_a_chat_is_bounded_by_its_estimated_tokens_not_its_bytes(table, text, n, accepted):
+    """The adversarial review sent 240 KB of emoji, 720,000 characters once escaped into the
+    prompt (about 180,000 tokens against a cost model of 89,000): the estimate reads
+    characters, and the prompt carries them unescaped."""
+    from functions.chat_messages.handler import handler
+    from functions.common import limits
+
+    body = {"message": "what do these mean?", "conversation": turns(text, n)}
+    assert len(json.dumps(body, ensure_ascii=False).encode()) < limits.MAX_CHAT_BYTES
+    u = user(table)
+    status, answer, _ = call(handler, "POST", "/api/v1/chat/messages", u, body)
+    if accepted:
+        assert status == 202, answer
+        assert held(table, u)[next(iter(held(table, u)))] == 1
+    else:
+        assert (status, answer["error"]["code"]) == (413, "payload_too_large")
+        assert held(table, u) == {} and incoming(u) == []
+
+
+def test_a_doctor_report_of_emoji_is_bounded_by_tokens(table):
+    from functions.common import limits
+    from functions.doctor_report.handler import handler
+
+    body = {"results": [{"date": "2026-11-01", "result": {"summary": "\U0001f600" * 4000}}] * 20}  # 320 KB
+    size = len(json.dumps(body, ensure_ascii=False).encode())
+    assert size < limits.MAX_REPORT_BYTES  # the bytes alone would let it through
+    assert limits.estimated_tokens(json.dumps(body, ensure_ascii=False)) > limits.MAX_REPORT_TOKENS
+    u = user(table, PREMIUM)
+    status, answer, _ = call(handler, "POST", "/api/v1/process/doctor-report", u, body)
+    assert (status, answer["error"]["code"]) == (413, "payload_too_large")
+    assert held(table, u) == {}
+
+
+def test_the_prompt_carries_the_users_text_unescaped():
+    """json.dumps escapes every non-ASCII character as \\uXXXX (six characters, twelve for an
+    emoji) unless told otherwise: the model would read three to six times the tokens."""
+    from functions.process.tasks import chat_task, report_task
+
+    chat = chat_task(json.dumps({"message": "\u4e2d\u6587?", "context": {"results": []}}).encode())
+    texts = [b["text"] for m in chat.messages for b in m["content"] if "text" in b]
+    assert any("\u4e2d\u6587" in t for t in texts[1:]) and not any("\\u4e2d" in t for t in texts)
+    report = report_task(json.dumps({"results": [{"date": "2026-11-01", "result": {"summary": "\U0001f600"}}]}).encode())
+    texts = [b["text"] for m in report.messages for b in m["content"] if "text" in b]
+    assert any("\U0001f600" in t for t in texts) and not any("\\ud83d" in t for t in texts)
