@@ -36,7 +36,6 @@ from local import alarms as local_alarms
 from local import dashboards as local_dashboards
 from local import faults as local_faults
 from local import aws_rules
-from local.emf import PowertoolsCapture
 from local.gateway import Gateway, HttpResponse, json_error
 from local.metric_store import MetricStat, MetricStore, local_scale
 from local.telemetry import StackFacts, Telemetry, detailed_methods
@@ -44,7 +43,7 @@ from local.identity import PROVIDERS, LocalIdentityProvider
 from local.moto_server import MotoServer
 from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY, MotoMocks, aws_client
 from local.program import ProgramRun, run_program, stack_config
-from local.runtime import LocalLambda, Resolver, WaitClock, acting_as, current_function, import_handler
+from local.runtime import LocalLambda, Resolver, WaitClock, acting_as
 from local.store import StoreSimulator
 from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, StreamMapping, StreamPoller
 
@@ -79,7 +78,7 @@ class LocalStack:
     """One per process: moto's state is process-wide."""
 
     def __init__(self, port: int = 8080, host: str = "127.0.0.1", stack: str = "dev",
-                 catalog: tuple[Function, ...] = CATALOG, resolve: Resolver = import_handler,
+                 catalog: tuple[Function, ...] = CATALOG, resolve: Optional[Resolver] = None,
                  background: bool = True, role_client_hook: Optional[Callable[[object], None]] = None,
                  config: Optional[dict[str, str]] = None):
         """`background=False` leaves the pollers to the caller (`poll_once`), for tests.
@@ -154,10 +153,6 @@ class LocalStack:
         self.faults.attach(session_events)
         aws_rules.attach(session_events)
         self.telemetry.attach(session_events)
-        self._emf = PowertoolsCapture(self.telemetry.emf_line, current_function).install()
-        if any(fn.access.bedrock for fn in self.catalog):
-            from functions.process.offline import OfflineProvider
-            self.faults.wrap_model(OfflineProvider, self.region, self.telemetry.model_call)
         # Bedrock is out of reach locally: the offline analyser answers instead.
         self._set_environment({**self._function_environment(), **self.identity.environment(),
                                **self.store.environment_overrides(), "AI_PROVIDER": "offline"})
@@ -165,7 +160,12 @@ class LocalStack:
         physical = self.program.outputs["functions"]
         self.functions = LocalLambda(by_name(self.catalog), physical, self.region,
                                      self.program.mocks.account_id, self._resolve,
-                                     observer=self.telemetry, waits=WaitClock())
+                                     observer=self.telemetry, waits=WaitClock(),
+                                     output=lambda name, line: self.telemetry.emf_line(line, name))
+        for fn in self.catalog:
+            if fn.access.bedrock:  # the offline analyser of that function's own environment
+                offline = self.functions.module(fn.name, "functions.process.offline")
+                self.faults.wrap_model(offline.OfflineProvider, self.region, self.telemetry.model_call)
         # Validated with the document the program gives API Gateway.
         api_document = json.loads(self.program.mocks.one("aws:apigateway/restApi:RestApi").inputs["body"])
         self.gateway = Gateway(self.catalog, self.functions, self.region, self.program.mocks.account_id,
@@ -183,8 +183,6 @@ class LocalStack:
             self._ticker.join(timeout=5)
         for poller in self.pollers:
             poller.stop()
-        if getattr(self, "_emf", None):
-            self._emf.uninstall()
         if hasattr(self, "telemetry"):
             self.telemetry.detach()
             self.faults.detach()
@@ -202,7 +200,6 @@ class LocalStack:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        _clear_function_settings()
 
     @property
     def url(self) -> str:
@@ -230,7 +227,6 @@ class LocalStack:
         for key, value in env.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
-        _clear_function_settings()
 
     def failure_queue_url(self, function: str) -> str:
         queue = self.program.mocks.one("aws:sqs/queue:Queue", f"-{function}-failures")
@@ -431,14 +427,6 @@ def _service_quota(metric: MetricStat) -> Optional[float]:
     if metric.namespace == "AWS/Usage" and d.get("Service") == "KMS":
         return KMS_USAGE_QUOTAS.get(d.get("Resource"))
     return None
-
-
-def _clear_function_settings() -> None:
-    """Functions cache settings and AWS clients per container; a new stack is a new container."""
-    from functions.common import aws
-    from functions.common.settings import settings
-    settings.cache_clear()
-    aws.reset()
 
 
 def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
