@@ -145,7 +145,10 @@ class LocalLambda:
             return environment
 
     def module(self, name: str, module: str):
-        """Function `name`'s own copy of `module` (e.g. to watch or fault one of its calls)."""
+        """Function `name`'s own copy of `module` (e.g. to watch or fault one of its calls);
+        the shared module under a custom `resolve`, whose handlers use that."""
+        if self._resolve is not None:
+            return importlib.import_module(module)
         return self.environment(name).import_module(module)
 
     def _load(self, fn: Function) -> Handler:
