@@ -1,12 +1,9 @@
 """The functions' own metrics: Embedded Metric Format lines, parsed as CloudWatch Logs does.
 
 In Lambda, Powertools Metrics prints one EMF JSON document per line to stdout; CloudWatch
-Logs extracts the metrics from it. Locally every function shares one process, so the
-local stack reads what Powertools prints where it prints it: `capture_powertools(sink)`
-puts a `print` into the two Powertools modules that print EMF (`metrics.base`, whose
-`single_metric` the functions use, and the CloudWatch EMF provider behind `Metrics`; the
-only writers of EMF in this code base) that still prints the line, and hands it, with
-the function running on that thread, to `sink`. `parse(line)` applies the specification
+Logs extracts the metrics from it. Locally each function's stdout is its own stream
+(local/isolation.py), whose every line the local stack hands to `parse`, which applies
+the specification
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
 
 - only a JSON object with an `_aws` member is EMF; any other line is an ordinary log;
@@ -27,12 +24,10 @@ The datapoint is stamped by the store's clock when the line is written (local/me
 
 from __future__ import annotations
 
-import builtins
-import io
 import json
 import numbers
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Mapping
 
 UNITS = {"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
          "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
@@ -131,35 +126,3 @@ def parse(line: str) -> list[Datum]:
             for dims in resolved_sets:
                 data.append(Datum(namespace, name, dims, tuple(float(v) for v in values), unit, resolution))
     return data
-
-
-Sink = Callable[[str, Optional[str]], None]  # (line, function running on this thread)
-
-
-class PowertoolsCapture:
-    """Reads every line Powertools' EMF provider prints, and still prints it."""
-
-    def __init__(self, sink: Sink, current_function: Callable[[], Optional[str]]):
-        self._sink, self._current = sink, current_function
-        self._modules: list = []
-
-    def install(self) -> "PowertoolsCapture":
-        from aws_lambda_powertools.metrics import base
-        from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
-        for module in (base, cloudwatch):
-            module.print = self._print  # a module global: shadows the builtin inside that module only
-            self._modules.append(module)
-        return self
-
-    def uninstall(self) -> None:
-        for module in self._modules:
-            if module.__dict__.get("print") == self._print:
-                del module.print
-        self._modules.clear()
-
-    def _print(self, *args, **kwargs) -> None:
-        buffer = io.StringIO()
-        builtins.print(*args, **{**kwargs, "file": buffer})
-        builtins.print(*args, **kwargs)
-        for line in buffer.getvalue().splitlines():
-            self._sink(line, self._current())

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
 
 from functions.catalog import Function
-from functions.common.clock import Clock
+from local.isolation import Environment
 
 Handler = Callable[[dict, Any], Any]
 Resolver = Callable[[Function], Handler]
@@ -64,14 +64,18 @@ class WaitClock:
     def install(self, module) -> bool:
         """Gives `module` this clock through its `use_clock` when it runs on the real one
         (a test may have given it another)."""
-        if getattr(module, "use_clock", None) is None or module.clock != Clock():
+        if getattr(module, "use_clock", None) is None:
             return False
-        module.use_clock(Clock(monotonic=self.monotonic, sleep=self.sleep))
+        # The module's own Clock class: each function has its own copy of functions.common.
+        clock_class = type(module.clock)
+        if module.clock != clock_class():
+            return False
+        module.use_clock(clock_class(monotonic=self.monotonic, sleep=self.sleep))
         return True
 
     @staticmethod
     def uninstall(module) -> None:
-        module.use_clock(Clock())
+        module.use_clock(type(module.clock)())
 
 
 class InvocationObserver(Protocol):
@@ -109,18 +113,17 @@ class LambdaContext:
 class LocalLambda:
     """Invokes catalog functions by name with their physical names and timeouts.
 
-    One invocation per function at a time, as in one Lambda container: a function's module
-    keeps its invocation's state (its resolver holds the current request). Different
-    functions run at the same time, as in Lambda, but here in one process: what their
-    modules share (functions/common, Powertools) must keep nothing per request for the
-    whole process. Powertools does (the resolver's current event on its class, the log
-    keys on its one formatter), so functions/common keeps the request on each function's
-    resolver and the log keys per thread (common/http.py, common/observability.py;
-    tests/local/test_function_isolation.py)."""
+    One invocation per function at a time, as in one Lambda container. Each function runs
+    in its own `Environment` (local/isolation.py): its own copies of its handler module,
+    functions/common and Powertools, as in its own execution environment, created on its
+    first invocation and dropped by `close`; what it prints or logs goes, line by line, to
+    `output(function, line)` (its log stream: EMF included). A custom `resolve` loads
+    handlers in this process's shared modules instead (tests' stand-in handlers)."""
 
     def __init__(self, functions: Mapping[str, Function], physical_names: Mapping[str, str],
-                 region: str, account_id: str, resolve: Resolver = import_handler,
-                 observer: Optional[InvocationObserver] = None, waits: Optional[WaitClock] = None):
+                 region: str, account_id: str, resolve: Optional[Resolver] = None,
+                 observer: Optional[InvocationObserver] = None, waits: Optional[WaitClock] = None,
+                 output: Optional[Callable[[str, str], None]] = None):
         """`observer` sees every invocation (the AWS/Lambda metrics); `waits` replaces the
         handler modules' waits (see the module docstring)."""
         self.functions = dict(functions)
@@ -129,8 +132,34 @@ class LocalLambda:
         self._names = dict(physical_names)
         self._region, self._account = region, account_id
         self._resolve = resolve
+        self._output = output
         self._handlers: dict[str, Handler] = {}
+        self._environments: dict[str, Environment] = {}
+        self._environments_lock = threading.Lock()
         self._containers = {name: threading.Lock() for name in self.functions}
+
+    def environment(self, name: str) -> Environment:
+        """The module state of function `name`'s execution environment."""
+        with self._environments_lock:
+            environment = self._environments.get(name)
+            if environment is None:
+                output = self._output
+                environment = self._environments[name] = Environment(
+                    name, (lambda line: output(name, line)) if output else None)
+            return environment
+
+    def module(self, name: str, module: str):
+        """Function `name`'s own copy of `module` (e.g. to watch or fault one of its calls);
+        the shared module under a custom `resolve`, whose handlers use that."""
+        if self._resolve is not None:
+            return importlib.import_module(module)
+        return self.environment(name).import_module(module)
+
+    def _load(self, fn: Function) -> Handler:
+        if self._resolve is not None:
+            return self._resolve(fn)
+        module, _, attribute = fn.handler.rpartition(".")
+        return getattr(self.module(fn.name, module), attribute)
 
     def __contains__(self, name: str) -> bool:
         return name in self.functions
@@ -141,7 +170,7 @@ class LocalLambda:
         fn = self.functions[name]
         handler = self._handlers.get(name)
         if handler is None:
-            handler = self._handlers[name] = self._resolve(fn)
+            handler = self._handlers[name] = self._load(fn)
             module = sys.modules.get(getattr(handler, "__module__", "") or "")
             if self.waits is not None and module is not None and self.waits.install(module):
                 self._waiting_modules.append(module)
@@ -170,3 +199,8 @@ class LocalLambda:
         for module in self._waiting_modules:
             WaitClock.uninstall(module)
         self._waiting_modules.clear()
+        with self._environments_lock:
+            for environment in self._environments.values():
+                environment.close()
+            self._environments.clear()
+        self._handlers.clear()

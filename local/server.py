@@ -27,7 +27,7 @@ from local.plugins.aws import MotoPlugin
 from local.plugins.health import HealthPlugin
 from local.plugins.lambdas import FunctionsPlugin, GatewayPlugin, TriggersPlugin
 from local.plugins.observability import AlarmsPlugin, DashboardsPlugin, FaultsPlugin, MetricsPlugin
-from local.runtime import Resolver, import_handler
+from local.runtime import Resolver
 
 ACCESS_LOG = logging.getLogger("local.access")  # not under "serenya": that is the functions' logger
 LOG = logging.getLogger("local")
@@ -54,7 +54,7 @@ class LocalStack:
     """One per process: moto's state is process-wide."""
 
     def __init__(self, port: int = 8080, host: str = "127.0.0.1", stack: str = "dev",
-                 catalog: tuple[Function, ...] = CATALOG, resolve: Resolver = import_handler,
+                 catalog: tuple[Function, ...] = CATALOG, resolve: Optional[Resolver] = None,
                  background: bool = True, role_client_hook: Optional[Callable[[object], None]] = None,
                  config: Optional[dict[str, str]] = None):
         """`background=False` leaves the pollers and the alarm ticker to the caller
@@ -77,7 +77,8 @@ class LocalStack:
         self._stores = StoresPlugin(self._moto, self._identity, self._deliver_to_webhook)
         self._metrics = MetricsPlugin(self._moto, self.metrics)
         self._faults = FaultsPlugin(self._moto, self._metrics, int(os.environ.get("SERENYA_LOCAL_FAULT_SEED") or 0))
-        self._functions = FunctionsPlugin(self._moto, self._metrics, resolve, (self._identity, self._stores))
+        self._functions = FunctionsPlugin(self._moto, self._metrics, self._faults, resolve,
+                                          (self._identity, self._stores))
         self._gateway = GatewayPlugin(self._moto, self._functions, self._metrics)
         self._triggers = TriggersPlugin(self._moto, self._functions, role_client_hook)
         self._alarms = AlarmsPlugin(self._moto, self._metrics)

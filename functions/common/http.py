@@ -137,22 +137,7 @@ def caller_id(app: APIGatewayRestResolver, check_account: bool = True) -> str:
 
 
 class _Resolver(APIGatewayRestResolver):
-    """Keeps the request being resolved on this resolver, for this request only.
-
-    Powertools keeps it on its `BaseRouter` class, one value for the whole process: in
-    Lambda a process runs one function and one event at a time, but the local stack runs
-    every function in one process, where another function's request overwrote it mid-way
-    (chat_messages read a concurrent profile PUT's body: tests/local/test_function_isolation.py).
-    Set here, it shadows the class's value for everything this resolver reads (routing,
-    bodies, headers, the authorizer's user id), and it is dropped once the answer is built:
-    in a warm container the next request can read only its own."""
-
-    def resolve(self, event, context) -> dict[str, Any]:
-        self.current_event, self.lambda_context = self._to_proxy_event(event), context
-        try:
-            return super().resolve(event, context)
-        finally:
-            self.current_event = self.lambda_context = None
+    """Powertools' REST resolver, serialising answers where errors can still be handled."""
 
     def _to_response(self, result):
         # Serialised here, inside the route's call, so that a value JSON cannot carry

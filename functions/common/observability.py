@@ -59,7 +59,7 @@ def job_ref(job_id: str) -> str:
 def log_job(job_id: str, kind: str) -> None:
     """Names the job on every further line of this invocation (the runbooks' `job-story`
     query follows a job by it across functions), by its reference, never its id."""
-    logger.thread_safe_append_keys(job_ref=job_ref(job_id), job_kind=kind)
+    logger.append_keys(job_ref=job_ref(job_id), job_kind=kind)
 
 
 def instrumented(correlation_id_path: str = ""):
@@ -67,15 +67,11 @@ def instrumented(correlation_id_path: str = ""):
     dimension (the catalog name, from the Lambda context) for every handler.
 
     The keys of an invocation (Lambda context, correlation id, then route, user, job) are
-    the invocation's own: kept with Powertools' thread-safe keys (a context variable of the
-    running thread) rather than on the logger's formatter, and cleared when it starts and
-    ends. The formatter is one per process, shared by every function's module: in Lambda a
-    process serves one event at a time, but in the local stack, where all functions share
-    one process, one function's lines carried another's user, route and request id
-    (tests/local/test_function_isolation.py). Cleared at both ends, a warm container never
-    stamps one request's user or job on the next (tests/functions/test_request_isolation.py).
-    `cold_start` is true on the first invocation of this handler: per function, as per
-    container (Powertools' own flag is one per process)."""
+    the invocation's own: cleared when it starts and when it ends, since a warm container
+    keeps the logger, and its keys, for the function's next request
+    (tests/functions/test_request_isolation.py). `cold_start` is true on the first
+    invocation of this handler, which is the container's first (Powertools sets its own
+    flag only in `inject_lambda_context`, which this replaces)."""
     def decorate(handler):
         warm = False
 
@@ -94,11 +90,11 @@ def instrumented(correlation_id_path: str = ""):
             warm = True
             if correlation_id_path:
                 keys["correlation_id"] = jmespath_utils.query(envelope=correlation_id_path, data=event)
-            logger.thread_safe_clear_keys()
-            logger.thread_safe_append_keys(**keys)
+            logger.clear_state()
+            logger.append_keys(**keys)
             try:
                 return measured(event, context)
             finally:
-                logger.thread_safe_clear_keys()
+                logger.clear_state()
         return wrapped
     return decorate

@@ -13,7 +13,7 @@ from local.gateway import Gateway, HttpResponse
 from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from local.plugins import LocalRequest, StackContext, StandIn
 from local.plugins.aws import MotoPlugin
-from local.plugins.observability import MetricsPlugin
+from local.plugins.observability import FaultsPlugin, MetricsPlugin
 from local.runtime import LocalLambda, Resolver, WaitClock, acting_as
 from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, SendFailure, StreamMapping, StreamPoller
 
@@ -29,27 +29,32 @@ class FunctionsPlugin(StandIn):
     name = "functions"
     functions: LocalLambda
 
-    def __init__(self, moto: MotoPlugin, metrics: MetricsPlugin, resolve: Resolver,
+    def __init__(self, moto: MotoPlugin, metrics: MetricsPlugin, faults: FaultsPlugin, resolve: Optional[Resolver],
                  sources: tuple[EnvironmentSource, ...]):
         super().__init__()
-        self._moto, self._metrics, self._resolve, self._sources = moto, metrics, resolve, sources
+        self._moto, self._metrics, self._faults = moto, metrics, faults
+        self._resolve, self._sources = resolve, sources
 
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         env = self._function_environment()
         for source in self._sources:
             env.update(source.environment())
         undo.callback(_restore_environment, _set_environment(env))
-        if any(fn.access.bedrock for fn in context.catalog):
-            # Bedrock is out of reach locally: the offline analyser answers instead.
-            from functions.process import providers
-            from local import offline
-            offline.install()
-            undo.callback(providers.install, None)
-        program = self._moto.program
+        program, telemetry = self._moto.program, self._metrics.telemetry
+        # What a function prints is its log stream: EMF lines become metrics there.
         self.functions = LocalLambda(by_name(context.catalog), program.outputs["functions"], self._moto.region,
-                                     program.mocks.account_id, self._resolve, observer=self._metrics.telemetry,
-                                     waits=WaitClock())
+                                     program.mocks.account_id, self._resolve, observer=telemetry,
+                                     waits=WaitClock(), output=lambda name, line: telemetry.emf_line(line, name))
         undo.callback(self.functions.close)
+        for fn in context.catalog:
+            if fn.access.bedrock:
+                # Bedrock is out of reach locally: the offline analyser answers instead, loaded
+                # into the function's own environment (the errors it raises are that copy's).
+                self.functions.module(fn.name, "local.offline").install()
+                undo.callback(self.functions.module(fn.name, "functions.process.providers").install, None)
+                provider = self.functions.module(fn.name, "local.offline.provider").OfflineProvider
+                self._faults.faults.wrap_model(provider, self._moto.region, telemetry.model_call)
+                undo.callback(self._faults.faults.unwrap_model)
 
     def _function_environment(self) -> dict[str, str]:
         """The union of the environments the program gave the functions, plus what points
@@ -74,7 +79,6 @@ def _set_environment(env: dict[str, str]) -> dict[str, Optional[str]]:
     """Sets `env` and returns what it replaced."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    _clear_function_settings()
     return saved
 
 
@@ -84,15 +88,6 @@ def _restore_environment(saved: dict[str, Optional[str]]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    _clear_function_settings()
-
-
-def _clear_function_settings() -> None:
-    """Functions cache settings and AWS clients per container; a new stack is a new container."""
-    from functions.common import aws
-    from functions.common.settings import settings
-    settings.cache_clear()
-    aws.reset()
 
 
 class GatewayPlugin(StandIn):

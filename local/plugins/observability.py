@@ -18,12 +18,10 @@ from components.runbooks import COMPOSITE
 from local import alarms as local_alarms
 from local import faults as local_faults
 from local.dashboards import Dashboards, bodies_of, routes as dashboard_routes
-from local.emf import PowertoolsCapture
 from local.gateway import HttpResponse, json_error
 from local.metric_store import MetricStat, MetricStore
 from local.plugins import LocalRequest, Route, StackContext, StandIn, json_response
 from local.plugins.aws import MotoPlugin
-from local.runtime import current_function
 from local.telemetry import StackFacts, Telemetry, detailed_methods
 
 # SERVICE_QUOTA of each KMS usage metric: the lowest regional default of its quota
@@ -49,8 +47,6 @@ class MetricsPlugin(StandIn):
         # functions' environment clears their caches): hook it before.
         self.telemetry.attach(boto3._get_default_session().events)
         undo.callback(self.telemetry.detach)
-        emf = PowertoolsCapture(self.telemetry.emf_line, current_function).install()
-        undo.callback(emf.uninstall)
 
     def _facts(self, context: StackContext) -> StackFacts:
         """What the recorded metrics are named after: the program's API, stage, method
@@ -83,10 +79,6 @@ class FaultsPlugin(StandIn):
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         self.faults.attach(boto3._get_default_session().events)
         undo.callback(self.faults.detach)
-        if _uses_bedrock(context):
-            from local.offline.provider import OfflineProvider
-            self.faults.wrap_model(OfflineProvider, self._moto.region, self._metrics.telemetry.model_call)
-            undo.callback(self.faults.unwrap_model)
 
     def routes(self) -> tuple[Route, ...]:
         return (Route("POST", "/local/faults", self._set), Route("DELETE", "/local/faults", self._clear))

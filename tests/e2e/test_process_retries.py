@@ -12,7 +12,6 @@ import boto3
 import requests
 from botocore.awsrequest import AWSResponse
 
-from functions.common import aws
 from local.runtime import current_function
 from tests.fixtures.lab_reports import LIPIDS
 
@@ -40,7 +39,7 @@ def test_an_s3_failure_of_process_is_retried_then_dead_lettered(client, stack):
                     {"Error": {"Code": "InternalError", "Message": "We encountered an internal error"},
                      "ResponseMetadata": {"HTTPStatusCode": 500}})
 
-    s3 = aws.client("s3")  # the functions' own client (one per container; here one per process)
+    s3 = stack.functions.module("process", "functions.common.aws").client("s3")  # the function's own client
     s3.meta.events.register_first("before-call.s3.GetObject", s3_fails)
     try:
         status, ticket = client.call("POST", "/api/v1/process/upload",

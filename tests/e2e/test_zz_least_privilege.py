@@ -52,13 +52,10 @@ def facts(stack):
 
 @pytest.fixture(scope="module")
 def cold_containers(client):
-    """All functions share one process locally, so one function's cache serves another:
-    `auth` caches the per-user data key it just made, and `user_profile` then never calls
-    KMS. In Lambda they are separate containers. Empty the cache, as a new container is,
-    and read a profile, so the profile function's own KMS calls are made and checked."""
-    from functions.common import crypto
+    """`auth` caches the per-user data key it just made; `user_profile`, in its own
+    container (local/isolation.py), has no key cached and makes its own KMS calls, which
+    are then checked."""
     token = client.onboard("google", "least-privilege-cold")[1]["access_token"]
-    crypto._keys.clear()
     assert client.call("GET", "/api/v1/user/profile", token=token)[0] == 200
     assert client.call("PUT", "/api/v1/user/profile", {"given_name": "Lee"}, token=token)[0] == 200
 

@@ -4,10 +4,9 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedd
 import json
 
 import pytest
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
 from local import emf
-from local.emf import InvalidEmf, PowertoolsCapture, UnparsableEmf
+from local.emf import InvalidEmf, UnparsableEmf
+from local.isolation import Environment
 
 
 def document(**root):
@@ -19,20 +18,20 @@ def document(**root):
     return base
 
 
-def test_powertools_output_is_read_where_it_is_printed(capsys):
+def test_what_a_function_prints_is_read_from_its_own_stdout_and_still_printed(capsys):
+    """EMF as Powertools really prints it, from the function's own copy of Powertools, read
+    where Lambda's runtime reads it: the function's stdout, one line at a time."""
     lines = []
-    capture = PowertoolsCapture(lambda line, fn: lines.append((line, fn)), lambda: "process").install()
+    environment = Environment("process", lines.append)
     try:
-        with single_metric(name="ModelFailures", unit=MetricUnit.Count, value=1, namespace="Serenya",
-                           default_dimensions={"service": "serenya", "stack": "dev"}) as metric:
-            metric.add_dimension(name="function", value="process")
+        observability = environment.import_module("functions.common.observability")
+        observability.count("ModelFailures")
     finally:
-        capture.uninstall()
-    assert capsys.readouterr().out.strip() == lines[0][0]  # still printed, as Lambda would log it
-    (datum,) = emf.parse(lines[0][0])
-    assert lines[0][1] == "process"
-    assert (datum.namespace, datum.name, dict(datum.dimensions), datum.values, datum.unit) == (
-        "Serenya", "ModelFailures", {"service": "serenya", "stack": "dev", "function": "process"}, (1.0,), "Count")
+        environment.close()
+    assert capsys.readouterr().out.strip() == lines[0]  # still printed, as Lambda would log it
+    (datum,) = emf.parse(lines[0])
+    assert (datum.namespace, datum.name, datum.values, datum.unit) == ("Serenya", "ModelFailures", (1.0,), "Count")
+    assert {"service", "stack", "function"} == set(datum.dimensions)
 
 
 def test_each_dimension_set_makes_its_own_metric_and_arrays_are_values():

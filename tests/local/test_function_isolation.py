@@ -4,24 +4,24 @@ In Lambda every function runs in its own execution environments, one event at a 
 each ("For each concurrent request, Lambda provisions a separate instance of your
 execution environment": https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html),
 so no state is shared between two functions. The local runtime runs every function in
-one process, one event at a time per function (local/runtime.py): two functions' events
-overlap there, and whatever per-request state a shared module (functions/common,
-Powertools) keeps for the whole process is seen by both. Under load that once gave
-chat_messages the body of a concurrent profile PUT (422, 400) and stamped one function's
-log lines with another's user, route and request id.
+one process, one event at a time per function, each in its own copies of its modules
+(local/isolation.py). Without them Powertools' process-wide state (the resolver's current
+request on its class, the Logger's keys) once gave chat_messages the body of a concurrent
+profile PUT and stamped one function's log lines with another's user, route and request id.
 
 Here one function is held in the middle of its request, after its event is in hand and
 before it reads the body, while another function serves a whole request; then it
-resumes. Each must answer its own request, and log it as its own."""
+resumes. Each must answer its own request, and log it as its own, in its own stream."""
 
 import json
+import sys
 import threading
 
 import boto3
 import pytest
 
 from functions.catalog import CATALOG, by_name
-from functions.common import accounts, users
+from functions.common import users
 from functions.common.clock import now_iso
 from functions.common.oauth import Identity
 from local.runtime import LocalLambda, current_function
@@ -47,37 +47,66 @@ def authorized(method, path, user_id, request_id, body=None, headers=None):
 
 
 
+class Streams:
+    """Each function's log stream: the lines it printed, by function."""
+
+    def __init__(self):
+        self.lines: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, function: str, line: str) -> None:
+        with self._lock:
+            self.lines.setdefault(function, []).append(line)
+
+    def records(self, function: str) -> list[dict]:
+        found = []
+        for line in self.lines.get(function, []):
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue
+        return [r for r in found if isinstance(r, dict) and "level" in r]
+
+
 @pytest.fixture
-def runtime():
+def streams():
+    return Streams()
+
+
+@pytest.fixture
+def runtime(streams):
     functions = by_name(CATALOG)
-    local = LocalLambda({name: functions[name] for name in PHYSICAL}, PHYSICAL, "eu-west-1", "123456789012")
+    local = LocalLambda({name: functions[name] for name in PHYSICAL}, PHYSICAL, "eu-west-1", "123456789012",
+                        output=streams)
     yield local
     local.close()
 
 
-def held_in_account_check(monkeypatch, function: str):
+def held_in_account_check(monkeypatch, runtime, function: str):
     """Holds `function` in its account check (the profile's read: accounts.exists, or
     users.plan_and_identity where the plan is read instead) until `resume` is set; `inside` tells when
     it got there. It then still has to write its job and answer from its own event."""
     inside, resume = threading.Event(), threading.Event()
+    accounts = runtime.module(function, "functions.common.accounts")
+    own_users = runtime.module(function, "functions.common.users")
 
     def holding(check):
         def held(user_id):
-            if current_function() == function:
-                inside.set()
-                assert resume.wait(WAIT_S)
+            assert current_function() == function
+            inside.set()
+            assert resume.wait(WAIT_S)
             return check(user_id)
         return held
 
     monkeypatch.setattr(accounts, "exists", holding(accounts.exists))
-    monkeypatch.setattr(users, "plan_and_identity", holding(users.plan_and_identity))
+    monkeypatch.setattr(own_users, "plan_and_identity", holding(own_users.plan_and_identity))
     return inside, resume
 
 
 def test_a_function_held_mid_request_answers_its_own_request_after_another_ran(aws_env, monkeypatch, runtime,
-                                                                                log_lines):
+                                                                                streams):
     ana, bea = onboard("ana"), onboard("bea")
-    inside, resume = held_in_account_check(monkeypatch, "chat_messages")
+    inside, resume = held_in_account_check(monkeypatch, runtime, "chat_messages")
     chat = authorized("POST", "/api/v1/chat/messages", ana, "req-chat", {"message": "How am I doing?"})
     profile = authorized("PUT", "/api/v1/user/profile", bea, "req-profile", {"given_name": "Bea"})
     answers = {}
@@ -100,10 +129,31 @@ def test_a_function_held_mid_request_answers_its_own_request_after_another_ran(a
         Bucket="serenya-test-temp", Key=f"incoming/{job_id}")["Body"].read()
     assert json.loads(stored)["message"] == "How am I doing?"
 
-    answered = {r["correlation_id"]: r for r in log_lines() if r["message"] == "request answered"}
-    assert set(answered) == {"req-chat", "req-profile"}
     for request_id, user_id, route, function in (
             ("req-chat", ana, "POST /api/v1/chat/messages", "chat_messages"),
             ("req-profile", bea, "PUT /api/v1/user/profile", "user_profile")):
-        line = answered[request_id]
-        assert (line["user_id"], line["route"], line["function_name"]) == (user_id, route, PHYSICAL[function])
+        records = streams.records(function)
+        (line,) = [r for r in records if r["message"] == "request answered"]
+        assert (line["correlation_id"], line["user_id"], line["route"], line["function_name"]) == (
+            request_id, user_id, route, PHYSICAL[function])
+        assert all(r.get("user_id") in (None, user_id) for r in records)  # nothing of the other's request
+
+
+def test_each_function_has_its_own_modules_and_a_new_runtime_starts_from_nothing(aws_env, runtime):
+    """Lambda's environments share no module: not Powertools' resolver class, not a cache
+    of settings (a new stack's endpoints and keys are read afresh, as by a new deployment)."""
+    chat = runtime.module("chat_messages", "functions.common.settings")
+    profile = runtime.module("user_profile", "functions.common.settings")
+    assert chat is not profile and chat.settings() is not profile.settings()
+    assert chat is runtime.module("chat_messages", "functions.common.settings")  # warm: the same container
+    routers = {runtime.module(n, "aws_lambda_powertools.event_handler.api_gateway").BaseRouter for n in PHYSICAL}
+    assert len(routers) == 2
+    cached = chat.settings()
+    runtime.close()
+    assert not [m for m in sys.modules if "chat_messages.functions" in m and m.startswith("_lambda_")]
+    functions = by_name(CATALOG)
+    again = LocalLambda({"chat_messages": functions["chat_messages"]}, PHYSICAL, "eu-west-1", "123456789012")
+    try:
+        assert again.module("chat_messages", "functions.common.settings").settings() is not cached
+    finally:
+        again.close()

@@ -185,11 +185,10 @@ def test_an_aws_fault_is_the_modelled_client_error_of_the_service_at_its_status(
     """At the boundary the functions call: their own SDK client raises it."""
     from botocore.exceptions import ClientError
 
-    from functions.common import aws
     from local.runtime import acting_as
 
     assert client.call("POST", "/local/faults", {"target": "dynamodb", "error_rate": 1.0})[0] == 200
-    ddb = aws.client("dynamodb")
+    ddb = stack.functions.module("user_profile", "functions.common.aws").client("dynamodb")
     seen = set()
     with acting_as("user_profile"):
         for _ in range(30):
