@@ -17,21 +17,38 @@ that second; ties are ordered by the stream's sequence number.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from analytics.schema import EVENT_TYPES, SCHEMA, SCHEMA_VERSION
 from functions.common import usage
 
 # Attributes that are bookkeeping, not a change a person made.
-_NOT_PROFILE_CHANGES = {"updated_at", "last_sign_in_at", "session", "device", "consents", "current_subscription",
-                        "subscriptions", "subscriptions_version",
-                        "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "PK", "SK", "user_id", "data_key", "created_at"}
+_NOT_PROFILE_CHANGES = {
+    "updated_at",
+    "last_sign_in_at",
+    "session",
+    "device",
+    "consents",
+    "current_subscription",
+    "subscriptions",
+    "subscriptions_version",
+    "GSI1PK",
+    "GSI1SK",
+    "GSI2PK",
+    "GSI2SK",
+    "PK",
+    "SK",
+    "user_id",
+    "data_key",
+    "created_at",
+}
 
 
 def _plain(value: dict) -> Any:
     """A DynamoDB attribute value (stream JSON) as plain Python."""
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind == "M":
         return {k: _plain(v) for k, v in inner.items()}
     if kind == "L":
@@ -43,12 +60,12 @@ def _plain(value: dict) -> Any:
     return inner  # S, B, BOOL, SS, NS, BS
 
 
-def image(record: dict, which: str) -> Optional[dict]:
+def image(record: dict, which: str) -> dict | None:
     raw = (record.get("dynamodb") or {}).get(which)
     return {k: _plain(v) for k, v in raw.items()} if raw else None
 
 
-def _iso_ms(value: Any) -> Optional[int]:
+def _iso_ms(value: Any) -> int | None:
     if not isinstance(value, str):
         return None
     try:
@@ -58,24 +75,24 @@ def _iso_ms(value: Any) -> Optional[int]:
     return int(moment.timestamp() * 1000) if moment.tzinfo else None
 
 
-def _event_time(record: dict, item: Optional[dict], field: str) -> datetime:
+def _event_time(record: dict, item: dict | None, field: str) -> datetime:
     """The stream's time (whole seconds), with the milliseconds of the item's own time
     `field` when that falls within the same second (a stale or skewed time gives none)."""
     seconds = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
     if not isinstance(seconds, (int, float)):
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     stream_ms = int(seconds * 1000 if seconds < 1e11 else seconds)
     own_ms = _iso_ms((item or {}).get(field))
     if own_ms is not None and stream_ms <= own_ms < stream_ms - stream_ms % 1000 + 1000:
         stream_ms = own_ms
-    return datetime.fromtimestamp(stream_ms / 1000, timezone.utc)
+    return datetime.fromtimestamp(stream_ms / 1000, UTC)
 
 
 def _field(name: str) -> str:
     return name[:-4] if name.endswith("_enc") else name
 
 
-def derive(record: dict, ingested_at: Optional[datetime] = None) -> list[dict]:
+def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
     """The audit events of one stream record (possibly none)."""
     keys = {k: _plain(v) for k, v in ((record.get("dynamodb") or {}).get("Keys") or {}).items()}
     pk = str(keys.get("PK", ""))
@@ -88,21 +105,34 @@ def derive(record: dict, ingested_at: Optional[datetime] = None) -> list[dict]:
     elif keys.get("SK") == "PROFILE" and pk.startswith("USER#"):
         user_id, time_field = pk.removeprefix("USER#"), "updated_at"
         current = new or old or {}
-        context = {"auth_provider": current.get("auth_provider"),
-                   "device_platform": (current.get("device") or {}).get("platform")}
+        context = {
+            "auth_provider": current.get("auth_provider"),
+            "device_platform": (current.get("device") or {}).get("platform"),
+        }
         events = list(_changes(record.get("eventName"), old, new))
     else:
         return []
-    base = {"user_id": user_id, "event_time": _event_time(record, new or old, time_field),
-            "source": "dynamodb_stream", "stream_sequence": str(record["dynamodb"]["SequenceNumber"]),
-            "schema_version": SCHEMA_VERSION, "ingested_at": ingested_at or datetime.now(timezone.utc)}
+    base = {
+        "user_id": user_id,
+        "event_time": _event_time(record, new or old, time_field),
+        "source": "dynamodb_stream",
+        "stream_sequence": str(record["dynamodb"]["SequenceNumber"]),
+        "schema_version": SCHEMA_VERSION,
+        "ingested_at": ingested_at or datetime.now(UTC),
+    }
     return [_event(record, base, context, kind, discriminator, fields) for kind, discriminator, fields in events]
 
 
 def _usage(item: dict) -> Iterator[tuple[str, str, dict]]:
-    fields = {"job_kind": item.get("job_kind"), "outcome": item.get("outcome"), "error_code": item.get("error_code"),
-              "model_id": item.get("model_id"), "latency_ms": item.get("latency_ms"),
-              "input_tokens": item.get("input_tokens"), "output_tokens": item.get("output_tokens")}
+    fields = {
+        "job_kind": item.get("job_kind"),
+        "outcome": item.get("outcome"),
+        "error_code": item.get("error_code"),
+        "model_id": item.get("model_id"),
+        "latency_ms": item.get("latency_ms"),
+        "input_tokens": item.get("input_tokens"),
+        "output_tokens": item.get("output_tokens"),
+    }
     yield "document_processed", "", fields
     if item.get("job_kind") in usage.PREMIUM_KINDS:
         yield "premium_feature_used", "", fields
@@ -116,18 +146,28 @@ def _billing(old: dict, new: dict) -> Iterator[tuple[str, str, dict]]:
         entry, previous = after[key] or {}, before.get(key) or {}
         for stamp, kind in (("charged_ms", "subscription_charged"), ("refunded_ms", "subscription_refunded")):
             if entry.get(stamp) is not None and entry.get(stamp) != previous.get(stamp):
-                yield kind, f"{key}:{entry[stamp]}", {
-                    "store": entry.get("provider"), "product_id": entry.get("product_id"),
-                    "price_milli": entry.get("price_milli"), "currency": entry.get("currency")}
+                yield (
+                    kind,
+                    f"{key}:{entry[stamp]}",
+                    {
+                        "store": entry.get("provider"),
+                        "product_id": entry.get("product_id"),
+                        "price_milli": entry.get("price_milli"),
+                        "currency": entry.get("currency"),
+                    },
+                )
 
 
-def _changes(name: Optional[str], old: Optional[dict], new: Optional[dict]) -> Iterator[tuple[str, str, dict]]:
+def _changes(name: str | None, old: dict | None, new: dict | None) -> Iterator[tuple[str, str, dict]]:
     if name in ("INSERT", "MODIFY") and new:
         yield from _billing(old or {}, new)
     if name == "INSERT" and new:
         plan = new.get("current_subscription") or {}
-        yield "user_registered", "", {"new_plan": plan.get("type", "free"),
-                                      "subscription_status": plan.get("status", "active")}
+        yield (
+            "user_registered",
+            "",
+            {"new_plan": plan.get("type", "free"), "subscription_status": plan.get("status", "active")},
+        )
         for consent, value in sorted((new.get("consents") or {}).items()):
             yield "consent_updated", consent, {"consent_type": consent, "consent_version": value.get("version")}
     elif name == "REMOVE":
@@ -137,20 +177,29 @@ def _changes(name: Optional[str], old: Optional[dict], new: Optional[dict]) -> I
             yield "signed_in", (new.get("session") or {}).get("id", ""), {}
         before, after = old.get("current_subscription") or {}, new.get("current_subscription") or {}
         if (before.get("type"), before.get("status")) != (after.get("type"), after.get("status")):
-            yield "subscription_changed", f"{after.get('type')}/{after.get('status')}", {
-                "old_plan": before.get("type", "free"), "new_plan": after.get("type"),
-                "subscription_status": after.get("status")}
+            yield (
+                "subscription_changed",
+                f"{after.get('type')}/{after.get('status')}",
+                {
+                    "old_plan": before.get("type", "free"),
+                    "new_plan": after.get("type"),
+                    "subscription_status": after.get("status"),
+                },
+            )
         old_device, new_device = old.get("device") or {}, new.get("device") or {}
-        if (old_device.get("device_id"), old_device.get("platform")) != \
-                (new_device.get("device_id"), new_device.get("platform")):
+        if (old_device.get("device_id"), old_device.get("platform")) != (
+            new_device.get("device_id"),
+            new_device.get("platform"),
+        ):
             yield "device_changed", str(new_device.get("device_id", "")), {}
         old_consents, new_consents = old.get("consents") or {}, new.get("consents") or {}
         for consent in sorted(new_consents):
             a, b = old_consents.get(consent) or {}, new_consents[consent]
             if (a.get("version"), a.get("accepted")) != (b.get("version"), b.get("accepted")):
                 yield "consent_updated", consent, {"consent_type": consent, "consent_version": b.get("version")}
-        changed = sorted({_field(k) for k in set(old) | set(new)
-                          if k not in _NOT_PROFILE_CHANGES and old.get(k) != new.get(k)})
+        changed = sorted(
+            {_field(k) for k in set(old) | set(new) if k not in _NOT_PROFILE_CHANGES and old.get(k) != new.get(k)}
+        )
         if changed:
             yield "profile_updated", ",".join(changed), {"changed_fields": changed}
 
@@ -162,8 +211,16 @@ _EMPTY = {name: None for name in SCHEMA.names}
 def _event(record: dict, base: dict, context: dict, kind: str, discriminator: str, fields: dict) -> dict:
     class_uid, activity_id, _ = EVENT_TYPES[kind]
     seed = f"{record.get('eventID')}:{record['dynamodb']['SequenceNumber']}:{kind}:{discriminator}"
-    return {**_EMPTY, **base, **context, "event_id": hashlib.sha256(seed.encode()).hexdigest()[:32],
-            "event_type": kind, "class_uid": class_uid, "activity_id": activity_id, **fields}
+    return {
+        **_EMPTY,
+        **base,
+        **context,
+        "event_id": hashlib.sha256(seed.encode()).hexdigest()[:32],
+        "event_type": kind,
+        "class_uid": class_uid,
+        "activity_id": activity_id,
+        **fields,
+    }
 
 
 def event_date(event: dict) -> str:

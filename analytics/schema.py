@@ -23,22 +23,40 @@ EVENT_TYPES: dict[str, tuple[int, int, str]] = {
     "consent_updated": (3001, 99, "A consent was given or changed (consent_type, consent_version)."),
     "profile_updated": (3001, 99, "Profile fields changed; changed_fields names them, never their values."),
     "user_deleted": (3001, 6, "The account was deleted (Account Change: Delete)."),
-    "subscription_charged": (3001, 99, "A store billed a subscription period (a purchase or a renewal): store, "
-                                       "product_id, and price_milli/currency when the store sent them."),
-    "subscription_refunded": (3001, 99, "A store refunded or revoked a subscription: store, product_id, "
-                                        "price_milli/currency when the store sent them."),
-    "document_processed": (6003, 99, "A job finished (API Activity): job_kind lab_report, chat or doctor_report, "
-                                     "outcome completed or failed, error_code, model_id, latency and tokens."),
+    "subscription_charged": (
+        3001,
+        99,
+        "A store billed a subscription period (a purchase or a renewal): store, "
+        "product_id, and price_milli/currency when the store sent them.",
+    ),
+    "subscription_refunded": (
+        3001,
+        99,
+        "A store refunded or revoked a subscription: store, product_id, price_milli/currency when the store sent them.",
+    ),
+    "document_processed": (
+        6003,
+        99,
+        "A job finished (API Activity): job_kind lab_report, chat or doctor_report, "
+        "outcome completed or failed, error_code, model_id, latency and tokens.",
+    ),
     "premium_feature_used": (6003, 99, "A premium feature was used (job_kind doctor_report), whatever its outcome."),
 }
 
 COLUMNS: list[tuple[pa.Field, str]] = [
-    (pa.field("event_id", pa.string(), nullable=False), "Deterministic id from the stream record: duplicates share it."),
-    (pa.field("event_time", TIMESTAMP, nullable=False), "When the change happened (UTC, milliseconds: the item's own "
-                                                          "time within the stream record's second)."),
+    (
+        pa.field("event_id", pa.string(), nullable=False),
+        "Deterministic id from the stream record: duplicates share it.",
+    ),
+    (
+        pa.field("event_time", TIMESTAMP, nullable=False),
+        "When the change happened (UTC, milliseconds: the item's own time within the stream record's second).",
+    ),
     (pa.field("event_type", pa.string(), nullable=False), "One of the event types below."),
-    (pa.field("class_uid", pa.int32(), nullable=False), "OCSF class: 3001 Account Change, 3002 Authentication, "
-                                                        "6003 API Activity."),
+    (
+        pa.field("class_uid", pa.int32(), nullable=False),
+        "OCSF class: 3001 Account Change, 3002 Authentication, 6003 API Activity.",
+    ),
     (pa.field("activity_id", pa.int32(), nullable=False), "OCSF activity within the class."),
     (pa.field("user_id", pa.string(), nullable=False), "The account's id (pseudonymous uuid)."),
     (pa.field("auth_provider", pa.string()), "google or apple."),
@@ -51,11 +69,16 @@ COLUMNS: list[tuple[pa.Field, str]] = [
     (pa.field("changed_fields", pa.list_(pa.string())), "For profile_updated: the names of the changed fields."),
     (pa.field("store", pa.string()), "apple or google, for subscription_charged and subscription_refunded."),
     (pa.field("product_id", pa.string()), "The store product of a subscription event."),
-    (pa.field("price_milli", pa.int64()), "The price the store sent, in thousandths of the currency unit "
-                                         "(Apple's transaction price); null when it sent none."),
+    (
+        pa.field("price_milli", pa.int64()),
+        "The price the store sent, in thousandths of the currency unit "
+        "(Apple's transaction price); null when it sent none.",
+    ),
     (pa.field("currency", pa.string()), "ISO 4217 code of price_milli."),
-    (pa.field("job_kind", pa.string()), "lab_report, chat or doctor_report, for document_processed and "
-                                        "premium_feature_used."),
+    (
+        pa.field("job_kind", pa.string()),
+        "lab_report, chat or doctor_report, for document_processed and premium_feature_used.",
+    ),
     (pa.field("outcome", pa.string()), "completed or failed."),
     (pa.field("error_code", pa.string()), "Why a job failed (the API's error code), when it did."),
     (pa.field("model_id", pa.string()), "The model or provider that answered; null when none was called."),

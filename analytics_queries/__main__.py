@@ -19,8 +19,7 @@ from pathlib import Path
 
 import boto3
 
-from analytics_queries import local
-from analytics_queries import load
+from analytics_queries import load, local
 
 
 def list_prices(stack: str) -> tuple[tuple[str, int, str], ...]:
@@ -33,14 +32,18 @@ def list_prices(stack: str) -> tuple[tuple[str, int, str], ...]:
 
 def main(argv=None) -> int:
     queries = {q.name: q for q in load()}
-    parser = argparse.ArgumentParser(prog="python -m analytics_queries", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m analytics_queries", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("query", nargs="?", choices=sorted(queries))
     parser.add_argument("parameters", nargs="*")
     parser.add_argument("--list", action="store_true", help="list the named queries")
     parser.add_argument("--dir", type=Path, help="a folder holding audit/event_date=.../*.parquet")
-    parser.add_argument("--stack", default=f"http://127.0.0.1:{os.environ.get('PORT') or '8080'}",
-                        help="the local stack (make run); default from $PORT")
+    parser.add_argument(
+        "--stack",
+        default=f"http://127.0.0.1:{os.environ.get('PORT') or '8080'}",
+        help="the local stack (make run); default from $PORT",
+    )
     parser.add_argument("--prices-stack", default="dev", help="the stack file whose serenya:listPrices to use")
     args = parser.parse_args(argv)
     if args.list or not args.query:
@@ -58,8 +61,13 @@ def main(argv=None) -> int:
     if root is None:
         with urllib.request.urlopen(f"{args.stack}/local/health", timeout=5) as response:
             health = json.loads(response.read())
-        s3 = boto3.client("s3", endpoint_url=health["aws_endpoint_url"], region_name="eu-west-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=health["aws_endpoint_url"],
+            region_name="eu-west-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
         root = local.download(s3, health["resources"]["events_bucket"])
     columns, rows = local.run(query, args.parameters, root, list_prices(args.prices_stack))
     print(local.render(columns, rows))

@@ -9,15 +9,14 @@ fetches only what changed since the last and removes what the bucket no longer h
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Sequence
 
 import duckdb
 import sqlglot
 
-from analytics_queries import prices
-from analytics_queries import NamedQuery
+from analytics_queries import NamedQuery, prices
 
 CACHE = Path(__file__).resolve().parent.parent / "build" / "audit-cache"
 _MANIFEST = ".etags.json"
@@ -45,7 +44,8 @@ def connect(root: Path, list_prices: tuple[tuple[str, int, str], ...] = ()) -> d
         connection.execute(
             f"CREATE VIEW audit_events AS SELECT * FROM (SELECT {columns}, NULL::VARCHAR AS event_date LIMIT 0) "
             f"UNION ALL BY NAME SELECT * FROM read_parquet('{pattern}', hive_partitioning = true, "
-            "union_by_name = true, hive_types = {'event_date': VARCHAR})")
+            "union_by_name = true, hive_types = {'event_date': VARCHAR})"
+        )
     else:  # no events yet: an empty table of the right shape
         empty = pa.Table.from_pylist([], schema=SCHEMA).append_column("event_date", pa.array([], pa.string()))
         connection.register("audit_events", empty)
@@ -81,8 +81,9 @@ def check_dates(from_date: str, to_date: str) -> None:
         raise ValueError(f"from_date {from_date} is after to_date {to_date}")
 
 
-def run(query: NamedQuery, parameters: Sequence[str], root: Path,
-        list_prices: tuple[tuple[str, int, str], ...] = ()) -> tuple[list[str], list[tuple]]:
+def run(
+    query: NamedQuery, parameters: Sequence[str], root: Path, list_prices: tuple[tuple[str, int, str], ...] = ()
+) -> tuple[list[str], list[tuple]]:
     if len(parameters) != len(query.parameters):
         raise ValueError(f"{query.name} takes {', '.join(query.parameters)}")
     check_dates(parameters[0], parameters[1])

@@ -14,9 +14,13 @@ import pyarrow as pa
 TABLE = "product_prices"
 PREFIX = "reference/product_prices/"
 KEY = f"{PREFIX}prices.json"
-SCHEMA = pa.schema([pa.field("product_id", pa.string(), nullable=False),
-                    pa.field("price_milli", pa.int64(), nullable=False),
-                    pa.field("currency", pa.string(), nullable=False)])
+SCHEMA = pa.schema(
+    [
+        pa.field("product_id", pa.string(), nullable=False),
+        pa.field("price_milli", pa.int64(), nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+    ]
+)
 GLUE_TYPES = {"product_id": "string", "price_milli": "bigint", "currency": "string"}
 
 

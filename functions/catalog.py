@@ -10,9 +10,9 @@ themselves, so it uses the standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Mapping, Optional, Union
 
 # The kinds of model-backed work counted per user (standard library only, like this module).
 from functions.common.quotas import KINDS as QUOTA_KINDS
@@ -29,10 +29,11 @@ class TableAccess(Enum):
 
 class KeyUse(Enum):
     """What a function may do with a KMS key."""
+
     ENCRYPT_DECRYPT = "encrypt_decrypt"  # per-user data keys (PII key)
     DECRYPT = "decrypt"
-    SIGN = "sign"                        # access tokens (signing key)
-    VERIFY = "verify"                    # public key for the authorizer
+    SIGN = "sign"  # access tokens (signing key)
+    VERIFY = "verify"  # public key for the authorizer
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class Objective:
     `window_days`. The rest, 1 - target, is the error budget; components/alarms.py turns
     each objective into multi-window burn-rate alarms (the SRE workbook's fast and slow
     burn) and the executive dashboard shows what is left of the budget."""
-    target: float               # 0.999: 99.9% good
+
+    target: float  # 0.999: 99.9% good
     window_days: int = 30
 
     @property
@@ -57,14 +59,14 @@ LATENCY = Objective(0.99)
 
 @dataclass(frozen=True)
 class Route:
-    method: str                 # GET, POST, PUT, DELETE
-    path: str                   # /api/v1/process/status/{job_id}
-    authorized: bool = True     # behind the JWT authorizer
-    body: Optional[str] = None  # request model, "module:Class" (pydantic), for the OpenAPI document
+    method: str  # GET, POST, PUT, DELETE
+    path: str  # /api/v1/process/status/{job_id}
+    authorized: bool = True  # behind the JWT authorizer
+    body: str | None = None  # request model, "module:Class" (pydantic), for the OpenAPI document
     success: tuple[int, ...] = (200,)  # the statuses of a successful answer
     # A latency target (alarmed on this resource and method at p99), and the objective of
     # the share of requests answered within it.
-    latency_p99_ms: Optional[int] = None
+    latency_p99_ms: int | None = None
     latency_objective: Objective = LATENCY
     errors: tuple[int, ...] = ()  # statuses beyond the ones every route documents (components/openapi.py)
 
@@ -75,6 +77,7 @@ class AsyncRetries:
     `attempts` more times (after 1 then 2 minutes), but never start one once the event is
     `max_age_s` old; then the failure queue. Lambda's defaults (2 retries, 6 hours) would
     outlive a job: https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html"""
+
     attempts: int = 2
     max_age_s: int = 6 * 3600
 
@@ -82,6 +85,7 @@ class AsyncRetries:
 @dataclass(frozen=True)
 class S3Trigger:
     """ObjectCreated events for keys under `prefix` of the temp bucket."""
+
     prefix: str
     # A job times out 15 minutes after its upload: one retry, started at most 9 minutes in,
     # ends before that with a 300 s function (a test checks the arithmetic).
@@ -91,6 +95,7 @@ class S3Trigger:
 @dataclass(frozen=True)
 class StreamTrigger:
     """The table's DynamoDB stream, delivered in batches."""
+
     batch_size: int = 100
     batching_window_seconds: int = 5
     maximum_retry_attempts: int = 3
@@ -99,20 +104,21 @@ class StreamTrigger:
 
 @dataclass(frozen=True)
 class ScheduleTrigger:
-    expression: str             # EventBridge: cron(...) or rate(...)
+    expression: str  # EventBridge: cron(...) or rate(...)
     retries: AsyncRetries = AsyncRetries(attempts=2, max_age_s=3600)
 
 
-Trigger = Union[S3Trigger, StreamTrigger, ScheduleTrigger]
+Trigger = S3Trigger | StreamTrigger | ScheduleTrigger
 
 
 @dataclass(frozen=True)
 class Threshold:
     """An alarm on a custom metric's totals (dimensions service, function)."""
+
     value: float
     impact: str
     checks: tuple[str, str, str]
-    severity: str = "warning"   # "critical" pages on-call through the stack's composite alarm
+    severity: str = "warning"  # "critical" pages on-call through the stack's composite alarm
     statistic: str = "Sum"
     period_s: int = 300
     periods: int = 1
@@ -121,12 +127,13 @@ class Threshold:
 @dataclass(frozen=True)
 class CustomMetric:
     """A metric the function's code emits with `observability.count` (a test ties the two)."""
+
     name: str
     title: str
-    breakdown: tuple[str, ...] = ()     # dimensions of the breakdown stream, beside service and function
+    breakdown: tuple[str, ...] = ()  # dimensions of the breakdown stream, beside service and function
     unit: str = "Count"
-    dashboards: tuple[str, ...] = ()    # executive, operations, security
-    alarm: Optional[Threshold] = None
+    dashboards: tuple[str, ...] = ()  # executive, operations, security
+    alarm: Threshold | None = None
     # Every count is also an invocation error in AWS/Lambda Errors, because the handler
     # answers it by raising (a token authorizer's only way to make API Gateway answer
     # 401). The function's errors alarms subtract it, so such answers never page; its
@@ -139,44 +146,53 @@ UNHANDLED_ERRORS = CustomMetric("UnhandledErrors", "Unhandled errors", dashboard
 # Requests refused over a per-user quota (common/http.py consume_quota): expected answers,
 # but a spike is one account (or a client bug) hammering the model-backed routes.
 QUOTA_REFUSALS = CustomMetric(
-    "QuotaRefusals", "Requests over a user's quota", ("kind", "plan"), dashboards=("security",),
+    "QuotaRefusals",
+    "Requests over a user's quota",
+    ("kind", "plan"),
+    dashboards=("security",),
     alarm=Threshold(
-        100, "Users hit their quotas of documents, chat messages or doctor reports: one account scripting the "
-             "API, or an app release retrying 429s. Refused requests cost nothing and change nothing.",
-        ("Security dashboard: quota refusals by kind and plan",
-         "API access logs: one user (the authorizer's principal) or many? One: a script; many: check "
-         "the app's retry handling of 429 and Retry-After",
-         "If real users need more: raise serenya:quotas in the stack file and pulumi up"),
-        severity="warning"))
+        100,
+        "Users hit their quotas of documents, chat messages or doctor reports: one account scripting the "
+        "API, or an app release retrying 429s. Refused requests cost nothing and change nothing.",
+        (
+            "Security dashboard: quota refusals by kind and plan",
+            "API access logs: one user (the authorizer's principal) or many? One: a script; many: check "
+            "the app's retry handling of 429 and Retry-After",
+            "If real users need more: raise serenya:quotas in the stack file and pulumi up",
+        ),
+        severity="warning",
+    ),
+)
 
 
 @dataclass(frozen=True)
 class Access:
     """What a function may touch. IAM statements and environment are derived from it."""
+
     table: TableAccess = TableAccess.NONE
-    temp_read: tuple[str, ...] = ()        # temp bucket prefixes it may read, e.g. ("incoming/",)
-    temp_write: tuple[str, ...] = ()       # prefixes it may write
-    temp_delete: tuple[str, ...] = ()      # prefixes it may delete from
-    temp_list: bool = False                # list the temp bucket within its readable prefixes
-    events_write: bool = False             # audit Parquet in the events bucket
+    temp_read: tuple[str, ...] = ()  # temp bucket prefixes it may read, e.g. ("incoming/",)
+    temp_write: tuple[str, ...] = ()  # prefixes it may write
+    temp_delete: tuple[str, ...] = ()  # prefixes it may delete from
+    temp_list: bool = False  # list the temp bucket within its readable prefixes
+    events_write: bool = False  # audit Parquet in the events bucket
     events_read: bool = False
     # PutItem of its own usage records only (functions/common/usage.py: items under USAGE#,
     # those attributes), which the stream turns into product-usage audit events.
     usage_records: bool = False
     # Counts the user's model-backed work of this kind (functions/common/quotas.py: one of
     # its KINDS) when it creates a job: reads the profile's plan, updates QUOTA# counters.
-    quota: Optional[str] = None
-    quota_view: bool = False               # shows the user's quotas (reads QUOTA# counters)
+    quota: str | None = None
+    quota_view: bool = False  # shows the user's quotas (reads QUOTA# counters)
     # The PII key, which only wraps the per-user data keys (email and names): for the
     # functions that show or change them. The storage key (buckets, secret) is granted
     # from the bucket and secret access, through those services only (components/iam.py).
-    pii_key: Optional[KeyUse] = None
-    email_mac: bool = False                # the HMAC key behind the email lookup hash (GenerateMac)
-    signing_key: Optional[KeyUse] = None   # the access-token signing key
-    bedrock: bool = False                  # invoke the stack's Bedrock model
-    secrets: bool = False                  # read the third-party credentials secret
-    oauth: bool = False                    # verify Google and Apple ID tokens (client ids in env)
-    stores: bool = False                   # App Store / Google Play notifications (store settings in env)
+    pii_key: KeyUse | None = None
+    email_mac: bool = False  # the HMAC key behind the email lookup hash (GenerateMac)
+    signing_key: KeyUse | None = None  # the access-token signing key
+    bedrock: bool = False  # invoke the stack's Bedrock model
+    secrets: bool = False  # read the third-party credentials secret
+    oauth: bool = False  # verify Google and Apple ID tokens (client ids in env)
+    stores: bool = False  # App Store / Google Play notifications (store settings in env)
 
 
 # Modules that weigh on a cold start (tens of milliseconds each, against a floor of about
@@ -185,12 +201,12 @@ class Access:
 # imports each handler in a fresh interpreter and compares, tests/functions/test_cold_start.py).
 # The time itself is measured by `make bench` (bench/cold_start.py).
 HEAVY_MODULES: tuple[str, ...] = (
-    "pydantic",                                         # request and result models
-    "jwt",                                              # PyJWT (loads cryptography.x509 too)
-    "cryptography.x509",                                # Apple's certificate chains
-    "cryptography.hazmat.primitives.ciphers.aead",      # AES-GCM of personal fields
+    "pydantic",  # request and result models
+    "jwt",  # PyJWT (loads cryptography.x509 too)
+    "cryptography.x509",  # Apple's certificate chains
+    "cryptography.hazmat.primitives.ciphers.aead",  # AES-GCM of personal fields
     "aws_lambda_powertools.event_handler.openapi.models",  # the resolver's OpenAPI validation (pydantic)
-    "aws_lambda_powertools.utilities.parser",           # Powertools' pydantic parser
+    "aws_lambda_powertools.utilities.parser",  # Powertools' pydantic parser
     "pypdf",
     "PIL",
     "pyarrow",
@@ -199,16 +215,16 @@ HEAVY_MODULES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Function:
-    name: str                              # folder under functions/, and the resource name suffix
+    name: str  # folder under functions/, and the resource name suffix
     description: str
     memory_mb: int = 256
     timeout_s: int = 10
     routes: tuple[Route, ...] = ()
-    trigger: Optional[Trigger] = None
+    trigger: Trigger | None = None
     access: Access = Access()
-    warm: bool = False                     # latency-critical: provisioned concurrency where the stack has it
-    extra_packages: tuple[str, ...] = ()   # bundled with this function only (e.g. pyarrow)
-    bundles: tuple[str, ...] = ()          # repository packages it also needs (e.g. "analytics")
+    warm: bool = False  # latency-critical: provisioned concurrency where the stack has it
+    extra_packages: tuple[str, ...] = ()  # bundled with this function only (e.g. pyarrow)
+    bundles: tuple[str, ...] = ()  # repository packages it also needs (e.g. "analytics")
     metrics: tuple[CustomMetric, ...] = ()
     # The HEAVY_MODULES its handler loads at import (init); any other loads on first use.
     heavy_imports: frozenset[str] = frozenset()
@@ -242,7 +258,6 @@ class Function:
         return isinstance(self.trigger, (S3Trigger, ScheduleTrigger))
 
 
-
 # The API's token authorizer: authorized routes are guarded by the entry with this name.
 AUTHORIZER = "authorizer"
 # How long API Gateway (and the local emulator) reuse an authorizer's answer per token.
@@ -250,210 +265,373 @@ AUTHORIZER_CACHE_SECONDS = 300
 
 CATALOG: tuple[Function, ...] = (
     Function(
-        "auth", "OAuth onboarding and sign-in with Google or Apple; issues access tokens",
-        memory_mb=512, timeout_s=10, warm=True,
-        routes=(Route("POST", "/api/v1/auth/oauth-onboarding", authorized=False,
-                      body="functions.auth.models:OnboardingRequest"),
-                Route("POST", "/api/v1/auth/oauth-signin", authorized=False,
-                      body="functions.auth.models:SignInRequest", latency_p99_ms=200)),
-        access=Access(table=TableAccess.READ_WRITE, pii_key=KeyUse.ENCRYPT_DECRYPT, email_mac=True,
-                      signing_key=KeyUse.SIGN, oauth=True),
+        "auth",
+        "OAuth onboarding and sign-in with Google or Apple; issues access tokens",
+        memory_mb=512,
+        timeout_s=10,
+        warm=True,
+        routes=(
+            Route(
+                "POST",
+                "/api/v1/auth/oauth-onboarding",
+                authorized=False,
+                body="functions.auth.models:OnboardingRequest",
+            ),
+            Route(
+                "POST",
+                "/api/v1/auth/oauth-signin",
+                authorized=False,
+                body="functions.auth.models:SignInRequest",
+                latency_p99_ms=200,
+            ),
+        ),
+        access=Access(
+            table=TableAccess.READ_WRITE,
+            pii_key=KeyUse.ENCRYPT_DECRYPT,
+            email_mac=True,
+            signing_key=KeyUse.SIGN,
+            oauth=True,
+        ),
         metrics=(
             CustomMetric("Registrations", "New accounts", ("provider",), dashboards=("executive",)),
             CustomMetric("SignIns", "Sign-ins", ("provider", "flow"), dashboards=("executive",)),
-            CustomMetric("SignInFailures", "Failed sign-ins", ("provider", "reason"), dashboards=("security",),
-                         alarm=Threshold(
-                             50, "Users cannot sign in, or someone is trying forged or stolen ID tokens.",
-                             ("Security dashboard: failed sign-ins by reason (expired, wrong_audience, "
-                              "jwks_unavailable...)",
-                              "If jwks_unavailable: can the auth function reach Google/Apple key endpoints?",
-                              "If wrong_audience after a release: do serenya:googleClientIds/appleClientIds "
-                              "match the app's client ids?"))),
-        )),
+            CustomMetric(
+                "SignInFailures",
+                "Failed sign-ins",
+                ("provider", "reason"),
+                dashboards=("security",),
+                alarm=Threshold(
+                    50,
+                    "Users cannot sign in, or someone is trying forged or stolen ID tokens.",
+                    (
+                        "Security dashboard: failed sign-ins by reason (expired, wrong_audience, jwks_unavailable...)",
+                        "If jwks_unavailable: can the auth function reach Google/Apple key endpoints?",
+                        "If wrong_audience after a release: do serenya:googleClientIds/appleClientIds "
+                        "match the app's client ids?",
+                    ),
+                ),
+            ),
+        ),
+    ),
     Function(
-        AUTHORIZER, "Verifies access tokens for API Gateway",
-        memory_mb=256, timeout_s=5, warm=True,
+        AUTHORIZER,
+        "Verifies access tokens for API Gateway",
+        memory_mb=256,
+        timeout_s=5,
+        warm=True,
         access=Access(table=TableAccess.CHECK_ACCOUNT, signing_key=KeyUse.VERIFY),
         # Every invocation verifies a token: PyJWT (with cryptography's X.509) at init.
         heavy_imports=frozenset({"jwt", "cryptography.x509"}),
         metrics=(
-            CustomMetric("AuthorizerRejections", "Rejected access tokens", ("reason",), dashboards=("security",),
-                         function_error=True,
-                         alarm=Threshold(
-                             200, "Many requests carry invalid tokens: a client bug after a release, or probing. "
-                                  "Refusals are 401 answers, not failures: they never page, and the authorizer's "
-                                  "errors alarms leave them out.",
-                             ("Security dashboard: rejections by reason (expired, invalid, unknown_key...)",
-                              "A spike of unknown_key or invalid after a deploy: was the signing key replaced?",
-                              "API access logs: are the rejections from few source IPs (WAF rate rule)?"),
-                             severity="warning")),
-        )),
+            CustomMetric(
+                "AuthorizerRejections",
+                "Rejected access tokens",
+                ("reason",),
+                dashboards=("security",),
+                function_error=True,
+                alarm=Threshold(
+                    200,
+                    "Many requests carry invalid tokens: a client bug after a release, or probing. "
+                    "Refusals are 401 answers, not failures: they never page, and the authorizer's "
+                    "errors alarms leave them out.",
+                    (
+                        "Security dashboard: rejections by reason (expired, invalid, unknown_key...)",
+                        "A spike of unknown_key or invalid after a deploy: was the signing key replaced?",
+                        "API access logs: are the rejections from few source IPs (WAF rate rule)?",
+                    ),
+                    severity="warning",
+                ),
+            ),
+        ),
+    ),
     Function(
-        "user_profile", "The caller's profile: read, update, delete the account",
-        memory_mb=256, timeout_s=15,
-        routes=(Route("GET", "/api/v1/user/profile"),
-                Route("PUT", "/api/v1/user/profile", body="functions.user_profile.models:ProfileUpdate"),
-                Route("DELETE", "/api/v1/user/profile", success=(204,))),
-        access=Access(table=TableAccess.READ_WRITE, pii_key=KeyUse.ENCRYPT_DECRYPT, quota_view=True,
-                      temp_list=True, temp_delete=("incoming/", "outgoing/", "claims/"))),
+        "user_profile",
+        "The caller's profile: read, update, delete the account",
+        memory_mb=256,
+        timeout_s=15,
+        routes=(
+            Route("GET", "/api/v1/user/profile"),
+            Route("PUT", "/api/v1/user/profile", body="functions.user_profile.models:ProfileUpdate"),
+            Route("DELETE", "/api/v1/user/profile", success=(204,)),
+        ),
+        access=Access(
+            table=TableAccess.READ_WRITE,
+            pii_key=KeyUse.ENCRYPT_DECRYPT,
+            quota_view=True,
+            temp_list=True,
+            temp_delete=("incoming/", "outgoing/", "claims/"),
+        ),
+    ),
     Function(
-        "upload", "Presigned POST for a new lab-report job",
-        memory_mb=256, timeout_s=5, warm=True,
-        routes=(Route("POST", "/api/v1/process/upload", body="functions.common.requests:UploadRequest",
-                      success=(201,), latency_p99_ms=500),),
+        "upload",
+        "Presigned POST for a new lab-report job",
+        memory_mb=256,
+        timeout_s=5,
+        warm=True,
+        routes=(
+            Route(
+                "POST",
+                "/api/v1/process/upload",
+                body="functions.common.requests:UploadRequest",
+                success=(201,),
+                latency_p99_ms=500,
+            ),
+        ),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="documents"),
-        metrics=(CustomMetric("UploadsStarted", "Uploads started", ("content_type",), dashboards=("executive",)),
-                 QUOTA_REFUSALS)),
+        metrics=(
+            CustomMetric("UploadsStarted", "Uploads started", ("content_type",), dashboards=("executive",)),
+            QUOTA_REFUSALS,
+        ),
+    ),
     Function(
-        "process", "Analyses a job's input with the model and writes its outcome",
-        memory_mb=1024, timeout_s=300, trigger=S3Trigger("incoming/"), extra_packages=("pypdf", "pillow"),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/", "claims/"),
-                      temp_list=True, temp_write=("outgoing/", "claims/"), temp_delete=("incoming/",),
-                      bedrock=True, usage_records=True),
+        "process",
+        "Analyses a job's input with the model and writes its outcome",
+        memory_mb=1024,
+        timeout_s=300,
+        trigger=S3Trigger("incoming/"),
+        extra_packages=("pypdf", "pillow"),
+        access=Access(
+            table=TableAccess.CHECK_ACCOUNT,
+            temp_read=("incoming/", "outgoing/", "claims/"),
+            temp_list=True,
+            temp_write=("outgoing/", "claims/"),
+            temp_delete=("incoming/",),
+            bedrock=True,
+            usage_records=True,
+        ),
         metrics=(
             CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
-            CustomMetric("ModelFailures", "Jobs failed by the model", ("kind", "reason"), dashboards=("operations",),
-                         alarm=Threshold(
-                             5, "Lab reports, chat answers and doctor reports fail: Bedrock is unavailable, "
-                                "throttling us, or refusing the model or our requests.",
-                             ("Operations dashboard: model failures by reason (unavailable, access_denied, "
-                              "model_not_found, request_invalid); Bedrock errors, throttles, AWS Health",
-                              "access_denied: run `make preflight STACK=<stack>` with an administrator's credentials; "
-                              "it names what the account lacks. Anthropic needs its one-time use case form (Bedrock "
-                              "console > Model catalog > the model) and the Marketplace subscription made by an "
-                              "administrator (open the model in the playground once); the process role has no "
-                              "aws-marketplace permissions on purpose. Access arrives within 15 minutes",
-                              "model_not_found or request_invalid: is serenya:bedrockModelId still an active "
-                              "inference profile in the region (make preflight checks it)? Change it and pulumi up"),
-                             severity="critical")),
+            CustomMetric(
+                "ModelFailures",
+                "Jobs failed by the model",
+                ("kind", "reason"),
+                dashboards=("operations",),
+                alarm=Threshold(
+                    5,
+                    "Lab reports, chat answers and doctor reports fail: Bedrock is unavailable, "
+                    "throttling us, or refusing the model or our requests.",
+                    (
+                        "Operations dashboard: model failures by reason (unavailable, access_denied, "
+                        "model_not_found, request_invalid); Bedrock errors, throttles, AWS Health",
+                        "access_denied: run `make preflight STACK=<stack>` with an administrator's credentials; "
+                        "it names what the account lacks. Anthropic needs its one-time use case form (Bedrock "
+                        "console > Model catalog > the model) and the Marketplace subscription made by an "
+                        "administrator (open the model in the playground once); the process role has no "
+                        "aws-marketplace permissions on purpose. Access arrives within 15 minutes",
+                        "model_not_found or request_invalid: is serenya:bedrockModelId still an active "
+                        "inference profile in the region (make preflight checks it)? Change it and pulumi up",
+                    ),
+                    severity="critical",
+                ),
+            ),
             # Counted apart from ModelFailures (process/handler.py): a document written to
             # mislead the model makes an invalid reply as surely as a model regression does.
-            CustomMetric("RepliesRejected", "Model replies failing validation", ("kind",), dashboards=("operations",),
-                         alarm=Threshold(
-                             10, "Jobs fail as invalid_model_reply: the model's answers do not fit the result's "
-                                 "schema. Users see a failed job and may try again; nothing else is affected.",
-                             ("Operations dashboard: replies rejected by kind, against jobs finished",
-                              "process logs: 'model reply failed validation' by job_kind; one user (a document "
-                              "written to mislead the model, capped by the quotas) or every user?",
-                              "Every user: did serenya:bedrockModelId or a prompt change in the last release? "
-                              "Roll it back and pulumi up"),
-                             severity="warning")),
+            CustomMetric(
+                "RepliesRejected",
+                "Model replies failing validation",
+                ("kind",),
+                dashboards=("operations",),
+                alarm=Threshold(
+                    10,
+                    "Jobs fail as invalid_model_reply: the model's answers do not fit the result's "
+                    "schema. Users see a failed job and may try again; nothing else is affected.",
+                    (
+                        "Operations dashboard: replies rejected by kind, against jobs finished",
+                        "process logs: 'model reply failed validation' by job_kind; one user (a document "
+                        "written to mislead the model, capped by the quotas) or every user?",
+                        "Every user: did serenya:bedrockModelId or a prompt change in the last release? "
+                        "Roll it back and pulumi up",
+                    ),
+                    severity="warning",
+                ),
+            ),
             CustomMetric("ModelRetries", "Model calls retried", ("reason",), dashboards=("operations",)),
             CustomMetric("ModelLatency", "Model latency", unit="Milliseconds", dashboards=("operations",)),
             CustomMetric("InputTokens", "Input tokens", dashboards=("operations",)),
             CustomMetric("OutputTokens", "Output tokens", dashboards=("operations",)),
             CustomMetric("JobsRejected", "Unrecognised incoming files", ("reason",), dashboards=("security",)),
-            CustomMetric("DocumentsRefused", "Inputs the model cannot take", ("kind", "reason"),
-                         dashboards=("operations",),
-                         # Each refusal is one user's file; many at once is a client release sending
-                         # what the model cannot read, or every input grown too long for the model.
-                         alarm=Threshold(
-                             20, "Many jobs fail as unreadable, unsupported or too long for the model. Users see "
-                                 "a failed job with its reason; nothing else is affected.",
-                             ("Operations dashboard: inputs refused by kind and reason",
-                              "model_input_too_long from every user: did serenya:bedrockModelId change to a model "
-                              "with a smaller context, or a prompt grow in the last release? Roll it back",
-                              "unsupported or unreadable from one app version: the app's upload of that "
-                              "version (content type, conversion of photos); tell the app team"),
-                             severity="warning")),
-            CustomMetric("ImagePreparation", "Photo preparation time", unit="Milliseconds",
-                         dashboards=("operations",)),
+            CustomMetric(
+                "DocumentsRefused",
+                "Inputs the model cannot take",
+                ("kind", "reason"),
+                dashboards=("operations",),
+                # Each refusal is one user's file; many at once is a client release sending
+                # what the model cannot read, or every input grown too long for the model.
+                alarm=Threshold(
+                    20,
+                    "Many jobs fail as unreadable, unsupported or too long for the model. Users see "
+                    "a failed job with its reason; nothing else is affected.",
+                    (
+                        "Operations dashboard: inputs refused by kind and reason",
+                        "model_input_too_long from every user: did serenya:bedrockModelId change to a model "
+                        "with a smaller context, or a prompt grow in the last release? Roll it back",
+                        "unsupported or unreadable from one app version: the app's upload of that "
+                        "version (content type, conversion of photos); tell the app team",
+                    ),
+                    severity="warning",
+                ),
+            ),
+            CustomMetric("ImagePreparation", "Photo preparation time", unit="Milliseconds", dashboards=("operations",)),
             CustomMetric("DuplicateDeliveries", "Repeated S3 deliveries", ("kind",)),
             # The model's flag contradicted the value and its numeric range and was replaced
             # (functions/process/flags.py): a model regression or a document written to mislead.
-            CustomMetric("FlagDisagreements", "Model flags replaced", ("model_flag", "derived_flag"),
-                         dashboards=("security",)),
-        )),
+            CustomMetric(
+                "FlagDisagreements", "Model flags replaced", ("model_flag", "derived_flag"), dashboards=("security",)
+            ),
+        ),
+    ),
     Function(
-        "status", "Where a job stands, from S3 metadata",
-        memory_mb=256, timeout_s=5, warm=True,
+        "status",
+        "Where a job stands, from S3 metadata",
+        memory_mb=256,
+        timeout_s=5,
+        warm=True,
         routes=(Route("GET", "/api/v1/process/status/{job_id}", latency_p99_ms=100),),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True),
+    ),
     Function(
-        "result", "The outcome of a job: lab report, doctor report or chat answer",
-        memory_mb=256, timeout_s=5, warm=True,
+        "result",
+        "The outcome of a job: lab report, doctor report or chat answer",
+        memory_mb=256,
+        timeout_s=5,
+        warm=True,
         routes=(Route("GET", "/api/v1/process/result/{job_id}", latency_p99_ms=300),),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True),
+    ),
     Function(
-        "cleanup", "Deletes a job's files, leaving a tombstone so the job reads as gone at once",
-        memory_mb=256, timeout_s=5,
+        "cleanup",
+        "Deletes a job's files, leaving a tombstone so the job reads as gone at once",
+        memory_mb=256,
+        timeout_s=5,
         routes=(Route("DELETE", "/api/v1/process/cleanup/{job_id}", success=(204,)),),
         # temp_write outgoing/: the empty tombstone that replaces the outcome (common/jobs.py)
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("outgoing/",),
-                      temp_delete=("incoming/", "claims/"))),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("outgoing/",), temp_delete=("incoming/", "claims/")),
+    ),
     Function(
-        "chat_prompts", "The suggested chat questions",
-        memory_mb=128, timeout_s=3,
+        "chat_prompts",
+        "The suggested chat questions",
+        memory_mb=128,
+        timeout_s=3,
         routes=(Route("GET", "/api/v1/chat/prompts"),),
-        access=Access(table=TableAccess.CHECK_ACCOUNT)),
+        access=Access(table=TableAccess.CHECK_ACCOUNT),
+    ),
     Function(
-        "chat_messages", "Stores a chat question with its on-device context as a job",
-        memory_mb=256, timeout_s=5,
-        routes=(Route("POST", "/api/v1/chat/messages", body="functions.common.requests:ChatRequest",
-                      success=(202,)),),
+        "chat_messages",
+        "Stores a chat question with its on-device context as a job",
+        memory_mb=256,
+        timeout_s=5,
+        routes=(Route("POST", "/api/v1/chat/messages", body="functions.common.requests:ChatRequest", success=(202,)),),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="chat_messages"),
-        metrics=(QUOTA_REFUSALS,)),
+        metrics=(QUOTA_REFUSALS,),
+    ),
     Function(
-        "chat_status", "A chat job, with the answer once it is ready",
-        memory_mb=256, timeout_s=5,
+        "chat_status",
+        "A chat job, with the answer once it is ready",
+        memory_mb=256,
+        timeout_s=5,
         routes=(Route("GET", "/api/v1/chat/status/{job_id}"),),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True)),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True),
+    ),
     Function(
-        "doctor_report", "Starts a premium doctor-report job",
-        memory_mb=256, timeout_s=10,
-        routes=(Route("POST", "/api/v1/process/doctor-report",
-                      body="functions.common.requests:DoctorReportRequest", success=(202,)),),
+        "doctor_report",
+        "Starts a premium doctor-report job",
+        memory_mb=256,
+        timeout_s=10,
+        routes=(
+            Route(
+                "POST",
+                "/api/v1/process/doctor-report",
+                body="functions.common.requests:DoctorReportRequest",
+                success=(202,),
+            ),
+        ),
         access=Access(table=TableAccess.READ, temp_write=("incoming/",), quota="doctor_reports"),
-        metrics=(QUOTA_REFUSALS,)),
+        metrics=(QUOTA_REFUSALS,),
+    ),
     Function(
-        "subscriptions", "The caller's plan; App Store and Google Play notifications",
-        memory_mb=256, timeout_s=15,
-        routes=(Route("GET", "/api/v1/subscriptions"),
-                # 503 store_unavailable: the store cannot be asked now; Pub/Sub delivers again.
-                Route("POST", "/api/v1/subscriptions/webhook", authorized=False, errors=(503,))),
+        "subscriptions",
+        "The caller's plan; App Store and Google Play notifications",
+        memory_mb=256,
+        timeout_s=15,
+        routes=(
+            Route("GET", "/api/v1/subscriptions"),
+            # 503 store_unavailable: the store cannot be asked now; Pub/Sub delivers again.
+            Route("POST", "/api/v1/subscriptions/webhook", authorized=False, errors=(503,)),
+        ),
         access=Access(table=TableAccess.READ_WRITE, secrets=True, stores=True),
         metrics=(
-            CustomMetric("Notifications", "Store notifications", ("store", "type", "outcome"),
-                         dashboards=("executive",)),
-            CustomMetric("SubscriptionChanges", "Subscription upgrades and downgrades", ("direction",),
-                         dashboards=("executive",)),
-            CustomMetric("WebhookRejections", "Rejected store notifications", ("store", "reason"),
-                         dashboards=("security",),
-                         alarm=Threshold(
-                             10, "Store notifications are refused: subscriptions stop updating (users pay and "
-                                 "stay free, or keep premium after cancelling), or someone forges notifications.",
-                             ("Security dashboard: rejections by store and reason",
-                              "untrusted_root or bad_chain for every Apple notification: did Apple rotate its "
-                              "root? Check serenya:appleRootSha256",
-                              "unauthenticated for Google: do googlePubsubAudience and "
-                              "googlePubsubServiceAccount match the Pub/Sub push subscription?"))),
-            CustomMetric("StoreApiFailures", "Store credential and Play Developer API failures", ("store", "reason"),
-                         dashboards=("operations",),
-                         alarm=Threshold(
-                             5, "Google Play subscription changes are delayed: the webhook answers 503 and "
-                                "Pub/Sub delivers them again.",
-                             ("Operations dashboard: failures by reason. secret_not_set, secret_missing_keys, "
-                              "secret_not_json: put the service account key in the third-party secret",
-                              "secret_access_denied or secret_decryption_failed: the function's role and the storage "
-                              "key policy; service_account_key_invalid, play_api_failed or play_acknowledge_failed: "
-                              "valid key, Play Console access (view and manage orders)?",
-                              "Google Cloud status for the Android Publisher API"))),
-        )),
+            CustomMetric(
+                "Notifications", "Store notifications", ("store", "type", "outcome"), dashboards=("executive",)
+            ),
+            CustomMetric(
+                "SubscriptionChanges", "Subscription upgrades and downgrades", ("direction",), dashboards=("executive",)
+            ),
+            CustomMetric(
+                "WebhookRejections",
+                "Rejected store notifications",
+                ("store", "reason"),
+                dashboards=("security",),
+                alarm=Threshold(
+                    10,
+                    "Store notifications are refused: subscriptions stop updating (users pay and "
+                    "stay free, or keep premium after cancelling), or someone forges notifications.",
+                    (
+                        "Security dashboard: rejections by store and reason",
+                        "untrusted_root or bad_chain for every Apple notification: did Apple rotate its "
+                        "root? Check serenya:appleRootSha256",
+                        "unauthenticated for Google: do googlePubsubAudience and "
+                        "googlePubsubServiceAccount match the Pub/Sub push subscription?",
+                    ),
+                ),
+            ),
+            CustomMetric(
+                "StoreApiFailures",
+                "Store credential and Play Developer API failures",
+                ("store", "reason"),
+                dashboards=("operations",),
+                alarm=Threshold(
+                    5,
+                    "Google Play subscription changes are delayed: the webhook answers 503 and "
+                    "Pub/Sub delivers them again.",
+                    (
+                        "Operations dashboard: failures by reason. secret_not_set, secret_missing_keys, "
+                        "secret_not_json: put the service account key in the third-party secret",
+                        "secret_access_denied or secret_decryption_failed: the function's role and the storage "
+                        "key policy; service_account_key_invalid, play_api_failed or play_acknowledge_failed: "
+                        "valid key, Play Console access (view and manage orders)?",
+                        "Google Cloud status for the Android Publisher API",
+                    ),
+                ),
+            ),
+        ),
+    ),
     Function(
-        "stream_processor", "Turns every account change on the table's stream into audit events (Parquet)",
-        memory_mb=512, timeout_s=60, trigger=StreamTrigger(batch_size=100, batching_window_seconds=5),
-        access=Access(events_write=True), extra_packages=("pyarrow",), bundles=("analytics",),
+        "stream_processor",
+        "Turns every account change on the table's stream into audit events (Parquet)",
+        memory_mb=512,
+        timeout_s=60,
+        trigger=StreamTrigger(batch_size=100, batching_window_seconds=5),
+        access=Access(events_write=True),
+        extra_packages=("pyarrow",),
+        bundles=("analytics",),
         heavy_imports=frozenset({"pyarrow"}),  # every batch writes Parquet
         metrics=(
             CustomMetric("AuditEvents", "Audit events written", ("event_type",), dashboards=("executive",)),
             CustomMetric("BatchLatency", "Stream batch latency", unit="Milliseconds", dashboards=("operations",)),
-        )),
+        ),
+    ),
     Function(
-        "compaction", "Merges the previous day's audit files into one per partition",
-        memory_mb=1024, timeout_s=300, trigger=ScheduleTrigger("cron(30 1 * * ? *)"),
-        access=Access(events_read=True, events_write=True), extra_packages=("pyarrow",), bundles=("analytics",),
+        "compaction",
+        "Merges the previous day's audit files into one per partition",
+        memory_mb=1024,
+        timeout_s=300,
+        trigger=ScheduleTrigger("cron(30 1 * * ? *)"),
+        access=Access(events_read=True, events_write=True),
+        extra_packages=("pyarrow",),
+        bundles=("analytics",),
         heavy_imports=frozenset({"pyarrow"}),  # every run reads and writes Parquet
-        metrics=(CustomMetric("CompactedFiles", "Audit files merged", dashboards=("operations",)),)),
+        metrics=(CustomMetric("CompactedFiles", "Audit files merged", dashboards=("operations",)),),
+    ),
 )
 
 
@@ -466,8 +644,9 @@ def objective_problems(what: str, objective: Objective) -> list[str]:
     or less promises nothing; its window is what the budget and the dashboards count over."""
     problems = []
     if not 0 < objective.target < 1:
-        problems.append(f"{what}: objective {objective.target!r} must be a share strictly between 0 and 1 "
-                        f"(0.999 for 99.9%)")
+        problems.append(
+            f"{what}: objective {objective.target!r} must be a share strictly between 0 and 1 (0.999 for 99.9%)"
+        )
     if not 1 <= objective.window_days <= 90:
         problems.append(f"{what}: objective window of {objective.window_days} days outside 1..90")
     return problems
@@ -499,8 +678,9 @@ def validate(catalog: tuple[Function, ...], availability: Objective = AVAILABILI
             if route.latency_p99_ms is not None:
                 if route.latency_p99_ms <= 0:
                     problems.append(f"{f.name}: {route.method} {route.path} latency target must be positive")
-                problems += objective_problems(f"{f.name}: {route.method} {route.path} latency",
-                                               route.latency_objective)
+                problems += objective_problems(
+                    f"{f.name}: {route.method} {route.path} latency", route.latency_objective
+                )
         for module in sorted(f.heavy_imports - set(HEAVY_MODULES)):
             problems.append(f"{f.name}: heavy import {module} is not one of HEAVY_MODULES")
         if f.routes and f.trigger:
@@ -511,8 +691,10 @@ def validate(catalog: tuple[Function, ...], availability: Objective = AVAILABILI
             problems.append(f"{f.name}: triggered by {f.trigger.prefix} but may not read it")
         for m in f.custom_metrics:
             if m.function_error and m.alarm is not None and m.alarm.severity != "warning":
-                problems.append(f"{f.name}: {m.name} counts expected answers (function_error): its alarm must "
-                                f"be a warning, never page")
+                problems.append(
+                    f"{f.name}: {m.name} counts expected answers (function_error): its alarm must "
+                    f"be a warning, never page"
+                )
             if m.function_error and m.unit != "Count":
                 problems.append(f"{f.name}: {m.name} is subtracted from Errors, so it must be a Count")
     if any(r.authorized for f in catalog for r in f.routes) and AUTHORIZER not in names:

@@ -10,7 +10,6 @@ import time
 
 from local.server import LocalStack
 
-
 # The whole stop: the stand-ins that wait for threads (the alarm ticker, each trigger
 # poller, moto) wait 5 s each at most, and local.server bounds each stand-in's stop.
 STOP_LIMIT_S = 40
@@ -24,14 +23,17 @@ def main() -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    print(f"""Serenya local stack ({stack.stack} settings), ready in {time.monotonic() - started:.1f}s
+    print(
+        f"""Serenya local stack ({stack.stack} settings), ready in {time.monotonic() - started:.1f}s
   API            {stack.url}/api/v1/...   health: {stack.url}/local/health
   AWS (moto)     {stack.aws_endpoint_url}
-  table          {outputs['table']} (stream on)
-  temp bucket    {outputs['temp_bucket']}
-  events bucket  {outputs['events_bucket']}
-  functions      {len(outputs['functions'])}: {', '.join(sorted(outputs['functions'])) or 'none yet'}
-Ctrl-C stops it.""", flush=True)
+  table          {outputs["table"]} (stream on)
+  temp bucket    {outputs["temp_bucket"]}
+  events bucket  {outputs["events_bucket"]}
+  functions      {len(outputs["functions"])}: {", ".join(sorted(outputs["functions"])) or "none yet"}
+Ctrl-C stops it.""",
+        flush=True,
+    )
     # Woken twice a second: a signal handler runs only when the main thread runs
     # Python, and a wait without a timeout may never return to it.
     while not stopped.wait(0.5):

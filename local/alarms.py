@@ -40,8 +40,8 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Sequence
 
 from local import metric_math
 from local.metric_store import MetricStat, MetricStore
@@ -53,20 +53,26 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "LessThanThreshold": lambda v, t: v < t,
     "LessThanOrEqualToThreshold": lambda v, t: v <= t,
 }
-_SYMBOL = {"GreaterThanThreshold": "greater than", "GreaterThanOrEqualToThreshold": "greater than or equal to",
-           "LessThanThreshold": "less than", "LessThanOrEqualToThreshold": "less than or equal to"}
+_SYMBOL = {
+    "GreaterThanThreshold": "greater than",
+    "GreaterThanOrEqualToThreshold": "greater than or equal to",
+    "LessThanThreshold": "less than",
+    "LessThanOrEqualToThreshold": "less than or equal to",
+}
 MISSING_TREATMENTS = ("breaching", "notBreaching", "ignore", "missing")
 EXTRA_PERIODS = 2  # the evaluation range: N + 2 periods
 
 
 # -- definitions ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Query:
     """One entry of an alarm's metric queries: a metric or an expression."""
+
     id: str
-    metric: Optional[MetricStat] = None
-    expression: Optional[str] = None
+    metric: MetricStat | None = None
+    expression: str | None = None
     return_data: bool = False
 
 
@@ -80,9 +86,9 @@ class MetricAlarm:
     evaluation_periods: int
     datapoints_to_alarm: int
     treat_missing: str
-    queries: tuple[Query, ...]   # a single metric alarm has one metric query
-    period: int                  # CloudWatch seconds
-    region: Optional[str] = None
+    queries: tuple[Query, ...]  # a single metric alarm has one metric query
+    period: int  # CloudWatch seconds
+    region: str | None = None
 
     @property
     def result(self) -> Query:
@@ -93,7 +99,7 @@ class MetricAlarm:
 class CompositeAlarm:
     name: str
     rule: str
-    severity: Optional[str]
+    severity: str | None
     runbook: str
 
 
@@ -126,8 +132,13 @@ def metric_alarm(inputs: Mapping) -> MetricAlarm:
             metric = q.get("metric")
             stat = None
             if metric:
-                stat = MetricStat(metric["namespace"], metric["metricName"], dict(metric.get("dimensions") or {}),
-                                  metric["stat"], int(metric["period"]))
+                stat = MetricStat(
+                    metric["namespace"],
+                    metric["metricName"],
+                    dict(metric.get("dimensions") or {}),
+                    metric["stat"],
+                    int(metric["period"]),
+                )
             elif q.get("expression"):
                 metric_math.parse(q["expression"])  # an expression this evaluator cannot read fails now
             else:
@@ -142,10 +153,28 @@ def metric_alarm(inputs: Mapping) -> MetricAlarm:
     else:
         statistic = inputs.get("extendedStatistic") or inputs.get("statistic")
         period = int(inputs["period"])
-        queries = [Query("m1", MetricStat(inputs["namespace"], inputs["metricName"],
-                                          dict(inputs.get("dimensions") or {}), statistic, period), return_data=True)]
-    return MetricAlarm(name, (inputs.get("tags") or {}).get("severity", "warning"), _runbook(inputs), comparison,
-                       float(inputs["threshold"]), n, m, missing, tuple(queries), period, inputs.get("region"))
+        queries = [
+            Query(
+                "m1",
+                MetricStat(
+                    inputs["namespace"], inputs["metricName"], dict(inputs.get("dimensions") or {}), statistic, period
+                ),
+                return_data=True,
+            )
+        ]
+    return MetricAlarm(
+        name,
+        (inputs.get("tags") or {}).get("severity", "warning"),
+        _runbook(inputs),
+        comparison,
+        float(inputs["threshold"]),
+        n,
+        m,
+        missing,
+        tuple(queries),
+        period,
+        inputs.get("region"),
+    )
 
 
 def composite_alarm(inputs: Mapping) -> CompositeAlarm:
@@ -283,7 +312,8 @@ def evaluate_rule(tree, state_of: Callable[[str], str]) -> bool:
 
 # -- the missing-data rules -------------------------------------------------------------------
 
-def decide(points: Sequence[Optional[bool]], n: int, m: int, missing: str) -> Optional[str]:
+
+def decide(points: Sequence[bool | None], n: int, m: int, missing: str) -> str | None:
     """The new state from the evaluation range's datapoints, oldest first (True: breaching,
     False: not breaching, None: missing); None means "keep the current state" (`ignore`)."""
     real = [i for i, p in enumerate(points) if p is not None]
@@ -291,7 +321,7 @@ def decide(points: Sequence[Optional[bool]], n: int, m: int, missing: str) -> Op
         evaluated = [points[i] for i in real[-n:]]
         return ALARM if sum(evaluated) >= m else OK
     # The missing datapoints that make up N: as few as possible, the most recent ones.
-    gaps = [i for i, p in enumerate(points) if p is None][-(n - len(real)):]
+    gaps = [i for i, p in enumerate(points) if p is None][-(n - len(real)) :]
     if missing in ("breaching", "notBreaching"):
         fill = missing == "breaching"
         evaluated = [points[i] for i in real] + [fill] * (n - len(real))
@@ -308,14 +338,15 @@ def decide(points: Sequence[Optional[bool]], n: int, m: int, missing: str) -> Op
 
 # -- the engine ---------------------------------------------------------------------------------
 
+
 @dataclass
 class State:
     value: str = INSUFFICIENT
     reason: str = "Unchecked: Initial alarm creation"
-    updated: Optional[float] = None
+    updated: float | None = None
 
 
-Quota = Callable[[MetricStat], Optional[float]]
+Quota = Callable[[MetricStat], float | None]
 
 
 @dataclass
@@ -323,12 +354,12 @@ class AlarmEngine:
     store: MetricStore
     metric_alarms: tuple[MetricAlarm, ...]
     composites: tuple[CompositeAlarm, ...]
-    paging: str                                          # the composite that pages on-call
-    quota: Quota = lambda metric: None                   # SERVICE_QUOTA of a usage metric
+    paging: str  # the composite that pages on-call
+    quota: Quota = lambda metric: None  # SERVICE_QUOTA of a usage metric
     before_evaluation: Callable[[float], None] = lambda at: None  # samples gauges first
     states: dict[str, State] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # alarms whose evaluation failed, and why
-    last_evaluated: Optional[int] = None
+    last_evaluated: int | None = None
 
     def __post_init__(self):
         self._lock = threading.RLock()
@@ -372,7 +403,7 @@ class AlarmEngine:
                 self._evaluate_composite(composite, at)
 
     # -- metric alarms ------------------------------------------------------------------
-    def datapoints(self, alarm: MetricAlarm, at: float) -> list[tuple[float, Optional[float]]]:
+    def datapoints(self, alarm: MetricAlarm, at: float) -> list[tuple[float, float | None]]:
         """(period start, value or None) for the evaluation range ending at `at`, oldest first."""
         span = alarm.period * (alarm.evaluation_periods + EXTRA_PERIODS)
         start = at - self.store.local_seconds(span)
@@ -386,9 +417,13 @@ class AlarmEngine:
                 raise metric_math.ExpressionError(f"{alarm.name}: no metric query {query_id}")
             if query_id not in values:
                 q = queries[query_id]
-                values[query_id] = self.store.query(q.metric, start, at).as_dict() if q.metric else \
-                    metric_math.evaluate(metric_math.parse(q.expression), grid, fetch, metric_ids,
-                                         period_of, quota_of)
+                values[query_id] = (
+                    self.store.query(q.metric, start, at).as_dict()
+                    if q.metric
+                    else metric_math.evaluate(
+                        metric_math.parse(q.expression), grid, fetch, metric_ids, period_of, quota_of
+                    )
+                )
             return values[query_id]
 
         metric_ids = [q.id for q in alarm.queries if q.metric]
@@ -419,8 +454,7 @@ class AlarmEngine:
         fired = evaluate_rule(tree, lambda n: self.states[_alarm_name(n)].value)
         new = ALARM if fired else OK
         in_alarm = sorted(n for n in rule_names(tree) if self.states[_alarm_name(n)].value == ALARM)
-        reason = (f"Rule evaluated to TRUE; in ALARM: {', '.join(in_alarm)}" if fired
-                  else "Rule evaluated to FALSE")
+        reason = f"Rule evaluated to TRUE; in ALARM: {', '.join(in_alarm)}" if fired else "Rule evaluated to FALSE"
         if new != self.states[composite.name].value or reason != self.states[composite.name].reason:
             self.states[composite.name] = State(new, reason, at)
 
@@ -439,11 +473,27 @@ class AlarmEngine:
 
     def snapshot(self) -> dict:
         with self._lock:
-            alarms = [{"name": a.name, "severity": self.severity(a.name), "state": self.states[a.name].value,
-                       "reason": self.states[a.name].reason, "runbook": a.runbook} for a in self.metric_alarms]
-            alarms += [{"name": c.name, "severity": self.severity(c.name), "state": self.states[c.name].value,
-                        "reason": self.states[c.name].reason, "runbook": c.runbook}
-                       for c in self.composites if c.name != self.paging]
+            alarms = [
+                {
+                    "name": a.name,
+                    "severity": self.severity(a.name),
+                    "state": self.states[a.name].value,
+                    "reason": self.states[a.name].reason,
+                    "runbook": a.runbook,
+                }
+                for a in self.metric_alarms
+            ]
+            alarms += [
+                {
+                    "name": c.name,
+                    "severity": self.severity(c.name),
+                    "state": self.states[c.name].value,
+                    "reason": self.states[c.name].reason,
+                    "runbook": c.runbook,
+                }
+                for c in self.composites
+                if c.name != self.paging
+            ]
             return {"alarms": alarms, "composite": {"name": self.paging, "state": self.states[self.paging].value}}
 
 
@@ -477,16 +527,20 @@ def _composite_order(composites: Sequence[CompositeAlarm]) -> list[CompositeAlar
 
 def _reason(alarm: MetricAlarm, points: list, flags: list, state: str, scale: float) -> str:
     real = [(t, v) for (t, v) in points if v is not None]
-    shown = ", ".join(f"{v:g}" for _, v in real[-alarm.evaluation_periods:])
+    shown = ", ".join(f"{v:g}" for _, v in real[-alarm.evaluation_periods :])
     what = f"{alarm.datapoints_to_alarm} out of the last {alarm.evaluation_periods} datapoints"
     if not real:
-        return (f"No datapoints in the last {len(points)} periods of {alarm.period} s "
-                f"({alarm.period * scale:g} s locally); missing data treated as {alarm.treat_missing}: {state}")
+        return (
+            f"No datapoints in the last {len(points)} periods of {alarm.period} s "
+            f"({alarm.period * scale:g} s locally); missing data treated as {alarm.treat_missing}: {state}"
+        )
     breaching = sum(bool(f) for f in flags if f is not None)
     verb = "crossed" if state == ALARM else "not crossed"
-    return (f"Threshold {verb}: {breaching} of the datapoints [{shown}] {'were' if breaching != 1 else 'was'} "
-            f"{_SYMBOL[alarm.comparison]} the threshold ({alarm.threshold:g}); {what} must breach "
-            f"(period {alarm.period} s, {alarm.period * scale:g} s locally)")
+    return (
+        f"Threshold {verb}: {breaching} of the datapoints [{shown}] {'were' if breaching != 1 else 'was'} "
+        f"{_SYMBOL[alarm.comparison]} the threshold ({alarm.threshold:g}); {what} must breach "
+        f"(period {alarm.period} s, {alarm.period * scale:g} s locally)"
+    )
 
 
 def from_program(resources, store: MetricStore, paging: str, **kwargs) -> AlarmEngine:
@@ -494,4 +548,3 @@ def from_program(resources, store: MetricStore, paging: str, **kwargs) -> AlarmE
     metric_alarms = tuple(metric_alarm(r.inputs) for r in resources("aws:cloudwatch/metricAlarm:MetricAlarm"))
     composites = tuple(composite_alarm(r.inputs) for r in resources("aws:cloudwatch/compositeAlarm:CompositeAlarm"))
     return AlarmEngine(store, metric_alarms, composites, paging, **kwargs)
-

@@ -48,8 +48,9 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import boto3
 
@@ -66,10 +67,10 @@ class NotModelled(Exception):
 @dataclass(frozen=True)
 class Call:
     function: str
-    service: str          # botocore's service name: s3, dynamodb, kms, dynamodbstreams...
-    operation: str        # GetObject
+    service: str  # botocore's service name: s3, dynamodb, kms, dynamodbstreams...
+    operation: str  # GetObject
     params: Mapping[str, Any]
-    status: int           # HTTP status of the reply (0: no reply, e.g. a presigned POST)
+    status: int  # HTTP status of the reply (0: no reply, e.g. a presigned POST)
     response: Mapping[str, Any]
     region: str
 
@@ -77,16 +78,17 @@ class Call:
 @dataclass
 class Facts:
     """What the program declares that a call's requirements depend on."""
+
     account_id: str
-    bucket_keys: dict[str, tuple[str, bool]] = field(default_factory=dict)   # bucket -> (key ARN, bucket key)
-    secret_keys: dict[str, str] = field(default_factory=dict)                # secret name -> key ARN
-    table_keys: dict[str, str] = field(default_factory=dict)                 # table name -> key ARN
-    key_policies: dict[str, dict] = field(default_factory=dict)              # key ARN -> key policy
-    roles: dict[str, str] = field(default_factory=dict)                      # function -> role ARN
-    role_policies: dict[str, list[dict]] = field(default_factory=dict)       # function -> identity policies
+    bucket_keys: dict[str, tuple[str, bool]] = field(default_factory=dict)  # bucket -> (key ARN, bucket key)
+    secret_keys: dict[str, str] = field(default_factory=dict)  # secret name -> key ARN
+    table_keys: dict[str, str] = field(default_factory=dict)  # table name -> key ARN
+    key_policies: dict[str, dict] = field(default_factory=dict)  # key ARN -> key policy
+    roles: dict[str, str] = field(default_factory=dict)  # function -> role ARN
+    role_policies: dict[str, list[dict]] = field(default_factory=dict)  # function -> identity policies
 
     @classmethod
-    def from_program(cls, run) -> "Facts":
+    def from_program(cls, run) -> Facts:
         """From a `local.program.ProgramRun` (its recorded resources)."""
         m = run.mocks
         facts = cls(account_id=m.account_id)
@@ -94,7 +96,10 @@ class Facts:
             rule = sse.inputs["rules"][0]
             default = rule["applyServerSideEncryptionByDefault"]
             if default["sseAlgorithm"] == "aws:kms":
-                facts.bucket_keys[sse.inputs["bucket"]] = (default["kmsMasterKeyId"], bool(rule.get("bucketKeyEnabled")))
+                facts.bucket_keys[sse.inputs["bucket"]] = (
+                    default["kmsMasterKeyId"],
+                    bool(rule.get("bucketKeyEnabled")),
+                )
         for secret in m.of_type("aws:secretsmanager/secret:Secret"):
             if secret.inputs.get("kmsKeyId"):
                 facts.secret_keys[secret.inputs["name"]] = secret.inputs["kmsKeyId"]
@@ -113,8 +118,11 @@ class Facts:
                 continue
             role = roles[fn.inputs["role"]]
             facts.roles[name] = role.state["arn"]
-            facts.role_policies[name] = [json.loads(p.inputs["policy"]) for p in m.of_type("aws:iam/rolePolicy:RolePolicy")
-                                         if p.inputs["role"] in (role.id, role.inputs.get("name"))]
+            facts.role_policies[name] = [
+                json.loads(p.inputs["policy"])
+                for p in m.of_type("aws:iam/rolePolicy:RolePolicy")
+                if p.inputs["role"] in (role.id, role.inputs.get("name"))
+            ]
             for attachment in m.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
                 if attachment.inputs["role"] in (role.id, role.inputs.get("name")):
                     raise NotModelled(f"managed policy {attachment.inputs['policyArn']} on {name}'s role")
@@ -130,7 +138,7 @@ class CallRecorder:
         self._lock = threading.Lock()
         self._emitters: list = []
 
-    def install(self) -> "CallRecorder":
+    def install(self) -> CallRecorder:
         self.attach_emitter(boto3._get_default_session().events)
         return self
 
@@ -158,8 +166,17 @@ class CallRecorder:
         function = current_function()
         if function is None or _STASH not in context:
             return
-        self._add(Call(function, model.service_model.service_name, model.name, context[_STASH],
-                       getattr(http_response, "status_code", 0), parsed or {}, context.get("client_region") or ""))
+        self._add(
+            Call(
+                function,
+                model.service_model.service_name,
+                model.name,
+                context[_STASH],
+                getattr(http_response, "status_code", 0),
+                parsed or {},
+                context.get("client_region") or "",
+            )
+        )
 
     def _before_sign(self, request, region_name=None, **_):
         function = current_function()
@@ -168,9 +185,17 @@ class CallRecorder:
             return
         bucket = request.context.get(_STASH, {}).get("Bucket")
         policy = request.context.get("s3-presign-post-policy", {})
-        self._add(Call(function, "s3", "PresignedPost", {"Bucket": bucket, "Key": fields.get("key"),
-                                                          "Fields": dict(fields), "Policy": policy},
-                       0, {}, request.context.get("client_region") or region_name or ""))
+        self._add(
+            Call(
+                function,
+                "s3",
+                "PresignedPost",
+                {"Bucket": bucket, "Key": fields.get("key"), "Fields": dict(fields), "Policy": policy},
+                0,
+                {},
+                request.context.get("client_region") or region_name or "",
+            )
+        )
 
     def _add(self, call: Call) -> None:
         with self._lock:
@@ -178,6 +203,7 @@ class CallRecorder:
 
 
 # -- what each call needs -----------------------------------------------------------
+
 
 def _s3_object(bucket: str, key: str) -> str:
     return f"arn:aws:s3:::{bucket}/{key}"
@@ -188,14 +214,20 @@ def _s3(action: str, resource: str, **context) -> Request:
 
 
 def _kms_via(service: str, call: Call, facts: Facts, action: str, key: str, context: Mapping[str, str]) -> Request:
-    return Request(f"kms:{action}", key, {
-        "kms:ViaService": f"{service}.{call.region}.amazonaws.com", "kms:CallerAccount": facts.account_id,
-        "aws:SecureTransport": True,
-        **{f"kms:EncryptionContext:{k}": v for k, v in context.items()},
-        "kms:EncryptionContextKeys": sorted(context)})
+    return Request(
+        f"kms:{action}",
+        key,
+        {
+            "kms:ViaService": f"{service}.{call.region}.amazonaws.com",
+            "kms:CallerAccount": facts.account_id,
+            "aws:SecureTransport": True,
+            **{f"kms:EncryptionContext:{k}": v for k, v in context.items()},
+            "kms:EncryptionContextKeys": sorted(context),
+        },
+    )
 
 
-def _sse_kms(call: Call, facts: Facts, bucket: str, key: str, action: str, requested_key: Optional[str]) -> list[Request]:
+def _sse_kms(call: Call, facts: Facts, bucket: str, key: str, action: str, requested_key: str | None) -> list[Request]:
     default_key, bucket_key = facts.bucket_keys.get(bucket, (None, False))
     kms_key = requested_key or default_key
     if not kms_key:
@@ -217,8 +249,9 @@ def _s3_requests(call: Call, facts: Facts) -> list[Request]:
     if op in ("PutObject", "PresignedPost"):
         key = p["Key"]
         requested = p.get("SSEKMSKeyId") or (p.get("Fields") or {}).get("x-amz-server-side-encryption-aws-kms-key-id")
-        return [_s3("PutObject", _s3_object(bucket, key))] + _sse_kms(call, facts, bucket, key, "GenerateDataKey",
-                                                                       requested)
+        return [_s3("PutObject", _s3_object(bucket, key))] + _sse_kms(
+            call, facts, bucket, key, "GenerateDataKey", requested
+        )
     if op == "DeleteObject":
         return [_s3("DeleteObject", _s3_object(bucket, p["Key"]))]
     if op == "DeleteObjects":
@@ -232,14 +265,21 @@ def _s3_requests(call: Call, facts: Facts) -> list[Request]:
             source_bucket, _, source_key = urllib.parse.unquote(source).lstrip("/").partition("/")
         else:
             source_bucket, source_key = source["Bucket"], source["Key"]
-        return ([_s3("GetObject", _s3_object(source_bucket, source_key)), _s3("PutObject", _s3_object(bucket, p["Key"]))]
-                + _sse_kms(call, facts, source_bucket, source_key, "Decrypt", None)
-                + _sse_kms(call, facts, bucket, p["Key"], "GenerateDataKey", p.get("SSEKMSKeyId")))
+        return (
+            [_s3("GetObject", _s3_object(source_bucket, source_key)), _s3("PutObject", _s3_object(bucket, p["Key"]))]
+            + _sse_kms(call, facts, source_bucket, source_key, "Decrypt", None)
+            + _sse_kms(call, facts, bucket, p["Key"], "GenerateDataKey", p.get("SSEKMSKeyId"))
+        )
     raise NotModelled(f"s3.{op}")
 
 
-_TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem",
-             "Get": "GetItem"}
+_TRANSACT = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
 
 
 def _table_arn(call: Call, facts: Facts, table: str) -> str:
@@ -264,8 +304,9 @@ def _item_context(op: str, p: dict) -> dict:
         projection = p.get("ProjectionExpression")
         if projection:
             names = p.get("ExpressionAttributeNames") or {}
-            context["dynamodb:Attributes"] = sorted({names.get(a.strip(), a.strip()).split(".")[0]
-                                                     for a in projection.split(",")})
+            context["dynamodb:Attributes"] = sorted(
+                {names.get(a.strip(), a.strip()).split(".")[0] for a in projection.split(",")}
+            )
         context["dynamodb:Select"] = "SPECIFIC_ATTRIBUTES" if projection else "ALL_ATTRIBUTES"
     return context
 
@@ -281,8 +322,16 @@ def _table_key(call: Call, facts: Facts, table: str) -> list[Request]:
     key = facts.table_keys.get(name)
     if not key:
         return []  # an AWS owned key: no caller permission involved
-    return [_kms_via("dynamodb", call, facts, "Decrypt", key,
-                     {"aws:dynamodb:tableName": name, "aws:dynamodb:subscriberId": facts.account_id})]
+    return [
+        _kms_via(
+            "dynamodb",
+            call,
+            facts,
+            "Decrypt",
+            key,
+            {"aws:dynamodb:tableName": name, "aws:dynamodb:subscriberId": facts.account_id},
+        )
+    ]
 
 
 def _dynamodb_requests(call: Call, facts: Facts) -> list[Request]:
@@ -296,16 +345,27 @@ def _dynamodb_requests(call: Call, facts: Facts) -> list[Request]:
         context = _item_context(op, p) if op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem") else {}
         return [Request(f"dynamodb:{op}", resource, context)] + _table_key(call, facts, p["TableName"])
     if op in ("BatchGetItem", "BatchWriteItem"):
-        return [r for t in p["RequestItems"]
-                for r in [Request(f"dynamodb:{op}", _table_arn(call, facts, t))] + _table_key(call, facts, t)]
+        return [
+            r
+            for t in p["RequestItems"]
+            for r in [Request(f"dynamodb:{op}", _table_arn(call, facts, t))] + _table_key(call, facts, t)
+        ]
     if op in ("TransactWriteItems", "TransactGetItems"):
         # No action of their own: each item needs the action of its kind.
         # Fine-grained conditions (dynamodb:LeadingKeys...) apply to each item as to its single-item call.
         items = [(kind, spec) for item in p["TransactItems"] for kind, spec in item.items()]
-        return ([Request(f"dynamodb:{_TRANSACT[kind]}", _table_arn(call, facts, spec["TableName"]),
-                         _item_context(_TRANSACT[kind], spec)) for kind, spec in items]
-                + [r for table in sorted({_table_name(s["TableName"]) for _, s in items})
-                   for r in _table_key(call, facts, table)])
+        return [
+            Request(
+                f"dynamodb:{_TRANSACT[kind]}",
+                _table_arn(call, facts, spec["TableName"]),
+                _item_context(_TRANSACT[kind], spec),
+            )
+            for kind, spec in items
+        ] + [
+            r
+            for table in sorted({_table_name(s["TableName"]) for _, s in items})
+            for r in _table_key(call, facts, table)
+        ]
     raise NotModelled(f"dynamodb.{op}")
 
 
@@ -347,8 +407,12 @@ def _kms_requests(call: Call, facts: Facts) -> list[Request]:
     if encryption_context:
         context.update({f"kms:EncryptionContext:{k}": v for k, v in encryption_context.items()})
         context["kms:EncryptionContextKeys"] = sorted(encryption_context)
-    for param, condition in (("SigningAlgorithm", "kms:SigningAlgorithm"), ("MessageType", "kms:MessageType"),
-                             ("KeySpec", "kms:DataKeyKeySpec"), ("EncryptionAlgorithm", "kms:EncryptionAlgorithm")):
+    for param, condition in (
+        ("SigningAlgorithm", "kms:SigningAlgorithm"),
+        ("MessageType", "kms:MessageType"),
+        ("KeySpec", "kms:DataKeyKeySpec"),
+        ("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),
+    ):
         if param in p:
             context[condition] = p[param]
     return [Request(f"kms:{op}", key, context)]
@@ -362,8 +426,16 @@ def _secrets_requests(call: Call, facts: Facts) -> list[Request]:
     name = call.response.get("Name") or arn
     key = facts.secret_keys.get(name)
     if key and call.status == 200:
-        needed.append(_kms_via("secretsmanager", call, facts, "Decrypt", key,
-                               {"SecretARN": arn, "SecretVersionId": call.response.get("VersionId", "")}))
+        needed.append(
+            _kms_via(
+                "secretsmanager",
+                call,
+                facts,
+                "Decrypt",
+                key,
+                {"SecretARN": arn, "SecretVersionId": call.response.get("VersionId", "")},
+            )
+        )
     return needed
 
 
@@ -375,9 +447,12 @@ def _sqs_requests(call: Call, facts: Facts) -> list[Request]:
 
 
 def _bedrock_requests(call: Call, facts: Facts) -> list[Request]:
-    action = {"Converse": "InvokeModel", "InvokeModel": "InvokeModel",
-              "ConverseStream": "InvokeModelWithResponseStream",
-              "InvokeModelWithResponseStream": "InvokeModelWithResponseStream"}.get(call.operation)
+    action = {
+        "Converse": "InvokeModel",
+        "InvokeModel": "InvokeModel",
+        "ConverseStream": "InvokeModelWithResponseStream",
+        "InvokeModelWithResponseStream": "InvokeModelWithResponseStream",
+    }.get(call.operation)
     if action is None:
         raise NotModelled(f"bedrock-runtime.{call.operation}")
     # What Bedrock authorizes, written from AWS's page rather than from components/iam.py
@@ -391,9 +466,14 @@ def _bedrock_requests(call: Call, facts: Facts) -> list[Request]:
     geo, _, base = model.partition(".")
     if base and ":" in base and "." in base:  # `eu.anthropic.claude-...:0`, not `anthropic.claude-...:0`
         profile = f"arn:aws:bedrock:{call.region}:{facts.account_id}:inference-profile/{model}"
-        return [Request(f"bedrock:{action}", profile),
-                Request(f"bedrock:{action}", f"arn:aws:bedrock:{call.region}::foundation-model/{base}",
-                        {"bedrock:InferenceProfileArn": profile})]
+        return [
+            Request(f"bedrock:{action}", profile),
+            Request(
+                f"bedrock:{action}",
+                f"arn:aws:bedrock:{call.region}::foundation-model/{base}",
+                {"bedrock:InferenceProfileArn": profile},
+            ),
+        ]
     return [Request(f"bedrock:{action}", f"arn:aws:bedrock:{call.region}::foundation-model/{model}")]
 
 

@@ -30,14 +30,16 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from botocore.exceptions import ClientError
 
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 # The S3 operations that take SSEKMSKeyId with ServerSideEncryption.
 _S3_WRITES = ("PutObject", "CopyObject", "CreateMultipartUpload")
-MISSING_SSE_KMS = "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
+MISSING_SSE_KMS = (
+    "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
+)
 
 
 def _bad_enums(shape, value, path: str) -> Iterator[tuple[str, str, list[str]]]:
@@ -57,15 +59,21 @@ def _bad_enums(shape, value, path: str) -> Iterator[tuple[str, str, list[str]]]:
         yield path, value, list(shape.enum)
 
 
-def violation(service: str, operation, params: dict) -> Optional[str]:
+def violation(service: str, operation, params: dict) -> str | None:
     """The message of the 400 the service would answer `params` with, or None."""
     if operation.input_shape is not None:
         for path, value, allowed in _bad_enums(operation.input_shape, params, ""):
             field = path[:1].lower() + path[1:]
-            return (f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
-                    f"Member must satisfy enum value set: [{', '.join(sorted(allowed))}]")
-    if service == "s3" and operation.name in _S3_WRITES and params.get("SSEKMSKeyId") \
-            and params.get("ServerSideEncryption") not in KMS_ALGORITHMS:
+            return (
+                f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(sorted(allowed))}]"
+            )
+    if (
+        service == "s3"
+        and operation.name in _S3_WRITES
+        and params.get("SSEKMSKeyId")
+        and params.get("ServerSideEncryption") not in KMS_ALGORITHMS
+    ):
         return MISSING_SSE_KMS
     return None
 
@@ -75,9 +83,18 @@ def _check(params, model, **_):
     message = violation(service, model, params)
     if message is not None:
         code = "InvalidArgument" if service == "s3" else "ValidationException"
-        raise ClientError({"Error": {"Code": code, "Message": message},
-                           "ResponseMetadata": {"HTTPStatusCode": 400, "HTTPHeaders": {},
-                                                "RequestId": "local-aws-rules", "RetryAttempts": 0}}, model.name)
+        raise ClientError(
+            {
+                "Error": {"Code": code, "Message": message},
+                "ResponseMetadata": {
+                    "HTTPStatusCode": 400,
+                    "HTTPHeaders": {},
+                    "RequestId": "local-aws-rules",
+                    "RetryAttempts": 0,
+                },
+            },
+            model.name,
+        )
 
 
 _DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")

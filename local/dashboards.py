@@ -48,16 +48,17 @@ import importlib.util
 import json
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional
 
 from markdown_it import MarkdownIt
 
 from local import metric_math, metric_search
 from local.alarms import ALARM, INSUFFICIENT, OK, AlarmEngine, MetricAlarm
 from local.gateway import HttpResponse, json_error
-from local.metric_store import MINUTE, MetricStat, MetricStore, _key as series_key
+from local.metric_store import MINUTE, MetricStat, MetricStore
+from local.metric_store import _key as series_key
 from local.widget_metrics import ExpressionEntry, MetricEntry, MetricsArrayError, resolve
 
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
@@ -74,6 +75,7 @@ class WidgetError(ValueError):
 
 
 # -- time -------------------------------------------------------------------------------------
+
 
 def _offset(text: str) -> int:
     """CloudWatch seconds before now of a relative time (-PT3H, -P1D, -PT15M, -P2W, P0D)."""
@@ -94,9 +96,9 @@ def duration_seconds(text: str) -> int:
 
 @dataclass(frozen=True)
 class TimeRange:
-    start: float       # store seconds
+    start: float  # store seconds
     end: float
-    seconds: int       # CloudWatch seconds
+    seconds: int  # CloudWatch seconds
 
     def until(self, store: MetricStore) -> float:
         """Where queries stop: the end of the minute holding `end`, so that the period in
@@ -109,7 +111,7 @@ class TimeRange:
         return math.floor(self.start / length + 1e-9) * length
 
 
-def time_range(store: MetricStore, start: str, end: Optional[str] = None) -> TimeRange:
+def time_range(store: MetricStore, start: str, end: str | None = None) -> TimeRange:
     before, after = duration_seconds(start), _offset(end) if end else 0
     if after >= before:
         raise WidgetError(f"end {end!r} is not after start {start!r}")
@@ -118,19 +120,25 @@ def time_range(store: MetricStore, start: str, end: Optional[str] = None) -> Tim
 
 
 def _range_json(store: MetricStore, rng: TimeRange) -> dict:
-    return {"start": round(rng.start * 1000), "end": round(rng.end * 1000), "cloudwatch_s": rng.seconds,
-            "local_s": store.local_seconds(rng.seconds), "scale": store.scale}
+    return {
+        "start": round(rng.start * 1000),
+        "end": round(rng.end * 1000),
+        "cloudwatch_s": rng.seconds,
+        "local_s": store.local_seconds(rng.seconds),
+        "scale": store.scale,
+    }
 
 
 # -- metric widgets ---------------------------------------------------------------------------
+
 
 @dataclass
 class Context:
     store: MetricStore
     engine: AlarmEngine
-    range: Optional[TimeRange]
+    range: TimeRange | None
     region: str
-    range_error: Optional[str] = None  # why the dashboard's own range cannot be used
+    range_error: str | None = None  # why the dashboard's own range cannot be used
 
 
 def _number(value, what: str) -> int:
@@ -141,14 +149,22 @@ def _number(value, what: str) -> int:
 
 def _check_period(period: int) -> int:
     if period % MINUTE:
-        raise WidgetError(f"period {period}: the local store keeps one-minute resolution "
-                          f"(high-resolution periods are not emulated)")
+        raise WidgetError(
+            f"period {period}: the local store keeps one-minute resolution (high-resolution periods are not emulated)"
+        )
     return period
 
 
 class _Series:
-    def __init__(self, sid: str, label: str, points: Mapping[float, float], options: dict, unit: Optional[str] = None,
-                 props: Optional[dict] = None):
+    def __init__(
+        self,
+        sid: str,
+        label: str,
+        points: Mapping[float, float],
+        options: dict,
+        unit: str | None = None,
+        props: dict | None = None,
+    ):
         self.id, self.label, self.options, self.unit = sid, label, options, unit
         self.points = {t: v for t, v in sorted(points.items()) if math.isfinite(v)}
         self.props = props or {}
@@ -160,9 +176,15 @@ def _dynamic_label(label: str, series: _Series) -> str:
     def stat(name: str) -> str:
         if not values and name != "DATAPOINT_COUNT":
             return ""
-        number = {"MIN": lambda: min(values), "MAX": lambda: max(values), "SUM": lambda: sum(values),
-                  "AVG": lambda: sum(values) / len(values), "FIRST": lambda: values[0], "LAST": lambda: values[-1],
-                  "DATAPOINT_COUNT": lambda: len(values)}[name]()
+        number = {
+            "MIN": lambda: min(values),
+            "MAX": lambda: max(values),
+            "SUM": lambda: sum(values),
+            "AVG": lambda: sum(values) / len(values),
+            "FIRST": lambda: values[0],
+            "LAST": lambda: values[-1],
+            "DATAPOINT_COUNT": lambda: len(values),
+        }[name]()
         return f"{number:.4g}"
 
     def prop(m: re.Match) -> str:
@@ -191,8 +213,9 @@ def _alarm_entries(alarms: list, ctx: Context) -> tuple[list, list[dict]]:
             options = {"id": q.id, "visible": q.return_data, "period": alarm.period, "label": alarm.name}
             if q.metric:
                 options["stat"] = q.metric.statistic
-                entries.append(MetricEntry(q.metric.namespace, q.metric.name, tuple(q.metric.dimensions.items()),
-                                           options, q.id))
+                entries.append(
+                    MetricEntry(q.metric.namespace, q.metric.name, tuple(q.metric.dimensions.items()), options, q.id)
+                )
             else:
                 entries.append(ExpressionEntry(q.expression, options, q.id))
         lines.append({"value": alarm.threshold, "label": f"{alarm.name} ({alarm.comparison})", "color": "#d62728"})
@@ -281,9 +304,14 @@ def metric_widget(props: Mapping, ctx: Context) -> dict:
             raise metric_math.ExpressionError(f"{ref} is not a metric or expression of this widget")
 
         try:
-            value = metric_math.evaluate(metric_math.parse(text), grid, fetch, list(stats),
-                                         period_of=lambda i: stats[i].period if i in stats else period,
-                                         quota_of=lambda i: ctx.engine.quota(stats[i]) if i in stats else None)
+            value = metric_math.evaluate(
+                metric_math.parse(text),
+                grid,
+                fetch,
+                list(stats),
+                period_of=lambda i: stats[i].period if i in stats else period,
+                quota_of=lambda i: ctx.engine.quota(stats[i]) if i in stats else None,
+            )
         except metric_math.ExpressionError as e:
             raise WidgetError(f"{expr_id}: {e}") from None
         if isinstance(value, list) and len(searched) == 1:
@@ -298,12 +326,24 @@ def metric_widget(props: Mapping, ctx: Context) -> dict:
             stat = stats[entry.id]
             if not visible:
                 continue
-            props_of = {"MetricName": entry.name, "Namespace": entry.namespace, "Period": stat.period,
-                        "Stat": stat.statistic, "Region": entry.options.get("region") or props.get("region") or
-                        ctx.region, **{f"Dim.{k}": v for k, v in entry.dimensions}}
-            series.append(_Series(entry.id, entry.options.get("label") or entry.name, fetch_metric(entry.id),
-                                  entry.options, ctx.store.units.get(series_key(stat.namespace, stat.name,
-                                                                                stat.dimensions)), props_of))
+            props_of = {
+                "MetricName": entry.name,
+                "Namespace": entry.namespace,
+                "Period": stat.period,
+                "Stat": stat.statistic,
+                "Region": entry.options.get("region") or props.get("region") or ctx.region,
+                **{f"Dim.{k}": v for k, v in entry.dimensions},
+            }
+            series.append(
+                _Series(
+                    entry.id,
+                    entry.options.get("label") or entry.name,
+                    fetch_metric(entry.id),
+                    entry.options,
+                    ctx.store.units.get(series_key(stat.namespace, stat.name, stat.dimensions)),
+                    props_of,
+                )
+            )
             continue
         value = value_of(entry.id)
         if not visible:
@@ -313,22 +353,38 @@ def metric_widget(props: Mapping, ctx: Context) -> dict:
             series.append(_Series(entry.id, given or entry.expression, value.points, entry.options))
         elif isinstance(value, list):
             names = labels.get(entry.id) or [f"{entry.id} {n + 1}" for n in range(len(value))]
-            for n, (item, name) in enumerate(zip(value, names)):
+            for n, (item, name) in enumerate(zip(value, names, strict=False)):
                 label = f"{given} {name}".strip() if given else name
-                series.append(_Series(f"{entry.id}_{n}", label, item.points, {**entry.options, "color": None}
-                                      if n else entry.options))
+                series.append(
+                    _Series(
+                        f"{entry.id}_{n}", label, item.points, {**entry.options, "color": None} if n else entry.options
+                    )
+                )
         else:
             raise WidgetError(f"{entry.id}: {entry.expression!r} gives a number, not a time series")
     units = {s.unit for s in series}
     return {
-        "view": view, "stacked": bool(props.get("stacked")), "legend": (props.get("legend") or {}).get("position"),
-        "yAxis": props.get("yAxis") or {}, "sparkline": bool(props.get("sparkline")),
+        "view": view,
+        "stacked": bool(props.get("stacked")),
+        "legend": (props.get("legend") or {}).get("position"),
+        "yAxis": props.get("yAxis") or {},
+        "sparkline": bool(props.get("sparkline")),
         "unit": units.pop() if len(units) == 1 else None,
-        "period": widget_period, "stat": props.get("stat") or DEFAULT_STAT,
+        "period": widget_period,
+        "stat": props.get("stat") or DEFAULT_STAT,
         "annotations": {"horizontal": horizontal, "vertical": annotations.get("vertical") or []},
-        "series": [{"id": s.id, "label": _dynamic_label(s.label, s), "color": s.options.get("color"),
-                    "yAxis": s.options.get("yAxis", "left"), "unit": s.unit,
-                    "t": [round(t * 1000) for t in s.points], "v": list(s.points.values())} for s in series],
+        "series": [
+            {
+                "id": s.id,
+                "label": _dynamic_label(s.label, s),
+                "color": s.options.get("color"),
+                "yAxis": s.options.get("yAxis", "left"),
+                "unit": s.unit,
+                "t": [round(t * 1000) for t in s.points],
+                "v": list(s.points.values()),
+            }
+            for s in series
+        ],
         "empty": not any(s.points for s in series),
     }
 
@@ -351,6 +407,7 @@ def _pinned(node) -> set[str]:
 
 # -- alarm and text widgets -------------------------------------------------------------------
 
+
 def _alarm_by_arn(engine: AlarmEngine, arn: str):
     name = arn.split(":alarm:", 1)[1] if isinstance(arn, str) and ":alarm:" in arn else arn
     for alarm in (*engine.metric_alarms, *engine.composites):
@@ -372,9 +429,17 @@ def alarm_widget(props: Mapping, ctx: Context) -> dict:
     for arn in arns:
         alarm = _alarm_by_arn(engine, arn)
         state = engine.states[alarm.name]
-        rows.append({"name": alarm.name, "state": state.value, "reason": state.reason,
-                     "updated": state.updated, "severity": engine.severity(alarm.name), "runbook": alarm.runbook,
-                     "error": engine.errors.get(alarm.name)})
+        rows.append(
+            {
+                "name": alarm.name,
+                "state": state.value,
+                "reason": state.reason,
+                "updated": state.updated,
+                "severity": engine.severity(alarm.name),
+                "runbook": alarm.runbook,
+                "error": engine.errors.get(alarm.name),
+            }
+        )
     wanted = props.get("states")
     if wanted:
         rows = [r for r in rows if r["state"] in wanted]
@@ -401,21 +466,34 @@ def text_widget(props: Mapping, _: Context) -> dict:
 
 
 WIDGETS: dict[str, Callable[[Mapping, Context], dict]] = {
-    "metric": metric_widget, "alarm": alarm_widget, "text": text_widget}
+    "metric": metric_widget,
+    "alarm": alarm_widget,
+    "text": text_widget,
+}
 
 
 def widget_data(widget: Mapping, ctx: Context) -> dict:
     """What the page draws for one widget: its place, title, and data or the error."""
     kind = widget.get("type")
     props = widget.get("properties") or {}
-    out = {"type": kind, "x": widget.get("x", 0), "y": widget.get("y", 0), "width": widget.get("width", 6),
-           "height": widget.get("height", 6), "title": props.get("title", "")}
+    out = {
+        "type": kind,
+        "x": widget.get("x", 0),
+        "y": widget.get("y", 0),
+        "width": widget.get("width", 6),
+        "height": widget.get("height", 6),
+        "title": props.get("title", ""),
+    }
     try:
         if ctx.range is None:
             raise WidgetError(ctx.range_error)
         if props.get("start") or props.get("end"):  # a widget's own time range, independent of the dashboard's
-            ctx = Context(ctx.store, ctx.engine, time_range(ctx.store, props.get("start") or DEFAULT_START,
-                                                            props.get("end")), ctx.region)
+            ctx = Context(
+                ctx.store,
+                ctx.engine,
+                time_range(ctx.store, props.get("start") or DEFAULT_START, props.get("end")),
+                ctx.region,
+            )
             out["range"] = _range_json(ctx.store, ctx.range)
         if kind not in WIDGETS:
             raise WidgetError(f"widget type {kind!r} is not emulated locally")
@@ -427,13 +505,14 @@ def widget_data(widget: Mapping, ctx: Context) -> dict:
 
 # -- the dashboards of a program run ----------------------------------------------------------
 
+
 def bodies_of(resources, prefix: str) -> dict[str, tuple[str, dict]]:
     """{short name: (dashboard name, body)} of the dashboards a program run declared
     (`RecordingMocks.of_type`); the short name is the name without the stack's `prefix-`."""
     out = {}
     for r in resources(DASHBOARD):
         name = r.inputs["dashboardName"]
-        short = name[len(prefix) + 1:] if name.startswith(prefix + "-") else name
+        short = name[len(prefix) + 1 :] if name.startswith(prefix + "-") else name
         out[short] = (name, json.loads(r.inputs["dashboardBody"]))
     return out
 
@@ -460,7 +539,7 @@ class Dashboards:
     def names(self) -> dict[str, str]:
         return {short: name for short, (name, _) in self.deployed.items()}
 
-    def data(self, short: str, start: Optional[str] = None) -> dict:
+    def data(self, short: str, start: str | None = None) -> dict:
         """What the page draws; a bad `start` asked for raises WidgetError (the request's
         fault), a bad one in the body is every widget's error (the body's)."""
         body = self.bodies[short]
@@ -473,26 +552,41 @@ class Dashboards:
                 rng, error = None, str(e)
         ctx = Context(self.store, self.engine, rng, self.region, error)
         shown = rng or time_range(self.store, DEFAULT_START)
-        return {"name": self.names[short], "short": short, "range": _range_json(self.store, shown),
-                "widgets": [widget_data(w, ctx) for w in body.get("widgets", [])]}
+        return {
+            "name": self.names[short],
+            "short": short,
+            "range": _range_json(self.store, shown),
+            "widgets": [widget_data(w, ctx) for w in body.get("widgets", [])],
+        }
 
     def index_html(self) -> str:
-        links = "\n".join(f'<li><a href="/local/dashboards/{html.escape(s)}">{html.escape(self.names[s])}</a> '
-                          f'({len(self.bodies[s].get("widgets", []))} widgets)</li>' for s in sorted(self.bodies))
-        return _page(f"Serenya {self.env}: dashboards", f"<h1>Serenya {html.escape(self.env)}: dashboards</h1>"
-                     f"<p>The dashboards the stack deploys, drawn from the local metrics.</p><ul>{links}</ul>")
+        links = "\n".join(
+            f'<li><a href="/local/dashboards/{html.escape(s)}">{html.escape(self.names[s])}</a> '
+            f"({len(self.bodies[s].get('widgets', []))} widgets)</li>"
+            for s in sorted(self.bodies)
+        )
+        return _page(
+            f"Serenya {self.env}: dashboards",
+            f"<h1>Serenya {html.escape(self.env)}: dashboards</h1>"
+            f"<p>The dashboards the stack deploys, drawn from the local metrics.</p><ul>{links}</ul>",
+        )
 
-    def page_html(self, short: str, start: Optional[str]) -> str:
+    def page_html(self, short: str, start: str | None) -> str:
         payload = json.dumps(self.data(short, start), allow_nan=False)
         # Inside <script type="application/json">: "</" would end the element.
         payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        nav = " · ".join(f'<a href="/local/dashboards/{html.escape(s)}"{" aria-current=page" if s == short else ""}>'
-                         f"{html.escape(s)}</a>" for s in sorted(self.bodies))
-        body = (f'<header><h1>{html.escape(self.names[short])}</h1><nav>{nav} · <a href="/local/dashboards">all</a>'
-                f'</nav><p id="range"></p><label><input type="checkbox" id="refresh"> refresh every 10 s</label>'
-                f'</header><main id="grid" data-dashboard="{html.escape(short)}"></main>'
-                f'<script id="dashboard-data" type="application/json">{payload}</script>'
-                f'<script src="/local/static/plotly.min.js"></script><script src="/local/static/dashboard.js"></script>')
+        nav = " · ".join(
+            f'<a href="/local/dashboards/{html.escape(s)}"{" aria-current=page" if s == short else ""}>'
+            f"{html.escape(s)}</a>"
+            for s in sorted(self.bodies)
+        )
+        body = (
+            f'<header><h1>{html.escape(self.names[short])}</h1><nav>{nav} · <a href="/local/dashboards">all</a>'
+            f'</nav><p id="range"></p><label><input type="checkbox" id="refresh"> refresh every 10 s</label>'
+            f'</header><main id="grid" data-dashboard="{html.escape(short)}"></main>'
+            f'<script id="dashboard-data" type="application/json">{payload}</script>'
+            f'<script src="/local/static/plotly.min.js"></script><script src="/local/static/dashboard.js"></script>'
+        )
         return _page(self.names[short], body)
 
 
@@ -518,9 +612,11 @@ def _longest(body: Mapping) -> int:
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<link rel="stylesheet" href="/local/static/dashboard.css"></head><body>{body}</body></html>')
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<link rel="stylesheet" href="/local/static/dashboard.css"></head><body>{body}</body></html>'
+    )
 
 
 def plotly_js() -> Path:
@@ -531,17 +627,23 @@ def plotly_js() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
 
 
-STATIC_FILES = {"plotly.min.js": ("application/javascript", plotly_js),
-                "dashboard.js": ("application/javascript", lambda: STATIC / "dashboard.js"),
-                "dashboard.css": ("text/css", lambda: STATIC / "dashboard.css")}
+STATIC_FILES = {
+    "plotly.min.js": ("application/javascript", plotly_js),
+    "dashboard.js": ("application/javascript", lambda: STATIC / "dashboard.js"),
+    "dashboard.css": ("text/css", lambda: STATIC / "dashboard.css"),
+}
 # The page runs only the local scripts; plotly.js adds <style> elements and inline styles.
-PAGE_HEADERS = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
-                "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                           "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
-                "X-Content-Type-Options": "nosniff"}
+PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 # -- routes -----------------------------------------------------------------------------------
+
 
 def _html(text: str) -> HttpResponse:
     return HttpResponse(200, dict(PAGE_HEADERS), text.encode())
@@ -554,28 +656,40 @@ def routes(dashboards: Dashboards) -> tuple[Callable, Callable, Callable]:
         return _html(dashboards.index_html())
 
     def one(request) -> HttpResponse:
-        rest = request.path[len("/local/dashboards/"):]
+        rest = request.path[len("/local/dashboards/") :]
         short, _, tail = rest.partition("/")
         if short not in dashboards.deployed or tail not in ("", "data"):
-            return json_error(404, "dashboard_not_found",
-                              f"no dashboard {short!r}; the stack has {', '.join(sorted(dashboards.deployed))}",
-                              "local")
+            return json_error(
+                404,
+                "dashboard_not_found",
+                f"no dashboard {short!r}; the stack has {', '.join(sorted(dashboards.deployed))}",
+                "local",
+            )
         start = (request.query.get("start") or [None])[-1]
         try:
             if tail == "data":
-                return HttpResponse(200, {"Content-Type": "application/json", "Cache-Control": "no-store"},
-                                    json.dumps(dashboards.data(short, start), allow_nan=False).encode())
+                return HttpResponse(
+                    200,
+                    {"Content-Type": "application/json", "Cache-Control": "no-store"},
+                    json.dumps(dashboards.data(short, start), allow_nan=False).encode(),
+                )
             return _html(dashboards.page_html(short, start))
         except WidgetError as e:  # a bad ?start=
             return json_error(400, "invalid_request", str(e), "local")
 
     def static(request) -> HttpResponse:
-        entry = STATIC_FILES.get(request.path[len("/local/static/"):])
+        entry = STATIC_FILES.get(request.path[len("/local/static/") :])
         if entry is None:
             return json_error(404, "not_found", f"no local static file {request.path}", "local")
         content_type, path = entry
-        return HttpResponse(200, {"Content-Type": f"{content_type}; charset=utf-8", "Cache-Control": "max-age=3600",
-                                  "X-Content-Type-Options": "nosniff"}, path().read_bytes())
+        return HttpResponse(
+            200,
+            {
+                "Content-Type": f"{content_type}; charset=utf-8",
+                "Cache-Control": "max-age=3600",
+                "X-Content-Type-Options": "nosniff",
+            },
+            path().read_bytes(),
+        )
 
     return index, one, static
-

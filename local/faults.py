@@ -35,31 +35,45 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Optional
+from datetime import UTC, datetime
 
 from botocore.awsrequest import AWSResponse
 
 from local.runtime import current_function
 
 ERRORS: dict[str, tuple[tuple[str, int, str], ...]] = {
-    "s3": (("InternalError", 500, "We encountered an internal error. Please try again."),
-           ("ServiceUnavailable", 503, "Please reduce your request rate."),
-           ("SlowDown", 503, "Please reduce your request rate.")),
-    "dynamodb": (("InternalServerError", 500, "Internal server error"),
-                 ("ServiceUnavailable", 503, "The service is currently unavailable or busy."),
-                 ("ProvisionedThroughputExceededException", 400,
-                  "The level of configured provisioned throughput for the table was exceeded."),
-                 ("ThrottlingException", 400, "Throughput exceeds the current throughput limit for your account.")),
-    "kms": (("KMSInternalException", 500, "An internal error occurred."),
-            ("DependencyTimeoutException", 500, "The system timed out while trying to fulfill the request."),
-            ("ThrottlingException", 400, "You have exceeded the rate at which you may call KMS. "
-                                         "Reduce the frequency of your calls.")),
-    "model": (("ThrottlingException", 429, "Too many requests, please wait before trying again."),
-              ("ServiceUnavailableException", 503, "Service unavailable. Try your request again."),
-              ("ModelNotReadyException", 429, "The model is not ready to serve inference requests."),
-              ("InternalServerException", 500, "An internal server error occurred. Retry your request.")),
+    "s3": (
+        ("InternalError", 500, "We encountered an internal error. Please try again."),
+        ("ServiceUnavailable", 503, "Please reduce your request rate."),
+        ("SlowDown", 503, "Please reduce your request rate."),
+    ),
+    "dynamodb": (
+        ("InternalServerError", 500, "Internal server error"),
+        ("ServiceUnavailable", 503, "The service is currently unavailable or busy."),
+        (
+            "ProvisionedThroughputExceededException",
+            400,
+            "The level of configured provisioned throughput for the table was exceeded.",
+        ),
+        ("ThrottlingException", 400, "Throughput exceeds the current throughput limit for your account."),
+    ),
+    "kms": (
+        ("KMSInternalException", 500, "An internal error occurred."),
+        ("DependencyTimeoutException", 500, "The system timed out while trying to fulfill the request."),
+        (
+            "ThrottlingException",
+            400,
+            "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.",
+        ),
+    ),
+    "model": (
+        ("ThrottlingException", 429, "Too many requests, please wait before trying again."),
+        ("ServiceUnavailableException", 503, "Service unavailable. Try your request again."),
+        ("ModelNotReadyException", 429, "The model is not ready to serve inference requests."),
+        ("InternalServerException", 500, "An internal server error occurred. Retry your request."),
+    ),
 }
 TARGETS = tuple(ERRORS)
 _SERVICES = {"s3": "s3", "dynamodb": "dynamodb", "kms": "kms"}  # botocore service ids of the AWS targets
@@ -77,16 +91,19 @@ class FaultRequestError(ValueError):
 class Fault:
     target: str
     error_rate: float
-    until: Optional[float]   # time.time() when it ends; None: until DELETE
+    until: float | None  # time.time() when it ends; None: until DELETE
     rng: random.Random
 
     def describe(self) -> dict:
-        until = None if self.until is None else datetime.fromtimestamp(self.until, timezone.utc).isoformat(
-            timespec="seconds").replace("+00:00", "Z")
+        until = (
+            None
+            if self.until is None
+            else datetime.fromtimestamp(self.until, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        )
         return {"target": self.target, "error_rate": self.error_rate, "until": until}
 
 
-def validate(body: object) -> tuple[str, float, Optional[float]]:
+def validate(body: object) -> tuple[str, float, float | None]:
     """(target, error_rate, seconds) of a POST /local/faults body, or FaultRequestError."""
     if not isinstance(body, dict):
         raise FaultRequestError("invalid_request", 'the body must be {"target", "error_rate", "seconds"?}')
@@ -97,8 +114,9 @@ def validate(body: object) -> tuple[str, float, Optional[float]]:
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
         raise FaultRequestError("invalid_error_rate", "error_rate must be a number from 0 to 1")
     seconds = body.get("seconds")
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-                                or not 0 < seconds <= 86_400):
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 86_400
+    ):
         raise FaultRequestError("invalid_seconds", "seconds, when given, must be a number from 0 to 86400")
     unknown = sorted(set(body) - {"target", "error_rate", "seconds"})
     if unknown:
@@ -117,7 +135,7 @@ class Faults:
         self.injected: dict[str, int] = {t: 0 for t in TARGETS}  # calls failed so far, by target
 
     # -- the contract ------------------------------------------------------------------
-    def set(self, target: str, error_rate: float, seconds: Optional[float]) -> list[dict]:
+    def set(self, target: str, error_rate: float, seconds: float | None) -> list[dict]:
         with self._lock:
             until = None if seconds is None else self._wall() + seconds
             self._faults[target] = Fault(target, error_rate, until, random.Random(f"{self._seed}:{target}"))
@@ -132,7 +150,7 @@ class Faults:
         with self._lock:
             return [f.describe() for f in self._faults.values() if f.until is None or f.until > now]
 
-    def draw(self, target: str) -> Optional[tuple[str, int, str]]:
+    def draw(self, target: str) -> tuple[str, int, str] | None:
         """The error this call of `target` fails with, or None."""
         with self._lock:
             fault = self._faults.get(target)
@@ -166,22 +184,33 @@ class Faults:
         if error is None:
             return None
         code, status, message = error
-        return (AWSResponse(f"https://{model.service_model.endpoint_prefix}.amazonaws.com", status,
-                            {"x-amzn-errortype": code}, None),
-                {"Error": {"Code": code, "Message": message},
-                 "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {"x-amzn-errortype": code},
-                                      "RequestId": "local-fault", "RetryAttempts": 0}})
+        return (
+            AWSResponse(
+                f"https://{model.service_model.endpoint_prefix}.amazonaws.com", status, {"x-amzn-errortype": code}, None
+            ),
+            {
+                "Error": {"Code": code, "Message": message},
+                "ResponseMetadata": {
+                    "HTTPStatusCode": status,
+                    "HTTPHeaders": {"x-amzn-errortype": code},
+                    "RequestId": "local-fault",
+                    "RetryAttempts": 0,
+                },
+            },
+        )
 
     # -- the model: the offline provider's interface -------------------------------------
-    def wrap_model(self, provider_class, region: str, observe: Callable[[int, str, float, Optional[dict]], None]):
+    def wrap_model(self, provider_class, region: str, observe: Callable[[int, str, float, dict | None], None]):
         """Wraps `provider_class.converse` (the model's interface) so faults fail it as Bedrock
         would, and `observe(status, code, latency_ms, usage)` sees every call."""
         import boto3
         from botocore.exceptions import ClientError
 
-        errors = boto3.session.Session().client(
-            "bedrock-runtime", region_name=region, aws_access_key_id="local",
-            aws_secret_access_key="local").exceptions  # the modelled exception classes, no call is made
+        errors = (
+            boto3.session.Session()
+            .client("bedrock-runtime", region_name=region, aws_access_key_id="local", aws_secret_access_key="local")
+            .exceptions
+        )  # the modelled exception classes, no call is made
         original = provider_class.converse
         faults = self
 
@@ -191,15 +220,27 @@ class Faults:
             if error is not None:
                 code, status, message = error
                 observe(status, code, (time.monotonic() - started) * 1000, None)
-                raise errors.from_code(code)({
-                    "Error": {"Code": code, "Message": message},
-                    "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {"x-amzn-errortype": code},
-                                         "RequestId": "local-fault", "RetryAttempts": 0}}, "Converse")
+                raise errors.from_code(code)(
+                    {
+                        "Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {
+                            "HTTPStatusCode": status,
+                            "HTTPHeaders": {"x-amzn-errortype": code},
+                            "RequestId": "local-fault",
+                            "RetryAttempts": 0,
+                        },
+                    },
+                    "Converse",
+                )
             try:
                 reply = original(provider, **kwargs)
             except ClientError as e:
-                observe(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400),
-                        e.response["Error"]["Code"], (time.monotonic() - started) * 1000, None)
+                observe(
+                    e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400),
+                    e.response["Error"]["Code"],
+                    (time.monotonic() - started) * 1000,
+                    None,
+                )
                 raise
             observe(200, "", (time.monotonic() - started) * 1000, reply.get("usage"))
             return reply

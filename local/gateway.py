@@ -34,9 +34,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping, Optional, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import jsonschema
 
@@ -59,15 +60,17 @@ class HttpResponse:
     body: bytes
 
 
-def json_error(status: int, code: str, message: str, request_id: str,
-               headers: Optional[dict[str, str]] = None) -> HttpResponse:
+def json_error(
+    status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None
+) -> HttpResponse:
     body = json.dumps({"error": {"code": code, "message": message, "request_id": request_id}}).encode()
     return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)
 
 
 class ApiMetrics(Protocol):
-    def api_request(self, resource: Optional[str], method: str, status: int, latency_ms: float,
-                    integration_ms: Optional[float]) -> None: ...
+    def api_request(
+        self, resource: str | None, method: str, status: int, latency_ms: float, integration_ms: float | None
+    ) -> None: ...
 
 
 class AuthorizerFailed(Exception):
@@ -87,7 +90,7 @@ class Router:
     def __init__(self, catalog: tuple[Function, ...]):
         self._routes = [_CompiledRoute(fn, r, _compile(r.path)) for fn in catalog for r in fn.routes]
 
-    def match(self, method: str, path: str) -> tuple[Optional[_CompiledRoute], dict[str, str], list[str]]:
+    def match(self, method: str, path: str) -> tuple[_CompiledRoute | None, dict[str, str], list[str]]:
         """(route, path parameters, methods allowed on the path)."""
         allowed: list[str] = []
         for compiled in self._routes:
@@ -123,9 +126,17 @@ def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:
 
 
 class Gateway:
-    def __init__(self, catalog: tuple[Function, ...], functions: LocalLambda, region: str, account_id: str,
-                 api_id: str = "local", cache_seconds: int = AUTHORIZER_CACHE_SECONDS,
-                 document: Optional[Mapping[str, Any]] = None, metrics: Optional[ApiMetrics] = None):
+    def __init__(
+        self,
+        catalog: tuple[Function, ...],
+        functions: LocalLambda,
+        region: str,
+        account_id: str,
+        api_id: str = "local",
+        cache_seconds: int = AUTHORIZER_CACHE_SECONDS,
+        document: Mapping[str, Any] | None = None,
+        metrics: ApiMetrics | None = None,
+    ):
         """`document`: the OpenAPI document API Gateway receives; requests are validated
         against it when given. `metrics` sees every answer."""
         self.metrics = metrics
@@ -137,22 +148,42 @@ class Gateway:
         self._cache: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
-    def template(self, path: str) -> Optional[str]:
+    def template(self, path: str) -> str | None:
         """The route template a path matches (for logs), or None."""
         return next((c.route.path for c in self._router._routes if c.pattern.fullmatch(path)), None)
 
-    def handle(self, method: str, path: str, query: Mapping[str, list[str]],
-               headers: Mapping[str, str], body: bytes, source_ip: str = "127.0.0.1") -> HttpResponse:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+        source_ip: str = "127.0.0.1",
+    ) -> HttpResponse:
         started = time.monotonic()
         timing: dict[str, Any] = {}
         response = self._handle(method, path, query, headers, body, source_ip, timing)
         if self.metrics is not None:
-            self.metrics.api_request(timing.get("resource"), method, response.status,
-                                     (time.monotonic() - started) * 1000, timing.get("integration_ms"))
+            self.metrics.api_request(
+                timing.get("resource"),
+                method,
+                response.status,
+                (time.monotonic() - started) * 1000,
+                timing.get("integration_ms"),
+            )
         return response
 
-    def _handle(self, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str],
-                body: bytes, source_ip: str, timing: dict) -> HttpResponse:
+    def _handle(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+        source_ip: str,
+        timing: dict,
+    ) -> HttpResponse:
         request_id = str(uuid.uuid4())
         compiled, params, allowed = self._router.match(method, path)
         if compiled is None and method == "OPTIONS" and allowed:
@@ -160,8 +191,13 @@ class Gateway:
             compiled, params, _ = self._router.match(allowed[0], path)
         elif compiled is None:
             if allowed:
-                return json_error(405, "method_not_allowed", f"{method} is not allowed on {path}",
-                                  request_id, {"Allow": ", ".join(sorted(set(allowed)))})
+                return json_error(
+                    405,
+                    "method_not_allowed",
+                    f"{method} is not allowed on {path}",
+                    request_id,
+                    {"Allow": ", ".join(sorted(set(allowed)))},
+                )
             return json_error(404, "not_found", f"no route for {path}", request_id)
         if len(body) > MAX_PAYLOAD_BYTES:
             return json_error(413, "payload_too_large", "request body exceeds 10 MiB", request_id)
@@ -181,8 +217,9 @@ class Gateway:
         invalid = self._validate(method, route, query, headers, body, request_id) if method != "OPTIONS" else None
         if invalid:
             return invalid
-        event = self._proxy_event(method, path, route, params, query, headers, body,
-                                  request_id, source_ip, authorizer_context)
+        event = self._proxy_event(
+            method, path, route, params, query, headers, body, request_id, source_ip, authorizer_context
+        )
         integration_started = time.monotonic()
         try:
             reply = self._functions.invoke(compiled.fn.name, event)
@@ -192,20 +229,33 @@ class Gateway:
         finally:
             timing["integration_ms"] = (time.monotonic() - integration_started) * 1000
 
-    def _validate(self, method: str, route: Route, query: Mapping[str, list[str]], headers: Mapping[str, str],
-                  body: bytes, request_id: str) -> Optional[HttpResponse]:
+    def _validate(
+        self,
+        method: str,
+        route: Route,
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+        request_id: str,
+    ) -> HttpResponse | None:
         if self._document is None or self._document.get("x-amazon-apigateway-request-validator") is None:
             return None
         validators = self._document.get("x-amazon-apigateway-request-validators", {})
         operation = self._document["paths"].get(route.path, {}).get(method.lower(), {})
-        validator = validators[operation.get("x-amazon-apigateway-request-validator",
-                                             self._document["x-amazon-apigateway-request-validator"])]
+        validator = validators[
+            operation.get(
+                "x-amazon-apigateway-request-validator", self._document["x-amazon-apigateway-request-validator"]
+            )
+        ]
         if validator.get("validateRequestParameters"):
             for parameter in operation.get("parameters", []):
                 if not parameter.get("required") or parameter["in"] not in ("query", "header"):
                     continue
-                value = (query.get(parameter["name"]) or [""])[-1] if parameter["in"] == "query" \
+                value = (
+                    (query.get(parameter["name"]) or [""])[-1]
+                    if parameter["in"] == "query"
                     else _header(headers, parameter["name"])
+                )
                 if not value.strip():
                     return self._gateway_response("BAD_REQUEST_PARAMETERS", request_id)
         content = (operation.get("requestBody") or {}).get("content", {})
@@ -235,13 +285,17 @@ class Gateway:
         responses = self._document.get("x-amazon-apigateway-gateway-responses", {})
         response = responses.get(kind) or responses.get("DEFAULT_5XX" if server_error else "DEFAULT_4XX")
         template = response["responseTemplates"]["application/json"].replace("$context.requestId", request_id)
-        headers = {k.removeprefix("gatewayresponse.header."): v.strip("'")
-                   for k, v in (response.get("responseParameters") or {}).items()}
-        return HttpResponse(int(response["statusCode"]), {"Content-Type": "application/json", **headers},
-                            template.encode())
+        headers = {
+            k.removeprefix("gatewayresponse.header."): v.strip("'")
+            for k, v in (response.get("responseParameters") or {}).items()
+        }
+        return HttpResponse(
+            int(response["statusCode"]), {"Content-Type": "application/json", **headers}, template.encode()
+        )
 
-    def _authorize(self, headers: Mapping[str, str], method_arn: str, request_id: str,
-                   context_out: dict) -> Optional[HttpResponse]:
+    def _authorize(
+        self, headers: Mapping[str, str], method_arn: str, request_id: str, context_out: dict
+    ) -> HttpResponse | None:
         token = _header(headers, "Authorization")
         if not token:
             return json_error(401, "unauthorized", "missing bearer token", request_id)
@@ -265,15 +319,16 @@ class Gateway:
         context_out["integrationLatency"] = latency_ms
         return None
 
-    def _cached_policy(self, token: str, method_arn: str) -> Optional[dict]:
+    def _cached_policy(self, token: str, method_arn: str) -> dict | None:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(token)
             if hit and hit[0] > now:
                 return hit[1]
         try:
-            policy = self._functions.invoke(AUTHORIZER, {
-                "type": "TOKEN", "authorizationToken": token, "methodArn": method_arn})
+            policy = self._functions.invoke(
+                AUTHORIZER, {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
+            )
         except Exception as e:
             if str(e) == "Unauthorized":  # the one error API Gateway answers with 401
                 return None
@@ -284,14 +339,24 @@ class Gateway:
             self._cache[token] = (now + self._cache_seconds, policy)
         return policy
 
-    def _proxy_event(self, method: str, path: str, route: Route, params: dict, query: Mapping[str, list[str]],
-                     headers: Mapping[str, str], body: bytes, request_id: str, source_ip: str,
-                     authorizer: dict) -> dict:
+    def _proxy_event(
+        self,
+        method: str,
+        path: str,
+        route: Route,
+        params: dict,
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+        request_id: str,
+        source_ip: str,
+        authorizer: dict,
+    ) -> dict:
         try:
             text, encoded = (body.decode("utf-8"), False) if body else (None, False)
         except UnicodeDecodeError:
             text, encoded = base64.b64encode(body).decode(), True
-        now, api_id = datetime.now(timezone.utc), self._arn_prefix.split(":")[5].split("/")[0]
+        now, api_id = datetime.now(UTC), self._arn_prefix.split(":")[5].split("/")[0]
         return {
             "resource": route.path,
             "path": path,
@@ -313,8 +378,11 @@ class Gateway:
                 # Every key API Gateway sends, null where it has no value for this request
                 # (no IAM caller, Cognito identity, API key or client certificate here): as in
                 # tests/fixtures/real_events/aws-lambda-go/apigw-request.json.
-                "identity": {**dict.fromkeys(IDENTITY_KEYS), "sourceIp": source_ip,
-                             "userAgent": _header(headers, "User-Agent")},
+                "identity": {
+                    **dict.fromkeys(IDENTITY_KEYS),
+                    "sourceIp": source_ip,
+                    "userAgent": _header(headers, "User-Agent"),
+                },
                 "authorizer": authorizer or None,
                 "accountId": self._arn_prefix.split(":")[4],
                 "apiId": api_id,
@@ -329,9 +397,23 @@ class Gateway:
         }
 
 
-IDENTITY_KEYS = ("cognitoIdentityPoolId", "accountId", "cognitoIdentityId", "caller", "apiKey", "apiKeyId",
-                 "accessKey", "sourceIp", "principalOrgId", "cognitoAuthenticationType",
-                 "cognitoAuthenticationProvider", "userArn", "userAgent", "user", "clientCert")
+IDENTITY_KEYS = (
+    "cognitoIdentityPoolId",
+    "accountId",
+    "cognitoIdentityId",
+    "caller",
+    "apiKey",
+    "apiKeyId",
+    "accessKey",
+    "sourceIp",
+    "principalOrgId",
+    "cognitoAuthenticationType",
+    "cognitoAuthenticationProvider",
+    "userArn",
+    "userAgent",
+    "user",
+    "clientCert",
+)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

@@ -20,13 +20,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from typing import Optional
 
 BROWSERS = ("chromium", "chromium-browser")
 BUDGET_MS = 20_000  # virtual time for the page's scripts; drawing takes far less
 
 
-def chromium() -> Optional[str]:
+def chromium() -> str | None:
     """The headless browser on PATH, or None."""
     return next((path for path in map(shutil.which, BROWSERS) if path), None)
 
@@ -37,9 +36,24 @@ def _run(url: str, *flags: str, timeout: float = 120) -> subprocess.CompletedPro
         raise FileNotFoundError("chromium is not installed (Debian: apt-get install chromium)")
     with tempfile.TemporaryDirectory(prefix="serenya-chromium-") as profile:
         return subprocess.run(
-            [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-             "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--virtual-time-budget={BUDGET_MS}",
-             *flags, url], capture_output=True, text=True, timeout=timeout, check=True)
+            [
+                browser,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={BUDGET_MS}",
+                *flags,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
 
 
 def dump_dom(url: str) -> str:
@@ -53,10 +67,14 @@ def screenshot(url: str, path: str, width: int = 1600, height: int = 2400) -> No
 
 # -- the documentation screenshot --------------------------------------------------------------
 
-def _call(base: str, method: str, path: str, body=None, token: Optional[str] = None) -> tuple[int, object]:
-    request = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+
+def _call(base: str, method: str, path: str, body=None, token: str | None = None) -> tuple[int, object]:
+    request = urllib.request.Request(
+        base + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -66,30 +84,49 @@ def _call(base: str, method: str, path: str, body=None, token: Optional[str] = N
 
 def traffic(base: str, seconds: float, fault_between: tuple[float, float] = (0.6, 1.5)) -> int:
     """Mixed requests for `seconds`, the model failing during `fault_between` (shares of it)."""
-    consents = {"privacy_policy": {"version": "2025-01", "accepted": True},
-                "terms_of_service": {"version": "2025-01", "accepted": True}}
+    consents = {
+        "privacy_policy": {"version": "2025-01", "accepted": True},
+        "terms_of_service": {"version": "2025-01", "accepted": True},
+    }
     device = {"platform": "ios", "device_id": "screenshot", "app_version": "1.0.0"}
     started, sent, tokens, faulted = time.monotonic(), 0, [], False
     while (elapsed := time.monotonic() - started) < seconds:
         n = sent // 6
         share = elapsed / seconds
         if not faulted and share >= fault_between[0]:
-            _call(base, "POST", "/local/faults", {"target": "model", "error_rate": 1.0,
-                                                   "seconds": (fault_between[1] - fault_between[0]) * seconds})
+            _call(
+                base,
+                "POST",
+                "/local/faults",
+                {"target": "model", "error_rate": 1.0, "seconds": (fault_between[1] - fault_between[0]) * seconds},
+            )
             faulted = True
         provider = ("google", "apple")[n % 2]
         sub = f"screenshot-{n % 12}"
-        id_token = _call(base, "POST", f"/local/idp/{provider}/token",
-                         {"sub": sub, "email": f"{sub}@example.com", "name": "Screen Shot"})[1]["id_token"]
-        status, answer = _call(base, "POST", "/api/v1/auth/oauth-onboarding",
-                               {"provider": provider, "id_token": id_token, "device": device, "consents": consents})
+        id_token = _call(
+            base,
+            "POST",
+            f"/local/idp/{provider}/token",
+            {"sub": sub, "email": f"{sub}@example.com", "name": "Screen Shot"},
+        )[1]["id_token"]
+        status, answer = _call(
+            base,
+            "POST",
+            "/api/v1/auth/oauth-onboarding",
+            {"provider": provider, "id_token": id_token, "device": device, "consents": consents},
+        )
         if status in (200, 201):
             tokens.append(answer["access_token"])
         token = tokens[-1] if tokens else None
         _call(base, "GET", "/api/v1/user/profile", token=token)
         _call(base, "GET", "/api/v1/user/profile", token="not-a-token")
-        _call(base, "POST", "/api/v1/process/upload", {"content_type": "application/pdf", "file_size": 20_000},
-              token=token)
+        _call(
+            base,
+            "POST",
+            "/api/v1/process/upload",
+            {"content_type": "application/pdf", "file_size": 20_000},
+            token=token,
+        )
         _call(base, "POST", "/api/v1/chat/messages", {"message": "What is a normal ferritin level?"}, token=token)
         _call(base, "GET", "/api/v1/chat/prompts", token=token)
         sent += 6

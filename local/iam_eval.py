@@ -25,10 +25,10 @@ What it cannot evaluate (policy variables, operators it does not know) raises
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence, Union
 
-ContextValue = Union[str, bool, int, Sequence[str]]
+ContextValue = str | bool | int | Sequence[str]
 
 
 class Unsupported(ValueError):
@@ -37,18 +37,18 @@ class Unsupported(ValueError):
 
 @dataclass(frozen=True)
 class Request:
-    action: str                                   # "s3:GetObject"
-    resource: str                                 # an ARN, or "*"
+    action: str  # "s3:GetObject"
+    resource: str  # an ARN, or "*"
     context: Mapping[str, ContextValue] = field(default_factory=dict)  # condition keys
-    principal: str = ""                           # an IAM ARN, or a service principal "logs.eu-west-1.amazonaws.com"
-    service_principal: bool = False               # `principal` is a service, not an IAM principal
+    principal: str = ""  # an IAM ARN, or a service principal "logs.eu-west-1.amazonaws.com"
+    service_principal: bool = False  # `principal` is a service, not an IAM principal
 
 
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    allowed_by: tuple[str, ...] = ()   # Sids (or indexes) of the Allow statements that matched
-    denied_by: tuple[str, ...] = ()    # Sids of the Deny statements that matched
+    allowed_by: tuple[str, ...] = ()  # Sids (or indexes) of the Allow statements that matched
+    denied_by: tuple[str, ...] = ()  # Sids of the Deny statements that matched
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -69,7 +69,7 @@ def arn_matches(pattern: str, arn: str) -> bool:
     if len(p) != 6 or len(a) != 6:
         # A malformed ARN pattern matches nothing (strict: a wrong "allowed" hides bugs).
         return not pattern.startswith("arn:") and len(a) != 6 and _glob(pattern, arn)
-    return all(_glob(ps, as_) for ps, as_ in zip(p, a))
+    return all(_glob(ps, as_) for ps, as_ in zip(p, a, strict=True))
 
 
 def action_matches(pattern: str, action: str) -> bool:
@@ -112,8 +112,14 @@ _SINGLE = {
     "NumericGreaterThanEquals": lambda want, got: _number(got) >= _number(want),
 }
 # Negated operators match when no value matches: "not any", rather than "any not".
-_NEGATED = {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals", "ArnNotLike",
-            "NumericNotEquals"}
+_NEGATED = {
+    "StringNotEquals",
+    "StringNotEqualsIgnoreCase",
+    "StringNotLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "NumericNotEquals",
+}
 
 
 def _lookup(context: Mapping[str, ContextValue], key: str):
@@ -131,7 +137,7 @@ def _operator_matches(operator: str, conditions: Mapping[str, object], context: 
         if qualifier not in ("ForAnyValue", "ForAllValues"):
             raise Unsupported(f"condition set operator {qualifier}")
     if_exists = operator.endswith("IfExists")
-    base = operator[:-len("IfExists")] if if_exists else operator
+    base = operator[: -len("IfExists")] if if_exists else operator
     for key, wanted in conditions.items():
         wanted = [_string(w) for w in _as_list(wanted)]
         present, got = _lookup(context, key)
@@ -166,7 +172,7 @@ def _value_matches(base, test, wanted, value) -> bool:
     return any(test(w, value) for w in wanted)
 
 
-def conditions_match(condition: Optional[Mapping[str, Mapping]], context: Mapping[str, ContextValue]) -> bool:
+def conditions_match(condition: Mapping[str, Mapping] | None, context: Mapping[str, ContextValue]) -> bool:
     return all(_operator_matches(op, keys, context) for op, keys in (condition or {}).items())
 
 
@@ -183,8 +189,11 @@ def principal_matches(principal_element, request: Request, delegate_to_iam: bool
     for p in _as_list(principal_element.get("AWS")):
         if p == "*" or p == request.principal:
             return True
-        account = p if re.fullmatch(r"\d{12}", p) else (
-            p.split(":")[4] if re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:root", p) else None)
+        account = (
+            p
+            if re.fullmatch(r"\d{12}", p)
+            else (p.split(":")[4] if re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:root", p) else None)
+        )
         if account and delegate_to_iam and request.principal.split(":")[4:5] == [account]:
             return True
     return False
@@ -204,9 +213,11 @@ def _element_matches(s: Mapping, element: str, value: str, matches) -> bool:
 
 
 def _statement_applies(s: Mapping, request: Request) -> bool:
-    return (_element_matches(s, "Action", request.action, action_matches)
-            and _element_matches(s, "Resource", request.resource, arn_matches)
-            and conditions_match(s.get("Condition"), request.context))
+    return (
+        _element_matches(s, "Action", request.action, action_matches)
+        and _element_matches(s, "Resource", request.resource, arn_matches)
+        and conditions_match(s.get("Condition"), request.context)
+    )
 
 
 def _sid(s: Mapping, index: int) -> str:
@@ -237,9 +248,18 @@ def evaluate_resource_policy(policy: Mapping, request: Request, delegate_to_iam:
 
 def default_key_policy(account_id: str) -> dict:
     """What KMS gives a key created without a policy."""
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "Enable IAM User Permissions", "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
 
 
 def kms_allowed(key_policy: Mapping, identity_policies: Iterable[Mapping], request: Request) -> Decision:

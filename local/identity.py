@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -46,12 +46,25 @@ class LocalIdentityProvider:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._keys[provider].public_key()))
         return {"keys": [{**jwk, "kid": self.kid(provider), "alg": "RS256", "use": "sig"}]}
 
-    def id_token(self, provider: str, sub: str, email: str | None = None, email_verified: bool = True,
-                 name: str | None = None, nonce: str | None = None, audience: str | None = None,
-                 lifetime: int = TOKEN_LIFETIME_SECONDS) -> str:
+    def id_token(
+        self,
+        provider: str,
+        sub: str,
+        email: str | None = None,
+        email_verified: bool = True,
+        name: str | None = None,
+        nonce: str | None = None,
+        audience: str | None = None,
+        lifetime: int = TOKEN_LIFETIME_SECONDS,
+    ) -> str:
         now = int(time.time())
-        claims = {"iss": self.issuer(provider), "aud": audience or self.client_ids[provider][0], "sub": sub,
-                  "iat": now, "exp": now + lifetime}
+        claims = {
+            "iss": self.issuer(provider),
+            "aud": audience or self.client_ids[provider][0],
+            "sub": sub,
+            "iat": now,
+            "exp": now + lifetime,
+        }
         if email:
             claims["email"] = email
             claims["email_verified"] = "true" if provider == "apple" and email_verified else email_verified

@@ -32,7 +32,7 @@ import itertools
 import sys
 import threading
 import types
-from typing import Callable, Optional
+from collections.abc import Callable
 
 # The packages whose module state is per function: ours, Powertools, and `logging`,
 # whose registry holds Powertools' one Logger per service name (and so its keys).
@@ -41,7 +41,7 @@ from typing import Callable, Optional
 ISOLATED = frozenset({"functions", "aws_lambda_powertools", "logging", "local"})
 _import = builtins.__import__
 _numbers = itertools.count(1)
-_environments: dict[str, "Environment"] = {}
+_environments: dict[str, Environment] = {}
 _lock = threading.Lock()
 
 Output = Callable[[str], None]
@@ -58,19 +58,23 @@ class _Finder(importlib.abc.MetaPathFinder):
         if not real:  # the environment's root: a package holding nothing but the copies
             return importlib.machinery.ModuleSpec(fullname, None, is_package=True)
         parent, _, leaf = real.rpartition(".")
-        found = importlib.machinery.PathFinder.find_spec(leaf, sys.modules[f"{prefix}.{parent}"].__path__
-                                                         if parent else None)
+        found = importlib.machinery.PathFinder.find_spec(
+            leaf, sys.modules[f"{prefix}.{parent}"].__path__ if parent else None
+        )
         if found is None or not isinstance(found.loader, importlib.machinery.SourceFileLoader):
             raise ImportError(f"{real} has no Python source to load for {environment.function}", name=fullname)
         return importlib.util.spec_from_file_location(
-            fullname, found.origin, loader=_Loader(fullname, found.origin, environment),
-            submodule_search_locations=found.submodule_search_locations)
+            fullname,
+            found.origin,
+            loader=_Loader(fullname, found.origin, environment),
+            submodule_search_locations=found.submodule_search_locations,
+        )
 
 
 class _Loader(importlib.machinery.SourceFileLoader):
     """The file's code (its cached bytecode when fresh), run with the environment's builtins."""
 
-    def __init__(self, fullname, path, environment: "Environment"):
+    def __init__(self, fullname, path, environment: Environment):
         super().__init__(fullname, path)
         self._environment = environment
 
@@ -86,7 +90,7 @@ class _Stream:
     """A function's stdout or stderr: whole lines go to `output` and to the process's own
     stream of the same name at that moment (the console, or pytest's capture)."""
 
-    def __init__(self, name: str, output: Optional[Output]):
+    def __init__(self, name: str, output: Output | None):
         self._name, self._output = name, output
         self._partial = ""
         self._lock = threading.Lock()
@@ -129,7 +133,7 @@ class _Sys(types.ModuleType):
 class Environment:
     """The module state of one function's execution environment."""
 
-    def __init__(self, function: str, stdout: Optional[Output] = None):
+    def __init__(self, function: str, stdout: Output | None = None):
         self.function = function
         self.prefix = f"_lambda_{next(_numbers)}_{function}"
         self.stdout, self.stderr = _Stream("stdout", stdout), _Stream("stderr", None)

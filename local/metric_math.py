@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Union
 
 
 class ExpressionError(ValueError):
@@ -39,16 +39,19 @@ class TimeSeries:
     points: dict[float, float]
 
 
-Value = Union[float, TimeSeries, list]
+Value = float | TimeSeries | list
 
 # -- lexer ------------------------------------------------------------------------------
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     \s*(?:
       (?P<number>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)
     | (?P<string>"[^"]*"|“[^”]*”)
     | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
     | (?P<op>==|!=|<=|>=|&&|\|\||[-+*/^<>(),\[\]])
-    )""", re.VERBOSE)
+    )""",
+    re.VERBOSE,
+)
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -57,7 +60,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ExpressionError(f"cannot read {text[pos:pos + 20]!r} in {text!r}")
+            raise ExpressionError(f"cannot read {text[pos : pos + 20]!r} in {text!r}")
         kind = m.lastgroup
         out.append((kind, m.group(kind)))
         pos = m.end()
@@ -109,9 +112,32 @@ class Binary:
     right: object
 
 
-FUNCTIONS = {"ABS", "CEIL", "FLOOR", "LOG", "LOG10", "DIFF", "RATE", "RUNNING_SUM", "MIN", "MAX", "SUM", "AVG",
-             "STDDEV", "DATAPOINT_COUNT", "FILL", "IF", "METRICS", "METRIC_COUNT", "FIRST", "LAST", "REMOVE_EMPTY",
-             "TIME_SERIES", "PERIOD", "SERVICE_QUOTA"}
+FUNCTIONS = {
+    "ABS",
+    "CEIL",
+    "FLOOR",
+    "LOG",
+    "LOG10",
+    "DIFF",
+    "RATE",
+    "RUNNING_SUM",
+    "MIN",
+    "MAX",
+    "SUM",
+    "AVG",
+    "STDDEV",
+    "DATAPOINT_COUNT",
+    "FILL",
+    "IF",
+    "METRICS",
+    "METRIC_COUNT",
+    "FIRST",
+    "LAST",
+    "REMOVE_EMPTY",
+    "TIME_SERIES",
+    "PERIOD",
+    "SERVICE_QUOTA",
+}
 KEYWORDS = {"REPEAT", "LINEAR"}
 _COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
 
@@ -123,7 +149,7 @@ class _Parser:
     def peek(self) -> tuple[str, str]:
         return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "")
 
-    def take(self, value: Optional[str] = None) -> tuple[str, str]:
+    def take(self, value: str | None = None) -> tuple[str, str]:
         token = self.peek()
         if value is not None and token[1] != value:
             raise ExpressionError(f"expected {value!r} but found {token[1] or 'the end'!r} in {self.text!r}")
@@ -234,15 +260,25 @@ def references(tree) -> set[str]:
     """The metric and expression ids an expression reads."""
     if isinstance(tree, Ref):
         return {tree.id}
-    children = {Unary: lambda t: (t.operand,), Binary: lambda t: (t.left, t.right), Call: lambda t: t.args,
-                Array: lambda t: t.items}.get(type(tree), lambda t: ())(tree)
+    children = {
+        Unary: lambda t: (t.operand,),
+        Binary: lambda t: (t.left, t.right),
+        Call: lambda t: t.args,
+        Array: lambda t: t.items,
+    }.get(type(tree), lambda t: ())(tree)
     return set().union(*(references(c) for c in children)) if children else set()
 
 
 # -- evaluation -------------------------------------------------------------------------
 class _Context:
-    def __init__(self, grid: Sequence[float], fetch: Callable[[str], dict], ids: Sequence[str],
-                 period_of: Callable[[str], int], quota_of: Callable[[str], Optional[float]]):
+    def __init__(
+        self,
+        grid: Sequence[float],
+        fetch: Callable[[str], dict],
+        ids: Sequence[str],
+        period_of: Callable[[str], int],
+        quota_of: Callable[[str], float | None],
+    ):
         self.grid, self.ids = list(grid), list(ids)
         self._fetch, self.period_of, self.quota_of = fetch, period_of, quota_of
         self._cache: dict[str, TimeSeries] = {}
@@ -254,9 +290,14 @@ class _Context:
         return self._cache[metric_id]
 
 
-def evaluate(tree, grid: Sequence[float], fetch: Callable[[str], dict], ids: Sequence[str],
-             period_of: Callable[[str], int] = lambda _: 60,
-             quota_of: Callable[[str], Optional[float]] = lambda _: None) -> Value:
+def evaluate(
+    tree,
+    grid: Sequence[float],
+    fetch: Callable[[str], dict],
+    ids: Sequence[str],
+    period_of: Callable[[str], int] = lambda _: 60,
+    quota_of: Callable[[str], float | None] = lambda _: None,
+) -> Value:
     """The value of `tree` over `grid` (period start times); `fetch(id)` gives a metric's
     datapoints as {timestamp: value}, or the value of the expression with that id."""
     return _eval(tree, _Context(grid, fetch, ids, period_of, quota_of))
@@ -270,7 +311,7 @@ def _series(points: dict) -> TimeSeries:
     return TimeSeries({t: v for t, v in points.items() if _finite(v)})
 
 
-def _apply(op: str, a: float, b: float) -> Optional[float]:
+def _apply(op: str, a: float, b: float) -> float | None:
     try:
         if op == "+":
             return a + b
@@ -281,7 +322,7 @@ def _apply(op: str, a: float, b: float) -> Optional[float]:
         if op == "/":
             return None if b == 0 else a / b  # dropped, as CloudWatch drops it
         if op == "^":
-            return float(a ** b) if not (a < 0 and b != int(b)) else None
+            return float(a**b) if not (a < 0 and b != int(b)) else None
         if op == "==":
             return float(a == b)
         if op == "!=":
@@ -405,7 +446,7 @@ def _fill(ctx: _Context, series: TimeSeries, how: Value) -> TimeSeries:
     return TimeSeries(points)
 
 
-def _if(condition: Value, yes: Value, no: Optional[Value]) -> Value:
+def _if(condition: Value, yes: Value, no: Value | None) -> Value:
     """IF as documented in "Using IF expressions"."""
     if isinstance(condition, list):
         raise ExpressionError("IF on an array")

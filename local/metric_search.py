@@ -24,8 +24,8 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/search-expression
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, Union
 
 MAX_RESULTS = 500
 MAX_QUERY = 1024  # characters of the query (schema and terms)
@@ -39,7 +39,7 @@ class SearchError(ValueError):
 class Term:
     text: str
     exact: bool
-    property: Optional[str] = None  # MetricName, Namespace or a dimension name
+    property: str | None = None  # MetricName, Namespace or a dimension name
 
 
 @dataclass(frozen=True)
@@ -54,16 +54,16 @@ class BoolOp:
     right: object
 
 
-Node = Union[Term, Not, BoolOp, None]
+Node = Term | Not | BoolOp | None
 
 
 @dataclass(frozen=True)
 class Search:
-    namespace: Optional[str]
-    dimensions: Optional[tuple[str, ...]]  # the schema's dimension names, None without a schema
+    namespace: str | None
+    dimensions: tuple[str, ...] | None  # the schema's dimension names, None without a schema
     terms: Node
     statistic: str
-    period: Optional[int]
+    period: int | None
 
 
 # -- finding SEARCH(...) calls in an expression --------------------------------------------
@@ -80,7 +80,7 @@ def _quoted(text: str, pos: int, quote: str) -> tuple[str, int]:
         end += 2 if text[end] == "\\" else 1
     if end >= len(text):
         raise SearchError(f"unterminated string in {text!r}")
-    return text[pos + 1:end], end + 1
+    return text[pos + 1 : end], end + 1
 
 
 def _skip(text: str, pos: int) -> int:
@@ -98,17 +98,17 @@ def find_calls(expression: str) -> list[tuple[int, int, Search]]:
         pos = _skip(expression, m.end())
         query, pos = _quoted(expression, pos, "'")
         pos = _skip(expression, pos)
-        if expression[pos:pos + 1] != ",":
+        if expression[pos : pos + 1] != ",":
             raise SearchError(f"SEARCH needs a statistic: {expression!r}")
         statistic, pos = _quoted(expression, _skip(expression, pos + 1), "'")
         pos = _skip(expression, pos)
         period = None
-        if expression[pos:pos + 1] == ",":
-            number = re.match(r"\s*(\d+)\s*", expression[pos + 1:])
+        if expression[pos : pos + 1] == ",":
+            number = re.match(r"\s*(\d+)\s*", expression[pos + 1 :])
             if not number:
                 raise SearchError(f"SEARCH's period must be a number of seconds: {expression!r}")
             period, pos = int(number.group(1)), pos + 1 + number.end()
-        if expression[pos:pos + 1] != ")":
+        if expression[pos : pos + 1] != ")":
             raise SearchError(f"SEARCH(...) is not closed in {expression!r}")
         calls.append((m.start(), pos + 1, parse(query, statistic, period)))
     return calls
@@ -117,19 +117,22 @@ def find_calls(expression: str) -> list[tuple[int, int, Search]]:
 # -- the query --------------------------------------------------------------------------------
 
 _SCHEMA_NAME = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^,{}"\s]+))\s*')
-_TERM = re.compile(r'''\s*(?:
+_TERM = re.compile(
+    r"""\s*(?:
       (?P<paren>[()])
     | (?P<prop>[A-Za-z0-9_.:/-]+)=(?:"(?P<pexact>(?:[^"\\]|\\.)*)"|(?P<ppartial>[^\s()"]+))
     | "(?P<exact>(?:[^"\\]|\\.)*)"
     | (?P<word>[^\s()"]+)
-    )''', re.VERBOSE)
+    )""",
+    re.VERBOSE,
+)
 
 
 def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def parse(query: str, statistic: str = "Average", period: Optional[int] = None) -> Search:
+def parse(query: str, statistic: str = "Average", period: int | None = None) -> Search:
     if len(query) > MAX_QUERY:
         raise SearchError(f"a search query has at most {MAX_QUERY} characters")
     namespace = dimensions = None
@@ -147,7 +150,7 @@ def parse(query: str, statistic: str = "Average", period: Optional[int] = None) 
         if not names:
             raise SearchError("the metric schema needs a namespace")
         namespace, dimensions = names[0], tuple(names[1:])
-        rest = rest[close + 1:].lstrip()
+        rest = rest[close + 1 :].lstrip()
         rest = rest[1:] if rest.startswith(",") else rest  # the documented `{NS}, "term"` form
     terms = _parse_terms(rest)
     if namespace is None and terms is None:
@@ -162,7 +165,7 @@ def _split_schema(body: str) -> list[str]:
     while i < len(body):
         c = body[i]
         if c == "\\" and quoted:
-            current += body[i:i + 2]
+            current += body[i : i + 2]
             i += 2
             continue
         if c == '"':
@@ -183,7 +186,7 @@ def _parse_terms(text: str) -> Node:
     while pos < len(text.rstrip()):
         m = _TERM.match(text, pos)
         if not m or m.end() == pos:
-            raise SearchError(f"cannot read the search term {text[pos:pos + 20]!r}")
+            raise SearchError(f"cannot read the search term {text[pos : pos + 20]!r}")
         pos = m.end()
         if m.group("paren"):
             tokens.append(m.group("paren"))
@@ -264,16 +267,18 @@ def partial_match(term: str, target: str) -> bool:
     # Each piece of the term: one token in any case, or a composite with its case.
     pattern = [(p[0].lower(), False) if len(p) == 1 else None for p in wanted]
     sequence: list[tuple[str, bool]] = []
-    for piece, simple in zip(wanted, pattern):
+    for piece, simple in zip(wanted, pattern, strict=True):
         sequence += [simple] if simple else [(a, True) for a in piece]
     for start in range(len(have) - len(sequence) + 1):
-        if all((have[start + k] == token) if case else (have[start + k].lower() == token)
-               for k, (token, case) in enumerate(sequence)):
+        if all(
+            (have[start + k] == token) if case else (have[start + k].lower() == token)
+            for k, (token, case) in enumerate(sequence)
+        ):
             return True
     return False
 
 
-def _fields(namespace: str, name: str, dimensions: Mapping[str, str], prop: Optional[str]) -> list[str]:
+def _fields(namespace: str, name: str, dimensions: Mapping[str, str], prop: str | None) -> list[str]:
     if prop is None:
         return [namespace, name, *dimensions.keys(), *dimensions.values()]
     if prop == "MetricName":
@@ -300,8 +305,7 @@ def _matches(node: Node, namespace: str, name: str, dimensions: Mapping[str, str
 
 
 def matches(search: Search, namespace: str, name: str, dimensions: Mapping[str, str]) -> bool:
-    if search.namespace is not None and (
-            namespace != search.namespace or set(dimensions) != set(search.dimensions)):
+    if search.namespace is not None and (namespace != search.namespace or set(dimensions) != set(search.dimensions)):
         return False
     return _matches(search.terms, namespace, name, dimensions)
 

@@ -45,15 +45,15 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Optional
 
-MINUTE = 60                  # CloudWatch's standard resolution, in CloudWatch seconds
+MINUTE = 60  # CloudWatch's standard resolution, in CloudWatch seconds
 DEFAULT_LOCAL_PERIOD_S = 10  # how long a 300 s period lasts locally
-ALPHA = 0.01                 # relative accuracy of the percentile histogram
+ALPHA = 0.01  # relative accuracy of the percentile histogram
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 LOG_GAMMA = math.log(GAMMA)
-TINY = 1e-9                  # values closer to zero count as zero
+TINY = 1e-9  # values closer to zero count as zero
 DEFAULT_RETENTION_S = 3 * 3600  # a dashboard's default range; alarms may ask for more
 DEFAULT_MAX_CELLS = 200_000
 
@@ -62,7 +62,7 @@ class Clock:
     """The store's time: the wall clock unless set."""
 
     def __init__(self):
-        self._fixed: Optional[float] = None
+        self._fixed: float | None = None
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -87,7 +87,7 @@ class Clock:
         return self._fixed is not None
 
 
-def local_scale(period_s: Optional[str | float] = None) -> float:
+def local_scale(period_s: str | float | None = None) -> float:
     """SERENYA_LOCAL_PERIOD_S / 300: how much shorter a CloudWatch period is locally."""
     value = DEFAULT_LOCAL_PERIOD_S if period_s in (None, "") else float(period_s)
     if not math.isfinite(value) or value <= 0:
@@ -97,6 +97,7 @@ def local_scale(period_s: Optional[str | float] = None) -> float:
 
 class Bucket:
     """One minute of one metric: count, sum, min, max and a histogram of the values."""
+
     __slots__ = ("count", "total", "low", "high", "positive", "negative", "zeros")
 
     def __init__(self):
@@ -121,7 +122,7 @@ class Bucket:
             k = math.ceil(math.log(abs(value)) / LOG_GAMMA)
             bins[k] = bins.get(k, 0) + 1
 
-    def merge(self, other: "Bucket") -> None:
+    def merge(self, other: Bucket) -> None:
         self.count += other.count
         self.total += other.total
         self.low, self.high = min(self.low, other.low), max(self.high, other.high)
@@ -132,7 +133,7 @@ class Bucket:
 
     def ranked(self) -> list[tuple[float, int]]:
         """(representative value, count) in ascending order, each within ALPHA of its values."""
-        rep = lambda k: 2 * GAMMA ** k / (GAMMA + 1)  # noqa: E731 - the bin's midpoint in relative terms
+        rep = lambda k: 2 * GAMMA**k / (GAMMA + 1)  # noqa: E731 - the bin's midpoint in relative terms
         out = [(min(self.high, max(self.low, -rep(k))), n) for k, n in sorted(self.negative.items(), reverse=True)]
         if self.zeros:
             out.append((0.0, self.zeros))
@@ -142,7 +143,7 @@ class Bucket:
 
 # -- statistics ------------------------------------------------------------------------
 
-Statistic = Callable[[Bucket], Optional[float]]
+Statistic = Callable[[Bucket], float | None]
 _NUMBER = r"(\d+(?:\.\d+)?)"
 
 
@@ -160,7 +161,7 @@ def _rank_slice(bucket: Bucket, low_pct: float, high_pct: float) -> list[tuple[f
 
 
 def _percentile(q: float) -> Statistic:
-    def stat(b: Bucket) -> Optional[float]:
+    def stat(b: Bucket) -> float | None:
         if not b.count:
             return None
         if q >= 100:
@@ -177,11 +178,12 @@ def _percentile(q: float) -> Statistic:
             if seen >= rank:
                 return value
         return b.high
+
     return stat
 
 
 def _trimmed(kind: str, low: float, high: float) -> Statistic:
-    def stat(b: Bucket) -> Optional[float]:
+    def stat(b: Bucket) -> float | None:
         if not b.count:
             return None
         kept = _rank_slice(b, low, high)
@@ -198,16 +200,17 @@ def _trimmed(kind: str, low: float, high: float) -> Statistic:
         below = math.floor(low * b.count / 100 + 1e-9)
         above = b.count - math.ceil(high * b.count / 100 - 1e-9)
         return (total + below * floor_v + above * ceil_v) / b.count
+
     return stat
 
 
-def _percentile_rank(low: Optional[float], high: Optional[float]) -> Statistic:
-    def stat(b: Bucket) -> Optional[float]:
+def _percentile_rank(low: float | None, high: float | None) -> Statistic:
+    def stat(b: Bucket) -> float | None:
         if not b.count:
             return None
-        inside = sum(c for v, c in b.ranked()
-                     if (low is None or v > low) and (high is None or v <= high))
+        inside = sum(c for v, c in b.ranked() if (low is None or v > low) and (high is None or v <= high))
         return 100.0 * inside / b.count
+
     return stat
 
 
@@ -243,17 +246,19 @@ def statistic(name: str) -> Statistic:
 
 # -- series ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Series:
     """A time series as CloudWatch returns it: ascending timestamps, no missing values."""
+
     timestamps: tuple[float, ...] = ()
     values: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[float, float]:
-        return dict(zip(self.timestamps, self.values))
+        return dict(zip(self.timestamps, self.values, strict=True))
 
     @classmethod
-    def from_dict(cls, points: Mapping[float, float]) -> "Series":
+    def from_dict(cls, points: Mapping[float, float]) -> Series:
         ordered = sorted(points.items())
         return cls(tuple(t for t, _ in ordered), tuple(v for _, v in ordered))
 
@@ -261,6 +266,7 @@ class Series:
 @dataclass(frozen=True)
 class MetricStat:
     """One metric with its statistic and period (CloudWatch's MetricStat)."""
+
     namespace: str
     name: str
     dimensions: Mapping[str, str]
@@ -270,8 +276,10 @@ class MetricStat:
     def __post_init__(self):
         statistic(self.statistic)  # refuses an unknown one now, not at the first evaluation
         if self.period <= 0 or self.period % MINUTE:
-            raise ValueError(f"period {self.period}: the local store keeps one-minute resolution, so a period "
-                             f"must be a multiple of 60 s (high-resolution alarms are not emulated)")
+            raise ValueError(
+                f"period {self.period}: the local store keeps one-minute resolution, so a period "
+                f"must be a multiple of 60 s (high-resolution alarms are not emulated)"
+            )
 
 
 def _key(namespace: str, name: str, dimensions: Mapping[str, str]) -> tuple:
@@ -279,11 +287,16 @@ def _key(namespace: str, name: str, dimensions: Mapping[str, str]) -> tuple:
 
 
 class MetricStore:
-    def __init__(self, scale: float = DEFAULT_LOCAL_PERIOD_S / 300, clock: Optional[Clock] = None,
-                 retention_s: float = DEFAULT_RETENTION_S, max_cells: int = DEFAULT_MAX_CELLS):
+    def __init__(
+        self,
+        scale: float = DEFAULT_LOCAL_PERIOD_S / 300,
+        clock: Clock | None = None,
+        retention_s: float = DEFAULT_RETENTION_S,
+        max_cells: int = DEFAULT_MAX_CELLS,
+    ):
         self.scale = scale
         self.clock = clock or Clock()
-        self.resolution = MINUTE * scale     # one CloudWatch minute, in store seconds
+        self.resolution = MINUTE * scale  # one CloudWatch minute, in store seconds
         self.retention_s = retention_s
         self.max_cells = max_cells
         self.units: dict[tuple, str] = {}
@@ -306,12 +319,26 @@ class MetricStore:
             self.retention_s = max(self.retention_s, cloudwatch_seconds)
 
     # -- recording -------------------------------------------------------------------
-    def put(self, namespace: str, name: str, dimensions: Mapping[str, str], value: float,
-            unit: Optional[str] = None, timestamp: Optional[float] = None) -> None:
+    def put(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Mapping[str, str],
+        value: float,
+        unit: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
         self.put_values(namespace, name, dimensions, (value,), unit, timestamp)
 
-    def put_values(self, namespace: str, name: str, dimensions: Mapping[str, str], values: Iterable[float],
-                   unit: Optional[str] = None, timestamp: Optional[float] = None) -> None:
+    def put_values(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Mapping[str, str],
+        values: Iterable[float],
+        unit: str | None = None,
+        timestamp: float | None = None,
+    ) -> None:
         values = [float(v) for v in values]
         if not values or not all(math.isfinite(v) for v in values):
             raise ValueError(f"{namespace} {name}: values must be finite numbers")
@@ -346,11 +373,14 @@ class MetricStore:
                 self.units.pop(key, None)
 
     # -- reading ---------------------------------------------------------------------
-    def list_metrics(self, namespace: Optional[str] = None, name: Optional[str] = None) -> list[tuple]:
+    def list_metrics(self, namespace: str | None = None, name: str | None = None) -> list[tuple]:
         with self._lock:
             keys = list(self._series)
-        return [(ns, n, dict(dims)) for ns, n, dims in sorted(keys)
-                if (namespace is None or ns == namespace) and (name is None or n == name)]
+        return [
+            (ns, n, dict(dims))
+            for ns, n, dims in sorted(keys)
+            if (namespace is None or ns == namespace) and (name is None or n == name)
+        ]
 
     def windows(self, period: int, start: float, end: float) -> list[tuple[int, int]]:
         """Periods as [first minute, last minute + 1) from `start` (aligned down) to `end`."""
@@ -368,8 +398,9 @@ class MetricStore:
                     merged.merge(b)
         return merged
 
-    def get_metric_data(self, namespace: str, name: str, dimensions: Mapping[str, str], stat: str,
-                        period: int, start: float, end: float) -> Series:
+    def get_metric_data(
+        self, namespace: str, name: str, dimensions: Mapping[str, str], stat: str, period: int, start: float, end: float
+    ) -> Series:
         return self.query(MetricStat(namespace, name, dimensions, stat, period), start, end)
 
     def query(self, metric: MetricStat, start: float, end: float) -> Series:
@@ -381,8 +412,15 @@ class MetricStore:
                 points[first * self.resolution] = value
         return Series.from_dict(points)
 
-    def metric_math(self, expression: str, metrics: Mapping[str, MetricStat], period: int, start: float,
-                    end: float, quotas: Optional[Callable[[MetricStat], Optional[float]]] = None) -> Series:
+    def metric_math(
+        self,
+        expression: str,
+        metrics: Mapping[str, MetricStat],
+        period: int,
+        start: float,
+        end: float,
+        quotas: Callable[[MetricStat], float | None] | None = None,
+    ) -> Series:
         from local import metric_math
 
         def fetch(metric_id: str) -> dict:
@@ -392,9 +430,13 @@ class MetricStore:
 
         grid = [first * self.resolution for first, _ in self.windows(period, start, end)]
         result = metric_math.evaluate(
-            metric_math.parse(expression), grid, fetch=fetch,
-            ids=list(metrics), period_of=lambda i: metrics[i].period,
-            quota_of=(lambda i: quotas(metrics[i])) if quotas else (lambda i: None))
+            metric_math.parse(expression),
+            grid,
+            fetch=fetch,
+            ids=list(metrics),
+            period_of=lambda i: metrics[i].period,
+            quota_of=(lambda i: quotas(metrics[i])) if quotas else (lambda i: None),
+        )
         if not isinstance(result, metric_math.TimeSeries):
             raise metric_math.ExpressionError(f"{expression!r} does not give one time series")
         return Series.from_dict({t: v for t, v in result.points.items() if math.isfinite(v)})
@@ -411,8 +453,11 @@ class MetricStore:
                 size += sys.getsizeof(series)
                 for bucket in series.values():
                     buckets += 1
-                    size += (sys.getsizeof(bucket) + sys.getsizeof(bucket.positive) + sys.getsizeof(bucket.negative)
-                             + 28 * (bucket.cells - 1))  # an int count per bin; keys are small cached ints mostly
+                    size += (
+                        sys.getsizeof(bucket)
+                        + sys.getsizeof(bucket.positive)
+                        + sys.getsizeof(bucket.negative)
+                        + 28 * (bucket.cells - 1)
+                    )  # an int count per bin; keys are small cached ints mostly
             size += sum(sys.getsizeof(entry) for entry in self._order)
             return {"series": len(self._series), "buckets": buckets, "cells": self._cells, "bytes": size}
-

@@ -5,7 +5,7 @@ same app, request handler and threading), with browser-based uploads checked by
 from __future__ import annotations
 
 import threading
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -17,12 +17,13 @@ class MotoServer:
     def __init__(self, host: str, region: str, credentials: Mapping[str, str], port: int = 0):
         self.post_policy = S3PostPolicy(DomainDispatcherApplication(create_backend_app), region, credentials)
         self._host, self._port = host, port
-        self._server: Optional[BaseWSGIServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
-    def start(self) -> "MotoServer":
-        self._server = make_server(self._host, self._port, self.post_policy, threaded=True,
-                                   request_handler=MotoRequestHandler)
+    def start(self) -> MotoServer:
+        self._server = make_server(
+            self._host, self._port, self.post_policy, threaded=True, request_handler=MotoRequestHandler
+        )
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
         return self

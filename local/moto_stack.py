@@ -9,7 +9,7 @@ program computed for each function.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import boto3
 
@@ -24,16 +24,22 @@ ACCESS_KEY_ID, SECRET_ACCESS_KEY = "local", "local"
 def aws_client(service: str, endpoint_url: str, region: str):
     """A client of the local stack itself, on its own session: the functions' SDK
     (the default session) stays theirs, and what they call can be counted apart."""
-    return boto3.session.Session().client(service, endpoint_url=endpoint_url, region_name=region,
-                                          aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY)
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
 
 
 class MotoMocks(RecordingMocks):
     def __init__(self, endpoint_url: str, region: str = "eu-west-1"):
         super().__init__(region=region)
         self.endpoint_url = endpoint_url
-        self._clients = {name: aws_client(name, endpoint_url, region)
-                         for name in ("kms", "dynamodb", "s3", "secretsmanager", "sqs")}
+        self._clients = {
+            name: aws_client(name, endpoint_url, region) for name in ("kms", "dynamodb", "s3", "secretsmanager", "sqs")
+        }
 
     def client(self, service: str, region: str | None = None):
         """The service's client, in `region` when a resource names its own (pulumi-aws 7)."""
@@ -49,9 +55,11 @@ class MotoMocks(RecordingMocks):
 
 
 def _kms_key(m: MotoMocks, name: str, i: dict) -> tuple[str, dict]:
-    kwargs = {"Description": i.get("description", ""),
-              "KeyUsage": i.get("keyUsage", "ENCRYPT_DECRYPT"),
-              "KeySpec": i.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT")}
+    kwargs = {
+        "Description": i.get("description", ""),
+        "KeyUsage": i.get("keyUsage", "ENCRYPT_DECRYPT"),
+        "KeySpec": i.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT"),
+    }
     if i.get("policy"):
         kwargs["Policy"] = i["policy"]
     kms = m.client("kms", i.get("region"))
@@ -67,13 +75,21 @@ def _kms_alias(m: MotoMocks, name: str, i: dict) -> tuple[str, dict]:
 
 
 def _table(m: MotoMocks, name: str, i: dict) -> tuple[str, dict]:
-    key_schema = [{"AttributeName": i["hashKey"], "KeyType": "HASH"},
-                  {"AttributeName": i["rangeKey"], "KeyType": "RANGE"}]
-    indexes = [{"IndexName": g["name"],
-                "KeySchema": [{"AttributeName": g["hashKey"], "KeyType": "HASH"},
-                              {"AttributeName": g["rangeKey"], "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": g["projectionType"]}}
-               for g in i.get("globalSecondaryIndexes", [])]
+    key_schema = [
+        {"AttributeName": i["hashKey"], "KeyType": "HASH"},
+        {"AttributeName": i["rangeKey"], "KeyType": "RANGE"},
+    ]
+    indexes = [
+        {
+            "IndexName": g["name"],
+            "KeySchema": [
+                {"AttributeName": g["hashKey"], "KeyType": "HASH"},
+                {"AttributeName": g["rangeKey"], "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": g["projectionType"]},
+        }
+        for g in i.get("globalSecondaryIndexes", [])
+    ]
     ddb = m.client("dynamodb")
     table = ddb.create_table(
         TableName=i["name"],
@@ -82,19 +98,18 @@ def _table(m: MotoMocks, name: str, i: dict) -> tuple[str, dict]:
         AttributeDefinitions=[{"AttributeName": a["name"], "AttributeType": a["type"]} for a in i["attributes"]],
         GlobalSecondaryIndexes=indexes,
         StreamSpecification={"StreamEnabled": i["streamEnabled"], "StreamViewType": i["streamViewType"]},
-        SSESpecification={"Enabled": True, "SSEType": "KMS",
-                          "KMSMasterKeyId": i["serverSideEncryption"]["kmsKeyArn"]},
+        SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": i["serverSideEncryption"]["kmsKeyArn"]},
         DeletionProtectionEnabled=i.get("deletionProtectionEnabled", False),
     )["TableDescription"]
     if i.get("ttl", {}).get("enabled"):
-        ddb.update_time_to_live(TableName=i["name"], TimeToLiveSpecification={
-            "Enabled": True, "AttributeName": i["ttl"]["attributeName"]})
+        ddb.update_time_to_live(
+            TableName=i["name"], TimeToLiveSpecification={"Enabled": True, "AttributeName": i["ttl"]["attributeName"]}
+        )
     return i["name"], {**i, "arn": table["TableArn"], "streamArn": table["LatestStreamArn"]}
 
 
 def _bucket(m: MotoMocks, name: str, i: dict) -> tuple[str, dict]:
-    m.client("s3").create_bucket(Bucket=i["bucket"],
-                                 CreateBucketConfiguration={"LocationConstraint": m.region})
+    m.client("s3").create_bucket(Bucket=i["bucket"], CreateBucketConfiguration={"LocationConstraint": m.region})
     return i["bucket"], {**i, "arn": f"arn:aws:s3:::{i['bucket']}"}
 
 
@@ -102,46 +117,82 @@ def _bucket_setting(apply: Callable[[MotoMocks, dict], None]) -> Provisioner:
     def provision(m: MotoMocks, name: str, i: dict) -> tuple[str, dict]:
         apply(m, i)
         return i["bucket"], dict(i)
+
     return provision
 
 
 def _encryption(m: MotoMocks, i: dict) -> None:
     rule = i["rules"][0]
     default = rule["applyServerSideEncryptionByDefault"]
-    m.client("s3").put_bucket_encryption(Bucket=i["bucket"], ServerSideEncryptionConfiguration={"Rules": [{
-        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": default["sseAlgorithm"],
-                                               "KMSMasterKeyID": default["kmsMasterKeyId"]},
-        "BucketKeyEnabled": rule.get("bucketKeyEnabled", False)}]})
+    m.client("s3").put_bucket_encryption(
+        Bucket=i["bucket"],
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": default["sseAlgorithm"],
+                        "KMSMasterKeyID": default["kmsMasterKeyId"],
+                    },
+                    "BucketKeyEnabled": rule.get("bucketKeyEnabled", False),
+                }
+            ]
+        },
+    )
 
 
 def _public_access_block(m: MotoMocks, i: dict) -> None:
-    m.client("s3").put_public_access_block(Bucket=i["bucket"], PublicAccessBlockConfiguration={
-        "BlockPublicAcls": i["blockPublicAcls"], "BlockPublicPolicy": i["blockPublicPolicy"],
-        "IgnorePublicAcls": i["ignorePublicAcls"], "RestrictPublicBuckets": i["restrictPublicBuckets"]})
+    m.client("s3").put_public_access_block(
+        Bucket=i["bucket"],
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": i["blockPublicAcls"],
+            "BlockPublicPolicy": i["blockPublicPolicy"],
+            "IgnorePublicAcls": i["ignorePublicAcls"],
+            "RestrictPublicBuckets": i["restrictPublicBuckets"],
+        },
+    )
 
 
 def _lifecycle(m: MotoMocks, i: dict) -> None:
     # Numbers arrive from the Pulumi engine as floats; boto3 wants integers.
     rules = []
     for r in i["rules"]:
-        rule = {"ID": r["id"], "Status": r["status"], "Filter": {"Prefix": r["filter"]["prefix"]},
-                "Expiration": {"Days": int(r["expiration"]["days"])},
-                "AbortIncompleteMultipartUpload": {
-                    "DaysAfterInitiation": int(r["abortIncompleteMultipartUpload"]["daysAfterInitiation"])}}
+        rule = {
+            "ID": r["id"],
+            "Status": r["status"],
+            "Filter": {"Prefix": r["filter"]["prefix"]},
+            "Expiration": {"Days": int(r["expiration"]["days"])},
+            "AbortIncompleteMultipartUpload": {
+                "DaysAfterInitiation": int(r["abortIncompleteMultipartUpload"]["daysAfterInitiation"])
+            },
+        }
         if r.get("transitions"):
-            rule["Transitions"] = [{"Days": int(t["days"]), "StorageClass": t["storageClass"]} for t in r["transitions"]]
+            rule["Transitions"] = [
+                {"Days": int(t["days"]), "StorageClass": t["storageClass"]} for t in r["transitions"]
+            ]
         if r.get("noncurrentVersionExpiration"):
             rule["NoncurrentVersionExpiration"] = {
-                "NoncurrentDays": int(r["noncurrentVersionExpiration"]["noncurrentDays"])}
+                "NoncurrentDays": int(r["noncurrentVersionExpiration"]["noncurrentDays"])
+            }
         rules.append(rule)
     m.client("s3").put_bucket_lifecycle_configuration(Bucket=i["bucket"], LifecycleConfiguration={"Rules": rules})
 
 
 def _cors(m: MotoMocks, i: dict) -> None:
-    m.client("s3").put_bucket_cors(Bucket=i["bucket"], CORSConfiguration={"CORSRules": [{
-        "AllowedMethods": r["allowedMethods"], "AllowedOrigins": r["allowedOrigins"],
-        "AllowedHeaders": r.get("allowedHeaders", []), "ExposeHeaders": r.get("exposeHeaders", []),
-        "MaxAgeSeconds": int(r.get("maxAgeSeconds", 0))} for r in i["corsRules"]]})
+    m.client("s3").put_bucket_cors(
+        Bucket=i["bucket"],
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedMethods": r["allowedMethods"],
+                    "AllowedOrigins": r["allowedOrigins"],
+                    "AllowedHeaders": r.get("allowedHeaders", []),
+                    "ExposeHeaders": r.get("exposeHeaders", []),
+                    "MaxAgeSeconds": int(r.get("maxAgeSeconds", 0)),
+                }
+                for r in i["corsRules"]
+            ]
+        },
+    )
 
 
 def _policy(m: MotoMocks, i: dict) -> None:
@@ -156,21 +207,27 @@ def _policy(m: MotoMocks, i: dict) -> None:
 
 
 def _versioning(m: MotoMocks, i: dict) -> None:
-    m.client("s3").put_bucket_versioning(Bucket=i["bucket"], VersioningConfiguration={
-        "Status": i["versioningConfiguration"]["status"]})
+    m.client("s3").put_bucket_versioning(
+        Bucket=i["bucket"], VersioningConfiguration={"Status": i["versioningConfiguration"]["status"]}
+    )
 
 
 def _secret(m: MotoMocks, name: str, i: dict) -> tuple[str, dict]:
     arn = m.client("secretsmanager").create_secret(
-        Name=i["name"], Description=i.get("description", ""), KmsKeyId=i["kmsKeyId"])["ARN"]
+        Name=i["name"], Description=i.get("description", ""), KmsKeyId=i["kmsKeyId"]
+    )["ARN"]
     return arn, {**i, "arn": arn}
 
 
 def _queue(m: MotoMocks, name: str, i: dict) -> tuple[str, dict]:
     sqs = m.client("sqs")
-    url = sqs.create_queue(QueueName=i["name"], Attributes={
-        "MessageRetentionPeriod": str(int(i.get("messageRetentionSeconds", 345600))),
-        "SqsManagedSseEnabled": json.dumps(bool(i.get("sqsManagedSseEnabled")))})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName=i["name"],
+        Attributes={
+            "MessageRetentionPeriod": str(int(i.get("messageRetentionSeconds", 345600))),
+            "SqsManagedSseEnabled": json.dumps(bool(i.get("sqsManagedSseEnabled"))),
+        },
+    )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return url, {**i, "arn": arn, "url": url}
 
@@ -180,8 +237,9 @@ PROVISIONERS: dict[str, Provisioner] = {
     "aws:kms/alias:Alias": _kms_alias,
     "aws:dynamodb/table:Table": _table,
     "aws:s3/bucket:Bucket": _bucket,
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-        _bucket_setting(_encryption),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _bucket_setting(
+        _encryption
+    ),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _bucket_setting(_public_access_block),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _bucket_setting(_lifecycle),
     "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration": _bucket_setting(_cors),

@@ -11,11 +11,12 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 
 from components import packaging
+
 # ROOT and stack_config live in components.config (the runbooks and preflight need them
 # without the local stack); imported here for the program runs below and their callers.
 from components.config import PROJECT, ROOT, Settings, load_settings, stack_config  # noqa: F401
@@ -27,24 +28,25 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 
 @dataclass
 class Recorded:
-    type: str     # Pulumi type token, e.g. aws:dynamodb/table:Table
-    name: str     # logical name
+    type: str  # Pulumi type token, e.g. aws:dynamodb/table:Table
+    name: str  # logical name
     inputs: dict  # inputs as sent to the engine (camelCase keys)
     id: str
     state: dict
-    options: Optional["Options"] = None  # resource options, when run through OptionsMonitor
+    options: Options | None = None  # resource options, when run through OptionsMonitor
 
 
 @dataclass(frozen=True)
 class Options:
     """The resource options the engine receives (what `pulumi up` and `destroy` act on)."""
+
     urn: str
     protect: bool
     retain_on_delete: bool
     delete_before_replace: bool
     aliases: tuple[str, ...]  # alias URNs or names
-    provider: str             # an explicit provider reference, "" for the default one
-    parent: str = ""          # the parent's URN ("" under the stack itself)
+    provider: str  # an explicit provider reference, "" for the default one
+    parent: str = ""  # the parent's URN ("" under the stack itself)
 
 
 class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
@@ -56,8 +58,14 @@ class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             aliases = tuple(a.urn or a.spec.name for a in request.aliases) + tuple(request.aliasURNs)
             self.mocks.options[(request.type, request.name)] = Options(
-                response.urn, bool(request.protect), bool(request.retainOnDelete),
-                bool(request.deleteBeforeReplace), aliases, request.provider, request.parent)
+                response.urn,
+                bool(request.protect),
+                bool(request.retainOnDelete),
+                bool(request.deleteBeforeReplace),
+                aliases,
+                request.provider,
+                request.parent,
+            )
         return response
 
     def RegisterResourceOutputs(self, request):
@@ -68,7 +76,7 @@ class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-def install(mocks: "RecordingMocks", stack: str) -> None:
+def install(mocks: RecordingMocks, stack: str) -> None:
     """Installs `mocks` for `stack` with the options-recording monitor."""
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=OptionsMonitor(mocks))
 
@@ -97,8 +105,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": self.account_id, "arn": f"arn:aws:iam::{self.account_id}:user/local",
-                    "userId": "LOCAL", "id": self.account_id}, []
+            return {
+                "accountId": self.account_id,
+                "arn": f"arn:aws:iam::{self.account_id}:user/local",
+                "userId": "LOCAL",
+                "id": self.account_id,
+            }, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}, []
         raise NotImplementedError(f"no mock for the invoke {args.token}")
@@ -195,9 +207,12 @@ class ProgramRun:
     mocks: RecordingMocks
 
 
-def run_program(stack: str, mocks: Optional[RecordingMocks] = None,
-                catalog: tuple[Function, ...] = CATALOG,
-                config: Optional[dict[str, str]] = None) -> ProgramRun:
+def run_program(
+    stack: str,
+    mocks: RecordingMocks | None = None,
+    catalog: tuple[Function, ...] = CATALOG,
+    config: dict[str, str] | None = None,
+) -> ProgramRun:
     """Evaluates the program for `stack` (Pulumi.<stack>.yaml unless `config` is given)."""
     config = stack_config(stack) if config is None else config
     settings = load_settings(config.get, stack)

@@ -18,8 +18,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
+from typing import Any, Protocol
 
 from functions.catalog import Function
 from local.isolation import Environment
@@ -30,7 +31,7 @@ Resolver = Callable[[Function], Handler]
 _acting = threading.local()
 
 
-def current_function() -> Optional[str]:
+def current_function() -> str | None:
     """The catalog function whose role the AWS calls of this thread are made with: the one
     running here, or the one a trigger stand-in acts for (Lambda reads a stream and sends
     to failure queues with the function's execution role)."""
@@ -92,6 +93,7 @@ def import_handler(fn: Function) -> Handler:
 @dataclass
 class LambdaContext:
     """The attributes of Lambda's context object that Powertools and our code read."""
+
     function_name: str
     memory_limit_in_mb: int
     invoked_function_arn: str
@@ -120,10 +122,17 @@ class LocalLambda:
     `output(function, line)` (its log stream: EMF included). A custom `resolve` loads
     handlers in this process's shared modules instead (tests' stand-in handlers)."""
 
-    def __init__(self, functions: Mapping[str, Function], physical_names: Mapping[str, str],
-                 region: str, account_id: str, resolve: Optional[Resolver] = None,
-                 observer: Optional[InvocationObserver] = None, waits: Optional[WaitClock] = None,
-                 output: Optional[Callable[[str, str], None]] = None):
+    def __init__(
+        self,
+        functions: Mapping[str, Function],
+        physical_names: Mapping[str, str],
+        region: str,
+        account_id: str,
+        resolve: Resolver | None = None,
+        observer: InvocationObserver | None = None,
+        waits: WaitClock | None = None,
+        output: Callable[[str, str], None] | None = None,
+    ):
         """`observer` sees every invocation (the AWS/Lambda metrics); `waits` replaces the
         handler modules' waits (see the module docstring)."""
         self.functions = dict(functions)
@@ -145,7 +154,8 @@ class LocalLambda:
             if environment is None:
                 output = self._output
                 environment = self._environments[name] = Environment(
-                    name, (lambda line: output(name, line)) if output else None)
+                    name, (lambda line: output(name, line)) if output else None
+                )
             return environment
 
     def module(self, name: str, module: str):
@@ -164,7 +174,7 @@ class LocalLambda:
     def __contains__(self, name: str) -> bool:
         return name in self.functions
 
-    def invoke(self, name: str, event: dict, request_id: Optional[str] = None) -> Any:
+    def invoke(self, name: str, event: dict, request_id: str | None = None) -> Any:
         """`request_id`: Lambda keeps an asynchronous event's request id across its retries
         (the process function's claim relies on it); a new one otherwise."""
         fn = self.functions[name]
@@ -176,9 +186,12 @@ class LocalLambda:
                 self._waiting_modules.append(module)
         physical = self._names.get(name, name)
         context = LambdaContext(
-            function_name=physical, memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s,
+            function_name=physical,
+            memory_limit_in_mb=fn.memory_mb,
+            timeout_s=fn.timeout_s,
             invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}",
-            **({"aws_request_id": request_id} if request_id else {}))
+            **({"aws_request_id": request_id} if request_id else {}),
+        )
         with self._containers[name], acting_as(name):
             if self.observer is None:
                 return handler(event, context)
@@ -191,8 +204,9 @@ class LocalLambda:
                 return result
             finally:
                 waited = (self.waits.skipped - skipped) if self.waits else 0.0
-                self.observer.invocation_ended(physical, at, event, (time.monotonic() - started + waited) * 1000,
-                                               failed)
+                self.observer.invocation_ended(
+                    physical, at, event, (time.monotonic() - started + waited) * 1000, failed
+                )
 
     def close(self) -> None:
         """Gives the handler modules their own clock back."""

@@ -43,9 +43,9 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Mapping, Optional
+from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -55,8 +55,17 @@ EXEMPT_PREFIX = "x-ignore-"
 REQUIRED_FIELDS = ("key", "policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature")
 SIGV2_FIELDS = ("awsaccesskeyid", "signature")
 # Elements on which a policy may use `starts-with` (the rest take exact matches only).
-STARTS_WITH_ELEMENTS = ("acl", "cache-control", "content-type", "content-disposition", "content-encoding",
-                        "expires", "key", "success_action_redirect", "redirect")
+STARTS_WITH_ELEMENTS = (
+    "acl",
+    "cache-control",
+    "content-type",
+    "content-disposition",
+    "content-encoding",
+    "expires",
+    "key",
+    "success_action_redirect",
+    "redirect",
+)
 STARTS_WITH_PREFIXES = ("x-amz-meta-",)
 _AMZ_DATE = re.compile(r"^(\d{8})T\d{6}Z$")
 
@@ -65,6 +74,7 @@ _AMZ_DATE = re.compile(r"^(\d{8})T\d{6}Z$")
 class PostForm:
     """A POST Object form as S3 reads it: the fields before `file`, in order, and the
     file's size (`file_count` file fields were sent; only one is allowed)."""
+
     fields: tuple[tuple[str, str], ...]
     file_size: int = 0
     file_count: int = 1
@@ -73,7 +83,7 @@ class PostForm:
         """Every value of a field; form field names are matched case-insensitively."""
         return [v for k, v in self.fields if k.lower() == name.lower()]
 
-    def first(self, name: str) -> Optional[str]:
+    def first(self, name: str) -> str | None:
         found = self.values(name)
         return found[0] if found else None
 
@@ -81,6 +91,7 @@ class PostForm:
 @dataclass(frozen=True)
 class S3Error:
     """An S3 error answer: the status and the XML body S3 sends."""
+
     status: int
     code: str
     message: str
@@ -88,9 +99,11 @@ class S3Error:
 
     def xml(self, request_id: str) -> bytes:
         extra = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in self.details)
-        return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{self.code}</Code>'
-                f"<Message>{escape(self.message)}</Message>{extra}"
-                f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>").encode()
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{self.code}</Code>'
+            f"<Message>{escape(self.message)}</Message>{extra}"
+            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+        ).encode()
 
 
 def _denied(reason: str) -> S3Error:
@@ -98,20 +111,29 @@ def _denied(reason: str) -> S3Error:
 
 
 def _missing(name: str) -> S3Error:
-    return S3Error(400, "InvalidArgument", f"Bucket POST must contain a field named '{name}'.  "
-                   "If it is specified, please check the order of the fields.",
-                   (("ArgumentName", name), ("ArgumentValue", "")))
+    return S3Error(
+        400,
+        "InvalidArgument",
+        f"Bucket POST must contain a field named '{name}'.  If it is specified, please check the order of the fields.",
+        (("ArgumentName", name), ("ArgumentValue", "")),
+    )
 
 
 def _invalid_policy(reason: str) -> S3Error:
     return S3Error(400, "InvalidPolicyDocument", f"Invalid Policy: {reason}")
 
 
-SIGNATURE_MISMATCH = S3Error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match "
-                             "the signature you provided. Check your key and signing method.")
+SIGNATURE_MISMATCH = S3Error(
+    403,
+    "SignatureDoesNotMatch",
+    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+)
 ANONYMOUS = S3Error(403, "AccessDenied", "Access Denied")
-SIGV2 = S3Error(400, "InvalidRequest", "The authorization mechanism you have provided is not supported. "
-                "Please use AWS4-HMAC-SHA256.")
+SIGV2 = S3Error(
+    400,
+    "InvalidRequest",
+    "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+)
 
 
 def signing_key(secret_key: str, date: str, region: str, service: str = "s3") -> bytes:
@@ -127,17 +149,19 @@ def policy_signature(policy_b64: str, secret_key: str, date: str, region: str) -
     return hmac.new(signing_key(secret_key, date, region), policy_b64.encode(), hashlib.sha256).hexdigest()
 
 
-def check(form: PostForm, *, bucket: str, region: str, credentials: Mapping[str, str],
-          now: datetime) -> Optional[S3Error]:
+def check(form: PostForm, *, bucket: str, region: str, credentials: Mapping[str, str], now: datetime) -> S3Error | None:
     """None when S3 would accept the upload; otherwise the error S3 answers."""
-    return (_check_shape(form) or _check_signature(form, region, credentials)
-            or _check_policy(form, bucket, now))
+    return _check_shape(form) or _check_signature(form, region, credentials) or _check_policy(form, bucket, now)
 
 
-def _check_shape(form: PostForm) -> Optional[S3Error]:
+def _check_shape(form: PostForm) -> S3Error | None:
     if form.file_count != 1:
-        return S3Error(400, "IncorrectNumberOfFilesInPostRequest", "POST requires exactly one file upload per request.",
-                       (("ArgumentName", "file"), ("ArgumentValue", str(form.file_count))))
+        return S3Error(
+            400,
+            "IncorrectNumberOfFilesInPostRequest",
+            "POST requires exactly one file upload per request.",
+            (("ArgumentName", "file"), ("ArgumentValue", str(form.file_count))),
+        )
     names = {k.lower() for k, _ in form.fields}
     if names & set(SIGV2_FIELDS) and "x-amz-algorithm" not in names:
         return SIGV2
@@ -149,25 +173,39 @@ def _check_shape(form: PostForm) -> Optional[S3Error]:
     return None
 
 
-def _check_signature(form: PostForm, region: str, credentials: Mapping[str, str]) -> Optional[S3Error]:
-    algorithm, credential, amz_date = form.first("x-amz-algorithm"), form.first("x-amz-credential"), \
-        form.first("x-amz-date")
+def _check_signature(form: PostForm, region: str, credentials: Mapping[str, str]) -> S3Error | None:
+    algorithm, credential, amz_date = (
+        form.first("x-amz-algorithm"),
+        form.first("x-amz-credential"),
+        form.first("x-amz-date"),
+    )
     if algorithm != ALGORITHM:
-        return S3Error(400, "InvalidArgument", f"The algorithm must be {ALGORITHM}",
-                       (("ArgumentName", "x-amz-algorithm"), ("ArgumentValue", algorithm or "")))
+        return S3Error(
+            400,
+            "InvalidArgument",
+            f"The algorithm must be {ALGORITHM}",
+            (("ArgumentName", "x-amz-algorithm"), ("ArgumentValue", algorithm or "")),
+        )
     date_match = _AMZ_DATE.match(amz_date or "")
     if not date_match:
-        return S3Error(400, "InvalidArgument", "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
-                       (("ArgumentName", "x-amz-date"), ("ArgumentValue", amz_date or "")))
+        return S3Error(
+            400,
+            "InvalidArgument",
+            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
+            (("ArgumentName", "x-amz-date"), ("ArgumentValue", amz_date or "")),
+        )
     scope = (credential or "").split("/")
     if len(scope) != 5 or scope[3] != "s3" or scope[4] != "aws4_request":
-        return _scope_error("the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
+        return _scope_error(
+            'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
+        )
     access_key, date, scope_region = scope[0], scope[1], scope[2]
     if scope_region != region:
         return _scope_error(f"the region '{scope_region}' is wrong; expecting '{region}'")
     if date != date_match[1]:
-        return _scope_error(f"Invalid credential date \"{date}\". This date is not the same as X-Amz-Date: "
-                            f"\"{date_match[1]}\".")
+        return _scope_error(
+            f'Invalid credential date "{date}". This date is not the same as X-Amz-Date: "{date_match[1]}".'
+        )
     secret = credentials.get(access_key)
     if secret is None:
         return S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
@@ -181,7 +219,7 @@ def _scope_error(reason: str) -> S3Error:
     return S3Error(400, "AuthorizationQueryParametersError", f"Error parsing the X-Amz-Credential parameter; {reason}")
 
 
-def _check_policy(form: PostForm, bucket: str, now: datetime) -> Optional[S3Error]:
+def _check_policy(form: PostForm, bucket: str, now: datetime) -> S3Error | None:
     policy, error = _decode(form.first("policy"))
     if error:
         return error
@@ -199,21 +237,31 @@ def _check_policy(form: PostForm, bucket: str, now: datetime) -> Optional[S3Erro
         op, name, expected, spelt = parsed
         covered.add(name)
         actual = [bucket] if name == "bucket" else form.values(name)
-        holds = (all(v == expected for v in actual) if op == "eq"
-                 else all(v.startswith(expected) for v in actual))
+        holds = all(v == expected for v in actual) if op == "eq" else all(v.startswith(expected) for v in actual)
         if not actual or not holds:
             return _denied(f"Policy Condition failed: {json.dumps([op, '$' + spelt, expected])}")
-    extra = [k for k, _ in form.fields
-             if k.lower() not in covered and k.lower() not in EXEMPT_FIELDS and not k.lower().startswith(EXEMPT_PREFIX)]
+    extra = [
+        k
+        for k, _ in form.fields
+        if k.lower() not in covered and k.lower() not in EXEMPT_FIELDS and not k.lower().startswith(EXEMPT_PREFIX)
+    ]
     if extra:
         return _denied(f"Extra input fields: {', '.join(dict.fromkeys(extra))}")
     for low, high in ranges:
         if form.file_size > high:
-            return S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size",
-                           (("ProposedSize", str(form.file_size)), ("MaxSizeAllowed", str(high))))
+            return S3Error(
+                400,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+                (("ProposedSize", str(form.file_size)), ("MaxSizeAllowed", str(high))),
+            )
         if form.file_size < low:
-            return S3Error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size",
-                           (("ProposedSize", str(form.file_size)), ("MinSizeAllowed", str(low))))
+            return S3Error(
+                400,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed size",
+                (("ProposedSize", str(form.file_size)), ("MinSizeAllowed", str(low))),
+            )
     return None
 
 
@@ -223,7 +271,7 @@ class _Policy:
     conditions: list
 
 
-def _decode(policy_b64: str) -> tuple[Optional[_Policy], Optional[S3Error]]:
+def _decode(policy_b64: str) -> tuple[_Policy | None, S3Error | None]:
     try:
         document = json.loads(base64.b64decode(policy_b64, validate=True))
     except (binascii.Error, ValueError):
@@ -240,29 +288,32 @@ def _decode(policy_b64: str) -> tuple[Optional[_Policy], Optional[S3Error]]:
     return _Policy(expiration, document["conditions"]), None
 
 
-def _parse_time(value: object) -> Optional[datetime]:
+def _parse_time(value: object) -> datetime | None:
     """ISO 8601 in UTC, with or without milliseconds (e.g. 2013-08-01T12:00:00.000Z)."""
     if not isinstance(value, str) or not value.endswith("Z"):
         return None
     for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
         try:
-            return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc)
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
     return None
 
 
-def _parse_condition(condition: object) -> tuple[tuple, Optional[S3Error]]:
+def _parse_condition(condition: object) -> tuple[tuple, S3Error | None]:
     """("eq" | "starts-with", lower-case element, value, element as spelt) or
     ("content-length-range", min, max)."""
     if isinstance(condition, dict) and len(condition) == 1:
-        (name, value), = condition.items()
+        ((name, value),) = condition.items()
         return _element(["eq", f"${name}", value], condition)
     if isinstance(condition, list) and condition and isinstance(condition[0], str):
         op = condition[0].lower()
         if op == "content-length-range":
-            if len(condition) == 3 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                                           for v in condition[1:]) and condition[1] <= condition[2]:
+            if (
+                len(condition) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in condition[1:])
+                and condition[1] <= condition[2]
+            ):
                 return (op, condition[1], condition[2]), None
             return (), _invalid_policy(f"Invalid content-length-range Condition: {json.dumps(condition)}")
         if op in ("eq", "starts-with") and len(condition) == 3:
@@ -270,12 +321,13 @@ def _parse_condition(condition: object) -> tuple[tuple, Optional[S3Error]]:
     return (), _invalid_policy(f"Invalid Condition: {json.dumps(condition)}")
 
 
-def _element(condition: list, original: object) -> tuple[tuple, Optional[S3Error]]:
+def _element(condition: list, original: object) -> tuple[tuple, S3Error | None]:
     op, name, value = condition
     if not isinstance(name, str) or not isinstance(value, str) or not name.startswith("$") or len(name) < 2:
         return (), _invalid_policy(f"Invalid Simple-Condition: {json.dumps(original)}")
     element = name[1:].lower()
     if op == "starts-with" and not (element in STARTS_WITH_ELEMENTS or element.startswith(STARTS_WITH_PREFIXES)):
-        return (), _invalid_policy(f"Invalid Condition: 'starts-with' is not supported on {name[1:]}: "
-                                   f"{json.dumps(original)}")
+        return (), _invalid_policy(
+            f"Invalid Condition: 'starts-with' is not supported on {name[1:]}: {json.dumps(original)}"
+        )
     return (op, element, value, name[1:]), None

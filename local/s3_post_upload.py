@@ -14,9 +14,9 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Mapping, Optional
+from datetime import UTC, datetime
 
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
@@ -27,8 +27,9 @@ from local.s3_post_policy import PostForm, S3Error, check
 Clock = Callable[[], datetime]
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
-MALFORMED = S3Error(400, "MalformedPOSTRequest",
-                    "The body of your POST request is not well-formed multipart/form-data.")
+MALFORMED = S3Error(
+    400, "MalformedPOSTRequest", "The body of your POST request is not well-formed multipart/form-data."
+)
 # Virtual-hosted style: <bucket>.s3.<region>.amazonaws.com, <bucket>.s3.amazonaws.com, <bucket>.localhost.
 _VIRTUAL_HOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*?)\.(?:s3[.-][a-z0-9.-]*amazonaws\.com|localhost)$")
 
@@ -38,21 +39,20 @@ class _Part:
     name: str
     headers: Headers
     data: bytes
-    filename: Optional[str] = None
+    filename: str | None = None
 
 
 @dataclass(frozen=True)
 class ParsedUpload:
     form: PostForm
-    fields: tuple[_Part, ...]   # before the file, in order
-    file: Optional[_Part]
+    fields: tuple[_Part, ...]  # before the file, in order
+    file: _Part | None
 
 
-def post_object_bucket(environ: dict) -> Optional[str]:
+def post_object_bucket(environ: dict) -> str | None:
     """The bucket a POST Object request writes to, or None for any other request."""
     content_type, _ = parse_options_header(environ.get("CONTENT_TYPE", ""))
-    if environ.get("REQUEST_METHOD") != "POST" or content_type != "multipart/form-data" \
-            or environ.get("QUERY_STRING"):
+    if environ.get("REQUEST_METHOD") != "POST" or content_type != "multipart/form-data" or environ.get("QUERY_STRING"):
         return None
     path = environ.get("PATH_INFO", "")
     host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0].lower()
@@ -63,13 +63,13 @@ def post_object_bucket(environ: dict) -> Optional[str]:
     return segments[0] if len(segments) == 1 and segments[0] else None
 
 
-def parse_upload(body: bytes, boundary: str) -> Optional[ParsedUpload]:
+def parse_upload(body: bytes, boundary: str) -> ParsedUpload | None:
     """The form as S3 reads it, or None when the body is not well-formed multipart."""
     decoder = MultipartDecoder(boundary.encode())
     decoder.receive_data(body)
     decoder.receive_data(None)
     parts: list[_Part] = []
-    current: Optional[tuple[str, Headers, Optional[str]]] = None
+    current: tuple[str, Headers, str | None] | None = None
     chunks: list[bytes] = []
     try:
         while True:
@@ -88,7 +88,7 @@ def parse_upload(body: bytes, boundary: str) -> Optional[ParsedUpload]:
     except ValueError:
         return None
     files = [i for i, p in enumerate(parts) if p.name.lower() == "file"]
-    before = parts[:files[0]] if files else parts
+    before = parts[: files[0]] if files else parts
     try:
         fields = tuple((p.name, p.data.decode("utf-8")) for p in before)
     except UnicodeDecodeError:
@@ -121,8 +121,9 @@ class S3PostPolicy:
     """The middleware. `credentials` maps access key ids to secret keys; `region` is the
     buckets' region; `clock` is read for every upload (tests move it instead of waiting)."""
 
-    def __init__(self, app: WsgiApp, region: str, credentials: Mapping[str, str],
-                 clock: Clock = lambda: datetime.now(timezone.utc)):
+    def __init__(
+        self, app: WsgiApp, region: str, credentials: Mapping[str, str], clock: Clock = lambda: datetime.now(UTC)
+    ):
         self.app, self.region, self.credentials, self.clock = app, region, dict(credentials), clock
         self.refused: list[str] = []  # the codes of refused uploads, for tests
 
@@ -134,13 +135,18 @@ class S3PostPolicy:
         _, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
         boundary = options.get("boundary")
         upload = parse_upload(body, boundary) if boundary else None
-        error = MALFORMED if upload is None else check(
-            upload.form, bucket=bucket, region=self.region, credentials=self.credentials, now=self.clock())
+        error = (
+            MALFORMED
+            if upload is None
+            else check(upload.form, bucket=bucket, region=self.region, credentials=self.credentials, now=self.clock())
+        )
         if error is not None:
             self.refused.append(error.code)
             payload = error.xml(uuid.uuid4().hex[:16].upper())
-            start_response(f"{error.status} {_REASONS[error.status]}",
-                           [("Content-Type", "application/xml"), ("Content-Length", str(len(payload)))])
+            start_response(
+                f"{error.status} {_REASONS[error.status]}",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(payload)))],
+            )
             return [payload]
         forwarded = encode_upload(upload, boundary)
         environ = {**environ, "wsgi.input": io.BytesIO(forwarded), "CONTENT_LENGTH": str(len(forwarded))}

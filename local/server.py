@@ -15,8 +15,8 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
 
 from functions.catalog import CATALOG, Function
 from local.gateway import HttpResponse, json_error
@@ -53,10 +53,17 @@ class _Server(ThreadingHTTPServer):
 class LocalStack:
     """One per process: moto's state is process-wide."""
 
-    def __init__(self, port: int = 8080, host: str = "127.0.0.1", stack: str = "dev",
-                 catalog: tuple[Function, ...] = CATALOG, resolve: Optional[Resolver] = None,
-                 background: bool = True, role_client_hook: Optional[Callable[[object], None]] = None,
-                 config: Optional[dict[str, str]] = None):
+    def __init__(
+        self,
+        port: int = 8080,
+        host: str = "127.0.0.1",
+        stack: str = "dev",
+        catalog: tuple[Function, ...] = CATALOG,
+        resolve: Resolver | None = None,
+        background: bool = True,
+        role_client_hook: Callable[[object], None] | None = None,
+        config: dict[str, str] | None = None,
+    ):
         """`background=False` leaves the pollers and the alarm ticker to the caller
         (`poll_once`, `alarms.evaluate_due`), for tests. `role_client_hook` sees each
         client the trigger stand-ins make calls with a function's role (stream reads,
@@ -69,7 +76,7 @@ class LocalStack:
         self._statuses_lock = threading.Lock()
         self.metrics = MetricStore(local_scale(os.environ.get("SERENYA_LOCAL_PERIOD_S")))
         self.routes = RouteTable()
-        self._http: Optional[ThreadingHTTPServer] = None
+        self._http: ThreadingHTTPServer | None = None
         self._started: list[Plugin] = []
         # The wiring: each stand-in gets the ones it uses; they start in this order.
         self._moto = MotoPlugin(config or {})
@@ -77,19 +84,29 @@ class LocalStack:
         self._stores = StoresPlugin(self._moto, self._identity, self._deliver_to_webhook)
         self._metrics = MetricsPlugin(self._moto, self.metrics)
         self._faults = FaultsPlugin(self._moto, self._metrics, int(os.environ.get("SERENYA_LOCAL_FAULT_SEED") or 0))
-        self._functions = FunctionsPlugin(self._moto, self._metrics, self._faults, resolve,
-                                          (self._identity, self._stores))
+        self._functions = FunctionsPlugin(
+            self._moto, self._metrics, self._faults, resolve, (self._identity, self._stores)
+        )
         self._gateway = GatewayPlugin(self._moto, self._functions, self._metrics)
         self._triggers = TriggersPlugin(self._moto, self._functions, role_client_hook)
         self._alarms = AlarmsPlugin(self._moto, self._metrics)
         self._dashboards = DashboardsPlugin(self._moto, self._metrics, self._alarms)
         self.plugins: tuple[Plugin, ...] = (
-            self._moto, self._identity, self._stores, self._metrics, self._faults, self._functions,
-            self._gateway, self._triggers, self._alarms, self._dashboards,
-            HealthPlugin(self._moto, self._triggers, self._alarms))
+            self._moto,
+            self._identity,
+            self._stores,
+            self._metrics,
+            self._faults,
+            self._functions,
+            self._gateway,
+            self._triggers,
+            self._alarms,
+            self._dashboards,
+            HealthPlugin(self._moto, self._triggers, self._alarms),
+        )
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         # Bind first: the identity provider's URLs name the port.
         http = _Server((self.host, self.port), _handler_for(self))
         self.port = http.server_address[1]
@@ -213,7 +230,7 @@ class LocalStack:
         return self._gateway.handle(request)
 
 
-def _bounded_stop(plugin: Plugin) -> Optional[str]:
+def _bounded_stop(plugin: Plugin) -> str | None:
     """Runs `plugin.stop()` for at most STOP_LIMIT_S; what went wrong, or None."""
     errors: list[BaseException] = []
 
@@ -241,8 +258,13 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             url = urllib.parse.urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            request = LocalRequest(self.command, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True),
-                                   {k: v for k, v in self.headers.items()}, body)
+            request = LocalRequest(
+                self.command,
+                url.path,
+                urllib.parse.parse_qs(url.query, keep_blank_values=True),
+                {k: v for k, v in self.headers.items()},
+                body,
+            )
             try:
                 response = stack.dispatch(request)
             except Exception as e:  # the emulator itself failed: say so, in the contract's format
@@ -259,10 +281,15 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(response.body)
             # Route templates only, like the deployed access log ($context.resourcePath):
             # paths carry job ids and Play purchase tokens; queries and bodies personal data.
-            ACCESS_LOG.info("%s %s -> %d (%.0f ms)", self.command, stack.loggable_path(url.path), response.status,
-                            (time.monotonic() - started) * 1000)
+            ACCESS_LOG.info(
+                "%s %s -> %d (%.0f ms)",
+                self.command,
+                stack.loggable_path(url.path),
+                response.status,
+                (time.monotonic() - started) * 1000,
+            )
 
-        def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             """http.server's own refusals (request line over 64 KiB, a header line over 64 KiB,
             more than 100 headers, bad syntax) in the contract's error format, not its HTML
             page. Oversized headers are 413 payload_too_large, as API Gateway answers them."""

@@ -42,8 +42,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from components.alarms import KMS_QUOTAS
 from local import emf
@@ -60,6 +61,7 @@ _STARTED, _PARAMS = "serenya_metrics_started", "serenya_metrics_params"
 class DetailedMethods:
     """Which methods send per-method metrics: a method's own settings win over the
     stage's `*/*` (its methodPath escapes "/" as "~1", components/api.method_path)."""
+
     stage: bool = False
     methods: Mapping[tuple[str, str], bool] = field(default_factory=dict)  # (resource, METHOD) -> enabled
 
@@ -84,11 +86,12 @@ def detailed_methods(method_settings: Iterable[Any]) -> DetailedMethods:
 @dataclass
 class StackFacts:
     """What the metrics are named after, from the program's resources."""
+
     api_name: str
     stage: str
     detailed_api_metrics: DetailedMethods
-    log_groups: Mapping[str, str]           # catalog name -> /aws/lambda/<physical>
-    model_id: Optional[str] = None
+    log_groups: Mapping[str, str]  # catalog name -> /aws/lambda/<physical>
+    model_id: str | None = None
     queues: Mapping[str, str] = field(default_factory=dict)  # queue name -> URL
     buckets: tuple[str, ...] = ()
 
@@ -100,7 +103,7 @@ class Telemetry:
         self._lock = threading.Lock()
         self._emitters: list = []
         self.emf_errors: Counter[str] = Counter()  # by kind, for tests and /local/health
-        self._storage_sampled_at: Optional[float] = None
+        self._storage_sampled_at: float | None = None
 
     # -- AWS/Lambda ------------------------------------------------------------------
     def invocation_started(self, name: str, physical: str) -> tuple[float, int]:
@@ -126,8 +129,9 @@ class Telemetry:
             self.store.put("AWS/Lambda", "IteratorAge", {"FunctionName": physical}, age, "Milliseconds", at)
 
     # -- AWS/ApiGateway ----------------------------------------------------------------
-    def api_request(self, resource: Optional[str], method: str, status: int, latency_ms: float,
-                    integration_ms: Optional[float]) -> None:
+    def api_request(
+        self, resource: str | None, method: str, status: int, latency_ms: float, integration_ms: float | None
+    ) -> None:
         api = {"ApiName": self.facts.api_name}
         stage = {**api, "Stage": self.facts.stage}
         sets = [api, stage]
@@ -142,7 +146,7 @@ class Telemetry:
                 self.store.put("AWS/ApiGateway", "IntegrationLatency", dims, integration_ms, "Milliseconds")
 
     # -- EMF ---------------------------------------------------------------------------
-    def emf_line(self, line: str, function: Optional[str]) -> None:
+    def emf_line(self, line: str, function: str | None) -> None:
         try:
             data = emf.parse(line)
         except (emf.InvalidEmf, emf.UnparsableEmf) as e:
@@ -183,16 +187,22 @@ class Telemetry:
         if status < 300:
             elapsed = (time.monotonic() - context.get(_STARTED, time.monotonic())) * 1000
             for table in tables:
-                self.store.put("AWS/DynamoDB", "SuccessfulRequestLatency", {"TableName": table, "Operation": operation},
-                               elapsed, "Milliseconds")
+                self.store.put(
+                    "AWS/DynamoDB",
+                    "SuccessfulRequestLatency",
+                    {"TableName": table, "Operation": operation},
+                    elapsed,
+                    "Milliseconds",
+                )
         elif status >= 500:
             for table in tables:
                 self.store.put("AWS/DynamoDB", "SystemErrors", {"TableName": table, "Operation": operation}, 1, "Count")
         elif code in THROTTLING:
             kind = "ReadThrottleEvents" if operation in READS else "WriteThrottleEvents"
             for table in tables:
-                self.store.put("AWS/DynamoDB", "ThrottledRequests", {"TableName": table, "Operation": operation}, 1,
-                               "Count")
+                self.store.put(
+                    "AWS/DynamoDB", "ThrottledRequests", {"TableName": table, "Operation": operation}, 1, "Count"
+                )
                 self.store.put("AWS/DynamoDB", kind, {"TableName": table}, 1, "Count")
         elif code == "ConditionalCheckFailedException":
             for table in tables:
@@ -206,11 +216,16 @@ class Telemetry:
         # As KMS publishes it: the shared quota's metric for a cryptographic operation,
         # the operation's own otherwise (components/alarms.KMS_QUOTAS).
         resource = next((q.resource for q in KMS_QUOTAS if model.name in q.operations), model.name)
-        self.store.put("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": resource,
-                                                  "Class": "None"}, 1, "Count")
+        self.store.put(
+            "AWS/Usage",
+            "CallCount",
+            {"Service": "KMS", "Type": "API", "Resource": resource, "Class": "None"},
+            1,
+            "Count",
+        )
 
     # -- the model ------------------------------------------------------------------------
-    def model_call(self, status: int, code: str, latency_ms: float, usage: Optional[Mapping[str, int]]) -> None:
+    def model_call(self, status: int, code: str, latency_ms: float, usage: Mapping[str, int] | None) -> None:
         model = self.facts.model_id
         if not model:
             return
@@ -233,8 +248,11 @@ class Telemetry:
         the evaluation at its end sees them), and S3's daily storage metrics."""
         at = evaluated_at - self.store.resolution / 2
         for name, url in self.facts.queues.items():
-            visible = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-                          ["Attributes"]["ApproximateNumberOfMessages"])
+            visible = int(
+                sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                    "ApproximateNumberOfMessages"
+                ]
+            )
             self.store.put("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name}, visible, "Count", at)
         day = self.store.local_seconds(86_400)
         if self._storage_sampled_at is not None and at - self._storage_sampled_at < day:
@@ -245,27 +263,40 @@ class Telemetry:
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
                 for obj in page.get("Contents", []):
                     count, size = count + 1, size + obj["Size"]
-            self.store.put("AWS/S3", "NumberOfObjects", {"BucketName": bucket, "StorageType": "AllStorageTypes"},
-                           count, "Count", at)
-            self.store.put("AWS/S3", "BucketSizeBytes", {"BucketName": bucket, "StorageType": "StandardStorage"},
-                           size, "Bytes", at)
-
+            self.store.put(
+                "AWS/S3",
+                "NumberOfObjects",
+                {"BucketName": bucket, "StorageType": "AllStorageTypes"},
+                count,
+                "Count",
+                at,
+            )
+            self.store.put(
+                "AWS/S3", "BucketSizeBytes", {"BucketName": bucket, "StorageType": "StandardStorage"}, size, "Bytes", at
+            )
 
 
 def _tables(operation: str, params: Mapping[str, Any]) -> list[str]:
     def name(table: str) -> str:
         return table.rsplit("/", 1)[-1] if table.startswith("arn:") else table
+
     if "TableName" in params:
         return [name(params["TableName"])]
     if operation in ("BatchGetItem", "BatchWriteItem"):
         return [name(t) for t in params.get("RequestItems", {})]
     if operation in ("TransactWriteItems", "TransactGetItems"):
-        return sorted({name(spec["TableName"]) for item in params.get("TransactItems", [])
-                       for spec in item.values() if isinstance(spec, dict) and "TableName" in spec})
+        return sorted(
+            {
+                name(spec["TableName"])
+                for item in params.get("TransactItems", [])
+                for spec in item.values()
+                if isinstance(spec, dict) and "TableName" in spec
+            }
+        )
     return []
 
 
-def _iterator_age_ms(event: Any) -> Optional[float]:
+def _iterator_age_ms(event: Any) -> float | None:
     """How old the batch's last stream record is, for a DynamoDB stream batch."""
     records = event.get("Records") if isinstance(event, dict) else None
     if not records or not isinstance(records[-1], dict) or records[-1].get("eventSource") != "aws:dynamodb":
@@ -274,4 +305,3 @@ def _iterator_age_ms(event: Any) -> Optional[float]:
     if not isinstance(created, (int, float)):
         return None
     return max(0.0, (time.time() - created) * 1000)
-

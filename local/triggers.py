@@ -29,9 +29,10 @@ import json
 import threading
 import urllib.parse
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from local.runtime import LocalLambda, acting_as
 
@@ -54,13 +55,24 @@ def dead_letter_message(event: dict, request_id: str, error: BaseException) -> t
     https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html#invocation-dlq"""
     message = str(error) or type(error).__name__
     message = message.encode()[:DLQ_ERROR_MESSAGE_BYTES].decode(errors="ignore")
-    return event, {"RequestID": {"DataType": "String", "StringValue": request_id},
-                   "ErrorCode": {"DataType": "Number", "StringValue": "200"},
-                   "ErrorMessage": {"DataType": "String", "StringValue": message}}
+    return event, {
+        "RequestID": {"DataType": "String", "StringValue": request_id},
+        "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+        "ErrorMessage": {"DataType": "String", "StringValue": message},
+    }
 
 
-def stream_failure_record(*, request_id: str, function_arn: str, invocations: int, function_error: bool,
-                          stream_arn: str, shard_id: str, records: list[dict], at: datetime) -> dict:
+def stream_failure_record(
+    *,
+    request_id: str,
+    function_arn: str,
+    invocations: int,
+    function_error: bool,
+    stream_arn: str,
+    shard_id: str,
+    records: list[dict],
+    at: datetime,
+) -> dict:
     """The invocation record a stream event source mapping sends to its on-failure
     destination, field for field as the example of "Retain discarded records for a
     DynamoDB event source in Lambda":
@@ -70,11 +82,15 @@ def stream_failure_record(*, request_id: str, function_arn: str, invocations: in
     if function_error:
         response["functionError"] = "Unhandled"
     return {
-        "requestContext": {"requestId": request_id, "functionArn": function_arn,
-                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": invocations},
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": function_arn,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": invocations,
+        },
         "responseContext": response,
         "version": "1.0",
-        "timestamp": at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "DDBStreamBatchInfo": {
             "shardId": shard_id,
             "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
@@ -87,29 +103,33 @@ def stream_failure_record(*, request_id: str, function_arn: str, invocations: in
     }
 
 
-def _iso_seconds(epoch: Any) -> Optional[str]:
+def _iso_seconds(epoch: Any) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(float(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
 class StreamMapping:
     """The settings of a stream EventSourceMapping the local poller honours."""
+
     batch_size: int = 100
     maximum_retry_attempts: int = 3
     bisect_batch_on_function_error: bool = False
     report_batch_item_failures: bool = False
 
     @classmethod
-    def from_inputs(cls, inputs: Mapping[str, Any]) -> "StreamMapping":
+    def from_inputs(cls, inputs: Mapping[str, Any]) -> StreamMapping:
         """From the inputs the program gave aws.lambda_.EventSourceMapping (camelCase)."""
         retries = int(inputs.get("maximumRetryAttempts", -1))
         if retries < 0:
             raise ValueError("infinite stream retries (-1) are not emulated: a poison record would stop the poller")
-        return cls(batch_size=int(inputs.get("batchSize", 100)), maximum_retry_attempts=retries,
-                   bisect_batch_on_function_error=bool(inputs.get("bisectBatchOnFunctionError", False)),
-                   report_batch_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []))
+        return cls(
+            batch_size=int(inputs.get("batchSize", 100)),
+            maximum_retry_attempts=retries,
+            bisect_batch_on_function_error=bool(inputs.get("bisectBatchOnFunctionError", False)),
+            report_batch_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []),
+        )
 
 
 class _Poller:
@@ -117,9 +137,9 @@ class _Poller:
 
     def __init__(self):
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self.errors: list[str] = []  # what failed for good, for /local/health and tests
-        self._cycles = 0             # background polls completed
+        self._cycles = 0  # background polls completed
         self._cycled = threading.Condition()
 
     def poll_once(self) -> int:
@@ -154,8 +174,17 @@ class _Poller:
 
 
 class S3Dispatcher(_Poller):
-    def __init__(self, s3, bucket: str, prefix: str, function: str, functions: LocalLambda,
-                 region: str, send_failure: SendFailure, retries: int = DEFAULT_ASYNC_RETRIES):
+    def __init__(
+        self,
+        s3,
+        bucket: str,
+        prefix: str,
+        function: str,
+        functions: LocalLambda,
+        region: str,
+        send_failure: SendFailure,
+        retries: int = DEFAULT_ASYNC_RETRIES,
+    ):
         super().__init__()
         self._s3, self._bucket, self._prefix = s3, bucket, prefix
         self._function, self._functions = function, functions
@@ -180,19 +209,27 @@ class S3Dispatcher(_Poller):
         return len(objects)
 
     def _event(self, obj: dict) -> dict:
-        return {"Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": self._region,
-            "eventTime": obj["LastModified"].astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
-            "eventName": "ObjectCreated:Post",
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "bucket": {"name": self._bucket, "arn": f"arn:aws:s3:::{self._bucket}"},
-                "object": {"key": urllib.parse.quote_plus(obj["Key"], safe="/"), "size": obj["Size"],
-                           "eTag": obj["ETag"].strip('"'), "sequencer": f"{obj['LastModified'].timestamp():.6f}"},
-            },
-        }]}
+        return {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "awsRegion": self._region,
+                    "eventTime": obj["LastModified"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                    "eventName": "ObjectCreated:Post",
+                    "s3": {
+                        "s3SchemaVersion": "1.0",
+                        "bucket": {"name": self._bucket, "arn": f"arn:aws:s3:::{self._bucket}"},
+                        "object": {
+                            "key": urllib.parse.quote_plus(obj["Key"], safe="/"),
+                            "size": obj["Size"],
+                            "eTag": obj["ETag"].strip('"'),
+                            "sequencer": f"{obj['LastModified'].timestamp():.6f}",
+                        },
+                    },
+                }
+            ]
+        }
 
     def _deliver(self, event: dict) -> None:
         error, request_id = None, str(uuid.uuid4())  # one event, one request id across its retries
@@ -207,14 +244,22 @@ class S3Dispatcher(_Poller):
 
 
 class StreamPoller(_Poller):
-    def __init__(self, streams, stream_arn: str, function: str, mapping: StreamMapping,
-                 functions: LocalLambda, send_failure: SendFailure, function_arn: str = ""):
+    def __init__(
+        self,
+        streams,
+        stream_arn: str,
+        function: str,
+        mapping: StreamMapping,
+        functions: LocalLambda,
+        send_failure: SendFailure,
+        function_arn: str = "",
+    ):
         super().__init__()
         self._streams, self._arn = streams, stream_arn
         self._function_arn = function_arn or function
         self._function, self.mapping, self._functions = function, mapping, functions
         self._send_failure = send_failure
-        self._iterators: dict[str, Optional[str]] = {}
+        self._iterators: dict[str, str | None] = {}
         self._pending: dict[str, list[dict]] = {}  # records read but not yet delivered, per shard
 
     def poll_once(self) -> int:
@@ -228,16 +273,18 @@ class StreamPoller(_Poller):
             with acting_as(self._function):
                 if shard_id not in self._iterators:
                     self._iterators[shard_id] = self._streams.get_shard_iterator(
-                        StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                        StreamArn=self._arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                    )["ShardIterator"]
                 iterator = self._iterators[shard_id]
                 if iterator:
                     reply = self._streams.get_records(ShardIterator=iterator)
                     self._iterators[shard_id] = reply.get("NextShardIterator")
                     self._pending.setdefault(shard_id, []).extend(
-                        _lambda_record(r, self._arn) for r in reply["Records"])
+                        _lambda_record(r, self._arn) for r in reply["Records"]
+                    )
             pending = self._pending.get(shard_id, [])
             while pending:
-                batch, pending = pending[:self.mapping.batch_size], pending[self.mapping.batch_size:]
+                batch, pending = pending[: self.mapping.batch_size], pending[self.mapping.batch_size :]
                 self._deliver(batch, shard_id)
                 delivered += len(batch)
             self._pending[shard_id] = []
@@ -273,14 +320,23 @@ class StreamPoller(_Poller):
                 error = "batch item failure reported" if first >= 0 else "invalid batchItemFailures"
             if retries_left == 0:
                 self.errors.append(f"{self._function}: {error}")
-                self._send_failure(stream_failure_record(
-                    request_id=str(uuid.uuid4()), function_arn=self._function_arn, invocations=invocations,
-                    function_error=function_error, stream_arn=self._arn, shard_id=shard_id, records=records,
-                    at=datetime.now(timezone.utc)), {})
+                self._send_failure(
+                    stream_failure_record(
+                        request_id=str(uuid.uuid4()),
+                        function_arn=self._function_arn,
+                        invocations=invocations,
+                        function_error=function_error,
+                        stream_arn=self._arn,
+                        shard_id=shard_id,
+                        records=records,
+                        at=datetime.now(UTC),
+                    ),
+                    {},
+                )
                 return
             retries_left -= 1
 
-    def _first_failure(self, records: list[dict], reply: Any) -> Optional[int]:
+    def _first_failure(self, records: list[dict], reply: Any) -> int | None:
         """None when the batch succeeded; else the index to retry from (0: all of it)."""
         if not self.mapping.report_batch_item_failures or not isinstance(reply, dict):
             return None
@@ -292,7 +348,6 @@ class StreamPoller(_Poller):
         if any(not i or i not in sequence for i in identifiers):
             return 0
         return min(sequence.index(i) for i in identifiers)
-
 
 
 def _lambda_record(record: dict, stream_arn: str) -> dict:

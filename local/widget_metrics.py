@@ -23,7 +23,6 @@ expression can refer to them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional, Union
 
 SAME = "."
 REST = "..."
@@ -53,7 +52,7 @@ class ExpressionEntry:
     id: str = ""
 
 
-Entry = Union[MetricEntry, ExpressionEntry]
+Entry = MetricEntry | ExpressionEntry
 
 
 def _value(item: object, index: int) -> str:
@@ -62,7 +61,7 @@ def _value(item: object, index: int) -> str:
     return str(item)
 
 
-def expand(values: list[str], previous: Optional[list[str]]) -> list[str]:
+def expand(values: list[str], previous: list[str] | None) -> list[str]:
     """`values` with "..." and "." replaced from `previous` (the last metric's values)."""
     if REST in values:
         if values.count(REST) > 1:
@@ -70,10 +69,10 @@ def expand(values: list[str], previous: Optional[list[str]]) -> list[str]:
         if previous is None:
             raise MetricsArrayError('"..." needs a metric entry before it')
         at = values.index(REST)
-        before, after = values[:at], values[at + 1:]
+        before, after = values[:at], values[at + 1 :]
         if len(before) + len(after) > len(previous):
             raise MetricsArrayError(f'"..." in {values} gives more values than the previous metric {previous} has')
-        values = before + previous[len(before):len(previous) - len(after)] + after
+        values = before + previous[len(before) : len(previous) - len(after)] + after
     out = []
     for i, v in enumerate(values):
         if v == SAME:
@@ -89,7 +88,7 @@ def resolve(metrics: object) -> list[Entry]:
     if not isinstance(metrics, list):
         raise MetricsArrayError("`metrics` must be an array of arrays")
     entries: list[Entry] = []
-    previous: Optional[list[str]] = None
+    previous: list[str] | None = None
     for n, raw in enumerate(metrics, start=1):
         if not isinstance(raw, list) or not raw:
             raise MetricsArrayError(f"metrics entry {n} must be a non-empty array")
@@ -105,8 +104,9 @@ def resolve(metrics: object) -> list[Entry]:
             raw = raw[:-1]
         values = expand([_value(v, i) for i, v in enumerate(raw)], previous)
         if len(values) < 2 or len(values) % 2:
-            raise MetricsArrayError(f"metrics entry {n}: {values} is not namespace, metric name and "
-                                    f"dimension name/value pairs")
+            raise MetricsArrayError(
+                f"metrics entry {n}: {values} is not namespace, metric name and dimension name/value pairs"
+            )
         pairs = tuple((values[i], values[i + 1]) for i in range(2, len(values), 2))
         if len({name for name, _ in pairs}) != len(pairs):
             raise MetricsArrayError(f"metrics entry {n}: a dimension is named twice in {values}")

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from functions.common import lazy, tokens, users
+from functions.common.api import api_handler
 from functions.common.clock import now_iso
 from functions.common.http import ApiError, make_resolver, parse_body
 from functions.common.oauth import Identity, IdentityError, clean_name, verify_id_token
-from functions.common.api import api_handler
 from functions.common.observability import count, logger
 
 if TYPE_CHECKING:
@@ -26,8 +26,12 @@ if TYPE_CHECKING:
 app = make_resolver()
 # Each request loads what it needs on first use (its pydantic model, PyJWT for the ID token,
 # cryptography for the KMS signature); a provisioned container loads them at init.
-lazy.preload("functions.auth.models", "jwt", "cryptography.hazmat.primitives.asymmetric.utils",
-             "cryptography.hazmat.primitives.ciphers.aead")
+lazy.preload(
+    "functions.auth.models",
+    "jwt",
+    "cryptography.hazmat.primitives.asymmetric.utils",
+    "cryptography.hazmat.primitives.ciphers.aead",
+)
 
 
 def _failure(provider: str, reason: str) -> None:
@@ -45,32 +49,46 @@ def _verify(request: SignInRequest) -> Identity:
     except IdentityError as e:
         _failure(request.provider, e.reason)
         if e.reason == "jwks_unavailable":
-            raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "identity_provider_unavailable",
-                           "the identity provider could not be reached; try again") from None
+            raise ApiError(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "identity_provider_unavailable",
+                "the identity provider could not be reached; try again",
+            ) from None
         raise ApiError(HTTPStatus.UNAUTHORIZED, "invalid_token", "the ID token could not be verified") from None
 
 
 def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _session(token: tokens.IssuedToken, session_id: str, device_id: str) -> dict:
-    return {"id": session_id, "issued_at": _iso(token.issued_at), "expires_at": _iso(token.expires_at),
-            "device_id": device_id}
+    return {
+        "id": session_id,
+        "issued_at": _iso(token.issued_at),
+        "expires_at": _iso(token.expires_at),
+        "device_id": device_id,
+    }
 
 
 def _signed_in(token: tokens.IssuedToken, item: dict) -> dict:
-    return {"access_token": token.token, "token_type": "Bearer", "expires_in": token.expires_in,
-            "user": users.to_user(item)}
+    return {
+        "access_token": token.token,
+        "token_type": "Bearer",
+        "expires_in": token.expires_in,
+        "user": users.to_user(item),
+    }
 
 
 def _sign_in(user_id: str, request: SignInRequest, flow: str, consents: dict) -> dict:
     session_id = str(uuid.uuid4())
     token = tokens.issue(user_id, session_id)
     now = now_iso()
-    changes = {"session": _session(token, session_id, request.device.device_id),
-               "device": request.device.model_dump(exclude_none=True),
-               "last_sign_in_at": now, "updated_at": now}
+    changes = {
+        "session": _session(token, session_id, request.device.device_id),
+        "device": request.device.model_dump(exclude_none=True),
+        "last_sign_in_at": now,
+        "updated_at": now,
+    }
     changes.update({f"consents.{name}": consent for name, consent in consents.items()})
     item = users.update(user_id, changes)
     if item is None:  # deleted between lookup and update
@@ -90,27 +108,37 @@ def onboarding():
     from functions.auth.models import OnboardingRequest
 
     request = parse_body(app, OnboardingRequest)
-    missing = [c for c in users.REQUIRED_CONSENTS
-               if c not in request.consents.given() or not request.consents.given()[c].accepted]
+    missing = [
+        c
+        for c in users.REQUIRED_CONSENTS
+        if c not in request.consents.given() or not request.consents.given()[c].accepted
+    ]
     if missing:
-        raise ApiError(HTTPStatus.BAD_REQUEST, "consent_required",
-                       f"these consents must be accepted: {', '.join(missing)}")
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "consent_required", f"these consents must be accepted: {', '.join(missing)}"
+        )
     identity = _verify(request)
     if identity.email and not identity.email_verified:
         # An address the provider has not verified may belong to someone else: no account.
         _failure(request.provider, "email_not_verified")
-        raise ApiError(HTTPStatus.FORBIDDEN, "email_not_verified",
-                       "the identity provider has not verified this email address")
+        raise ApiError(
+            HTTPStatus.FORBIDDEN, "email_not_verified", "the identity provider has not verified this email address"
+        )
     consents = _recorded(request)
     user_id = users.user_id_for(identity.provider, identity.subject)
     if user_id is None:
         user_id, session_id = str(uuid.uuid4()), str(uuid.uuid4())
         token = tokens.issue(user_id, session_id)
-        account = users.new_account(identity, clean_name(request.given_name), clean_name(request.family_name),
-                                    consents,
-                                    request.device.model_dump(exclude_none=True),
-                                    _session(token, session_id, request.device.device_id),
-                                    now_iso(), user_id=user_id)
+        account = users.new_account(
+            identity,
+            clean_name(request.given_name),
+            clean_name(request.family_name),
+            consents,
+            request.device.model_dump(exclude_none=True),
+            _session(token, session_id, request.device.device_id),
+            now_iso(),
+            user_id=user_id,
+        )
         try:
             users.create(account, identity)
             _success(identity.provider, "onboarding")
@@ -130,8 +158,9 @@ def _winner(identity: Identity) -> str:
         if user_id and users.exists(user_id):
             return user_id
         time.sleep(0.05 * (attempt + 1))
-    raise ApiError(HTTPStatus.CONFLICT, "onboarding_conflict",
-                   "another sign-up for this account is in progress; try again")
+    raise ApiError(
+        HTTPStatus.CONFLICT, "onboarding_conflict", "another sign-up for this account is in progress; try again"
+    )
 
 
 @app.post("/api/v1/auth/oauth-signin")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field
 
@@ -13,13 +13,13 @@ IdToken = Field(min_length=20, max_length=8192)
 class SignInRequest(Strict):
     provider: Provider
     id_token: str = IdToken
-    nonce: Optional[str] = Field(default=None, min_length=1, max_length=256)
+    nonce: str | None = Field(default=None, min_length=1, max_length=256)
     device: Device
 
 
 class OnboardingRequest(SignInRequest):
     # Trimmed to 100 characters without control or format characters (oauth.clean_name);
     # longer input is bounded, not refused.
-    given_name: Optional[str] = Field(default=None, min_length=1, max_length=1000)
-    family_name: Optional[str] = Field(default=None, min_length=1, max_length=1000)
+    given_name: str | None = Field(default=None, min_length=1, max_length=1000)
+    family_name: str | None = Field(default=None, min_length=1, max_length=1000)
     consents: Consents = Field(default_factory=Consents)

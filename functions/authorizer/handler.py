@@ -50,7 +50,11 @@ def handler(event, context):
         raise _refuse("account_deleted")
     return {
         "principalId": claims["sub"],
-        "policyDocument": {"Version": "2012-10-17", "Statement": [{
-            "Action": "execute-api:Invoke", "Effect": "Allow", "Resource": api_resource(event["methodArn"])}]},
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": api_resource(event["methodArn"])}
+            ],
+        },
         "context": {"user_id": claims["sub"], "session_id": claims["sid"]},
     }

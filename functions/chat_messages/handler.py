@@ -7,13 +7,14 @@ from pathlib import Path
 from functions.common import jobs, lazy, quotas, users
 from functions.common.api import api_handler
 from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded
-from functions.common.observability import count
 from functions.common.limits import MAX_CHAT_BYTES, MAX_CHAT_TOKENS, estimated_tokens
+from functions.common.observability import count
 
 app = make_resolver()
 lazy.preload("functions.common.requests")  # the request models (pydantic)
-PROMPT_IDS = {p["id"] for p in json.loads(
-    (Path(__file__).parent.parent / "common" / "chat_prompts.json").read_text())["prompts"]}
+PROMPT_IDS = {
+    p["id"] for p in json.loads((Path(__file__).parent.parent / "common" / "chat_prompts.json").read_text())["prompts"]
+}
 
 
 @app.post("/api/v1/chat/messages")
@@ -29,8 +30,11 @@ def message():
     data = request.model_dump(mode="json", exclude_none=True)
     # What the model reads: the whole request as text, and the question once more (tasks.py).
     if estimated_tokens(json.dumps(data, ensure_ascii=False)) + estimated_tokens(request.message) > MAX_CHAT_TOKENS:
-        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
-                       "the conversation and results would not fit the model's context: send less of them")
+        raise ApiError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "payload_too_large",
+            "the conversation and results would not fit the model's context: send less of them",
+        )
     found = users.plan_and_identity(user_id)
     if found is None:
         raise account_gone()

@@ -28,4 +28,5 @@ def profile_key(user_id: str) -> dict[str, str]:
 def exists(user_id: str) -> bool:
     """One strongly consistent read: a deletion is seen by the next request."""
     return "Item" in aws.table(settings().require("table_name")).get_item(
-        Key=profile_key(user_id), ConsistentRead=True, ProjectionExpression=CHECKED_ATTRIBUTE)
+        Key=profile_key(user_id), ConsistentRead=True, ProjectionExpression=CHECKED_ATTRIBUTE
+    )

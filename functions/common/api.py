@@ -15,8 +15,9 @@ def api_handler(app):
     @instrumented(correlation_paths.API_GATEWAY_REST)
     def handler(event, context):
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-        logger.append_keys(route=f"{event.get('httpMethod', '')} {event.get('resource', '')}",
-                           user_id=authorizer.get("user_id"))  # None on public routes: not logged
+        logger.append_keys(
+            route=f"{event.get('httpMethod', '')} {event.get('resource', '')}", user_id=authorizer.get("user_id")
+        )  # None on public routes: not logged
         response = app.resolve(event, context)
         logger.info("request answered", extra={"status_code": response.get("statusCode")})
         return response

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
-from typing import Optional
+from functools import cache
 
 import boto3
 from botocore.config import Config
@@ -22,17 +21,17 @@ _CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard",
 _S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
 
 
-def region() -> Optional[str]:
+def region() -> str | None:
     """The function's region (Lambda sets AWS_REGION), named explicitly to every client."""
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str):
     return boto3.client(service, region_name=region(), config=_S3_CONFIG if service == "s3" else _CONFIG)
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str):
     return boto3.resource("dynamodb", region_name=region(), config=_CONFIG).Table(name)
 

@@ -2,13 +2,13 @@
 clocks a function that waits reads (`Clock`)."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class Clock:
     """The clocks and the pause of a function that waits (the process function's backoff).
     Lambda runs the real ones; a process that runs the function itself (the local stack,
     tests) gives it others through the handler module's `use_clock`."""
+
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep

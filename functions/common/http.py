@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from http import HTTPStatus
-from typing import Any, Optional
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -30,7 +30,7 @@ dumps = partial(json.dumps, separators=(",", ":"), cls=Encoder, allow_nan=False)
 class ApiError(Exception):
     """A request that cannot be served; becomes a 4xx (or 5xx) with a contract error code."""
 
-    def __init__(self, status: int, code: str, message: str, retry_after: Optional[int] = None):
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.status = int(status)
         self.code = code
@@ -38,24 +38,23 @@ class ApiError(Exception):
         self.retry_after = retry_after  # seconds: a Retry-After header and "retry_after" in the body
 
 
-def error_body(code: str, message: str, request_id: str, retry_after: Optional[int] = None) -> str:
+def error_body(code: str, message: str, request_id: str, retry_after: int | None = None) -> str:
     error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
     if retry_after is not None:
         error["retry_after"] = retry_after
     return dumps({"error": error})
 
 
-def error_response(status: int, code: str, message: str, request_id: str,
-                   retry_after: Optional[int] = None) -> Response:
+def error_response(status: int, code: str, message: str, request_id: str, retry_after: int | None = None) -> Response:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return Response(status_code=status, content_type=JSON, headers=headers,
-                    body=error_body(code, message, request_id, retry_after))
+    return Response(
+        status_code=status, content_type=JSON, headers=headers, body=error_body(code, message, request_id, retry_after)
+    )
 
 
 def quota_exceeded(refusal) -> ApiError:
     """429 `quota_exceeded` for a refusal of common/quotas.py, with when to try again."""
-    return ApiError(HTTPStatus.TOO_MANY_REQUESTS, "quota_exceeded", refusal.describe(),
-                    retry_after=refusal.retry_after)
+    return ApiError(HTTPStatus.TOO_MANY_REQUESTS, "quota_exceeded", refusal.describe(), retry_after=refusal.retry_after)
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -78,8 +77,11 @@ def require_json_media_type(app: APIGatewayRestResolver) -> None:
     media_type, *params = [p.strip().lower() for p in header(app, "Content-Type").split(";")]
     charset_ok = all(p.replace(" ", "") in ("charset=utf-8", 'charset="utf-8"') for p in params if p)
     if media_type != JSON or not charset_ok:
-        raise ApiError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                       "send the body as Content-Type: application/json")
+        raise ApiError(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        )
 
 
 def parse_json_object(app: APIGatewayRestResolver, max_bytes: int = MAX_BODY_BYTES) -> dict:
@@ -89,20 +91,25 @@ def parse_json_object(app: APIGatewayRestResolver, max_bytes: int = MAX_BODY_BYT
     require_json_media_type(app)
     body = app.current_event.body or ""
     if len(body) > max_bytes or len(body.encode()) > max_bytes:  # characters first: no copy of a huge body
-        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
-                       f"the body may be at most {max_bytes // 1024} KiB")
+        raise ApiError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", f"the body may be at most {max_bytes // 1024} KiB"
+        )
     try:
         data = safejson.loads(body)
     except (ValueError, TypeError):  # JSONDecodeError and UnsafeJson are ValueErrors
-        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json",
-                       "the body must be a JSON object (nesting at most 64 deep, numbers at most 100 digits)") from None
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            "invalid_json",
+            "the body must be a JSON object (nesting at most 64 deep, numbers at most 100 digits)",
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", "the body must be a JSON object")
     return data
 
 
-def parse_body(app: APIGatewayRestResolver, model, read_only: frozenset[str] = frozenset(),
-               max_bytes: int = MAX_BODY_BYTES):
+def parse_body(
+    app: APIGatewayRestResolver, model, read_only: frozenset[str] = frozenset(), max_bytes: int = MAX_BODY_BYTES
+):
     """The request body as `model` (pydantic): 400 `invalid_json` when it is not a JSON object,
     400 `read_only_field` when it tries to set one of `read_only`, 422 when the schema fails."""
     from pydantic import ValidationError  # only functions that take a body pay for pydantic
@@ -149,7 +156,7 @@ class _Resolver(APIGatewayRestResolver):
         return response
 
 
-def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayRestResolver:
+def make_resolver(cors_origins: tuple[str, ...] | None = None) -> APIGatewayRestResolver:
     """An APIGatewayRestResolver with validation, CORS for the stack's origins, and the
     contract's error format for every failure."""
     origins = settings().allowed_origins if cors_origins is None else cors_origins
@@ -178,7 +185,8 @@ def make_resolver(cors_origins: Optional[tuple[str, ...]] = None) -> APIGatewayR
         # The traceback goes to the log; the event (tokens, personal data) does not.
         logger.exception("unhandled error", extra={"error_type": type(e).__name__})
         count("UnhandledErrors")
-        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error",
-                              "something went wrong on our side", request_id())
+        return error_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side", request_id()
+        )
 
     return app

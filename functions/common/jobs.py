@@ -28,7 +28,6 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 from botocore.exceptions import ClientError
 
@@ -39,7 +38,7 @@ from functions.common.settings import settings
 
 KINDS = ("result", "chat", "report")
 PREFIXES = ("incoming/", "outgoing/", "claims/")  # everything under them names its user
-UPLOAD_URL_SECONDS = 300          # presigned POSTs expire quickly
+UPLOAD_URL_SECONDS = 300  # presigned POSTs expire quickly
 UPLOAD_WINDOW_SECONDS = UPLOAD_URL_SECONDS + 60  # an upload started at expiry may still land
 PROCESSING_TIMEOUT_SECONDS = 15 * 60
 CLOCK_SKEW_MS = 60_000
@@ -47,8 +46,10 @@ STATUS_META, ERROR_META = "status", "error-code"
 DELETED = "deleted"  # the status metadata of cleanup's tombstone
 # [0-9], not \d: \d matches every Unicode digit ("٣", Arabic-Indic), which int() reads
 # too, so one job would have many spellings.
-_JOB_ID = re.compile(r"^(result|chat|report)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-                     r"_([0-9]{13})_([A-Za-z0-9]{16})$")
+_JOB_ID = re.compile(
+    r"^(result|chat|report)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"_([0-9]{13})_([A-Za-z0-9]{16})$"
+)
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,14 @@ class JobId:
         return f"claims/{self.value}"
 
 
-def new_job_id(kind: str, user_id: str, now_ms: Optional[int] = None) -> JobId:
+def new_job_id(kind: str, user_id: str, now_ms: int | None = None) -> JobId:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     value = f"{kind}_{user_id}_{now_ms}_{secrets.token_hex(8)}"
     log_job(value, kind)
     return JobId(kind, user_id, now_ms, value)
 
 
-def parse(job_id: str) -> Optional[JobId]:
+def parse(job_id: str) -> JobId | None:
     """The job id when it is well formed and not from the future; None otherwise."""
     match = _JOB_ID.fullmatch(job_id or "")  # fullmatch: "$" would accept a trailing newline
     if not match or int(match[3]) > time.time() * 1000 + CLOCK_SKEW_MS:
@@ -86,7 +87,7 @@ def parse(job_id: str) -> Optional[JobId]:
     return JobId(match[1], match[2], int(match[3]), job_id)
 
 
-def owned(job_id: str, user_id: str, kinds: tuple[str, ...] = KINDS) -> Optional[JobId]:
+def owned(job_id: str, user_id: str, kinds: tuple[str, ...] = KINDS) -> JobId | None:
     """The parsed id when it is of an accepted kind and the caller's own (exact match)."""
     job = parse(job_id)
     if job is None or job.kind not in kinds or job.user_id != user_id:
@@ -98,10 +99,10 @@ def owned(job_id: str, user_id: str, kinds: tuple[str, ...] = KINDS) -> Optional
 @dataclass(frozen=True)
 class JobState:
     status: str  # pending | processing | completed | failed | not_found
-    error_code: Optional[str] = None
+    error_code: str | None = None
 
     @property
-    def error(self) -> Optional[dict]:
+    def error(self) -> dict | None:
         if self.error_code is None:
             return None
         return {"code": self.error_code, "message": ERROR_MESSAGES.get(self.error_code, "the job failed")}
@@ -120,7 +121,7 @@ ERROR_MESSAGES = {
 }
 
 
-def _head(key: str) -> Optional[dict]:
+def _head(key: str) -> dict | None:
     try:
         return aws.client("s3").head_object(Bucket=settings().require("temp_bucket"), Key=key)
     except ClientError as e:
@@ -129,7 +130,7 @@ def _head(key: str) -> Optional[dict]:
         raise
 
 
-def outcome_status(job: JobId) -> Optional[str]:
+def outcome_status(job: JobId) -> str | None:
     """completed, failed or DELETED when outgoing/ holds something; None otherwise."""
     outgoing = _head(job.outgoing)
     return None if outgoing is None else outgoing["Metadata"].get(STATUS_META, "completed")
@@ -140,7 +141,7 @@ def _state_of(metadata: dict) -> JobState:
     return JobState("not_found") if status == DELETED else JobState(status, metadata.get(ERROR_META))
 
 
-def state(job: JobId, now: Optional[float] = None) -> JobState:
+def state(job: JobId, now: float | None = None) -> JobState:
     now = time.time() if now is None else now
     outgoing = _head(job.outgoing)
     if outgoing is not None:
@@ -160,7 +161,7 @@ def state(job: JobId, now: Optional[float] = None) -> JobState:
     return JobState("not_found")
 
 
-def _get_outgoing(job: JobId) -> Optional[dict]:
+def _get_outgoing(job: JobId) -> dict | None:
     try:
         return aws.client("s3").get_object(Bucket=settings().require("temp_bucket"), Key=job.outgoing)
     except ClientError as e:
@@ -169,7 +170,7 @@ def _get_outgoing(job: JobId) -> Optional[dict]:
         raise
 
 
-def outcome_or_state(job: JobId) -> tuple[Optional[dict], JobState]:
+def outcome_or_state(job: JobId) -> tuple[dict | None, JobState]:
     """The outcome when there is one (one GET on the common path), else the state.
     An outcome written between the GET and the HEADs is read again, never reported
     as completed without its content; a tombstone is "not found" from that same GET."""
@@ -188,9 +189,14 @@ def outcome_or_state(job: JobId) -> tuple[Optional[dict], JobState]:
 
 def write_input(job: JobId, payload: dict) -> None:
     """Input of a chat or report job; its arrival under incoming/ starts processing."""
-    aws.client("s3").put_object(Bucket=settings().require("temp_bucket"), Key=job.incoming,
-                                Body=json.dumps(payload, allow_nan=False).encode(), ContentType="application/json",
-                                ServerSideEncryption="aws:kms", SSEKMSKeyId=settings().require("data_key_arn"))
+    aws.client("s3").put_object(
+        Bucket=settings().require("temp_bucket"),
+        Key=job.incoming,
+        Body=json.dumps(payload, allow_nan=False).encode(),
+        ContentType="application/json",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=settings().require("data_key_arn"),
+    )
 
 
 # What S3 answers a conditional write that lost (If-None-Match on an existing key, or a
@@ -201,9 +207,15 @@ _LOST_CONDITION = ("PreconditionFailed", "412", "ConditionalRequestConflict", "4
 def _put_once(key: str, body: bytes, **extra) -> bool:
     """Writes `key` only if it does not exist yet; False when another writer was first."""
     try:
-        aws.client("s3").put_object(Bucket=settings().require("temp_bucket"), Key=key, Body=body,
-                                    IfNoneMatch="*", ServerSideEncryption="aws:kms",
-                                    SSEKMSKeyId=settings().require("data_key_arn"), **extra)
+        aws.client("s3").put_object(
+            Bucket=settings().require("temp_bucket"),
+            Key=key,
+            Body=body,
+            IfNoneMatch="*",
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=settings().require("data_key_arn"),
+            **extra,
+        )
     except ClientError as e:
         if e.response["Error"]["Code"] in _LOST_CONDITION:
             return False
@@ -219,7 +231,9 @@ def write_outcome(job: JobId, outcome: dict) -> bool:
     if status == "failed":
         metadata[ERROR_META] = outcome["error"]["code"]
     # allow_nan=False: what the result route serves is JSON (RFC 8259, section 6) or not stored
-    return _put_once(job.outgoing, json.dumps(outcome, allow_nan=False).encode(), ContentType="application/json", Metadata=metadata)
+    return _put_once(
+        job.outgoing, json.dumps(outcome, allow_nan=False).encode(), ContentType="application/json", Metadata=metadata
+    )
 
 
 def claim(job: JobId, owner: str) -> bool:
@@ -242,20 +256,28 @@ def completed(job: JobId, key: str, value: dict) -> dict:
 
 
 def failed(job: JobId, code: str) -> dict:
-    return {"job_id": job.value, "status": "failed",
-            "error": {"code": code, "message": ERROR_MESSAGES.get(code, "the job failed")},
-            "completed_at": now_iso()}
+    return {
+        "job_id": job.value,
+        "status": "failed",
+        "error": {"code": code, "message": ERROR_MESSAGES.get(code, "the job failed")},
+        "completed_at": now_iso(),
+    }
 
 
 def delete(job: JobId) -> None:
     """Replaces the outcome with a tombstone (first, so a job still running cannot write
     one afterwards), then deletes the input and the claim."""
     s3, bucket = aws.client("s3"), settings().require("temp_bucket")
-    s3.put_object(Bucket=bucket, Key=job.outgoing, Body=b"", ContentType="application/octet-stream",
-                  Metadata={STATUS_META: DELETED}, ServerSideEncryption="aws:kms",
-                  SSEKMSKeyId=settings().require("data_key_arn"))
-    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": job.incoming}, {"Key": job.claim}],
-                                                 "Quiet": True})
+    s3.put_object(
+        Bucket=bucket,
+        Key=job.outgoing,
+        Body=b"",
+        ContentType="application/octet-stream",
+        Metadata={STATUS_META: DELETED},
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=settings().require("data_key_arn"),
+    )
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": job.incoming}, {"Key": job.claim}], "Quiet": True})
 
 
 def delete_all_of(user_id: str) -> int:

@@ -14,7 +14,7 @@ MAX_CHAT_BYTES = 256 * 1024
 # a larger one is refused before it is read, so nobody can spend the routes' latency
 # objective (and page on-call) with megabytes of padding the parser would scan first.
 MAX_BODY_BYTES = 64 * 1024
-MAX_WEBHOOK_BYTES = 256 * 1024   # an App Store notification carries its certificate chain
+MAX_WEBHOOK_BYTES = 256 * 1024  # an App Store notification carries its certificate chain
 # What fits the model's context, estimated before the call from the text the model will
 # read (characters, not bytes: the prompt is UTF-8 text, and a body's size says little
 # about its tokens - 240 KB of emoji are three times the tokens of 240 KB of JSON).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +18,7 @@ class Strict(BaseModel):
 class Device(Strict):
     platform: Literal["ios", "android"]
     device_id: str = Field(min_length=1, max_length=128)
-    app_version: Optional[str] = Field(default=None, max_length=32)
+    app_version: str | None = Field(default=None, max_length=32)
 
 
 class Consent(Strict):
@@ -28,16 +28,17 @@ class Consent(Strict):
 
 class Biometric(Strict):
     enabled: bool
-    method: Optional[Literal["face", "fingerprint", "iris"]] = None
+    method: Literal["face", "fingerprint", "iris"] | None = None
 
 
 class Consents(Strict):
     """The consents a user gives; each is optional in a request."""
-    privacy_policy: Optional[Consent] = None
-    terms_of_service: Optional[Consent] = None
-    marketing: Optional[Consent] = None
-    research: Optional[Consent] = None
-    health_data_processing: Optional[Consent] = None
+
+    privacy_policy: Consent | None = None
+    terms_of_service: Consent | None = None
+    marketing: Consent | None = None
+    research: Consent | None = None
+    health_data_processing: Consent | None = None
 
     def given(self) -> dict[str, Consent]:
         return {name: getattr(self, name) for name in type(self).model_fields if getattr(self, name) is not None}

@@ -19,8 +19,9 @@ import re
 import threading
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 from functions.common import safejson
 
@@ -43,10 +44,15 @@ class Provider:
 
 
 PROVIDERS = {
-    "google": Provider("google", ("https://accounts.google.com", "accounts.google.com"),
-                       "https://www.googleapis.com/oauth2/v3/certs", "GOOGLE_CLIENT_IDS"),
-    "apple": Provider("apple", ("https://appleid.apple.com",),
-                      "https://appleid.apple.com/auth/keys", "APPLE_CLIENT_IDS"),
+    "google": Provider(
+        "google",
+        ("https://accounts.google.com", "accounts.google.com"),
+        "https://www.googleapis.com/oauth2/v3/certs",
+        "GOOGLE_CLIENT_IDS",
+    ),
+    "apple": Provider(
+        "apple", ("https://appleid.apple.com",), "https://appleid.apple.com/auth/keys", "APPLE_CLIENT_IDS"
+    ),
 }
 
 
@@ -62,11 +68,11 @@ class IdentityError(Exception):
 class Identity:
     provider: str
     subject: str
-    email: Optional[str]
+    email: str | None
     email_verified: bool
-    name: Optional[str]
-    given_name: Optional[str]
-    family_name: Optional[str]
+    name: str | None
+    given_name: str | None
+    family_name: str | None
 
 
 # Google's certs answer carries `Cache-Control: public, max-age=...` (hours) and Google
@@ -74,20 +80,21 @@ class Identity:
 # we also cap it at an hour so a withdrawn key cannot outlive that in a warm container.
 # Without a max-age (Apple sends none) the keys are kept DEFAULT_TTL_S.
 MIN_TTL_S, DEFAULT_TTL_S, MAX_TTL_S = 60, 300, 3600
-REFETCH_INTERVAL_S = 60       # at most one fetch per interval for kids the cache lacks
+REFETCH_INTERVAL_S = 60  # at most one fetch per interval for kids the cache lacks
 MAX_JWKS_BYTES = 256 * 1024
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,40})\"?\s*(?:,|$)", re.IGNORECASE)
 
 
-def fetch_jwks(url: str) -> tuple[dict, Optional[str]]:
+def fetch_jwks(url: str) -> tuple[dict, str | None]:
     """(the JWKS document, its Cache-Control header). IdentityError("jwks_unavailable")
     when it cannot be read."""
     import urllib.error
     import urllib.request
 
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json"}),
-                                    timeout=3) as answer:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers={"Accept": "application/json"}), timeout=3
+        ) as answer:
             body = answer.read(MAX_JWKS_BYTES + 1)
             cache_control = answer.headers.get("Cache-Control")
         if len(body) > MAX_JWKS_BYTES:
@@ -97,7 +104,7 @@ def fetch_jwks(url: str) -> tuple[dict, Optional[str]]:
         raise IdentityError("jwks_unavailable") from None
 
 
-def ttl_seconds(cache_control: Optional[str]) -> int:
+def ttl_seconds(cache_control: str | None) -> int:
     """How long a JWKS answer is kept: its max-age, within MIN_TTL_S..MAX_TTL_S
     (no-store and no-cache: the minimum; no max-age: DEFAULT_TTL_S)."""
     directives = (cache_control or "").lower()
@@ -111,8 +118,9 @@ class KeyCache:
     """One provider's signing keys, by kid, with an expiry and a rate-limited refetch.
     `fetch` and `clock` (monotonic seconds) are injected: tests move time without sleeping."""
 
-    def __init__(self, url: str, fetch: Callable[[str], tuple[dict, Optional[str]]],
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, url: str, fetch: Callable[[str], tuple[dict, str | None]], clock: Callable[[], float] = time.monotonic
+    ):
         self.url, self._fetch, self._clock = url, fetch, clock
         self._keys: dict[str, jwt.PyJWK] = {}
         self._expires = float("-inf")
@@ -175,7 +183,7 @@ def as_bool(value) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[str]] = None) -> dict:
+def verify_claims(provider_name: str, id_token: str, audiences: list[str] | None = None) -> dict:
     """The claims of a token signed by the provider's current keys, issued by it, for one
     of `audiences` (the configured client ids by default), unexpired."""
     import jwt
@@ -198,9 +206,15 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
             raise IdentityError("algorithm_not_allowed")
         kid = header.get("kid")
         key = _jwks(jwks_url).key(kid if isinstance(kid, str) else "")
-        claims = jwt.decode(id_token, key.key, algorithms=ALGORITHMS, audience=audiences,
-                            issuer=issuers, leeway=LEEWAY_SECONDS,
-                            options={"require": ["iss", "aud", "sub", "iat", "exp"]})
+        claims = jwt.decode(
+            id_token,
+            key.key,
+            algorithms=ALGORITHMS,
+            audience=audiences,
+            issuer=issuers,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["iss", "aud", "sub", "iat", "exp"]},
+        )
     except IdentityError:
         raise
     except safejson.UnsafeJson:
@@ -222,7 +236,7 @@ def verify_claims(provider_name: str, id_token: str, audiences: Optional[list[st
     return claims
 
 
-def verify_id_token(provider_name: str, id_token: str, nonce: Optional[str] = None) -> Identity:
+def verify_id_token(provider_name: str, id_token: str, nonce: str | None = None) -> Identity:
     claims = verify_claims(provider_name, id_token)
     provider = PROVIDERS[provider_name]
     # A token that carries a nonce was requested for one sign-in: without the request's
@@ -235,10 +249,14 @@ def verify_id_token(provider_name: str, id_token: str, nonce: Optional[str] = No
             raise IdentityError("nonce_mismatch")
     email = claims.get("email")
     return Identity(
-        provider=provider.name, subject=str(claims["sub"]),
-        email=email if isinstance(email, str) else None, email_verified=as_bool(claims.get("email_verified")),
-        name=clean_name(claims.get("name")), given_name=clean_name(claims.get("given_name")),
-        family_name=clean_name(claims.get("family_name")))
+        provider=provider.name,
+        subject=str(claims["sub"]),
+        email=email if isinstance(email, str) else None,
+        email_verified=as_bool(claims.get("email_verified")),
+        name=clean_name(claims.get("name")),
+        given_name=clean_name(claims.get("given_name")),
+        family_name=clean_name(claims.get("family_name")),
+    )
 
 
 MAX_NAME_CHARS = 100
@@ -256,9 +274,20 @@ _JOINERS = frozenset("\u200c\u200d")
 # fillers, variation selectors, Khmer inherent vowels, the combining grapheme joiner...;
 # the Cf ones among them go by category already) and the blank Braille pattern. And the
 # categories that are no character to show: surrogates (Cs), private use (Co), unassigned (Cn).
-_IGNORABLE = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
-              (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
-              (0xE0000, 0xE0FFF), (0x2800, 0x2800))
+_IGNORABLE = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+    (0x2800, 0x2800),
+)
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 
@@ -283,7 +312,7 @@ def _joins_letters(chars: list[str], i: int) -> bool:
     return _letter_before(chars, i - 1) and i + 1 < len(chars) and unicodedata.category(chars[i + 1]).startswith("L")
 
 
-def clean_name(value) -> Optional[str]:
+def clean_name(value) -> str | None:
     """A name as it may be stored and shown: without control or format characters (but
     the joiners between letters), trimmed, at most 100 characters once cleaned; None when
     nothing is left."""

@@ -17,8 +17,8 @@ from functools import wraps
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
-from aws_lambda_powertools.utilities import jmespath_utils
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities import jmespath_utils
 
 # Most invocations publish no metric of their own; that is not worth a warning each time.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -34,8 +34,9 @@ _function: ContextVar[str] = ContextVar("function", default="unknown")
 
 def _emit(name: str, value: float, unit: MetricUnit, dimensions: dict[str, str]) -> None:
     stack = os.environ.get("SERENYA_ENV", "local")
-    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE,
-                       default_dimensions={"service": SERVICE, "stack": stack}) as metric:
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE, "stack": stack}
+    ) as metric:
         metric.add_dimension(name="function", value=_function.get())
         for key, dimension in dimensions.items():
             metric.add_dimension(name=key, value=str(dimension))
@@ -72,6 +73,7 @@ def instrumented(correlation_id_path: str = ""):
     (tests/functions/test_request_isolation.py). `cold_start` is true on the first
     invocation of this handler, which is the container's first (Powertools sets its own
     flag only in `inject_lambda_context`, which this replaces)."""
+
     def decorate(handler):
         warm = False
 
@@ -96,5 +98,7 @@ def instrumented(correlation_id_path: str = ""):
                 return measured(event, context)
             finally:
                 logger.clear_state()
+
         return wrapped
+
     return decorate

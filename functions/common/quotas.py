@@ -21,8 +21,10 @@ import json
 import os
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from datetime import UTC
+from typing import Any
 
 KEY_PREFIX = "QUOTA#"
 KINDS = ("documents", "chat_messages", "doctor_reports")  # catalog entries name the one they count
@@ -40,18 +42,23 @@ MAX_LIMIT = 100_000
 # account can make the model bill at these limits, at worst, is `make cost`'s ceiling
 # (cost/abuse.py): the chat's 256 KiB context is what drives it.
 DEFAULT_LIMITS: dict[str, dict[str, dict[str, int]]] = {
-    "free": {"documents": {"hour": 3, "day": 5},
-             "chat_messages": {"hour": 10, "day": 30},
-             "doctor_reports": {"hour": 0, "day": 0}},
-    "premium": {"documents": {"hour": 10, "day": 30},
-                "chat_messages": {"hour": 30, "day": 100},
-                "doctor_reports": {"hour": 2, "day": 5}},
+    "free": {
+        "documents": {"hour": 3, "day": 5},
+        "chat_messages": {"hour": 10, "day": 30},
+        "doctor_reports": {"hour": 0, "day": 0},
+    },
+    "premium": {
+        "documents": {"hour": 10, "day": 30},
+        "chat_messages": {"hour": 30, "day": 100},
+        "doctor_reports": {"hour": 2, "day": 5},
+    },
 }
 
 
 @dataclass(frozen=True)
 class Refusal:
     """Over a limit: which window, and when the request may be tried again."""
+
     kind: str
     window: str
     retry_after: int  # seconds
@@ -95,8 +102,9 @@ def problems(value: Any) -> list[str]:
             if not isinstance(limits, dict) or set(limits) != {w for w, _ in WINDOWS}:
                 found.append(f"{plan}.{kind}: must be {{hour: <n>, day: <n>}}")
                 continue
-            bad = [w for w, n in limits.items()
-                   if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_LIMIT]
+            bad = [
+                w for w, n in limits.items() if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_LIMIT
+            ]
             if bad:
                 found.append(f"{plan}.{kind}: {', '.join(sorted(bad))} must be a whole number in 0..{MAX_LIMIT}")
             elif limits["hour"] > limits["day"]:
@@ -119,7 +127,7 @@ def holder(identity: str) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
-def plan_of(subscription: Optional[Mapping[str, Any]]) -> str:
+def plan_of(subscription: Mapping[str, Any] | None) -> str:
     """The plan whose limits apply: premium while the subscription entitles to it."""
     from functions.common.users import PREMIUM_STATUSES
 
@@ -138,6 +146,7 @@ def _key(user_id: str, kind: str, window: str, start: int) -> dict[str, str]:
 @dataclass(frozen=True)
 class Counted:
     """What `consume` counted: the counters `refund` gives back."""
+
     keys: tuple[dict, ...]
 
 
@@ -150,16 +159,26 @@ def refund(counted: Counted) -> None:
     from functions.common.settings import settings
 
     try:
-        aws.client("dynamodb").transact_write_items(TransactItems=[{"Update": {
-            "TableName": settings().require("table_name"), "Key": key,
-            "UpdateExpression": "ADD #used :minus", "ConditionExpression": "#used > :zero",
-            "ExpressionAttributeNames": {"#used": COUNT_ATTRIBUTE},
-            "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}}}} for key in counted.keys])
+        aws.client("dynamodb").transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": settings().require("table_name"),
+                        "Key": key,
+                        "UpdateExpression": "ADD #used :minus",
+                        "ConditionExpression": "#used > :zero",
+                        "ExpressionAttributeNames": {"#used": COUNT_ATTRIBUTE},
+                        "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+                    }
+                }
+                for key in counted.keys
+            ]
+        )
     except Exception as e:  # the request is failing already: its own error is the one to report
         logger.warning("quota refund failed", extra={"error_type": type(e).__name__})
 
 
-def consume(user_id: str, kind: str, plan: str, now: Optional[float] = None) -> Counted:
+def consume(user_id: str, kind: str, plan: str, now: float | None = None) -> Counted:
     """Counts one `kind` for the user, or raises QuotaExceeded and counts nothing."""
     from botocore.exceptions import ClientError
 
@@ -175,21 +194,29 @@ def consume(user_id: str, kind: str, plan: str, now: Optional[float] = None) -> 
     items = []
     for window, seconds in WINDOWS:
         start = _window_start(now, seconds)
-        items.append({"Update": {
-            "TableName": name,
-            "Key": {k: {"S": v} for k, v in _key(user_id, kind, window, start).items()},
-            "UpdateExpression": "ADD #used :one SET #ttl = if_not_exists(#ttl, :ttl)",
-            "ConditionExpression": "attribute_not_exists(#used) OR #used < :limit",
-            "ExpressionAttributeNames": {"#used": COUNT_ATTRIBUTE, "#ttl": "ttl"},
-            "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(caps[window])},
-                                          ":ttl": {"N": str(start + seconds + TTL_GRACE_SECONDS)}}}})
+        items.append(
+            {
+                "Update": {
+                    "TableName": name,
+                    "Key": {k: {"S": v} for k, v in _key(user_id, kind, window, start).items()},
+                    "UpdateExpression": "ADD #used :one SET #ttl = if_not_exists(#ttl, :ttl)",
+                    "ConditionExpression": "attribute_not_exists(#used) OR #used < :limit",
+                    "ExpressionAttributeNames": {"#used": COUNT_ATTRIBUTE, "#ttl": "ttl"},
+                    "ExpressionAttributeValues": {
+                        ":one": {"N": "1"},
+                        ":limit": {"N": str(caps[window])},
+                        ":ttl": {"N": str(start + seconds + TTL_GRACE_SECONDS)},
+                    },
+                }
+            }
+        )
     for attempt in range(3):
         try:
             aws.client("dynamodb").transact_write_items(TransactItems=items)
             return Counted(tuple(item["Update"]["Key"] for item in items))
         except ClientError as e:
             reasons = [r.get("Code") for r in e.response.get("CancellationReasons", [])]
-            full = [WINDOWS[i] for i, code in enumerate(reasons[:len(WINDOWS)]) if code == "ConditionalCheckFailed"]
+            full = [WINDOWS[i] for i, code in enumerate(reasons[: len(WINDOWS)]) if code == "ConditionalCheckFailed"]
             if full:  # the longest full window decides when to come back
                 raise QuotaExceeded(_refusal(kind, full[-1], now)) from None
             if "TransactionConflict" not in reasons:
@@ -205,23 +232,32 @@ def _refusal(kind: str, window: tuple[str, int], now: float) -> Refusal:
     return Refusal(kind, name, max(1, int(_window_start(now, seconds) + seconds - now + 0.999)))
 
 
-def status(user_id: str, plan: str, now: Optional[float] = None) -> dict[str, dict[str, Any]]:
+def status(user_id: str, plan: str, now: float | None = None) -> dict[str, dict[str, Any]]:
     """What the profile shows for each kind: the window that binds now (the least left,
     then the later reset), its use, its limit and when it resets (ISO 8601 UTC).
     One BatchGetItem of the current windows' counters."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from functions.common import aws
     from functions.common.settings import settings
 
     now = time.time() if now is None else now
     name = settings().require("table_name")
-    keys = [(kind, window, seconds, _key(user_id, kind, window, _window_start(now, seconds)))
-            for kind in KINDS for window, seconds in WINDOWS]
-    answer = aws.client("dynamodb").batch_get_item(RequestItems={name: {
-        "Keys": [{k: {"S": v} for k, v in key.items()} for *_, key in keys],
-        "ProjectionExpression": "SK, #used", "ExpressionAttributeNames": {"#used": COUNT_ATTRIBUTE},
-        "ConsistentRead": True}})
+    keys = [
+        (kind, window, seconds, _key(user_id, kind, window, _window_start(now, seconds)))
+        for kind in KINDS
+        for window, seconds in WINDOWS
+    ]
+    answer = aws.client("dynamodb").batch_get_item(
+        RequestItems={
+            name: {
+                "Keys": [{k: {"S": v} for k, v in key.items()} for *_, key in keys],
+                "ProjectionExpression": "SK, #used",
+                "ExpressionAttributeNames": {"#used": COUNT_ATTRIBUTE},
+                "ConsistentRead": True,
+            }
+        }
+    )
     used = {i["SK"]["S"]: int(i[COUNT_ATTRIBUTE]["N"]) for i in answer.get("Responses", {}).get(name, [])}
     caps = limits()[plan]
     shown: dict[str, dict[str, Any]] = {}
@@ -232,8 +268,16 @@ def status(user_id: str, plan: str, now: Optional[float] = None) -> dict[str, di
                 continue
             resets = _window_start(now, seconds) + seconds
             count, limit = used.get(key["SK"], 0), caps[kind][window]
-            options.append((limit - count, -resets, {
-                "used": count, "limit": limit,
-                "resets_at": datetime.fromtimestamp(resets, timezone.utc).isoformat().replace("+00:00", "Z")}))
+            options.append(
+                (
+                    limit - count,
+                    -resets,
+                    {
+                        "used": count,
+                        "limit": limit,
+                        "resets_at": datetime.fromtimestamp(resets, UTC).isoformat().replace("+00:00", "Z"),
+                    },
+                )
+            )
         shown[kind] = min(options, key=lambda o: (o[0], o[1]))[2]
     return shown

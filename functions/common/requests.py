@@ -4,7 +4,7 @@ and again by the process function when it reads a job's input)."""
 from __future__ import annotations
 
 from datetime import date as Date
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,29 +16,30 @@ from functions.common.results import Flag
 class UploadRequest(Strict):
     content_type: str = Field(min_length=1, max_length=100)
     file_size: int = Field(ge=1)
-    file_name: Optional[str] = Field(default=None, max_length=255)
+    file_name: str | None = Field(default=None, max_length=255)
 
 
 class _Received(BaseModel):
     """A stored AnalysisResult as the app sends it back: only what the chat and the doctor
     report use is read, with the result's own size caps; any other field (an older or a
     newer shape's) is dropped, never stored in the job nor shown to the model."""
+
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, strict=True, allow_inf_nan=False)
 
 
 class ReceivedRange(_Received):
-    low: Optional[float] = None
-    high: Optional[float] = None
-    text: Optional[str] = Field(default=None, max_length=60)
+    low: float | None = None
+    high: float | None = None
+    text: str | None = Field(default=None, max_length=60)
 
 
 class ReceivedObservation(_Received):
     name: str = Field(min_length=1, max_length=120)
-    loinc: Optional[str] = Field(default=None, pattern=r"^[0-9]{1,7}-[0-9]$")
-    value: Optional[float] = None
-    value_text: Optional[str] = Field(default=None, max_length=60)
-    unit: Optional[str] = Field(default=None, max_length=30)
-    reference_range: Optional[ReceivedRange] = None
+    loinc: str | None = Field(default=None, pattern=r"^[0-9]{1,7}-[0-9]$")
+    value: float | None = None
+    value_text: str | None = Field(default=None, max_length=60)
+    unit: str | None = Field(default=None, max_length=30)
+    reference_range: ReceivedRange | None = None
     flag: Flag = "unknown"
 
     @model_validator(mode="after")
@@ -50,9 +51,9 @@ class ReceivedObservation(_Received):
 
 class ReceivedResult(_Received):
     observations: list[ReceivedObservation] = Field(default_factory=list, max_length=200)
-    summary: Optional[str] = Field(default=None, max_length=4000)
-    document_type: Optional[str] = Field(default=None, max_length=40)
-    processed_at: Optional[str] = Field(default=None, max_length=40)
+    summary: str | None = Field(default=None, max_length=4000)
+    document_type: str | None = Field(default=None, max_length=40)
+    processed_at: str | None = Field(default=None, max_length=40)
 
 
 class Context(Strict):
@@ -66,9 +67,9 @@ class Turn(Strict):
 
 class ChatRequest(Strict):
     message: str = Field(min_length=1, max_length=2000)
-    prompt_id: Optional[str] = Field(default=None, max_length=64)
-    context: Optional[Context] = None
-    conversation: Optional[list[Turn]] = Field(default=None, max_length=50)
+    prompt_id: str | None = Field(default=None, max_length=64)
+    context: Context | None = None
+    conversation: list[Turn] | None = Field(default=None, max_length=50)
 
 
 class DatedResult(Strict):
@@ -78,4 +79,4 @@ class DatedResult(Strict):
 
 class DoctorReportRequest(Strict):
     results: list[DatedResult] = Field(min_length=1, max_length=100)
-    notes: Optional[str] = Field(default=None, max_length=2000)
+    notes: str | None = Field(default=None, max_length=2000)

@@ -5,13 +5,15 @@ input schema); the final models add what the server stamps on every answer."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DISCLAIMER = ("This is general information generated automatically, not medical advice or a diagnosis. "
-              "Discuss your results with a qualified healthcare professional; in an emergency, call your "
-              "local emergency number.")
+DISCLAIMER = (
+    "This is general information generated automatically, not medical advice or a diagnosis. "
+    "Discuss your results with a qualified healthcare professional; in an emergency, call your "
+    "local emergency number."
+)
 
 Flag = Literal["low", "normal", "high", "critical_low", "critical_high", "unknown"]
 
@@ -23,23 +25,24 @@ class _Model(BaseModel):
 
 
 class ReferenceRange(_Model):
-    low: Optional[float] = None
-    high: Optional[float] = None
-    text: Optional[str] = Field(default=None, max_length=60)
+    low: float | None = None
+    high: float | None = None
+    text: str | None = Field(default=None, max_length=60)
 
 
 class Observation(_Model):
     name: str = Field(min_length=1, max_length=120)
-    loinc: Optional[str] = Field(default=None, pattern=r"^[0-9]{1,7}-[0-9]$")
-    value: Optional[float] = None
+    loinc: str | None = Field(default=None, pattern=r"^[0-9]{1,7}-[0-9]$")
+    value: float | None = None
     value_text: str = Field(max_length=60)
-    unit: Optional[str] = Field(default=None, max_length=30)
+    unit: str | None = Field(default=None, max_length=30)
     reference_range: ReferenceRange = Field(default_factory=ReferenceRange)
     flag: Flag = "unknown"
 
 
 class LabAnalysisDraft(_Model):
     """Lab values found in one document, as the model reports them."""
+
     document_type: Literal["lab_report", "other"]
     observations: list[Observation] = Field(default_factory=list, max_length=200)
     summary: str = Field(max_length=4000)
@@ -54,6 +57,7 @@ class AnalysisResult(LabAnalysisDraft):
 
 class ChatAnswerDraft(_Model):
     """The answer to the user's question."""
+
     message: str = Field(min_length=1, max_length=8000)
 
 
@@ -64,8 +68,8 @@ class Point(_Model):
 
 class Trend(_Model):
     name: str = Field(max_length=120)
-    loinc: Optional[str] = None
-    unit: Optional[str] = None
+    loinc: str | None = None
+    unit: str | None = None
     points: list[Point] = Field(max_length=200)
     direction: Literal["up", "down", "stable"]
 
@@ -73,7 +77,7 @@ class Trend(_Model):
 class Finding(_Model):
     name: str = Field(max_length=120)
     value_text: str = Field(max_length=60)
-    unit: Optional[str] = None
+    unit: str | None = None
     flag: Flag
     date: date
 
@@ -85,6 +89,7 @@ class Period(_Model):
 
 class DoctorReportDraft(_Model):
     """A summary of the user's results over time, for a visit to the doctor."""
+
     title: str = Field(max_length=200)
     period: Period
     summary: str = Field(max_length=4000)

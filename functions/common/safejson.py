@@ -23,7 +23,7 @@ import base64
 import json
 import math
 import re
-from typing import Any, Union
+from typing import Any
 
 MAX_DEPTH = 64
 MAX_NUMBER_DIGITS = 100
@@ -38,7 +38,7 @@ class UnsafeJson(ValueError):
         self.reason = reason
 
 
-def check(text: Union[str, bytes]) -> None:
+def check(text: str | bytes) -> None:
     """Raises UnsafeJson when `text` nests deeper than MAX_DEPTH or holds a number with
     more than MAX_NUMBER_DIGITS digits (outside strings)."""
     if isinstance(text, (bytes, bytearray)):
@@ -89,7 +89,7 @@ def _finite(text: str) -> float:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _refuse_lone_surrogates(text: Union[str, bytes], value: Any) -> None:
+def _refuse_lone_surrogates(text: str | bytes, value: Any) -> None:
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8", "replace")
     if _SURROGATE_ESCAPE.search(text):
@@ -99,7 +99,7 @@ def _refuse_lone_surrogates(text: Union[str, bytes], value: Any) -> None:
             raise UnsafeJson("lone_surrogate") from None
 
 
-def loads(text: Union[str, bytes]) -> Any:
+def loads(text: str | bytes) -> Any:
     """json.loads after `check`, with only finite numbers and whole characters; every
     failure is a ValueError (UnsafeJson or JSONDecodeError)."""
     check(text)

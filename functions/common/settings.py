@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
 
 
 class MissingSetting(RuntimeError):
@@ -20,22 +19,23 @@ class MissingSetting(RuntimeError):
 @dataclass(frozen=True)
 class RuntimeSettings:
     env: str
-    table_name: Optional[str]
-    temp_bucket: Optional[str]
-    events_bucket: Optional[str]
-    data_key_arn: Optional[str]      # the storage key (SSE-KMS of the objects a function writes)
-    pii_key_arn: Optional[str]       # wraps the per-user data keys only
-    email_mac_key_arn: Optional[str]  # HMAC_256: the email lookup hash
-    signing_key_arn: Optional[str]
-    secret_arn: Optional[str]
-    bedrock_model_id: Optional[str]
+    table_name: str | None
+    temp_bucket: str | None
+    events_bucket: str | None
+    data_key_arn: str | None  # the storage key (SSE-KMS of the objects a function writes)
+    pii_key_arn: str | None  # wraps the per-user data keys only
+    email_mac_key_arn: str | None  # HMAC_256: the email lookup hash
+    signing_key_arn: str | None
+    secret_arn: str | None
+    bedrock_model_id: str | None
     allowed_origins: tuple[str, ...]
 
     def require(self, field: str) -> str:
         value = getattr(self, field)
         if not value:
-            raise MissingSetting(f"{field} is not configured for this function "
-                                 f"(does its catalog entry declare the access?)")
+            raise MissingSetting(
+                f"{field} is not configured for this function (does its catalog entry declare the access?)"
+            )
         return value
 
 

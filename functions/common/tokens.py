@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Optional
 
 from functions.common import aws, safejson
 from functions.common.settings import settings
@@ -88,17 +87,27 @@ def key_id(key_arn: str) -> str:
     return hashlib.sha256(key_arn.encode()).hexdigest()[:16]
 
 
-def issue(user_id: str, session_id: str, now: Optional[int] = None) -> IssuedToken:
+def issue(user_id: str, session_id: str, now: int | None = None) -> IssuedToken:
     key_arn = settings().require("signing_key_arn")
     now = int(time.time()) if now is None else now
     jti = str(uuid.uuid4())
     header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": key_id(key_arn)}
-    claims = {"iss": issuer(), "aud": AUDIENCE, "sub": user_id, "iat": now,
-              "exp": now + LIFETIME_SECONDS, "jti": jti, "sid": session_id}
-    signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}." \
-                    f"{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
-    der = aws.client("kms").sign(KeyId=key_arn, Message=signing_input.encode(), MessageType="RAW",
-                                 SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    claims = {
+        "iss": issuer(),
+        "aud": AUDIENCE,
+        "sub": user_id,
+        "iat": now,
+        "exp": now + LIFETIME_SECONDS,
+        "jti": jti,
+        "sid": session_id,
+    }
+    signing_input = (
+        f"{_b64(json.dumps(header, separators=(',', ':')).encode())}."
+        f"{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
+    )
+    der = aws.client("kms").sign(
+        KeyId=key_arn, Message=signing_input.encode(), MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+    )["Signature"]
     return IssuedToken(f"{signing_input}.{_b64(der_to_jws(der))}", jti, now, now + LIFETIME_SECONDS)
 
 
@@ -139,8 +148,15 @@ def verify(token: str) -> dict:
     if header.get("kid") != key_id(key_arn):
         raise InvalidToken("unknown_key")
     try:
-        claims = jwt.decode(token, public_key(key_arn), algorithms=[ALGORITHM], audience=AUDIENCE,
-                            issuer=issuer(), leeway=LEEWAY_SECONDS, options={"require": REQUIRED_CLAIMS})
+        claims = jwt.decode(
+            token,
+            public_key(key_arn),
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=issuer(),
+            leeway=LEEWAY_SECONDS,
+            options={"require": REQUIRED_CLAIMS},
+        )
     except jwt.ExpiredSignatureError:
         raise InvalidToken("expired") from None
     except jwt.PyJWTError:
@@ -151,7 +167,10 @@ def verify(token: str) -> dict:
         raise InvalidToken("high_s")
     # Well signed is not enough: a token living longer than the contract's hour (a
     # signing bug, a key used elsewhere) is refused.
-    if not isinstance(claims["iat"], int) or not isinstance(claims["exp"], int) \
-            or claims["exp"] - claims["iat"] > LIFETIME_SECONDS:
+    if (
+        not isinstance(claims["iat"], int)
+        or not isinstance(claims["exp"], int)
+        or claims["exp"] - claims["iat"] > LIFETIME_SECONDS
+    ):
         raise InvalidToken("lifetime_too_long")
     return claims

@@ -15,15 +15,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 KEY_PREFIX = "USAGE#"
 # The job kinds of job ids, as analysts name them.
 KINDS = {"result": "lab_report", "chat": "chat", "report": "doctor_report"}
 PREMIUM_KINDS = frozenset({"doctor_report"})
-ATTRIBUTES = ("PK", "SK", "job_kind", "outcome", "error_code", "model_id", "latency_ms", "input_tokens",
-              "output_tokens", "finished_at", "ttl")
+ATTRIBUTES = (
+    "PK",
+    "SK",
+    "job_kind",
+    "outcome",
+    "error_code",
+    "model_id",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "finished_at",
+    "ttl",
+)
 TTL_ATTRIBUTE = "ttl"  # the table's TTL attribute (components/storage.py)
 # Long enough for the stream's retries (records live 24 h in the stream, the mapping gives
 # up after an hour) and a look when something went wrong; short enough to keep nothing.
@@ -33,7 +43,8 @@ TTL_SECONDS = 2 * 86_400
 @dataclass
 class ModelUse:
     """What one job cost: filled in while the job runs (zero when no model was called)."""
-    model_id: Optional[str] = None
+
+    model_id: str | None = None
     latency_ms: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -43,16 +54,19 @@ def key(user_id: str, job_id: str) -> dict[str, str]:
     return {"PK": f"{KEY_PREFIX}{user_id}", "SK": f"JOB#{job_id}"}
 
 
-def record(user_id: str, job_id: str, job_kind: str, outcome: dict, use: ModelUse,
-           now: Optional[float] = None) -> dict:
+def record(user_id: str, job_id: str, job_kind: str, outcome: dict, use: ModelUse, now: float | None = None) -> dict:
     """The item of a finished job (`outcome` as written to outgoing/: its status and error code only)."""
     now = time.time() if now is None else now
-    item = {**key(user_id, job_id), "job_kind": KINDS[job_kind], "outcome": outcome["status"],
-            "latency_ms": int(use.latency_ms), "input_tokens": int(use.input_tokens),
-            "output_tokens": int(use.output_tokens),
-            "finished_at": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            TTL_ATTRIBUTE: int(now) + TTL_SECONDS}
+    item = {
+        **key(user_id, job_id),
+        "job_kind": KINDS[job_kind],
+        "outcome": outcome["status"],
+        "latency_ms": int(use.latency_ms),
+        "input_tokens": int(use.input_tokens),
+        "output_tokens": int(use.output_tokens),
+        "finished_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        TTL_ATTRIBUTE: int(now) + TTL_SECONDS,
+    }
     if use.model_id:
         item["model_id"] = use.model_id
     if outcome["status"] == "failed":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
@@ -53,9 +53,11 @@ EMAIL_MAC_ALGORITHM = "HMAC_SHA_256"  # the one algorithm an HMAC_256 key suppor
 
 
 def email_hash(email: str) -> str:
-    mac = aws.client("kms").generate_mac(KeyId=settings().require("email_mac_key_arn"),
-                                         MacAlgorithm=EMAIL_MAC_ALGORITHM,
-                                         Message=email.strip().lower().encode())["Mac"]
+    mac = aws.client("kms").generate_mac(
+        KeyId=settings().require("email_mac_key_arn"),
+        MacAlgorithm=EMAIL_MAC_ALGORITHM,
+        Message=email.strip().lower().encode(),
+    )["Mac"]
     return bytes(mac).hex()
 
 
@@ -69,19 +71,31 @@ class NewAccount:
     item: dict[str, Any]
 
 
-def new_account(identity: Identity, given_name: Optional[str], family_name: Optional[str],
-                consents: dict[str, dict], device: dict, session: dict, now: str,
-                user_id: Optional[str] = None) -> NewAccount:
+def new_account(
+    identity: Identity,
+    given_name: str | None,
+    family_name: str | None,
+    consents: dict[str, dict],
+    device: dict,
+    session: dict,
+    now: str,
+    user_id: str | None = None,
+) -> NewAccount:
     """The profile item of a new user, PII sealed under a fresh data key."""
     user_id = user_id or str(uuid.uuid4())
     key, encrypted_key = crypto.new_data_key(user_id)
     given = given_name or identity.given_name
     family = family_name or identity.family_name
-    plain = {"email": identity.email, "given_name": given, "family_name": family,
-             "name": identity.name or " ".join(p for p in (given, family) if p) or None}
+    plain = {
+        "email": identity.email,
+        "given_name": given,
+        "family_name": family,
+        "name": identity.name or " ".join(p for p in (given, family) if p) or None,
+    }
     item: dict[str, Any] = {
         **profile_key(user_id),
-        "GSI2PK": f"EXTERNAL#{identity.provider}#{identity.subject}", "GSI2SK": "PROFILE",
+        "GSI2PK": f"EXTERNAL#{identity.provider}#{identity.subject}",
+        "GSI2SK": "PROFILE",
         "user_id": user_id,
         "auth_provider": identity.provider,
         "data_key": Binary(encrypted_key),
@@ -106,12 +120,24 @@ def create(account: NewAccount, identity: Identity) -> None:
     name = settings().require("table_name")
     identity_item = {**identity_key(identity.provider, identity.subject), "user_id": account.user_id}
     try:
-        aws.client("dynamodb").transact_write_items(TransactItems=[
-            {"Put": {"TableName": name, "Item": _typed(identity_item),
-                     "ConditionExpression": "attribute_not_exists(PK)"}},
-            {"Put": {"TableName": name, "Item": _typed(account.item),
-                     "ConditionExpression": "attribute_not_exists(PK)"}},
-        ])
+        aws.client("dynamodb").transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": name,
+                        "Item": _typed(identity_item),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": name,
+                        "Item": _typed(account.item),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+        )
     except ClientError as e:
         reasons = {r.get("Code") for r in e.response.get("CancellationReasons", [])}
         if reasons & {"ConditionalCheckFailed", "TransactionConflict"}:
@@ -123,12 +149,12 @@ def _typed(item: dict) -> dict:
     return {k: _serialize(v) for k, v in item.items()}
 
 
-def user_id_for(provider: str, subject: str) -> Optional[str]:
+def user_id_for(provider: str, subject: str) -> str | None:
     item = table().get_item(Key=identity_key(provider, subject), ConsistentRead=True).get("Item")
     return item["user_id"] if item else None
 
 
-def get(user_id: str) -> Optional[dict]:
+def get(user_id: str) -> dict | None:
     return table().get_item(Key=profile_key(user_id), ConsistentRead=True).get("Item")
 
 
@@ -136,24 +162,27 @@ def exists(user_id: str) -> bool:
     return accounts.exists(user_id)
 
 
-def plan(user_id: str) -> Optional[dict]:
+def plan(user_id: str) -> dict | None:
     """The user's subscription (None when the account is gone): one projected read."""
     found = plan_and_identity(user_id)
     return None if found is None else found[0]
 
 
-def plan_and_identity(user_id: str) -> Optional[tuple[dict, str]]:
+def plan_and_identity(user_id: str) -> tuple[dict, str] | None:
     """The user's subscription and external identity (GSI2PK: the provider's subject), or
     None when the account is gone: one projected read. Quotas are the identity's, so that
     deleting the account and onboarding again does not start them afresh."""
-    item = table().get_item(Key=profile_key(user_id), ConsistentRead=True,
-                             ProjectionExpression="current_subscription, GSI2PK").get("Item")
+    item = (
+        table()
+        .get_item(Key=profile_key(user_id), ConsistentRead=True, ProjectionExpression="current_subscription, GSI2PK")
+        .get("Item")
+    )
     if item is None:
         return None
     return item.get("current_subscription", dict(FREE_PLAN)), item.get("GSI2PK", user_id)
 
 
-def update(user_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ()) -> Optional[dict]:
+def update(user_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ()) -> dict | None:
     """Sets `changes` (and removes `removals`) on an existing profile; None if it is gone."""
     names, values, sets = {}, {}, []
     for i, (field, value) in enumerate(changes.items()):
@@ -170,16 +199,20 @@ def update(user_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ()
         expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removals)))
     try:
         return table().update_item(
-            Key=profile_key(user_id), UpdateExpression=expression, ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values, ConditionExpression="attribute_exists(PK)",
-            ReturnValues="ALL_NEW")["Attributes"]
+            Key=profile_key(user_id),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ConditionExpression="attribute_exists(PK)",
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
     except ClientError as e:
         if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
             return None
         raise
 
 
-def seal_fields(item: dict, fields: dict[str, Optional[str]]) -> tuple[dict[str, Any], tuple[str, ...]]:
+def seal_fields(item: dict, fields: dict[str, str | None]) -> tuple[dict[str, Any], tuple[str, ...]]:
     """(attributes to set, attributes to remove) for new PII values of a profile."""
     user_id = item["user_id"]
     key = crypto.open_data_key(user_id, bytes(item["data_key"]))
@@ -196,10 +229,12 @@ def delete(item: dict) -> None:
     """Removes the profile, its encrypted data key with it, and the identity mapping."""
     name = settings().require("table_name")
     provider, subject = item["GSI2PK"].split("#", 2)[1:]
-    aws.client("dynamodb").transact_write_items(TransactItems=[
-        {"Delete": {"TableName": name, "Key": _typed(profile_key(item["user_id"]))}},
-        {"Delete": {"TableName": name, "Key": _typed(identity_key(provider, subject))}},
-    ])
+    aws.client("dynamodb").transact_write_items(
+        TransactItems=[
+            {"Delete": {"TableName": name, "Key": _typed(profile_key(item["user_id"]))}},
+            {"Delete": {"TableName": name, "Key": _typed(identity_key(provider, subject))}},
+        ]
+    )
     crypto.forget(item["user_id"], bytes(item["data_key"]))
 
 
@@ -207,13 +242,22 @@ def to_user(item: dict) -> dict[str, Any]:
     """The contract's User, PII opened with the user's data key."""
     user_id = item["user_id"]
     key = crypto.open_data_key(user_id, bytes(item["data_key"]))
-    plain = {f: (crypto.unseal(key, user_id, f, bytes(item[f"{f}_enc"])) if f"{f}_enc" in item else None)
-             for f in PII_FIELDS}
-    subscription = {k: v for k, v in item.get("current_subscription", FREE_PLAN).items()
-                    if k in ("type", "status", "expires_at")}
-    user = {"id": user_id, **plain, "auth_provider": item["auth_provider"], "subscription": subscription,
-            "consents": item["consents"], "device": item["device"],  # new_account writes both
-            "created_at": item["created_at"], "updated_at": item["updated_at"]}
+    plain = {
+        f: (crypto.unseal(key, user_id, f, bytes(item[f"{f}_enc"])) if f"{f}_enc" in item else None) for f in PII_FIELDS
+    }
+    subscription = {
+        k: v for k, v in item.get("current_subscription", FREE_PLAN).items() if k in ("type", "status", "expires_at")
+    }
+    user = {
+        "id": user_id,
+        **plain,
+        "auth_provider": item["auth_provider"],
+        "subscription": subscription,
+        "consents": item["consents"],
+        "device": item["device"],  # new_account writes both
+        "created_at": item["created_at"],
+        "updated_at": item["updated_at"],
+    }
     if item.get("biometric") is not None:
         user["biometric"] = item["biometric"]
     return user

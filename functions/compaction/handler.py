@@ -9,7 +9,7 @@ compacts the day it was meant for; a given `date` wins; without either, yesterda
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
@@ -24,8 +24,11 @@ MERGED = "compacted.parquet"
 def compact(day: str) -> dict:
     s3, bucket = aws.client("s3"), settings().require("events_bucket")
     prefix = writer.partition_prefix(day)
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
     small = [k for k in keys if not k.endswith(MERGED)]
     if not small:
         return {"date": day, "files": len(keys), "merged": 0}
@@ -34,27 +37,35 @@ def compact(day: str) -> dict:
     ids = merged.column("event_id").to_pylist()
     first = sorted({v: i for i, v in reversed(list(enumerate(ids)))}.values())  # first row of each event_id
     merged = merged.take(pa.array(first)).sort_by([("event_time", "ascending")])
-    s3.put_object(Bucket=bucket, Key=prefix + MERGED, Body=writer.parquet_bytes(merged),
-                  ServerSideEncryption="aws:kms", SSEKMSKeyId=settings().require("data_key_arn"))
+    s3.put_object(
+        Bucket=bucket,
+        Key=prefix + MERGED,
+        Body=writer.parquet_bytes(merged),
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=settings().require("data_key_arn"),
+    )
     for start in range(0, len(small), 1000):
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in small[start:start + 1000]],
-                                                 "Quiet": True})
+        s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in small[start : start + 1000]], "Quiet": True}
+        )
     count("CompactedFiles", len(small))
     logger.info("partition compacted", extra={"date": day, "files": len(small), "rows": merged.num_rows})
-    return {"date": day, "files": len(small), "merged": merged.num_rows,
-            "duplicates_removed": len(ids) - merged.num_rows}
+    return {
+        "date": day,
+        "files": len(small),
+        "merged": merged.num_rows,
+        "duplicates_removed": len(ids) - merged.num_rows,
+    }
 
 
 def day_to_compact(event: dict) -> str:
     if event.get("date"):
         date.fromisoformat(event["date"])  # refuses anything but yyyy-MM-dd
         return event["date"]
-    scheduled = datetime.fromisoformat(event["time"].replace("Z", "+00:00")) if event.get("time") \
-        else datetime.now(timezone.utc)
-    return (scheduled.astimezone(timezone.utc).date() - timedelta(days=1)).isoformat()
+    scheduled = datetime.fromisoformat(event["time"].replace("Z", "+00:00")) if event.get("time") else datetime.now(UTC)
+    return (scheduled.astimezone(UTC).date() - timedelta(days=1)).isoformat()
 
 
 @instrumented()
 def handler(event, context):
     return compact(day_to_compact(event or {}))
-

@@ -5,8 +5,15 @@ from http import HTTPStatus
 
 from functions.common import jobs, lazy, quotas, users
 from functions.common.api import api_handler
-from functions.common.http import (ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded,
-                                   require_json_media_type)
+from functions.common.http import (
+    ApiError,
+    account_gone,
+    caller_id,
+    make_resolver,
+    parse_body,
+    quota_exceeded,
+    require_json_media_type,
+)
 from functions.common.limits import MAX_REPORT_BYTES, MAX_REPORT_TOKENS, estimated_tokens
 from functions.common.observability import count
 
@@ -27,15 +34,21 @@ def doctor_report():
     if plan != "premium":
         raise ApiError(HTTPStatus.FORBIDDEN, "premium_required", "doctor reports are a premium feature")
     if len((app.current_event.body or "").encode()) > MAX_REPORT_BYTES:
-        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
-                       "the results would not fit the model's context: send fewer or shorter results")
+        raise ApiError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "payload_too_large",
+            "the results would not fit the model's context: send fewer or shorter results",
+        )
     from functions.common.requests import DoctorReportRequest  # pydantic and the models on first use
 
     request = parse_body(app, DoctorReportRequest, max_bytes=MAX_REPORT_BYTES)
     data = request.model_dump(mode="json", exclude_none=True)
     if estimated_tokens(json.dumps(data, ensure_ascii=False)) > MAX_REPORT_TOKENS:  # as tasks.py writes it
-        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large",
-                       "the results would not fit the model's context: send fewer or shorter results")
+        raise ApiError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "payload_too_large",
+            "the results would not fit the model's context: send fewer or shorter results",
+        )
     try:  # counted before anything is written: a refusal changes nothing
         counted = quotas.consume(quotas.holder(identity), "doctor_reports", plan)
     except quotas.QuotaExceeded as e:

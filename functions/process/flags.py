@@ -9,15 +9,13 @@ logged (its direction, never the value) and counted. Where the range is not nume
 
 from __future__ import annotations
 
-from typing import Optional
-
 from functions.common.observability import count, logger
 from functions.common.results import LabAnalysisDraft, Observation
 
 _DIRECTION = {"low": "low", "critical_low": "low", "high": "high", "critical_high": "high", "normal": "normal"}
 
 
-def derived(o: Observation) -> Optional[str]:
+def derived(o: Observation) -> str | None:
     """low / normal / high from the value and the numeric bounds; None when they cannot say."""
     low, high = o.reference_range.low, o.reference_range.high
     if o.value is None or (low is None and high is None):

@@ -41,8 +41,14 @@ if TYPE_CHECKING:
 # model, not at init: malformed keys and repeated deliveries never need them.
 lazy.preload("functions.process.tasks")
 
-RETRYABLE = {"ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException",
-             "InternalServerException", "ModelTimeoutException", "TooManyRequestsException"}
+RETRYABLE = {
+    "ThrottlingException",
+    "ServiceUnavailableException",
+    "ModelNotReadyException",
+    "InternalServerException",
+    "ModelTimeoutException",
+    "TooManyRequestsException",
+}
 OUTCOME_MARGIN_S = 10.0  # time kept to write the outcome after the last model attempt
 BASE_DELAY_S = 0.5
 
@@ -51,8 +57,11 @@ BASE_DELAY_S = 0.5
 # in the runbook. AccessDeniedException is also what Bedrock answers while the account
 # has not enabled the model (Anthropic's one-time use case form, the Marketplace
 # subscription): https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html
-REFUSALS = {"AccessDeniedException": "access_denied", "ResourceNotFoundException": "model_not_found",
-            "ValidationException": "request_invalid"}
+REFUSALS = {
+    "AccessDeniedException": "access_denied",
+    "ResourceNotFoundException": "model_not_found",
+    "ValidationException": "request_invalid",
+}
 
 # ValidationException names two different faults. Ours, the same for every job: "The
 # provided model identifier is invalid", "Your AWS account is not authorized to invoke
@@ -122,8 +131,11 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: u
     from functions.process.tasks import chat_task, lab_task, report_task
 
     try:
-        task = {"result": lambda: lab_task(body, content_type), "chat": lambda: chat_task(body),
-                "report": lambda: report_task(body)}[job.kind]()
+        task = {
+            "result": lambda: lab_task(body, content_type),
+            "chat": lambda: chat_task(body),
+            "report": lambda: report_task(body),
+        }[job.kind]()
         started = time.monotonic()
         use.model_id = provider().model_id
         try:
@@ -207,8 +219,14 @@ def process(key: str, deadline: float, owner: str) -> None:
         count("DuplicateDeliveries", kind=job.kind)  # a terminal state is never replaced
     s3.delete_object(Bucket=bucket, Key=job.incoming)
     count("Jobs", kind=job.kind, outcome=outcome["status"])
-    logger.info("job finished", extra={"job_kind": job.kind, "status": outcome["status"],
-                                       "error_code": (outcome.get("error") or {}).get("code")})
+    logger.info(
+        "job finished",
+        extra={
+            "job_kind": job.kind,
+            "status": outcome["status"],
+            "error_code": (outcome.get("error") or {}).get("code"),
+        },
+    )
 
 
 @instrumented()
@@ -216,4 +234,3 @@ def handler(event, context):
     deadline = clock.monotonic() + context.get_remaining_time_in_millis() / 1000 - OUTCOME_MARGIN_S
     for record in event.get("Records", []):
         process(urllib.parse.unquote_plus(record["s3"]["object"]["key"]), deadline, context.aws_request_id)
-

@@ -38,31 +38,42 @@ from PIL import Image, ImageOps
 from functions.common.limits import MAX_IMAGE_BYTES
 from functions.process.providers import InputError
 
-MAX_LONG_EDGE = 1568           # px, Claude's own limit before it resizes
-MAX_MODEL_PIXELS = 1_150_000   # about 1,533 tokens: under Claude's ~1,600-token resize threshold
-MAX_BYTES = MAX_IMAGE_BYTES    # Bedrock's limit per image (5 MB once base64-encoded)
+MAX_LONG_EDGE = 1568  # px, Claude's own limit before it resizes
+MAX_MODEL_PIXELS = 1_150_000  # about 1,533 tokens: under Claude's ~1,600-token resize threshold
+MAX_BYTES = MAX_IMAGE_BYTES  # Bedrock's limit per image (5 MB once base64-encoded)
 # Pixels allowed in a file before decoding anything. Pillow's own default is about
 # 89 MP (it warns there and refuses at twice that); phones take at most 48-50 MP
 # (8160 x 6120 = 49.9 MP). A 50 MP RGBA PNG is 200 MB decoded, which the process
 # function's 1024 MB hold; JPEGs are decoded at a reduced scale anyway.
 MAX_INPUT_PIXELS = 50_000_000
 JPEG_QUALITIES = (85, 75, 60, 45)
-TOKEN_DIVISOR = 750            # Claude's tokens per image ~ width x height / 750
+TOKEN_DIVISOR = 750  # Claude's tokens per image ~ width x height / 750
 
 # Declared format -> the one Pillow decoder tried for it (JPEGs with a multi-picture
 # index, as some phones write, open as MPO, a JPEG subtype, through the JPEG decoder).
 _PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
 # What Pillow raises on malformed input (UnidentifiedImageError and "image file is
 # truncated" are OSErrors); DecompressionBombWarning is made an error below.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error,
-                  ZeroDivisionError, Image.DecompressionBombError, Image.DecompressionBombWarning)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    ZeroDivisionError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
 
 
 @dataclass(frozen=True)
 class Prepared:
     data: bytes
-    format: str                 # "jpeg" | "png": Converse's ImageBlock format
-    size: tuple[int, int]       # what the model gets, upright
+    format: str  # "jpeg" | "png": Converse's ImageBlock format
+    size: tuple[int, int]  # what the model gets, upright
     source_size: tuple[int, int]  # as stored in the upload (before orientation)
 
 

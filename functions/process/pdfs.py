@@ -40,13 +40,22 @@ def _pypdf():
             finally:
                 del sys.modules["PIL"]
     import pypdf
+
     return pypdf
 
 
 def parse_errors() -> tuple[type[BaseException], ...]:
     """What pypdf raises on a malformed file (strict=False still raises on broken structure)."""
-    return (_pypdf().errors.PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            RecursionError, struct.error)
+    return (
+        _pypdf().errors.PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+        struct.error,
+    )
 
 
 def reader(body: bytes):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Optional, Protocol
+from typing import Protocol
 
 import boto3
 from botocore.config import Config
@@ -50,12 +50,16 @@ class BedrockProvider:
         # botocore fixes timeouts per client: one client per whole second left (a few per
         # container at most). One attempt per call, the process function retries itself:
         # `total_max_attempts`, since botocore's `max_attempts` counts retries after the first.
-        return boto3.client("bedrock-runtime", config=Config(
-            connect_timeout=min(5, read_timeout_s), read_timeout=read_timeout_s,
-            retries={"mode": "standard", "total_max_attempts": 1}))
+        return boto3.client(
+            "bedrock-runtime",
+            config=Config(
+                connect_timeout=min(5, read_timeout_s),
+                read_timeout=read_timeout_s,
+                retries={"mode": "standard", "total_max_attempts": 1},
+            ),
+        )
 
-    def converse(self, *, system: str, messages: list[dict], tool: dict,
-                 timeout_s: float = MAX_READ_TIMEOUT_S) -> dict:
+    def converse(self, *, system: str, messages: list[dict], tool: dict, timeout_s: float = MAX_READ_TIMEOUT_S) -> dict:
         client = self._client_for(max(1, min(MAX_READ_TIMEOUT_S, int(timeout_s))))
         return client.converse(
             modelId=self.model_id,
@@ -66,10 +70,10 @@ class BedrockProvider:
         )
 
 
-_installed: Optional[Provider] = None
+_installed: Provider | None = None
 
 
-def install(replacement: Optional[Provider]) -> None:
+def install(replacement: Provider | None) -> None:
     """Answers every later model call of this process with `replacement` instead of
     Bedrock; None puts Bedrock back. Called by whoever runs the functions outside Lambda
     (local/offline.install), never by the functions themselves."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
@@ -17,8 +17,15 @@ from functions.common.clock import now_iso
 from functions.common.limits import MAX_PDF_BYTES
 from functions.common.observability import count
 from functions.common.requests import ChatRequest, DoctorReportRequest
-from functions.common.results import (DISCLAIMER, AnalysisResult, ChatAnswerDraft, DoctorReport,
-                                      DoctorReportDraft, LabAnalysisDraft, dump)
+from functions.common.results import (
+    DISCLAIMER,
+    AnalysisResult,
+    ChatAnswerDraft,
+    DoctorReport,
+    DoctorReportDraft,
+    LabAnalysisDraft,
+    dump,
+)
 from functions.process import flags, pdfs
 from functions.process.providers import InputError
 
@@ -34,7 +41,7 @@ def tagged(tag: str, text: str) -> str:
     return f"<{tag}>{text}</{tag}>"
 
 
-@lru_cache(maxsize=None)
+@cache
 def prompt(name: str) -> str:
     return (Path(__file__).parent / "prompts" / f"{name}.{PROMPT_VERSION}.md").read_text()
 
@@ -46,12 +53,17 @@ class Task:
     draft: type[BaseModel]
     messages: list[dict]
     finish: Callable[[BaseModel, str], dict]  # (validated draft, model id) -> stored value
-    key: str                                  # "result" or "response" in the outcome
+    key: str  # "result" or "response" in the outcome
 
     @property
     def tool(self) -> dict:
-        return {"toolSpec": {"name": self.tool_name, "description": (self.draft.__doc__ or "").strip(),
-                             "inputSchema": {"json": self.draft.model_json_schema(by_alias=True)}}}
+        return {
+            "toolSpec": {
+                "name": self.tool_name,
+                "description": (self.draft.__doc__ or "").strip(),
+                "inputSchema": {"json": self.draft.model_json_schema(by_alias=True)},
+            }
+        }
 
     @property
     def system(self) -> str:
@@ -80,11 +92,16 @@ def lab_task(body: bytes, content_type: str) -> Task:
 
     def finish(draft: LabAnalysisDraft, model_id: str) -> dict:
         draft = flags.checked(draft)  # numeric flags follow from value and range, whatever the model said
-        return dump(AnalysisResult(**draft.model_dump(), model=model_id, disclaimer=DISCLAIMER,
-                                   processed_at=now_iso()))
+        return dump(AnalysisResult(**draft.model_dump(), model=model_id, disclaimer=DISCLAIMER, processed_at=now_iso()))
 
-    return Task("lab_analysis", "record_lab_analysis", LabAnalysisDraft,
-                [{"role": "user", "content": [block, {"text": "Read this laboratory report."}]}], finish, "result")
+    return Task(
+        "lab_analysis",
+        "record_lab_analysis",
+        LabAnalysisDraft,
+        [{"role": "user", "content": [block, {"text": "Read this laboratory report."}]}],
+        finish,
+        "result",
+    )
 
 
 def _payload(body: bytes, model: type[BaseModel]) -> BaseModel:
@@ -105,9 +122,10 @@ def chat_task(body: bytes) -> Task:
         else:
             messages.append({"role": turn.role, "content": [{"text": turn.content}]})
     results = [dump(r) for r in (request.context.results if request.context else [])]
-    final = [{"text": request.message},
-             {"text": tagged(RESULTS_TAG, json.dumps({"message": request.message, "results": results},
-                                                      ensure_ascii=False))}]
+    final = [
+        {"text": request.message},
+        {"text": tagged(RESULTS_TAG, json.dumps({"message": request.message, "results": results}, ensure_ascii=False))},
+    ]
     if messages and messages[-1]["role"] == "user":
         messages[-1]["content"].extend(final)
     else:
@@ -121,13 +139,27 @@ def chat_task(body: bytes) -> Task:
 
 def report_task(body: bytes) -> Task:
     request: DoctorReportRequest = _payload(body, DoctorReportRequest)
-    data = {"results": [{"date": r.date.isoformat(), "result": dump(r.result)} for r in request.results],
-            "notes": request.notes}
+    data = {
+        "results": [{"date": r.date.isoformat(), "result": dump(r.result)} for r in request.results],
+        "notes": request.notes,
+    }
 
     def finish(draft: DoctorReportDraft, model_id: str) -> dict:
         return dump(DoctorReport(**draft.model_dump(by_alias=True), disclaimer=DISCLAIMER))
 
-    return Task("doctor_report", "record_doctor_report", DoctorReportDraft,
-                [{"role": "user", "content": [{"text": "Prepare the report for my doctor."},
-                                              {"text": tagged(RESULTS_TAG, json.dumps(data, ensure_ascii=False))}]}],
-                finish, "result")
+    return Task(
+        "doctor_report",
+        "record_doctor_report",
+        DoctorReportDraft,
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"text": "Prepare the report for my doctor."},
+                    {"text": tagged(RESULTS_TAG, json.dumps(data, ensure_ascii=False))},
+                ],
+            }
+        ],
+        finish,
+        "result",
+    )

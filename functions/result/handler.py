@@ -21,8 +21,11 @@ def result(job_id: str):
     outcome, state = jobs.outcome_or_state(job)
     if outcome is not None:
         body = {"job_id": job.value, "status": outcome["status"]}
-        body.update({"result": outcome[VALUE_KEY[job.kind]]} if outcome["status"] == "completed"
-                    else {"error": outcome["error"]})
+        body.update(
+            {"result": outcome[VALUE_KEY[job.kind]]}
+            if outcome["status"] == "completed"
+            else {"error": outcome["error"]}
+        )
         return body
     if state.status == "not_found":
         raise ApiError(HTTPStatus.NOT_FOUND, "job_not_found", "no such job")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -36,9 +36,13 @@ def write(derived: list[tuple[dict, list[dict]]]) -> int:
     first, last = pairs[0][0]["dynamodb"]["SequenceNumber"], pairs[-1][0]["dynamodb"]["SequenceNumber"]
     events = [e for _, batch in pairs for e in batch]
     for day, partition in writer.by_partition(events).items():
-        s3.put_object(Bucket=bucket, Key=f"{writer.partition_prefix(day)}{stream}-{first}-{last}.parquet",
-                      Body=writer.parquet_bytes(writer.table(partition)),
-                      ServerSideEncryption="aws:kms", SSEKMSKeyId=settings().require("data_key_arn"))
+        s3.put_object(
+            Bucket=bucket,
+            Key=f"{writer.partition_prefix(day)}{stream}-{first}-{last}.parquet",
+            Body=writer.parquet_bytes(writer.table(partition)),
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=settings().require("data_key_arn"),
+        )
     for event in events:
         count("AuditEvents", event_type=event["event_type"])
     return len(events)
@@ -47,7 +51,7 @@ def write(derived: list[tuple[dict, list[dict]]]) -> int:
 @instrumented()
 def handler(event, context):
     started = time.monotonic()
-    ingested_at = datetime.now(timezone.utc)
+    ingested_at = datetime.now(UTC)
     derived: list[tuple[dict, list[dict]]] = []
 
     def record_handler(record):

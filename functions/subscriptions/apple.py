@@ -22,8 +22,8 @@ import base64
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Optional
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from functions.common import safejson
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # PyJWT and cryptography's X.509 are imported by the calls that verify a notification:
 # the subscriptions function's GET route and Google's notifications never load them.
-LEAF_OID = "1.2.840.113635.100.6.11.1"          # dotted strings: ObjectIdentifier when checked
+LEAF_OID = "1.2.840.113635.100.6.11.1"  # dotted strings: ObjectIdentifier when checked
 INTERMEDIATE_OID = "1.2.840.113635.100.6.2.1"
 
 # The notification types and subtypes Apple documents (NotificationTypeV2 and Subtype in
@@ -40,15 +40,54 @@ INTERMEDIATE_OID = "1.2.840.113635.100.6.2.1"
 # https://developer.apple.com/documentation/appstoreservernotifications/notificationtype
 # and .../subtype). Any other value is one Apple added since: it is processed as UNKNOWN
 # (which changes nothing), so metrics and logs only ever carry these bounded values.
-NOTIFICATION_TYPES = frozenset({
-    "SUBSCRIBED", "DID_CHANGE_RENEWAL_PREF", "DID_CHANGE_RENEWAL_STATUS", "OFFER_REDEEMED", "DID_RENEW", "EXPIRED",
-    "DID_FAIL_TO_RENEW", "GRACE_PERIOD_EXPIRED", "PRICE_INCREASE", "REFUND", "REFUND_DECLINED",
-    "CONSUMPTION_REQUEST", "RENEWAL_EXTENDED", "REVOKE", "TEST", "RENEWAL_EXTENSION", "REFUND_REVERSED",
-    "EXTERNAL_PURCHASE_TOKEN", "ONE_TIME_CHARGE", "RESCIND_CONSENT", "METADATA_UPDATE", "MIGRATION", "PRICE_CHANGE"})
-SUBTYPES = frozenset({
-    "INITIAL_BUY", "RESUBSCRIBE", "DOWNGRADE", "UPGRADE", "AUTO_RENEW_ENABLED", "AUTO_RENEW_DISABLED", "VOLUNTARY",
-    "BILLING_RETRY", "PRICE_INCREASE", "GRACE_PERIOD", "PENDING", "ACCEPTED", "BILLING_RECOVERY",
-    "PRODUCT_NOT_FOR_SALE", "SUMMARY", "FAILURE", "UNREPORTED"})
+NOTIFICATION_TYPES = frozenset(
+    {
+        "SUBSCRIBED",
+        "DID_CHANGE_RENEWAL_PREF",
+        "DID_CHANGE_RENEWAL_STATUS",
+        "OFFER_REDEEMED",
+        "DID_RENEW",
+        "EXPIRED",
+        "DID_FAIL_TO_RENEW",
+        "GRACE_PERIOD_EXPIRED",
+        "PRICE_INCREASE",
+        "REFUND",
+        "REFUND_DECLINED",
+        "CONSUMPTION_REQUEST",
+        "RENEWAL_EXTENDED",
+        "REVOKE",
+        "TEST",
+        "RENEWAL_EXTENSION",
+        "REFUND_REVERSED",
+        "EXTERNAL_PURCHASE_TOKEN",
+        "ONE_TIME_CHARGE",
+        "RESCIND_CONSENT",
+        "METADATA_UPDATE",
+        "MIGRATION",
+        "PRICE_CHANGE",
+    }
+)
+SUBTYPES = frozenset(
+    {
+        "INITIAL_BUY",
+        "RESUBSCRIBE",
+        "DOWNGRADE",
+        "UPGRADE",
+        "AUTO_RENEW_ENABLED",
+        "AUTO_RENEW_DISABLED",
+        "VOLUNTARY",
+        "BILLING_RETRY",
+        "PRICE_INCREASE",
+        "GRACE_PERIOD",
+        "PENDING",
+        "ACCEPTED",
+        "BILLING_RECOVERY",
+        "PRODUCT_NOT_FOR_SALE",
+        "SUMMARY",
+        "FAILURE",
+        "UNREPORTED",
+    }
+)
 UNKNOWN = "UNKNOWN"
 # signedDate, like every date Apple signs, is "the UNIX time, in milliseconds", an integer
 # (https://developer.apple.com/documentation/appstoreservernotifications/signeddate). Apple
@@ -129,7 +168,7 @@ def signed_date_ms(value, now_ms: int) -> int:
     return value
 
 
-def verify_jws(token, root_sha256: str, now_ms: Optional[int] = None) -> dict:
+def verify_jws(token, root_sha256: str, now_ms: int | None = None) -> dict:
     """The verified payload of one Apple-signed JWS: the chain, then the signature, then the
     certificates' validity at the (by then verified) signedDate."""
     import jwt
@@ -152,16 +191,26 @@ def verify_jws(token, root_sha256: str, now_ms: Optional[int] = None) -> dict:
         raise InvalidNotification("bad_chain") from None
     _verify_chain(chain, root_sha256)
     try:
-        payload = jwt.decode(token, chain[0].public_key(), algorithms=["ES256"],
-                             options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
-                                      "verify_nbf": False, "verify_iss": False, "verify_sub": False,
-                                      "verify_jti": False})
+        payload = jwt.decode(
+            token,
+            chain[0].public_key(),
+            algorithms=["ES256"],
+            options={
+                "verify_aud": False,
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
+            },
+        )
     except (jwt.InvalidSignatureError, jwt.InvalidKeyError, TypeError):  # or a leaf key that is not EC
         raise InvalidNotification("bad_signature") from None
     except jwt.PyJWTError:  # signed, but the payload is not a JSON object
         raise InvalidNotification("malformed") from None
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    at = datetime.fromtimestamp(signed_date_ms(payload.get("signedDate"), now_ms) / 1000, timezone.utc)
+    at = datetime.fromtimestamp(signed_date_ms(payload.get("signedDate"), now_ms) / 1000, UTC)
     _check_validity(chain, at)
     return payload
 
@@ -170,30 +219,36 @@ def verify_jws(token, root_sha256: str, now_ms: Optional[int] = None) -> dict:
 class AppleNotification:
     notification_id: str
     type: str
-    subtype: Optional[str]
+    subtype: str | None
     signed_ms: int
-    environment: Optional[str]
-    bundle_id: Optional[str]
-    user_id: Optional[str]            # appAccountToken, set by the app at purchase
-    product_id: Optional[str]
-    expires_ms: Optional[int]
-    grace_expires_ms: Optional[int]
-    original_transaction_id: Optional[str]
+    environment: str | None
+    bundle_id: str | None
+    user_id: str | None  # appAccountToken, set by the app at purchase
+    product_id: str | None
+    expires_ms: int | None
+    grace_expires_ms: int | None
+    original_transaction_id: str | None
     # What the transaction cost: milli-units of `currency` (ISO 4217), as Apple sends them
     # (JWSTransactionDecodedPayload price/currency); None when absent or malformed.
-    price_milli: Optional[int] = None
-    currency: Optional[str] = None
+    price_milli: int | None = None
+    currency: str | None = None
 
 
-def _price(transaction: dict) -> tuple[Optional[int], Optional[str]]:
+def _price(transaction: dict) -> tuple[int | None, str | None]:
     price, currency = transaction.get("price"), transaction.get("currency")
-    if is_int(price) and 0 <= price < 10 ** 12 and isinstance(currency, str) \
-            and len(currency) == 3 and currency.isascii() and currency.isupper():
+    if (
+        is_int(price)
+        and 0 <= price < 10**12
+        and isinstance(currency, str)
+        and len(currency) == 3
+        and currency.isascii()
+        and currency.isupper()
+    ):
         return price, currency
     return None, None
 
 
-def _optional_str(record: dict, name: str) -> Optional[str]:
+def _optional_str(record: dict, name: str) -> str | None:
     value = record.get(name)
     if value is None:
         return None
@@ -202,7 +257,7 @@ def _optional_str(record: dict, name: str) -> Optional[str]:
     return value
 
 
-def _optional_date(record: dict, name: str) -> Optional[int]:
+def _optional_date(record: dict, name: str) -> int | None:
     value = record.get(name)
     if value is None:
         return None
@@ -220,8 +275,9 @@ def _optional_dict(record: dict, name: str) -> dict:
     return value
 
 
-def decode(body: dict, root_sha256: str, bundle_id: str, environment: str,
-           now_ms: Optional[int] = None) -> AppleNotification:
+def decode(
+    body: dict, root_sha256: str, bundle_id: str, environment: str, now_ms: int | None = None
+) -> AppleNotification:
     """The notification, every field this code reads of the type Apple documents
     (ResponseBodyV2DecodedPayload, JWSTransactionDecodedPayload, JWSRenewalInfoDecodedPayload:
     https://developer.apple.com/documentation/appstoreservernotifications/responsebodyv2decodedpayload)."""
@@ -234,8 +290,9 @@ def decode(body: dict, root_sha256: str, bundle_id: str, environment: str,
     for nested in ("signedTransactionInfo", "signedRenewalInfo"):
         if data.get(nested) is not None and not isinstance(data[nested], str):
             raise InvalidNotification("malformed")
-    transaction = verify_jws(data["signedTransactionInfo"], root_sha256, now_ms) \
-        if data.get("signedTransactionInfo") else {}
+    transaction = (
+        verify_jws(data["signedTransactionInfo"], root_sha256, now_ms) if data.get("signedTransactionInfo") else {}
+    )
     renewal = verify_jws(data["signedRenewalInfo"], root_sha256, now_ms) if data.get("signedRenewalInfo") else {}
     kind, subtype = payload.get("notificationType"), payload.get("subtype")
     if not isinstance(kind, str) or not (subtype is None or isinstance(subtype, str)):
@@ -252,12 +309,17 @@ def decode(body: dict, root_sha256: str, bundle_id: str, environment: str,
         raise InvalidNotification("malformed")
     price_milli, currency = _price(transaction)
     return AppleNotification(
-        notification_id=notification_id, type=kind if kind in NOTIFICATION_TYPES else UNKNOWN,
+        notification_id=notification_id,
+        type=kind if kind in NOTIFICATION_TYPES else UNKNOWN,
         subtype=None if subtype is None else subtype if subtype in SUBTYPES else UNKNOWN,
         signed_ms=payload["signedDate"],  # checked by verify_jws
-        environment=data.get("environment"), bundle_id=data.get("bundleId"),
-        user_id=_optional_str(transaction, "appAccountToken"), product_id=_optional_str(transaction, "productId"),
+        environment=data.get("environment"),
+        bundle_id=data.get("bundleId"),
+        user_id=_optional_str(transaction, "appAccountToken"),
+        product_id=_optional_str(transaction, "productId"),
         expires_ms=_optional_date(transaction, "expiresDate"),
         grace_expires_ms=_optional_date(renewal, "gracePeriodExpiresDate"),
         original_transaction_id=_optional_str(transaction, "originalTransactionId"),
-        price_milli=price_milli, currency=currency)
+        price_milli=price_milli,
+        currency=currency,
+    )

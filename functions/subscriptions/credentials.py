@@ -11,7 +11,6 @@ account before deploying. Standard library only, so tooling can import it cheapl
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 PLAY_SERVICE_ACCOUNT = "google_play_service_account"
 # The fields of a Google service account key file the JWT bearer grant reads
@@ -20,7 +19,7 @@ SERVICE_ACCOUNT_FIELDS = ("client_email", "private_key", "token_uri")
 EXPECTED_KEYS: tuple[str, ...] = tuple(f"{PLAY_SERVICE_ACCOUNT}.{f}" for f in SERVICE_ACCOUNT_FIELDS)
 
 
-def problem(secret_string: Optional[str]) -> Optional[str]:
+def problem(secret_string: str | None) -> str | None:
     """None when the secret's string holds every expected key as a non-empty string, else a
     reason code: secret_not_json, secret_missing_keys. Never the content."""
     if secret_string is None:
@@ -44,7 +43,7 @@ def missing_keys(document: object) -> list[str]:
     return missing
 
 
-def holds_what_subscriptions_needs(secret_string: Optional[str]) -> bool:
+def holds_what_subscriptions_needs(secret_string: str | None) -> bool:
     return problem(secret_string) is None
 
 

@@ -23,7 +23,6 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -82,19 +81,20 @@ def verify_push(authorization: str) -> None:
         claims = oauth.verify_claims("google", token, audiences=[os.environ["GOOGLE_PUBSUB_AUDIENCE"]])
     except oauth.IdentityError:
         raise InvalidNotification("unauthenticated") from None
-    if claims.get("email") != os.environ["GOOGLE_PUBSUB_SERVICE_ACCOUNT"] or \
-            not oauth.as_bool(claims.get("email_verified")):
+    if claims.get("email") != os.environ["GOOGLE_PUBSUB_SERVICE_ACCOUNT"] or not oauth.as_bool(
+        claims.get("email_verified")
+    ):
         raise InvalidNotification("unauthenticated")
 
 
 @dataclass(frozen=True)
 class GoogleNotification:
-    notification_id: str          # the Pub/Sub message id
-    type: int                     # subscriptionNotification.notificationType (0 for tests)
+    notification_id: str  # the Pub/Sub message id
+    type: int  # subscriptionNotification.notificationType (0 for tests)
     event_ms: int
     package_name: str
-    purchase_token: Optional[str]
-    subscription_id: Optional[str]
+    purchase_token: str | None
+    subscription_id: str | None
 
 
 # The RTDN message (DeveloperNotification, https://developer.android.com/google/play/billing/rtdn-reference):
@@ -110,18 +110,17 @@ OTHER_KINDS = ("oneTimeProductNotification", "voidedPurchaseNotification", "test
 # (https://cloud.google.com/pubsub/docs/subscription-properties#retention_duration); the
 # same 180-day window as Apple's signedDate is generous, and an hour of skew ahead.
 EVENT_MAX_AGE_MS, EVENT_MAX_SKEW_MS = 180 * 86_400_000, 3_600_000
-MAX_DATA_CHARS = 64 * 1024        # an RTDN message is a few hundred bytes
-MAX_TOKEN_CHARS = 4096            # purchase tokens are a few hundred characters
+MAX_DATA_CHARS = 64 * 1024  # an RTDN message is a few hundred bytes
+MAX_TOKEN_CHARS = 4096  # purchase tokens are a few hundred characters
 MAX_ID_CHARS = 256
 
 
 def type_label(notification_type: int) -> str:
     """The metrics' `type` dimension: a documented code, else `unknown` (bounded values only)."""
-    return str(notification_type) if notification_type == 0 or notification_type in SUBSCRIPTION_TYPES \
-        else "unknown"
+    return str(notification_type) if notification_type == 0 or notification_type in SUBSCRIPTION_TYPES else "unknown"
 
 
-def _string(value, limit: int, required: bool = True) -> Optional[str]:
+def _string(value, limit: int, required: bool = True) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value or len(value) > limit:
@@ -139,7 +138,7 @@ def _event_ms(value, now_ms: int) -> int:
     return value
 
 
-def decode(body: dict, package_name: str, now_ms: Optional[int] = None) -> GoogleNotification:
+def decode(body: dict, package_name: str, now_ms: int | None = None) -> GoogleNotification:
     """The notification, every field this code reads of the type Google documents, or
     InvalidNotification (400): never another exception."""
     message = body.get("message") if isinstance(body, dict) else None
@@ -167,11 +166,16 @@ def decode(body: dict, package_name: str, now_ms: Optional[int] = None) -> Googl
     if not isinstance(notification, dict):
         raise InvalidNotification("malformed")
     kind = notification.get("notificationType")
-    if not (isinstance(kind, int) and not isinstance(kind, bool)) or not 0 < kind < 2 ** 31:
+    if not (isinstance(kind, int) and not isinstance(kind, bool)) or not 0 < kind < 2**31:
         raise InvalidNotification("malformed")
-    return GoogleNotification(message_id, kind, event_ms, package_name,
-                              _string(notification.get("purchaseToken"), MAX_TOKEN_CHARS),
-                              _string(notification.get("subscriptionId"), MAX_ID_CHARS, required=False))
+    return GoogleNotification(
+        message_id,
+        kind,
+        event_ms,
+        package_name,
+        _string(notification.get("purchaseToken"), MAX_TOKEN_CHARS),
+        _string(notification.get("subscriptionId"), MAX_ID_CHARS, required=False),
+    )
 
 
 class PlayApi:
@@ -192,12 +196,22 @@ class PlayApi:
             import jwt  # PyJWT when a Play API token is needed, not at import
 
             try:
-                assertion = jwt.encode({"iss": account["client_email"], "scope": SCOPE, "aud": account["token_uri"],
-                                        "iat": now, "exp": now + 3600}, account["private_key"], algorithm="RS256")
+                assertion = jwt.encode(
+                    {
+                        "iss": account["client_email"],
+                        "scope": SCOPE,
+                        "aud": account["token_uri"],
+                        "iat": now,
+                        "exp": now + 3600,
+                    },
+                    account["private_key"],
+                    algorithm="RS256",
+                )
             except jwt.PyJWTError:  # not an RSA private key in PEM
                 raise StoreUnavailable("service_account_key_invalid") from None
-            body = urllib.parse.urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                           "assertion": assertion}).encode()
+            body = urllib.parse.urlencode(
+                {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+            ).encode()
             with urllib.request.urlopen(urllib.request.Request(account["token_uri"], data=body), timeout=5) as r:
                 answer = json.loads(r.read())
             self._token = (time.time() + int(answer.get("expires_in", 3600)), answer["access_token"])
@@ -229,10 +243,11 @@ class PlayApi:
     def acknowledge(self, package_name: str, subscription_id: str, purchase_token: str) -> None:
         """purchases.subscriptions.acknowledge: an empty body answers success
         (https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptions/acknowledge)."""
-        url = (f"{self._purchase_url(package_name)}/subscriptions/{urllib.parse.quote(subscription_id, safe='')}"
-               f"/tokens/{urllib.parse.quote(purchase_token, safe='')}:acknowledge")
-        self._call(urllib.request.Request(url, data=b"{}", method="POST",
-                                          headers={"Content-Type": "application/json"}))
+        url = (
+            f"{self._purchase_url(package_name)}/subscriptions/{urllib.parse.quote(subscription_id, safe='')}"
+            f"/tokens/{urllib.parse.quote(purchase_token, safe='')}:acknowledge"
+        )
+        self._call(urllib.request.Request(url, data=b"{}", method="POST", headers={"Content-Type": "application/json"}))
 
 
 def acknowledge_if_needed(api: PlayApi, package_name: str, purchase_token: str, purchase: dict) -> bool:
@@ -251,8 +266,10 @@ def acknowledge_if_needed(api: PlayApi, package_name: str, purchase_token: str, 
     try:
         api.acknowledge(package_name, products[0], purchase_token)
     except urllib.error.HTTPError as e:
-        if e.code not in (400, 409) or api.subscription(package_name, purchase_token).get(
-                "acknowledgementState") != ACK_DONE:
+        if (
+            e.code not in (400, 409)
+            or api.subscription(package_name, purchase_token).get("acknowledgementState") != ACK_DONE
+        ):
             raise
         return False
     return True
@@ -263,8 +280,9 @@ def service_account() -> dict:
     try:
         answer = aws.client("secretsmanager").get_secret_value(SecretId=settings().require("secret_arn"))
     except ClientError as e:
-        raise StoreUnavailable(SECRET_ERRORS.get(e.response.get("Error", {}).get("Code", ""),
-                                                 "secret_unavailable")) from None
+        raise StoreUnavailable(
+            SECRET_ERRORS.get(e.response.get("Error", {}).get("Code", ""), "secret_unavailable")
+        ) from None
     except BotoCoreError:  # endpoint unreachable, timeouts after the SDK's retries
         raise StoreUnavailable("secret_unavailable") from None
     text = answer.get("SecretString")  # a binary-only secret has none

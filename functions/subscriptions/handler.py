@@ -18,8 +18,7 @@ from http import HTTPStatus
 
 import boto3
 from aws_lambda_powertools.shared import user_agent
-from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLayer, IdempotencyConfig,
-                                                         idempotent_function)
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 
 from functions.common import lazy, users
 from functions.common.api import api_handler
@@ -33,8 +32,14 @@ app = make_resolver()
 # Store notifications load PyJWT and cryptography's X.509 on first use (apple.py, google.py).
 lazy.preload("jwt", "cryptography.x509")
 # A signature problem is 401; anything else wrong with a notification is 400.
-UNAUTHENTIC = {"unauthenticated", "bad_signature", "bad_chain", "untrusted_root", "missing_apple_oid",
-               "certificate_expired"}
+UNAUTHENTIC = {
+    "unauthenticated",
+    "bad_signature",
+    "bad_chain",
+    "untrusted_root",
+    "missing_apple_oid",
+    "certificate_expired",
+}
 IDEMPOTENCY_DAYS = 30
 
 
@@ -63,10 +68,13 @@ class _LazyClientPersistence(DynamoDBPersistenceLayer):
 
 
 persistence = _LazyClientPersistence(
-    table_name=settings().require("table_name"), key_attr="PK", sort_key_attr="SK", expiry_attr="ttl",
-    static_pk_value="IDEMPOTENCY#subscriptions")
-once = IdempotencyConfig(event_key_jmespath="[store, notification_id]",
-                         expires_after_seconds=IDEMPOTENCY_DAYS * 86_400)
+    table_name=settings().require("table_name"),
+    key_attr="PK",
+    sort_key_attr="SK",
+    expiry_attr="ttl",
+    static_pk_value="IDEMPOTENCY#subscriptions",
+)
+once = IdempotencyConfig(event_key_jmespath="[store, notification_id]", expires_after_seconds=IDEMPOTENCY_DAYS * 86_400)
 
 
 def premium_products() -> set[str]:
@@ -78,9 +86,13 @@ def current():
     plan = users.plan(caller_id(app, check_account=False))  # the profile read is the check
     if plan is None:
         raise account_gone()
-    return {"type": plan.get("type", "free"), "status": plan.get("status", "active"),
-            "provider": plan.get("provider"), "product_id": plan.get("product_id"),
-            "expires_at": plan.get("expires_at")}
+    return {
+        "type": plan.get("type", "free"),
+        "status": plan.get("status", "active"),
+        "provider": plan.get("provider"),
+        "product_id": plan.get("product_id"),
+        "expires_at": plan.get("expires_at"),
+    }
 
 
 def _refuse(store: str, reason: str) -> ApiError:
@@ -97,11 +109,13 @@ def webhook():
     store = "apple" if "signedPayload" in body else "google" if "message" in body else "unknown"
     try:
         if store == "apple":
-            notification = apple.decode(body, os.environ["APPLE_ROOT_SHA256"], os.environ["APPLE_BUNDLE_ID"],
-                                        os.environ["APPLE_ENVIRONMENT"])
+            notification = apple.decode(
+                body, os.environ["APPLE_ROOT_SHA256"], os.environ["APPLE_BUNDLE_ID"], os.environ["APPLE_ENVIRONMENT"]
+            )
         elif store == "google":
-            google.verify_push(app.current_event.headers.get("Authorization")
-                               or app.current_event.headers.get("authorization") or "")
+            google.verify_push(
+                app.current_event.headers.get("Authorization") or app.current_event.headers.get("authorization") or ""
+            )
             notification = google.decode(body, os.environ["GOOGLE_PACKAGE_NAME"])
         else:
             raise apple.InvalidNotification("malformed")
@@ -120,8 +134,9 @@ def process(notification: dict) -> str:
         kind = n.type  # a documented type or UNKNOWN (apple.decode)
         user_id, product, plan = n.user_id, n.product_id, state.from_apple(n, now_ms)
         subscription = n.original_transaction_id or n.product_id
-        outcome = _outcome(user_id, product, plan, state.entry_key(store, subscription) if subscription else None,
-                           now_ms)
+        outcome = _outcome(
+            user_id, product, plan, state.entry_key(store, subscription) if subscription else None, now_ms
+        )
     else:
         n = google.GoogleNotification(**{k: v for k, v in notification.items() if k != "store"})
         kind = google.type_label(n.type)
@@ -145,8 +160,11 @@ def _google_purchase(n: google.GoogleNotification, now_ms: int) -> str:
         return "unknown_purchase"
     except (urllib.error.URLError, TimeoutError, KeyError, ValueError):
         raise _store_unavailable("google", "play_api_failed") from None
-    user_id = (purchase.get("externalAccountIdentifiers") or {}).get("obfuscatedExternalAccountId") \
-        if isinstance(purchase.get("externalAccountIdentifiers"), dict) else None
+    user_id = (
+        (purchase.get("externalAccountIdentifiers") or {}).get("obfuscatedExternalAccountId")
+        if isinstance(purchase.get("externalAccountIdentifiers"), dict)
+        else None
+    )
     try:
         plan = state.from_google(n.type, purchase, n.event_ms, now_ms)
     except (TypeError, ValueError, AttributeError, IndexError):  # a purchase not shaped as documented
@@ -156,8 +174,9 @@ def _google_purchase(n: google.GoogleNotification, now_ms: int) -> str:
     # the user never holds both (SubscriptionPurchaseV2.linkedPurchaseToken,
     # https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptionsv2).
     linked = purchase.get("linkedPurchaseToken")
-    replaces = state.entry_key("google", linked) if isinstance(linked, str) and linked and \
-        linked != n.purchase_token else None
+    replaces = (
+        state.entry_key("google", linked) if isinstance(linked, str) and linked and linked != n.purchase_token else None
+    )
     outcome = _outcome(user_id, product, plan, state.entry_key("google", n.purchase_token), now_ms, replaces)
     # Only a purchase the user now holds is acknowledged: an unknown user or product is
     # left unacknowledged, and Google refunds it after three days.
@@ -178,8 +197,11 @@ def _store_unavailable(store: str, reason: str) -> ApiError:
     the notification is processed once the store can be asked."""
     count("StoreApiFailures", store=store, reason=reason)
     logger.error("store unavailable", extra={"store": store, "reason": reason})
-    return ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "store_unavailable",
-                    "the store cannot be asked right now; deliver the notification again later")
+    return ApiError(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "the store cannot be asked right now; deliver the notification again later",
+    )
 
 
 def _outcome(user_id, product, plan, key, now_ms, replaces=None) -> str:

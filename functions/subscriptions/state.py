@@ -23,8 +23,7 @@ notifications for one user at once cannot lose either.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
@@ -33,8 +32,16 @@ from functions.common.clock import now_iso
 from functions.subscriptions.apple import AppleNotification
 
 PREMIUM, FREE = "premium", "free"
-APPLE_ACTIVE = {"SUBSCRIBED", "DID_RENEW", "DID_CHANGE_RENEWAL_PREF", "DID_CHANGE_RENEWAL_STATUS",
-                "OFFER_REDEEMED", "RENEWAL_EXTENDED", "PRICE_INCREASE", "REFUND_REVERSED"}
+APPLE_ACTIVE = {
+    "SUBSCRIBED",
+    "DID_RENEW",
+    "DID_CHANGE_RENEWAL_PREF",
+    "DID_CHANGE_RENEWAL_STATUS",
+    "OFFER_REDEEMED",
+    "RENEWAL_EXTENDED",
+    "PRICE_INCREASE",
+    "REFUND_REVERSED",
+}
 APPLE_EXPIRED = {"GRACE_PERIOD_EXPIRED", "EXPIRED"}
 APPLE_REVOKED = {"REFUND", "REVOKE"}
 GOOGLE_REVOKED = 12
@@ -48,19 +55,26 @@ APPLE_CHARGES, APPLE_REFUNDS = {"SUBSCRIBED", "DID_RENEW", "OFFER_REDEEMED"}, {"
 GOOGLE_CHARGES, GOOGLE_REFUNDS = {4, 2, 1}, {GOOGLE_REVOKED}
 
 
-def _iso(ms: Optional[int]) -> Optional[str]:
+def _iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return datetime.fromtimestamp(int(ms) / 1000, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(int(ms) / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _plan(kind: str, status: str, provider: str, product: Optional[str], expires: Optional[str], event_ms: int) -> dict:
-    return {"type": kind, "status": status, "provider": provider, "product_id": product, "expires_at": expires,
-            "event_ms": event_ms}
+def _plan(kind: str, status: str, provider: str, product: str | None, expires: str | None, event_ms: int) -> dict:
+    return {
+        "type": kind,
+        "status": status,
+        "provider": provider,
+        "product_id": product,
+        "expires_at": expires,
+        "event_ms": event_ms,
+    }
 
 
-def _billed(plan: Optional[dict], charge: bool, refund: bool, event_ms: int, price_milli: Optional[int],
-            currency: Optional[str]) -> Optional[dict]:
+def _billed(
+    plan: dict | None, charge: bool, refund: bool, event_ms: int, price_milli: int | None, currency: str | None
+) -> dict | None:
     if plan is None or not (charge or refund):
         return plan
     plan = {**plan, ("charged_ms" if charge else "refunded_ms"): event_ms}
@@ -69,13 +83,14 @@ def _billed(plan: Optional[dict], charge: bool, refund: bool, event_ms: int, pri
     return plan
 
 
-def from_apple(n: AppleNotification, now_ms: int) -> Optional[dict]:
+def from_apple(n: AppleNotification, now_ms: int) -> dict | None:
     """The new subscription, or None when the notification changes nothing."""
-    return _billed(_apple_plan(n, now_ms), n.type in APPLE_CHARGES, n.type in APPLE_REFUNDS, n.signed_ms,
-                   n.price_milli, n.currency)
+    return _billed(
+        _apple_plan(n, now_ms), n.type in APPLE_CHARGES, n.type in APPLE_REFUNDS, n.signed_ms, n.price_milli, n.currency
+    )
 
 
-def _apple_plan(n: AppleNotification, now_ms: int) -> Optional[dict]:
+def _apple_plan(n: AppleNotification, now_ms: int) -> dict | None:
     if n.type in APPLE_ACTIVE:
         if n.expires_ms is not None and n.expires_ms <= now_ms:
             return _plan(FREE, "expired", "apple", n.product_id, _iso(n.expires_ms), n.signed_ms)
@@ -91,7 +106,7 @@ def _apple_plan(n: AppleNotification, now_ms: int) -> Optional[dict]:
     return None
 
 
-def _rfc3339_ms(value: Optional[str]) -> Optional[int]:
+def _rfc3339_ms(value: str | None) -> int | None:
     """An RFC 3339 time (Play's `expiryTime`) in ms; None when absent or not one."""
     if not value or not isinstance(value, str):
         return None
@@ -101,7 +116,7 @@ def _rfc3339_ms(value: Optional[str]) -> Optional[int]:
         return None
 
 
-def _google_price(line: dict) -> tuple[Optional[int], Optional[str]]:
+def _google_price(line: dict) -> tuple[int | None, str | None]:
     """The line item's recurring price (a google.type.Money: units and nanos), in milli-units."""
     money = (line.get("autoRenewingPlan") or {}).get("recurringPrice") or {}
     try:
@@ -118,14 +133,18 @@ def _line(purchase: dict) -> dict:
     return lines[0] if isinstance(lines, list) and lines and isinstance(lines[0], dict) else {}
 
 
-def from_google(notification_type: int, purchase: dict, event_ms: int, now_ms: int) -> Optional[dict]:
+def from_google(notification_type: int, purchase: dict, event_ms: int, now_ms: int) -> dict | None:
     line = _line(purchase)
-    return _billed(_google_plan(notification_type, purchase, event_ms, now_ms),
-                   notification_type in GOOGLE_CHARGES, notification_type in GOOGLE_REFUNDS, event_ms,
-                   *_google_price(line))
+    return _billed(
+        _google_plan(notification_type, purchase, event_ms, now_ms),
+        notification_type in GOOGLE_CHARGES,
+        notification_type in GOOGLE_REFUNDS,
+        event_ms,
+        *_google_price(line),
+    )
 
 
-def _google_plan(notification_type: int, purchase: dict, event_ms: int, now_ms: int) -> Optional[dict]:
+def _google_plan(notification_type: int, purchase: dict, event_ms: int, now_ms: int) -> dict | None:
     line = _line(purchase)
     product, expires_ms = line.get("productId"), _rfc3339_ms(line.get("expiryTime"))
     product = product if isinstance(product, str) else None
@@ -133,13 +152,18 @@ def _google_plan(notification_type: int, purchase: dict, event_ms: int, now_ms: 
     if notification_type == GOOGLE_REVOKED:
         return _plan(FREE, "revoked", "google", product, None, event_ms)
     state = purchase.get("subscriptionState")
-    if state == "SUBSCRIPTION_STATE_ACTIVE" or (state == "SUBSCRIPTION_STATE_CANCELED" and expires_ms
-                                                 and expires_ms > now_ms):
+    if state == "SUBSCRIPTION_STATE_ACTIVE" or (
+        state == "SUBSCRIPTION_STATE_CANCELED" and expires_ms and expires_ms > now_ms
+    ):
         return _plan(PREMIUM, "active", "google", product, expires, event_ms)
     if state == "SUBSCRIPTION_STATE_IN_GRACE_PERIOD":
         return _plan(PREMIUM, "grace_period", "google", product, expires, event_ms)
-    if state in ("SUBSCRIPTION_STATE_ON_HOLD", "SUBSCRIPTION_STATE_PAUSED", "SUBSCRIPTION_STATE_EXPIRED",
-                 "SUBSCRIPTION_STATE_CANCELED"):
+    if state in (
+        "SUBSCRIPTION_STATE_ON_HOLD",
+        "SUBSCRIPTION_STATE_PAUSED",
+        "SUBSCRIPTION_STATE_EXPIRED",
+        "SUBSCRIPTION_STATE_CANCELED",
+    ):
         return _plan(FREE, "expired", "google", product, expires, event_ms)
     return None  # pending purchases and unknown states change nothing
 
@@ -159,12 +183,13 @@ def strongest(entries: dict, now_ms: int) -> dict:
     """The entitlement the user has now: a premium entry (active before grace period,
     then the latest expiry) that has not expired, else the most recent entry's state,
     else the free plan."""
+
     def premium_rank(plan: dict):
         expires = _rfc3339_ms(plan.get("expires_at"))
         if expires is not None and expires <= now_ms:
             return None
         rank = _STRENGTH.get((plan.get("type"), plan.get("status")))
-        return None if rank is None else (rank, expires or 2 ** 62)
+        return None if rank is None else (rank, expires or 2**62)
 
     ranked = [(premium_rank(p), p) for p in entries.values()]
     premium = [(r, p) for r, p in ranked if r is not None]
@@ -178,21 +203,35 @@ def strongest(entries: dict, now_ms: int) -> dict:
 def replaced(entry: dict, by: str, event_ms: int) -> dict:
     """What an entry becomes once another purchase replaced it: ended for good (a later
     notification about it is `superseded`), kept so the audit trail shows why it ended."""
-    return {**entry, "type": FREE, "status": "expired", "provider": entry.get("provider", "google"),
-            "product_id": entry.get("product_id"), "expires_at": entry.get("expires_at"),
-            "event_ms": max(int(entry.get("event_ms", 0)), event_ms), "replaced_by": by}
+    return {
+        **entry,
+        "type": FREE,
+        "status": "expired",
+        "provider": entry.get("provider", "google"),
+        "product_id": entry.get("product_id"),
+        "expires_at": entry.get("expires_at"),
+        "event_ms": max(int(entry.get("event_ms", 0)), event_ms),
+        "replaced_by": by,
+    }
 
 
-def apply(user_id: str, key: str, plan: dict, now_ms: int, attempts: int = 3,
-          replaces: Optional[str] = None) -> tuple[str, dict, dict]:
+def apply(
+    user_id: str, key: str, plan: dict, now_ms: int, attempts: int = 3, replaces: str | None = None
+) -> tuple[str, dict, dict]:
     """Records `plan` as the state of subscription `key` of the user, and ends the entry
     `replaces` names (the purchase this one upgraded, downgraded or re-signed up from).
     (applied | stale (a newer state of this subscription is recorded) | superseded (another
     purchase replaced this one) | unknown_user, the current plan before, the current plan after)."""
     for _ in range(attempts):
-        item = users.table().get_item(
-            Key=users.profile_key(user_id), ConsistentRead=True,
-            ProjectionExpression="PK, subscriptions, current_subscription, subscriptions_version").get("Item")
+        item = (
+            users.table()
+            .get_item(
+                Key=users.profile_key(user_id),
+                ConsistentRead=True,
+                ProjectionExpression="PK, subscriptions, current_subscription, subscriptions_version",
+            )
+            .get("Item")
+        )
         if item is None:
             return "unknown_user", {}, {}
         entries = dict(item.get("subscriptions") or {})
@@ -204,19 +243,25 @@ def apply(user_id: str, key: str, plan: dict, now_ms: int, attempts: int = 3,
         version = int(item.get("subscriptions_version", 0))
         entries[key] = {**plan, "updated_at": now_iso()}
         if replaces and replaces != key and not (entries.get(replaces) or {}).get("replaced_by"):
-            old = entries.get(replaces) or {"provider": plan.get("provider"), "product_id": None,
-                                            "expires_at": None}
+            old = entries.get(replaces) or {"provider": plan.get("provider"), "product_id": None, "expires_at": None}
             entries[replaces] = {**replaced(old, key, int(plan["event_ms"])), "updated_at": now_iso()}
         current = strongest(entries, now_ms)
         try:
             users.table().update_item(
                 Key=users.profile_key(user_id),
                 UpdateExpression="SET subscriptions = :entries, current_subscription = :current, "
-                                 "subscriptions_version = :next, updated_at = :now",
+                "subscriptions_version = :next, updated_at = :now",
                 ConditionExpression="attribute_exists(PK) AND (subscriptions_version = :version OR "
-                                    "(attribute_not_exists(subscriptions_version) AND :version = :zero))",
-                ExpressionAttributeValues={":entries": entries, ":current": current, ":next": version + 1,
-                                           ":version": version, ":zero": 0, ":now": now_iso()})
+                "(attribute_not_exists(subscriptions_version) AND :version = :zero))",
+                ExpressionAttributeValues={
+                    ":entries": entries,
+                    ":current": current,
+                    ":next": version + 1,
+                    ":version": version,
+                    ":zero": 0,
+                    ":now": now_iso(),
+                },
+            )
             return "applied", item.get("current_subscription", {}), current
         except ClientError as e:
             if e.response["Error"]["Code"] != "ConditionalCheckFailedException":

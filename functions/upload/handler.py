@@ -29,13 +29,17 @@ def upload():
     request = parse_body(app, UploadRequest)
     content_type = request.content_type.split(";")[0].strip().lower()
     if content_type not in UPLOAD_TYPES:
-        raise ApiError(HTTPStatus.BAD_REQUEST, "unsupported_media_type",
-                       f"content_type must be one of {', '.join(UPLOAD_TYPES)}")
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "unsupported_media_type", f"content_type must be one of {', '.join(UPLOAD_TYPES)}"
+        )
     if request.file_size > MAX_UPLOAD_BYTES:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large", "files may be at most 10 MiB")
     if content_type == "application/pdf" and request.file_size > MAX_PDF_BYTES:
-        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large",
-                       "PDFs may be at most 4.5 MB (the model's limit for one document)")
+        raise ApiError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "file_too_large",
+            "PDFs may be at most 4.5 MB (the model's limit for one document)",
+        )
     found = users.plan_and_identity(user_id)
     if found is None:
         raise account_gone()
@@ -51,17 +55,25 @@ def upload():
     encryption = {"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": key_arn}
     try:
         post = aws.client("s3").generate_presigned_post(
-            Bucket=settings().require("temp_bucket"), Key=job.incoming,
+            Bucket=settings().require("temp_bucket"),
+            Key=job.incoming,
             Fields={"Content-Type": content_type, **encryption},
-            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, request.file_size],
-                        *({k: v} for k, v in encryption.items())],
-            ExpiresIn=jobs.UPLOAD_URL_SECONDS)
+            Conditions=[
+                {"Content-Type": content_type},
+                ["content-length-range", 1, request.file_size],
+                *({k: v} for k, v in encryption.items()),
+            ],
+            ExpiresIn=jobs.UPLOAD_URL_SECONDS,
+        )
     except Exception:
         quotas.refund(counted)  # no ticket was issued: the request changes nothing
         raise
     count("UploadsStarted", content_type=content_type)
-    return {"job_id": job.value, "upload": {"url": post["url"], "fields": post["fields"]},
-            "expires_in": jobs.UPLOAD_URL_SECONDS}, HTTPStatus.CREATED
+    return {
+        "job_id": job.value,
+        "upload": {"url": post["url"], "fields": post["fields"]},
+        "expires_in": jobs.UPLOAD_URL_SECONDS,
+    }, HTTPStatus.CREATED
 
 
 handler = api_handler(app)

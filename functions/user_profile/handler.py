@@ -9,12 +9,14 @@ prefixes (+ deletes) + 1 transaction.
 from __future__ import annotations
 
 from http import HTTPStatus
+
 from aws_lambda_powertools.event_handler import Response
+
 from functions.common import jobs, lazy, quotas, users
-from functions.common.clock import now_iso
-from functions.common.oauth import clean_name
-from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body
 from functions.common.api import api_handler
+from functions.common.clock import now_iso
+from functions.common.http import account_gone, caller_id, make_resolver, parse_body
+from functions.common.oauth import clean_name
 from functions.common.observability import logger
 
 app = make_resolver()
@@ -51,7 +53,9 @@ def change():
     names = {f: v for f, v in names.items() if v}
     changes, removals = users.seal_fields(item, names) if names else ({}, ())
     if update.consents:
-        changes.update({f"consents.{k}": {**c.model_dump(), "recorded_at": now} for k, c in update.consents.given().items()})
+        changes.update(
+            {f"consents.{k}": {**c.model_dump(), "recorded_at": now} for k, c in update.consents.given().items()}
+        )
     if update.device:
         changes["device"] = update.device.model_dump(exclude_none=True)
     if "biometric" in update.model_fields_set:

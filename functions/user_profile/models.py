@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import Field
 
 from functions.common.models import Biometric, Consents, Device, Strict
@@ -10,9 +8,9 @@ Name = Field(default=None, min_length=1, max_length=100)
 
 
 class ProfileUpdate(Strict):
-    given_name: Optional[str] = Name
-    family_name: Optional[str] = Name
-    name: Optional[str] = Name
-    consents: Optional[Consents] = None
-    device: Optional[Device] = None
-    biometric: Optional[Biometric] = None  # null removes it
+    given_name: str | None = Name
+    family_name: str | None = Name
+    name: str | None = Name
+    consents: Consents | None = None
+    device: Device | None = None
+    biometric: Biometric | None = None  # null removes it

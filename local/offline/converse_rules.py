@@ -19,7 +19,6 @@ https://docs.aws.amazon.com/bedrock/latest/userguide/conversation-inference-call
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from functions.common.limits import MAX_IMAGE_BYTES, MAX_PDF_BYTES
 
@@ -32,7 +31,7 @@ _DOCUMENT_NAME = re.compile(r"(?:[A-Za-z0-9\-()\[\]]|\s(?!\s))+")
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
-def violation(*, system: str, messages: list[dict], tool: dict) -> Optional[str]:
+def violation(*, system: str, messages: list[dict], tool: dict) -> str | None:
     """What Bedrock would answer ValidationException with, or None for a valid request."""
     if not system:
         return "system: the text must not be empty"
@@ -71,11 +70,13 @@ def violation(*, system: str, messages: list[dict], tool: dict) -> Optional[str]
     return None
 
 
-def _document(document: dict) -> Optional[str]:
+def _document(document: dict) -> str | None:
     name = document.get("name") or ""
     if not (len(name) <= 200 and _DOCUMENT_NAME.fullmatch(name)):
-        return "The document file name can only contain alphanumeric characters, whitespace characters, " \
-               "hyphens, parentheses, and square brackets."
+        return (
+            "The document file name can only contain alphanumeric characters, whitespace characters, "
+            "hyphens, parentheses, and square brackets."
+        )
     if document.get("format") not in DOCUMENT_FORMATS:
         return f"document.format: must be one of {', '.join(DOCUMENT_FORMATS)}"
     if len(document["source"]["bytes"]) > MAX_DOCUMENT_BYTES:
@@ -83,7 +84,7 @@ def _document(document: dict) -> Optional[str]:
     return None
 
 
-def _image(image: dict) -> Optional[str]:
+def _image(image: dict) -> str | None:
     if image.get("format") not in IMAGE_FORMATS:
         return f"image.format: must be one of {', '.join(IMAGE_FORMATS)}"
     if len(image["source"]["bytes"]) > MAX_IMAGE_BYTES:

@@ -27,7 +27,6 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
 
 # [0-9], not \d: \d matches any Unicode digit, and float() reads "1٣" (mixed scripts) as 13.
 _NUMBER = r"[0-9]+(?:[.,][0-9]+)*"
@@ -41,19 +40,43 @@ _LOWER = re.compile(rf"(?:>=|>|≥)\s*(?P<low>{_NUMBER})")
 # "LDL Cholesterol (calculated)"): a parenthesised group, or up to three words with a letter.
 _NAME_WORDS = 3
 # The laboratory's flags: direction and severity ("abnormal": no direction).
-_FLAGS = {"H": "high", "L": "low", "HH": "critical_high", "LL": "critical_low", "A": "abnormal",
-          "N": "normal", "*": "abnormal", "!": "abnormal"}
+_FLAGS = {
+    "H": "high",
+    "L": "low",
+    "HH": "critical_high",
+    "LL": "critical_low",
+    "A": "abnormal",
+    "N": "normal",
+    "*": "abnormal",
+    "!": "abnormal",
+}
 _FLAG_WORDS = {"high": "high", "low": "low", "abnormal": "abnormal", "normal": "normal"}
 _NO_SLASH_UNITS = {"%", "fl", "pg", "ratio", "sec", "s", "index"}
 
 # Units that name the same quantity, in the catalogue's spelling (see _canonical_unit).
 _SAME_UNITS = {
-    "10^3/ul": "10*3/uL", "k/ul": "10*3/uL", "thou/ul": "10*3/uL", "10^9/l": "10*3/uL", "/nl": "10*3/uL",
-    "10^6/ul": "10*6/uL", "m/ul": "10*6/uL", "mill/ul": "10*6/uL", "10^12/l": "10*6/uL", "/pl": "10*6/uL",
-    "miu/l": "mIU/L", "uiu/ml": "mIU/L", "mu/l": "mIU/L",
-    "ng/ml": "ng/mL", "ug/l": "ng/mL", "pg/ml": "pg/mL", "ng/l": "pg/mL",
-    "iu/l": "U/L", "u/l": "U/L",
-    "ml/min/1.73m2": "mL/min/1.73m2", "ml/min/1.73": "mL/min/1.73m2", "ml/min/1.73m^2": "mL/min/1.73m2",
+    "10^3/ul": "10*3/uL",
+    "k/ul": "10*3/uL",
+    "thou/ul": "10*3/uL",
+    "10^9/l": "10*3/uL",
+    "/nl": "10*3/uL",
+    "10^6/ul": "10*6/uL",
+    "m/ul": "10*6/uL",
+    "mill/ul": "10*6/uL",
+    "10^12/l": "10*6/uL",
+    "/pl": "10*6/uL",
+    "miu/l": "mIU/L",
+    "uiu/ml": "mIU/L",
+    "mu/l": "mIU/L",
+    "ng/ml": "ng/mL",
+    "ug/l": "ng/mL",
+    "pg/ml": "pg/mL",
+    "ng/l": "pg/mL",
+    "iu/l": "U/L",
+    "u/l": "U/L",
+    "ml/min/1.73m2": "mL/min/1.73m2",
+    "ml/min/1.73": "mL/min/1.73m2",
+    "ml/min/1.73m^2": "mL/min/1.73m2",
 }
 
 
@@ -69,7 +92,7 @@ def _aliases() -> list[tuple[re.Pattern, dict]]:
     return [(re.compile(rf"^\s*[-*•]?\s*{re.escape(alias)}(?![a-z0-9])", re.I), test) for alias, test in pairs]
 
 
-def _number(text: str, decimal_comma: Optional[bool] = None) -> float:
+def _number(text: str, decimal_comma: bool | None = None) -> float:
     if "," in text and "." not in text:
         thousands = re.fullmatch(r"[1-9][0-9]{0,2}(,[0-9]{3})+", text) is not None
         if thousands and not decimal_comma:  # 150,000 (unless the report writes 4,210 for 4.21)
@@ -78,39 +101,44 @@ def _number(text: str, decimal_comma: Optional[bool] = None) -> float:
     return float(text.replace(",", ""))  # 1,240.5
 
 
-def _canonical_unit(unit: Optional[str]) -> str:
+def _canonical_unit(unit: str | None) -> str:
     key = (unit or "").lower().replace("µ", "u").replace("μ", "u").replace(" ", "").replace(",", ".")
     key = re.sub(r"^[x×]", "", key)
     key = re.sub(r"10(?:\^|\*|e)([0-9]+)", r"10^\1", key)  # 10^3, 10*3, 10E3
     return _SAME_UNITS.get(key, key)
 
 
-def _unit_kind(unit: Optional[str]) -> Optional[str]:
+def _unit_kind(unit: str | None) -> str | None:
     """count, mass, molar, ratio (mmol/mol), units (U/L, mIU/L) or percent; None for any
     other unit (fL, mL/min/1.73m2, mEq/L) or none."""
     key = _canonical_unit(unit).lower()
     if key in ("10*3/ul", "10*6/ul") or re.fullmatch(r"10\^[0-9]+/u?l|/u?l", key):
         return "count"
-    for kind, pattern in (("ratio", r"[munp]?mol/mol"), ("molar", r"[munp]?mol/[dmu]?l"),
-                          ("mass", r"[kmunp]?g/[dmu]?l"), ("units", r"[mu]?i?u/[dmu]?l"), ("percent", "%")):
+    for kind, pattern in (
+        ("ratio", r"[munp]?mol/mol"),
+        ("molar", r"[munp]?mol/[dmu]?l"),
+        ("mass", r"[kmunp]?g/[dmu]?l"),
+        ("units", r"[mu]?i?u/[dmu]?l"),
+        ("percent", "%"),
+    ):
         if re.fullmatch(pattern, key):
             return kind
     return None
 
 
-def _value_and_rest(after_name: str) -> Optional[tuple[Optional[str], str, str, str]]:
+def _value_and_rest(after_name: str) -> tuple[str | None, str, str, str] | None:
     """(comparator, number, the value as printed, what follows it) once the words that
     still belong to the name are skipped; None when no value follows the name."""
     rest = after_name
     for _ in range(_NAME_WORDS + 1):
         rest = rest.lstrip(" \t:=,-")
         if value := _LEADING_VALUE.match(rest):
-            return value["cmp"], value["value"], f"{value['cmp'] or ''}{value['value']}", rest[value.end():]
+            return value["cmp"], value["value"], f"{value['cmp'] or ''}{value['value']}", rest[value.end() :]
         if rest.startswith("("):
             close = rest.find(")")
             if close < 0:
                 return None
-            rest = rest[close + 1:]
+            rest = rest[close + 1 :]
             continue
         token, _, rest = rest.partition(" ")
         if not re.search(r"[A-Za-z]", token):
@@ -132,7 +160,7 @@ def _lab_flags(rest: str) -> set[str]:
     return found
 
 
-def _reference_range(rest: str, decimal_comma: Optional[bool]):
+def _reference_range(rest: str, decimal_comma: bool | None):
     """(low, high, the range as printed, the rest without it)."""
     if found := _RANGE.search(rest):
         low, high = _number(found["low"], decimal_comma), _number(found["high"], decimal_comma)
@@ -142,10 +170,10 @@ def _reference_range(rest: str, decimal_comma: Optional[bool]):
         low, high = _number(found["low"], decimal_comma), None
     else:
         return None, None, None, rest
-    return low, high, found[0], rest[:found.start()] + " " + rest[found.end():]
+    return low, high, found[0], rest[: found.start()] + " " + rest[found.end() :]
 
 
-def _printed_unit(rest: str) -> Optional[str]:
+def _printed_unit(rest: str) -> str | None:
     tokens = re.sub(r"\s*/\s*", "/", rest).split()  # "mg / dL" is one unit, not "/"
     for i, token in enumerate(tokens):
         token = token.strip(",;()[]")
@@ -156,7 +184,7 @@ def _printed_unit(rest: str) -> Optional[str]:
     return None
 
 
-def _compared(number: float, cmp: Optional[str], low, high, critical_low, critical_high) -> str:
+def _compared(number: float, cmp: str | None, low, high, critical_low, critical_high) -> str:
     """The flag a comparison with the range gives; for a bound, only what holds for every
     value under it (results are never negative)."""
     if cmp is None:
@@ -206,13 +234,13 @@ def _flag(compared: str, printed: set[str]) -> str:
     return f"critical_{compared_side}" if f"critical_{compared_side}" in marks else compared
 
 
-def read_line(line: str, decimal_comma: Optional[bool] = None) -> Optional[dict]:
+def read_line(line: str, decimal_comma: bool | None = None) -> dict | None:
     """One observation (the contract's shape) from one line, or None."""
     for pattern, test in _aliases():
         match = pattern.match(line)
         if not match:
             continue
-        parsed = _value_and_rest(line[match.end():])
+        parsed = _value_and_rest(line[match.end() :])
         if parsed is None:
             return None
         cmp, number, value_text, rest = parsed
@@ -229,7 +257,9 @@ def read_line(line: str, decimal_comma: Optional[bool] = None) -> Optional[dict]
             low, high = test["low"], test["high"]
         critical = (test["critical_low"], test["critical_high"]) if same_unit else (None, None)
         return {
-            "name": test["name"], "loinc": loinc, "value": number if cmp is None else None,
+            "name": test["name"],
+            "loinc": loinc,
+            "value": number if cmp is None else None,
             "value_text": value_text,
             "unit": unit or (test["unit"] if range_text is None else None),
             "reference_range": {"low": low, "high": high, "text": range_text},
@@ -241,8 +271,10 @@ def read_line(line: str, decimal_comma: Optional[bool] = None) -> Optional[dict]
 def _uses_decimal_commas(text: str) -> bool:
     """Whether the report writes 13,9 for 13.9: a number with one, two or four and more
     digits after a comma, and none with a decimal point."""
-    return (re.search(r"(?<![0-9.,])[0-9]+,(?:[0-9]{1,2}|[0-9]{4,})(?![0-9.,])", text) is not None
-            and re.search(r"(?<![0-9.,])[0-9]+\.[0-9]+(?![0-9.,])", text) is None)
+    return (
+        re.search(r"(?<![0-9.,])[0-9]+,(?:[0-9]{1,2}|[0-9]{4,})(?![0-9.,])", text) is not None
+        and re.search(r"(?<![0-9.,])[0-9]+\.[0-9]+(?![0-9.,])", text) is None
+    )
 
 
 def extract(text: str) -> list[dict]:

@@ -27,7 +27,7 @@ def _untag(tag: str, messages: list[dict]) -> str:
         for block in message["content"]:
             text = block.get("text", "")
             if text.startswith(f"<{tag}>") and text.endswith(f"</{tag}>"):
-                return text[len(tag) + 2:-(len(tag) + 3)]
+                return text[len(tag) + 2 : -(len(tag) + 3)]
     raise InputError("invalid_request", reason="no_results_block")
 
 
@@ -40,19 +40,43 @@ class OfflineProvider:
         problem = converse_rules.violation(system=system, messages=messages, tool=tool)
         if problem:  # what Bedrock answers before any model runs
             from botocore.exceptions import ClientError
-            raise ClientError({"Error": {"Code": "ValidationException", "Message": problem},
-                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "Converse")
+
+            raise ClientError(
+                {
+                    "Error": {"Code": "ValidationException", "Message": problem},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "Converse",
+            )
         name = tool["toolSpec"]["name"]
-        build = {"record_lab_analysis": self._lab_analysis, "answer_user": self._answer,
-                 "record_doctor_report": self._doctor_report}[name]
+        build = {
+            "record_lab_analysis": self._lab_analysis,
+            "answer_user": self._answer,
+            "record_doctor_report": self._doctor_report,
+        }[name]
         tool_input = build(messages)
         words_in = sum(len(str(b.get("text", ""))) for m in messages for b in m["content"]) // 4
         return {
-            "output": {"message": {"role": "assistant", "content": [
-                {"toolUse": {"toolUseId": f"offline-{uuid.uuid4().hex[:12]}", "name": name, "input": tool_input}}]}},
+            "output": {
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {
+                            "toolUse": {
+                                "toolUseId": f"offline-{uuid.uuid4().hex[:12]}",
+                                "name": name,
+                                "input": tool_input,
+                            }
+                        }
+                    ],
+                }
+            },
             "stopReason": "tool_use",
-            "usage": {"inputTokens": words_in, "outputTokens": len(json.dumps(tool_input)) // 4,
-                      "totalTokens": words_in + len(json.dumps(tool_input)) // 4},
+            "usage": {
+                "inputTokens": words_in,
+                "outputTokens": len(json.dumps(tool_input)) // 4,
+                "totalTokens": words_in + len(json.dumps(tool_input)) // 4,
+            },
             "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)},
         }
 
@@ -72,21 +96,29 @@ class OfflineProvider:
         if not text.strip():
             raise InputError("unreadable_document", reason="pdf_no_text")
         observations = labs.extract(text)
-        return {"document_type": "lab_report" if observations else "other",
-                "observations": observations, "summary": _summary(observations),
-                "confidence": 0.9 if observations else 0.3}
+        return {
+            "document_type": "lab_report" if observations else "other",
+            "observations": observations,
+            "summary": _summary(observations),
+            "confidence": 0.9 if observations else 0.3,
+        }
 
     # -- chat -----------------------------------------------------------------------
     def _answer(self, messages: list[dict]) -> dict:
         request = json.loads(_untag(RESULTS_TAG, messages))
         question = request["message"].lower()
         observations = [o for r in request["results"] for o in r.get("observations", [])]  # tasks.chat_task's shape
-        asked = [o for o in observations if o["name"].lower() in question
-                 or any(w in question for w in o["name"].lower().split() if len(w) > 3)]
+        asked = [
+            o
+            for o in observations
+            if o["name"].lower() in question or any(w in question for w in o["name"].lower().split() if len(w) > 3)
+        ]
         chosen = asked or [o for o in observations if o.get("flag") not in ("normal", "unknown")]
         if not observations:
-            text = ("I don't have any of your results to look at for this question. Share a lab report "
-                    "in the app and ask again, or ask your doctor.")
+            text = (
+                "I don't have any of your results to look at for this question. Share a lab report "
+                "in the app and ask again, or ask your doctor."
+            )
         elif not chosen:
             text = "All the results you shared are within their reference ranges. " + _describe(observations[:5])
         else:
@@ -109,9 +141,14 @@ def _summary(observations: list[dict]) -> str:
     return f"{len(observations)} results were found; {len(outside)} outside the reference range: {listed}."
 
 
-_WORDS = {"low": "below its reference range", "high": "above its reference range",
-          "critical_low": "far below its reference range", "critical_high": "far above its reference range",
-          "normal": "within its reference range", "unknown": "without a reference range to compare with"}
+_WORDS = {
+    "low": "below its reference range",
+    "high": "above its reference range",
+    "critical_low": "far below its reference range",
+    "critical_high": "far above its reference range",
+    "normal": "within its reference range",
+    "unknown": "without a reference range to compare with",
+}
 
 
 def _describe(observations: list[dict]) -> str:
@@ -119,8 +156,9 @@ def _describe(observations: list[dict]) -> str:
     for o in observations:
         unit = f" {o['unit']}" if o.get("unit") else ""
         rng = (o.get("reference_range") or {}).get("text")
-        parts.append(f"{o['name']} is {o['value_text']}{unit}, {_WORDS[o['flag']]}"
-                     + (f" ({rng})" if rng else "") + ".")
+        parts.append(
+            f"{o['name']} is {o['value_text']}{unit}, {_WORDS[o['flag']]}" + (f" ({rng})" if rng else "") + "."
+        )
     return " ".join(parts)
 
 
@@ -145,10 +183,20 @@ def doctor_report(dated_results: list[dict]) -> dict:
             change = (last - first) / abs(first) if first else float((last > 0) - (last < 0))
             direction = "stable" if abs(change) <= 0.05 else ("up" if change > 0 else "down")
             o = numeric[-1][1]
-            trends.append({"name": o["name"], "loinc": o.get("loinc"), "unit": o.get("unit"),
-                           "points": [{"date": d, "value": x["value"]} for d, x in numeric], "direction": direction})
-        found = [{"name": o["name"], "value_text": o["value_text"], "unit": o.get("unit"), "flag": o["flag"],
-                  "date": d} for d, o in points if o.get("flag") in ("low", "high", "critical_low", "critical_high")]
+            trends.append(
+                {
+                    "name": o["name"],
+                    "loinc": o.get("loinc"),
+                    "unit": o.get("unit"),
+                    "points": [{"date": d, "value": x["value"]} for d, x in numeric],
+                    "direction": direction,
+                }
+            )
+        found = [
+            {"name": o["name"], "value_text": o["value_text"], "unit": o.get("unit"), "flag": o["flag"], "date": d}
+            for d, o in points
+            if o.get("flag") in ("low", "high", "critical_low", "critical_high")
+        ]
         findings += found
         if found:
             findings_by_test.append(found)
@@ -156,12 +204,22 @@ def doctor_report(dated_results: list[dict]) -> dict:
     # kept; then tests that moved without leaving their range.
     questions = [_finding_question(found) for found in sorted(findings_by_test, key=lambda f: f[-1]["date"])][-5:]
     asked = {f["name"] for found in findings_by_test for f in found}
-    questions += [f"My {t['name']} has gone {t['direction']} over this period: is that a concern?"
-                  for t in trends if t["direction"] != "stable" and t["name"] not in asked][:3]
+    questions += [
+        f"My {t['name']} has gone {t['direction']} over this period: is that a concern?"
+        for t in trends
+        if t["direction"] != "stable" and t["name"] not in asked
+    ][:3]
     if not questions:
         questions = ["My results are within their ranges: how often should I have them checked?"]
-    summary = (f"{len(dated_results)} lab report(s) from {dates[0]} to {dates[-1]}: {len(series)} tests, "
-               f"{len(trends)} measured more than once, {len(findings)} value(s) outside the reference range.")
-    return {"title": f"Lab results {dates[0]} to {dates[-1]}", "period": {"from": dates[0], "to": dates[-1]},
-            "summary": summary, "trends": trends, "abnormal_findings": findings,
-            "questions_for_doctor": questions[:8]}
+    summary = (
+        f"{len(dated_results)} lab report(s) from {dates[0]} to {dates[-1]}: {len(series)} tests, "
+        f"{len(trends)} measured more than once, {len(findings)} value(s) outside the reference range."
+    )
+    return {
+        "title": f"Lab results {dates[0]} to {dates[-1]}",
+        "period": {"from": dates[0], "to": dates[-1]},
+        "summary": summary,
+        "trends": trends,
+        "abnormal_findings": findings,
+        "questions_for_doctor": questions[:8],
+    }

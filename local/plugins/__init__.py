@@ -15,9 +15,10 @@ everything in reverse.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol
+from typing import Protocol
 
 from functions.catalog import Function
 from local.gateway import HttpResponse
@@ -42,6 +43,7 @@ LocalRoute = Callable[[LocalRequest], HttpResponse]
 class Route:
     """`method path` answered by `handler`. A `prefix` route answers every path under
     `path`; what follows it is variable (ids, tokens) and never logged."""
+
     method: str
     path: str
     handler: LocalRoute
@@ -51,11 +53,12 @@ class Route:
 @dataclass(frozen=True)
 class StackContext:
     """What every stand-in may know of the stack it is part of."""
-    stack: str                      # the Pulumi stack whose settings it runs with (dev)
+
+    stack: str  # the Pulumi stack whose settings it runs with (dev)
     host: str
-    url: str                        # where the stack's HTTP server answers (its port bound)
+    url: str  # where the stack's HTTP server answers (its port bound)
     catalog: tuple[Function, ...]
-    background: bool                # False: no threads of their own; tests drive them
+    background: bool  # False: no threads of their own; tests drive them
 
 
 class Plugin(Protocol):
@@ -73,6 +76,7 @@ class Plugin(Protocol):
 
 class StandIn:
     """A Plugin whose `setup` registers the undo of each effect on `undo` as it makes it."""
+
     name = "stand-in"
 
     def __init__(self) -> None:
@@ -108,9 +112,10 @@ class RouteTable:
             raise ValueError(f"{owner}: {route.method} {route.path} is already routed")
         table[(route.method, route.path)] = route.handler
 
-    def find(self, method: str, path: str) -> Optional[LocalRoute]:
+    def find(self, method: str, path: str) -> LocalRoute | None:
         return self.exact.get((method, path)) or next(
-            (r for (m, prefix), r in self.prefixes.items() if m == method and path.startswith(prefix)), None)
+            (r for (m, prefix), r in self.prefixes.items() if m == method and path.startswith(prefix)), None
+        )
 
     def loggable(self, path: str) -> str:
         """A registered path as is, a prefix route's prefix, never the variable part."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Callable
 
 from local.gateway import HttpResponse, json_error
 from local.identity import PROVIDERS, LocalIdentityProvider
@@ -21,6 +21,7 @@ WEBHOOK = "/api/v1/subscriptions/webhook"
 
 class IdentityPlugin(StandIn):
     """Google's and Apple's sign-in: their keys, and ID tokens for any subject."""
+
     name = "identity"
     provider: LocalIdentityProvider
 
@@ -30,8 +31,9 @@ class IdentityPlugin(StandIn):
 
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         settings = self._moto.program.settings
-        self.provider = LocalIdentityProvider(context.url, {"google": settings.google_client_ids,
-                                                            "apple": settings.apple_client_ids})
+        self.provider = LocalIdentityProvider(
+            context.url, {"google": settings.google_client_ids, "apple": settings.apple_client_ids}
+        )
 
     def environment(self) -> dict[str, str]:
         return self.provider.environment()
@@ -39,10 +41,16 @@ class IdentityPlugin(StandIn):
     def routes(self) -> tuple[Route, ...]:
         found: list[Route] = []
         for provider in PROVIDERS:
-            found.append(Route("GET", f"/local/idp/{provider}/jwks.json",
-                               lambda _, p=provider: json_response(200, self.provider.jwks(p))))
-            found.append(Route("POST", f"/local/idp/{provider}/token",
-                               lambda request, p=provider: self._token(p, request)))
+            found.append(
+                Route(
+                    "GET",
+                    f"/local/idp/{provider}/jwks.json",
+                    lambda _, p=provider: json_response(200, self.provider.jwks(p)),
+                )
+            )
+            found.append(
+                Route("POST", f"/local/idp/{provider}/token", lambda request, p=provider: self._token(p, request))
+            )
         return tuple(found)
 
     def _token(self, provider: str, request: LocalRequest) -> HttpResponse:
@@ -53,13 +61,15 @@ class IdentityPlugin(StandIn):
         if not isinstance(body, dict) or not isinstance(body.get("sub"), str) or not body["sub"]:
             return json_error(400, "invalid_request", 'the body must be {"sub": "...", ...}', "local")
         fields = {k: body[k] for k in ("email", "name", "nonce") if isinstance(body.get(k), str)}
-        token = self.provider.id_token(provider, body["sub"], email_verified=body.get("email_verified", True) is True,
-                                       **fields)
+        token = self.provider.id_token(
+            provider, body["sub"], email_verified=body.get("email_verified", True) is True, **fields
+        )
         return json_response(200, {"id_token": token})
 
 
 class StoresPlugin(StandIn):
     """The App Store and Google Play, with their credentials in the stack's secret."""
+
     name = "stores"
     store: StoreSimulator
 
@@ -69,11 +79,18 @@ class StoresPlugin(StandIn):
 
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         stores = self._moto.program.settings.stores
-        self.store = StoreSimulator(self._identity.provider, context.url, stores.apple_bundle_id,
-                                    stores.apple_environment, stores.google_package_name,
-                                    stores.google_pubsub_audience, stores.google_pubsub_service_account)
+        self.store = StoreSimulator(
+            self._identity.provider,
+            context.url,
+            stores.apple_bundle_id,
+            stores.apple_environment,
+            stores.google_package_name,
+            stores.google_pubsub_audience,
+            stores.google_pubsub_service_account,
+        )
         self._moto.client("secretsmanager").put_secret_value(
-            SecretId=self._moto.program.outputs["secret_arn"], SecretString=json.dumps(self.store.secret()))
+            SecretId=self._moto.program.outputs["secret_arn"], SecretString=json.dumps(self.store.secret())
+        )
 
     def environment(self) -> dict[str, str]:
         return self.store.environment_overrides()
@@ -83,10 +100,18 @@ class StoresPlugin(StandIn):
             Route("POST", "/local/store/apple/notify", lambda r: self._notify("apple", r)),
             Route("POST", "/local/store/google/notify", lambda r: self._notify("google", r)),
             Route("POST", "/local/play/token", self._play_token),
-            Route("GET", "/local/play/androidpublisher/", lambda r: json_response(
-                *self.store.play_subscription(r.path, r.headers.get("Authorization", ""))), prefix=True),
-            Route("POST", "/local/play/androidpublisher/", lambda r: json_response(
-                *self.store.play_acknowledge(r.path, r.headers.get("Authorization", ""))), prefix=True),
+            Route(
+                "GET",
+                "/local/play/androidpublisher/",
+                lambda r: json_response(*self.store.play_subscription(r.path, r.headers.get("Authorization", ""))),
+                prefix=True,
+            ),
+            Route(
+                "POST",
+                "/local/play/androidpublisher/",
+                lambda r: json_response(*self.store.play_acknowledge(r.path, r.headers.get("Authorization", ""))),
+                prefix=True,
+            ),
         )
 
     def _notify(self, store: str, request: LocalRequest) -> HttpResponse:
@@ -98,9 +123,13 @@ class StoresPlugin(StandIn):
         kind = (body or {}).get("notification_type") if isinstance(body, dict) else None
         valid_kind = isinstance(kind, str) if store == "apple" else isinstance(kind, int) and not isinstance(kind, bool)
         if not isinstance(body, dict) or not isinstance(body.get("user_id"), str) or not valid_kind:
-            return json_error(400, "invalid_request", 'the body must be {"user_id", "notification_type", '
-                                                      '"product_id"?} (Apple: a type name, Google: an RTDN code)',
-                              "local")
+            return json_error(
+                400,
+                "invalid_request",
+                'the body must be {"user_id", "notification_type", '
+                '"product_id"?} (Apple: a type name, Google: an RTDN code)',
+                "local",
+            )
         product = body.get("product_id") or self._moto.program.settings.stores.premium_products[0]
         if store == "apple":
             payload = self.store.apple_notification(body["user_id"], kind, product, body.get("subtype"))

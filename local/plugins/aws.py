@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import urllib.request
+from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import Mapping
 
 import boto3
 
@@ -19,6 +19,7 @@ from local.program import ProgramRun, run_program, stack_config
 class MotoPlugin(StandIn):
     """An in-process moto server, emptied, with the resources the program creates in it.
     `config` replaces keys of Pulumi.<stack>.yaml (values as Pulumi passes them)."""
+
     name = "moto"
     program: ProgramRun
     endpoint_url: str
@@ -40,10 +41,15 @@ class MotoPlugin(StandIn):
         moto_host, moto_port = server.get_host_and_port()
         self.endpoint_url = f"http://{moto_host}:{moto_port}"
         # moto keeps its state per process, not per server: start from nothing.
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"),
-                               timeout=10).close()
-        self.program = run_program(context.stack, MotoMocks(self.endpoint_url, region), catalog=context.catalog,
-                                   config={**config, **self._config})
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST"), timeout=10
+        ).close()
+        self.program = run_program(
+            context.stack,
+            MotoMocks(self.endpoint_url, region),
+            catalog=context.catalog,
+            config={**config, **self._config},
+        )
         self.region = self.program.settings.region
         # The functions' SDK clients come from the default session: the rules hook it.
         events = boto3._get_default_session().events

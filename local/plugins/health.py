@@ -26,16 +26,23 @@ class HealthPlugin(StandIn):
 
     def _health(self, _: LocalRequest) -> HttpResponse:
         o = self._moto.program.outputs
-        return json_response(200, {
-            "status": "ok",
-            "stack": self._stack,
-            "aws_endpoint_url": self._moto.endpoint_url,
-            "resources": {
-                "table": o["table"], "temp_bucket": o["temp_bucket"], "events_bucket": o["events_bucket"],
-                "athena_results_bucket": o["athena_results_bucket"], "data_key_arn": o["data_key_arn"],
-                "signing_key_arn": o["signing_key_arn"], "secret_arn": o["secret_arn"],
+        return json_response(
+            200,
+            {
+                "status": "ok",
+                "stack": self._stack,
+                "aws_endpoint_url": self._moto.endpoint_url,
+                "resources": {
+                    "table": o["table"],
+                    "temp_bucket": o["temp_bucket"],
+                    "events_bucket": o["events_bucket"],
+                    "athena_results_bucket": o["athena_results_bucket"],
+                    "data_key_arn": o["data_key_arn"],
+                    "signing_key_arn": o["signing_key_arn"],
+                    "secret_arn": o["secret_arn"],
+                },
+                "functions": sorted(o["functions"]),
+                "trigger_failures": [e for p in self._triggers.pollers for e in p.errors],
+                "alarm_failures": self._alarms.failures(),
             },
-            "functions": sorted(o["functions"]),
-            "trigger_failures": [e for p in self._triggers.pollers for e in p.errors],
-            "alarm_failures": self._alarms.failures(),
-        })
+        )

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from typing import Callable, Mapping, Optional, Protocol
+from typing import Protocol
 
 from functions.catalog import Function, S3Trigger, StreamTrigger, by_name
 from local.gateway import Gateway, HttpResponse
@@ -26,11 +27,18 @@ class EnvironmentSource(Protocol):
 class FunctionsPlugin(StandIn):
     """The catalog's functions, in this process, with the environment the program gave
     them, pointed at moto and at the stand-ins in `sources`."""
+
     name = "functions"
     functions: LocalLambda
 
-    def __init__(self, moto: MotoPlugin, metrics: MetricsPlugin, faults: FaultsPlugin, resolve: Optional[Resolver],
-                 sources: tuple[EnvironmentSource, ...]):
+    def __init__(
+        self,
+        moto: MotoPlugin,
+        metrics: MetricsPlugin,
+        faults: FaultsPlugin,
+        resolve: Resolver | None,
+        sources: tuple[EnvironmentSource, ...],
+    ):
         super().__init__()
         self._moto, self._metrics, self._faults = moto, metrics, faults
         self._resolve, self._sources = resolve, sources
@@ -42,9 +50,16 @@ class FunctionsPlugin(StandIn):
         undo.callback(_restore_environment, _set_environment(env))
         program, telemetry = self._moto.program, self._metrics.telemetry
         # What a function prints is its log stream: EMF lines become metrics there.
-        self.functions = LocalLambda(by_name(context.catalog), program.outputs["functions"], self._moto.region,
-                                     program.mocks.account_id, self._resolve, observer=telemetry,
-                                     waits=WaitClock(), output=lambda name, line: telemetry.emf_line(line, name))
+        self.functions = LocalLambda(
+            by_name(context.catalog),
+            program.outputs["functions"],
+            self._moto.region,
+            program.mocks.account_id,
+            self._resolve,
+            observer=telemetry,
+            waits=WaitClock(),
+            output=lambda name, line: telemetry.emf_line(line, name),
+        )
         undo.callback(self.functions.close)
         for fn in context.catalog:
             if fn.access.bedrock:
@@ -63,8 +78,10 @@ class FunctionsPlugin(StandIn):
         region = self._moto.region
         env = {
             "AWS_ENDPOINT_URL": self._moto.endpoint_url,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-            "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         }
         merged: dict[str, str] = {}
@@ -75,14 +92,14 @@ class FunctionsPlugin(StandIn):
         return {**merged, **env}
 
 
-def _set_environment(env: dict[str, str]) -> dict[str, Optional[str]]:
+def _set_environment(env: dict[str, str]) -> dict[str, str | None]:
     """Sets `env` and returns what it replaced."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     return saved
 
 
-def _restore_environment(saved: dict[str, Optional[str]]) -> None:
+def _restore_environment(saved: dict[str, str | None]) -> None:
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -93,6 +110,7 @@ def _restore_environment(saved: dict[str, Optional[str]]) -> None:
 class GatewayPlugin(StandIn):
     """API Gateway, validating with the document the program gives it. It answers every
     path outside /local/, so it declares no local routes: the server hands it the rest."""
+
     name = "gateway"
     gateway: Gateway
 
@@ -103,13 +121,19 @@ class GatewayPlugin(StandIn):
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         mocks = self._moto.program.mocks
         document = json.loads(mocks.one("aws:apigateway/restApi:RestApi").inputs["body"])
-        self.gateway = Gateway(context.catalog, self._functions.functions, self._moto.region, mocks.account_id,
-                               document=document, metrics=self._metrics.telemetry)
+        self.gateway = Gateway(
+            context.catalog,
+            self._functions.functions,
+            self._moto.region,
+            mocks.account_id,
+            document=document,
+            metrics=self._metrics.telemetry,
+        )
 
     def handle(self, request: LocalRequest) -> HttpResponse:
         return self.gateway.handle(request.method, request.path, request.query, request.headers, request.body)
 
-    def template(self, path: str) -> Optional[str]:
+    def template(self, path: str) -> str | None:
         return self.gateway.template(path)
 
 
@@ -118,10 +142,12 @@ class TriggersPlugin(StandIn):
     deploys: the function's FunctionEventInvokeConfig and dead-letter queue, the stream's
     EventSourceMapping. Without `context.background` the caller polls (`poll_once`).
     `role_client_hook` sees each client made with a function's role before it is used."""
+
     name = "triggers"
 
-    def __init__(self, moto: MotoPlugin, functions: FunctionsPlugin,
-                 role_client_hook: Optional[Callable[[object], None]] = None):
+    def __init__(
+        self, moto: MotoPlugin, functions: FunctionsPlugin, role_client_hook: Callable[[object], None] | None = None
+    ):
         super().__init__()
         self._moto, self._functions, self._role_client_hook = moto, functions, role_client_hook
         self.pollers: list = []
@@ -142,22 +168,38 @@ class TriggersPlugin(StandIn):
         physical = outputs["functions"][fn.name]
         if isinstance(fn.trigger, S3Trigger):
             function = next(f for f in mocks.of_type("aws:lambda/function:Function") if f.inputs["name"] == physical)
-            configs = [c for c in mocks.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
-                       if c.inputs["functionName"] == physical]
+            configs = [
+                c
+                for c in mocks.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
+                if c.inputs["functionName"] == physical
+            ]
             retries = int(configs[0].inputs["maximumRetryAttempts"]) if configs else DEFAULT_ASYNC_RETRIES
             return S3Dispatcher(
-                self._moto.client("s3"), outputs["temp_bucket"], fn.trigger.prefix, fn.name, functions,
-                self._moto.region, self._failure_sender(fn.name, function.inputs["deadLetterConfig"]["targetArn"]),
-                retries)
+                self._moto.client("s3"),
+                outputs["temp_bucket"],
+                fn.trigger.prefix,
+                fn.name,
+                functions,
+                self._moto.region,
+                self._failure_sender(fn.name, function.inputs["deadLetterConfig"]["targetArn"]),
+                retries,
+            )
         if isinstance(fn.trigger, StreamTrigger):
-            mapping = next(m for m in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
-                           if m.inputs["functionName"].split(":function:")[-1].split(":")[0] == physical)
+            mapping = next(
+                m
+                for m in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+                if m.inputs["functionName"].split(":function:")[-1].split(":")[0] == physical
+            )
             streams = self._role_client(self._moto.client("dynamodbstreams"))
             return StreamPoller(
-                streams, mapping.inputs["eventSourceArn"], fn.name, StreamMapping.from_inputs(mapping.inputs),
+                streams,
+                mapping.inputs["eventSourceArn"],
+                fn.name,
+                StreamMapping.from_inputs(mapping.inputs),
                 functions,
                 self._failure_sender(fn.name, mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"]),
-                function_arn=mapping.inputs["functionName"])
+                function_arn=mapping.inputs["functionName"],
+            )
         return None  # schedules have no stand-in: tests invoke those functions directly
 
     def failure_queue_url(self, function: str) -> str:
@@ -167,13 +209,20 @@ class TriggersPlugin(StandIn):
         """Lambda sends to a dead-letter queue or an on-failure destination with the
         function's execution role: the body and attributes local/triggers.py shapes."""
         sqs = self._role_client(self._moto.client("sqs"))
-        url = next(q.state["url"] for q in self._moto.program.mocks.of_type("aws:sqs/queue:Queue")
-                   if q.state.get("arn") == queue_arn)
+        url = next(
+            q.state["url"]
+            for q in self._moto.program.mocks.of_type("aws:sqs/queue:Queue")
+            if q.state.get("arn") == queue_arn
+        )
 
         def send(body: dict, attributes: Mapping[str, dict]) -> None:
             with acting_as(function):
-                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body),
-                                 **({"MessageAttributes": dict(attributes)} if attributes else {}))
+                sqs.send_message(
+                    QueueUrl=url,
+                    MessageBody=json.dumps(body),
+                    **({"MessageAttributes": dict(attributes)} if attributes else {}),
+                )
+
         return send
 
     def _role_client(self, client):

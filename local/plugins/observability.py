@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import ExitStack
-from typing import Optional
 
 import boto3
 
@@ -17,7 +16,8 @@ from components.alarms import KMS_QUOTAS
 from components.runbooks import COMPOSITE
 from local import alarms as local_alarms
 from local import faults as local_faults
-from local.dashboards import Dashboards, bodies_of, routes as dashboard_routes
+from local.dashboards import Dashboards, bodies_of
+from local.dashboards import routes as dashboard_routes
 from local.gateway import HttpResponse, json_error
 from local.metric_store import MetricStat, MetricStore
 from local.plugins import LocalRequest, Route, StackContext, StandIn, json_response
@@ -34,6 +34,7 @@ TICKER_JOIN_S = 5
 class MetricsPlugin(StandIn):
     """What CloudWatch would receive, into `store`: the SDK calls of the functions' default
     session (local/telemetry.py) and their Powertools EMF lines (local/emf.py)."""
+
     name = "metrics"
     telemetry: Telemetry
 
@@ -60,7 +61,8 @@ class MetricsPlugin(StandIn):
             log_groups={name: f"/aws/lambda/{physical}" for name, physical in program.outputs["functions"].items()},
             model_id=program.settings.bedrock_model_id if _uses_bedrock(context) else None,
             queues={q.inputs["name"]: q.state["url"] for q in mocks.of_type("aws:sqs/queue:Queue")},
-            buckets=tuple(b.inputs["bucket"] for b in mocks.of_type("aws:s3/bucket:Bucket")))
+            buckets=tuple(b.inputs["bucket"] for b in mocks.of_type("aws:s3/bucket:Bucket")),
+        )
 
 
 def _uses_bedrock(context: StackContext) -> bool:
@@ -69,6 +71,7 @@ def _uses_bedrock(context: StackContext) -> bool:
 
 class FaultsPlugin(StandIn):
     """`POST/DELETE /local/faults`: the model, S3, DynamoDB or KMS fail at a rate, for a while."""
+
     name = "faults"
 
     def __init__(self, moto: MotoPlugin, metrics: MetricsPlugin, seed: int):
@@ -102,6 +105,7 @@ class FaultsPlugin(StandIn):
 class AlarmsPlugin(StandIn):
     """The program's alarms on the metric store, evaluated every CloudWatch minute
     (`context.background`) and on `GET /local/alarms`."""
+
     name = "alarms"
     alarms: local_alarms.AlarmEngine
 
@@ -114,8 +118,12 @@ class AlarmsPlugin(StandIn):
         program, telemetry = self._moto.program, self._metrics.telemetry
         sqs, s3 = self._moto.client("sqs"), self._moto.client("s3")
         self.alarms = local_alarms.from_program(
-            program.mocks.of_type, self._metrics.store, paging=program.settings.name(COMPOSITE),
-            quota=service_quota, before_evaluation=lambda at: telemetry.sample(sqs, s3, at))
+            program.mocks.of_type,
+            self._metrics.store,
+            paging=program.settings.name(COMPOSITE),
+            quota=service_quota,
+            before_evaluation=lambda at: telemetry.sample(sqs, s3, at),
+        )
         if context.background:
             stopping = threading.Event()
             ticker = threading.Thread(target=self._tick, args=(stopping,), name="alarms", daemon=True)
@@ -142,7 +150,7 @@ class AlarmsPlugin(StandIn):
         return json_response(200, self.alarms.snapshot())
 
 
-def service_quota(metric: MetricStat) -> Optional[float]:
+def service_quota(metric: MetricStat) -> float | None:
     """SERVICE_QUOTA of a usage metric, as far as the local stack knows it."""
     d = metric.dimensions
     if metric.namespace == "AWS/Usage" and d.get("Service") == "KMS":
@@ -153,6 +161,7 @@ def service_quota(metric: MetricStat) -> Optional[float]:
 class DashboardsPlugin(StandIn):
     """`GET /local/dashboards[/{name}]`: the program's dashboards drawn from the metric
     store and the alarms' states."""
+
     name = "dashboards"
     dashboards: Dashboards
 
@@ -162,10 +171,18 @@ class DashboardsPlugin(StandIn):
 
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         settings = self._moto.program.settings
-        self.dashboards = Dashboards(bodies_of(self._moto.program.mocks.of_type, settings.name()),
-                                     self._metrics.store, self._alarms.alarms, settings.region, settings.env)
+        self.dashboards = Dashboards(
+            bodies_of(self._moto.program.mocks.of_type, settings.name()),
+            self._metrics.store,
+            self._alarms.alarms,
+            settings.region,
+            settings.env,
+        )
 
     def routes(self) -> tuple[Route, ...]:
         index, one, static = dashboard_routes(self.dashboards)
-        return (Route("GET", "/local/dashboards", index), Route("GET", "/local/dashboards/", one, prefix=True),
-                Route("GET", "/local/static/", static, prefix=True))
+        return (
+            Route("GET", "/local/dashboards", index),
+            Route("GET", "/local/dashboards/", one, prefix=True),
+            Route("GET", "/local/static/", static, prefix=True),
+        )
