@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from components import runbook_text as text
 from components.alarm_specs import (CRITICAL, ERRORS_BY_REQUEST, FIVE_MINUTES, JOB_STORY, MINUTE, NAMESPACE,
@@ -47,7 +47,7 @@ def _metric_id(metric: CustomMetric) -> str:
     return metric.name[0].lower() + metric.name[1:]
 
 
-def failures(fn: Function, settings: Settings) -> tuple[Metric | Expression, Metric]:
+def failures(fn: Function, settings: Settings) -> tuple[Metric, Metric] | tuple[Expression, Expression]:
     """(errors that are real failures, invocations that could fail) of one function.
 
     Lambda counts every invocation that raises in AWS/Lambda Errors
@@ -76,7 +76,8 @@ def failures(fn: Function, settings: Settings) -> tuple[Metric | Expression, Met
 
 def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list[AlarmSpec]:
     timeout_ms = fn.timeout_s * 1000
-    errors, attempts = failures(fn, settings)
+    pair = failures(fn, settings)
+    errors = pair[0]
     reserved = settings.reserved_for(fn.name)
     user_facing = text.USER_FACING["authorizer" if fn.is_authorizer else "routes" if fn.routes else "events"]
     expected = [m.name for m in fn.custom_metrics if m.function_error]
@@ -93,12 +94,12 @@ def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list
     rollback = (f"rollback:{fn.name}",)
     # A release of a function that writes the table may have written bad items.
     restore = ("restore-table",) if fn.table_access is TableAccess.READ_WRITE else ()
-    if isinstance(errors, Expression):
+    if isinstance(pair[0], Expression):  # both are: failures() pairs like with like
         # One expression over the metrics of both: errors - FILL(x, 0) over invocations - FILL(x, 0).
-        rate = Expression(f"100 * ({errors.expression}) / MAX([{attempts.expression}, 1])",
-                          {**errors.metrics, **attempts.metrics}, "error %")
+        rate = Expression(f"100 * ({pair[0].expression}) / MAX([{pair[1].expression}, 1])",
+                          {**pair[0].metrics, **pair[1].metrics}, "error %")
     else:
-        rate = Expression("100 * errors / MAX([invocations, 1])", {"errors": errors, "invocations": attempts},
+        rate = Expression("100 * errors / MAX([invocations, 1])", {"errors": pair[0], "invocations": pair[1]},
                           "error %")
     specs = [
         _spec(fn.name, "errors", prose["errors"].format(**words), errors, 10,
@@ -132,7 +133,8 @@ def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list
     return [_override(spec, fn.alarm_overrides.get(spec.signal)) for spec in specs]
 
 
-def _override(spec: AlarmSpec, changes: Optional[Mapping[str, object]]) -> AlarmSpec:
+def _override(spec: AlarmSpec, changes: Optional[Mapping[str, Any]]) -> AlarmSpec:
+    # The catalog types the values as object; `dataclasses.replace` checks the fields at run time.
     return dataclasses.replace(spec, **changes) if changes else spec
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional, Union
 
 from components.config import Settings
 from components.waf import WebAcl
+
+if TYPE_CHECKING:
+    import pulumi
 
 CRITICAL, WARNING = "critical", "warning"
 NAMESPACE = "Serenya"  # the functions' POWERTOOLS_METRICS_NAMESPACE (components/processing.py)
@@ -24,13 +27,17 @@ COMPOSITE = "service-degraded"  # the stack's one paging alarm (key of its Compo
 # Saved Logs Insights queries (components/queries.py) an alarm's runbook section offers.
 ERRORS_BY_REQUEST, SLOWEST_REQUESTS, USER_REQUESTS, JOB_STORY = (
     "errors-by-request", "slowest-requests", "user-requests", "job-story")
+# A physical name an alarm watches: a string, or in the program a Pulumi Output of one (the
+# temp bucket's name ends in the account id), which Pulumi resolves in the alarm's inputs.
+# The runbooks and the local stack only ever hold strings.
+Name = Union[str, "pulumi.Output[str]"]
 
 
 @dataclass(frozen=True)
 class Metric:
     namespace: str
     name: str
-    dimensions: Mapping[str, str]
+    dimensions: Mapping[str, Name]
     statistic: str = "Sum"  # Sum, Average, Maximum, p99...
     period_s: int = FIVE_MINUTES
     region: Optional[str] = None  # a metric published in another region (WAF for CloudFront)
@@ -126,9 +133,9 @@ def composite_rule(alarm_names: list[str], operator: str = "OR") -> str:
 
 @dataclass(frozen=True)
 class StackNames:
-    """Physical names the alarms watch (plain strings, resolved)."""
+    """Physical names the alarms watch (strings, but for the temp bucket's in the program: `Name`)."""
     table: str
-    temp_bucket: str
+    temp_bucket: Name
     api: str
     stage: str
     web_acls: tuple[WebAcl, ...] = ()  # components/waf.web_acls: CloudFront's, the stage's

@@ -58,6 +58,9 @@ class AnalyticsLayer(pulumi.ComponentResource):
             f"{name}-audit", name=database_name, description="Serenya audit events (no PHI, no plaintext PII)",
             opts=child)
         bucket = storage.events_bucket.name
+        # The schema's columns (analytics/ stays free of Pulumi) in the provider's shape.
+        columns: list[aws.glue.CatalogTableStorageDescriptorColumnArgsDict] = [
+            {"name": c["name"], "type": c["type"], "comment": c["comment"]} for c in schema.glue_columns()]
         self.table = aws.glue.CatalogTable(
             f"{name}-audit-events",
             name=TABLE,
@@ -72,7 +75,7 @@ class AnalyticsLayer(pulumi.ComponentResource):
                 "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
                 "ser_de_info": {"serialization_library":
                                 "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
-                "columns": schema.glue_columns(),
+                "columns": columns,
             },
             opts=child)
 

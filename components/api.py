@@ -84,11 +84,11 @@ class ApiLayer(pulumi.ComponentResource):
             opts=child)
 
         for fn in routed:
+            # An authorizer is invoked by the API's authorizers, a route's function by its methods.
+            pattern = "{}/authorizers/*" if fn.name == AUTHORIZER else "{}/*/*/*"
             permission(
                 f"{name}-{fn.name}", args.functions[fn.name], "apigateway.amazonaws.com",
-                self.rest_api.execution_arn.apply(
-                    lambda arn, a=fn.name == AUTHORIZER: f"{arn}/authorizers/*" if a else f"{arn}/*/*/*"),
-                child)
+                self.rest_api.execution_arn.apply(pattern.format), child)
 
         self.deployment = aws.apigateway.Deployment(
             name, rest_api=self.rest_api.id,
@@ -117,7 +117,7 @@ class ApiLayer(pulumi.ComponentResource):
         # CloudWatch bills every detailed (per-method) metric: they are on only for the
         # routes whose per-route metrics an alarm or a dashboard reads. A method's own
         # settings replace the stage's, so each repeats the throttling and logging.
-        def method_settings(metrics: bool) -> dict:
+        def method_settings(metrics: bool) -> aws.apigateway.MethodSettingsSettingsArgsDict:
             return {"throttling_rate_limit": s.api_throttle.rate_limit,
                     "throttling_burst_limit": s.api_throttle.burst_limit,
                     "metrics_enabled": metrics,
@@ -178,13 +178,15 @@ class ApiLayer(pulumi.ComponentResource):
         # region (pulumi-aws 7) rather than using a provider of its own, which would drop the
         # stack's aws:profile, aws:assumeRoles and aws:allowedAccountIds:
         # https://www.pulumi.com/registry/packages/aws/how-to-guides/multi-region/
-        where = {"region": acl.region} if acl.scope == "CLOUDFRONT" else {}
         return aws.wafv2.WebAcl(
             f"{name}-{acl.key}", name=acl.name, scope=acl.scope, default_action={"allow": {}},
-            rules=waf.rules(acl), visibility_config=waf.visibility(acl.metric_name), **where,
+            rules=waf.rules(acl), visibility_config=waf.visibility(acl.metric_name),
+            region=acl.region if acl.scope == "CLOUDFRONT" else None,  # None: the stack's region
             opts=pulumi.ResourceOptions(parent=self))
 
     def _distribution(self, name: str, s: Settings) -> aws.cloudfront.Distribution:
+        if self.web_acl is None:  # waf.web_acls gives CloudFront's ACL whenever CloudFront is on
+            raise ValueError(f"{s.env}: CloudFront without its web ACL")
         if self.origin_domain is not None:  # the stage is mapped at the domain's root
             origin, path, request_policy = self.origin_domain.regional_domain_name, "", ALL_VIEWER
         else:  # API Gateway answers 403 to a forwarded Host on its execute-api domain
@@ -222,7 +224,7 @@ def execution_log_group(rest_api_id: str, stage: str) -> str:
     return f"API-Gateway-Execution-Logs_{rest_api_id}/{stage}"
 
 
-def _certificate(s: Settings) -> dict:
+def _certificate(s: Settings) -> aws.cloudfront.DistributionViewerCertificateArgsDict:
     """TLS 1.2 (2021 ciphers) at least, on the stack's domain. CloudFront's default
     certificate cannot pin a minimum version, so without a domain it is the fallback."""
     if s.api_certificate_arn:

@@ -367,7 +367,8 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         apple_client_ids=r.string_list(f"{ns}:appleClientIds", _APPLE_CLIENT_ID,
                                        "an Apple bundle or services id"),
         powertools_layer_arn=layer,
-        stores=StoreSettings(
+        # Also bound here, where it is known to be set (the field is Optional), in the order the keys are read.
+        stores=(stores := StoreSettings(
             apple_bundle_id=r.string(f"{ns}:appleBundleId", _APPLE_CLIENT_ID, "an App Store bundle id") or "",
             apple_environment=r.string(f"{ns}:appleEnvironment", _APPLE_ENVIRONMENT, "Sandbox or Production") or "",
             apple_root_sha256=r.string(f"{ns}:appleRootSha256", _SHA256,
@@ -379,7 +380,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
                                                    "a Google service account email") or "",
             premium_products=r.string_list(f"{ns}:premiumProducts", _PRODUCT_ID, "a store product id"),
             play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False),
-            list_prices=_list_prices(r, f"{ns}:listPrices")),
+            list_prices=_list_prices(r, f"{ns}:listPrices"))),
         detailed_alarms=r.boolean(f"{ns}:detailedAlarms"),
         quotas=_quotas(r, f"{ns}:quotas"),
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
@@ -392,7 +393,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         cloudfront=r.boolean(f"{ns}:cloudFront"),
         secret_keys=frozenset(secret_keys),
     )
-    not_premium = {p for p, _, _ in settings.stores.list_prices} - set(settings.stores.premium_products)
+    not_premium = {p for p, _, _ in stores.list_prices} - set(stores.premium_products)
     if not_premium:
         r.errors.append(f"{ns}:listPrices: {', '.join(sorted(not_premium))} not in {ns}:premiumProducts")
     if bool(settings.api_domain) != bool(settings.api_certificate_arn):
@@ -403,7 +404,8 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         r.errors.append(f"{ns}:apiOriginCertificateArn goes with {ns}:apiDomain: the domain's certificate in "
                         f"{region or 'aws:region'}, for the API's regional custom domain (CloudFront's origin)")
     elif settings.api_origin_certificate_arn and region and \
-            _REGIONAL_CERTIFICATE.match(settings.api_origin_certificate_arn)["region"] != region:
+            (certificate := _REGIONAL_CERTIFICATE.match(settings.api_origin_certificate_arn)) and \
+            certificate["region"] != region:
         r.errors.append(f"{ns}:apiOriginCertificateArn: must be in aws:region {region}")
     r.errors.extend(concurrency.problems(settings, CATALOG))
     if r.errors:
@@ -463,6 +465,8 @@ def _api_throttle(r: _Reader, key: str) -> ApiThrottle:
 
 def _check_layer(r: _Reader, key: str, arn: str, region: str) -> None:
     parts = _POWERTOOLS_LAYER.match(arn)
+    if parts is None:  # `r.string` has reported it already
+        return
     expected_runtime = LAMBDA_RUNTIME.replace(".", "")
     if parts["region"] != region:
         r.errors.append(f"{key}: layer region {parts['region']} differs from aws:region {region}")

@@ -14,8 +14,9 @@ functions' and the API's log groups.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -46,14 +47,30 @@ class ObservabilityArgs:
     account_id: pulumi.Input[str]
 
 
-def _metric_args(m: Metric) -> dict:
-    args = {"namespace": m.namespace, "metric_name": m.name, "dimensions": dict(m.dimensions), "period": m.period_s}
-    args["statistic" if m.statistic in STATISTICS else "extended_statistic"] = m.statistic
+class _AlarmSource(TypedDict, total=False):
+    """What a MetricAlarm watches: one metric, or metric math over several."""
+    namespace: str
+    metric_name: str
+    dimensions: Mapping[str, pulumi.Input[str]]
+    period: int
+    statistic: str
+    extended_statistic: str
+    metric_queries: Sequence[aws.cloudwatch.MetricAlarmMetricQueryArgsDict]
+
+
+def _metric_args(m: Metric) -> _AlarmSource:
+    args: _AlarmSource = {"namespace": m.namespace, "metric_name": m.name, "dimensions": dict(m.dimensions),
+                          "period": m.period_s}
+    if m.statistic in STATISTICS:
+        args["statistic"] = m.statistic
+    else:
+        args["extended_statistic"] = m.statistic
     return args
 
 
-def _query_args(source: Expression) -> list[dict]:
-    queries = [{"id": "result", "expression": source.expression, "label": source.label, "return_data": True}]
+def _query_args(source: Expression) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgsDict]:
+    queries: list[aws.cloudwatch.MetricAlarmMetricQueryArgsDict] = [
+        {"id": "result", "expression": source.expression, "label": source.label, "return_data": True}]
     for key, m in source.metrics.items():
         queries.append({"id": key, "return_data": False, "metric": {
             "namespace": m.namespace, "metric_name": m.name, "dimensions": dict(m.dimensions),
@@ -88,7 +105,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
         # CloudFront's web ACL reports in us-east-1: its alarm needs a topic (and key) there.
         # Each names its region (pulumi-aws 7): the stack's one provider, with its
         # credentials and allowed accounts, manages them.
-        self.global_warning_topic = None
+        self.global_warning_topic: aws.sns.Topic | None = None
         if any(spec.region == GLOBAL_REGION for spec in self.specs):
             global_key = aws.kms.Key(
                 f"{name}-alarms-us-east-1", description=f"Serenya {s.env}: alarm topic in us-east-1",
@@ -97,17 +114,19 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 region=GLOBAL_REGION, opts=child)
             self.global_warning_topic = self._topic(f"{name}-warning-us-east-1", s.name("warning"), global_key.arn,
                                                     account, GLOBAL_REGION, child, pinned=True)
-        def dashboard(spec) -> str:
+        def dashboard(spec: alarms.AlarmSpec | alarms.CompositeSpec) -> str:
             return dashboards.dashboard_url(s, s.name(spec.dashboard))
 
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for spec in self.specs:
             regional = spec.region is None
             topic = self.warning_topic if regional else self.global_warning_topic
+            if topic is None:  # made above for us-east-1 only: another region would need its own
+                raise ValueError(f"{spec.key}: no alarm topic in {spec.region}")
             # A burn rate's window notifies nobody: its composite does (components/alarms.CompositeSpec).
             actions = [] if spec.part_of else [topic.arn]
-            source = {"metric_queries": _query_args(spec.source)} if isinstance(spec.source, Expression) \
-                else _metric_args(spec.source)
+            source: _AlarmSource = {"metric_queries": _query_args(spec.source)} \
+                if isinstance(spec.source, Expression) else _metric_args(spec.source)
             self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key}",
                 name=spec.name(s),
@@ -122,23 +141,23 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 tags={"severity": spec.severity, "runbook": f"{RUNBOOKS_PATH}#{spec.key}",
                       **({"part-of": spec.part_of} if spec.part_of else {})},
                 **source,
-                **({} if regional else {"region": spec.region}),
+                region=spec.region,  # None: the stack's region
                 opts=child)
 
         # Composites after the alarms they name, each only once those exist (CloudWatch
         # refuses a rule naming an alarm it does not know).
         self.composites: dict[str, aws.cloudwatch.CompositeAlarm] = {}
-        for spec in self.composite_specs:
-            topic = self.critical_topic if spec.pages else self.warning_topic
-            inputs = [self.alarms.get(key) or self.composites[key] for key in spec.inputs]
-            self.composites[spec.key] = aws.cloudwatch.CompositeAlarm(
-                f"{name}-{spec.key}",
-                alarm_name=spec.name(s),
-                alarm_rule=spec.rule(s),
-                alarm_description=alarms.description(spec, s, dashboard(spec), RUNBOOKS_PATH),
+        for composite in self.composite_specs:
+            topic = self.critical_topic if composite.pages else self.warning_topic
+            inputs = [self.alarms.get(key) or self.composites[key] for key in composite.inputs]
+            self.composites[composite.key] = aws.cloudwatch.CompositeAlarm(
+                f"{name}-{composite.key}",
+                alarm_name=composite.name(s),
+                alarm_rule=composite.rule(s),
+                alarm_description=alarms.description(composite, s, dashboard(composite), RUNBOOKS_PATH),
                 alarm_actions=[topic.arn],
                 ok_actions=[topic.arn],
-                tags={"severity": spec.severity, "runbook": f"{RUNBOOKS_PATH}#{spec.key}"},
+                tags={"severity": composite.severity, "runbook": f"{RUNBOOKS_PATH}#{composite.key}"},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=inputs))
         self.composite = self.composites[alarms.COMPOSITE]
 
@@ -172,13 +191,13 @@ class ObservabilityLayer(pulumi.ComponentResource):
 
     def _topic(self, resource: str, topic_name: str, key_arn: pulumi.Input[str], account: pulumi.Output,
                region: str, opts: pulumi.ResourceOptions, pinned: bool = False) -> aws.sns.Topic:
-        where = {"region": region} if pinned else {}  # outside the stack's region: named on each resource
-        topic = aws.sns.Topic(resource, name=topic_name, kms_master_key_id=key_arn, **where, opts=opts)
+        where = region if pinned else None  # outside the stack's region: named on each resource
+        topic = aws.sns.Topic(resource, name=topic_name, kms_master_key_id=key_arn, region=where, opts=opts)
         aws.sns.TopicPolicy(resource, arn=topic.arn, policy=pulumi.Output.all(topic.arn, account).apply(
-            lambda v: json.dumps(_topic_policy(v[0], v[1], region))), **where, opts=opts)
+            lambda v: json.dumps(_topic_policy(v[0], v[1], region))), region=where, opts=opts)
         if self._email:
             aws.sns.TopicSubscription(resource, topic=topic.arn, protocol="email", endpoint=self._email,
-                                      **where, opts=opts)
+                                      region=where, opts=opts)
         return topic
 
 

@@ -96,8 +96,9 @@ def layer_requirements(catalog: tuple[Function, ...] = CATALOG) -> dict[str, lis
               if line.strip() and not line.lstrip().startswith("#")]
     layers = {SHARED_LAYER: shared}
     for fn in catalog:
-        if fn.extra_packages:
-            layers[extras_layer(fn)] = [pinned(p) for p in sorted(fn.extra_packages, key=_normalise)]
+        extras = extras_layer(fn)
+        if extras:
+            layers[extras] = [pinned(p) for p in sorted(fn.extra_packages, key=_normalise)]
     return layers
 
 

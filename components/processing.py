@@ -28,13 +28,14 @@ from functions.catalog import (Function, S3Trigger, ScheduleTrigger, StreamTrigg
 ARTIFACT_DAYS = 30
 
 
-def function_environment(fn: Function, settings: Settings, resources: Mapping[str, str]) -> dict[str, str]:
+def function_environment(fn: Function, settings: Settings,
+                         resources: Mapping[str, pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:
     """Environment of one function: Powertools settings plus only the resources it touches.
 
     `resources` maps TABLE_NAME, TEMP_BUCKET, EVENTS_BUCKET, DATA_KEY_ARN (the storage key),
     PII_KEY_ARN, EMAIL_MAC_KEY_ARN, SIGNING_KEY_ARN and SECRET_ARN to their values (plain strings or Outputs)."""
     a = fn.access
-    env = {
+    env: dict[str, pulumi.Input[str]] = {
         "SERENYA_ENV": settings.env,
         "POWERTOOLS_SERVICE_NAME": settings.project,
         "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,  # what the alarms and dashboards read
@@ -190,7 +191,7 @@ class ServerlessFunction(pulumi.ComponentResource):
             self.target_arn, self.invoke_arn = self.alias.arn, self.alias.invoke_arn
             self.qualifier = LIVE_ALIAS
 
-        if fn.invoked_asynchronously:
+        if isinstance(fn.trigger, (S3Trigger, ScheduleTrigger)):  # fn.invoked_asynchronously, narrowed
             retries = fn.trigger.retries
             aws.lambda_.FunctionEventInvokeConfig(
                 name, function_name=self.function.name,
@@ -253,8 +254,10 @@ class ProcessingLayer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         archives = {layer: packaging.layer_archive(path) for layer, path in args.layer_dirs.items()}
+        # Measured once: the bucket exists exactly when an archive is to go through it.
+        through_s3 = {layer for layer, archive in archives.items() if needs_s3(archive)}
         self.artifacts: Optional[SecureBucket] = None
-        if any(needs_s3(a) for a in archives.values()):
+        if through_s3:
             # Its own bucket, made only when an archive needs it: the temp bucket holds
             # health data for 2 days, the events bucket the 7-year audit trail, and the
             # Athena one expires everything in a week; deploy artifacts fit none of them.
@@ -263,7 +266,8 @@ class ProcessingLayer(pulumi.ComponentResource):
                     lambda account: f"{s.name('artifacts')}-{account}"),
                 kms_key_arn=storage.data_key.arn,
                 lifecycle=[LifecycleRule("expire-layers", "layers/", ARTIFACT_DAYS)]), opts=child)
-        layers = {layer: self._layer_version(name, layer, archive, s)
+        layers = {layer: self._layer_version(name, layer, archive, s,
+                                             self.artifacts if layer in through_s3 else None)
                   for layer, archive in archives.items()}
 
         self.functions: dict[str, ServerlessFunction] = {}
@@ -283,44 +287,50 @@ class ProcessingLayer(pulumi.ComponentResource):
 
         self.register_outputs({"functions": {n: f.function.name for n, f in self.functions.items()}})
 
-    def _layer_version(self, name: str, layer: str, archive: Path, s: Settings) -> aws.lambda_.LayerVersion:
-        common = dict(layer_name=s.name("layer", layer), compatible_runtimes=[LAMBDA_RUNTIME],
-                      compatible_architectures=[LAMBDA_ARCHITECTURE])
-        if not needs_s3(archive):
+    def _layer_version(self, name: str, layer: str, archive: Path, s: Settings,
+                       artifacts: SecureBucket | None) -> aws.lambda_.LayerVersion:
+        """The layer's version, its archive uploaded directly or, over the direct-upload
+        limit, through `artifacts`."""
+        opts = pulumi.ResourceOptions(parent=self)
+        if artifacts is None:
             # A .zip FileArchive reaches Lambda byte for byte: the size measured is the size sent.
-            return aws.lambda_.LayerVersion(f"{name}-layer-{layer}", code=pulumi.FileArchive(str(archive)),
-                                            **common, opts=pulumi.ResourceOptions(parent=self))
+            return aws.lambda_.LayerVersion(
+                f"{name}-layer-{layer}", layer_name=s.name("layer", layer), compatible_runtimes=[LAMBDA_RUNTIME],
+                compatible_architectures=[LAMBDA_ARCHITECTURE], code=pulumi.FileArchive(str(archive)), opts=opts)
         # Over the direct-upload limit: Lambda reads the archive from S3 instead. The key
         # names the build (the layer directory is named by its recipe's hash), so a new
         # build is a new object and a new layer version.
         obj = aws.s3.BucketObjectv2(
-            f"{name}-layer-{layer}", bucket=self.artifacts.bucket.id,
+            f"{name}-layer-{layer}", bucket=artifacts.bucket.id,
             key=f"layers/{archive.parent.name}/{archive.name}", source=pulumi.FileAsset(str(archive)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.artifacts.encryption]))
-        return aws.lambda_.LayerVersion(f"{name}-layer-{layer}", s3_bucket=obj.bucket, s3_key=obj.key,
-                                        **common, opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[artifacts.encryption]))
+        return aws.lambda_.LayerVersion(
+            f"{name}-layer-{layer}", layer_name=s.name("layer", layer), compatible_runtimes=[LAMBDA_RUNTIME],
+            compatible_architectures=[LAMBDA_ARCHITECTURE], s3_bucket=obj.bucket, s3_key=obj.key, opts=opts)
 
     def _wire_s3(self, name: str, args: ProcessingArgs, child: pulumi.ResourceOptions) -> None:
         # A bucket has exactly one notification configuration: all S3 triggers go in it.
-        triggered = [fn for fn in args.catalog if isinstance(fn.trigger, S3Trigger)]
+        triggered = [(fn, fn.trigger) for fn in args.catalog if isinstance(fn.trigger, S3Trigger)]
         if not triggered:
             return
         bucket = args.storage.temp_bucket
         permissions = [
             permission(f"{name}-{fn.name}-s3", self.functions[fn.name], "s3.amazonaws.com", bucket.arn, child,
                        source_account=args.account_id)
-            for fn in triggered
+            for fn, _ in triggered
         ]
         aws.s3.BucketNotification(
             f"{name}-temp-notifications",
             bucket=bucket.bucket.id,
             lambda_functions=[{"lambda_function_arn": self.functions[fn.name].target_arn,
-                               "events": ["s3:ObjectCreated:*"], "filter_prefix": fn.trigger.prefix}
-                              for fn in triggered],
+                               "events": ["s3:ObjectCreated:*"], "filter_prefix": trigger.prefix}
+                              for fn, trigger in triggered],
             opts=pulumi.ResourceOptions(parent=self, depends_on=permissions))
 
     def _wire_stream(self, name: str, fn: Function, trigger: StreamTrigger, target: ServerlessFunction,
                      storage: StorageLayer, child: pulumi.ResourceOptions) -> None:
+        if target.failure_queue is None:  # ServerlessFunction gives every triggered function one
+            raise ValueError(f"{fn.name}: a stream-triggered function without a failure queue")
         aws.lambda_.EventSourceMapping(
             f"{name}-{fn.name}-stream",
             event_source_arn=storage.table.stream_arn,

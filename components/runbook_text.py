@@ -19,8 +19,13 @@ class Prose:
     checks: tuple[str, str, str]
 
     def format(self, **values: object) -> "Prose":
-        return Prose(self.title.format(**values), self.impact.format(**values),
-                     tuple(c.format(**values) for c in self.checks))  # type: ignore[arg-type]
+        return Prose(self.title.format(**values), self.impact.format(**values), format_checks(self.checks, **values))
+
+
+def format_checks(checks: tuple[str, str, str], **values: object) -> tuple[str, str, str]:
+    """The three checks with `values` filled in, still three (a comprehension's tuple has no length)."""
+    first, second, third = checks
+    return first.format(**values), second.format(**values), third.format(**values)
 
 
 # -- every function (components/alarm_builders.function_alarms) ------------------------

@@ -86,12 +86,18 @@ def indicators(catalog: tuple[Function, ...], names: StackNames) -> list[Indicat
                 f"{route_slug(route)}-latency",
                 text.LATENCY_TITLE.format(method=route.method, path=route.path, target=target),
                 route.latency_objective,
-                lambda period, dims=dims, target=target: {
-                    "within": Metric("AWS/ApiGateway", "Latency", dims, f"PR(:{target})", period),
-                    "requests": Metric("AWS/ApiGateway", "Latency", dims, "SampleCount", period)},
+                _latency_metrics(dims, target),
                 share=slow, bad=f"FILL(requests, 0) * {slow}", function=fn.name, queries=(SLOWEST_REQUESTS,),
                 procedures=(f"rollback:{fn.name}",)))
     return found
+
+
+def _latency_metrics(dims: dict[str, str], target: int) -> Callable[[int], dict[str, Metric]]:
+    """A route's latency metrics over one window: the requests within `target` ms, and all."""
+    def metrics(period: int) -> dict[str, Metric]:
+        return {"within": Metric("AWS/ApiGateway", "Latency", dims, f"PR(:{target})", period),
+                "requests": Metric("AWS/ApiGateway", "Latency", dims, "SampleCount", period)}
+    return metrics
 
 
 def window_label(seconds: int) -> str:
@@ -115,8 +121,8 @@ def burn_rate_alarms(indicator: Indicator, rate: BurnRate) -> tuple[list[AlarmSp
     impact = text.BURN_IMPACT.format(
         window_days=objective.window_days, budget=objective.budget, counted=text.BURN_COUNTED[scope],
         when=f"{left:g} hours" if left < 72 else f"{left / 24:g} days") + text.BURN_URGENCY[rate.severity]
-    checks = tuple(c.format(errors_query=ERRORS_BY_REQUEST, slow_query=SLOWEST_REQUESTS, fn=indicator.function)
-                   for c in text.BURN_CHECKS[scope])
+    checks = text.format_checks(text.BURN_CHECKS[scope], errors_query=ERRORS_BY_REQUEST,
+                                slow_query=SLOWEST_REQUESTS, fn=indicator.function)
     windows = []
     for period in (rate.long_s, rate.short_s):
         label = window_label(period)

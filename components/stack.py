@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-import pulumi
 import pulumi_aws as aws
 
 from components.analytics import AnalyticsArgs, AnalyticsLayer
@@ -22,7 +21,7 @@ from functions.catalog import Function, validate
 
 
 def build_stack(settings: Settings, catalog: tuple[Function, ...],
-                layer_dirs: Mapping[str, Path]) -> dict[str, pulumi.Output]:
+                layer_dirs: Mapping[str, Path]) -> dict[str, object]:
     problems = validate(catalog)
     if problems:
         raise ValueError("function catalog is inconsistent:\n  " + "\n  ".join(problems))

@@ -181,8 +181,8 @@ class SecureBucket(pulumi.ComponentResource):
         self.register_outputs({"name": self.name, "arn": self.arn})
 
 
-def _lifecycle_rule(rule: LifecycleRule, versioned: bool) -> dict:
-    spec: dict = {
+def _lifecycle_rule(rule: LifecycleRule, versioned: bool) -> aws.s3.BucketLifecycleConfigurationRuleArgsDict:
+    spec: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
         "id": rule.id,
         "status": "Enabled",
         "filter": {"prefix": rule.prefix},

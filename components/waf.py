@@ -16,9 +16,18 @@ https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from components.config import Settings
+
+if TYPE_CHECKING:  # pulumi-aws's argument types, for the checker only: the module stays pure Python
+    from pulumi_aws.wafv2 import (
+        WebAclRuleArgsDict,
+        WebAclRuleStatementManagedRuleGroupStatementArgsDict,
+        WebAclRuleStatementRateBasedStatementArgsDict,
+        WebAclRuleStatementRateBasedStatementScopeDownStatementArgsDict,
+        WebAclRuleVisibilityConfigArgsDict,
+    )
 
 # Where CloudFront's web ACLs and their metrics live.
 GLOBAL_REGION = "us-east-1"
@@ -68,12 +77,12 @@ def web_acls(s: Settings) -> tuple[WebAcl, ...]:
     return tuple(found)
 
 
-def visibility(metric_name: str) -> dict:
+def visibility(metric_name: str) -> WebAclRuleVisibilityConfigArgsDict:
     return {"cloudwatch_metrics_enabled": True, "metric_name": metric_name, "sampled_requests_enabled": True}
 
 
-def _managed(priority: int, group: str, count_only: tuple[str, ...], prefix: str) -> dict:
-    statement: dict = {"vendor_name": "AWS", "name": group}
+def _managed(priority: int, group: str, count_only: tuple[str, ...], prefix: str) -> WebAclRuleArgsDict:
+    statement: WebAclRuleStatementManagedRuleGroupStatementArgsDict = {"vendor_name": "AWS", "name": group}
     if count_only:
         statement["rule_action_overrides"] = [{"name": r, "action_to_use": {"count": {}}} for r in count_only]
     return {"name": group, "priority": priority, "override_action": {"none": {}},
@@ -81,10 +90,11 @@ def _managed(priority: int, group: str, count_only: tuple[str, ...], prefix: str
             "visibility_config": visibility(f"{prefix}-{group}")}
 
 
-def _rate(name: str, priority: int, limit: int, prefix: str, via_cloudfront: Optional[bool] = None) -> dict:
-    statement: dict = {"limit": limit, "aggregate_key_type": "IP"}
+def _rate(name: str, priority: int, limit: int, prefix: str,
+          via_cloudfront: bool | None = None) -> WebAclRuleArgsDict:
+    statement: WebAclRuleStatementRateBasedStatementArgsDict = {"limit": limit, "aggregate_key_type": "IP"}
     if via_cloudfront is not None:  # only requests that came through an edge, or only those that did not
-        came_through = {"size_constraint_statement": {
+        came_through: WebAclRuleStatementRateBasedStatementScopeDownStatementArgsDict = {"size_constraint_statement": {
             "field_to_match": {"single_header": {"name": CLOUDFRONT_REQUEST_HEADER}},
             "comparison_operator": "GT", "size": 0, "text_transformations": [{"priority": 0, "type": "NONE"}]}}
         statement["scope_down_statement"] = came_through if via_cloudfront else {"not_statement": {
@@ -93,7 +103,7 @@ def _rate(name: str, priority: int, limit: int, prefix: str, via_cloudfront: Opt
             "statement": {"rate_based_statement": statement}, "visibility_config": visibility(f"{prefix}-{name}")}
 
 
-def rules(acl: WebAcl) -> list[dict]:
+def rules(acl: WebAcl) -> list[WebAclRuleArgsDict]:
     """The ACL's rules: the managed groups, then the per-client-IP rate rule.
 
     The rate rule aggregates by the address WAF sees, which for a regional ACL behind
