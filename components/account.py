@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -34,16 +33,22 @@ def logging_role_trust() -> dict:
     principal may assume it. A condition API Gateway does not send on its AssumeRole
     (AWS documents none, e.g. aws:SourceAccount, for this role) makes UpdateAccount refuse
     the role. https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html#set-up-access-logging-permissions"""
-    return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
 
 
 def deploy_commands(region: str, new: bool = True) -> str:
     """The exact commands that deploy (new) or repair the account stack of `region`, run
     from the repository's root: what the README and `make preflight` tell the reader."""
     if new:
-        return (f"(cd {PROJECT_DIR} && pulumi stack init {region} && pulumi config set aws:region {region} "
-                f"&& pulumi up --stack {region})")
+        return (
+            f"(cd {PROJECT_DIR} && pulumi stack init {region} && pulumi config set aws:region {region} "
+            f"&& pulumi up --stack {region})"
+        )
     return f"(cd {PROJECT_DIR} && pulumi refresh --stack {region} && pulumi up --stack {region})"
 
 
@@ -55,21 +60,27 @@ class AccountArgs:
 class AccountLayer(pulumi.ComponentResource):
     """API Gateway's CloudWatch Logs role and the region's account setting that names it."""
 
-    def __init__(self, name: str, args: AccountArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: AccountArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("serenya:account:AccountLayer", name, None, opts)
         # Every stack of the region logs through these: `pulumi destroy` of this project
         # must be a deliberate act (unprotect first), never a slip.
         kept = pulumi.ResourceOptions(parent=self, protect=True)
         self.logging_role = aws.iam.Role(
-            f"{name}-apigateway-logs", name=logging_role_name(args.region),
+            f"{name}-apigateway-logs",
+            name=logging_role_name(args.region),
             description="API Gateway writes the region's REST API logs to CloudWatch Logs with this role",
-            assume_role_policy=json.dumps(logging_role_trust()), opts=kept)
+            assume_role_policy=json.dumps(logging_role_trust()),
+            opts=kept,
+        )
         attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-apigateway-logs", role=self.logging_role.name, policy_arn=LOGS_POLICY_ARN, opts=kept)
+            f"{name}-apigateway-logs", role=self.logging_role.name, policy_arn=LOGS_POLICY_ARN, opts=kept
+        )
         # API Gateway checks the role's permissions when the setting names it: attached first.
         self.api_gateway = aws.apigateway.Account(
-            f"{name}-apigateway", cloudwatch_role_arn=self.logging_role.arn,
-            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[attachment])))
+            f"{name}-apigateway",
+            cloudwatch_role_arn=self.logging_role.arn,
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[attachment])),
+        )
         self.outputs = {"api_gateway_logging_role_arn": self.logging_role.arn}
         self.register_outputs(self.outputs)
 

@@ -7,20 +7,34 @@ and metrics are here; what the alarms say to a human is components/runbook_text.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from components import runbook_text as text
-from components.alarm_specs import (CRITICAL, ERRORS_BY_REQUEST, FIVE_MINUTES, JOB_STORY, MINUTE, NAMESPACE,
-                                    SLOWEST_REQUESTS, USER_REQUESTS, WARNING, AlarmSpec, Expression, Metric,
-                                    StackNames)
+from components.alarm_specs import (
+    CRITICAL,
+    ERRORS_BY_REQUEST,
+    FIVE_MINUTES,
+    JOB_STORY,
+    MINUTE,
+    NAMESPACE,
+    SLOWEST_REQUESTS,
+    USER_REQUESTS,
+    WARNING,
+    AlarmSpec,
+    Expression,
+    Metric,
+    StackNames,
+)
 from components.config import Settings
 from components.waf import WebAcl
 from functions.catalog import CustomMetric, Function, Route, S3Trigger, StreamTrigger, TableAccess
 
 
-def _spec(resource: str, signal: str, prose: text.Prose, source: Metric | Expression, threshold: float,
-          **options) -> AlarmSpec:
+def _spec(
+    resource: str, signal: str, prose: text.Prose, source: Metric | Expression, threshold: float, **options
+) -> AlarmSpec:
     return AlarmSpec(resource, signal, prose.title, source, threshold, prose.impact, prose.checks, **options)
 
 
@@ -28,8 +42,9 @@ def _lambda(settings: Settings, fn: Function, name: str, statistic: str = "Sum")
     return Metric("AWS/Lambda", name, {"FunctionName": settings.name(fn.name)}, statistic)
 
 
-def custom_metric(fn: Function, metric: CustomMetric, settings: Settings, statistic: str = "Sum",
-                  period_s: int = FIVE_MINUTES) -> Metric:
+def custom_metric(
+    fn: Function, metric: CustomMetric, settings: Settings, statistic: str = "Sum", period_s: int = FIVE_MINUTES
+) -> Metric:
     """The totals stream of a custom metric, exactly as `functions/common/observability.count`
     publishes it: namespace Serenya, dimensions service (the stack's project, the functions'
     POWERTOOLS_SERVICE_NAME), stack (their SERENYA_ENV: dev and prod share an account, and
@@ -69,9 +84,12 @@ def failures(fn: Function, settings: Settings) -> tuple[Metric, Metric] | tuple[
     metrics = {"errors": errors, **{_metric_id(m): custom_metric(fn, m, settings) for m in expected}}
     subtracted = "".join(f" - FILL({_metric_id(m)}, 0)" for m in expected)
     names = ", ".join(m.name for m in expected)
-    return (Expression(f"errors{subtracted}", metrics, f"errors other than {names}"),
-            Expression(f"invocations{subtracted}", {**metrics, "invocations": invocations},
-                       f"invocations other than {names}"))
+    return (
+        Expression(f"errors{subtracted}", metrics, f"errors other than {names}"),
+        Expression(
+            f"invocations{subtracted}", {**metrics, "invocations": invocations}, f"invocations other than {names}"
+        ),
+    )
 
 
 def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list[AlarmSpec]:
@@ -82,58 +100,118 @@ def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list
     user_facing = text.USER_FACING["authorizer" if fn.is_authorizer else "routes" if fn.routes else "events"]
     expected = [m.name for m in fn.custom_metrics if m.function_error]
     prose = text.FUNCTION
-    words = dict(fn=fn.name, physical=settings.name(fn.name), log_group=f"/aws/lambda/{settings.name(fn.name)}",
-                 description=fn.description, user_facing=user_facing, timeout_s=fn.timeout_s,
-                 excluding=text.EXCLUDING.format(expected=", ".join(expected)) if expected else "")
+    words = dict(
+        fn=fn.name,
+        physical=settings.name(fn.name),
+        log_group=f"/aws/lambda/{settings.name(fn.name)}",
+        description=fn.description,
+        user_facing=user_facing,
+        timeout_s=fn.timeout_s,
+        excluding=text.EXCLUDING.format(expected=", ".join(expected)) if expected else "",
+    )
     pool = "reserved" if reserved else "shared"
     throttles = prose["throttles"].format(
-        **words, pool=text.THROTTLE_POOL[pool].format(reserved=reserved,
-                                                      account_concurrency=settings.account_concurrency),
-        remedy=text.THROTTLE_REMEDY[pool])
+        **words,
+        pool=text.THROTTLE_POOL[pool].format(reserved=reserved, account_concurrency=settings.account_concurrency),
+        remedy=text.THROTTLE_REMEDY[pool],
+    )
     stories = (JOB_STORY,) if isinstance(fn.trigger, S3Trigger) else ()
     rollback = (f"rollback:{fn.name}",)
     # A release of a function that writes the table may have written bad items.
     restore = ("restore-table",) if fn.table_access is TableAccess.READ_WRITE else ()
     if isinstance(pair[0], Expression):  # both are: failures() pairs like with like
         # One expression over the metrics of both: errors - FILL(x, 0) over invocations - FILL(x, 0).
-        rate = Expression(f"100 * ({pair[0].expression}) / MAX([{pair[1].expression}, 1])",
-                          {**pair[0].metrics, **pair[1].metrics}, "error %")
+        rate = Expression(
+            f"100 * ({pair[0].expression}) / MAX([{pair[1].expression}, 1])",
+            {**pair[0].metrics, **pair[1].metrics},
+            "error %",
+        )
     else:
-        rate = Expression("100 * errors / MAX([invocations, 1])", {"errors": pair[0], "invocations": pair[1]},
-                          "error %")
+        rate = Expression(
+            "100 * errors / MAX([invocations, 1])", {"errors": pair[0], "invocations": pair[1]}, "error %"
+        )
     specs = [
-        _spec(fn.name, "errors", prose["errors"].format(**words), errors, 10,
-              severity=CRITICAL, queries=(ERRORS_BY_REQUEST, *stories), procedures=rollback + restore),
-        _spec(fn.name, "error-rate", prose["error-rate"].format(**words), rate, 5,
-              periods=3, datapoints=2, queries=(ERRORS_BY_REQUEST, *stories), procedures=rollback),
+        _spec(
+            fn.name,
+            "errors",
+            prose["errors"].format(**words),
+            errors,
+            10,
+            severity=CRITICAL,
+            queries=(ERRORS_BY_REQUEST, *stories),
+            procedures=rollback + restore,
+        ),
+        _spec(
+            fn.name,
+            "error-rate",
+            prose["error-rate"].format(**words),
+            rate,
+            5,
+            periods=3,
+            datapoints=2,
+            queries=(ERRORS_BY_REQUEST, *stories),
+            procedures=rollback,
+        ),
         _spec(fn.name, "throttles", throttles, _lambda(settings, fn, "Throttles"), 0, periods=3, datapoints=2),
-        _spec(fn.name, "duration-p99", prose["duration-p99"].format(**words),
-              _lambda(settings, fn, "Duration", "p99"), round(0.8 * timeout_ms),
-              periods=3, datapoints=3, queries=(SLOWEST_REQUESTS,) if fn.routes else (), procedures=rollback),
+        _spec(
+            fn.name,
+            "duration-p99",
+            prose["duration-p99"].format(**words),
+            _lambda(settings, fn, "Duration", "p99"),
+            round(0.8 * timeout_ms),
+            periods=3,
+            datapoints=3,
+            queries=(SLOWEST_REQUESTS,) if fn.routes else (),
+            procedures=rollback,
+        ),
     ]
     if reserved:  # only a reservation is a ceiling of the function's own
-        specs.append(_spec(
-            fn.name, "concurrency", prose["concurrency"].format(**words),
-            _lambda(settings, fn, "ConcurrentExecutions", "Maximum"), round(0.8 * reserved),
-            periods=2, datapoints=2, detailed=True))
+        specs.append(
+            _spec(
+                fn.name,
+                "concurrency",
+                prose["concurrency"].format(**words),
+                _lambda(settings, fn, "ConcurrentExecutions", "Maximum"),
+                round(0.8 * reserved),
+                periods=2,
+                datapoints=2,
+                detailed=True,
+            )
+        )
     queue = names.failure_queues.get(fn.name)
     streamed = isinstance(fn.trigger, StreamTrigger)
     if streamed:
-        specs.append(_spec(
-            fn.name, "iterator-age", prose["iterator-age"].format(**words),
-            _lambda(settings, fn, "IteratorAge", "Maximum"), 60_000, periods=3, datapoints=3,
-            queries=(ERRORS_BY_REQUEST,), procedures=(f"redrive:{fn.name}",)))
+        specs.append(
+            _spec(
+                fn.name,
+                "iterator-age",
+                prose["iterator-age"].format(**words),
+                _lambda(settings, fn, "IteratorAge", "Maximum"),
+                60_000,
+                periods=3,
+                datapoints=3,
+                queries=(ERRORS_BY_REQUEST,),
+                procedures=(f"redrive:{fn.name}",),
+            )
+        )
     if queue:
         what = text.FAILED_WORK["stream" if streamed else "async"]
-        specs.append(_spec(
-            fn.name, "failed-events", prose["failed-events"].format(**words, what=what, queue=queue),
-            Metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue}, "Maximum"), 0,
-            severity=CRITICAL if streamed else WARNING,
-            queries=(ERRORS_BY_REQUEST, *stories), procedures=(f"redrive:{fn.name}",)))
+        specs.append(
+            _spec(
+                fn.name,
+                "failed-events",
+                prose["failed-events"].format(**words, what=what, queue=queue),
+                Metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue}, "Maximum"),
+                0,
+                severity=CRITICAL if streamed else WARNING,
+                queries=(ERRORS_BY_REQUEST, *stories),
+                procedures=(f"redrive:{fn.name}",),
+            )
+        )
     return [_override(spec, fn.alarm_overrides.get(spec.signal)) for spec in specs]
 
 
-def _override(spec: AlarmSpec, changes: Optional[Mapping[str, Any]]) -> AlarmSpec:
+def _override(spec: AlarmSpec, changes: Mapping[str, Any] | None) -> AlarmSpec:
     # The catalog types the values as object; `dataclasses.replace` checks the fields at run time.
     return dataclasses.replace(spec, **changes) if changes else spec
 
@@ -146,10 +224,22 @@ def custom_alarms(fn: Function, settings: Settings) -> list[AlarmSpec]:
             continue
         source = custom_metric(fn, metric, settings, t.statistic, t.period_s)
         title = text.CUSTOM_TITLE.format(title=metric.title, value=t.value, minutes=t.period_s // 60)
-        specs.append(AlarmSpec(fn.name, _kebab(metric.name), title, source, t.value, t.impact, t.checks,
-                               severity=t.severity, periods=t.periods, datapoints=t.periods,
-                               dashboard=metric.dashboards[0] if metric.dashboards else "operations",
-                               queries=(JOB_STORY,) if isinstance(fn.trigger, S3Trigger) else ()))
+        specs.append(
+            AlarmSpec(
+                fn.name,
+                _kebab(metric.name),
+                title,
+                source,
+                t.value,
+                t.impact,
+                t.checks,
+                severity=t.severity,
+                periods=t.periods,
+                datapoints=t.periods,
+                dashboard=metric.dashboards[0] if metric.dashboards else "operations",
+                queries=(JOB_STORY,) if isinstance(fn.trigger, S3Trigger) else (),
+            )
+        )
     return specs
 
 
@@ -163,28 +253,70 @@ def api_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNa
     five = Metric("AWS/ApiGateway", "5XXError", api)
     four = Metric("AWS/ApiGateway", "4XXError", api)
     specs = [
-        _spec("api", "5xx", text.API["5xx"], five, 10,
-              severity=CRITICAL, queries=(ERRORS_BY_REQUEST,), procedures=rollbacks(catalog)),
-        _spec("api", "5xx-rate", text.API["5xx-rate"],
-              Expression("100 * errors / MAX([requests, 1])", {"errors": five, "requests": count}, "5XX %"), 1,
-              periods=3, datapoints=2, queries=(ERRORS_BY_REQUEST,), procedures=rollbacks(catalog)),
-        _spec("api", "4xx-rate", text.API["4xx-rate"],
-              Expression("100 * errors / MAX([requests, 1])", {"errors": four, "requests": count}, "4XX %"), 15,
-              periods=3, datapoints=3, detailed=True, dashboard="security", queries=(USER_REQUESTS,)),
-        _spec("api", "latency-p99", text.API["latency-p99"], Metric("AWS/ApiGateway", "Latency", api, "p99"), 2000,
-              periods=3, datapoints=3, queries=(SLOWEST_REQUESTS,)),
+        _spec(
+            "api",
+            "5xx",
+            text.API["5xx"],
+            five,
+            10,
+            severity=CRITICAL,
+            queries=(ERRORS_BY_REQUEST,),
+            procedures=rollbacks(catalog),
+        ),
+        _spec(
+            "api",
+            "5xx-rate",
+            text.API["5xx-rate"],
+            Expression("100 * errors / MAX([requests, 1])", {"errors": five, "requests": count}, "5XX %"),
+            1,
+            periods=3,
+            datapoints=2,
+            queries=(ERRORS_BY_REQUEST,),
+            procedures=rollbacks(catalog),
+        ),
+        _spec(
+            "api",
+            "4xx-rate",
+            text.API["4xx-rate"],
+            Expression("100 * errors / MAX([requests, 1])", {"errors": four, "requests": count}, "4XX %"),
+            15,
+            periods=3,
+            datapoints=3,
+            detailed=True,
+            dashboard="security",
+            queries=(USER_REQUESTS,),
+        ),
+        _spec(
+            "api",
+            "latency-p99",
+            text.API["latency-p99"],
+            Metric("AWS/ApiGateway", "Latency", api, "p99"),
+            2000,
+            periods=3,
+            datapoints=3,
+            queries=(SLOWEST_REQUESTS,),
+        ),
     ]
     for fn in catalog:
         for route in fn.routes:
             if route.latency_p99_ms is None:
                 continue
-            specs.append(_spec(
-                "api", f"{route_slug(route)}-p99",
-                text.API["route-p99"].format(method=route.method, path=route.path, target=route.latency_p99_ms,
-                                             fn=fn.name),
-                Metric("AWS/ApiGateway", "Latency", {**api, "Resource": route.path, "Method": route.method}, "p99"),
-                route.latency_p99_ms, periods=3, datapoints=3, detailed=True, queries=(SLOWEST_REQUESTS,),
-                procedures=(f"rollback:{fn.name}",)))
+            specs.append(
+                _spec(
+                    "api",
+                    f"{route_slug(route)}-p99",
+                    text.API["route-p99"].format(
+                        method=route.method, path=route.path, target=route.latency_p99_ms, fn=fn.name
+                    ),
+                    Metric("AWS/ApiGateway", "Latency", {**api, "Resource": route.path, "Method": route.method}, "p99"),
+                    route.latency_p99_ms,
+                    periods=3,
+                    datapoints=3,
+                    detailed=True,
+                    queries=(SLOWEST_REQUESTS,),
+                    procedures=(f"rollback:{fn.name}",),
+                )
+            )
     return specs
 
 
@@ -210,18 +342,49 @@ def table_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
     table = {"TableName": names.table}
     operations = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems")
     return [
-        _spec("table", "throttles", text.TABLE["throttles"],
-              Expression("reads + writes", {
-                  "reads": Metric("AWS/DynamoDB", "ReadThrottleEvents", table),
-                  "writes": Metric("AWS/DynamoDB", "WriteThrottleEvents", table)}, "throttle events"), 0,
-              severity=CRITICAL, queries=(ERRORS_BY_REQUEST,)),
-        _spec("table", "system-errors", text.TABLE["system-errors"],
-              Expression(" + ".join(f"m{i}" for i in range(len(operations))), {
-                  f"m{i}": Metric("AWS/DynamoDB", "SystemErrors", {**table, "Operation": op})
-                  for i, op in enumerate(operations)}, "system errors"), 5,
-              severity=CRITICAL, queries=(ERRORS_BY_REQUEST,)),
-        _spec("table", "user-errors", text.TABLE["user-errors"], Metric("AWS/DynamoDB", "UserErrors", {}), 25,
-              periods=3, datapoints=2, detailed=True, queries=(ERRORS_BY_REQUEST,)),
+        _spec(
+            "table",
+            "throttles",
+            text.TABLE["throttles"],
+            Expression(
+                "reads + writes",
+                {
+                    "reads": Metric("AWS/DynamoDB", "ReadThrottleEvents", table),
+                    "writes": Metric("AWS/DynamoDB", "WriteThrottleEvents", table),
+                },
+                "throttle events",
+            ),
+            0,
+            severity=CRITICAL,
+            queries=(ERRORS_BY_REQUEST,),
+        ),
+        _spec(
+            "table",
+            "system-errors",
+            text.TABLE["system-errors"],
+            Expression(
+                " + ".join(f"m{i}" for i in range(len(operations))),
+                {
+                    f"m{i}": Metric("AWS/DynamoDB", "SystemErrors", {**table, "Operation": op})
+                    for i, op in enumerate(operations)
+                },
+                "system errors",
+            ),
+            5,
+            severity=CRITICAL,
+            queries=(ERRORS_BY_REQUEST,),
+        ),
+        _spec(
+            "table",
+            "user-errors",
+            text.TABLE["user-errors"],
+            Metric("AWS/DynamoDB", "UserErrors", {}),
+            25,
+            periods=3,
+            datapoints=2,
+            detailed=True,
+            queries=(ERRORS_BY_REQUEST,),
+        ),
     ]
 
 
@@ -230,15 +393,41 @@ def bedrock_alarms(settings: Settings) -> list[AlarmSpec]:
     moves these, so they only warn. What pages is the stack's own ModelFailures metric."""
     model = {"ModelId": settings.bedrock_model_id}
     return [
-        _spec("bedrock", "errors", text.BEDROCK["errors"],
-              Expression("client + server", {
-                  "client": Metric("AWS/Bedrock", "InvocationClientErrors", model),
-                  "server": Metric("AWS/Bedrock", "InvocationServerErrors", model)}, "errors"), 5,
-              severity=WARNING, queries=(JOB_STORY,)),
-        _spec("bedrock", "throttles", text.BEDROCK["throttles"], Metric("AWS/Bedrock", "InvocationThrottles", model),
-              10, periods=3, datapoints=2),
-        _spec("bedrock", "latency", text.BEDROCK["latency"], Metric("AWS/Bedrock", "InvocationLatency", model, "p99"),
-              60_000, periods=3, datapoints=3, detailed=True),
+        _spec(
+            "bedrock",
+            "errors",
+            text.BEDROCK["errors"],
+            Expression(
+                "client + server",
+                {
+                    "client": Metric("AWS/Bedrock", "InvocationClientErrors", model),
+                    "server": Metric("AWS/Bedrock", "InvocationServerErrors", model),
+                },
+                "errors",
+            ),
+            5,
+            severity=WARNING,
+            queries=(JOB_STORY,),
+        ),
+        _spec(
+            "bedrock",
+            "throttles",
+            text.BEDROCK["throttles"],
+            Metric("AWS/Bedrock", "InvocationThrottles", model),
+            10,
+            periods=3,
+            datapoints=2,
+        ),
+        _spec(
+            "bedrock",
+            "latency",
+            text.BEDROCK["latency"],
+            Metric("AWS/Bedrock", "InvocationLatency", model, "p99"),
+            60_000,
+            periods=3,
+            datapoints=3,
+            detailed=True,
+        ),
     ]
 
 
@@ -254,19 +443,38 @@ class KmsQuota:
     their own name: there is no per-operation metric of Decrypt to alarm on.
     `operations` are the ones AWS counts against it; `lowest_default` is the quota's
     smallest regional default (requests per second)."""
+
     key: str
     title: str
-    resource: str                      # the Resource dimension of its AWS/Usage CallCount
+    resource: str  # the Resource dimension of its AWS/Usage CallCount
     operations: tuple[str, ...]
     lowest_default: int
 
 
 KMS_QUOTAS = (
-    KmsQuota("kms-symmetric", "Cryptographic operations (symmetric)", "CryptographicOperationsSymmetric",
-             ("Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateMac",
-              "GenerateRandom", "ReEncrypt", "VerifyMac"), 10_000),
-    KmsQuota("kms-ecc", "Cryptographic operations (ECC and SM2)", "CryptographicOperationsEcc",
-             ("Sign", "Verify", "DeriveSharedSecret"), 1_000),
+    KmsQuota(
+        "kms-symmetric",
+        "Cryptographic operations (symmetric)",
+        "CryptographicOperationsSymmetric",
+        (
+            "Decrypt",
+            "Encrypt",
+            "GenerateDataKey",
+            "GenerateDataKeyWithoutPlaintext",
+            "GenerateMac",
+            "GenerateRandom",
+            "ReEncrypt",
+            "VerifyMac",
+        ),
+        10_000,
+    ),
+    KmsQuota(
+        "kms-ecc",
+        "Cryptographic operations (ECC and SM2)",
+        "CryptographicOperationsEcc",
+        ("Sign", "Verify", "DeriveSharedSecret"),
+        1_000,
+    ),
     KmsQuota("kms-get-public-key", "GetPublicKey", "GetPublicKey", ("GetPublicKey",), 2_000),
 )
 
@@ -275,8 +483,12 @@ def kms_usage(resource: str) -> Metric:
     """KMS calls counted per minute in AWS/Usage (Service KMS, Type API, Resource the quota's
     or the operation's name, Class None):
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Usage-Metrics.html"""
-    return Metric("AWS/Usage", "CallCount", {"Service": "KMS", "Type": "API", "Resource": resource, "Class": "None"},
-                  period_s=MINUTE)
+    return Metric(
+        "AWS/Usage",
+        "CallCount",
+        {"Service": "KMS", "Type": "API", "Resource": resource, "Class": "None"},
+        period_s=MINUTE,
+    )
 
 
 def kms_quota_alarm(quota: KmsQuota) -> AlarmSpec:
@@ -285,11 +497,19 @@ def kms_quota_alarm(quota: KmsQuota) -> AlarmSpec:
     Security Blog, "Manage your AWS KMS API request rates using Service Quotas and Amazon
     CloudWatch"). FILL counts a quiet minute as 0 rather than as missing data."""
     return _spec(
-        "kms", f"{quota.key.removeprefix('kms-')}-quota",
+        "kms",
+        f"{quota.key.removeprefix('kms-')}-quota",
         text.KMS_QUOTA.format(title=quota.title, operations=", ".join(quota.operations[:3])),
-        Expression("100 * FILL(usage, 0) / PERIOD(usage) / SERVICE_QUOTA(usage)", {"usage": kms_usage(quota.resource)},
-                   "% of quota"), 80,
-        periods=3, datapoints=2, dashboard="security")
+        Expression(
+            "100 * FILL(usage, 0) / PERIOD(usage) / SERVICE_QUOTA(usage)",
+            {"usage": kms_usage(quota.resource)},
+            "% of quota",
+        ),
+        80,
+        periods=3,
+        datapoints=2,
+        dashboard="security",
+    )
 
 
 def waf_alarm(acl: WebAcl) -> AlarmSpec:
@@ -297,16 +517,33 @@ def waf_alarm(acl: WebAcl) -> AlarmSpec:
     where = text.WAF_WHERE["REGIONAL" if acl.scope == "REGIONAL" else "CLOUDFRONT"]
     region = acl.region if acl.scope == "CLOUDFRONT" else None  # None: the stack's region
     return _spec(
-        acl.key, "blocked", text.WAF_BLOCKED.format(where=where, acl=acl.name),
-        Metric("AWS/WAFV2", "BlockedRequests", acl.dimensions, region=region), 1000,
-        region=region, dashboard="security")
+        acl.key,
+        "blocked",
+        text.WAF_BLOCKED.format(where=where, acl=acl.name),
+        Metric("AWS/WAFV2", "BlockedRequests", acl.dimensions, region=region),
+        1000,
+        region=region,
+        dashboard="security",
+    )
 
 
 def platform_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
     specs = [kms_quota_alarm(q) for q in KMS_QUOTAS]
     specs.append(
-        _spec("temp-bucket", "objects", text.TEMP_BUCKET_OBJECTS,
-              Metric("AWS/S3", "NumberOfObjects", {"BucketName": names.temp_bucket, "StorageType": "AllStorageTypes"},
-                     "Average", 86_400), 100_000, missing="ignore"))
+        _spec(
+            "temp-bucket",
+            "objects",
+            text.TEMP_BUCKET_OBJECTS,
+            Metric(
+                "AWS/S3",
+                "NumberOfObjects",
+                {"BucketName": names.temp_bucket, "StorageType": "AllStorageTypes"},
+                "Average",
+                86_400,
+            ),
+            100_000,
+            missing="ignore",
+        )
+    )
     specs += [waf_alarm(acl) for acl in names.web_acls]
     return specs

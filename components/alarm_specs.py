@@ -8,9 +8,9 @@ local stack evaluates them.
 
 from __future__ import annotations
 
-
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Union
 
 from components.config import Settings
 from components.waf import WebAcl
@@ -26,7 +26,11 @@ DESCRIPTION_LIMIT = 1024  # CloudWatch's limit for an alarm description
 COMPOSITE = "service-degraded"  # the stack's one paging alarm (key of its CompositeSpec)
 # Saved Logs Insights queries (components/queries.py) an alarm's runbook section offers.
 ERRORS_BY_REQUEST, SLOWEST_REQUESTS, USER_REQUESTS, JOB_STORY = (
-    "errors-by-request", "slowest-requests", "user-requests", "job-story")
+    "errors-by-request",
+    "slowest-requests",
+    "user-requests",
+    "job-story",
+)
 # A physical name an alarm watches: a string, or in the program a Pulumi Output of one (the
 # temp bucket's name ends in the account id), which Pulumi resolves in the alarm's inputs.
 # The runbooks and the local stack only ever hold strings.
@@ -40,12 +44,13 @@ class Metric:
     dimensions: Mapping[str, Name]
     statistic: str = "Sum"  # Sum, Average, Maximum, p99...
     period_s: int = FIVE_MINUTES
-    region: Optional[str] = None  # a metric published in another region (WAF for CloudFront)
+    region: str | None = None  # a metric published in another region (WAF for CloudFront)
 
 
 @dataclass(frozen=True)
 class Expression:
     """Metric math over named metrics, e.g. 100 * errors / invocations."""
+
     expression: str
     metrics: Mapping[str, Metric]
     label: str
@@ -55,9 +60,10 @@ class Expression:
 class AlarmSpec:
     """One CloudWatch metric alarm: `source` compared with `threshold`, `datapoints` out of
     `periods` periods (each the source's `period_s`) breaching."""
-    resource: str             # what it watches: a function name, "api", "table", "bedrock"...
-    signal: str               # what about it: errors, throttles, duration-p99...
-    title: str                # one line for humans
+
+    resource: str  # what it watches: a function name, "api", "table", "bedrock"...
+    signal: str  # what about it: errors, throttles, duration-p99...
+    title: str  # one line for humans
     source: Metric | Expression
     threshold: float
     impact: str
@@ -67,13 +73,13 @@ class AlarmSpec:
     periods: int = 1
     datapoints: int = 1
     missing: str = "notBreaching"
-    detailed: bool = False    # only where the stack turns detailed alarms on
-    region: Optional[str] = None
+    detailed: bool = False  # only where the stack turns detailed alarms on
+    region: str | None = None
     # The key of the CompositeSpec this alarm is an input of (one window of a burn rate):
     # it notifies nobody by itself and never feeds the paging alarm directly; the composite does.
-    part_of: Optional[str] = None
-    dashboard: str = "operations"     # executive, operations or security: linked from description and runbook
-    queries: tuple[str, ...] = ()     # saved Logs Insights queries its runbook section offers (components/queries.py)
+    part_of: str | None = None
+    dashboard: str = "operations"  # executive, operations or security: linked from description and runbook
+    queries: tuple[str, ...] = ()  # saved Logs Insights queries its runbook section offers (components/queries.py)
     procedures: tuple[str, ...] = ()  # procedures its runbook section spells out (components/procedures.py)
 
     @property
@@ -95,11 +101,12 @@ class CompositeSpec:
     Severity works as for metric alarms: every composite mails the warning topic, a critical
     one also feeds the paging composite, and the paging composite (`pages`) alone notifies
     the critical topic."""
+
     resource: str
     signal: str
     title: str
     inputs: tuple[str, ...]
-    operator: str             # "AND" or "OR"
+    operator: str  # "AND" or "OR"
     impact: str
     checks: tuple[str, str, str]
     severity: str = WARNING
@@ -134,10 +141,10 @@ def composite_rule(alarm_names: list[str], operator: str = "OR") -> str:
 @dataclass(frozen=True)
 class StackNames:
     """Physical names the alarms watch (strings, but for the temp bucket's in the program: `Name`)."""
+
     table: str
     temp_bucket: Name
     api: str
     stage: str
     web_acls: tuple[WebAcl, ...] = ()  # components/waf.web_acls: CloudFront's, the stage's
     failure_queues: Mapping[str, str] = field(default_factory=dict)  # function -> queue name
-

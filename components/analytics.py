@@ -12,7 +12,6 @@ falls back on it where a store sent no price.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -24,7 +23,7 @@ from components.storage import StorageLayer
 
 TABLE = "audit_events"
 PROJECTION_START = "2026-01-01"
-BYTES_SCANNED_CUTOFF = 10 * 1024 ** 3  # 10 GiB per query
+BYTES_SCANNED_CUTOFF = 10 * 1024**3  # 10 GiB per query
 
 
 def table_parameters(bucket: str) -> dict[str, str]:
@@ -48,19 +47,23 @@ class AnalyticsArgs:
 
 
 class AnalyticsLayer(pulumi.ComponentResource):
-    def __init__(self, name: str, args: AnalyticsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: AnalyticsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("serenya:analytics:AnalyticsLayer", name, None, opts)
         s, storage = args.settings, args.storage
         child = pulumi.ResourceOptions(parent=self)
         database_name = s.name().replace("-", "_")  # Glue and Athena names take underscores
 
         self.database = aws.glue.CatalogDatabase(
-            f"{name}-audit", name=database_name, description="Serenya audit events (no PHI, no plaintext PII)",
-            opts=child)
+            f"{name}-audit",
+            name=database_name,
+            description="Serenya audit events (no PHI, no plaintext PII)",
+            opts=child,
+        )
         bucket = storage.events_bucket.name
         # The schema's columns (analytics/ stays free of Pulumi) in the provider's shape.
         columns: list[aws.glue.CatalogTableStorageDescriptorColumnArgsDict] = [
-            {"name": c["name"], "type": c["type"], "comment": c["comment"]} for c in schema.glue_columns()]
+            {"name": c["name"], "type": c["type"], "comment": c["comment"]} for c in schema.glue_columns()
+        ]
         self.table = aws.glue.CatalogTable(
             f"{name}-audit-events",
             name=TABLE,
@@ -73,17 +76,23 @@ class AnalyticsLayer(pulumi.ComponentResource):
                 "location": bucket.apply(lambda b: f"s3://{b}/audit/"),
                 "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
                 "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                "ser_de_info": {"serialization_library":
-                                "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+                "ser_de_info": {"serialization_library": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
                 "columns": columns,
             },
-            opts=child)
+            opts=child,
+        )
 
         list_prices = s.stores.list_prices if s.stores else ()
         self.prices_object = aws.s3.BucketObjectv2(
-            f"{name}-product-prices", bucket=bucket, key=prices.KEY, content=prices.json_lines(list_prices),
-            content_type="application/x-ndjson", server_side_encryption="aws:kms",
-            kms_key_id=storage.data_key.arn, opts=child)
+            f"{name}-product-prices",
+            bucket=bucket,
+            key=prices.KEY,
+            content=prices.json_lines(list_prices),
+            content_type="application/x-ndjson",
+            server_side_encryption="aws:kms",
+            kms_key_id=storage.data_key.arn,
+            opts=child,
+        )
         self.prices_table = aws.glue.CatalogTable(
             f"{name}-product-prices",
             name=prices.TABLE,
@@ -98,7 +107,8 @@ class AnalyticsLayer(pulumi.ComponentResource):
                 "ser_de_info": {"serialization_library": "org.openx.data.jsonserde.JsonSerDe"},
                 "columns": [{"name": n, "type": t} for n, t in prices.GLUE_TYPES.items()],
             },
-            opts=child)
+            opts=child,
+        )
 
         self.workgroup = aws.athena.Workgroup(
             f"{name}-analysts",
@@ -112,16 +122,22 @@ class AnalyticsLayer(pulumi.ComponentResource):
                 "engine_version": {"selected_engine_version": "Athena engine version 3"},
                 "result_configuration": {
                     "output_location": storage.athena_results_bucket.name.apply(lambda b: f"s3://{b}/results/"),
-                    "encryption_configuration": {"encryption_option": "SSE_KMS",
-                                                 "kms_key_arn": storage.data_key.arn},
+                    "encryption_configuration": {"encryption_option": "SSE_KMS", "kms_key_arn": storage.data_key.arn},
                 },
             },
-            opts=child)
+            opts=child,
+        )
 
         self.named_queries = [
             aws.athena.NamedQuery(
-                f"{name}-{query.name}", name=query.name, description=query.description[:1024],
-                database=self.database.name, workgroup=self.workgroup.name, query=query.sql, opts=child)
+                f"{name}-{query.name}",
+                name=query.name,
+                description=query.description[:1024],
+                database=self.database.name,
+                workgroup=self.workgroup.name,
+                query=query.sql,
+                opts=child,
+            )
             for query in load()
         ]
         self.register_outputs({"database": self.database.name, "workgroup": self.workgroup.name})

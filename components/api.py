@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -31,14 +31,22 @@ ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # forwards Auth
 ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"  # the same, with Host (for a custom-domain origin)
 
 ACCESS_LOG_FIELDS = {
-    "requestId": "$context.requestId", "extendedRequestId": "$context.extendedRequestId",
-    "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",
-    "httpMethod": "$context.httpMethod", "resourcePath": "$context.resourcePath",
-    "status": "$context.status", "protocol": "$context.protocol",
-    "responseLength": "$context.responseLength", "responseLatency": "$context.responseLatency",
-    "integrationLatency": "$context.integrationLatency", "integrationStatus": "$context.integrationStatus",
-    "errorMessage": "$context.error.message", "errorType": "$context.error.responseType",
-    "authorizerError": "$context.authorizer.error", "authorizerLatency": "$context.authorizer.latency",
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "errorMessage": "$context.error.message",
+    "errorType": "$context.error.responseType",
+    "authorizerError": "$context.authorizer.error",
+    "authorizerLatency": "$context.authorizer.latency",
     "userAgent": "$context.identity.userAgent",
 }  # no user ids, no bodies, no query strings: paths are templates ($context.resourcePath)
 # The verdict of a web ACL associated with the stage itself; one on CloudFront only never
@@ -60,7 +68,7 @@ class ApiArgs:
 
 
 class ApiLayer(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ApiArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("serenya:api:ApiLayer", name, None, opts)
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
@@ -69,8 +77,13 @@ class ApiLayer(pulumi.ComponentResource):
 
         names = [fn.name for fn in routed]
         document = pulumi.Output.all(*[args.functions[n].invoke_arn for n in names]).apply(
-            lambda arns: json.dumps(openapi.for_api_gateway(args.catalog, dict(zip(names, arns, strict=True)),
-                                                            s.name("api"), s.allowed_origins), sort_keys=True))
+            lambda arns: json.dumps(
+                openapi.for_api_gateway(
+                    args.catalog, dict(zip(names, arns, strict=True)), s.name("api"), s.allowed_origins
+                ),
+                sort_keys=True,
+            )
+        )
         # The execute-api endpoint bypasses CloudFront. It can only be turned off where
         # CloudFront reaches the API another way: through the API's regional custom domain
         # (the stack's apiDomain, see _origin_domain). A disabled endpoint answers CloudFront
@@ -78,64 +91,100 @@ class ApiLayer(pulumi.ComponentResource):
         # (components/waf.py):
         # https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-disable-default-endpoint.html
         self.rest_api = aws.apigateway.RestApi(
-            name, name=s.name("api"), body=document,
+            name,
+            name=s.name("api"),
+            body=document,
             endpoint_configuration={"types": "REGIONAL"},
             disable_execute_api_endpoint=s.execute_api_disabled,
-            opts=child)
+            opts=child,
+        )
 
         for fn in routed:
             # An authorizer is invoked by the API's authorizers, a route's function by its methods.
             pattern = "{}/authorizers/*" if fn.name == AUTHORIZER else "{}/*/*/*"
             permission(
-                f"{name}-{fn.name}", args.functions[fn.name], "apigateway.amazonaws.com",
-                self.rest_api.execution_arn.apply(pattern.format), child)
+                f"{name}-{fn.name}",
+                args.functions[fn.name],
+                "apigateway.amazonaws.com",
+                self.rest_api.execution_arn.apply(pattern.format),
+                child,
+            )
 
         self.deployment = aws.apigateway.Deployment(
-            name, rest_api=self.rest_api.id,
+            name,
+            rest_api=self.rest_api.id,
             # Turning the endpoint off "takes effect when you update ... the deployment on the stage".
-            triggers={"document": document.apply(lambda d: hashlib.sha256(d.encode()).hexdigest()),
-                      "execute_api_disabled": str(s.execute_api_disabled).lower()},
-            opts=child)
+            triggers={
+                "document": document.apply(lambda d: hashlib.sha256(d.encode()).hexdigest()),
+                "execute_api_disabled": str(s.execute_api_disabled).lower(),
+            },
+            opts=child,
+        )
 
         self.access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-access", name=access_log_group(s),
-            retention_in_days=s.log_retention_days, kms_key_id=args.storage.data_key.arn, opts=child)
+            f"{name}-access",
+            name=access_log_group(s),
+            retention_in_days=s.log_retention_days,
+            kms_key_id=args.storage.data_key.arn,
+            opts=child,
+        )
         # Execution logging writes to a group API Gateway would otherwise create itself,
         # unencrypted and kept forever; declared first, it is encrypted and expires.
         self.execution_logs = aws.cloudwatch.LogGroup(
             f"{name}-execution",
             name=self.rest_api.id.apply(lambda api_id: execution_log_group(api_id, STAGE)),
-            retention_in_days=s.log_retention_days, kms_key_id=args.storage.data_key.arn, opts=child)
+            retention_in_days=s.log_retention_days,
+            kms_key_id=args.storage.data_key.arn,
+            opts=child,
+        )
         self.stage = aws.apigateway.Stage(
-            name, rest_api=self.rest_api.id, deployment=self.deployment.id, stage_name=STAGE,
+            name,
+            rest_api=self.rest_api.id,
+            deployment=self.deployment.id,
+            stage_name=STAGE,
             xray_tracing_enabled=True,
-            access_log_settings={"destination_arn": self.access_logs.arn,
-                                 "format": access_log_format(any(a.scope == "REGIONAL" for a in self.acls))},
+            access_log_settings={
+                "destination_arn": self.access_logs.arn,
+                "format": access_log_format(any(a.scope == "REGIONAL" for a in self.acls)),
+            },
             # Access logging needs the region's API Gateway logging role, which the account
             # stack sets (components/account.py) and `make preflight` checks.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.execution_logs]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.execution_logs]),
+        )
+
         # CloudWatch bills every detailed (per-method) metric: they are on only for the
         # routes whose per-route metrics an alarm or a dashboard reads. A method's own
         # settings replace the stage's, so each repeats the throttling and logging.
         def method_settings(metrics: bool) -> aws.apigateway.MethodSettingsSettingsArgsDict:
-            return {"throttling_rate_limit": s.api_throttle.rate_limit,
-                    "throttling_burst_limit": s.api_throttle.burst_limit,
-                    "metrics_enabled": metrics,
-                    "logging_level": "INFO" if s.detailed_logging else "ERROR",
-                    "data_trace_enabled": False}  # never log bodies: they carry health data
+            return {
+                "throttling_rate_limit": s.api_throttle.rate_limit,
+                "throttling_burst_limit": s.api_throttle.burst_limit,
+                "metrics_enabled": metrics,
+                "logging_level": "INFO" if s.detailed_logging else "ERROR",
+                "data_trace_enabled": False,
+            }  # never log bodies: they carry health data
 
         stage_settings = aws.apigateway.MethodSettings(
-            name, rest_api=self.rest_api.id, stage_name=self.stage.stage_name, method_path="*/*",
-            settings=method_settings(False), opts=child)
+            name,
+            rest_api=self.rest_api.id,
+            stage_name=self.stage.stage_name,
+            method_path="*/*",
+            settings=method_settings(False),
+            opts=child,
+        )
         for route in routes_read_per_method(args.catalog):
             aws.apigateway.MethodSettings(
-                f"{name}-{route_slug(route)}", rest_api=self.rest_api.id,
-                stage_name=self.stage.stage_name, method_path=method_path(route), settings=method_settings(True),
+                f"{name}-{route_slug(route)}",
+                rest_api=self.rest_api.id,
+                stage_name=self.stage.stage_name,
+                method_path=method_path(route),
+                settings=method_settings(True),
                 # one stage update at a time: API Gateway answers concurrent ones with a conflict
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[stage_settings]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[stage_settings]),
+            )
 
-        self.web_acl: Optional[aws.wafv2.WebAcl] = None           # CloudFront's
-        self.regional_web_acl: Optional[aws.wafv2.WebAcl] = None  # the stage's own
+        self.web_acl: aws.wafv2.WebAcl | None = None  # CloudFront's
+        self.regional_web_acl: aws.wafv2.WebAcl | None = None  # the stage's own
         for acl in self.acls:
             if acl.scope == "REGIONAL":
                 self.regional_web_acl = self._web_acl(name, acl)
@@ -144,13 +193,21 @@ class ApiLayer(pulumi.ComponentResource):
                 # https://docs.aws.amazon.com/waf/latest/APIReference/API_AssociateWebACL.html
                 aws.wafv2.WebAclAssociation(
                     f"{name}-waf-regional",
-                    resource_arn=pulumi.Output.concat("arn:aws:apigateway:", s.region, "::/restapis/",
-                                                      self.rest_api.id, "/stages/", self.stage.stage_name),
-                    web_acl_arn=self.regional_web_acl.arn, opts=child)
+                    resource_arn=pulumi.Output.concat(
+                        "arn:aws:apigateway:",
+                        s.region,
+                        "::/restapis/",
+                        self.rest_api.id,
+                        "/stages/",
+                        self.stage.stage_name,
+                    ),
+                    web_acl_arn=self.regional_web_acl.arn,
+                    opts=child,
+                )
             else:
                 self.web_acl = self._web_acl(name, acl)
-        self.distribution: Optional[aws.cloudfront.Distribution] = None
-        self.origin_domain: Optional[aws.apigateway.DomainName] = None
+        self.distribution: aws.cloudfront.Distribution | None = None
+        self.origin_domain: aws.apigateway.DomainName | None = None
         if s.execute_api_disabled:
             self.origin_domain = self._origin_domain(name, s, child)
         if s.cloudfront:
@@ -166,11 +223,20 @@ class ApiLayer(pulumi.ComponentResource):
         which API Gateway and the regional certificate answer to. Viewers resolve the
         domain to CloudFront, so this path is CloudFront's alone."""
         domain = aws.apigateway.DomainName(
-            f"{name}-origin", domain_name=s.api_domain, regional_certificate_arn=s.api_origin_certificate_arn,
-            endpoint_configuration={"types": "REGIONAL"}, security_policy="TLS_1_2", opts=child)
+            f"{name}-origin",
+            domain_name=s.api_domain,
+            regional_certificate_arn=s.api_origin_certificate_arn,
+            endpoint_configuration={"types": "REGIONAL"},
+            security_policy="TLS_1_2",
+            opts=child,
+        )
         aws.apigateway.BasePathMapping(
-            f"{name}-origin", domain_name=domain.domain_name, rest_api=self.rest_api.id,
-            stage_name=self.stage.stage_name, opts=child)
+            f"{name}-origin",
+            domain_name=domain.domain_name,
+            rest_api=self.rest_api.id,
+            stage_name=self.stage.stage_name,
+            opts=child,
+        )
         return domain
 
     def _web_acl(self, name: str, acl: waf.WebAcl) -> aws.wafv2.WebAcl:
@@ -179,10 +245,15 @@ class ApiLayer(pulumi.ComponentResource):
         # stack's aws:profile, aws:assumeRoles and aws:allowedAccountIds:
         # https://www.pulumi.com/registry/packages/aws/how-to-guides/multi-region/
         return aws.wafv2.WebAcl(
-            f"{name}-{acl.key}", name=acl.name, scope=acl.scope, default_action={"allow": {}},
-            rules=waf.rules(acl), visibility_config=waf.visibility(acl.metric_name),
+            f"{name}-{acl.key}",
+            name=acl.name,
+            scope=acl.scope,
+            default_action={"allow": {}},
+            rules=waf.rules(acl),
+            visibility_config=waf.visibility(acl.metric_name),
             region=acl.region if acl.scope == "CLOUDFRONT" else None,  # None: the stack's region
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _distribution(self, name: str, s: Settings) -> aws.cloudfront.Distribution:
         if self.web_acl is None:  # waf.web_acls gives CloudFront's ACL whenever CloudFront is on
@@ -194,12 +265,24 @@ class ApiLayer(pulumi.ComponentResource):
             path, request_policy = f"/{STAGE}", ALL_VIEWER_EXCEPT_HOST
         return aws.cloudfront.Distribution(
             f"{name}-cdn",
-            enabled=True, is_ipv6_enabled=True, http_version="http2and3", price_class="PriceClass_100",
+            enabled=True,
+            is_ipv6_enabled=True,
+            http_version="http2and3",
+            price_class="PriceClass_100",
             comment=f"Serenya {s.env} API",
-            origins=[{"origin_id": "api", "domain_name": origin, "origin_path": path,
-                      "custom_origin_config": {"http_port": 80, "https_port": 443,
-                                               "origin_protocol_policy": "https-only",
-                                               "origin_ssl_protocols": ["TLSv1.2"]}}],
+            origins=[
+                {
+                    "origin_id": "api",
+                    "domain_name": origin,
+                    "origin_path": path,
+                    "custom_origin_config": {
+                        "http_port": 80,
+                        "https_port": 443,
+                        "origin_protocol_policy": "https-only",
+                        "origin_ssl_protocols": ["TLSv1.2"],
+                    },
+                }
+            ],
             default_cache_behavior={
                 "target_origin_id": "api",
                 "viewer_protocol_policy": "https-only",
@@ -215,7 +298,8 @@ class ApiLayer(pulumi.ComponentResource):
             aliases=[s.api_domain] if s.api_domain else None,
             viewer_certificate=_certificate(s),
             web_acl_id=self.web_acl.arn,
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
 
 def execution_log_group(rest_api_id: str, stage: str) -> str:
@@ -228,8 +312,11 @@ def _certificate(s: Settings) -> aws.cloudfront.DistributionViewerCertificateArg
     """TLS 1.2 (2021 ciphers) at least, on the stack's domain. CloudFront's default
     certificate cannot pin a minimum version, so without a domain it is the fallback."""
     if s.api_certificate_arn:
-        return {"acm_certificate_arn": s.api_certificate_arn, "ssl_support_method": "sni-only",
-                "minimum_protocol_version": "TLSv1.2_2021"}
+        return {
+            "acm_certificate_arn": s.api_certificate_arn,
+            "ssl_support_method": "sni-only",
+            "minimum_protocol_version": "TLSv1.2_2021",
+        }
     return {"cloudfront_default_certificate": True}
 
 

@@ -22,15 +22,15 @@ if TYPE_CHECKING:
     from components.config import Settings
     from functions.catalog import Function
 
-UNRESERVED_MINIMUM = 100   # executions Lambda always keeps for functions without a reservation
+UNRESERVED_MINIMUM = 100  # executions Lambda always keeps for functions without a reservation
 DEFAULT_ACCOUNT_QUOTA = 1000
 
 
 @dataclass(frozen=True)
 class Allocation:
     function: str
-    reserved: int      # 0: draws from the unreserved pool
-    provisioned: int   # warm instances on the `live` alias
+    reserved: int  # 0: draws from the unreserved pool
+    provisioned: int  # warm instances on the `live` alias
 
     @property
     def taken(self) -> int:
@@ -38,7 +38,7 @@ class Allocation:
         return max(self.reserved, self.provisioned)
 
 
-def allocations(settings: "Settings", catalog: tuple["Function", ...]) -> list[Allocation]:
+def allocations(settings: Settings, catalog: tuple[Function, ...]) -> list[Allocation]:
     """Every function of `catalog` that takes concurrency from the account."""
     found = []
     for fn in catalog:
@@ -49,7 +49,7 @@ def allocations(settings: "Settings", catalog: tuple["Function", ...]) -> list[A
     return found
 
 
-def taken(settings: "Settings", catalog: tuple["Function", ...]) -> int:
+def taken(settings: Settings, catalog: tuple[Function, ...]) -> int:
     return sum(a.taken for a in allocations(settings, catalog))
 
 
@@ -58,17 +58,21 @@ def available(account_quota: int) -> int:
     return max(0, account_quota - UNRESERVED_MINIMUM)
 
 
-def problems(settings: "Settings", catalog: tuple["Function", ...]) -> list[str]:
+def problems(settings: Settings, catalog: tuple[Function, ...]) -> list[str]:
     """Why Lambda would refuse the stack's concurrency; empty when it fits."""
     found = []
     for a in allocations(settings, catalog):
         if a.reserved and a.provisioned > a.reserved:
-            found.append(f"serenya:provisionedConcurrency: {a.provisioned} exceeds {a.function}'s "
-                         f"serenya:reservedConcurrency {a.reserved}")
+            found.append(
+                f"serenya:provisionedConcurrency: {a.provisioned} exceeds {a.function}'s "
+                f"serenya:reservedConcurrency {a.reserved}"
+            )
     total, limit = taken(settings, catalog), available(settings.account_concurrency)
     if total > limit:
         parts = ", ".join(f"{a.function} {a.taken}" for a in allocations(settings, catalog))
-        found.append(f"serenya:reservedConcurrency / serenya:provisionedConcurrency: the stack takes {total} "
-                     f"({parts}) but serenya:accountConcurrency {settings.account_concurrency} leaves "
-                     f"{limit} (Lambda keeps {UNRESERVED_MINIMUM} unreserved); lower them or raise the quota")
+        found.append(
+            f"serenya:reservedConcurrency / serenya:provisionedConcurrency: the stack takes {total} "
+            f"({parts}) but serenya:accountConcurrency {settings.account_concurrency} leaves "
+            f"{limit} (Lambda keeps {UNRESERVED_MINIMUM} unreserved); lower them or raise the quota"
+        )
     return found

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from components import concurrency
 from functions.catalog import CATALOG, Function
@@ -23,8 +24,30 @@ PROJECT = "serenya"
 ROOT = Path(__file__).resolve().parent.parent  # the repository: Pulumi.yaml and the stack files
 
 # CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-                      1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 # The alias of a warm function (a published version with provisioned concurrency): what its
 # triggers and the API invoke, and what a rollback moves back (docs/runbooks.md).
@@ -47,7 +70,8 @@ _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 _POWERTOOLS_LAYER = re.compile(
     r"^arn:aws:lambda:(?P<region>[a-z0-9-]+):017000801446:layer:"
-    r"AWSLambdaPowertoolsPythonV3-(?P<runtime>python3\d+)-(?P<arch>arm64|x86_64):\d+$")
+    r"AWSLambdaPowertoolsPythonV3-(?P<runtime>python3\d+)-(?P<arch>arm64|x86_64):\d+$"
+)
 _GOOGLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+\.apps\.googleusercontent\.com$")
 _APPLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _APPLE_ENVIRONMENT = re.compile(r"^(Sandbox|Production)$")
@@ -73,10 +97,10 @@ PROFILE_GEOGRAPHIES = {"eu": ("eu",), "us": ("us", "us-gov"), "ap": ("apac", "jp
 # Pulumi passes every key of the file and the program reads only those it knows, so an
 # old key would otherwise be ignored without a word while its stack behaves differently.
 RETIRED_KEYS = {
-    "serenya:manageApiGatewayAccount":
-        "retired: API Gateway's logging role and account setting are one per account and region and "
-        "belong to no backend stack; the account stack (account/, README \"Deploy\") holds them. "
-        "Delete this key from the stack file and deploy the account stack once per account and region",
+    "serenya:manageApiGatewayAccount": "retired: API Gateway's logging role and account setting are one per "
+    "account and region and "
+    'belong to no backend stack; the account stack (account/, README "Deploy") holds them. '
+    "Delete this key from the stack file and deploy the account stack once per account and region",
 }
 
 
@@ -106,14 +130,15 @@ class ApiThrottle:
 @dataclass(frozen=True)
 class StoreSettings:
     """Where subscription notifications come from and what they may buy."""
+
     apple_bundle_id: str
-    apple_environment: str          # Sandbox or Production
-    apple_root_sha256: str          # pinned SHA-256 of Apple Root CA - G3 (DER)
+    apple_environment: str  # Sandbox or Production
+    apple_root_sha256: str  # pinned SHA-256 of Apple Root CA - G3 (DER)
     google_package_name: str
-    google_pubsub_audience: str     # the audience of Pub/Sub's push OIDC tokens
+    google_pubsub_audience: str  # the audience of Pub/Sub's push OIDC tokens
     google_pubsub_service_account: str
     premium_products: tuple[str, ...]
-    play_api_base_url: Optional[str] = None
+    play_api_base_url: str | None = None
     # (product id, price in milli-units, ISO 4217 currency): the list price of each premium
     # product, for revenue estimates where the store sends no price (analytics_queries/prices.py)
     list_prices: tuple[tuple[str, int, str], ...] = ()
@@ -129,23 +154,23 @@ class Settings:
     allowed_origins: tuple[str, ...]
     log_retention_days: int
     detailed_logging: bool
-    alert_email: Optional[str]
+    alert_email: str | None
     point_in_time_recovery: bool
     deletion_protection: bool
-    reserved_concurrency: tuple[tuple[str, int], ...]   # (function, ceiling) where one protects something
-    provisioned_concurrency: int                        # per latency-critical function; 0 = none
+    reserved_concurrency: tuple[tuple[str, int], ...]  # (function, ceiling) where one protects something
+    provisioned_concurrency: int  # per latency-critical function; 0 = none
     api_throttle: ApiThrottle
     bedrock_model_id: str
     google_client_ids: tuple[str, ...]
     apple_client_ids: tuple[str, ...]
     powertools_layer_arn: str
-    stores: Optional["StoreSettings"] = None   # App Store and Google Play
-    detailed_alarms: bool = False              # latency targets, 4XX rate, concurrency...
-    api_domain: Optional[str] = None           # custom domain of the API (CloudFront alias)
-    api_certificate_arn: Optional[str] = None  # its ACM certificate, in us-east-1
-    api_origin_certificate_arn: Optional[str] = None  # the same domain's certificate in the stack's region
+    stores: StoreSettings | None = None  # App Store and Google Play
+    detailed_alarms: bool = False  # latency targets, 4XX rate, concurrency...
+    api_domain: str | None = None  # custom domain of the API (CloudFront alias)
+    api_certificate_arn: str | None = None  # its ACM certificate, in us-east-1
+    api_origin_certificate_arn: str | None = None  # the same domain's certificate in the stack's region
     account_concurrency: int = concurrency.DEFAULT_ACCOUNT_QUOTA  # Lambda concurrency quota in the region
-    cloudfront: bool = True                    # CloudFront and the WAF in front of the stage
+    cloudfront: bool = True  # CloudFront and the WAF in front of the stage
     secret_keys: frozenset[str] = frozenset()  # keys set with `pulumi config set --secret`
     # Per-user limits of model-backed work by plan, kind and window (functions/common/quotas.py),
     # as canonical JSON: what the counting functions receive in QUOTAS.
@@ -169,12 +194,12 @@ class Settings:
     def is_production(self) -> bool:
         return self.env == "prod"
 
-    def live_alias(self, fn: Function) -> Optional[str]:
+    def live_alias(self, fn: Function) -> str | None:
         """The alias a latency-critical function is invoked through where the stack keeps
         functions warm (serenya:provisionedConcurrency); None: invoked unqualified, no versions."""
         return LIVE_ALIAS if fn.warm and self.provisioned_concurrency > 0 else None
 
-    def reserved_for(self, function: str) -> Optional[int]:
+    def reserved_for(self, function: str) -> int | None:
         """The function's reserved concurrency, or None: it draws from the account's pool."""
         return dict(self.reserved_concurrency).get(function)
 
@@ -189,7 +214,7 @@ class Settings:
         return "INFO" if self.detailed_logging else "WARN"
 
 
-ConfigGetter = Callable[[str], Optional[str]]
+ConfigGetter = Callable[[str], str | None]
 
 
 class _Reader:
@@ -199,7 +224,7 @@ class _Reader:
         self._get = get
         self.errors: list[str] = []
 
-    def _raw(self, key: str, required: bool) -> Optional[str]:
+    def _raw(self, key: str, required: bool) -> str | None:
         value = self._get(key)
         if value is None or value == "":
             if required:
@@ -210,8 +235,7 @@ class _Reader:
     def _fail(self, key: str, why: str) -> None:
         self.errors.append(f"{key}: {why}")
 
-    def string(self, key: str, pattern: re.Pattern, what: str,
-               required: bool = True) -> Optional[str]:
+    def string(self, key: str, pattern: re.Pattern, what: str, required: bool = True) -> str | None:
         value = self._raw(key, required)
         if value is not None and not pattern.match(value):
             self._fail(key, f"{value!r} is not {what}")
@@ -288,8 +312,10 @@ def stack_name_problems(stack: str, catalog=CATALOG) -> list[str]:
     """Why `stack` cannot name this stack's resources (empty when it can): S3 bucket names
     are lowercase letters, digits and hyphens, and each name has a length limit."""
     if not _STACK_NAME.match(stack):
-        return [f"stack name {stack!r}: use lowercase letters, digits and hyphens, starting and ending with a "
-                f"letter or digit (it names S3 buckets, which allow nothing else)"]
+        return [
+            f"stack name {stack!r}: use lowercase letters, digits and hyphens, starting and ending with a "
+            f"letter or digit (it names S3 buckets, which allow nothing else)"
+        ]
     base = f"{PROJECT}-{stack}"
     longest_function = max((f.name for f in catalog), key=len, default="")
     names = {
@@ -301,10 +327,15 @@ def stack_name_problems(stack: str, catalog=CATALOG) -> list[str]:
     room = min(NAME_LIMITS[kind] - len(name) for kind, name in names.items())
     if room >= 0:
         return []
-    worst = [f"{kind} names up to {len(name)} characters (limit {NAME_LIMITS[kind]})"
-             for kind, name in names.items() if len(name) > NAME_LIMITS[kind]]
-    return [f"stack name {stack!r} is {-room} character(s) too long: it would give {'; '.join(worst)}. "
-            f"Use at most {len(stack) + room} characters"]
+    worst = [
+        f"{kind} names up to {len(name)} characters (limit {NAME_LIMITS[kind]})"
+        for kind, name in names.items()
+        if len(name) > NAME_LIMITS[kind]
+    ]
+    return [
+        f"stack name {stack!r} is {-room} character(s) too long: it would give {'; '.join(worst)}. "
+        f"Use at most {len(stack) + room} characters"
+    ]
 
 
 def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = frozenset()) -> Settings:
@@ -319,32 +350,42 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
     origins = r.string_list(f"{ns}:allowedOrigins", _ORIGIN, "an origin like https://app.example.com")
     retention = r.integer(f"{ns}:logRetentionDays", 1, 3653)
     if retention not in LOG_RETENTION_DAYS:
-        r.errors.append(f"{ns}:logRetentionDays: {retention} is not a CloudWatch Logs "
-                        f"retention period ({', '.join(map(str, LOG_RETENTION_DAYS))})")
+        r.errors.append(
+            f"{ns}:logRetentionDays: {retention} is not a CloudWatch Logs "
+            f"retention period ({', '.join(map(str, LOG_RETENTION_DAYS))})"
+        )
 
     throttle = _api_throttle(r, f"{ns}:apiThrottle")
-    layer = r.string(f"{ns}:powertoolsLayerArn", _POWERTOOLS_LAYER,
-                     "a Powertools for AWS Lambda (Python) V3 layer ARN") or ""
+    layer = (
+        r.string(f"{ns}:powertoolsLayerArn", _POWERTOOLS_LAYER, "a Powertools for AWS Lambda (Python) V3 layer ARN")
+        or ""
+    )
     if layer:
         _check_layer(r, f"{ns}:powertoolsLayerArn", layer, region)
 
-    model = r.string(f"{ns}:bedrockModelId", _MODEL_ID, "a Bedrock model or inference profile id",
-                     required=False) or DEFAULT_BEDROCK_MODELS.get(region[:2], "")
+    model = r.string(
+        f"{ns}:bedrockModelId", _MODEL_ID, "a Bedrock model or inference profile id", required=False
+    ) or DEFAULT_BEDROCK_MODELS.get(region[:2], "")
     if not model and region:
         r.errors.append(f"{ns}:bedrockModelId: no default for region {region}; set it")
     geography = model.partition(".")[0] if "." in model and not model.startswith("arn:") else ""
     from components.iam import INFERENCE_PROFILE_GEOGRAPHIES
+
     if geography in INFERENCE_PROFILE_GEOGRAPHIES and geography not in PROFILE_GEOGRAPHIES.get(region[:2], ()):
-        r.errors.append(f"{ns}:bedrockModelId: the inference profile {model} routes requests outside {region}'s "
-                        f"geography; use a profile of {', '.join(PROFILE_GEOGRAPHIES.get(region[:2], ())) or 'none'}"
-                        f" (e.g. {DEFAULT_BEDROCK_MODELS.get(region[:2], 'a model id in the region')})")
+        r.errors.append(
+            f"{ns}:bedrockModelId: the inference profile {model} routes requests outside {region}'s "
+            f"geography; use a profile of {', '.join(PROFILE_GEOGRAPHIES.get(region[:2], ())) or 'none'}"
+            f" (e.g. {DEFAULT_BEDROCK_MODELS.get(region[:2], 'a model id in the region')})"
+        )
 
     # The offline analyser is the local stack's stand-in (local/offline/): no Lambda archive
     # holds it, and a deployed stack that named it would analyse nothing. Refused for every
     # stack, not only prod: the local stack installs it in its own process, no key needed.
     if get(f"{ns}:aiProvider") == "offline":
-        r.errors.append(f"{ns}:aiProvider: offline is the local stack's stand-in for Bedrock, in no Lambda "
-                        "archive; a deployed stack always calls Bedrock (set bedrock or delete the key)")
+        r.errors.append(
+            f"{ns}:aiProvider: offline is the local stack's stand-in for Bedrock, in no Lambda "
+            "archive; a deployed stack always calls Bedrock (set bedrock or delete the key)"
+        )
     else:
         r.string(f"{ns}:aiProvider", _AI_PROVIDER, "bedrock (the one provider a deployed stack has)", required=False)
 
@@ -362,34 +403,44 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         provisioned_concurrency=r.integer(f"{ns}:provisionedConcurrency", 0, 100),
         api_throttle=throttle,
         bedrock_model_id=model,
-        google_client_ids=r.string_list(f"{ns}:googleClientIds", _GOOGLE_CLIENT_ID,
-                                        "a Google OAuth client id (*.apps.googleusercontent.com)"),
-        apple_client_ids=r.string_list(f"{ns}:appleClientIds", _APPLE_CLIENT_ID,
-                                       "an Apple bundle or services id"),
+        google_client_ids=r.string_list(
+            f"{ns}:googleClientIds", _GOOGLE_CLIENT_ID, "a Google OAuth client id (*.apps.googleusercontent.com)"
+        ),
+        apple_client_ids=r.string_list(f"{ns}:appleClientIds", _APPLE_CLIENT_ID, "an Apple bundle or services id"),
         powertools_layer_arn=layer,
         # Also bound here, where it is known to be set (the field is Optional), in the order the keys are read.
-        stores=(stores := StoreSettings(
-            apple_bundle_id=r.string(f"{ns}:appleBundleId", _APPLE_CLIENT_ID, "an App Store bundle id") or "",
-            apple_environment=r.string(f"{ns}:appleEnvironment", _APPLE_ENVIRONMENT, "Sandbox or Production") or "",
-            apple_root_sha256=r.string(f"{ns}:appleRootSha256", _SHA256,
-                                       "a SHA-256 in lowercase hex (of Apple Root CA - G3)") or "",
-            google_package_name=r.string(f"{ns}:googlePackageName", _APPLE_CLIENT_ID, "an Android package name")
-            or "",
-            google_pubsub_audience=r.string(f"{ns}:googlePubsubAudience", _HTTPS_URL, "an https URL") or "",
-            google_pubsub_service_account=r.string(f"{ns}:googlePubsubServiceAccount", _SERVICE_ACCOUNT,
-                                                   "a Google service account email") or "",
-            premium_products=r.string_list(f"{ns}:premiumProducts", _PRODUCT_ID, "a store product id"),
-            play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False),
-            list_prices=_list_prices(r, f"{ns}:listPrices"))),
+        stores=(
+            stores := StoreSettings(
+                apple_bundle_id=r.string(f"{ns}:appleBundleId", _APPLE_CLIENT_ID, "an App Store bundle id") or "",
+                apple_environment=r.string(f"{ns}:appleEnvironment", _APPLE_ENVIRONMENT, "Sandbox or Production") or "",
+                apple_root_sha256=r.string(
+                    f"{ns}:appleRootSha256", _SHA256, "a SHA-256 in lowercase hex (of Apple Root CA - G3)"
+                )
+                or "",
+                google_package_name=r.string(f"{ns}:googlePackageName", _APPLE_CLIENT_ID, "an Android package name")
+                or "",
+                google_pubsub_audience=r.string(f"{ns}:googlePubsubAudience", _HTTPS_URL, "an https URL") or "",
+                google_pubsub_service_account=r.string(
+                    f"{ns}:googlePubsubServiceAccount", _SERVICE_ACCOUNT, "a Google service account email"
+                )
+                or "",
+                premium_products=r.string_list(f"{ns}:premiumProducts", _PRODUCT_ID, "a store product id"),
+                play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False),
+                list_prices=_list_prices(r, f"{ns}:listPrices"),
+            )
+        ),
         detailed_alarms=r.boolean(f"{ns}:detailedAlarms"),
         quotas=_quotas(r, f"{ns}:quotas"),
         api_domain=r.string(f"{ns}:apiDomain", _DOMAIN, "a domain name", required=False),
-        api_certificate_arn=r.string(f"{ns}:apiCertificateArn", _CLOUDFRONT_CERTIFICATE,
-                                     "an ACM certificate ARN in us-east-1", required=False),
-        api_origin_certificate_arn=r.string(f"{ns}:apiOriginCertificateArn", _REGIONAL_CERTIFICATE,
-                                            "an ACM certificate ARN", required=False),
-        account_concurrency=r.optional_integer(f"{ns}:accountConcurrency", 10, 100_000,
-                                                 concurrency.DEFAULT_ACCOUNT_QUOTA),
+        api_certificate_arn=r.string(
+            f"{ns}:apiCertificateArn", _CLOUDFRONT_CERTIFICATE, "an ACM certificate ARN in us-east-1", required=False
+        ),
+        api_origin_certificate_arn=r.string(
+            f"{ns}:apiOriginCertificateArn", _REGIONAL_CERTIFICATE, "an ACM certificate ARN", required=False
+        ),
+        account_concurrency=r.optional_integer(
+            f"{ns}:accountConcurrency", 10, 100_000, concurrency.DEFAULT_ACCOUNT_QUOTA
+        ),
         cloudfront=r.boolean(f"{ns}:cloudFront"),
         secret_keys=frozenset(secret_keys),
     )
@@ -401,11 +452,16 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
     if settings.api_domain and not settings.cloudfront:
         r.errors.append(f"{ns}:apiDomain needs {ns}:cloudFront: the custom domain is a CloudFront alias")
     if bool(settings.api_domain) != bool(settings.api_origin_certificate_arn):
-        r.errors.append(f"{ns}:apiOriginCertificateArn goes with {ns}:apiDomain: the domain's certificate in "
-                        f"{region or 'aws:region'}, for the API's regional custom domain (CloudFront's origin)")
-    elif settings.api_origin_certificate_arn and region and \
-            (certificate := _REGIONAL_CERTIFICATE.match(settings.api_origin_certificate_arn)) and \
-            certificate["region"] != region:
+        r.errors.append(
+            f"{ns}:apiOriginCertificateArn goes with {ns}:apiDomain: the domain's certificate in "
+            f"{region or 'aws:region'}, for the API's regional custom domain (CloudFront's origin)"
+        )
+    elif (
+        settings.api_origin_certificate_arn
+        and region
+        and (certificate := _REGIONAL_CERTIFICATE.match(settings.api_origin_certificate_arn))
+        and certificate["region"] != region
+    ):
         r.errors.append(f"{ns}:apiOriginCertificateArn: must be in aws:region {region}")
     r.errors.extend(concurrency.problems(settings, CATALOG))
     if r.errors:
@@ -423,17 +479,22 @@ def _list_prices(r: _Reader, key: str) -> tuple[tuple[str, int, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, dict) or not value:
-        r.errors.append(f"{key}: must be a mapping of product id to {{price: \"9.99\", currency: EUR}}")
+        r.errors.append(f'{key}: must be a mapping of product id to {{price: "9.99", currency: EUR}}')
         return ()
     prices = []
     for product, entry in value.items():
         price, currency = (entry.get("price"), entry.get("currency")) if isinstance(entry, dict) else (None, None)
         if not _PRODUCT_ID.match(product):
             r.errors.append(f"{key}: {product!r} is not a store product id")
-        elif not isinstance(price, str) or not _PRICE.match(price) or not isinstance(currency, str) \
-                or not _CURRENCY.match(currency):
-            r.errors.append(f"{key}: {product}: must be {{price: \"<decimal, at most 3 places>\", "
-                            f"currency: <ISO 4217 code>}}")
+        elif (
+            not isinstance(price, str)
+            or not _PRICE.match(price)
+            or not isinstance(currency, str)
+            or not _CURRENCY.match(currency)
+        ):
+            r.errors.append(
+                f'{key}: {product}: must be {{price: "<decimal, at most 3 places>", currency: <ISO 4217 code>}}'
+            )
         else:
             whole, _, fraction = price.partition(".")
             prices.append((product, int(whole) * 1000 + int(fraction.ljust(3, "0") or 0), currency))
@@ -471,8 +532,10 @@ def _check_layer(r: _Reader, key: str, arn: str, region: str) -> None:
     if parts["region"] != region:
         r.errors.append(f"{key}: layer region {parts['region']} differs from aws:region {region}")
     if parts["runtime"] != expected_runtime or parts["arch"] != LAMBDA_ARCHITECTURE:
-        r.errors.append(f"{key}: layer is for {parts['runtime']}/{parts['arch']}, functions run "
-                        f"{expected_runtime}/{LAMBDA_ARCHITECTURE}")
+        r.errors.append(
+            f"{key}: layer is for {parts['runtime']}/{parts['arch']}, functions run "
+            f"{expected_runtime}/{LAMBDA_ARCHITECTURE}"
+        )
 
 
 def stack_config(stack: str) -> dict[str, str]:
@@ -499,7 +562,7 @@ def from_pulumi() -> Settings:
     configs: dict[str, pulumi.Config] = {}
     secret: set[str] = set()
 
-    def get(full_key: str) -> Optional[str]:
+    def get(full_key: str) -> str | None:
         namespace, name = full_key.split(":", 1)
         config = configs.setdefault(namespace, pulumi.Config(namespace))
         if is_config_secret(full_key):

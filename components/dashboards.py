@@ -6,8 +6,6 @@ dimension sets the functions emit (service, stack, function [+ breakdown]).
 
 from __future__ import annotations
 
-from typing import Optional
-
 from components.alarms import KMS_QUOTAS, NAMESPACE, Indicator, StackNames, indicators, kms_usage
 from components.config import Settings
 from functions.catalog import CustomMetric, Function, StreamTrigger
@@ -35,28 +33,58 @@ class Layout:
         self.add({"type": "text", "properties": {"markdown": markdown}}, width=GRID, height=height)
 
 
-def _metric_widget(title: str, metrics: list, region: str, stat: str = "Sum", period: int = 300,
-                   view: str = "timeSeries", stacked: bool = False) -> dict:
-    return {"type": "metric", "properties": {"title": title, "metrics": metrics, "region": region, "stat": stat,
-                                             "period": period, "view": view, "stacked": stacked}}
+def _metric_widget(
+    title: str,
+    metrics: list,
+    region: str,
+    stat: str = "Sum",
+    period: int = 300,
+    view: str = "timeSeries",
+    stacked: bool = False,
+) -> dict:
+    return {
+        "type": "metric",
+        "properties": {
+            "title": title,
+            "metrics": metrics,
+            "region": region,
+            "stat": stat,
+            "period": period,
+            "view": view,
+            "stacked": stacked,
+        },
+    }
 
 
 def _totals(metric: CustomMetric, fn: Function, settings: Settings, **options) -> list:
-    return [NAMESPACE, metric.name, "service", settings.project, "stack", settings.env, "function", fn.name,
-            options or {}]
+    return [
+        NAMESPACE,
+        metric.name,
+        "service",
+        settings.project,
+        "stack",
+        settings.env,
+        "function",
+        fn.name,
+        options or {},
+    ]
 
 
 def _breakdown(metric: CustomMetric, fn: Function, settings: Settings, stat: str = "Sum", period: int = 300) -> list:
     dims = ",".join(["service", "stack", "function", *metric.breakdown])
-    search = (f"SEARCH('{{{NAMESPACE},{dims}}} MetricName=\"{metric.name}\" service=\"{settings.project}\" "
-              f"stack=\"{settings.env}\" function=\"{fn.name}\"', '{stat}', {period})")
+    search = (
+        f'SEARCH(\'{{{NAMESPACE},{dims}}} MetricName="{metric.name}" service="{settings.project}" '
+        f'stack="{settings.env}" function="{fn.name}"\', \'{stat}\', {period})'
+    )
     return [[{"expression": search, "id": f"e_{fn.name}_{metric.name.lower()}", "label": ""}]]
 
 
 def _generated(settings: Settings, name: str) -> str:
-    return (f"# Serenya {settings.env}: {name}\nGenerated from `functions/catalog.py` by "
-            f"`components/dashboards.py`; edits here are overwritten on the next `pulumi up`. "
-            f"Runbooks: `docs/runbooks.md`.")
+    return (
+        f"# Serenya {settings.env}: {name}\nGenerated from `functions/catalog.py` by "
+        f"`components/dashboards.py`; edits here are overwritten on the next `pulumi up`. "
+        f"Runbooks: `docs/runbooks.md`."
+    )
 
 
 def _declared(catalog: tuple[Function, ...], dashboard: str) -> list[tuple[Function, CustomMetric]]:
@@ -70,76 +98,185 @@ def error_budget(indicator: Indicator, region: str) -> dict:
     https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html"""
     objective = indicator.objective
     window = objective.window_days * DAY
-    metrics: list = [[m.namespace, m.name, *[x for pair in m.dimensions.items() for x in pair],
-                      {"id": key, "stat": m.statistic, "visible": False}]
-                     for key, m in indicator.metrics(window).items()]
-    metrics.append([{"expression": f"100 * (1 - ({indicator.share}) / {objective.budget:g})", "id": "left",
-                     "label": "error budget left (%)"}])
-    return {"type": "metric", "properties": {
-        "title": f"{indicator.title}: objective {objective.target:.2%}, budget left over {objective.window_days} days",
-        "metrics": metrics, "region": region, "view": "singleValue", "start": f"-P{objective.window_days}D",
-        "setPeriodToTimeRange": True, "period": window}}
+    metrics: list = [
+        [
+            m.namespace,
+            m.name,
+            *[x for pair in m.dimensions.items() for x in pair],
+            {"id": key, "stat": m.statistic, "visible": False},
+        ]
+        for key, m in indicator.metrics(window).items()
+    ]
+    metrics.append(
+        [
+            {
+                "expression": f"100 * (1 - ({indicator.share}) / {objective.budget:g})",
+                "id": "left",
+                "label": "error budget left (%)",
+            }
+        ]
+    )
+    return {
+        "type": "metric",
+        "properties": {
+            "title": (
+                f"{indicator.title}: objective {objective.target:.2%}, budget left over {objective.window_days} days"
+            ),
+            "metrics": metrics,
+            "region": region,
+            "view": "singleValue",
+            "start": f"-P{objective.window_days}D",
+            "setPeriodToTimeRange": True,
+            "period": window,
+        },
+    }
 
 
 def executive(catalog: tuple[Function, ...], settings: Settings, names: StackNames) -> dict:
     layout = Layout()
     layout.text(_generated(settings, "executive") + "\nDistinct active users come from the audit events in Athena.")
     if any(fn.routes for fn in catalog):
-        layout.text("## Error budgets\nWhat is left of each objective's error budget (`functions/catalog.py`): "
-                    "below 0, the objective is missed. Burn-rate alarms page long before (docs/runbooks.md).")
+        layout.text(
+            "## Error budgets\nWhat is left of each objective's error budget (`functions/catalog.py`): "
+            "below 0, the objective is missed. Burn-rate alarms page long before (docs/runbooks.md)."
+        )
         for indicator in indicators(catalog, names):
             layout.add(error_budget(indicator, settings.region), width=6, height=4)
     for fn, metric in _declared(catalog, "executive"):
         for label, period in (("per day", DAY), ("per week", WEEK), ("per month", MONTH)):
-            layout.add(_metric_widget(f"{metric.title} {label}", [_totals(metric, fn, settings)], settings.region,
-                                      period=period, view="bar"), width=8)
+            layout.add(
+                _metric_widget(
+                    f"{metric.title} {label}",
+                    [_totals(metric, fn, settings)],
+                    settings.region,
+                    period=period,
+                    view="bar",
+                ),
+                width=8,
+            )
         if metric.breakdown:
-            layout.add(_metric_widget(f"{metric.title} by {', '.join(metric.breakdown)} (daily)",
-                                      _breakdown(metric, fn, settings, period=DAY), settings.region, period=DAY,
-                                      stacked=True), width=GRID)
+            layout.add(
+                _metric_widget(
+                    f"{metric.title} by {', '.join(metric.breakdown)} (daily)",
+                    _breakdown(metric, fn, settings, period=DAY),
+                    settings.region,
+                    period=DAY,
+                    stacked=True,
+                ),
+                width=GRID,
+            )
     return {"widgets": layout.widgets}
 
 
-def operations(catalog: tuple[Function, ...], settings: Settings, names: StackNames,
-               alarm_arns: list[str]) -> dict:
+def operations(catalog: tuple[Function, ...], settings: Settings, names: StackNames, alarm_arns: list[str]) -> dict:
     layout = Layout()
     region = settings.region
     layout.text(_generated(settings, "operations"))
     for start in range(0, len(alarm_arns), 100):  # an alarm widget shows at most 100 alarms
-        layout.add({"type": "alarm", "properties": {"title": "Alarms", "alarms": alarm_arns[start:start + 100],
-                                                    "sortBy": "stateUpdatedTimestamp"}}, width=GRID, height=4)
+        layout.add(
+            {
+                "type": "alarm",
+                "properties": {
+                    "title": "Alarms",
+                    "alarms": alarm_arns[start : start + 100],
+                    "sortBy": "stateUpdatedTimestamp",
+                },
+            },
+            width=GRID,
+            height=4,
+        )
     api = ["ApiName", names.api, "Stage", names.stage]
-    layout.add(_metric_widget("API requests and errors", [
-        ["AWS/ApiGateway", "Count", *api], ["AWS/ApiGateway", "4XXError", *api],
-        ["AWS/ApiGateway", "5XXError", *api]], region))
-    layout.add(_metric_widget("API latency p99 (ms)", [
-        ["AWS/ApiGateway", "Latency", *api], ["AWS/ApiGateway", "IntegrationLatency", *api]], region, stat="p99"))
+    layout.add(
+        _metric_widget(
+            "API requests and errors",
+            [
+                ["AWS/ApiGateway", "Count", *api],
+                ["AWS/ApiGateway", "4XXError", *api],
+                ["AWS/ApiGateway", "5XXError", *api],
+            ],
+            region,
+        )
+    )
+    layout.add(
+        _metric_widget(
+            "API latency p99 (ms)",
+            [["AWS/ApiGateway", "Latency", *api], ["AWS/ApiGateway", "IntegrationLatency", *api]],
+            region,
+            stat="p99",
+        )
+    )
     table = ["TableName", names.table]
-    layout.add(_metric_widget("DynamoDB throttles and errors", [
-        ["AWS/DynamoDB", "ReadThrottleEvents", *table], ["AWS/DynamoDB", "WriteThrottleEvents", *table],
-        ["AWS/DynamoDB", "UserErrors"]], region))
+    layout.add(
+        _metric_widget(
+            "DynamoDB throttles and errors",
+            [
+                ["AWS/DynamoDB", "ReadThrottleEvents", *table],
+                ["AWS/DynamoDB", "WriteThrottleEvents", *table],
+                ["AWS/DynamoDB", "UserErrors"],
+            ],
+            region,
+        )
+    )
     for fn in catalog:
         name = ["FunctionName", settings.name(fn.name)]
         # Expected raises (refused tokens) are inside Errors: show them beside it, as the
         # errors alarms subtract them (components/alarms.failures).
-        expected = [_totals(m, fn, settings, label=f"{m.name} (inside Errors, never paged)")
-                    for m in fn.custom_metrics if m.function_error]
-        layout.add(_metric_widget(f"{fn.name}: invocations, errors, throttles", [
-            ["AWS/Lambda", "Invocations", *name], ["AWS/Lambda", "Errors", *name],
-            ["AWS/Lambda", "Throttles", *name], *expected], region), width=12)
-        layout.add(_metric_widget(f"{fn.name}: duration p99 (timeout {fn.timeout_s}s)", [
-            ["AWS/Lambda", "Duration", *name]], region, stat="p99"), width=12)
+        expected = [
+            _totals(m, fn, settings, label=f"{m.name} (inside Errors, never paged)")
+            for m in fn.custom_metrics
+            if m.function_error
+        ]
+        layout.add(
+            _metric_widget(
+                f"{fn.name}: invocations, errors, throttles",
+                [
+                    ["AWS/Lambda", "Invocations", *name],
+                    ["AWS/Lambda", "Errors", *name],
+                    ["AWS/Lambda", "Throttles", *name],
+                    *expected,
+                ],
+                region,
+            ),
+            width=12,
+        )
+        layout.add(
+            _metric_widget(
+                f"{fn.name}: duration p99 (timeout {fn.timeout_s}s)",
+                [["AWS/Lambda", "Duration", *name]],
+                region,
+                stat="p99",
+            ),
+            width=12,
+        )
         if isinstance(fn.trigger, StreamTrigger):
-            layout.add(_metric_widget(f"{fn.name}: stream iterator age (ms)", [
-                ["AWS/Lambda", "IteratorAge", *name]], region, stat="Maximum"), width=12)
+            layout.add(
+                _metric_widget(
+                    f"{fn.name}: stream iterator age (ms)",
+                    [["AWS/Lambda", "IteratorAge", *name]],
+                    region,
+                    stat="Maximum",
+                ),
+                width=12,
+            )
     if any(fn.access.bedrock for fn in catalog):
         model = ["ModelId", settings.bedrock_model_id]
-        layout.add(_metric_widget("Bedrock invocations, errors, throttles", [
-            ["AWS/Bedrock", "Invocations", *model], ["AWS/Bedrock", "InvocationClientErrors", *model],
-            ["AWS/Bedrock", "InvocationServerErrors", *model], ["AWS/Bedrock", "InvocationThrottles", *model]],
-            region))
-        layout.add(_metric_widget("Bedrock latency p99 (ms)", [["AWS/Bedrock", "InvocationLatency", *model]],
-                                  region, stat="p99"))
+        layout.add(
+            _metric_widget(
+                "Bedrock invocations, errors, throttles",
+                [
+                    ["AWS/Bedrock", "Invocations", *model],
+                    ["AWS/Bedrock", "InvocationClientErrors", *model],
+                    ["AWS/Bedrock", "InvocationServerErrors", *model],
+                    ["AWS/Bedrock", "InvocationThrottles", *model],
+                ],
+                region,
+            )
+        )
+        layout.add(
+            _metric_widget(
+                "Bedrock latency p99 (ms)", [["AWS/Bedrock", "InvocationLatency", *model]], region, stat="p99"
+            )
+        )
     for fn, metric in _declared(catalog, "operations"):
         stat = "p99" if metric.unit == "Milliseconds" else "Sum"
         widgets = [_totals(metric, fn, settings)] if not metric.breakdown else _breakdown(metric, fn, settings, stat)
@@ -153,18 +290,37 @@ def security(catalog: tuple[Function, ...], settings: Settings, names: StackName
     layout.text(_generated(settings, "security"))
     for fn, metric in _declared(catalog, "security"):
         widgets = _breakdown(metric, fn, settings) if metric.breakdown else [_totals(metric, fn, settings)]
-        layout.add(_metric_widget(f"{metric.title} by {', '.join(metric.breakdown) or 'total'}", widgets, region,
-                                  stacked=True), width=12)
+        layout.add(
+            _metric_widget(
+                f"{metric.title} by {', '.join(metric.breakdown) or 'total'}", widgets, region, stacked=True
+            ),
+            width=12,
+        )
     for acl in names.web_acls:  # each ACL's metrics where WAF publishes them (components/waf.py)
         dims = [x for pair in acl.dimensions.items() for x in pair]
         title = "CloudFront" if acl.scope == "CLOUDFRONT" else "execute-api stage"
-        layout.add(_metric_widget(f"WAF ({title}) allowed and blocked requests", [
-            ["AWS/WAFV2", "BlockedRequests", *dims], ["AWS/WAFV2", "AllowedRequests", *dims]], acl.region),
-            width=12)
+        layout.add(
+            _metric_widget(
+                f"WAF ({title}) allowed and blocked requests",
+                [["AWS/WAFV2", "BlockedRequests", *dims], ["AWS/WAFV2", "AllowedRequests", *dims]],
+                acl.region,
+            ),
+            width=12,
+        )
     # Every metric reads CallCount: the label names the quota (KMS publishes one metric per quota).
-    layout.add(_metric_widget("KMS calls per minute", [
-        [m.namespace, m.name, *[x for pair in m.dimensions.items() for x in pair], {"label": q.title}]
-        for q in KMS_QUOTAS for m in [kms_usage(q.resource)]], region, period=60), width=12)
+    layout.add(
+        _metric_widget(
+            "KMS calls per minute",
+            [
+                [m.namespace, m.name, *[x for pair in m.dimensions.items() for x in pair], {"label": q.title}]
+                for q in KMS_QUOTAS
+                for m in [kms_usage(q.resource)]
+            ],
+            region,
+            period=60,
+        ),
+        width=12,
+    )
     return {"widgets": layout.widgets}
 
 
@@ -190,6 +346,6 @@ def custom_queries(body: dict) -> set[tuple[str, tuple[str, ...]]]:
     return found
 
 
-def dashboard_url(settings: Settings, name: str, region: Optional[str] = None) -> str:
+def dashboard_url(settings: Settings, name: str, region: str | None = None) -> str:
     region = region or settings.region
     return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards:name={name}"

@@ -21,36 +21,45 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CALLER = "caller"     # the IAM principal that reads or writes the resource
-SERVICE = "service"   # the service's own principal, allowed by the key policy
-GRANT = "grant"       # a grant the service creates with the deployer's permissions
+CALLER = "caller"  # the IAM principal that reads or writes the resource
+SERVICE = "service"  # the service's own principal, allowed by the key policy
+GRANT = "grant"  # a grant the service creates with the deployer's permissions
 
 
 @dataclass(frozen=True)
 class ServiceKeyUse:
-    resource: str                 # what is encrypted, as a reader names it
-    types: tuple[str, ...]        # the Pulumi types whose encryption settings name the key
-    names: str                    # regex on the resource's logical name: which of them (a new one needs a look)
-    service: str                  # the service that calls KMS
-    calls_as: str                 # CALLER, SERVICE or GRANT
-    principals: str               # which principals, in this program
-    actions: tuple[str, ...]      # what KMS is asked, as whom `calls_as` says
-    context: str                  # the encryption context the service sends ("" when none)
-    granted_by: str               # where the program allows it (an IAM Sid, a key policy Sid)
-    source: str                   # AWS's documentation of the above
+    resource: str  # what is encrypted, as a reader names it
+    types: tuple[str, ...]  # the Pulumi types whose encryption settings name the key
+    names: str  # regex on the resource's logical name: which of them (a new one needs a look)
+    service: str  # the service that calls KMS
+    calls_as: str  # CALLER, SERVICE or GRANT
+    principals: str  # which principals, in this program
+    actions: tuple[str, ...]  # what KMS is asked, as whom `calls_as` says
+    context: str  # the encryption context the service sends ("" when none)
+    granted_by: str  # where the program allows it (an IAM Sid, a key policy Sid)
+    source: str  # AWS's documentation of the above
 
 
 KEY_USES: tuple[ServiceKeyUse, ...] = (
     ServiceKeyUse(
-        "DynamoDB table (items and indexes)", ("aws:dynamodb/table:Table",), r"-table$", "DynamoDB", CALLER,
+        "DynamoDB table (items and indexes)",
+        ("aws:dynamodb/table:Table",),
+        r"-table$",
+        "DynamoDB",
+        CALLER,
         "every function that reads or writes the table, the authorizer included; the deployer "
         "at CreateTable (kms:CreateGrant, kms:DescribeKey)",
         ("kms:Decrypt",),
         "aws:dynamodb:tableName, aws:dynamodb:subscriberId",
         "IAM UseTableKeyThroughDynamoDB (kms:ViaService dynamodb.<region>, the table's context)",
-        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html"),
+        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html",
+    ),
     ServiceKeyUse(
-        "DynamoDB stream (the table's key)", ("aws:dynamodb/table:Table",), r"-table$", "DynamoDB Streams", CALLER,
+        "DynamoDB stream (the table's key)",
+        ("aws:dynamodb/table:Table",),
+        r"-table$",
+        "DynamoDB Streams",
+        CALLER,
         "stream_processor: Lambda's event source mapping reads the stream with the function's execution role. "
         "Inferred, not documented: AWS says only that a stream is encrypted with the table's key and that "
         "DynamoDB sends the same context in every KMS operation; confirm the Decrypt events' user and "
@@ -59,73 +68,100 @@ KEY_USES: tuple[ServiceKeyUse, ...] = (
         "aws:dynamodb:tableName, aws:dynamodb:subscriberId",
         "IAM UseTableKeyThroughDynamoDB",
         "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.usagenotes.html; "
-        "https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html"),
+        "https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html",
+    ),
     ServiceKeyUse(
         "Temp bucket objects (job files, SSE-KMS with an S3 Bucket Key)",
-        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",), r"-temp$",
-        "S3", CALLER,
+        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",),
+        r"-temp$",
+        "S3",
+        CALLER,
         "the functions that write job files (upload and chat_messages sign presigned POSTs: S3 uses the key "
         "with the signer's permissions), read them, or copy them",
         ("kms:GenerateDataKey (write)", "kms:Decrypt (read)"),
         "aws:s3:arn = the bucket's ARN (with a Bucket Key)",
         "IAM UseStorageKeyThroughServices (kms:ViaService s3.<region>)",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html; "
-        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html"),
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html",
+    ),
     ServiceKeyUse(
         "Events bucket objects (audit Parquet)",
-        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",), r"-events$",
-        "S3", CALLER,
+        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",),
+        r"-events$",
+        "S3",
+        CALLER,
         "stream_processor and compaction; analysts' own principals when Athena reads the files for them",
         ("kms:GenerateDataKey (write)", "kms:Decrypt (read)"),
         "aws:s3:arn = the bucket's ARN",
         "IAM UseStorageKeyThroughServices; analysts' policies are the account's, outside this program",
-        "https://docs.aws.amazon.com/athena/latest/ug/encryption.html"),
+        "https://docs.aws.amazon.com/athena/latest/ug/encryption.html",
+    ),
     ServiceKeyUse(
         "Athena query results (workgroup SSE_KMS, results bucket)",
-        ("aws:athena/workgroup:Workgroup",
-         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
-        r"-analysts$|-athena$", "Athena through S3", CALLER,
+        (
+            "aws:athena/workgroup:Workgroup",
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        ),
+        r"-analysts$|-athena$",
+        "Athena through S3",
+        CALLER,
         "the analyst running the query: Athena reads and writes S3 with the caller's credentials",
         ("kms:GenerateDataKey", "kms:Decrypt"),
         "aws:s3:arn",
         "the analysts' IAM policies (outside this program); the key policy's account statement",
-        "https://docs.aws.amazon.com/athena/latest/ug/encrypting-query-results-stored-in-s3.html"),
+        "https://docs.aws.amazon.com/athena/latest/ug/encrypting-query-results-stored-in-s3.html",
+    ),
     ServiceKeyUse(
         "Objects the deployment writes (list prices, layer archives in the artifacts bucket)",
-        ("aws:s3/bucketObjectv2:BucketObjectv2",
-         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
-        r"-product-prices$|-artifacts$", "S3", CALLER,
+        (
+            "aws:s3/bucketObjectv2:BucketObjectv2",
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        ),
+        r"-product-prices$|-artifacts$",
+        "S3",
+        CALLER,
         "the deployer running `pulumi up` (and Lambda reading a layer archive with the deployer's permissions)",
         ("kms:GenerateDataKey", "kms:Decrypt"),
         "aws:s3:arn",
         "the key policy's account statement and the deployer's IAM permissions",
-        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html"),
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html",
+    ),
     ServiceKeyUse(
-        "Third-party secret (Google Play service account)", ("aws:secretsmanager/secret:Secret",), r"-third-party$",
-        "Secrets Manager", CALLER,
+        "Third-party secret (Google Play service account)",
+        ("aws:secretsmanager/secret:Secret",),
+        r"-third-party$",
+        "Secrets Manager",
+        CALLER,
         "subscriptions (GetSecretValue); the operator who puts the value (PutSecretValue)",
         ("kms:Decrypt (read)", "kms:GenerateDataKey (write)"),
         "SecretARN, SecretVersionId",
         "IAM UseStorageKeyThroughServices (kms:ViaService secretsmanager.<region>)",
-        "https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html"),
+        "https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html",
+    ),
     ServiceKeyUse(
         "CloudWatch log groups (functions, API access and execution logs)",
-        ("aws:cloudwatch/logGroup:LogGroup",), r".",  # every log group: one mechanism, the key policy's
-        "CloudWatch Logs", SERVICE,
+        ("aws:cloudwatch/logGroup:LogGroup",),
+        r".",  # every log group: one mechanism, the key policy's
+        "CloudWatch Logs",
+        SERVICE,
         "logs.<region>.amazonaws.com",
         ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"),
         "aws:logs:arn = a log group of this account",
         "key policy CloudWatchLogsEncryptsThisAccountsLogGroups",
-        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html"),
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html",
+    ),
     ServiceKeyUse(
         "SNS alarm topics (critical, warning; the us-east-1 warning topic under its own key)",
-        ("aws:sns/topic:Topic",), r"-(critical|warning)(-us-east-1)?$", "SNS, published to by CloudWatch alarms",
+        ("aws:sns/topic:Topic",),
+        r"-(critical|warning)(-us-east-1)?$",
+        "SNS, published to by CloudWatch alarms",
         SERVICE,
         "cloudwatch.amazonaws.com (the alarms publish; email delivery needs no key permission)",
         ("kms:GenerateDataKey*", "kms:Decrypt"),
         "aws:sns:topicArn = the topic's ARN",
         "key policy CloudWatchAlarmsPublishToEncryptedTopics (aws:SourceAccount)",
-        "https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html"),
+        "https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html",
+    ),
 )
 
 # Encrypted, but not with a customer managed key: what neither the roles nor the key
@@ -141,22 +177,28 @@ NOT_CUSTOMER_MANAGED = (
 # what the graph test reads, rather than any mention of a key ARN.
 ENCRYPTION_FIELDS = {
     "aws:dynamodb/table:Table": ("serverSideEncryption", "kmsKeyArn"),
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-        ("rules", 0, "applyServerSideEncryptionByDefault", "kmsMasterKeyId"),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+        "rules",
+        0,
+        "applyServerSideEncryptionByDefault",
+        "kmsMasterKeyId",
+    ),
     "aws:s3/bucketObjectv2:BucketObjectv2": ("kmsKeyId",),
     "aws:secretsmanager/secret:Secret": ("kmsKeyId",),
     "aws:cloudwatch/logGroup:LogGroup": ("kmsKeyId",),
     "aws:sns/topic:Topic": ("kmsMasterKeyId",),
     "aws:sqs/queue:Queue": ("kmsMasterKeyId",),
     "aws:lambda/function:Function": ("kmsKeyArn",),
-    "aws:athena/workgroup:Workgroup": ("configuration", "resultConfiguration", "encryptionConfiguration",
-                                       "kmsKeyArn"),
+    "aws:athena/workgroup:Workgroup": ("configuration", "resultConfiguration", "encryptionConfiguration", "kmsKeyArn"),
     "aws:kinesis/stream:Stream": ("kmsKeyId",),
     "aws:cloudtrail/trail:Trail": ("kmsKeyId",),
     "aws:ecr/repository:Repository": ("encryptionConfigurations", 0, "kmsKey"),
     "aws:ssm/parameter:Parameter": ("keyId",),
-    "aws:glue/dataCatalogEncryptionSettings:DataCatalogEncryptionSettings":
-        ("dataCatalogEncryptionSettings", "encryptionAtRest", "sseAwsKmsKeyId"),
+    "aws:glue/dataCatalogEncryptionSettings:DataCatalogEncryptionSettings": (
+        "dataCatalogEncryptionSettings",
+        "encryptionAtRest",
+        "sseAwsKmsKeyId",
+    ),
 }
 
 
@@ -195,9 +237,16 @@ def render() -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for use in KEY_USES:
-        cells = (use.resource, use.service, use.calls_as, use.principals, ", ".join(use.actions),
-                 use.context or "none", use.granted_by,
-                 " ".join(f"<{url.strip()}>" for url in use.source.split(";")))
+        cells = (
+            use.resource,
+            use.service,
+            use.calls_as,
+            use.principals,
+            ", ".join(use.actions),
+            use.context or "none",
+            use.granted_by,
+            " ".join(f"<{url.strip()}>" for url in use.source.split(";")),
+        )
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "Not customer managed, so outside this table:", ""]
     lines += [f"- {item}" for item in NOT_CUSTOMER_MANAGED]

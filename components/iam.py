@@ -66,11 +66,13 @@ def pii_key_condition() -> dict:
     user id) and that only the functions that show or change names and emails hold this
     statement at all. https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html
     https://docs.aws.amazon.com/kms/latest/developerguide/encrypt_context.html"""
-    return {"Null": {f"kms:EncryptionContext:{PII_CONTEXT_KEY}": "false", "kms:ViaService": "true"},
-            "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": [PII_CONTEXT_KEY]}}
+    return {
+        "Null": {f"kms:EncryptionContext:{PII_CONTEXT_KEY}": "false", "kms:ViaService": "true"},
+        "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": [PII_CONTEXT_KEY]},
+    }
 
 
-def table_key_condition(arns: "StackArns") -> dict:
+def table_key_condition(arns: StackArns) -> dict:
     """The storage key only as DynamoDB uses it for this stack's table, on the caller's
     behalf: DynamoDB decrypts the table key with the permissions of the principal that
     reads or writes the table (or its stream, which the same key encrypts), through
@@ -78,10 +80,13 @@ def table_key_condition(arns: "StackArns") -> dict:
     https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html
     (Authorizing use of your KMS key; DynamoDB encryption context; the Decrypt event of
     "Monitoring DynamoDB interaction with AWS KMS", whose user is the caller)"""
-    return {"StringEquals": {
-        "kms:ViaService": f"dynamodb.{arns.region}.amazonaws.com",
-        "kms:EncryptionContext:aws:dynamodb:tableName": arns.table.rsplit("/", 1)[-1],
-        "kms:EncryptionContext:aws:dynamodb:subscriberId": arns.account_id}}
+    return {
+        "StringEquals": {
+            "kms:ViaService": f"dynamodb.{arns.region}.amazonaws.com",
+            "kms:EncryptionContext:aws:dynamodb:tableName": arns.table.rsplit("/", 1)[-1],
+            "kms:EncryptionContext:aws:dynamodb:subscriberId": arns.account_id,
+        }
+    }
 
 
 def via_services(region: str, services: list[str]) -> dict:
@@ -93,6 +98,7 @@ def via_services(region: str, services: list[str]) -> dict:
 @dataclass(frozen=True)
 class StackArns:
     """The ARNs a role may be scoped to (resolved values, not Outputs)."""
+
     region: str
     account_id: str
     log_group: str
@@ -100,12 +106,12 @@ class StackArns:
     table_stream: str
     temp_bucket: str
     events_bucket: str
-    data_key: str          # the storage key: table, buckets, logs, secret, topics
+    data_key: str  # the storage key: table, buckets, logs, secret, topics
     signing_key: str
     secret: str
     bedrock_model_id: str
     failure_queue: str = ""  # DLQ (asynchronous invocation) or on-failure destination (stream)
-    pii_key: str = ""        # wraps the per-user data keys only
+    pii_key: str = ""  # wraps the per-user data keys only
     email_mac_key: str = ""  # HMAC_256: the email lookup hash
 
 
@@ -140,9 +146,13 @@ def bedrock_statements(model_id: str, region: str, account_id: str) -> list[dict
     profile = inference_profile_arn(model_id, region, account_id) if not model_id.startswith("arn:") else ""
     if not profile:
         return [_allow("InvokeModel", ["bedrock:InvokeModel"], resources)]
-    return [_allow("InvokeModel", ["bedrock:InvokeModel"], [profile]),
-            {**_allow("InvokeModelThroughProfile", ["bedrock:InvokeModel"], [r for r in resources if r != profile]),
-             "Condition": {"StringEquals": {"bedrock:InferenceProfileArn": profile}}}]
+    return [
+        _allow("InvokeModel", ["bedrock:InvokeModel"], [profile]),
+        {
+            **_allow("InvokeModelThroughProfile", ["bedrock:InvokeModel"], [r for r in resources if r != profile]),
+            "Condition": {"StringEquals": {"bedrock:InferenceProfileArn": profile}},
+        },
+    ]
 
 
 def policy_document(fn: Function, arns: StackArns) -> dict:
@@ -155,30 +165,36 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
     table_access = fn.table_access
     if table_access is TableAccess.CHECK_ACCOUNT and a.quota is not None:
         # Reading the plan for the quota is the account check (no plan: no account).
-        statements.append({**_allow("ReadPlan", ["dynamodb:GetItem"], [arns.table]),
-                           "Condition": READ_PLAN_CONDITION})
+        statements.append({**_allow("ReadPlan", ["dynamodb:GetItem"], [arns.table]), "Condition": READ_PLAN_CONDITION})
     elif table_access is TableAccess.CHECK_ACCOUNT:
-        statements.append({**_allow("CheckAccountExists", ["dynamodb:GetItem"], [arns.table]),
-                           "Condition": CHECK_ACCOUNT_CONDITION})
+        statements.append(
+            {**_allow("CheckAccountExists", ["dynamodb:GetItem"], [arns.table]), "Condition": CHECK_ACCOUNT_CONDITION}
+        )
     elif table_access is not TableAccess.NONE:
         table = [arns.table, f"{arns.table}/index/*"]
         statements.append(_allow("ReadTable", TABLE_READ, table))
         if table_access is TableAccess.READ_WRITE:
             statements.append(_allow("WriteTable", TABLE_WRITE, [arns.table]))
     if a.quota is not None:
-        statements.append({**_allow("CountQuota", ["dynamodb:UpdateItem"], [arns.table]),
-                           "Condition": QUOTA_COUNTER_CONDITION})
+        statements.append(
+            {**_allow("CountQuota", ["dynamodb:UpdateItem"], [arns.table]), "Condition": QUOTA_COUNTER_CONDITION}
+        )
     if a.usage_records:
-        statements.append({**_allow("WriteUsageRecords", ["dynamodb:PutItem"], [arns.table]),
-                           "Condition": USAGE_RECORD_CONDITION})
+        statements.append(
+            {**_allow("WriteUsageRecords", ["dynamodb:PutItem"], [arns.table]), "Condition": USAGE_RECORD_CONDITION}
+        )
     if isinstance(fn.trigger, StreamTrigger):
         statements.append(_allow("ReadTableStream", STREAM_READ, [arns.table_stream]))
         statements.append(_allow("ListTableStreams", ["dynamodb:ListStreams"], [f"{arns.table}/stream/*"]))
     if table_access is not TableAccess.NONE or a.usage_records or a.quota or isinstance(fn.trigger, StreamTrigger):
         # Without it every table or stream read is refused (AccessDeniedException): DynamoDB
         # calls KMS as the caller, not as itself (docs/encryption.md).
-        statements.append({**_allow("UseTableKeyThroughDynamoDB", ["kms:Decrypt"], [arns.data_key]),
-                           "Condition": table_key_condition(arns)})
+        statements.append(
+            {
+                **_allow("UseTableKeyThroughDynamoDB", ["kms:Decrypt"], [arns.data_key]),
+                "Condition": table_key_condition(arns),
+            }
+        )
 
     bucket_statements = [
         ("ReadJobFiles", ["s3:GetObject"], a.temp_read),
@@ -191,27 +207,42 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
     if a.temp_list:
         # Listing tells "not found" from "forbidden"; limited to the prefixes it may read or delete.
         listable = sorted(set(a.temp_read) | set(a.temp_delete))
-        statements.append({**_allow("ListJobFiles", ["s3:ListBucket"], [arns.temp_bucket]),
-                           "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in listable]}}})
+        statements.append(
+            {
+                **_allow("ListJobFiles", ["s3:ListBucket"], [arns.temp_bucket]),
+                "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in listable]}},
+            }
+        )
     if a.events_write:
-        statements.append(_allow("WriteAuditEvents", ["s3:PutObject", "s3:DeleteObject"],
-                                 [f"{arns.events_bucket}/audit/*"]))
+        statements.append(
+            _allow("WriteAuditEvents", ["s3:PutObject", "s3:DeleteObject"], [f"{arns.events_bucket}/audit/*"])
+        )
     if a.events_read:
         statements.append(_allow("ReadAuditEvents", ["s3:GetObject"], [f"{arns.events_bucket}/audit/*"]))
-        statements.append({**_allow("ListAuditEvents", ["s3:ListBucket"], [arns.events_bucket]),
-                           "Condition": {"StringLike": {"s3:prefix": ["audit/*"]}}})
+        statements.append(
+            {
+                **_allow("ListAuditEvents", ["s3:ListBucket"], [arns.events_bucket]),
+                "Condition": {"StringLike": {"s3:prefix": ["audit/*"]}},
+            }
+        )
 
     # Bucket objects and the secret are encrypted under the storage key: S3 and Secrets
     # Manager use it with the caller's permissions, and only they may (kms:ViaService).
-    services = (["s3"] if (a.temp_read or a.temp_write or a.events_read or a.events_write) else []) \
-        + (["secretsmanager"] if a.secrets else [])
+    services = (["s3"] if (a.temp_read or a.temp_write or a.events_read or a.events_write) else []) + (
+        ["secretsmanager"] if a.secrets else []
+    )
     if services:
         actions = ["kms:Decrypt", "kms:GenerateDataKey"] if (a.temp_write or a.events_write) else ["kms:Decrypt"]
-        statements.append({**_allow("UseStorageKeyThroughServices", actions, [arns.data_key]),
-                           "Condition": via_services(arns.region, services)})
+        statements.append(
+            {
+                **_allow("UseStorageKeyThroughServices", actions, [arns.data_key]),
+                "Condition": via_services(arns.region, services),
+            }
+        )
     if a.pii_key is not None:
-        statements.append({**_allow("UnwrapPerUserKeys", KEY_ACTIONS[a.pii_key], [arns.pii_key]),
-                           "Condition": pii_key_condition()})
+        statements.append(
+            {**_allow("UnwrapPerUserKeys", KEY_ACTIONS[a.pii_key], [arns.pii_key]), "Condition": pii_key_condition()}
+        )
     if a.email_mac:
         statements.append(_allow("HashEmailsForLookup", ["kms:GenerateMac"], [arns.email_mac_key]))
     if a.signing_key is not None:

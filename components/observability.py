@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Optional, TypedDict
+from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -49,6 +49,7 @@ class ObservabilityArgs:
 
 class _AlarmSource(TypedDict, total=False):
     """What a MetricAlarm watches: one metric, or metric math over several."""
+
     namespace: str
     metric_name: str
     dimensions: Mapping[str, pulumi.Input[str]]
@@ -59,8 +60,12 @@ class _AlarmSource(TypedDict, total=False):
 
 
 def _metric_args(m: Metric) -> _AlarmSource:
-    args: _AlarmSource = {"namespace": m.namespace, "metric_name": m.name, "dimensions": dict(m.dimensions),
-                          "period": m.period_s}
+    args: _AlarmSource = {
+        "namespace": m.namespace,
+        "metric_name": m.name,
+        "dimensions": dict(m.dimensions),
+        "period": m.period_s,
+    }
     if m.statistic in STATISTICS:
         args["statistic"] = m.statistic
     else:
@@ -70,35 +75,56 @@ def _metric_args(m: Metric) -> _AlarmSource:
 
 def _query_args(source: Expression) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgsDict]:
     queries: list[aws.cloudwatch.MetricAlarmMetricQueryArgsDict] = [
-        {"id": "result", "expression": source.expression, "label": source.label, "return_data": True}]
+        {"id": "result", "expression": source.expression, "label": source.label, "return_data": True}
+    ]
     for key, m in source.metrics.items():
-        queries.append({"id": key, "return_data": False, "metric": {
-            "namespace": m.namespace, "metric_name": m.name, "dimensions": dict(m.dimensions),
-            "period": m.period_s, "stat": m.statistic}})
+        queries.append(
+            {
+                "id": key,
+                "return_data": False,
+                "metric": {
+                    "namespace": m.namespace,
+                    "metric_name": m.name,
+                    "dimensions": dict(m.dimensions),
+                    "period": m.period_s,
+                    "stat": m.statistic,
+                },
+            }
+        )
     return queries
 
 
 class ObservabilityLayer(pulumi.ComponentResource):
-    def __init__(self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("serenya:observability:ObservabilityLayer", name, None, opts)
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
         account = pulumi.Output.from_input(args.account_id)
         self._email = s.alert_email
         if not s.alert_email:  # the alarms still fire and publish; only a subscription makes anyone hear them
-            pulumi.log.warn(f"{s.name('critical')} and {s.name('warning')}: no serenya:alertEmail, so alarms publish "
-                            f"to SNS topics nobody reads; set serenya:alertEmail in Pulumi.{s.env}.yaml to be told "
-                            "(docs/configuration.md)", resource=self)
+            pulumi.log.warn(
+                f"{s.name('critical')} and {s.name('warning')}: no serenya:alertEmail, so alarms publish "
+                f"to SNS topics nobody reads; set serenya:alertEmail in Pulumi.{s.env}.yaml to be told "
+                "(docs/configuration.md)",
+                resource=self,
+            )
 
-        self.critical_topic = self._topic(f"{name}-critical", s.name("critical"), args.storage.data_key.arn,
-                                          account, s.region, child)
-        self.warning_topic = self._topic(f"{name}-warning", s.name("warning"), args.storage.data_key.arn,
-                                         account, s.region, child)
+        self.critical_topic = self._topic(
+            f"{name}-critical", s.name("critical"), args.storage.data_key.arn, account, s.region, child
+        )
+        self.warning_topic = self._topic(
+            f"{name}-warning", s.name("warning"), args.storage.data_key.arn, account, s.region, child
+        )
         names = alarms.StackNames(
-            table=s.name(), temp_bucket=args.storage.temp_bucket.name, api=s.name("api"), stage=STAGE,
+            table=s.name(),
+            temp_bucket=args.storage.temp_bucket.name,
+            api=s.name("api"),
+            stage=STAGE,
             web_acls=args.api.acls,
-            failure_queues={n: s.name(n, "failures") for n, f in args.processing.functions.items()
-                            if f.failure_queue is not None})
+            failure_queues={
+                n: s.name(n, "failures") for n, f in args.processing.functions.items() if f.failure_queue is not None
+            },
+        )
         self.specs = alarms.all_alarms(args.catalog, s, names, detailed=s.detailed_alarms)
         self.composite_specs = alarms.composite_alarms(args.catalog, s, names, detailed=s.detailed_alarms)
 
@@ -108,12 +134,24 @@ class ObservabilityLayer(pulumi.ComponentResource):
         self.global_warning_topic: aws.sns.Topic | None = None
         if any(spec.region == GLOBAL_REGION for spec in self.specs):
             global_key = aws.kms.Key(
-                f"{name}-alarms-us-east-1", description=f"Serenya {s.env}: alarm topic in us-east-1",
-                enable_key_rotation=True, deletion_window_in_days=30 if s.deletion_protection else 7,
+                f"{name}-alarms-us-east-1",
+                description=f"Serenya {s.env}: alarm topic in us-east-1",
+                enable_key_rotation=True,
+                deletion_window_in_days=30 if s.deletion_protection else 7,
                 policy=account.apply(lambda a: json.dumps(_alarm_topic_key_policy(a))),
-                region=GLOBAL_REGION, opts=child)
-            self.global_warning_topic = self._topic(f"{name}-warning-us-east-1", s.name("warning"), global_key.arn,
-                                                    account, GLOBAL_REGION, child, pinned=True)
+                region=GLOBAL_REGION,
+                opts=child,
+            )
+            self.global_warning_topic = self._topic(
+                f"{name}-warning-us-east-1",
+                s.name("warning"),
+                global_key.arn,
+                account,
+                GLOBAL_REGION,
+                child,
+                pinned=True,
+            )
+
         def dashboard(spec: alarms.AlarmSpec | alarms.CompositeSpec) -> str:
             return dashboards.dashboard_url(s, s.name(spec.dashboard))
 
@@ -125,8 +163,11 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 raise ValueError(f"{spec.key}: no alarm topic in {spec.region}")
             # A burn rate's window notifies nobody: its composite does (components/alarms.CompositeSpec).
             actions = [] if spec.part_of else [topic.arn]
-            source: _AlarmSource = {"metric_queries": _query_args(spec.source)} \
-                if isinstance(spec.source, Expression) else _metric_args(spec.source)
+            source: _AlarmSource = (
+                {"metric_queries": _query_args(spec.source)}
+                if isinstance(spec.source, Expression)
+                else _metric_args(spec.source)
+            )
             self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key}",
                 name=spec.name(s),
@@ -138,11 +179,15 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 treat_missing_data=spec.missing,
                 alarm_actions=actions,
                 ok_actions=actions,
-                tags={"severity": spec.severity, "runbook": f"{RUNBOOKS_PATH}#{spec.key}",
-                      **({"part-of": spec.part_of} if spec.part_of else {})},
+                tags={
+                    "severity": spec.severity,
+                    "runbook": f"{RUNBOOKS_PATH}#{spec.key}",
+                    **({"part-of": spec.part_of} if spec.part_of else {}),
+                },
                 **source,
                 region=spec.region,  # None: the stack's region
-                opts=child)
+                opts=child,
+            )
 
         # Composites after the alarms they name, each only once those exist (CloudWatch
         # refuses a rule naming an alarm it does not know).
@@ -158,7 +203,8 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 alarm_actions=[topic.arn],
                 ok_actions=[topic.arn],
                 tags={"severity": composite.severity, "runbook": f"{RUNBOOKS_PATH}#{composite.key}"},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=inputs))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=inputs),
+            )
         self.composite = self.composites[alarms.COMPOSITE]
 
         # The runbooks' saved Logs Insights queries, over the log groups the program creates.
@@ -167,14 +213,25 @@ class ObservabilityLayer(pulumi.ComponentResource):
         groups[queries.access_log_group(s)] = args.api.access_logs.name
         self.query_definitions = [
             aws.cloudwatch.QueryDefinition(
-                f"{name}-query-{query.key}", name=query.name(s), query_string=query.text,
-                log_group_names=[groups[group] for group in query.log_groups], opts=child)
-            for query in queries.saved_queries(args.catalog, s)]
+                f"{name}-query-{query.key}",
+                name=query.name(s),
+                query_string=query.text,
+                log_group_names=[groups[group] for group in query.log_groups],
+                opts=child,
+            )
+            for query in queries.saved_queries(args.catalog, s)
+        ]
 
-        arns = account.apply(lambda a: [f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{spec.name(s)}"
-                                        for spec in self.specs if spec.region is None]
-                             + [f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{c.name(s)}"
-                                for c in self.composite_specs])
+        arns = account.apply(
+            lambda a: (
+                [
+                    f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{spec.name(s)}"
+                    for spec in self.specs
+                    if spec.region is None
+                ]
+                + [f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{c.name(s)}" for c in self.composite_specs]
+            )
+        )
         bodies = {
             "executive": pulumi.Output.from_input(dashboards.executive(args.catalog, s, names)),
             "operations": arns.apply(lambda alarm_arns: dashboards.operations(args.catalog, s, names, alarm_arns)),
@@ -182,31 +239,62 @@ class ObservabilityLayer(pulumi.ComponentResource):
         }
         self.dashboard_urls = {}
         for kind, body in bodies.items():
-            aws.cloudwatch.Dashboard(f"{name}-{kind}", dashboard_name=s.name(kind),
-                                     dashboard_body=body.apply(json.dumps), opts=child)
+            aws.cloudwatch.Dashboard(
+                f"{name}-{kind}", dashboard_name=s.name(kind), dashboard_body=body.apply(json.dumps), opts=child
+            )
             self.dashboard_urls[kind] = dashboards.dashboard_url(s, s.name(kind))
 
-        self.register_outputs({"dashboards": self.dashboard_urls, "critical_topic": self.critical_topic.arn,
-                               "warning_topic": self.warning_topic.arn})
+        self.register_outputs(
+            {
+                "dashboards": self.dashboard_urls,
+                "critical_topic": self.critical_topic.arn,
+                "warning_topic": self.warning_topic.arn,
+            }
+        )
 
-    def _topic(self, resource: str, topic_name: str, key_arn: pulumi.Input[str], account: pulumi.Output,
-               region: str, opts: pulumi.ResourceOptions, pinned: bool = False) -> aws.sns.Topic:
+    def _topic(
+        self,
+        resource: str,
+        topic_name: str,
+        key_arn: pulumi.Input[str],
+        account: pulumi.Output,
+        region: str,
+        opts: pulumi.ResourceOptions,
+        pinned: bool = False,
+    ) -> aws.sns.Topic:
         where = region if pinned else None  # outside the stack's region: named on each resource
         topic = aws.sns.Topic(resource, name=topic_name, kms_master_key_id=key_arn, region=where, opts=opts)
-        aws.sns.TopicPolicy(resource, arn=topic.arn, policy=pulumi.Output.all(topic.arn, account).apply(
-            lambda v: json.dumps(_topic_policy(v[0], v[1], region))), region=where, opts=opts)
+        aws.sns.TopicPolicy(
+            resource,
+            arn=topic.arn,
+            policy=pulumi.Output.all(topic.arn, account).apply(lambda v: json.dumps(_topic_policy(v[0], v[1], region))),
+            region=where,
+            opts=opts,
+        )
         if self._email:
-            aws.sns.TopicSubscription(resource, topic=topic.arn, protocol="email", endpoint=self._email,
-                                      region=where, opts=opts)
+            aws.sns.TopicSubscription(
+                resource, topic=topic.arn, protocol="email", endpoint=self._email, region=where, opts=opts
+            )
         return topic
 
 
 def _topic_policy(topic_arn: str, account: str, region: str) -> dict:
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "ThisAccountsAlarmsPublish", "Effect": "Allow",
-        "Principal": {"Service": "cloudwatch.amazonaws.com"}, "Action": "sns:Publish", "Resource": topic_arn,
-        "Condition": {"StringEquals": {"aws:SourceAccount": account},
-                      "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:*"}}}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ThisAccountsAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:*"},
+                },
+            }
+        ],
+    }
 
 
 def _alarm_topic_key_policy(account: str) -> dict:

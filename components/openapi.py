@@ -15,13 +15,21 @@ import copy
 import importlib
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG, Function, Route
 
-ERROR_STATUSES = {400: "bad input", 401: "missing, invalid or expired token", 403: "not allowed",
-                  404: "not found", 413: "body too large", 422: "body does not match the schema",
-                  429: "throttled", 500: "internal error"}
+ERROR_STATUSES = {
+    400: "bad input",
+    401: "missing, invalid or expired token",
+    403: "not allowed",
+    404: "not found",
+    413: "body too large",
+    422: "body does not match the schema",
+    429: "throttled",
+    500: "internal error",
+}
 # Statuses only some routes answer, listed on their catalog Route (`errors`).
 ROUTE_ERROR_STATUSES = {503: "a service it depends on is unavailable: send the request again later"}
 # Routes that take a JSON body; they answer 415 unsupported_media_type for any other type.
@@ -37,12 +45,17 @@ BEARER_PATTERN = r"^[Bb][Ee][Aa][Rr][Ee][Rr] [-0-9A-Za-z._~+/]+=*$"
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {
-        "type": "object",
-        "required": ["code", "message", "request_id"],
-        "properties": {"code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
-                       "message": {"type": "string"},
-                       "request_id": {"type": "string"}}}},
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "request_id"],
+            "properties": {
+                "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                "message": {"type": "string"},
+                "request_id": {"type": "string"},
+            },
+        }
+    },
 }
 
 # API Gateway's own refusals, answered in the contract's error format.
@@ -93,13 +106,16 @@ def _openapi_30(schema: Any) -> Any:
 
 
 def _path_parameters(path: str) -> list[dict]:
-    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-            for n in re.findall(r"\{(\w+)\}", path)]
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for n in re.findall(r"\{(\w+)\}", path)
+    ]
 
 
 def _operation(fn: Function, route: Route, schemas: dict) -> dict:
     operation: dict[str, Any] = {
-        "operationId": f"{fn.name}_{route.method.lower()}_" + re.sub(r"\W+", "_", route.path.removeprefix("/api/v1/")).strip("_"),
+        "operationId": f"{fn.name}_{route.method.lower()}_"
+        + re.sub(r"\W+", "_", route.path.removeprefix("/api/v1/")).strip("_"),
         "tags": [fn.name],
         "responses": {},
     }
@@ -112,8 +128,10 @@ def _operation(fn: Function, route: Route, schemas: dict) -> dict:
         for name, definition in schema.pop("$defs", {}).items():
             schemas[name] = _openapi_30(definition)
         schemas[model.__name__] = _openapi_30(schema)
-        operation["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
     for status in route.success:
         response: dict[str, Any] = {"description": SUCCESS_DESCRIPTIONS.get(status, "OK")}
         if status != 204:
@@ -128,7 +146,8 @@ def _operation(fn: Function, route: Route, schemas: dict) -> dict:
     for status, description in sorted(statuses.items()):
         operation["responses"][str(status)] = {
             "description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
     if route.authorized:
         operation["security"] = [{AUTHORIZER_SCHEME: []}]
     return operation
@@ -142,8 +161,11 @@ def contract(catalog: tuple[Function, ...] = CATALOG) -> dict:
             paths.setdefault(route.path, {})[route.method.lower()] = _operation(fn, route, schemas)
     return {
         "openapi": "3.0.3",
-        "info": {"title": "Serenya API", "version": "1",
-                 "description": "Generated from functions/catalog.py; the contract is ../shared/API.md."},
+        "info": {
+            "title": "Serenya API",
+            "version": "1",
+            "description": "Generated from functions/catalog.py; the contract is ../shared/API.md.",
+        },
         "paths": {p: paths[p] for p in sorted(paths)},
         "components": {
             "schemas": {n: schemas[n] for n in sorted(schemas)},
@@ -157,26 +179,41 @@ def _error_template(code: str, message: str) -> str:
 
 
 def _integration(invoke_arn: str, fn: Function) -> dict:
-    return {"type": "aws_proxy", "httpMethod": "POST", "uri": invoke_arn, "passthroughBehavior": "when_no_match",
-            "timeoutInMillis": min(MAX_INTEGRATION_MS, fn.timeout_s * 1000)}
+    return {
+        "type": "aws_proxy",
+        "httpMethod": "POST",
+        "uri": invoke_arn,
+        "passthroughBehavior": "when_no_match",
+        "timeoutInMillis": min(MAX_INTEGRATION_MS, fn.timeout_s * 1000),
+    }
 
 
-def for_api_gateway(catalog: tuple[Function, ...], invoke_arns: Mapping[str, str], name: str,
-                    allowed_origins: tuple[str, ...]) -> dict:
+def for_api_gateway(
+    catalog: tuple[Function, ...], invoke_arns: Mapping[str, str], name: str, allowed_origins: tuple[str, ...]
+) -> dict:
     """The contract plus API Gateway's extensions, with each function's invoke ARN."""
     document = copy.deepcopy(contract(catalog))
     document["info"]["title"] = name
     owners = {route.path: fn for fn in catalog for route in fn.routes}
     authorizer = next((fn for fn in catalog if fn.name == AUTHORIZER), None)
-    document["components"]["securitySchemes"] = {AUTHORIZER_SCHEME: {
-        "type": "apiKey", "name": "Authorization", "in": "header",
-        "x-amazon-apigateway-authtype": "custom",
-        "x-amazon-apigateway-authorizer": {
-            "type": "token",
-            "authorizerUri": invoke_arns[authorizer.name] if authorizer else "",
-            "authorizerResultTtlInSeconds": AUTHORIZER_CACHE_SECONDS,
-            "identityValidationExpression": BEARER_PATTERN,
-        }}} if authorizer else {}
+    document["components"]["securitySchemes"] = (
+        {
+            AUTHORIZER_SCHEME: {
+                "type": "apiKey",
+                "name": "Authorization",
+                "in": "header",
+                "x-amazon-apigateway-authtype": "custom",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "token",
+                    "authorizerUri": invoke_arns[authorizer.name] if authorizer else "",
+                    "authorizerResultTtlInSeconds": AUTHORIZER_CACHE_SECONDS,
+                    "identityValidationExpression": BEARER_PATTERN,
+                },
+            }
+        }
+        if authorizer
+        else {}
+    )
     functions = {fn.name: fn for fn in catalog}
     for path, operations in document["paths"].items():
         for operation in operations.values():
@@ -184,29 +221,48 @@ def for_api_gateway(catalog: tuple[Function, ...], invoke_arns: Mapping[str, str
             operation["x-amazon-apigateway-integration"] = _integration(invoke_arns[fn.name], fn)
         owner = owners[path]
         # CORS preflight goes to the function (Powertools answers it), never authorized.
-        operations["options"] = {"responses": {"200": {"description": "CORS preflight"}},
-                                 "x-amazon-apigateway-integration": _integration(invoke_arns[owner.name], owner)}
+        operations["options"] = {
+            "responses": {"200": {"description": "CORS preflight"}},
+            "x-amazon-apigateway-integration": _integration(invoke_arns[owner.name], owner),
+        }
         # A method the path does not define answers 405, as the local stack does.
         operations["x-amazon-apigateway-any-method"] = {
             "responses": {"405": {"description": "method not allowed"}},
             "x-amazon-apigateway-integration": {
-                "type": "mock", "requestTemplates": {"application/json": '{"statusCode": 405}'},
-                "responses": {"default": {"statusCode": "405", "responseTemplates": {
-                    "application/json": _error_template("method_not_allowed", "this method is not allowed here")}}}}}
+                "type": "mock",
+                "requestTemplates": {"application/json": '{"statusCode": 405}'},
+                "responses": {
+                    "default": {
+                        "statusCode": "405",
+                        "responseTemplates": {
+                            "application/json": _error_template("method_not_allowed", "this method is not allowed here")
+                        },
+                    }
+                },
+            },
+        }
     # The gateway checks that bodies are JSON objects and parameters are present; the
     # functions validate the full schema (pydantic), identically here and locally.
     for schema_name in list(document["components"]["schemas"]):
         if schema_name != "Error":
             document["components"]["schemas"][schema_name] = {"type": "object"}
     document["x-amazon-apigateway-request-validators"] = {
-        "body-and-parameters": {"validateRequestBody": True, "validateRequestParameters": True}}
+        "body-and-parameters": {"validateRequestBody": True, "validateRequestParameters": True}
+    }
     document["x-amazon-apigateway-request-validator"] = "body-and-parameters"
-    cors = {"gatewayresponse.header.Access-Control-Allow-Origin": f"'{allowed_origins[0]}'"} \
-        if len(allowed_origins) == 1 else {}
+    cors = (
+        {"gatewayresponse.header.Access-Control-Allow-Origin": f"'{allowed_origins[0]}'"}
+        if len(allowed_origins) == 1
+        else {}
+    )
     document["x-amazon-apigateway-gateway-responses"] = {
-        kind: {"statusCode": str(status), "responseParameters": cors,
-               "responseTemplates": {"application/json": _error_template(code, message)}}
-        for kind, (status, code, message) in GATEWAY_RESPONSES.items()}
+        kind: {
+            "statusCode": str(status),
+            "responseParameters": cors,
+            "responseTemplates": {"application/json": _error_template(code, message)},
+        }
+        for kind, (status, code, message) in GATEWAY_RESPONSES.items()
+    }
     return document
 
 

@@ -24,8 +24,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from components import layer_trim
 from components.config import LAMBDA_RUNTIME
@@ -45,8 +45,10 @@ ARCHIVE_NAME = "layer.zip"
 SHARED_LAYER = "deps"
 # Caches, OS and editor litter never enter an archive: they would change its hash (and
 # redeploy the function) on one machine and not another.
-_SKIPPED = re.compile(r"(^|/)(__pycache__|\.[a-z_]*cache|\.DS_Store|\.idea|\.vscode|Thumbs\.db)(/|$)"
-                      r"|\.py[co]$|\.sw[a-p]$|~$|(^|/)\.#|(^|/)#[^/]*#$")
+_SKIPPED = re.compile(
+    r"(^|/)(__pycache__|\.[a-z_]*cache|\.DS_Store|\.idea|\.vscode|Thumbs\.db)(/|$)"
+    r"|\.py[co]$|\.sw[a-p]$|~$|(^|/)\.#|(^|/)#[^/]*#$"
+)
 
 
 def function_files(name: str, root: Path = ROOT, bundles: tuple[str, ...] = ()) -> dict[str, Path]:
@@ -92,8 +94,11 @@ def layer_requirements(catalog: tuple[Function, ...] = CATALOG) -> dict[str, lis
     packages (pyarrow stays out of every other function's cold start)."""
     if not catalog:
         return {}
-    shared = [line for line in RUNTIME_REQUIREMENTS.read_text().splitlines()
-              if line.strip() and not line.lstrip().startswith("#")]
+    shared = [
+        line
+        for line in RUNTIME_REQUIREMENTS.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     layers = {SHARED_LAYER: shared}
     for fn in catalog:
         extras = extras_layer(fn)
@@ -106,8 +111,13 @@ def layer_dir(layer: str, requirements: list[str]) -> Path:
     """Where a layer lives: named by a hash of how it is built, so a change rebuilds it."""
     # The lock file constrains what pip picks for the transitive dependencies: a new pin there
     # is a new build.
-    recipe = [LAMBDA_RUNTIME, *PIP_PLATFORMS, *requirements, *layer_trim.patterns_for(requirements),
-              hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()]
+    recipe = [
+        LAMBDA_RUNTIME,
+        *PIP_PLATFORMS,
+        *requirements,
+        *layer_trim.patterns_for(requirements),
+        hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest(),
+    ]
     digest = hashlib.sha256("\n".join(recipe).encode()).hexdigest()[:16]
     return LAYERS_DIR / f"{layer}-{digest}"
 
@@ -123,11 +133,27 @@ def pip_install_command(requirements: list[str], target: Path, extra: tuple[str,
     file is a constraints file (`-c`): transitive packages are the versions the tests ran
     with, not whatever PyPI holds on the day, so a fresh machine builds the same layer
     (https://pip.pypa.io/en/stable/user_guide/#constraints-files)."""
-    return [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-compile", "--only-binary=:all:",
-            *(arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)),
-            "--implementation", "cp", "--python-version", LAMBDA_RUNTIME.removeprefix("python"),
-            "--target", str(target), "-c", str(LOCK_FILE), *extra, *requirements]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--only-binary=:all:",
+        *(arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)),
+        "--implementation",
+        "cp",
+        "--python-version",
+        LAMBDA_RUNTIME.removeprefix("python"),
+        "--target",
+        str(target),
+        "-c",
+        str(LOCK_FILE),
+        *extra,
+        *requirements,
+    ]
 
 
 def build_layer(layer: str, requirements: list[str]) -> Path:

@@ -36,10 +36,10 @@ RESTORE_TABLE = "restore-table"
 
 @dataclass(frozen=True)
 class Procedure:
-    key: str                 # rollback:auth, redrive:process, restore-table
+    key: str  # rollback:auth, redrive:process, restore-table
     title: str
-    when: str                # what it does and when to use it
-    commands: str            # a shell block: bash with the AWS CLI v2 (and jq for the redrives)
+    when: str  # what it does and when to use it
+    commands: str  # a shell block: bash with the AWS CLI v2 (and jq for the redrives)
 
     @property
     def anchor(self) -> str:
@@ -57,25 +57,36 @@ def rollback(fn: Function, settings: Settings) -> Procedure:
         versions = _aws(settings, "lambda", f"list-versions-by-function --function-name {name}")
         update = _aws(settings, "lambda", f"update-alias --function-name {name} --name {alias}")
         return Procedure(
-            f"rollback:{fn.name}", f"Roll back {fn.name} through its `{alias}` alias",
+            f"rollback:{fn.name}",
+            f"Roll back {fn.name} through its `{alias}` alias",
             f"Everything invokes {name} through `{alias}`, which points at a published version: pointing it at "
             f"the previous one rolls the code back at once (provisioned concurrency follows the alias within "
             f"minutes). The next `pulumi up --stack {settings.env}` points it at the program's version again: "
             f"revert the release in git first.",
-            "\n".join([
-                f"CURRENT=$({get_alias} --query FunctionVersion --output text)",
-                f"PREVIOUS=$({versions} --query \"Versions[?Version!='\\$LATEST'].Version\" --output text "
-                "| tr '\\t' '\\n' | sort -n | awk -v current=\"$CURRENT\" '$1 < current' | tail -1)",
-                f'echo "{alias}: version $CURRENT -> $PREVIOUS"',
-                f'{update} --function-version "$PREVIOUS"']))
+            "\n".join(
+                [
+                    f"CURRENT=$({get_alias} --query FunctionVersion --output text)",
+                    f"PREVIOUS=$({versions} --query \"Versions[?Version!='\\$LATEST'].Version\" --output text "
+                    "| tr '\\t' '\\n' | sort -n | awk -v current=\"$CURRENT\" '$1 < current' | tail -1)",
+                    f'echo "{alias}: version $CURRENT -> $PREVIOUS"',
+                    f'{update} --function-version "$PREVIOUS"',
+                ]
+            ),
+        )
     return Procedure(
-        f"rollback:{fn.name}", f"Roll back {fn.name} by redeploying the previous release",
+        f"rollback:{fn.name}",
+        f"Roll back {fn.name} by redeploying the previous release",
         f"{name} has no alias in the {settings.env} stack (it is invoked unqualified and publishes no versions): "
         f"roll back by reverting the release in git and deploying it.",
-        "\n".join([
-            f"git log --oneline -10 -- functions/{fn.name} functions/common components   # the releases that changed it",
-            "git revert --no-edit <commit of the bad release>",
-            f"pulumi up --stack {settings.env}"]))
+        "\n".join(
+            [
+                f"git log --oneline -10 -- functions/{fn.name} functions/common components"
+                "   # the releases that changed it",
+                "git revert --no-edit <commit of the bad release>",
+                f"pulumi up --stack {settings.env}",
+            ]
+        ),
+    )
 
 
 def redrive(fn: Function, settings: Settings) -> Procedure:
@@ -89,70 +100,90 @@ def redrive(fn: Function, settings: Settings) -> Procedure:
         records = _aws(settings, "dynamodbstreams", 'get-records --shard-iterator "$ITERATOR"')
         invoke = _aws(settings, "lambda", f"invoke {target} --payload fileb://event.json response.json")
         return Procedure(
-            f"redrive:{fn.name}", f"Replay the failed stream batches of {fn.name}",
+            f"redrive:{fn.name}",
+            f"Replay the failed stream batches of {fn.name}",
             f"Each message of {queue} describes one batch of the table's stream that failed after every retry "
             f"(its shard and first sequence number, not the records). Fix the cause first. Then, one message at "
             f"a time, read the batch back from the stream and invoke {name} with it: the audit files are named "
             f"after the shard and sequence numbers, so a replay overwrites rather than duplicates. The stream "
             f"keeps records 24 hours: an older batch's audit events are lost (the table keeps the current state).",
-            "\n".join([
-                f"QUEUE=$({queue_url} --query QueueUrl --output text)",
-                f"{receive} --max-number-of-messages 1 --visibility-timeout 900 > message.json",
-                "jq -r '.Messages[0].Body' message.json | jq '.DDBStreamBatchInfo' > batch.json"
-                "   # shard, sequence numbers",
-                f'ITERATOR=$({iterator} --stream-arn "$(jq -r .streamArn batch.json)" '
-                '--shard-id "$(jq -r .shardId batch.json)" --shard-iterator-type AT_SEQUENCE_NUMBER '
-                '--sequence-number "$(jq -r .startSequenceNumber batch.json)" --query ShardIterator --output text)',
-                f'{records} --limit "$(jq -r .batchSize batch.json)" > records.json',
-                'jq --arg arn "$(jq -r .streamArn batch.json)" '
-                "'{Records: [.Records[] | . + {eventSourceARN: $arn}]}' records.json > event.json",
-                f'{invoke} && cat response.json   # {{"batchItemFailures": []}}: every record written',
-                f"{delete} --receipt-handle \"$(jq -r '.Messages[0].ReceiptHandle' message.json)\""]))
+            "\n".join(
+                [
+                    f"QUEUE=$({queue_url} --query QueueUrl --output text)",
+                    f"{receive} --max-number-of-messages 1 --visibility-timeout 900 > message.json",
+                    "jq -r '.Messages[0].Body' message.json | jq '.DDBStreamBatchInfo' > batch.json"
+                    "   # shard, sequence numbers",
+                    f'ITERATOR=$({iterator} --stream-arn "$(jq -r .streamArn batch.json)" '
+                    '--shard-id "$(jq -r .shardId batch.json)" --shard-iterator-type AT_SEQUENCE_NUMBER '
+                    '--sequence-number "$(jq -r .startSequenceNumber batch.json)" --query ShardIterator --output text)',
+                    f'{records} --limit "$(jq -r .batchSize batch.json)" > records.json',
+                    'jq --arg arn "$(jq -r .streamArn batch.json)" '
+                    "'{Records: [.Records[] | . + {eventSourceARN: $arn}]}' records.json > event.json",
+                    f'{invoke} && cat response.json   # {{"batchItemFailures": []}}: every record written',
+                    f"{delete} --receipt-handle \"$(jq -r '.Messages[0].ReceiptHandle' message.json)\"",
+                ]
+            ),
+        )
     what = {S3Trigger: "S3 notification", ScheduleTrigger: "scheduled event"}.get(type(fn.trigger), "event")
     invoke = _aws(settings, "lambda", f"invoke {target} --invocation-type Event")
     return Procedure(
-        f"redrive:{fn.name}", f"Replay the failed events of {fn.name}",
+        f"redrive:{fn.name}",
+        f"Replay the failed events of {fn.name}",
         f"Each message of {queue} is a {what} that {name} failed on after its retries, unchanged, with the error in "
         f"its ErrorCode and ErrorMessage attributes. Fix the cause first (the errors tell which), then invoke the "
         f"function with each event again, asynchronously as its trigger does, and delete the message once "
         f"accepted. The function is idempotent for a repeated event.",
-        "\n".join([
-            f"QUEUE=$({queue_url} --query QueueUrl --output text)",
-            f"{receive} --max-number-of-messages 10 --visibility-timeout 600 --message-attribute-names All "
-            "> messages.json",
-            "jq -r '.Messages[] | .MessageAttributes.ErrorMessage.StringValue' messages.json   # why each failed",
-            "jq -c '.Messages[]' messages.json | while read -r message; do",
-            f"  {invoke} --cli-binary-format raw-in-base64-out "
-            '--payload "$(jq -r .Body <<<"$message")" /dev/null \\',
-            f'  && {delete} --receipt-handle "$(jq -r .ReceiptHandle <<<"$message")"',
-            "done   # repeat while messages.json has messages"]))
+        "\n".join(
+            [
+                f"QUEUE=$({queue_url} --query QueueUrl --output text)",
+                f"{receive} --max-number-of-messages 10 --visibility-timeout 600 --message-attribute-names All "
+                "> messages.json",
+                "jq -r '.Messages[] | .MessageAttributes.ErrorMessage.StringValue' messages.json   # why each failed",
+                "jq -c '.Messages[]' messages.json | while read -r message; do",
+                f"  {invoke} --cli-binary-format raw-in-base64-out "
+                '--payload "$(jq -r .Body <<<"$message")" /dev/null \\',
+                f'  && {delete} --receipt-handle "$(jq -r .ReceiptHandle <<<"$message")"',
+                "done   # repeat while messages.json has messages",
+            ]
+        ),
+    )
 
 
 def restore_table(settings: Settings) -> Procedure:
     table = settings.name()
     title = f"Restore {table} to a point in time"
-    backups = (_aws(settings, "dynamodb", f"describe-continuous-backups --table-name {table}")
-               + " --query ContinuousBackupsDescription.PointInTimeRecoveryDescription")
+    backups = (
+        _aws(settings, "dynamodb", f"describe-continuous-backups --table-name {table}")
+        + " --query ContinuousBackupsDescription.PointInTimeRecoveryDescription"
+    )
     if not settings.point_in_time_recovery:
         return Procedure(
-            RESTORE_TABLE, title,
+            RESTORE_TABLE,
+            title,
             f"Point-in-time recovery is off in the {settings.env} stack (serenya:pointInTimeRecovery): there is "
-            f"nothing to restore from. Check that it is still off:", backups)
+            f"nothing to restore from. Check that it is still off:",
+            backups,
+        )
     restore = _aws(settings, "dynamodb", f"restore-table-to-point-in-time --source-table-name {table}")
     return Procedure(
-        RESTORE_TABLE, title,
+        RESTORE_TABLE,
+        title,
         f"When a release wrote bad items. DynamoDB restores into a new table: the stack keeps using {table}, so "
         f"restore beside it, compare, and copy the damaged items back, then delete the copy. The copy is encrypted "
         f"with the stack's storage key like the table; it has no stream, TTL or point-in-time recovery. Pick a "
         f"UTC time before the damage within the restorable window the first command shows.",
-        "\n".join([
-            f"{backups}   # EarliestRestorableDateTime, LatestRestorableDateTime",
-            f"RESTORED={table}-restored-$(date -u +%Y%m%d%H%M)",
-            f'{restore} --target-table-name "$RESTORED" --restore-date-time <UTC time before the damage> '
-            f"--sse-specification-override Enabled=true,SSEType=KMS,KMSMasterKeyId=alias/{table}",
-            _aws(settings, "dynamodb", 'wait table-exists --table-name "$RESTORED"'),
-            f"# ...compare and copy the damaged items back into {table}, then:",
-            _aws(settings, "dynamodb", 'delete-table --table-name "$RESTORED"')]))
+        "\n".join(
+            [
+                f"{backups}   # EarliestRestorableDateTime, LatestRestorableDateTime",
+                f"RESTORED={table}-restored-$(date -u +%Y%m%d%H%M)",
+                f'{restore} --target-table-name "$RESTORED" --restore-date-time <UTC time before the damage> '
+                f"--sse-specification-override Enabled=true,SSEType=KMS,KMSMasterKeyId=alias/{table}",
+                _aws(settings, "dynamodb", 'wait table-exists --table-name "$RESTORED"'),
+                f"# ...compare and copy the damaged items back into {table}, then:",
+                _aws(settings, "dynamodb", 'delete-table --table-name "$RESTORED"'),
+            ]
+        ),
+    )
 
 
 def all_procedures(catalog: tuple[Function, ...], settings: Settings) -> dict[str, Procedure]:

@@ -44,14 +44,14 @@ def access_log_group(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class SavedQuery:
-    key: str                       # errors-by-request: what alarms list in `queries`
+    key: str  # errors-by-request: what alarms list in `queries`
     title: str
     log_groups: tuple[str, ...]
-    text: str                      # Logs Insights query language
-    fields: tuple[str, ...]        # the log fields it reads
-    source: str                    # "functions" (their JSON logs) or "access" (the stage's access log)
-    asks: tuple[str, ...] = ()     # values to put in before running it, e.g. "<job ref>"
-    how: str = ""                  # where those values come from
+    text: str  # Logs Insights query language
+    fields: tuple[str, ...]  # the log fields it reads
+    source: str  # "functions" (their JSON logs) or "access" (the stage's access log)
+    asks: tuple[str, ...] = ()  # values to put in before running it, e.g. "<job ref>"
+    how: str = ""  # where those values come from
 
     def name(self, settings: Settings) -> str:
         return f"{settings.name()}/{self.key}"
@@ -60,43 +60,80 @@ class SavedQuery:
 def saved_queries(catalog: tuple[Function, ...], settings: Settings) -> list[SavedQuery]:
     every = tuple(function_log_group(settings, fn.name) for fn in catalog)
     api = tuple(function_log_group(settings, fn.name) for fn in catalog if fn.routes)
-    jobs = tuple(function_log_group(settings, fn.name) for fn in catalog
-                 if fn.access.temp_read or fn.access.temp_write or fn.access.temp_delete)
+    jobs = tuple(
+        function_log_group(settings, fn.name)
+        for fn in catalog
+        if fn.access.temp_read or fn.access.temp_write or fn.access.temp_delete
+    )
     queries = [
         SavedQuery(
-            ERRORS_BY_REQUEST, "Errors with the request they failed (newest first)", every,
+            ERRORS_BY_REQUEST,
+            "Errors with the request they failed (newest first)",
+            every,
             "fields @timestamp, correlation_id, function_request_id, function_name, route, error_code, error_type, "
             "message\n"
-            "| filter level = \"ERROR\"\n"
+            '| filter level = "ERROR"\n'
             "| sort @timestamp desc\n"
             "| limit 200",
-            ("level", "correlation_id", "function_request_id", "function_name", "route", "error_code", "error_type",
-             "message"), "functions"),
+            (
+                "level",
+                "correlation_id",
+                "function_request_id",
+                "function_name",
+                "route",
+                "error_code",
+                "error_type",
+                "message",
+            ),
+            "functions",
+        ),
         SavedQuery(
-            SLOWEST_REQUESTS, "Slowest API requests, with their route and request id", (access_log_group(settings),),
+            SLOWEST_REQUESTS,
+            "Slowest API requests, with their route and request id",
+            (access_log_group(settings),),
             "fields @timestamp, httpMethod, resourcePath, requestId, status, responseLatency, integrationLatency\n"
             "| sort responseLatency desc\n"
             "| limit 100",
-            ("httpMethod", "resourcePath", "requestId", "status", "responseLatency", "integrationLatency"), "access"),
+            ("httpMethod", "resourcePath", "requestId", "status", "responseLatency", "integrationLatency"),
+            "access",
+        ),
         SavedQuery(
-            USER_REQUESTS, "One user's requests, in order", api,
+            USER_REQUESTS,
+            "One user's requests, in order",
+            api,
             "fields @timestamp, route, status_code, correlation_id, function_name, level, message\n"
-            "| filter user_id = \"<user id>\"\n"
+            '| filter user_id = "<user id>"\n'
             "| sort @timestamp asc\n"
             "| limit 1000",
             ("user_id", "route", "status_code", "correlation_id", "function_name", "level", "message"),
-            "functions", asks=("<user id>",),
-            how="the user id is the account's id (`user.id` in the app's answers, `sub` of its access token)"),
+            "functions",
+            asks=("<user id>",),
+            how="the user id is the account's id (`user.id` in the app's answers, `sub` of its access token)",
+        ),
         SavedQuery(
-            JOB_STORY, "A job's story: its upload, analysis and every poll, in order", jobs,
+            JOB_STORY,
+            "A job's story: its upload, analysis and every poll, in order",
+            jobs,
             "fields @timestamp, function_name, route, status_code, level, message, job_kind, status, error_code\n"
-            "| filter job_ref = \"<job ref>\"\n"
+            '| filter job_ref = "<job ref>"\n'
             "| sort @timestamp asc\n"
             "| limit 1000",
-            ("job_ref", "function_name", "route", "status_code", "level", "message", "job_kind", "status",
-             "error_code"), "functions", asks=("<job ref>",),
+            (
+                "job_ref",
+                "function_name",
+                "route",
+                "status_code",
+                "level",
+                "message",
+                "job_kind",
+                "status",
+                "error_code",
+            ),
+            "functions",
+            asks=("<job ref>",),
             how="the job's reference is the start of its id's SHA-256: "
-                "`printf %s \"$JOB_ID\" | sha256sum | cut -c1-16` (job ids are never logged)"),
+            '`printf %s "$JOB_ID" | sha256sum | cut -c1-16` (job ids are never logged)',
+        ),
     ]
     return [q for q in queries if q.log_groups]
 

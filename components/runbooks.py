@@ -47,14 +47,22 @@ class _Renderer:
     def extras(self, spec: AlarmSpec | CompositeSpec) -> list[str]:
         lines: list[str] = []
         if spec.queries:
-            lines += [f"Saved queries (CloudWatch > Logs Insights > Saved queries, folder `{self.settings.name()}`):", ""]
+            lines += [
+                f"Saved queries (CloudWatch > Logs Insights > Saved queries, folder `{self.settings.name()}`):",
+                "",
+            ]
             for key in spec.queries:
                 q = self.queries[key]
-                where = ("the API access log" if q.source == "access"
-                         else f"{len(q.log_groups)} function log group(s)")
+                where = "the API access log" if q.source == "access" else f"{len(q.log_groups)} function log group(s)"
                 asks = f"; replace {' and '.join(f'`{a}`' for a in q.asks)} first: {q.how}" if q.asks else ""
-                lines += [f"- `{q.name(self.settings)}`: {q.title} ({where}{asks}).", "",
-                          "  ```", *[f"  {line}" for line in q.text.splitlines()], "  ```", ""]
+                lines += [
+                    f"- `{q.name(self.settings)}`: {q.title} ({where}{asks}).",
+                    "",
+                    "  ```",
+                    *[f"  {line}" for line in q.text.splitlines()],
+                    "  ```",
+                    "",
+                ]
         if len(spec.procedures) > INLINE_PROCEDURES:
             links = ", ".join(f"[{key.split(':', 1)[-1]}](#{self.procedures[key].anchor})" for key in spec.procedures)
             lines += [f"Procedures: roll back the function a release broke: {links}.", ""]
@@ -71,7 +79,7 @@ class _Renderer:
     def metric_section(self, spec: AlarmSpec) -> list[str]:
         s = self.settings
         tags = [spec.severity] + (["detailed"] if spec.detailed else []) + ([spec.region] if spec.region else [])
-        notifies = (f" Notifies nobody: a window of [{spec.part_of}](#{spec.part_of})." if spec.part_of else "")
+        notifies = f" Notifies nobody: a window of [{spec.part_of}](#{spec.part_of})." if spec.part_of else ""
         return [
             f"## {spec.key}",
             "",
@@ -142,11 +150,18 @@ def render(catalog: tuple[Function, ...], settings: Settings, names: alarms.Stac
             lines += r.metric_section(spec)
         elif spec.part_of in burns:  # the composite, then its windows
             lines += r.composite_section(burns.pop(spec.part_of))
-            lines += [line for key in _inputs(composites, spec.part_of) for line in
-                      r.metric_section(next(s for s in specs if s.key == key))]
-    lines += ["## procedures", "",
-              "Every procedure of this stack, with its real names (`aws` CLI v2, `jq`, and `pulumi` for "
-              "redeploying). Sections above include the ones they need.", ""]
+            lines += [
+                line
+                for key in _inputs(composites, spec.part_of)
+                for line in r.metric_section(next(s for s in specs if s.key == key))
+            ]
+    lines += [
+        "## procedures",
+        "",
+        "Every procedure of this stack, with its real names (`aws` CLI v2, `jq`, and `pulumi` for "
+        "redeploying). Sections above include the ones they need.",
+        "",
+    ]
     for p in r.procedures.values():
         lines += r.procedure(p, heading=True)
     return "\n".join(lines)
@@ -157,15 +172,22 @@ def _inputs(composites: list[CompositeSpec], key: str) -> tuple[str, ...]:
 
 
 def _comparison(spec: AlarmSpec) -> str:
-    return {"GreaterThanThreshold": "above", "GreaterThanOrEqualToThreshold": "at or above",
-            "LessThanThreshold": "below"}[spec.comparison]
+    return {
+        "GreaterThanThreshold": "above",
+        "GreaterThanOrEqualToThreshold": "at or above",
+        "LessThanThreshold": "below",
+    }[spec.comparison]
 
 
 def reference_names(settings: Settings) -> alarms.StackNames:
     return alarms.StackNames(
-        table=settings.name(), temp_bucket=f"{settings.name('temp')}-<account>", api=settings.name("api"),
-        stage="v1", web_acls=waf.web_acls(settings),
-        failure_queues={fn.name: settings.name(fn.name, "failures") for fn in CATALOG if fn.trigger})
+        table=settings.name(),
+        temp_bucket=f"{settings.name('temp')}-<account>",
+        api=settings.name("api"),
+        stage="v1",
+        web_acls=waf.web_acls(settings),
+        failure_queues={fn.name: settings.name(fn.name, "failures") for fn in CATALOG if fn.trigger},
+    )
 
 
 def main() -> None:

@@ -6,8 +6,8 @@ very same function under Pulumi mocks, so what they exercise is what gets deploy
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pulumi_aws as aws
 
@@ -20,8 +20,7 @@ from components.storage import StorageArgs, StorageLayer
 from functions.catalog import Function, validate
 
 
-def build_stack(settings: Settings, catalog: tuple[Function, ...],
-                layer_dirs: Mapping[str, Path]) -> dict[str, object]:
+def build_stack(settings: Settings, catalog: tuple[Function, ...], layer_dirs: Mapping[str, Path]) -> dict[str, object]:
     problems = validate(catalog)
     if problems:
         raise ValueError("function catalog is inconsistent:\n  " + "\n  ".join(problems))
@@ -29,16 +28,22 @@ def build_stack(settings: Settings, catalog: tuple[Function, ...],
     account_id = aws.get_caller_identity_output().account_id
 
     storage = StorageLayer(settings.name(), StorageArgs(settings=settings, account_id=account_id))
-    processing = ProcessingLayer(settings.name(), ProcessingArgs(
-        settings=settings, storage=storage, account_id=account_id,
-        catalog=catalog, layer_dirs=layer_dirs))
-    api = ApiLayer(settings.name(), ApiArgs(
-        settings=settings, storage=storage, catalog=catalog,
-        functions=processing.functions))
+    processing = ProcessingLayer(
+        settings.name(),
+        ProcessingArgs(
+            settings=settings, storage=storage, account_id=account_id, catalog=catalog, layer_dirs=layer_dirs
+        ),
+    )
+    api = ApiLayer(
+        settings.name(), ApiArgs(settings=settings, storage=storage, catalog=catalog, functions=processing.functions)
+    )
     analytics = AnalyticsLayer(settings.name(), AnalyticsArgs(settings=settings, storage=storage))
-    observability = ObservabilityLayer(settings.name(), ObservabilityArgs(
-        settings=settings, catalog=catalog, storage=storage, processing=processing, api=api,
-        account_id=account_id))
+    observability = ObservabilityLayer(
+        settings.name(),
+        ObservabilityArgs(
+            settings=settings, catalog=catalog, storage=storage, processing=processing, api=api, account_id=account_id
+        ),
+    )
 
     return {
         "api_url": api.url,

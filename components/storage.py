@@ -11,8 +11,8 @@ PII, the email HMAC, access-token signing.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -42,24 +42,46 @@ def tls_only_statement(bucket_arn: str) -> dict:
 
 
 def account_statement(account_id: str) -> dict:
-    return {"Sid": "AccountAdministersThroughIam", "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}
+    return {
+        "Sid": "AccountAdministersThroughIam",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
 
 
 def alarms_statement(account_id: str) -> dict:
     """CloudWatch alarms may publish to topics encrypted with the key."""
-    return {"Sid": "CloudWatchAlarmsPublishToEncryptedTopics", "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}}
+    return {
+        "Sid": "CloudWatchAlarmsPublishToEncryptedTopics",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+    }
 
 
 # Administration without any way to use or delegate use of a key: no kms:CreateGrant
 # (a grant could give Decrypt past the conditions), no kms:Create* that would include it.
-KEY_ADMINISTRATION = ["kms:CreateAlias", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
-                      "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
-                      "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
-                      "kms:RotateKeyOnDemand"]
+KEY_ADMINISTRATION = [
+    "kms:CreateAlias",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+]
 
 
 def pii_key_policy(account_id: str) -> dict:
@@ -68,25 +90,50 @@ def pii_key_policy(account_id: str) -> dict:
     hold a statement for it, components/iam.py) and, whatever IAM says, only directly
     (never through another service, so no bucket, table or log group can be encrypted
     with it) and only with a user id as encryption context."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministersTheKey", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": KEY_ADMINISTRATION, "Resource": "*"},
-        {"Sid": "PerUserDataKeysOnlyThroughIam", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-         "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*",
-         "Condition": {"Null": {"kms:EncryptionContext:user_id": "false", "kms:ViaService": "true"}}},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": KEY_ADMINISTRATION,
+                "Resource": "*",
+            },
+            {
+                "Sid": "PerUserDataKeysOnlyThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"Null": {"kms:EncryptionContext:user_id": "false", "kms:ViaService": "true"}},
+            },
+        ],
+    }
 
 
 def email_mac_key_policy(account_id: str) -> dict:
     """The HMAC key: administered by the account, GenerateMac delegated to IAM (the auth
     function only); VerifyMac is never needed (lookups compare MACs in the index)."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "AccountAdministersTheKey", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": KEY_ADMINISTRATION, "Resource": "*"},
-        {"Sid": "GenerateMacThroughIam", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": ["kms:GenerateMac"], "Resource": "*"},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": KEY_ADMINISTRATION,
+                "Resource": "*",
+            },
+            {
+                "Sid": "GenerateMacThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": ["kms:GenerateMac"],
+                "Resource": "*",
+            },
+        ],
+    }
 
 
 def data_key_policy(account_id: str, region: str) -> dict:
@@ -102,11 +149,11 @@ def data_key_policy(account_id: str, region: str) -> dict:
                 "Sid": "CloudWatchLogsEncryptsThisAccountsLogGroups",
                 "Effect": "Allow",
                 "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
-                           "kms:GenerateDataKey*", "kms:Describe*"],
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                 "Resource": "*",
-                "Condition": {"ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}},
+                "Condition": {
+                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}
+                },
             },
         ],
     }
@@ -135,7 +182,7 @@ class SecureBucket(pulumi.ComponentResource):
     """A private bucket: SSE-KMS with a bucket key, public access blocked, owner-enforced
     objects, TLS-only policy and a lifecycle. The only way this project makes buckets."""
 
-    def __init__(self, name: str, args: SecureBucketArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("serenya:storage:SecureBucket", name, None, opts)
         # A kept bucket keeps its settings too: retain_on_delete is per resource, so a refactor
         # that replaced or dropped them would keep the bucket and delete its 7-year lifecycle,
@@ -146,35 +193,60 @@ class SecureBucket(pulumi.ComponentResource):
         self.bucket = aws.s3.Bucket(name, bucket=args.bucket_name, force_destroy=args.force_destroy, opts=child)
         bucket_id = self.bucket.id
         self.public_access_block = aws.s3.BucketPublicAccessBlock(
-            name, bucket=bucket_id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+            name,
+            bucket=bucket_id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
         aws.s3.BucketOwnershipControls(
-            name, bucket=bucket_id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+            name, bucket=bucket_id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
+        )
         self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            name, bucket=bucket_id,
-            rules=[{"apply_server_side_encryption_by_default": {
-                "sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn},
-                "bucket_key_enabled": True}],
-            opts=child)
+            name,
+            bucket=bucket_id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {
+                        "sse_algorithm": "aws:kms",
+                        "kms_master_key_id": args.kms_key_arn,
+                    },
+                    "bucket_key_enabled": True,
+                }
+            ],
+            opts=child,
+        )
         if args.versioned:
-            aws.s3.BucketVersioning(name, bucket=bucket_id,
-                                    versioning_configuration={"status": "Enabled"}, opts=child)
+            aws.s3.BucketVersioning(name, bucket=bucket_id, versioning_configuration={"status": "Enabled"}, opts=child)
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
-            name, bucket=bucket_id, rules=[_lifecycle_rule(r, args.versioned) for r in args.lifecycle],
-            opts=child)
+            name, bucket=bucket_id, rules=[_lifecycle_rule(r, args.versioned) for r in args.lifecycle], opts=child
+        )
         if args.cors_origins:
             # The app's web origins upload job files straight to S3 with a presigned POST.
             aws.s3.BucketCorsConfiguration(
-                name, bucket=bucket_id,
-                cors_rules=[{"allowed_methods": ["POST"], "allowed_origins": list(args.cors_origins),
-                             "allowed_headers": ["Content-Type"], "expose_headers": ["ETag"],
-                             "max_age_seconds": 3000}],
-                opts=child)
+                name,
+                bucket=bucket_id,
+                cors_rules=[
+                    {
+                        "allowed_methods": ["POST"],
+                        "allowed_origins": list(args.cors_origins),
+                        "allowed_headers": ["Content-Type"],
+                        "expose_headers": ["ETag"],
+                        "max_age_seconds": 3000,
+                    }
+                ],
+                opts=child,
+            )
         self.policy = aws.s3.BucketPolicy(
-            name, bucket=bucket_id,
-            policy=self.bucket.arn.apply(lambda arn: json.dumps(
-                {"Version": "2012-10-17", "Statement": [tls_only_statement(arn)]})),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.public_access_block])))
+            name,
+            bucket=bucket_id,
+            policy=self.bucket.arn.apply(
+                lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [tls_only_statement(arn)]})
+            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.public_access_block])),
+        )
 
         self.name = self.bucket.bucket
         self.arn = self.bucket.arn
@@ -205,7 +277,7 @@ class StorageArgs:
 class StorageLayer(pulumi.ComponentResource):
     """Keys, table, buckets and the secret of one stack."""
 
-    def __init__(self, name: str, args: StorageArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("serenya:storage:StorageLayer", name, None, opts)
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
@@ -225,26 +297,43 @@ class StorageLayer(pulumi.ComponentResource):
             """A key kept like the data it protects, with its alias `alias/serenya-{env}[-...]`.
             A policy is a function of the account id; symmetric keys rotate."""
             created = aws.kms.Key(
-                f"{name}-{suffix}", description=f"Serenya {s.env}: {description}",
+                f"{name}-{suffix}",
+                description=f"Serenya {s.env}: {description}",
                 deletion_window_in_days=key_window,
-                policy=policy and pulumi.Output.from_input(args.account_id).apply(
-                    lambda account: json.dumps(policy(account))),
-                **(spec or {"enable_key_rotation": True}), opts=protect)
+                policy=policy
+                and pulumi.Output.from_input(args.account_id).apply(lambda account: json.dumps(policy(account))),
+                **(spec or {"enable_key_rotation": True}),
+                opts=protect,
+            )
             aws.kms.Alias(f"{name}-{suffix}", name=f"alias/{alias}", target_key_id=created.key_id, opts=child)
             return created
 
-        self.data_key = key("data", s.name(), "storage (table, buckets, logs, secret, topics)",
-                            lambda account: data_key_policy(account, s.region))
+        self.data_key = key(
+            "data",
+            s.name(),
+            "storage (table, buckets, logs, secret, topics)",
+            lambda account: data_key_policy(account, s.region),
+        )
         # The PII key only wraps the per-user data keys (email and names, functions/common/crypto.py).
         self.pii_key = key("pii", s.name("pii"), "per-user PII data keys only", pii_key_policy)
         # The email lookup hash (GSI1) is an HMAC under this key: it means nothing without it.
         # https://docs.aws.amazon.com/kms/latest/developerguide/hmac.html
-        self.email_mac_key = key("email-mac", s.name("email-mac"), "HMAC of normalised emails for the lookup index",
-                                 email_mac_key_policy, customer_master_key_spec="HMAC_256",
-                                 key_usage="GENERATE_VERIFY_MAC")
+        self.email_mac_key = key(
+            "email-mac",
+            s.name("email-mac"),
+            "HMAC of normalised emails for the lookup index",
+            email_mac_key_policy,
+            customer_master_key_spec="HMAC_256",
+            key_usage="GENERATE_VERIFY_MAC",
+        )
         # Access tokens are signed inside KMS: no signing secret exists anywhere.
-        self.signing_key = key("signing", s.name("signing"), "ES256 access-token signing",
-                               customer_master_key_spec="ECC_NIST_P256", key_usage="SIGN_VERIFY")
+        self.signing_key = key(
+            "signing",
+            s.name("signing"),
+            "ES256 access-token signing",
+            customer_master_key_spec="ECC_NIST_P256",
+            key_usage="SIGN_VERIFY",
+        )
 
         self.table = aws.dynamodb.Table(
             f"{name}-table",
@@ -264,31 +353,53 @@ class StorageLayer(pulumi.ComponentResource):
             point_in_time_recovery={"enabled": s.point_in_time_recovery},
             deletion_protection_enabled=s.deletion_protection,
             ttl={"attribute_name": "ttl", "enabled": True},
-            opts=protect)
+            opts=protect,
+        )
 
         def bucket_name(purpose: str) -> pulumi.Output[str]:
             # Bucket names are global: the account id keeps stacks of different accounts apart.
             return pulumi.Output.from_input(args.account_id).apply(lambda a: f"{s.name(purpose)}-{a}")
 
-        self.temp_bucket = SecureBucket(f"{name}-temp", SecureBucketArgs(
-            bucket_name=bucket_name("temp"),
-            kms_key_arn=self.data_key.arn,
-            lifecycle=[LifecycleRule(f"expire-{p.rstrip('/')}", p, JOB_FILE_DAYS) for p in JOB_PREFIXES],
-            cors_origins=s.allowed_origins), opts=child)
+        self.temp_bucket = SecureBucket(
+            f"{name}-temp",
+            SecureBucketArgs(
+                bucket_name=bucket_name("temp"),
+                kms_key_arn=self.data_key.arn,
+                lifecycle=[LifecycleRule(f"expire-{p.rstrip('/')}", p, JOB_FILE_DAYS) for p in JOB_PREFIXES],
+                cors_origins=s.allowed_origins,
+            ),
+            opts=child,
+        )
 
-        self.events_bucket = SecureBucket(f"{name}-events", SecureBucketArgs(
-            bucket_name=bucket_name("events"),
-            kms_key_arn=self.data_key.arn,
-            lifecycle=[LifecycleRule("audit-retention", "audit/", AUDIT_RETENTION_DAYS,
-                                     ((AUDIT_IA_DAYS, "STANDARD_IA"),
-                                      (AUDIT_GLACIER_IR_DAYS, "GLACIER_IR")))],
-            versioned=True,
-            force_destroy=not keep, keep=keep), opts=child)
+        self.events_bucket = SecureBucket(
+            f"{name}-events",
+            SecureBucketArgs(
+                bucket_name=bucket_name("events"),
+                kms_key_arn=self.data_key.arn,
+                lifecycle=[
+                    LifecycleRule(
+                        "audit-retention",
+                        "audit/",
+                        AUDIT_RETENTION_DAYS,
+                        ((AUDIT_IA_DAYS, "STANDARD_IA"), (AUDIT_GLACIER_IR_DAYS, "GLACIER_IR")),
+                    )
+                ],
+                versioned=True,
+                force_destroy=not keep,
+                keep=keep,
+            ),
+            opts=child,
+        )
 
-        self.athena_results_bucket = SecureBucket(f"{name}-athena", SecureBucketArgs(
-            bucket_name=bucket_name("athena-results"),
-            kms_key_arn=self.data_key.arn,
-            lifecycle=[LifecycleRule("expire-results", "", ATHENA_RESULTS_DAYS)]), opts=child)
+        self.athena_results_bucket = SecureBucket(
+            f"{name}-athena",
+            SecureBucketArgs(
+                bucket_name=bucket_name("athena-results"),
+                kms_key_arn=self.data_key.arn,
+                lifecycle=[LifecycleRule("expire-results", "", ATHENA_RESULTS_DAYS)],
+            ),
+            opts=child,
+        )
 
         self.secret = aws.secretsmanager.Secret(
             f"{name}-third-party",
@@ -299,7 +410,8 @@ class StorageLayer(pulumi.ComponentResource):
             # destroyed and re-created would fail on CreateSecret, so dev deletes at once (0).
             # https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html
             recovery_window_in_days=30 if keep else 0,
-            opts=protect)
+            opts=protect,
+        )
 
         # What the stack exports (components/stack.py) and the console shows under this layer.
         self.outputs = {

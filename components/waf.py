@@ -16,7 +16,7 @@ https://docs.aws.amazon.com/waf/latest/developerguide/waf-metrics.html
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from components.config import Settings
 
@@ -50,11 +50,12 @@ MANAGED_GROUPS = (("AWSManagedRulesCommonRuleSet", COUNT_ONLY), ("AWSManagedRule
 @dataclass(frozen=True)
 class WebAcl:
     """One web ACL of the stack: where it is, what it is called, what its metrics say."""
-    key: str            # waf (CloudFront) or waf-regional (the stage)
-    scope: str          # CLOUDFRONT or REGIONAL
-    name: str           # the ACL's name
-    metric_name: str    # its VisibilityConfig.MetricName: the WebACL dimension's value
-    region: str         # where the ACL and its metrics live
+
+    key: str  # waf (CloudFront) or waf-regional (the stage)
+    scope: str  # CLOUDFRONT or REGIONAL
+    name: str  # the ACL's name
+    metric_name: str  # its VisibilityConfig.MetricName: the WebACL dimension's value
+    region: str  # where the ACL and its metrics live
     behind_cloudfront: bool = False  # a regional ACL whose stage CloudFront also reaches
 
     @property
@@ -72,8 +73,16 @@ def web_acls(s: Settings) -> tuple[WebAcl, ...]:
     if s.cloudfront:
         found.append(WebAcl("waf", "CLOUDFRONT", s.name("api"), s.name("waf"), GLOBAL_REGION))
     if not s.execute_api_disabled:
-        found.append(WebAcl("waf-regional", "REGIONAL", s.name("api", "regional"), s.name("waf", "regional"),
-                            s.region, behind_cloudfront=s.cloudfront))
+        found.append(
+            WebAcl(
+                "waf-regional",
+                "REGIONAL",
+                s.name("api", "regional"),
+                s.name("waf", "regional"),
+                s.region,
+                behind_cloudfront=s.cloudfront,
+            )
+        )
     return tuple(found)
 
 
@@ -85,22 +94,36 @@ def _managed(priority: int, group: str, count_only: tuple[str, ...], prefix: str
     statement: WebAclRuleStatementManagedRuleGroupStatementArgsDict = {"vendor_name": "AWS", "name": group}
     if count_only:
         statement["rule_action_overrides"] = [{"name": r, "action_to_use": {"count": {}}} for r in count_only]
-    return {"name": group, "priority": priority, "override_action": {"none": {}},
-            "statement": {"managed_rule_group_statement": statement},
-            "visibility_config": visibility(f"{prefix}-{group}")}
+    return {
+        "name": group,
+        "priority": priority,
+        "override_action": {"none": {}},
+        "statement": {"managed_rule_group_statement": statement},
+        "visibility_config": visibility(f"{prefix}-{group}"),
+    }
 
 
-def _rate(name: str, priority: int, limit: int, prefix: str,
-          via_cloudfront: bool | None = None) -> WebAclRuleArgsDict:
+def _rate(name: str, priority: int, limit: int, prefix: str, via_cloudfront: bool | None = None) -> WebAclRuleArgsDict:
     statement: WebAclRuleStatementRateBasedStatementArgsDict = {"limit": limit, "aggregate_key_type": "IP"}
     if via_cloudfront is not None:  # only requests that came through an edge, or only those that did not
-        came_through: WebAclRuleStatementRateBasedStatementScopeDownStatementArgsDict = {"size_constraint_statement": {
-            "field_to_match": {"single_header": {"name": CLOUDFRONT_REQUEST_HEADER}},
-            "comparison_operator": "GT", "size": 0, "text_transformations": [{"priority": 0, "type": "NONE"}]}}
-        statement["scope_down_statement"] = came_through if via_cloudfront else {"not_statement": {
-            "statement": came_through}}
-    return {"name": name, "priority": priority, "action": {"block": {}},
-            "statement": {"rate_based_statement": statement}, "visibility_config": visibility(f"{prefix}-{name}")}
+        came_through: WebAclRuleStatementRateBasedStatementScopeDownStatementArgsDict = {
+            "size_constraint_statement": {
+                "field_to_match": {"single_header": {"name": CLOUDFRONT_REQUEST_HEADER}},
+                "comparison_operator": "GT",
+                "size": 0,
+                "text_transformations": [{"priority": 0, "type": "NONE"}],
+            }
+        }
+        statement["scope_down_statement"] = (
+            came_through if via_cloudfront else {"not_statement": {"statement": came_through}}
+        )
+    return {
+        "name": name,
+        "priority": priority,
+        "action": {"block": {}},
+        "statement": {"rate_based_statement": statement},
+        "visibility_config": visibility(f"{prefix}-{name}"),
+    }
 
 
 def rules(acl: WebAcl) -> list[WebAclRuleArgsDict]:
@@ -118,5 +141,7 @@ def rules(acl: WebAcl) -> list[WebAclRuleArgsDict]:
     after = len(found) + 1
     if not acl.behind_cloudfront:
         return found + [_rate("rate-per-ip", after, RATE_LIMIT, prefix)]
-    return found + [_rate("rate-per-ip", after, RATE_LIMIT, prefix, via_cloudfront=False),
-                    _rate("rate-per-edge", after + 1, RATE_LIMIT * EDGE_RATE_FACTOR, prefix, via_cloudfront=True)]
+    return found + [
+        _rate("rate-per-ip", after, RATE_LIMIT, prefix, via_cloudfront=False),
+        _rate("rate-per-edge", after + 1, RATE_LIMIT * EDGE_RATE_FACTOR, prefix, via_cloudfront=True),
+    ]

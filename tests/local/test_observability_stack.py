@@ -116,7 +116,7 @@ def upload(client, token):
     assert status == 201, ticket
     response = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
                              files={"file": ("report", LIPIDS.pdf(), "application/pdf")}, timeout=10)
-    assert response.status_code == 204
+    assert response.status_code == 204, response.text
     return ticket["job_id"]
 
 
