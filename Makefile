@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test layer preflight openapi runbooks audit-docs dashboard-screenshot cost analytics bench fuzz mutate clean
+.PHONY: install run test lint layer preflight openapi runbooks audit-docs dashboard-screenshot cost analytics bench fuzz mutate clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -19,8 +19,17 @@ $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/lock.txt
 run: install
 	$(PY) -m local
 
-test: install
+test: install lint
 	$(PY) -m pytest
+
+# The habits, configured in pyproject.toml: ruff's lint and formatting over the product
+# and the local stack, import-linter's boundaries, mypy over the Pulumi program.
+LINTED := components functions analytics analytics_queries local
+lint: install
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 # The arm64 dependency layers for `pulumi up` (also built on demand by the program).
 layer: install
