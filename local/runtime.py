@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import sys
 import threading
 import time
@@ -84,6 +85,19 @@ def import_handler(fn: Function) -> Handler:
     return getattr(importlib.import_module(module), attribute)
 
 
+def fresh_handler(fn: Function) -> tuple[Handler, Any]:
+    """The handler of a new execution environment: its module executed again as a new
+    module object (its resolver, its warm flag, its module state its own), outside
+    sys.modules; what it imports (functions/common, the function's other modules) is the
+    process's, as it is for two different functions."""
+    name, _, attribute = fn.handler.rpartition(".")
+    original = importlib.import_module(name)
+    spec = importlib.util.spec_from_file_location(name, original.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, attribute), module
+
+
 @dataclass
 class LambdaContext:
     """The attributes of Lambda's context object that Powertools and our code read."""
@@ -108,14 +122,20 @@ class LambdaContext:
 class LocalLambda:
     """Invokes catalog functions by name with their physical names and timeouts.
 
-    One invocation per function at a time, as in one Lambda container: a function's module
-    keeps its invocation's state (its resolver holds the current request). Different
-    functions run at the same time, as in Lambda, but here in one process: what their
-    modules share (functions/common, Powertools) must keep nothing per request for the
-    whole process. Powertools does (the resolver's current event on its class, the log
-    keys on its one formatter), so functions/common keeps the request on each function's
-    resolver and the log keys per thread (common/http.py, common/observability.py;
-    tests/local/test_function_isolation.py)."""
+    One invocation per execution environment ("container") at a time, as in Lambda, and
+    as many containers per function as there are concurrent invocations of it ("For each
+    concurrent request, Lambda provisions a separate instance of your execution
+    environment": https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html).
+    A function's first container runs its imported handler module; each further one a
+    fresh copy of that module (fresh_handler), since the module keeps its invocation's
+    state (its resolver holds the current request). A free container is reused, warm.
+    With a custom `resolve`, a further container is resolve(fn) called again.
+
+    All containers run in one process: what the modules share (functions/common,
+    Powertools) must keep nothing per request for the whole process. Powertools does (the
+    resolver's current event on its class, the log keys on its one formatter), so
+    functions/common keeps the request on each resolver and the log keys per thread
+    (common/http.py, common/observability.py; tests/local/test_function_isolation.py)."""
 
     def __init__(self, functions: Mapping[str, Function], physical_names: Mapping[str, str],
                  region: str, account_id: str, resolve: Resolver = import_handler,
@@ -128,8 +148,9 @@ class LocalLambda:
         self._names = dict(physical_names)
         self._region, self._account = region, account_id
         self._resolve = resolve
-        self._handlers: dict[str, Handler] = {}
-        self._containers = {name: threading.Lock() for name in self.functions}
+        self._idle: dict[str, list[Handler]] = {name: [] for name in self.functions}
+        self._started: dict[str, int] = {name: 0 for name in self.functions}
+        self._pool = threading.Lock()
 
     def __contains__(self, name: str) -> bool:
         return name in self.functions
@@ -138,31 +159,60 @@ class LocalLambda:
         """`request_id`: Lambda keeps an asynchronous event's request id across its retries
         (the process function's claim relies on it); a new one otherwise."""
         fn = self.functions[name]
-        handler = self._handlers.get(name)
-        if handler is None:
-            handler = self._handlers[name] = self._resolve(fn)
-            module = sys.modules.get(getattr(handler, "__module__", "") or "")
-            if self.waits is not None and module is not None and self.waits.install(module):
-                self._waiting_modules.append(module)
+        handler = self._container(fn)
         physical = self._names.get(name, name)
         context = LambdaContext(
             function_name=physical, memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s,
             invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}",
             **({"aws_request_id": request_id} if request_id else {}))
-        with self._containers[name], acting_as(name):
-            if self.observer is None:
-                return handler(event, context)
-            at, _ = self.observer.invocation_started(name, physical)
-            started, skipped = time.monotonic(), self.waits.skipped if self.waits else 0.0
-            failed = True
-            try:
-                result = handler(event, context)
-                failed = False
-                return result
-            finally:
-                waited = (self.waits.skipped - skipped) if self.waits else 0.0
-                self.observer.invocation_ended(physical, at, event, (time.monotonic() - started + waited) * 1000,
-                                               failed)
+        try:
+            with acting_as(name):
+                return self._run(handler, name, physical, event, context)
+        finally:
+            with self._pool:
+                self._idle[name].append(handler)
+
+    @property
+    def containers(self) -> dict[str, int]:
+        """How many execution environments each function has started."""
+        with self._pool:
+            return dict(self._started)
+
+    def _container(self, fn: Function) -> Handler:
+        """A free container's handler, or a new container's."""
+        with self._pool:
+            if self._idle[fn.name]:
+                return self._idle[fn.name].pop()
+            first = self._started[fn.name] == 0
+            self._started[fn.name] += 1
+        try:
+            if first or self._resolve is not import_handler:
+                handler = self._resolve(fn)
+                module = sys.modules.get(getattr(handler, "__module__", "") or "")
+            else:
+                handler, module = fresh_handler(fn)
+        except BaseException:
+            with self._pool:
+                self._started[fn.name] -= 1
+            raise
+        if self.waits is not None and module is not None and self.waits.install(module):
+            self._waiting_modules.append(module)
+        return handler
+
+    def _run(self, handler: Handler, name: str, physical: str, event: dict, context: LambdaContext) -> Any:
+        if self.observer is None:
+            return handler(event, context)
+        at, _ = self.observer.invocation_started(name, physical)
+        started, skipped = time.monotonic(), self.waits.skipped if self.waits else 0.0
+        failed = True
+        try:
+            result = handler(event, context)
+            failed = False
+            return result
+        finally:
+            waited = (self.waits.skipped - skipped) if self.waits else 0.0
+            self.observer.invocation_ended(physical, at, event, (time.monotonic() - started + waited) * 1000,
+                                           failed)
 
     def close(self) -> None:
         """Gives the handler modules their own clock back."""

@@ -78,25 +78,45 @@ def test_the_table_holds_no_plaintext_pii(client, stack):
 
 
 def test_concurrent_onboarding_creates_one_account(client, stack):
-    """Eight app instances at once. Locally one auth "container" serves them in turn;
-    the race itself is tested on the transaction (tests/functions/test_users.py)."""
+    """Eight app instances onboard one identity at once, each in its own auth container as
+    in Lambda (local/runtime.py). Every auth transaction is held until all eight are
+    sending theirs, so all eight looked the identity up and found nothing first: only the
+    transaction's conditions (functions/common/users.py) can keep the accounts to one. The
+    hold fails the requests if the eight do not run at the same time."""
+    from functions.common import aws as common_aws
+    from local.runtime import current_function
+
+    racers = 8
     token = client.id_token("google", "racer", email="racer@example.com")
-    results = []
+    sending = threading.Barrier(racers)
+    results, held = [], []
+
+    def hold(**_):
+        if current_function() == "auth":
+            held.append(sending.wait(timeout=20))
+
+    events = common_aws.client("dynamodb").meta.events  # the client users.create sends with
+    events.register("before-call.dynamodb.TransactWriteItems", hold)
 
     def onboard():
         results.append(client.call("POST", "/api/v1/auth/oauth-onboarding",
                                    {"provider": "google", "id_token": token, "device": DEVICE, "consents": CONSENTS}))
 
-    threads = [threading.Thread(target=onboard) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    try:
+        threads = [threading.Thread(target=onboard) for _ in range(racers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", hold)
+    assert len(held) == racers, f"only {len(held)} of {racers} transactions were sent together"
     statuses = sorted(status for status, _ in results)
-    assert statuses.count(201) == 1 and statuses.count(200) == 7, statuses
+    assert statuses.count(201) == 1 and statuses.count(200) == racers - 1, statuses
     assert len({body["user"]["id"] for _, body in results}) == 1
     profiles = [i for i in table_items(stack) if i.get("GSI2PK") == "EXTERNAL#google#racer"]
     assert len(profiles) == 1
+    assert stack.functions.containers["auth"] >= racers
 
 
 # -- token attacks: never 2xx, never 5xx --------------------------------------------
