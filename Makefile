@@ -19,8 +19,10 @@ $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/lock.txt
 run: install
 	$(PY) -m local
 
+# In a random order (pytest-randomly): -v undoes pytest.ini's -q, so the header prints
+# the seed ("Using --randomly-seed=N"); `$(PY) -m pytest --randomly-seed=N` repeats that order.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -v
 
 # The arm64 dependency layers for `pulumi up` (also built on demand by the program).
 layer: install
