@@ -4,7 +4,7 @@ In Lambda every function runs in its own execution environments, one event at a 
 each ("For each concurrent request, Lambda provisions a separate instance of your
 execution environment": https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html),
 so no state is shared between two functions. The local runtime runs every function in
-one process, one event at a time per function (local/runtime.py): two functions' events
+one process, one event at a time per container (local/runtime.py): two functions' events
 overlap there, and whatever per-request state a shared module (functions/common,
 Powertools) keeps for the whole process is seen by both. Under load that once gave
 chat_messages the body of a concurrent profile PUT (422, 400) and stamped one function's
