@@ -19,8 +19,11 @@ $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/lock.txt
 run: install
 	$(PY) -m local
 
+# Lint first; then the tests in a random order (pytest-randomly): -v undoes pytest.ini's
+# -q, so the header prints the seed ("Using --randomly-seed=N"); `$(PY) -m pytest
+# --randomly-seed=N` repeats that order.
 test: install lint
-	$(PY) -m pytest
+	$(PY) -m pytest -v
 
 # The habits, configured in pyproject.toml: ruff's lint and formatting over the product
 # and the local stack, import-linter's boundaries, mypy over the Pulumi program.

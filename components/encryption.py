@@ -230,7 +230,7 @@ def render() -> str:
         "must allow the key, through that service only), as the *service* (its own principal: the key "
         "policy must allow it), or through a *grant* the service creates at deployment. "
         "`tests/security/test_encryption_table.py` checks that every resource of both stacks that names a key "
-        "has a row here, and the least-privilege test (`tests/e2e/test_zz_least_privilege.py`) evaluates the "
+        "has a row here, and the least-privilege test (`tests/e2e/test_least_privilege.py`) evaluates the "
         "caller-side calls of S3, Secrets Manager and DynamoDB against the roles.",
         "",
         "| Resource | Service | Calls KMS as | Principals | Actions | Encryption context | Allowed by | Source |",

@@ -44,7 +44,7 @@ class Client:
 @pytest.fixture(scope="package")
 def recorder():
     """Every AWS call the functions make during the end-to-end tests, with the function
-    whose role makes it (tests/e2e/test_zz_least_privilege.py evaluates them)."""
+    whose role makes it (tests/e2e/test_least_privilege.py evaluates them)."""
     return CallRecorder()
 
 

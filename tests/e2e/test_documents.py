@@ -41,6 +41,18 @@ def bob(client):
 
 
 @pytest.fixture(scope="module")
+def premium(client, stack):
+    """A premium account of its own: doctor-report requests past the plan check, whichever
+    test made alice premium has run or not."""
+    body = client.onboard("google", "premium-docs")[1]
+    boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint_url, region_name="eu-west-1",
+                   aws_access_key_id="local", aws_secret_access_key="local").Table("serenya-dev").update_item(
+        Key={"PK": f"USER#{body['user']['id']}", "SK": "PROFILE"}, UpdateExpression="SET current_subscription = :p",
+        ExpressionAttributeValues={":p": {"type": "premium", "status": "active"}})
+    return body["access_token"]
+
+
+@pytest.fixture(scope="module")
 def analysed(client, alice):
     """Alice's lab report, uploaded and analysed once for the tests that read it. (How long
     it takes is `make bench`'s upload-to-result figure, not a pass/fail threshold here.)"""
@@ -244,7 +256,7 @@ def test_result_of_a_job_still_waiting_is_409(client, alice):
     ("/api/v1/process/doctor-report", {"results": []}, 422, "validation_error"),
     ("/api/v1/process/doctor-report", {"results": [{"date": "yesterday", "result": {}}]}, 422, "validation_error"),
 ])
-def test_bad_job_requests_are_4xx_and_write_nothing(client, stack, alice, path, body, status, code):
+def test_bad_job_requests_are_4xx_and_write_nothing(client, stack, premium, path, body, status, code):
     s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint_url, region_name="eu-west-1",
                       aws_access_key_id="local", aws_secret_access_key="local")
     def keys():
@@ -252,6 +264,6 @@ def test_bad_job_requests_are_4xx_and_write_nothing(client, stack, alice, path, 
         return {o["Key"] for o in listed.get("Contents", [])}
 
     before = keys()
-    got_status, error = client.call("POST", path, body, token=alice)
+    got_status, error = client.call("POST", path, body, token=premium)
     assert (got_status, error["error"]["code"]) == (status, code)
     assert keys() <= before  # nothing new (earlier jobs may finish meanwhile)

@@ -117,7 +117,7 @@ def test_a_conflicting_transaction_counts_as_an_existing_account(aws_env, monkey
 
 def test_concurrent_onboardings_race_past_the_lookup_and_leave_one_account(aws_env, monkeypatch):
     """What the auth function does for a new identity, from eight threads against moto
-    (not through the local runtime, which runs one invocation per function at a time):
+    (the end-to-end race through the local stack: tests/e2e/test_identity.py):
     look the identity up, create the account, and on AccountExists sign in to the winner's.
     A barrier holds every thread until all eight have found no account, and another
     until all eight send their transaction, so the check-then-create window is always

@@ -66,6 +66,7 @@ def test_a_second_table_or_a_topic_for_another_publisher_needs_its_own_row():
 
 def test_every_row_describes_something_the_program_has(dev_run, prod_run):
     found = encrypted_resources(dev_run) + encrypted_resources(prod_run)
+    assert encryption.KEY_USES and found
     for use in encryption.KEY_USES:
         assert any(use in encryption.uses_of(t, n) for t, n, _ in found), f"{use.resource}: nothing matches it"
         assert use.calls_as in (encryption.CALLER, encryption.SERVICE, encryption.GRANT)
@@ -98,10 +99,11 @@ def test_each_service_row_is_a_statement_of_the_policy_of_every_key_it_uses(stac
     for use in rows:
         sid = _sid(use.granted_by, "key policy")
         assert sid, use.resource
-        for type_, name, key in found:
-            if use in encryption.uses_of(type_, name):
-                statements = {s.get("Sid") for s in policies[key]["Statement"]}
-                assert sid in statements, f"{use.resource}: {name}'s key {key} lacks {sid}"
+        keys = [(name, key) for type_, name, key in found if use in encryption.uses_of(type_, name)]
+        assert keys, f"{use.resource}: no resource of the stack is encrypted this way"
+        for name, key in keys:
+            statements = {s.get("Sid") for s in policies[key]["Statement"]}
+            assert sid in statements, f"{use.resource}: {name}'s key {key} lacks {sid}"
 
 
 def test_docs_encryption_md_is_up_to_date():

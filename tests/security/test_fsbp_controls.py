@@ -14,11 +14,17 @@ def prod(prod_run):
 
 
 def of(run, type_):
-    return [r.inputs for r in run.mocks.of_type(type_)]
+    """The inputs of every resource of the type; never none, so that a check over all of
+    them cannot pass because the program stopped declaring them (or the type was renamed)."""
+    found = [r.inputs for r in run.mocks.of_type(type_)]
+    assert found, f"the stack declares no {type_}"
+    return found
 
 
 def buckets(run):
-    return [b["bucket"] for b in of(run, "aws:s3/bucket:Bucket")]
+    names = [b["bucket"] for b in of(run, "aws:s3/bucket:Bucket")]
+    assert {run.outputs["temp_bucket"], run.outputs["events_bucket"]} <= set(names), names
+    return names
 
 
 def setting(run, type_, bucket):
@@ -92,17 +98,19 @@ def test_Lambda_7_active_tracing(prod):
 
 
 def test_KMS_4_symmetric_keys_rotate(prod):
-    for key in of(prod, "aws:kms/key:Key"):
-        if key.get("keyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT":
-            assert key["enableKeyRotation"] is True, key.get("description")
+    symmetric = [k for k in of(prod, "aws:kms/key:Key") if k.get("keyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"]
+    assert symmetric, "no symmetric key checked"
+    for key in symmetric:
+        assert key["enableKeyRotation"] is True, key.get("description")
 
 
 def test_KMS_1_KMS_2_IAM_IAM_21_no_wildcard_actions_or_unscoped_key_use(prod):
-    for policy in of(prod, "aws:iam/rolePolicy:RolePolicy"):
-        for statement in json.loads(policy["policy"])["Statement"]:
-            assert not any("*" in action for action in statement["Action"]), statement
-            if any(a.startswith("kms:") for a in statement["Action"]):
-                assert "*" not in statement["Resource"], statement
+    statements = [s for p in of(prod, "aws:iam/rolePolicy:RolePolicy") for s in json.loads(p["policy"])["Statement"]]
+    assert statements
+    for statement in statements:
+        assert not any("*" in action for action in statement["Action"]), statement
+        if any(a.startswith("kms:") for a in statement["Action"]):
+            assert "*" not in statement["Resource"], statement
 
 
 def test_APIGateway_1_execution_logging(prod):

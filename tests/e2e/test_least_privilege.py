@@ -5,20 +5,24 @@ policy too (components/storage.py, components/observability.py); and every state
 every role was needed by some call, or is listed below with the reason no call here
 could need it.
 
-The file is named to run last in the package: it reads what the other end-to-end tests
-did (pytest collects a directory's modules in name order).
+The calls checked are those of the journey below, which calls every function the local
+stack runs, and of whatever other end-to-end tests ran before it in the same session: it
+passes alone and in any order (the recorder is the package's).
 
 Evaluation rules: local/iam_eval.py; what each call needs: local/aws_calls.py.
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
 https://docs.aws.amazon.com/kms/latest/developerguide/determining-access.html
 """
 
+import time
 from collections import defaultdict
 
 import pytest
+import requests
 
 from local.aws_calls import Facts, Requirements
 from local.iam_eval import evaluate, kms_allowed
+from tests.fixtures.lab_reports import TABLE
 
 # Statements no call of the local stack can need, by (function or "*", Sid), with why.
 NOT_EXERCISED_LOCALLY = {
@@ -50,8 +54,76 @@ def facts(stack):
     return Facts.from_program(stack.program)
 
 
+def _finished(client, path, token, timeout=30.0):
+    """The job's answer once it leaves pending/processing (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = client.call("GET", path, token=token)
+        if status != 200 or body["status"] in ("completed", "failed") or time.monotonic() > deadline:
+            return status, body
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
-def cold_containers(client):
+def journey(client, stack, recorder):
+    """One user through every function the local stack runs, so the calls checked below
+    exist whichever tests ran before: onboard (auth, authorizer, stream_processor), profile,
+    an analysed upload (upload, process, status, result), a job never uploaded (reads of a
+    missing key), chat (prompts, messages, status), premium through a Google Play
+    notification (subscriptions' secret), a doctor report, cleanup, and deleting the account
+    (user_profile lists and deletes the job files)."""
+    status, onboarded = client.onboard("google", "least-privilege-journey")
+    assert status in (200, 201), onboarded
+    token, user_id = onboarded["access_token"], onboarded["user"]["id"]
+    assert client.call("GET", "/api/v1/user/profile", token=token)[0] == 200
+
+    status, ticket = client.call("POST", "/api/v1/process/upload",
+                                 {"content_type": "application/pdf", "file_size": len(TABLE.pdf())}, token=token)
+    assert status == 201, ticket
+    response = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
+                             files={"file": ("report", TABLE.pdf(), "application/pdf")}, timeout=10)
+    assert response.status_code in (200, 201, 204), response.text[:300]
+    job_id = ticket["job_id"]
+    assert _finished(client, f"/api/v1/process/status/{job_id}", token)[1]["status"] == "completed"
+    status, outcome = client.call("GET", f"/api/v1/process/result/{job_id}", token=token)
+    assert status == 200 and outcome["status"] == "completed", outcome
+    # A job whose file never came: its reads find no object (S3's 404 needs s3:ListBucket).
+    waiting = client.call("POST", "/api/v1/process/upload", {"content_type": "application/pdf", "file_size": 10},
+                          token=token)[1]["job_id"]
+    assert client.call("GET", f"/api/v1/process/status/{waiting}", token=token)[1]["status"] == "pending"
+    assert client.call("GET", f"/api/v1/process/result/{waiting}", token=token)[0] == 409
+
+    assert client.call("GET", "/api/v1/chat/prompts", token=token)[0] == 200
+    status, chat = client.call("POST", "/api/v1/chat/messages",
+                               {"message": "What does my potassium result mean?",
+                                "context": {"results": [outcome["result"]]}}, token=token)
+    assert status == 202, chat
+    assert _finished(client, f"/api/v1/chat/status/{chat['job_id']}", token)[1]["status"] == "completed"
+
+    body, headers = stack.store.google_notification(user_id, 4, "health.serenya.premium.monthly")
+    assert client.call("POST", "/api/v1/subscriptions/webhook", body, headers=headers)[1]["outcome"] == "applied"
+    assert client.call("GET", "/api/v1/subscriptions", token=token)[1]["type"] == "premium"
+    status, report = client.call("POST", "/api/v1/process/doctor-report",
+                                 {"results": [{"date": "2026-01-10", "result": outcome["result"]}]}, token=token)
+    assert status == 202, report
+    assert _finished(client, f"/api/v1/process/status/{report['job_id']}", token)[1]["status"] == "completed"
+
+    assert client.call("DELETE", f"/api/v1/process/cleanup/{job_id}", token=token)[0] == 204
+    _cold_containers(client)
+    assert client.call("DELETE", "/api/v1/user/profile", token=token)[0] == 204
+    # The stream poller hands account changes to stream_processor in batches (a window of
+    # seconds): wait until it has written audit events (this journey's, or earlier ones').
+    deadline = time.monotonic() + 30
+    while not _audit_writes(recorder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _audit_writes(recorder), "stream_processor wrote no audit events"
+
+
+def _audit_writes(recorder):
+    return sum(c.function == "stream_processor" and c.operation == "PutObject" for c in list(recorder.calls))
+
+
+def _cold_containers(client):
     """`auth` caches the per-user data key it just made; `user_profile`, in its own
     container (local/isolation.py), has no key cached and makes its own KMS calls, which
     are then checked."""
@@ -61,7 +133,7 @@ def cold_containers(client):
 
 
 @pytest.fixture(scope="module")
-def evaluated(stack, recorder, facts, cold_containers):
+def evaluated(stack, recorder, facts, journey):
     """(function, call, request, decision, identity decision) for every requirement of every call."""
     requirements = Requirements(facts)
     rows = []
@@ -80,12 +152,12 @@ def evaluated(stack, recorder, facts, cold_containers):
     return rows
 
 
-def test_the_end_to_end_tests_ran_first(recorder, stack):
-    """The evaluation below means something only after the journeys: every function the
-    local stack runs made calls."""
+def test_the_journey_called_every_function_the_local_stack_runs(recorder, stack, journey):
+    """The evaluation below means something only if every function the local stack runs
+    made calls (compaction is scheduled, chat_prompts answers from code)."""
     called = {c.function for c in recorder.calls}
     runnable = {fn.name for fn in stack.catalog if fn.name != "compaction" and fn.name != "chat_prompts"}
-    assert runnable <= called, f"no calls recorded for {sorted(runnable - called)}: run the whole tests/e2e package"
+    assert runnable <= called, f"no calls recorded for {sorted(runnable - called)}: the journey misses them"
 
 
 def test_every_call_is_allowed_by_the_functions_role_and_key_policies(evaluated):
