@@ -19,7 +19,8 @@ class SignInRequest(Strict):
 
 class OnboardingRequest(SignInRequest):
     # Trimmed to 100 characters without control or format characters (oauth.clean_name);
-    # longer input is bounded, not refused.
-    given_name: str | None = Field(default=None, min_length=1, max_length=1000)
-    family_name: str | None = Field(default=None, min_length=1, max_length=1000)
+    # longer input is bounded, not refused, and a name of only spaces is no name (Apple
+    # sends what the person typed: a sign-up must not fail on it).
+    given_name: str | None = Field(default=None, max_length=1000)
+    family_name: str | None = Field(default=None, max_length=1000)
     consents: Consents = Field(default_factory=Consents)

@@ -19,6 +19,7 @@ from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.common import accounts, aws, crypto
+from functions.common.oauth import clean_name
 from functions.common.settings import settings
 
 if TYPE_CHECKING:  # annotations only: oauth's JWT code is not loaded by profile routes
@@ -90,7 +91,8 @@ def new_account(
         "email": identity.email,
         "given_name": given,
         "family_name": family,
-        "name": identity.name or " ".join(p for p in (given, family) if p) or None,
+        # Each part is at most 100 characters (oauth.clean_name); so is their composition.
+        "name": identity.name or clean_name(" ".join(p for p in (given, family) if p)),
     }
     item: dict[str, Any] = {
         **profile_key(user_id),

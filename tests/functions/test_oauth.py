@@ -354,3 +354,15 @@ def test_a_provider_that_cannot_be_reached_is_not_asked_on_every_request(cached)
     for _ in range(10):
         assert reason("google", idp.id_token("google", "g-1")) == "jwks_unavailable"
     assert endpoint.fetches == 1
+
+
+@pytest.mark.parametrize("blank", ["\u3000", "\xa0", "\u2028", "\x85", "\t", " "])
+def test_an_onboarding_name_of_only_spaces_is_no_name_not_a_refusal(blank):
+    """Apple sends what the person typed; a sign-up must not fail on it (adversarial review:
+    422 for each of these)."""
+    from functions.auth.models import OnboardingRequest
+
+    request = OnboardingRequest.model_validate({"provider": "apple", "id_token": "x" * 20,
+                                                "device": {"platform": "ios", "device_id": "d", "app_version": "1.0.0"},
+                                                "given_name": blank, "family_name": blank})
+    assert oauth.clean_name(request.given_name) is None and oauth.clean_name(request.family_name) is None

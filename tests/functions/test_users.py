@@ -206,6 +206,14 @@ def test_a_new_account_reads_back_as_the_contracts_user(aws_env):
     assert "session" not in user and "biometric" not in user  # the session never leaves the table
 
 
+def test_the_full_name_made_of_two_long_names_is_at_most_100_characters(aws_env):
+    """An adversarial review composed a 201-character name from two 100-character parts."""
+    nameless = Identity("apple", "a.long", None, False, None, None, None)
+    user = users.to_user(users.get(onboard(nameless, "G" * 100, "F" * 100).user_id))
+    assert (len(user["given_name"]), len(user["family_name"])) == (100, 100)
+    assert user["name"] == "G" * 100
+
+
 def test_names_sent_at_onboarding_win_over_the_tokens_and_make_the_full_name(aws_env):
     nameless = Identity("apple", "a.1", "x@privaterelay.appleid.com", False, None, None, None)
     user = users.to_user(users.get(onboard(nameless, "Bea", "Costa").user_id))
