@@ -65,14 +65,14 @@ _STORAGE_TESTS = ("tests/components/test_storage.py", "tests/security/test_fsbp_
 AUDIT_MUTANTS: tuple[HandMutant, ...] = (
     # functions/upload/handler.py: `upload` is a decorated route, which mutmut 3 skips.
     HandMutant("upload-no-content-type-condition", "functions/upload/handler.py",
-               'Conditions=[{"Content-Type": content_type}, ', "Conditions=[",
+               '                {"Content-Type": content_type},\n', "",
                _UPLOAD_TESTS, "the policy would let the client upload any content type"),
     HandMutant("upload-no-sse-kms-conditions", "functions/upload/handler.py",
-               "*({k: v} for k, v in encryption.items())],", "],",
+               "*({k: v} for k, v in encryption.items()),", "",
                _UPLOAD_TESTS, "the policy would let the client upload without SSE-KMS"),
     HandMutant("upload-no-kms-key-condition", "functions/upload/handler.py",
-               "*({k: v} for k, v in encryption.items())],",
-               "*({k: v} for k, v in encryption.items() if k.endswith('encryption'))],",
+               "*({k: v} for k, v in encryption.items()),",
+               "*({k: v} for k, v in encryption.items() if k.endswith('encryption')),",
                _UPLOAD_TESTS, "the policy would accept SSE-KMS under any key"),
     HandMutant("upload-size-range-from-zero", "functions/upload/handler.py",
                '["content-length-range", 1, request.file_size]', '["content-length-range", 0, request.file_size]',
@@ -88,7 +88,7 @@ AUDIT_MUTANTS: tuple[HandMutant, ...] = (
                'request.content_type.split(";")[0].strip().lower()', "request.content_type",
                _UPLOAD_TESTS, "a content type with parameters or capitals would be refused or signed as sent"),
     HandMutant("upload-expiry-constant", "functions/upload/handler.py",
-               "ExpiresIn=jobs.UPLOAD_URL_SECONDS)", "ExpiresIn=3600)",
+               "ExpiresIn=jobs.UPLOAD_URL_SECONDS,\n", "ExpiresIn=3600,\n",
                _UPLOAD_TESTS, "the presigned POST would outlive the job's upload window"),
     # The other regressions the audit found.
     HandMutant("crypto-no-encryption-context", "functions/common/crypto.py",
@@ -112,8 +112,8 @@ AUDIT_MUTANTS: tuple[HandMutant, ...] = (
                ("tests/components/test_observability.py", "tests/components/test_aws_metrics_and_triggers.py"),
                "a dashboard widget would graph a metric that does not exist"),
     HandMutant("api-deployment-trigger-constant", "components/api.py",
-               'triggers={"document": document.apply(lambda d: hashlib.sha256(d.encode()).hexdigest()),',
-               'triggers={"document": "constant",',
+               '"document": document.apply(lambda d: hashlib.sha256(d.encode()).hexdigest()),',
+               '"document": "constant",',
                ("tests/components/test_api.py", "tests/components/test_aws_metrics_and_triggers.py"),
                "a changed API would never be redeployed to its stage"),
 )

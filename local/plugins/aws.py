@@ -31,11 +31,6 @@ class MotoPlugin(StandIn):
 
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
-        # A new deployment. The functions' SDK clients come from boto3's default session,
-        # which keeps the credentials it resolved first (an earlier stack's, or a test's):
-        # a fresh one resolves those of the functions' environment at their first client,
-        # and every stand-in that hooks the functions' calls hooks this one.
-        boto3.setup_default_session()
         # The local S3 checks presigned POSTs as S3 does (local/s3_post_upload.py), for the
         # buckets' region and the credentials the functions sign with.
         config = stack_config(context.stack)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Protocol
 
+import boto3
+
 from functions.catalog import Function, S3Trigger, StreamTrigger, by_name
 from local.gateway import Gateway, HttpResponse
 from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY
@@ -48,6 +50,10 @@ class FunctionsPlugin(StandIn):
         for source in self._sources:
             env.update(source.environment())
         undo.callback(_restore_environment, _set_environment(env))
+        # A new deployment. The functions' SDK clients come from boto3's default session,
+        # which keeps the credentials it resolved first (an earlier stack's, or a test's):
+        # it gets this environment's. Not a new session: tests and stand-ins hook this one.
+        boto3._get_default_session()._session.set_credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
         program, telemetry = self._moto.program, self._metrics.telemetry
         # What a function prints is its log stream: EMF lines become metrics there.
         self.functions = LocalLambda(
