@@ -24,6 +24,14 @@ stack and the function tests refuse what AWS refuses, with the error AWS answers
   write operations are serialised, which is what DynamoDB guarantees per item.
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
   https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+- DynamoDB Streams: a cancelled transaction writes nothing, so it adds no stream record
+  and leaves the stream as it was. moto rolls a cancelled transaction back by putting a
+  deep copy of the table in its place, stream shard included: every shard iterator open
+  before (the audit processor's poller) then reads a shard nothing writes to any more,
+  and the stream goes quiet for good. The live shard is put back, without the records of
+  the transaction's writes. "Stream records ... appear in the same sequence as the actual
+  modifications", and only modifications that happened:
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html
 """
 
 from __future__ import annotations
@@ -113,10 +121,31 @@ def serialise_dynamodb_writes() -> None:
         @functools.wraps(method)
         def serialised(self, *args, _method=method, **kwargs):
             with _dynamodb_lock:
-                return _method(self, *args, **kwargs)
+                if _method.__name__ != "transact_write_items":
+                    return _method(self, *args, **kwargs)
+                shards = {
+                    name: (t.stream_shard, len(t.stream_shard.items))
+                    for name, t in self.tables.items()
+                    if t.stream_shard is not None
+                }
+                try:
+                    return _method(self, *args, **kwargs)
+                except Exception:
+                    _keep_stream_shards(self.tables, shards)
+                    raise
 
         serialised._serialised = True
         setattr(DynamoDBBackend, name, serialised)
+
+
+def _keep_stream_shards(tables: dict, shards: dict) -> None:
+    """After moto's rollback, each table's stream is the one it had before, with the
+    records it had before."""
+    for name, (shard, length) in shards.items():
+        table = tables.get(name)
+        if table is not None and table.stream_shard is not shard:
+            del shard.items[length:]
+            shard.table, table.stream_shard = table, shard
 
 
 def attach(events) -> None:

@@ -49,3 +49,36 @@ def test_a_value_outside_an_enumeration_is_refused_as_the_service_refuses_it(aws
     assert error["Error"]["Code"] == "InvalidArgument"
     assert kms.sign(KeyId=aws_env["signing_key"], Message=b"m", MessageType="RAW",
                     SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+
+
+def test_a_cancelled_transaction_leaves_the_stream_where_it_was(aws_env):
+    """DynamoDB Streams holds only modifications that happened, in order, on the shard its
+    readers already hold (Streams.html); moto's rollback swapped the shard for a copy and
+    silenced every open iterator for good (the audit processor after a refused quota)."""
+    ddb = aws.client("dynamodb")
+    ddb.create_table(TableName="streamed", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    # botocore's account-based stream endpoint is one moto's in-process router does not know
+    streams = boto3.client("dynamodbstreams", region_name="eu-west-1",
+                           endpoint_url="https://streams.dynamodb.eu-west-1.amazonaws.com")
+    arn = ddb.describe_table(TableName="streamed")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    ddb.put_item(TableName="streamed", Item={"PK": {"S": "a"}})
+    # the first write lands in moto before the second's condition fails
+    error = refusal(lambda: ddb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "streamed", "Item": {"PK": {"S": "b"}}}},
+        {"Put": {"TableName": "streamed", "Item": {"PK": {"S": "a"}}, "ConditionExpression": "attribute_not_exists(PK)"}},
+    ]))
+    assert error["Error"]["Code"] == "TransactionCanceledException"
+    ddb.put_item(TableName="streamed", Item={"PK": {"S": "c"}})
+    reply = streams.get_records(ShardIterator=iterator)
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["PK"]["S"]) for r in reply["Records"]] == [("INSERT", "a"), ("INSERT", "c")]
+    sequence = [int(r["dynamodb"]["SequenceNumber"]) for r in reply["Records"]]
+    assert sequence == sorted(sequence) and len(set(sequence)) == 2
+    ddb.put_item(TableName="streamed", Item={"PK": {"S": "d"}})
+    later = streams.get_records(ShardIterator=reply["NextShardIterator"])["Records"]
+    assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in later] == ["d"]
+    assert "b" not in {i["PK"]["S"] for i in ddb.scan(TableName="streamed")["Items"]}
