@@ -130,8 +130,7 @@ class Faults:
         self._faults: dict[str, Fault] = {}
         self._lock = threading.Lock()
         self._emitters: list = []
-        self._model_class = None
-        self._model_original = None
+        self._wrapped_models: list[tuple[type, Callable]] = []  # (provider class, its own converse)
         self.injected: dict[str, int] = {t: 0 for t in TARGETS}  # calls failed so far, by target
 
     # -- the contract ------------------------------------------------------------------
@@ -246,9 +245,10 @@ class Faults:
             return reply
 
         provider_class.converse = converse
-        self._model_class, self._model_original = provider_class, original
+        self._wrapped_models.append((provider_class, original))
 
     def unwrap_model(self) -> None:
-        if self._model_class is not None:
-            self._model_class.converse = self._model_original
-            self._model_class = self._model_original = None
+        """Every wrapped provider class (one per execution environment) its own converse back."""
+        while self._wrapped_models:
+            provider_class, original = self._wrapped_models.pop()
+            provider_class.converse = original

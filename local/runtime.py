@@ -85,11 +85,6 @@ class InvocationObserver(Protocol):
     def invocation_ended(self, physical: str, at: float, event: Any, duration_ms: float, error: bool) -> None: ...
 
 
-def import_handler(fn: Function) -> Handler:
-    module, _, attribute = fn.handler.rpartition(".")
-    return getattr(importlib.import_module(module), attribute)
-
-
 @dataclass
 class LambdaContext:
     """The attributes of Lambda's context object that Powertools and our code read."""
@@ -112,15 +107,30 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+@dataclass
+class _Container:
+    """One execution environment of a function: its modules and its loaded handler."""
+
+    number: int
+    handler: Handler
+    waiting_module: Any = None
+
+
 class LocalLambda:
     """Invokes catalog functions by name with their physical names and timeouts.
 
-    One invocation per function at a time, as in one Lambda container. Each function runs
-    in its own `Environment` (local/isolation.py): its own copies of its handler module,
-    functions/common and Powertools, as in its own execution environment, created on its
-    first invocation and dropped by `close`; what it prints or logs goes, line by line, to
-    `output(function, line)` (its log stream: EMF included). A custom `resolve` loads
-    handlers in this process's shared modules instead (tests' stand-in handlers)."""
+    Each concurrent invocation of a function runs in an execution environment of its
+    own, as on Lambda ("For each concurrent request, Lambda provisions a separate instance
+    of your execution environment"), one event at a time: a free (warm) one when there
+    is, the oldest first, else a new one (a cold start). Each is an `Environment`
+    (local/isolation.py): its own copies of its handler module, functions/common and
+    Powertools; `prepare(function, import_module)` runs in each new one before its
+    handler loads (the stand-ins Lambda has no need of: the offline model). What a
+    function prints or logs goes, line by line, to `output(function, line)` (its log
+    stream: EMF included). A custom `resolve` loads handlers in this process's shared
+    modules instead (tests' stand-in handlers): one environment per function, which
+    then runs one invocation at a time.
+    https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html"""
 
     def __init__(
         self,
@@ -132,44 +142,88 @@ class LocalLambda:
         observer: InvocationObserver | None = None,
         waits: WaitClock | None = None,
         output: Callable[[str, str], None] | None = None,
+        prepare: Callable[[str, Callable[[str], Any]], None] | None = None,
     ):
         """`observer` sees every invocation (the AWS/Lambda metrics); `waits` replaces the
         handler modules' waits (see the module docstring)."""
         self.functions = dict(functions)
         self.observer, self.waits = observer, waits
-        self._waiting_modules: list = []
         self._names = dict(physical_names)
         self._region, self._account = region, account_id
-        self._resolve = resolve
-        self._output = output
-        self._handlers: dict[str, Handler] = {}
-        self._environments: dict[str, Environment] = {}
-        self._environments_lock = threading.Lock()
-        self._containers = {name: threading.Lock() for name in self.functions}
+        self._resolve, self._output, self._prepare = resolve, output, prepare
+        self._lock = threading.Lock()
+        self._environments: dict[str, list[Environment]] = {name: [] for name in self.functions}
+        self._containers: dict[str, list[_Container]] = {name: [] for name in self.functions}
+        self._idle: dict[str, list[_Container]] = {name: [] for name in self.functions}
+        self._shared_runs = {name: threading.Lock() for name in self.functions}
 
-    def environment(self, name: str) -> Environment:
-        """The module state of function `name`'s execution environment."""
-        with self._environments_lock:
-            environment = self._environments.get(name)
-            if environment is None:
-                output = self._output
-                environment = self._environments[name] = Environment(
-                    name, (lambda line: output(name, line)) if output else None
-                )
-            return environment
+    @property
+    def containers(self) -> dict[str, int]:
+        """How many execution environments each function has had (its cold starts)."""
+        with self._lock:
+            return {name: len(made) for name, made in self._containers.items()}
 
     def module(self, name: str, module: str):
-        """Function `name`'s own copy of `module` (e.g. to watch or fault one of its calls);
-        the shared module under a custom `resolve`, whose handlers use that."""
+        """Function `name`'s copy of `module` in its first execution environment (made
+        now if it has none), which serves its invocations whenever it is free: e.g. to
+        watch or fault one of its calls. The shared module under a custom `resolve`."""
         if self._resolve is not None:
             return importlib.import_module(module)
-        return self.environment(name).import_module(module)
+        return self._first_environment(name).import_module(module)
 
-    def _load(self, fn: Function) -> Handler:
+    def _first_environment(self, name: str) -> Environment:
+        with self._lock:
+            if self._environments[name]:
+                return self._environments[name][0]
+        self._release(name, self._new_container(name))
+        with self._lock:
+            return self._environments[name][0]
+
+    def _new_environment(self, name: str) -> Environment:
+        output = self._output
+        environment = Environment(name, (lambda line: output(name, line)) if output else None)
+        with self._lock:
+            self._environments[name].append(environment)
+        if self._prepare is not None:
+            self._prepare(name, environment.import_module)
+        return environment
+
+    def _new_container(self, name: str) -> _Container:
+        """A cold start: a new environment, prepared, with the handler module loaded."""
+        fn = self.functions[name]
         if self._resolve is not None:
-            return self._resolve(fn)
-        module, _, attribute = fn.handler.rpartition(".")
-        return getattr(self.module(fn.name, module), attribute)
+            with self._lock:
+                made = self._containers[name]
+            if made:  # shared modules: the one environment there is
+                return made[0]
+            if self._prepare is not None:
+                self._prepare(name, importlib.import_module)
+            handler = self._resolve(fn)
+        else:
+            module, _, attribute = fn.handler.rpartition(".")
+            handler = getattr(self._new_environment(name).import_module(module), attribute)
+        container = _Container(0, handler)
+        module = sys.modules.get(getattr(handler, "__module__", "") or "")
+        if self.waits is not None and module is not None and self.waits.install(module):
+            container.waiting_module = module
+        with self._lock:
+            container.number = len(self._containers[name])
+            self._containers[name].append(container)
+        return container
+
+    def _acquire(self, name: str) -> _Container:
+        with self._lock:
+            idle = self._idle[name]
+            if idle:
+                container = min(idle, key=lambda c: c.number)
+                idle.remove(container)
+                return container
+        return self._new_container(name)
+
+    def _release(self, name: str, container: _Container) -> None:
+        with self._lock:
+            if container not in self._idle[name]:
+                self._idle[name].append(container)
 
     def __contains__(self, name: str) -> bool:
         return name in self.functions
@@ -178,12 +232,6 @@ class LocalLambda:
         """`request_id`: Lambda keeps an asynchronous event's request id across its retries
         (the process function's claim relies on it); a new one otherwise."""
         fn = self.functions[name]
-        handler = self._handlers.get(name)
-        if handler is None:
-            handler = self._handlers[name] = self._load(fn)
-            module = sys.modules.get(getattr(handler, "__module__", "") or "")
-            if self.waits is not None and module is not None and self.waits.install(module):
-                self._waiting_modules.append(module)
         physical = self._names.get(name, name)
         context = LambdaContext(
             function_name=physical,
@@ -192,29 +240,38 @@ class LocalLambda:
             invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}",
             **({"aws_request_id": request_id} if request_id else {}),
         )
-        with self._containers[name], acting_as(name):
-            if self.observer is None:
-                return handler(event, context)
-            at, _ = self.observer.invocation_started(name, physical)
-            started, skipped = time.monotonic(), self.waits.skipped if self.waits else 0.0
-            failed = True
+        shared = self._shared_runs[name] if self._resolve is not None else contextlib.nullcontext()
+        with shared, acting_as(name):
+            container = self._acquire(name)
             try:
-                result = handler(event, context)
-                failed = False
-                return result
+                return self._run(name, physical, container.handler, event, context)
             finally:
-                waited = (self.waits.skipped - skipped) if self.waits else 0.0
-                self.observer.invocation_ended(
-                    physical, at, event, (time.monotonic() - started + waited) * 1000, failed
-                )
+                self._release(name, container)
+
+    def _run(self, name: str, physical: str, handler: Handler, event: dict, context: LambdaContext) -> Any:
+        if self.observer is None:
+            return handler(event, context)
+        at, _ = self.observer.invocation_started(name, physical)
+        started, skipped = time.monotonic(), self.waits.skipped if self.waits else 0.0
+        failed = True
+        try:
+            result = handler(event, context)
+            failed = False
+            return result
+        finally:
+            waited = (self.waits.skipped - skipped) if self.waits else 0.0
+            self.observer.invocation_ended(physical, at, event, (time.monotonic() - started + waited) * 1000, failed)
 
     def close(self) -> None:
-        """Gives the handler modules their own clock back."""
-        for module in self._waiting_modules:
-            WaitClock.uninstall(module)
-        self._waiting_modules.clear()
-        with self._environments_lock:
-            for environment in self._environments.values():
-                environment.close()
-            self._environments.clear()
-        self._handlers.clear()
+        """Gives the handler modules their own clock back and drops every environment."""
+        with self._lock:
+            containers = [c for made in self._containers.values() for c in made]
+            environments = [e for made in self._environments.values() for e in made]
+            for made in (self._containers, self._environments, self._idle):
+                for name in made:
+                    made[name] = []
+        for container in containers:
+            if container.waiting_module is not None:
+                WaitClock.uninstall(container.waiting_module)
+        for environment in environments:
+            environment.close()

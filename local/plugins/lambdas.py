@@ -3,11 +3,12 @@ that stand in for S3 notifications and the DynamoDB stream."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from typing import Protocol
+from typing import Any, Protocol
 
 import boto3
 
@@ -55,27 +56,33 @@ class FunctionsPlugin(StandIn):
         # it gets this environment's. Not a new session: tests and stand-ins hook this one.
         boto3._get_default_session()._session.set_credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
         program, telemetry = self._moto.program, self._metrics.telemetry
+        bedrock = {fn.name for fn in context.catalog if fn.access.bedrock}
+        faults, region = self._faults.faults, self._moto.region
+
+        def prepare(function: str, import_module: Callable[[str], Any]) -> None:
+            # Bedrock is out of reach locally: in each execution environment of a function
+            # that calls it, the offline analyser answers instead, loaded into that
+            # environment (the errors it raises are that copy's), with the faults.
+            if function in bedrock:
+                import_module("local.offline").install()
+                faults.wrap_model(import_module("local.offline.provider").OfflineProvider, region, telemetry.model_call)
+
         # What a function prints is its log stream: EMF lines become metrics there.
         self.functions = LocalLambda(
             by_name(context.catalog),
             program.outputs["functions"],
-            self._moto.region,
+            region,
             program.mocks.account_id,
             self._resolve,
             observer=telemetry,
             waits=WaitClock(),
             output=lambda name, line: telemetry.emf_line(line, name),
+            prepare=prepare,
         )
         undo.callback(self.functions.close)
-        for fn in context.catalog:
-            if fn.access.bedrock:
-                # Bedrock is out of reach locally: the offline analyser answers instead, loaded
-                # into the function's own environment (the errors it raises are that copy's).
-                self.functions.module(fn.name, "local.offline").install()
-                undo.callback(self.functions.module(fn.name, "functions.process.providers").install, None)
-                provider = self.functions.module(fn.name, "local.offline.provider").OfflineProvider
-                self._faults.faults.wrap_model(provider, self._moto.region, telemetry.model_call)
-                undo.callback(self._faults.faults.unwrap_model)
+        undo.callback(faults.unwrap_model)
+        if self._resolve is not None and bedrock:  # shared modules: Bedrock's place back
+            undo.callback(lambda: importlib.import_module("functions.process.providers").install(None))
 
     def _function_environment(self) -> dict[str, str]:
         """The union of the environments the program gave the functions, plus what points

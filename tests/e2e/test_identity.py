@@ -78,22 +78,38 @@ def test_the_table_holds_no_plaintext_pii(client, stack):
 
 
 def test_concurrent_onboarding_creates_one_account(client, stack):
-    """Eight app instances at once. Locally one auth "container" serves them in turn;
-    the race itself is tested on the transaction (tests/functions/test_users.py)."""
+    """Eight app instances at once, each in its own auth execution environment as on
+    Lambda: all eight are held at their account transaction until every one is there, so
+    they race for the identity in DynamoDB itself (moto, with DynamoDB's conditional
+    semantics: local/aws_rules.py), not one after the other."""
+    from local.runtime import current_function
+
     token = client.id_token("google", "racer", email="racer@example.com")
+    at_the_transaction = threading.Barrier(8, timeout=30)  # a serialised runtime breaks it
+
+    def hold(**_):
+        if current_function() == "auth":
+            at_the_transaction.wait()
+
+    events = boto3._get_default_session().events  # the functions' clients' session
+    events.register("before-call.dynamodb.TransactWriteItems", hold, unique_id="race-hold")
     results = []
 
     def onboard():
         results.append(client.call("POST", "/api/v1/auth/oauth-onboarding",
                                    {"provider": "google", "id_token": token, "device": DEVICE, "consents": CONSENTS}))
 
-    threads = [threading.Thread(target=onboard) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    statuses = sorted(status for status, _ in results)
+    try:
+        threads = [threading.Thread(target=onboard) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", unique_id="race-hold")
+    statuses = sorted(status for status, _ in results)  # a client that timed out has none
     assert statuses.count(201) == 1 and statuses.count(200) == 7, statuses
+    assert not at_the_transaction.broken and stack.functions.containers["auth"] >= 8
     assert len({body["user"]["id"] for _, body in results}) == 1
     profiles = [i for i in table_items(stack) if i.get("GSI2PK") == "EXTERNAL#google#racer"]
     assert len(profiles) == 1

@@ -3,8 +3,9 @@
 In Lambda every function runs in its own execution environments, one event at a time
 each ("For each concurrent request, Lambda provisions a separate instance of your
 execution environment": https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html),
-so no state is shared between two functions. The local runtime runs every function in
-one process, one event at a time per function, each in its own copies of its modules
+so no state is shared between two functions, nor between two concurrent requests to one
+function. The local runtime runs every function in one process, each concurrent
+invocation in an execution environment of its own copies of its modules
 (local/isolation.py). Without them Powertools' process-wide state (the resolver's current
 request on its class, the Logger's keys) once gave chat_messages the body of a concurrent
 profile PUT and stamped one function's log lines with another's user, route and request id.
@@ -137,6 +138,42 @@ def test_a_function_held_mid_request_answers_its_own_request_after_another_ran(a
         assert (line["correlation_id"], line["user_id"], line["route"], line["function_name"]) == (
             request_id, user_id, route, PHYSICAL[function])
         assert all(r.get("user_id") in (None, user_id) for r in records)  # nothing of the other's request
+
+
+def test_a_concurrent_request_to_the_same_function_gets_an_environment_of_its_own(aws_env, monkeypatch, runtime,
+                                                                                   streams):
+    """While chat_messages' first environment is held mid-request, a second request to it
+    runs in a new environment (a cold start) to the end; afterwards a request goes to the
+    oldest free environment again (warm), as Lambda reuses its instances."""
+    ana, bea = onboard("ana"), onboard("bea")
+    inside, resume = held_in_account_check(monkeypatch, runtime, "chat_messages")  # the first environment's
+    answers = {}
+    first = authorized("POST", "/api/v1/chat/messages", ana, "req-first", {"message": "First?"})
+    held = threading.Thread(target=lambda: answers.update(first=runtime.invoke("chat_messages", first)))
+    held.start()
+    try:
+        assert inside.wait(WAIT_S)
+        second = authorized("POST", "/api/v1/chat/messages", bea, "req-second", {"message": "Second?"})
+        answers["second"] = runtime.invoke("chat_messages", second)
+        assert "first" not in answers  # the second did not wait for the first
+    finally:
+        resume.set()
+        held.join(WAIT_S)
+    assert not held.is_alive()
+    assert runtime.containers["chat_messages"] == 2
+    for name, user_id in (("first", ana), ("second", bea)):
+        assert answers[name]["statusCode"] == 202, answers[name]["body"]
+        assert json.loads(answers[name]["body"])["job_id"].startswith(f"chat_{user_id}_")
+    cold = [r["cold_start"] for r in streams.records("chat_messages") if r["message"] == "request answered"]
+    assert sorted(cold) == [True, True]  # each environment's first request is its cold start
+
+    inside.clear()
+    third = authorized("POST", "/api/v1/chat/messages", ana, "req-third", {"message": "Third?"})
+    done = threading.Thread(target=lambda: answers.update(third=runtime.invoke("chat_messages", third)))
+    done.start()
+    assert inside.wait(WAIT_S)  # the first environment (still held in its check) took it
+    done.join(WAIT_S)
+    assert answers["third"]["statusCode"] == 202 and runtime.containers["chat_messages"] == 2
 
 
 def test_each_function_has_its_own_modules_and_a_new_runtime_starts_from_nothing(aws_env, runtime):
