@@ -40,7 +40,7 @@ WHOLE_SELECTION = frozenset({"components/storage.py", "components/iam.py", "comp
 # Packages copied into mutmut's scratch tree (mutated only where a module says so) and
 # the other files the tests read: the local stack, the stack files, generated docs.
 SOURCE_PACKAGES = ("functions", "components", "analytics")
-ALSO_COPY = ("local", "analytics_queries", "preflight", "bench", "docs", "requirements", "pytest.ini", "__main__.py",
+ALSO_COPY = ("local", "analytics_queries", "preflight", "bench", "docs", "requirements", "pyproject.toml", "__main__.py",
              "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml")
 
 
