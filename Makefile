@@ -33,7 +33,7 @@ test-ordered: install
 	$(PY) -m pytest -p no:randomly
 
 # The habits, configured in pyproject.toml: ruff's lint and formatting over the product
-# and the local stack, import-linter's boundaries, mypy over the Pulumi program.
+# and the local stack, import-linter's boundaries, mypy over both (pyproject.toml's files).
 LINTED := components functions analytics analytics_queries local
 lint: install
 	$(VENV)/bin/ruff check $(LINTED)

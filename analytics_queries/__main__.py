@@ -27,7 +27,8 @@ def list_prices(stack: str) -> tuple[tuple[str, int, str], ...]:
     from local.program import stack_config
 
     config = stack_config(stack)
-    return load_settings(config.get, stack).stores.list_prices
+    stores = load_settings(config.get, stack).stores
+    return stores.list_prices if stores else ()
 
 
 def main(argv=None) -> int:

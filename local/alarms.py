@@ -42,6 +42,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from local import metric_math
 from local.metric_store import MetricStat, MetricStore
@@ -152,6 +153,8 @@ def metric_alarm(inputs: Mapping) -> MetricAlarm:
         period = periods.pop()
     else:
         statistic = inputs.get("extendedStatistic") or inputs.get("statistic")
+        if not statistic:
+            raise ValueError(f"{name}: a single metric alarm needs a statistic or an extended statistic")
         period = int(inputs["period"])
         queries = [
             Query(
@@ -195,7 +198,7 @@ def _rule_tokens(rule: str) -> list[str]:
         m = _RULE_TOKEN.match(rule, pos)
         if not m:
             raise ValueError(f"cannot read alarm rule {rule!r} at {pos}")
-        out.append(m.group(m.lastgroup))
+        out.append(m.group(cast(str, m.lastgroup)))  # a match is one of the named alternatives
         pos = m.end()
     return out
 
@@ -316,17 +319,18 @@ def evaluate_rule(tree, state_of: Callable[[str], str]) -> bool:
 def decide(points: Sequence[bool | None], n: int, m: int, missing: str) -> str | None:
     """The new state from the evaluation range's datapoints, oldest first (True: breaching,
     False: not breaching, None: missing); None means "keep the current state" (`ignore`)."""
-    real = [i for i, p in enumerate(points) if p is not None]
+    known = {i: p for i, p in enumerate(points) if p is not None}  # index -> breaching
+    real = list(known)
     if len(real) >= n:
-        evaluated = [points[i] for i in real[-n:]]
+        evaluated = [known[i] for i in real[-n:]]
         return ALARM if sum(evaluated) >= m else OK
     # The missing datapoints that make up N: as few as possible, the most recent ones.
     gaps = [i for i, p in enumerate(points) if p is None][-(n - len(real)) :]
     if missing in ("breaching", "notBreaching"):
         fill = missing == "breaching"
-        evaluated = [points[i] for i in real] + [fill] * (n - len(real))
+        evaluated = [known[i] for i in real] + [fill] * (n - len(real))
         return ALARM if sum(evaluated) >= m else OK
-    breaching = sum(points[i] for i in real)
+    breaching = sum(known[i] for i in real)
     if breaching >= m:
         return ALARM
     if any(points[i] is False for i in real):
@@ -410,7 +414,7 @@ class AlarmEngine:
         windows = self.store.windows(alarm.period, start, at)
         grid = [first * self.store.resolution for first, _ in windows]
         queries = {q.id: q for q in alarm.queries}
-        values: dict[str, metric_math.Value] = {}
+        values: dict[str, dict[float, float] | metric_math.Value] = {}  # a metric's datapoints, an expression's value
 
         def fetch(query_id: str):
             if query_id not in queries:
@@ -420,15 +424,22 @@ class AlarmEngine:
                 values[query_id] = (
                     self.store.query(q.metric, start, at).as_dict()
                     if q.metric
-                    else metric_math.evaluate(
-                        metric_math.parse(q.expression), grid, fetch, metric_ids, period_of, quota_of
+                    else metric_math.evaluate(  # a query without a metric has an expression (metric_alarm)
+                        metric_math.parse(cast(str, q.expression)), grid, fetch, metric_ids, period_of, quota_of
                     )
                 )
             return values[query_id]
 
         metric_ids = [q.id for q in alarm.queries if q.metric]
-        period_of = lambda i: queries[i].metric.period if queries[i].metric else alarm.period  # noqa: E731
-        quota_of = lambda i: self.quota(queries[i].metric) if queries[i].metric else None  # noqa: E731
+
+        def period_of(query_id: str) -> int:
+            metric = queries[query_id].metric
+            return metric.period if metric else alarm.period
+
+        def quota_of(query_id: str) -> float | None:
+            metric = queries[query_id].metric
+            return self.quota(metric) if metric else None
+
         result = fetch(alarm.result.id)
         if isinstance(result, metric_math.TimeSeries):
             result = result.points

@@ -50,7 +50,7 @@ import threading
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import boto3
 
@@ -238,7 +238,7 @@ def _sse_kms(call: Call, facts: Facts, bucket: str, key: str, action: str, reque
 
 def _s3_requests(call: Call, facts: Facts) -> list[Request]:
     p, op = call.params, call.operation
-    bucket = p.get("Bucket")
+    bucket = cast(str, p.get("Bucket"))  # every operation modelled below has the required Bucket
     if op in ("GetObject", "HeadObject"):
         needed = [_s3("GetObject", _s3_object(bucket, p["Key"]))]
         if call.status == 404:  # S3 says "not found" only to callers that may list the bucket
@@ -286,7 +286,7 @@ def _table_arn(call: Call, facts: Facts, table: str) -> str:
     return table if table.startswith("arn:") else f"arn:aws:dynamodb:{call.region}:{facts.account_id}:table/{table}"
 
 
-def _item_context(op: str, p: dict) -> dict:
+def _item_context(op: str, p: Mapping[str, Any]) -> dict:
     """The fine-grained access keys of a single-item call: the partition key written or
     read (dynamodb:LeadingKeys), for PutItem the item's attribute names
     (dynamodb:Attributes) and ReturnValues, for GetItem the projected attributes and

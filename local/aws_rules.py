@@ -134,7 +134,7 @@ def serialise_dynamodb_writes() -> None:
                     _keep_stream_shards(self.tables, shards)
                     raise
 
-        serialised._serialised = True
+        serialised._serialised = True  # type: ignore[attr-defined]  # a marker on the function, read above
         setattr(DynamoDBBackend, name, serialised)
 
 

@@ -51,15 +51,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from markdown_it import MarkdownIt
 
 from local import metric_math, metric_search
-from local.alarms import ALARM, INSUFFICIENT, OK, AlarmEngine, MetricAlarm
+from local.alarms import ALARM, INSUFFICIENT, OK, AlarmEngine, CompositeAlarm, MetricAlarm
 from local.gateway import HttpResponse, json_error
 from local.metric_store import MINUTE, MetricStat, MetricStore
 from local.metric_store import _key as series_key
-from local.widget_metrics import ExpressionEntry, MetricEntry, MetricsArrayError, resolve
+from local.widget_metrics import Entry, ExpressionEntry, MetricEntry, MetricsArrayError, resolve
 
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 DEFAULT_START = "-PT3H"
@@ -202,9 +203,10 @@ def _metric_stat(entry: MetricEntry, props: Mapping, period: int) -> MetricStat:
         raise WidgetError(str(e)) from None
 
 
-def _alarm_entries(alarms: list, ctx: Context) -> tuple[list, list[dict]]:
+def _alarm_entries(alarms: list, ctx: Context) -> tuple[list[Entry], list[dict]]:
     """The metrics an alarm graph shows (`annotations.alarms`) and its threshold lines."""
-    entries, lines = [], []
+    entries: list[Entry] = []
+    lines: list[dict] = []
     for arn in alarms:
         alarm = _alarm_by_arn(ctx.engine, arn)
         if not isinstance(alarm, MetricAlarm):
@@ -216,8 +218,8 @@ def _alarm_entries(alarms: list, ctx: Context) -> tuple[list, list[dict]]:
                 entries.append(
                     MetricEntry(q.metric.namespace, q.metric.name, tuple(q.metric.dimensions.items()), options, q.id)
                 )
-            else:
-                entries.append(ExpressionEntry(q.expression, options, q.id))
+            else:  # a query without a metric has an expression (alarms.metric_alarm)
+                entries.append(ExpressionEntry(cast(str, q.expression), options, q.id))
         lines.append({"value": alarm.threshold, "label": f"{alarm.name} ({alarm.comparison})", "color": "#d62728"})
     return entries, lines
 
@@ -242,6 +244,8 @@ def metric_widget(props: Mapping, ctx: Context) -> dict:
     widget_period = _number(props.get("period", DEFAULT_PERIOD), "period")
     whole = bool(props.get("setPeriodToTimeRange")) and view in ("singleValue", "bar", "pie")
     rng = ctx.range
+    if rng is None:  # widget_data answers it without calling a widget
+        raise WidgetError(ctx.range_error)
 
     def period_of(entry) -> int:
         if whole:
@@ -410,7 +414,8 @@ def _pinned(node) -> set[str]:
 
 def _alarm_by_arn(engine: AlarmEngine, arn: str):
     name = arn.split(":alarm:", 1)[1] if isinstance(arn, str) and ":alarm:" in arn else arn
-    for alarm in (*engine.metric_alarms, *engine.composites):
+    alarms: tuple[MetricAlarm | CompositeAlarm, ...] = (*engine.metric_alarms, *engine.composites)
+    for alarm in alarms:
         if alarm.name == name:
             return alarm
     raise WidgetError(f"{arn}: the stack defines no such alarm")
@@ -488,13 +493,9 @@ def widget_data(widget: Mapping, ctx: Context) -> dict:
         if ctx.range is None:
             raise WidgetError(ctx.range_error)
         if props.get("start") or props.get("end"):  # a widget's own time range, independent of the dashboard's
-            ctx = Context(
-                ctx.store,
-                ctx.engine,
-                time_range(ctx.store, props.get("start") or DEFAULT_START, props.get("end")),
-                ctx.region,
-            )
-            out["range"] = _range_json(ctx.store, ctx.range)
+            own = time_range(ctx.store, props.get("start") or DEFAULT_START, props.get("end"))
+            ctx = Context(ctx.store, ctx.engine, own, ctx.region)
+            out["range"] = _range_json(ctx.store, own)
         if kind not in WIDGETS:
             raise WidgetError(f"widget type {kind!r} is not emulated locally")
         out.update(WIDGETS[kind](props, ctx))
@@ -592,6 +593,7 @@ class Dashboards:
 
 def _longest(body: Mapping) -> int:
     """CloudWatch seconds of history a body reads: its range, or a widget's longest period."""
+    longest: float
     try:
         longest = duration_seconds(body.get("start") or DEFAULT_START)
     except WidgetError:

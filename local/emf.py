@@ -28,6 +28,7 @@ import json
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 UNITS = {
     "Seconds",
@@ -145,7 +146,7 @@ def parse(line: str) -> list[Datum]:
             if resolution not in (1, 60) or isinstance(resolution, bool):
                 raise InvalidEmf("StorageResolution must be 1 or 60")
             target = document.get(name)
-            values = target if isinstance(target, list) else [target]
+            values: list[Any] = target if isinstance(target, list) else [target]  # the line's JSON
             if not values or len(values) > MAX_VALUES or not all(_is_number(v) for v in values):
                 raise InvalidEmf(f"metric {name!r} must be a number or an array of at most {MAX_VALUES} numbers")
             for dims in resolved_sets:

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
@@ -130,7 +131,7 @@ class Faults:
         self._faults: dict[str, Fault] = {}
         self._lock = threading.Lock()
         self._emitters: list = []
-        self._wrapped_models: list[tuple[type, Callable]] = []  # (provider class, its own converse)
+        self._wrapped_models: list[tuple[Any, Callable]] = []  # (provider class, its own converse)
         self.injected: dict[str, int] = {t: 0 for t in TARGETS}  # calls failed so far, by target
 
     # -- the contract ------------------------------------------------------------------

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import jsonschema
 
@@ -188,7 +188,8 @@ class Gateway:
         compiled, params, allowed = self._router.match(method, path)
         if compiled is None and method == "OPTIONS" and allowed:
             # CORS preflight: answered by the route's function, never authorized.
-            compiled, params, _ = self._router.match(allowed[0], path)
+            preflight, params, _ = self._router.match(allowed[0], path)
+            compiled = cast(_CompiledRoute, preflight)  # allowed[0] has a route on this path
         elif compiled is None:
             if allowed:
                 return json_error(
@@ -238,14 +239,13 @@ class Gateway:
         body: bytes,
         request_id: str,
     ) -> HttpResponse | None:
-        if self._document is None or self._document.get("x-amazon-apigateway-request-validator") is None:
+        document = self._document
+        if document is None or document.get("x-amazon-apigateway-request-validator") is None:
             return None
-        validators = self._document.get("x-amazon-apigateway-request-validators", {})
-        operation = self._document["paths"].get(route.path, {}).get(method.lower(), {})
+        validators = document.get("x-amazon-apigateway-request-validators", {})
+        operation = document["paths"].get(route.path, {}).get(method.lower(), {})
         validator = validators[
-            operation.get(
-                "x-amazon-apigateway-request-validator", self._document["x-amazon-apigateway-request-validator"]
-            )
+            operation.get("x-amazon-apigateway-request-validator", document["x-amazon-apigateway-request-validator"])
         ]
         if validator.get("validateRequestParameters"):
             for parameter in operation.get("parameters", []):
@@ -257,32 +257,36 @@ class Gateway:
                     else _header(headers, parameter["name"])
                 )
                 if not value.strip():
-                    return self._gateway_response("BAD_REQUEST_PARAMETERS", request_id)
+                    return self._gateway_response(document, "BAD_REQUEST_PARAMETERS", request_id)
         content = (operation.get("requestBody") or {}).get("content", {})
         if validator.get("validateRequestBody") and content:
             # No matching content type (and no $default model): API Gateway does not validate.
             media = (_header(headers, "Content-Type") or "application/json").split(";")[0].strip().lower()
             model = content.get(media) or content.get("$default")
             if model is not None:
-                schema = self._resolve(model.get("schema", {}))
+                schema = self._resolve(document, model.get("schema", {}))
                 try:
                     # Scanned first: a body nested 1,000 deep would exhaust the emulator's
                     # recursion, where API Gateway answers it as an invalid body.
                     jsonschema.Draft4Validator(schema).validate(safejson.loads(body or b""))
                 except (ValueError, RecursionError, jsonschema.ValidationError):
-                    return self._gateway_response("BAD_REQUEST_BODY", request_id)
+                    return self._gateway_response(document, "BAD_REQUEST_BODY", request_id)
         return None
 
-    def _resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    @staticmethod
+    def _resolve(document: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
         ref = schema.get("$ref", "")
         if ref.startswith("#/components/schemas/"):
-            return self._document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+            return document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
         return schema
 
-    def _gateway_response(self, kind: str, request_id: str, server_error: bool = False) -> HttpResponse:
+    @staticmethod
+    def _gateway_response(
+        document: Mapping[str, Any], kind: str, request_id: str, server_error: bool = False
+    ) -> HttpResponse:
         """The document's gateway response for `kind`, as API Gateway renders it; an
         undefined one falls back to DEFAULT_4XX, or DEFAULT_5XX for a server error."""
-        responses = self._document.get("x-amazon-apigateway-gateway-responses", {})
+        responses = document.get("x-amazon-apigateway-gateway-responses", {})
         response = responses.get(kind) or responses.get("DEFAULT_5XX" if server_error else "DEFAULT_4XX")
         template = response["responseTemplates"]["application/json"].replace("$context.requestId", request_id)
         headers = {
@@ -308,7 +312,9 @@ class Gateway:
         except AuthorizerFailed:
             if self._document is None:
                 return json_error(500, "internal_error", "the authorizer failed", request_id)
-            return self._gateway_response("AUTHORIZER_CONFIGURATION_ERROR", request_id, server_error=True)
+            return self._gateway_response(
+                self._document, "AUTHORIZER_CONFIGURATION_ERROR", request_id, server_error=True
+            )
         if policy is None:
             return json_error(401, "unauthorized", "invalid token", request_id)
         if not policy_allows(policy.get("policyDocument", {}), method_arn):

@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 BROWSERS = ("chromium", "chromium-browser")
 BUDGET_MS = 20_000  # virtual time for the page's scripts; drawing takes far less
@@ -68,7 +69,7 @@ def screenshot(url: str, path: str, width: int = 1600, height: int = 2400) -> No
 # -- the documentation screenshot --------------------------------------------------------------
 
 
-def _call(base: str, method: str, path: str, body=None, token: str | None = None) -> tuple[int, object]:
+def _call(base: str, method: str, path: str, body=None, token: str | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(
         base + path,
         method=method,

@@ -226,7 +226,8 @@ def _sid(s: Mapping, index: int) -> str:
 
 def evaluate(policy: Mapping, request: Request) -> Decision:
     """An identity-based policy (statements without Principal) for one request."""
-    allows, denies = [], []
+    allows: list[str] = []
+    denies: list[str] = []
     for i, s in enumerate(_statements(policy)):
         if "Principal" in s or "NotPrincipal" in s:
             raise Unsupported("a Principal in an identity-based policy")
@@ -237,7 +238,8 @@ def evaluate(policy: Mapping, request: Request) -> Decision:
 
 def evaluate_resource_policy(policy: Mapping, request: Request, delegate_to_iam: bool = False) -> Decision:
     """A resource policy (a key policy): only statements whose Principal names the requester."""
-    allows, denies = [], []
+    allows: list[str] = []
+    denies: list[str] = []
     for i, s in enumerate(_statements(policy)):
         if "NotPrincipal" in s:
             raise Unsupported("NotPrincipal")

@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 
 class ExpressionError(ValueError):
@@ -38,8 +39,6 @@ class ExpressionError(ValueError):
 class TimeSeries:
     points: dict[float, float]
 
-
-Value = float | TimeSeries | list
 
 # -- lexer ------------------------------------------------------------------------------
 _TOKEN = re.compile(
@@ -61,7 +60,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             raise ExpressionError(f"cannot read {text[pos : pos + 20]!r} in {text!r}")
-        kind = m.lastgroup
+        kind = cast(str, m.lastgroup)  # a match is one of the named alternatives
         out.append((kind, m.group(kind)))
         pos = m.end()
     return out
@@ -110,6 +109,11 @@ class Binary:
     op: str
     left: object
     right: object
+
+
+# What a node evaluates to. A string or a keyword is only a function's argument (METRICS'
+# filter, FILL's REPEAT and LINEAR): as an operand it is a TypeError (_scalar).
+Value = float | TimeSeries | list | str | Keyword
 
 
 FUNCTIONS = {
@@ -344,19 +348,26 @@ def _apply(op: str, a: float, b: float) -> float | None:
     raise ExpressionError(f"unknown operator {op}")
 
 
+def _scalar(value: float | str | Keyword) -> float:
+    """A number operand; a string or keyword is a function's argument only."""
+    if isinstance(value, (str, Keyword)):
+        raise TypeError(f"{value!r} is not a number or a time series")
+    return value
+
+
 def _binary(op: str, left: Value, right: Value) -> Value:
     if isinstance(left, list):
         return [_binary(op, item, right) for item in left]
     if isinstance(right, list):
         return [_binary(op, left, item) for item in right]
-    if isinstance(left, TimeSeries) and isinstance(right, TimeSeries):
-        stamps = set(left.points) | set(right.points)
-        return _series({t: _apply(op, left.points.get(t, 0.0), right.points.get(t, 0.0)) for t in stamps})
     if isinstance(left, TimeSeries):
-        return _series({t: _apply(op, v, right) for t, v in left.points.items()})
+        if isinstance(right, TimeSeries):
+            stamps = set(left.points) | set(right.points)
+            return _series({t: _apply(op, left.points.get(t, 0.0), right.points.get(t, 0.0)) for t in stamps})
+        return _series({t: _apply(op, v, _scalar(right)) for t, v in left.points.items()})
     if isinstance(right, TimeSeries):
-        return _series({t: _apply(op, left, v) for t, v in right.points.items()})
-    result = _apply(op, left, right)
+        return _series({t: _apply(op, _scalar(left), v) for t, v in right.points.items()})
+    result = _apply(op, _scalar(left), _scalar(right))
     return math.nan if result is None else result
 
 
@@ -371,7 +382,7 @@ def _map(value: Value, f: Callable[[float], float]) -> Value:
             except (ValueError, OverflowError):
                 continue  # LOG of a non-positive value: no datapoint
         return _series(out)
-    return f(value)
+    return f(_scalar(value))
 
 
 def _reduce_series(name: str, values: list[float]) -> float:
@@ -503,9 +514,13 @@ def _call(call: Call, ctx: _Context) -> Value:
         if len(values) not in (2, 3):
             raise ExpressionError("IF takes two or three arguments")
         return _if(values[0], values[1], values[2] if len(values) == 3 else None)
-    if len(values) != 1 and name != "TIME_SERIES":
+    if name == "TIME_SERIES":
+        if len(values) != 1 or isinstance(values[0], (list, TimeSeries)):
+            raise ExpressionError("TIME_SERIES takes a number")
+        return _series({t: values[0] for t in ctx.grid})
+    if len(values) != 1:
         raise ExpressionError(f"{name} takes one argument")
-    value = values[0] if values else None
+    value = values[0]
     if name in ("MIN", "MAX", "SUM", "AVG", "STDDEV", "DATAPOINT_COUNT"):
         if isinstance(value, list):
             return _reduce_array(name, value)
@@ -536,10 +551,6 @@ def _call(call: Call, ctx: _Context) -> Value:
         if not isinstance(value, list):
             raise ExpressionError("REMOVE_EMPTY takes an array")
         return [s for s in value if isinstance(s, TimeSeries) and s.points]
-    if name == "TIME_SERIES":
-        if len(values) != 1 or isinstance(value, (list, TimeSeries)):
-            raise ExpressionError("TIME_SERIES takes a number")
-        return _series({t: value for t in ctx.grid})
     raise ExpressionError(f"unknown function {name}")
 
 

@@ -44,14 +44,14 @@ class Term:
 
 @dataclass(frozen=True)
 class Not:
-    operand: object
+    operand: Node
 
 
 @dataclass(frozen=True)
 class BoolOp:
     op: str  # AND, OR
-    left: object
-    right: object
+    left: Node
+    right: Node
 
 
 Node = Term | Not | BoolOp | None
@@ -91,7 +91,7 @@ def _skip(text: str, pos: int) -> int:
 
 def find_calls(expression: str) -> list[tuple[int, int, Search]]:
     """(start, end, search) for each SEARCH(...) call in a metric math expression."""
-    calls = []
+    calls: list[tuple[int, int, Search]] = []
     for m in _CALL.finditer(expression):
         if calls and m.start() < calls[-1][1]:
             continue
@@ -305,8 +305,10 @@ def _matches(node: Node, namespace: str, name: str, dimensions: Mapping[str, str
 
 
 def matches(search: Search, namespace: str, name: str, dimensions: Mapping[str, str]) -> bool:
-    if search.namespace is not None and (namespace != search.namespace or set(dimensions) != set(search.dimensions)):
-        return False
+    schema = search.dimensions  # set with the namespace (parse)
+    if search.namespace is not None and schema is not None:
+        if namespace != search.namespace or set(dimensions) != set(schema):
+            return False
     return _matches(search.terms, namespace, name, dimensions)
 
 

@@ -160,24 +160,29 @@ def _rank_slice(bucket: Bucket, low_pct: float, high_pct: float) -> list[tuple[f
     return out
 
 
+def _nearest_rank(q: float, b: Bucket) -> float:
+    """Percentile q of a bucket that holds values (b.count > 0)."""
+    if q >= 100:
+        return b.high
+    if q <= 0:
+        return b.low
+    rank, seen = max(1, math.ceil(q * b.count / 100 - 1e-9)), 0  # nearest rank
+    if rank == b.count:  # the extremes are known exactly
+        return b.high
+    if rank == 1:
+        return b.low
+    for value, count in b.ranked():
+        seen += count
+        if seen >= rank:
+            return value
+    return b.high
+
+
 def _percentile(q: float) -> Statistic:
     def stat(b: Bucket) -> float | None:
         if not b.count:
             return None
-        if q >= 100:
-            return b.high
-        if q <= 0:
-            return b.low
-        rank, seen = max(1, math.ceil(q * b.count / 100 - 1e-9)), 0  # nearest rank
-        if rank == b.count:  # the extremes are known exactly
-            return b.high
-        if rank == 1:
-            return b.low
-        for value, count in b.ranked():
-            seen += count
-            if seen >= rank:
-                return value
-        return b.high
+        return _nearest_rank(q, b)
 
     return stat
 
@@ -196,7 +201,7 @@ def _trimmed(kind: str, low: float, high: float) -> Statistic:
         if kind == "TM":
             return total / count if count else None
         # WM: values below the low percentile count as it, above the high one as it.
-        floor_v, ceil_v = _percentile(low)(b), _percentile(high)(b)
+        floor_v, ceil_v = _nearest_rank(low, b), _nearest_rank(high, b)
         below = math.floor(low * b.count / 100 + 1e-9)
         above = b.count - math.ceil(high * b.count / 100 - 1e-9)
         return (total + below * floor_v + above * ceil_v) / b.count

@@ -53,6 +53,8 @@ class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
     """Pulumi's mock monitor, also recording each resource's options: `Mocks.new_resource`
     sees inputs only, and protect or retainOnDelete are what keeps data alive."""
 
+    mocks: RecordingMocks  # install() hands it RecordingMocks
+
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":

@@ -203,9 +203,9 @@ class LocalLambda:
             module, _, attribute = fn.handler.rpartition(".")
             handler = getattr(self._new_environment(name).import_module(module), attribute)
         container = _Container(0, handler)
-        module = sys.modules.get(getattr(handler, "__module__", "") or "")
-        if self.waits is not None and module is not None and self.waits.install(module):
-            container.waiting_module = module
+        loaded = sys.modules.get(getattr(handler, "__module__", "") or "")
+        if self.waits is not None and loaded is not None and self.waits.install(loaded):
+            container.waiting_module = loaded
         with self._lock:
             container.number = len(self._containers[name])
             self._containers[name].append(container)
@@ -238,7 +238,7 @@ class LocalLambda:
             memory_limit_in_mb=fn.memory_mb,
             timeout_s=fn.timeout_s,
             invoked_function_arn=f"arn:aws:lambda:{self._region}:{self._account}:function:{physical}",
-            **({"aws_request_id": request_id} if request_id else {}),
+            aws_request_id=request_id or str(uuid.uuid4()),
         )
         shared = self._shared_runs[name] if self._resolve is not None else contextlib.nullcontext()
         with shared, acting_as(name):

@@ -46,6 +46,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 from xml.sax.saxutils import escape
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -209,7 +210,8 @@ def _check_signature(form: PostForm, region: str, credentials: Mapping[str, str]
     secret = credentials.get(access_key)
     if secret is None:
         return S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
-    expected = policy_signature(form.first("policy"), secret, date, region)
+    policy = cast(str, form.first("policy"))  # a required field: _check_shape saw it
+    expected = policy_signature(policy, secret, date, region)
     if not hmac.compare_digest(expected, form.first("x-amz-signature") or ""):
         return SIGNATURE_MISMATCH
     return None
@@ -220,8 +222,8 @@ def _scope_error(reason: str) -> S3Error:
 
 
 def _check_policy(form: PostForm, bucket: str, now: datetime) -> S3Error | None:
-    policy, error = _decode(form.first("policy"))
-    if error:
+    policy, error = _decode(cast(str, form.first("policy")))  # a required field: _check_shape saw it
+    if policy is None:  # then error is why
         return error
     if now >= policy.expiration:
         return _denied("Policy expired.")

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
@@ -102,7 +103,8 @@ def encode_upload(upload: ParsedUpload, boundary: str) -> bytes:
     """The fields S3 reads, then the file: what moto is given."""
     encoder = MultipartEncoder(boundary.encode())
     out = bytearray()
-    for part in (*upload.fields, upload.file):
+    file = cast(_Part, upload.file)  # check() passed: exactly one file
+    for part in (*upload.fields, file):
         if part.filename is None:
             out += encoder.send_event(Field(name=part.name, headers=_part_headers(part)))
         else:
@@ -148,7 +150,8 @@ class S3PostPolicy:
                 [("Content-Type", "application/xml"), ("Content-Length", str(len(payload)))],
             )
             return [payload]
-        forwarded = encode_upload(upload, boundary)
+        # No error: the body had a boundary and parsed (else MALFORMED).
+        forwarded = encode_upload(cast(ParsedUpload, upload), cast(str, boundary))
         environ = {**environ, "wsgi.input": io.BytesIO(forwarded), "CONTENT_LENGTH": str(len(forwarded))}
         return self.app(environ, start_response)
 

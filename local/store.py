@@ -29,6 +29,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from local.identity import LocalIdentityProvider
@@ -62,8 +63,8 @@ def _name(common_name: str) -> x509.Name:
 
 def certificate(
     subject: str,
-    key,
-    issuer: tuple[str, object] | None = None,
+    key: CertificateIssuerPrivateKeyTypes,
+    issuer: tuple[str, CertificateIssuerPrivateKeyTypes] | None = None,
     ca: bool = False,
     oid: ObjectIdentifier | None = None,
     days: int = 365,

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from local.runtime import LocalLambda, acting_as
 
@@ -240,7 +240,8 @@ class S3Dispatcher(_Poller):
             except Exception as e:
                 error = e
         self.errors.append(f"{self._function}: {type(error).__name__}: {error}")
-        self._send_failure(*dead_letter_message(event, request_id, error))
+        # attempts >= 1: the loop ran, and every attempt failed.
+        self._send_failure(*dead_letter_message(event, request_id, cast(Exception, error)))
 
 
 class StreamPoller(_Poller):

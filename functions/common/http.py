@@ -8,6 +8,7 @@ to the log (without the event) and never to the caller.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from functools import partial
 from http import HTTPStatus
 from typing import Any
@@ -57,7 +58,7 @@ def quota_exceeded(refusal) -> ApiError:
     return ApiError(HTTPStatus.TOO_MANY_REQUESTS, "quota_exceeded", refusal.describe(), retry_after=refusal.retry_after)
 
 
-def _validation_message(errors: list[dict[str, Any]]) -> str:
+def _validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for e in errors[:5]:
         where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
@@ -152,7 +153,7 @@ class _Resolver(APIGatewayRestResolver):
         # Powertools would serialise it after them, where the error escapes as a 502.
         response = super()._to_response(result)
         if response.is_json() and not isinstance(response.body, (str, bytes)):
-            response.body = self._serializer(response.body)
+            response.body = self._serializer(response.body)  # type: ignore[arg-type]  # dumps takes any value
         return response
 
 

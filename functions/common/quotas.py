@@ -191,7 +191,7 @@ def consume(user_id: str, kind: str, plan: str, now: float | None = None) -> Cou
     if closed:  # a limit of 0: refused without a write (e.g. doctor reports on the free plan)
         raise QuotaExceeded(_refusal(kind, WINDOWS[-1], now))
     name = settings().require("table_name")
-    items = []
+    items: list[dict] = []
     for window, seconds in WINDOWS:
         start = _window_start(now, seconds)
         items.append(
@@ -225,6 +225,7 @@ def consume(user_id: str, kind: str, plan: str, now: float | None = None) -> Cou
                 raise QuotaExceeded(Refusal(kind, BUSY, 1)) from None
             # The same user's concurrent request holds the counters: a short, bounded wait.
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    raise AssertionError  # unreachable: the third attempt returns or raises
 
 
 def _refusal(kind: str, window: tuple[str, int], now: float) -> Refusal:

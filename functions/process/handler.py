@@ -23,6 +23,7 @@ import random
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -131,11 +132,12 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: u
     from functions.process.tasks import chat_task, lab_task, report_task
 
     try:
-        task = {
+        tasks: dict[str, Callable[[], Task]] = {
             "result": lambda: lab_task(body, content_type),
             "chat": lambda: chat_task(body),
             "report": lambda: report_task(body),
-        }[job.kind]()
+        }
+        task = tasks[job.kind]()
         started = time.monotonic()
         use.model_id = provider().model_id
         try:

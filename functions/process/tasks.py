@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
@@ -35,6 +36,9 @@ _FORMATS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpeg"}
 # The app's results reach the model as JSON in one tagged text block (chat, doctor report).
 RESULTS_TAG = "results"
 
+Draft = TypeVar("Draft", bound=BaseModel)
+Request = TypeVar("Request", bound=BaseModel)
+
 
 def tagged(tag: str, text: str) -> str:
     """How tasks hand structured data to a model: `<tag>json</tag>` in a text block."""
@@ -47,12 +51,12 @@ def prompt(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class Task:
+class Task(Generic[Draft]):
     prompt_name: str
     tool_name: str
-    draft: type[BaseModel]
+    draft: type[Draft]
     messages: list[dict]
-    finish: Callable[[BaseModel, str], dict]  # (validated draft, model id) -> stored value
+    finish: Callable[[Draft, str], dict]  # (validated draft, model id) -> stored value
     key: str  # "result" or "response" in the outcome
 
     @property
@@ -70,7 +74,7 @@ class Task:
         return prompt(self.prompt_name)
 
 
-def lab_task(body: bytes, content_type: str) -> Task:
+def lab_task(body: bytes, content_type: str) -> Task[LabAnalysisDraft]:
     """The lab-report task; InputError for a file no model could read (pdfs.py and
     images.py say which), before any model call."""
     fmt = _FORMATS.get((content_type or "").split(";")[0].strip().lower())
@@ -104,14 +108,14 @@ def lab_task(body: bytes, content_type: str) -> Task:
     )
 
 
-def _payload(body: bytes, model: type[BaseModel]) -> BaseModel:
+def _payload(body: bytes, model: type[Request]) -> Request:
     try:
         return model.model_validate_json(body)
     except ValidationError:
         raise InputError("invalid_request") from None
 
 
-def chat_task(body: bytes) -> Task:
+def chat_task(body: bytes) -> Task[ChatAnswerDraft]:
     request: ChatRequest = _payload(body, ChatRequest)
     messages: list[dict] = []
     for turn in request.conversation or []:  # Converse wants alternating turns, user first
@@ -137,7 +141,7 @@ def chat_task(body: bytes) -> Task:
     return Task("chat", "answer_user", ChatAnswerDraft, messages, finish, "response")
 
 
-def report_task(body: bytes) -> Task:
+def report_task(body: bytes) -> Task[DoctorReportDraft]:
     request: DoctorReportRequest = _payload(body, DoctorReportRequest)
     data = {
         "results": [{"date": r.date.isoformat(), "result": dump(r.result)} for r in request.results],

@@ -1,6 +1,7 @@
 """status: where a job of the caller stands, from S3 alone (two HEADs at most)."""
 
 from http import HTTPStatus
+from typing import Any
 
 from functions.common import jobs
 from functions.common.api import api_handler
@@ -21,7 +22,7 @@ def status(job_id: str):
     state = jobs.state(job)
     if state.status == "not_found":
         raise not_found()
-    body = {"job_id": job.value, "status": state.status}
+    body: dict[str, Any] = {"job_id": job.value, "status": state.status}
     if state.error:
         body["error"] = state.error
     return body

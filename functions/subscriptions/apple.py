@@ -23,7 +23,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from functions.common import safejson
 
@@ -140,7 +140,7 @@ def _verify_chain(chain: list[x509.Certificate], root_sha256: str) -> None:
         basic = intermediate.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value
     except x509.ExtensionNotFound:
         raise InvalidNotification("bad_chain") from None
-    if not basic.ca:
+    if not isinstance(basic, x509.BasicConstraints) or not basic.ca:
         raise InvalidNotification("bad_chain")
     try:
         root.verify_directly_issued_by(root)
@@ -156,7 +156,7 @@ def _check_validity(chain: list[x509.Certificate], at: datetime) -> None:
             raise InvalidNotification("certificate_expired")
 
 
-def is_int(value) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """A JSON integer: not a bool (a Python int) and not a float (1e300, NaN, 1.5)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -173,6 +173,7 @@ def verify_jws(token, root_sha256: str, now_ms: int | None = None) -> dict:
     certificates' validity at the (by then verified) signedDate."""
     import jwt
     from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
     if not isinstance(token, str):
         raise InvalidNotification("malformed")
@@ -190,10 +191,13 @@ def verify_jws(token, root_sha256: str, now_ms: int | None = None) -> dict:
     except (ValueError, TypeError):
         raise InvalidNotification("bad_chain") from None
     _verify_chain(chain, root_sha256)
+    key = chain[0].public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):  # ES256 only: PyJWT would refuse any other key
+        raise InvalidNotification("bad_signature")
     try:
         payload = jwt.decode(
             token,
-            chain[0].public_key(),
+            key,
             algorithms=["ES256"],
             options={
                 "verify_aud": False,

@@ -23,6 +23,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal, overload
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -120,7 +121,11 @@ def type_label(notification_type: int) -> str:
     return str(notification_type) if notification_type == 0 or notification_type in SUBSCRIPTION_TYPES else "unknown"
 
 
-def _string(value, limit: int, required: bool = True) -> str | None:
+@overload
+def _string(value: object, limit: int, required: Literal[True] = True) -> str: ...
+@overload
+def _string(value: object, limit: int, required: bool) -> str | None: ...
+def _string(value: object, limit: int, required: bool = True) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value or len(value) > limit:

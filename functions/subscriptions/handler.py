@@ -107,6 +107,7 @@ def _refuse(store: str, reason: str) -> ApiError:
 def webhook():
     body = parse_json_object(app, MAX_WEBHOOK_BYTES)
     store = "apple" if "signedPayload" in body else "google" if "message" in body else "unknown"
+    notification: apple.AppleNotification | google.GoogleNotification
     try:
         if store == "apple":
             notification = apple.decode(
@@ -138,20 +139,21 @@ def process(notification: dict) -> str:
             user_id, product, plan, state.entry_key(store, subscription) if subscription else None, now_ms
         )
     else:
-        n = google.GoogleNotification(**{k: v for k, v in notification.items() if k != "store"})
-        kind = google.type_label(n.type)
-        outcome = "no_change" if n.purchase_token is None else _google_purchase(n, now_ms)  # None: a test
+        g = google.GoogleNotification(**{k: v for k, v in notification.items() if k != "store"})
+        kind = google.type_label(g.type)
+        # No purchase token: a test, or a kind this service does not sell (google.decode).
+        outcome = "no_change" if g.purchase_token is None else _google_purchase(g, g.purchase_token, now_ms)
     count("Notifications", store=store, type=kind, outcome=outcome)
     logger.info("notification processed", extra={"store": store, "type": kind, "outcome": outcome})
     return outcome
 
 
-def _google_purchase(n: google.GoogleNotification, now_ms: int) -> str:
-    """Reads the purchase from the Play Developer API, records it, ends the purchase it
-    replaced, and acknowledges it once it is recorded."""
+def _google_purchase(n: google.GoogleNotification, token: str, now_ms: int) -> str:
+    """Reads the purchase `token` (n's) from the Play Developer API, records it, ends the
+    purchase it replaced, and acknowledges it once it is recorded."""
     try:
         api = google.play_api()
-        purchase = api.subscription(n.package_name, n.purchase_token)
+        purchase = api.subscription(n.package_name, token)
     except google.StoreUnavailable as e:  # the secret unset, unreadable or incomplete
         raise _store_unavailable("google", e.reason) from None
     except google.PurchaseGone:
@@ -174,15 +176,13 @@ def _google_purchase(n: google.GoogleNotification, now_ms: int) -> str:
     # the user never holds both (SubscriptionPurchaseV2.linkedPurchaseToken,
     # https://developers.google.com/android-publisher/api-ref/rest/v3/purchases.subscriptionsv2).
     linked = purchase.get("linkedPurchaseToken")
-    replaces = (
-        state.entry_key("google", linked) if isinstance(linked, str) and linked and linked != n.purchase_token else None
-    )
-    outcome = _outcome(user_id, product, plan, state.entry_key("google", n.purchase_token), now_ms, replaces)
+    replaces = state.entry_key("google", linked) if isinstance(linked, str) and linked and linked != token else None
+    outcome = _outcome(user_id, product, plan, state.entry_key("google", token), now_ms, replaces)
     # Only a purchase the user now holds is acknowledged: an unknown user or product is
     # left unacknowledged, and Google refunds it after three days.
-    if outcome in ("applied", "stale") and plan["type"] == state.PREMIUM:
+    if outcome in ("applied", "stale") and plan is not None and plan["type"] == state.PREMIUM:
         try:
-            google.acknowledge_if_needed(api, n.package_name, n.purchase_token, purchase)
+            google.acknowledge_if_needed(api, n.package_name, token, purchase)
         except google.PurchaseGone:
             pass  # replaced or gone meanwhile: nothing is left to acknowledge
         except (urllib.error.URLError, TimeoutError, KeyError, ValueError):

@@ -176,7 +176,7 @@ def entry_key(store: str, subscription_id: str) -> str:
     return f"{store}:{subscription_id}"
 
 
-_STRENGTH = {(PREMIUM, "active"): 3, (PREMIUM, "grace_period"): 2}
+_STRENGTH: dict[tuple[str | None, str | None], int] = {(PREMIUM, "active"): 3, (PREMIUM, "grace_period"): 2}
 
 
 def strongest(entries: dict, now_ms: int) -> dict:

@@ -243,8 +243,8 @@ def read_line(line: str, decimal_comma: bool | None = None) -> dict | None:
         parsed = _value_and_rest(line[match.end() :])
         if parsed is None:
             return None
-        cmp, number, value_text, rest = parsed
-        number = _number(number, decimal_comma)
+        cmp, number_text, value_text, rest = parsed
+        number = _number(number_text, decimal_comma)
         low, high, range_text, rest = _reference_range(rest, decimal_comma)
         unit = _printed_unit(rest)
         loinc, same_unit = test["loinc"], unit is None or _canonical_unit(unit) == _canonical_unit(test["unit"])

@@ -7,7 +7,10 @@ import json
 import urllib.parse
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
+from typing import cast
 
+from components.config import StoreSettings
 from local.gateway import HttpResponse, json_error
 from local.identity import PROVIDERS, LocalIdentityProvider
 from local.plugins import LocalRequest, Route, StackContext, StandIn, json_response
@@ -41,17 +44,12 @@ class IdentityPlugin(StandIn):
     def routes(self) -> tuple[Route, ...]:
         found: list[Route] = []
         for provider in PROVIDERS:
-            found.append(
-                Route(
-                    "GET",
-                    f"/local/idp/{provider}/jwks.json",
-                    lambda _, p=provider: json_response(200, self.provider.jwks(p)),
-                )
-            )
-            found.append(
-                Route("POST", f"/local/idp/{provider}/token", lambda request, p=provider: self._token(p, request))
-            )
+            found.append(Route("GET", f"/local/idp/{provider}/jwks.json", partial(self._jwks, provider)))
+            found.append(Route("POST", f"/local/idp/{provider}/token", partial(self._token, provider)))
         return tuple(found)
+
+    def _jwks(self, provider: str, _: LocalRequest) -> HttpResponse:
+        return json_response(200, self.provider.jwks(provider))
 
     def _token(self, provider: str, request: LocalRequest) -> HttpResponse:
         try:
@@ -72,6 +70,7 @@ class StoresPlugin(StandIn):
 
     name = "stores"
     store: StoreSimulator
+    _stores: StoreSettings
 
     def __init__(self, moto: MotoPlugin, identity: IdentityPlugin, webhook: Webhook):
         super().__init__()
@@ -79,6 +78,9 @@ class StoresPlugin(StandIn):
 
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         stores = self._moto.program.settings.stores
+        if stores is None:  # load_settings always reads them; only a Settings built by hand has none
+            raise RuntimeError("the stack's settings name no stores")
+        self._stores = stores
         self.store = StoreSimulator(
             self._identity.provider,
             context.url,
@@ -130,12 +132,12 @@ class StoresPlugin(StandIn):
                 '"product_id"?} (Apple: a type name, Google: an RTDN code)',
                 "local",
             )
-        product = body.get("product_id") or self._moto.program.settings.stores.premium_products[0]
-        if store == "apple":
-            payload = self.store.apple_notification(body["user_id"], kind, product, body.get("subtype"))
+        product = body.get("product_id") or self._stores.premium_products[0]
+        if store == "apple":  # valid_kind: a str for Apple, an int for Google
+            payload = self.store.apple_notification(body["user_id"], cast(str, kind), product, body.get("subtype"))
             headers = {"Content-Type": "application/json"}
         else:
-            payload, headers = self.store.google_notification(body["user_id"], kind, product)
+            payload, headers = self.store.google_notification(body["user_id"], cast(int, kind), product)
         answer = self._webhook(headers, json.dumps(payload).encode())
         return HttpResponse(answer.status, {"Content-Type": "application/json"}, answer.body)
 

@@ -153,8 +153,9 @@ class AlarmsPlugin(StandIn):
 def service_quota(metric: MetricStat) -> float | None:
     """SERVICE_QUOTA of a usage metric, as far as the local stack knows it."""
     d = metric.dimensions
-    if metric.namespace == "AWS/Usage" and d.get("Service") == "KMS":
-        return KMS_USAGE_QUOTAS.get(d.get("Resource"))
+    resource = d.get("Resource")
+    if metric.namespace == "AWS/Usage" and d.get("Service") == "KMS" and resource is not None:
+        return KMS_USAGE_QUOTAS.get(resource)
     return None
 
 
