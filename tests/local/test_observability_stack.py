@@ -133,6 +133,21 @@ def upload(client, token):
     return ticket["job_id"]
 
 
+def clean_journey(client, token):
+    """Every function a user reaches: profile, a document analysed, a chat answered, cleanup."""
+    assert client.call("GET", "/api/v1/user/profile", token=token)[0] == 200
+    assert client.call("PUT", "/api/v1/user/profile", {"given_name": "Clean"}, token=token)[0] == 200
+    job = upload(client, token)
+    wait_until(lambda: client.call("GET", f"/api/v1/process/status/{job}", token=token)[1]["status"] == "completed")
+    assert client.call("GET", f"/api/v1/process/result/{job}", token=token)[0] == 200
+    status, chat = client.call("POST", "/api/v1/chat/messages", {"message": "How am I doing?"}, token=token)
+    assert status == 202
+    wait_until(lambda: client.call("GET", f"/api/v1/chat/status/{chat['job_id']}", token=token)[1]["status"]
+               == "completed")
+    assert client.call("GET", "/api/v1/subscriptions", token=token)[0] == 200
+    assert client.call("DELETE", f"/api/v1/process/cleanup/{job}", token=token)[0] == 204
+
+
 # -- /local/alarms ------------------------------------------------------------------------
 
 def test_local_alarms_lists_every_alarm_of_the_dev_stack(stack, client):
@@ -306,17 +321,7 @@ def test_a_clean_journey_refused_tokens_and_junk_bodies_fire_no_critical_alarm(s
     token = onboard(client, "obs-clean")
     purge_failure_queues(stack)
     fresh_day(stack)
-    assert client.call("GET", "/api/v1/user/profile", token=token)[0] == 200
-    assert client.call("PUT", "/api/v1/user/profile", {"given_name": "Clean"}, token=token)[0] == 200
-    job = upload(client, token)
-    wait_until(lambda: client.call("GET", f"/api/v1/process/status/{job}", token=token)[1]["status"] == "completed")
-    assert client.call("GET", f"/api/v1/process/result/{job}", token=token)[0] == 200
-    status, chat = client.call("POST", "/api/v1/chat/messages", {"message": "How am I doing?"}, token=token)
-    assert status == 202
-    wait_until(lambda: client.call("GET", f"/api/v1/chat/status/{chat['job_id']}", token=token)[1]["status"]
-               == "completed")
-    assert client.call("GET", "/api/v1/subscriptions", token=token)[0] == 200
-    assert client.call("DELETE", f"/api/v1/process/cleanup/{job}", token=token)[0] == 204
+    clean_journey(client, token)
     refused = [client.call("GET", "/api/v1/user/profile", token=f"not-a-token-{i}")[0] for i in range(100)]
     junk = [client.call("PUT", "/api/v1/user/profile", token=token, raw=b'{"given_name": ' + bytes([i % 256]))[0]
             for i in range(100)]
@@ -337,7 +342,12 @@ def test_a_clean_journey_refused_tokens_and_junk_bodies_fire_no_critical_alarm(s
 
 # -- what the store holds ------------------------------------------------------------------
 
-def test_every_aws_metric_recorded_has_aws_names_and_dimensions(stack):
+def test_every_aws_metric_recorded_has_aws_names_and_dimensions(stack, client):
+    """What a journey makes every service record (this test's own: it may run first), and
+    the minute's samples of the queues and buckets."""
+    clean_journey(client, onboard(client, "obs-names"))
+    drain(stack)
+    next_evaluation(stack, client)
     recorded = stack.metrics.list_metrics()
     namespaces = {ns for ns, _, _ in recorded}
     assert {"AWS/Lambda", "AWS/ApiGateway", "AWS/DynamoDB", "AWS/Usage", "AWS/Bedrock", "AWS/SQS", "AWS/S3",
