@@ -99,6 +99,10 @@ def journey(client, stack, recorder):
                                 "context": {"results": [outcome["result"]]}}, token=token)
     assert status == 202, chat
     assert _finished(client, f"/api/v1/chat/status/{chat['job_id']}", token)[1]["status"] == "completed"
+    # A chat of this user's that was never sent: chat_status's reads find no object (S3's
+    # 404 needs s3:ListBucket), which a poll of a finished chat may never make.
+    never = f"chat_{user_id}_{int(time.time() * 1000)}_{'0' * 16}"
+    assert client.call("GET", f"/api/v1/chat/status/{never}", token=token)[1]["error"]["code"] == "job_not_found"
 
     body, headers = stack.store.google_notification(user_id, 4, "health.serenya.premium.monthly")
     assert client.call("POST", "/api/v1/subscriptions/webhook", body, headers=headers)[1]["outcome"] == "applied"
