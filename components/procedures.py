@@ -46,6 +46,14 @@ class Procedure:
         return self.key.replace(":", "-")
 
 
+# What `aws dynamodbstreams get-records` printed as an ISO 8601 time in UTC, as epoch
+# seconds again: the stream record Lambda delivered (and the audit events are dated by).
+_EPOCH_SECONDS = (
+    '.dynamodb.ApproximateCreationDateTime |= (if type == "string" then '
+    '(sub("\\\\.[0-9]+"; "") | sub("\\\\+00:00$"; "Z") | fromdateiso8601) else . end)'
+)
+
+
 def _aws(settings: Settings, service: str, command: str) -> str:
     return f"aws {service} {command} --region {settings.region}"
 
@@ -116,9 +124,12 @@ def redrive(fn: Function, settings: Settings) -> Procedure:
                     f'ITERATOR=$({iterator} --stream-arn "$(jq -r .streamArn batch.json)" '
                     '--shard-id "$(jq -r .shardId batch.json)" --shard-iterator-type AT_SEQUENCE_NUMBER '
                     '--sequence-number "$(jq -r .startSequenceNumber batch.json)" --query ShardIterator --output text)',
-                    f'{records} --limit "$(jq -r .batchSize batch.json)" > records.json',
+                    # The CLI prints times in ISO 8601 (v2's cli_timestamp_format), in the local
+                    # zone; Lambda delivers epoch seconds, which the audit events are dated by.
+                    f'TZ=UTC {records} --limit "$(jq -r .batchSize batch.json)" > records.json',
                     'jq --arg arn "$(jq -r .streamArn batch.json)" '
-                    "'{Records: [.Records[] | . + {eventSourceARN: $arn}]}' records.json > event.json",
+                    f"'{{Records: [.Records[] | . + {{eventSourceARN: $arn}} | {_EPOCH_SECONDS}]}}' "
+                    "records.json > event.json",
                     f'{invoke} && cat response.json   # {{"batchItemFailures": []}}: every record written',
                     f"{delete} --receipt-handle \"$(jq -r '.Messages[0].ReceiptHandle' message.json)\"",
                 ]

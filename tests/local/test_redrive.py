@@ -11,12 +11,15 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from analytics import events
 from components.procedures import redrive
 from tests.conftest import SAMPLE_CATALOG
+from tests.fixtures import stream
 from tests.local.test_local_stack import aws, handlers, put_items, s3_dispatcher, stack, stream_poller  # noqa: F401
 
 pytestmark = pytest.mark.skipif(shutil.which("jq") is None or shutil.which("bash") is None,
@@ -87,9 +90,20 @@ def test_the_redrive_of_a_stream_function_replays_the_failed_batch_read_back_fro
     records = invocation["payload"]["Records"]
     assert invocation["function"] == stack.program.outputs["functions"]["streamer"]
     assert invocation["type"] == "RequestResponse"  # as the event source mapping invokes it
-    # The batch that failed, not more (the on-failure record's batchSize) nor other records.
-    assert [(r["dynamodb"]["SequenceNumber"], r["dynamodb"]["Keys"], r["eventSourceARN"]) for r in records] == \
-        [(r["dynamodb"]["SequenceNumber"], r["dynamodb"]["Keys"], r["eventSourceARN"]) for r in poisoned]
+    # The batch that failed, not more (the on-failure record's batchSize) nor other records,
+    # exactly as Lambda delivered it: times as epoch seconds, not the CLI's ISO 8601 text
+    # (the audit events are dated and partitioned by them).
+    assert records == poisoned
+    assert all(isinstance(r["dynamodb"]["ApproximateCreationDateTime"], (int, float)) for r in records)
+    ingested = datetime(2026, 1, 1, tzinfo=UTC)  # a day other than the records'
+    for replayed, delivered in zip(records, poisoned, strict=True):
+        # An account's sign-up at the times the replay and the first delivery carry.
+        signup = stream.record("INSERT", "u1", new=stream.profile("u1"))
+        dated = [{**signup, "dynamodb": {**signup["dynamodb"], "ApproximateCreationDateTime":
+                                         r["dynamodb"]["ApproximateCreationDateTime"]}} for r in (replayed, delivered)]
+        replayed_events, delivered_events = (events.derive(r, ingested) for r in dated)
+        assert replayed_events == delivered_events != []
+        assert {events.event_date(e) for e in replayed_events} != {"2026-01-01"}
     assert queue_is_empty(stack, "streamer")
     handlers.stream_batches.clear()
     assert stack.functions.invoke("streamer", invocation["payload"]) == {"batchItemFailures": []}
