@@ -19,26 +19,22 @@ from __future__ import annotations
 import io
 import struct
 import sys
-import threading
 
 from functions.process.providers import InputError
 
 MAX_PAGES = 100
-# Held while Pillow is hidden; tasks.py imports Pillow under it too, so that a photo job
-# in another thread (the local stack's) never sees Pillow missing.
-PILLOW_IMPORT = threading.Lock()
 
 
 def _pypdf():
-    with PILLOW_IMPORT:
-        if "pypdf" not in sys.modules and "PIL" not in sys.modules:
-            # A None entry makes `import PIL` raise ImportError, which pypdf handles as
-            # "Pillow not installed" (https://docs.python.org/3/reference/import.html#the-module-cache).
-            sys.modules["PIL"] = None  # type: ignore[assignment]
-            try:
-                import pypdf
-            finally:
-                del sys.modules["PIL"]
+    # One event at a time per execution environment: nothing imports Pillow meanwhile.
+    if "pypdf" not in sys.modules and "PIL" not in sys.modules:
+        # A None entry makes `import PIL` raise ImportError, which pypdf handles as
+        # "Pillow not installed" (https://docs.python.org/3/reference/import.html#the-module-cache).
+        sys.modules["PIL"] = None  # type: ignore[assignment]
+        try:
+            import pypdf
+        finally:
+            del sys.modules["PIL"]
     import pypdf
 
     return pypdf

@@ -86,8 +86,7 @@ def lab_task(body: bytes, content_type: str) -> Task[LabAnalysisDraft]:
         pdfs.reader(body)
         block = {"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body}}}
     else:
-        with pdfs.PILLOW_IMPORT:  # Pillow: loaded by photo jobs only, never at cold start
-            from functions.process import images
+        from functions.process import images  # Pillow: loaded by photo jobs only, never at cold start
 
         started = time.monotonic()
         image = images.prepare(body, fmt)

@@ -55,6 +55,12 @@ class FunctionsPlugin(StandIn):
         # which keeps the credentials it resolved first (an earlier stack's, or a test's):
         # it gets this environment's. Not a new session: tests and stand-ins hook this one.
         boto3._get_default_session()._session.set_credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+        # The environments share third-party modules, and the process function hides
+        # Pillow from sys.modules while it first imports pypdf (a cold-start saving that
+        # holds for one event at a time per process): both are loaded here, before any
+        # function runs in a thread, so no photo job sees Pillow hidden by a PDF job.
+        importlib.import_module("pypdf")
+        importlib.import_module("PIL.Image")
         program, telemetry = self._moto.program, self._metrics.telemetry
         bedrock = {fn.name for fn in context.catalog if fn.access.bedrock}
         faults, region = self._faults.faults, self._moto.region
