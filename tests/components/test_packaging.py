@@ -209,9 +209,11 @@ def test_every_function_archive_holds_what_its_code_imports_and_not_the_catalog(
 # -- only the product: every archived file is something a function runs ----------------
 # Derived from the import graph, not from a list of what to keep out: an archive may hold
 # a module only if some catalog function's handler reaches it by imports (lazy ones and
-# `lazy.preload` names included), and a data file only if a reached module names it or
-# its folder. What only the local stack, the tests or a CLI use (the offline analyser,
-# the DuckDB runner, named queries) is thus refused wherever it is put.
+# `lazy.preload` names included; not an import under an `if` on the environment, which a
+# deployed function never takes: that is how the offline analyser once rode along), and a
+# data file only if a reached module names it, or names its folder and its stem (prompts/
+# read as f"{name}.{version}.md"). What only the local stack, the tests or a CLI use (the
+# offline analyser, the DuckDB runner, named queries) is thus refused wherever it is put.
 
 def _module_path(root: Path, name: str):
     base = root.joinpath(*name.split("."))
@@ -219,6 +221,31 @@ def _module_path(root: Path, name: str):
         if path.is_file():
             return path
     return None
+
+
+_ENVIRONMENT = {"environ", "getenv", "settings"}
+
+
+def _on_the_environment(test) -> bool:
+    import ast
+
+    return any(isinstance(n, ast.Name) and n.id in _ENVIRONMENT or isinstance(n, ast.Attribute) and n.attr in
+               _ENVIRONMENT for n in ast.walk(test))
+
+
+def _nodes(tree, skip_environment_branches: bool = True):
+    """The nodes of `tree`, but those under an `if` on the environment (os.environ, getenv,
+    settings) when `skip_environment_branches`; else (node, under such an if)."""
+    import ast
+
+    todo = [(tree, False)]
+    while todo:
+        node, conditional = todo.pop()
+        if conditional and skip_environment_branches:
+            continue
+        yield node if skip_environment_branches else (node, conditional)
+        inside = conditional or isinstance(node, ast.If | ast.IfExp) and _on_the_environment(node.test)
+        todo += [(child, inside) for child in ast.iter_child_nodes(node)]
 
 
 def _reached(root: Path, entries) -> tuple[set[Path], set[str]]:
@@ -235,7 +262,7 @@ def _reached(root: Path, entries) -> tuple[set[Path], set[str]]:
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run first
         package = name if path.name == "__init__.py" else ".".join(parts[:-1])
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _nodes(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
@@ -259,7 +286,7 @@ def _strays(root: Path, catalog) -> dict[str, list[str]]:
     for fn in catalog:
         files = packaging.function_files(fn.name, root, bundles=fn.bundles)
         stray = [k for k, p in files.items() if (p not in product if k.endswith(".py") else
-                 not {p.name, *p.relative_to(root).parent.parts} & strings)]
+                 not (p.name in strings or p.parent.name in strings and p.name.split(".")[0] in strings))]
         own, _ = _reached(root, [fn.handler.rpartition(".")[0]])
         stray += [f"missing {p.relative_to(root)}" for p in own if p.relative_to(root).as_posix() not in files]
         if stray:
@@ -279,11 +306,17 @@ def test_a_module_or_data_file_no_function_reaches_is_found(tmp_path):
     tree = {
         "functions/__init__.py": "",
         "functions/common/__init__.py": "",
-        "functions/common/shared.py": "NAME = 'table.json'\n",
+        "functions/common/shared.py": "NAME = 'table.json'\nPROMPTS, LAB = 'prompts', 'lab'\n",
         "functions/common/table.json": "{}",
         "functions/alpha/__init__.py": "",
-        "functions/alpha/handler.py": "from functions.common import shared\nfrom lake import writer\n"
-                                      "from tools import helper\n",
+        "functions/alpha/handler.py": "import os\nfrom functions.common import shared\nfrom lake import writer\n"
+                                      "from tools import helper\n"
+                                      "if os.environ.get('AI_PROVIDER') == 'offline':\n"
+                                      "    from functions.alpha import offline\n",
+        "functions/alpha/offline.py": "",
+        "functions/alpha/prompts/lab.v1.md": "read as prompts/{name}.v1.md",
+        "functions/alpha/prompts/table.v1.json": "a data file copied beside the prompts",
+        "functions/common/catalogue.json": "{}",
         "functions/alpha/prompts/one.md": "read by nobody",
         "functions/alpha/standin.py": "from functions.alpha import catalogue_reader\n",
         "functions/alpha/catalogue_reader.py": "PATH = 'catalogue.json'\n",
@@ -297,6 +330,26 @@ def test_a_module_or_data_file_no_function_reaches_is_found(tmp_path):
         (tmp_path / path).write_text(text)
     strays = _strays(tmp_path, (Function("alpha", "", bundles=("lake",)),))
     assert strays == {"alpha": ["functions/alpha/catalogue.json", "functions/alpha/catalogue_reader.py",
-                                "functions/alpha/prompts/one.md", "functions/alpha/standin.py",
+                                "functions/alpha/offline.py", "functions/alpha/prompts/one.md",
+                                "functions/alpha/prompts/table.v1.json", "functions/alpha/standin.py",
+                                "functions/common/catalogue.json",
                                 "lake/queries/one.sql", "lake/runner.py",
                                 "missing tools/__init__.py", "missing tools/helper.py"]}
+
+
+def test_no_product_module_imports_on_a_condition_of_the_environment():
+    """What a deployed function runs does not depend on a variable: a stand-in imported
+    under `if os.environ...` rode in the process archive once, out of the import graph's
+    sight. The product's environment-conditional imports (there are none) would be here."""
+    import ast
+
+    found = []
+    for path in [p for package in ("functions", "analytics") for p in packaging.ROOT.joinpath(package).rglob("*.py")]:
+        for node, conditional in _nodes(ast.parse(path.read_text()), skip_environment_branches=False):
+            if conditional and isinstance(node, ast.Import | ast.ImportFrom):
+                found.append(f"{path.relative_to(packaging.ROOT)}:{node.lineno}")
+    assert found == []
+    sample = "import os\nif os.environ.get('X'):\n    import json\nif True:\n    import re\n"
+    flagged = [n for n, c in _nodes(ast.parse(sample), skip_environment_branches=False)
+               if c and isinstance(n, ast.Import)]
+    assert [a.name for n in flagged for a in n.names] == ["json"]
