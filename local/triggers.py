@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 import urllib.parse
 import uuid
@@ -38,6 +39,8 @@ from local.runtime import LocalLambda, acting_as
 
 # Lambda's asynchronous invocation without a FunctionEventInvokeConfig: the first try and two retries.
 DEFAULT_ASYNC_RETRIES = 2
+# The account's canonical principal in S3's events (the value AWS puts there is opaque).
+LOCAL_PRINCIPAL = "A1LOCALSTACKEXAMPLE"
 
 # What a failure sender is given: the message body and its SQS message attributes.
 SendFailure = Callable[[dict, Mapping[str, dict]], None]
@@ -191,6 +194,8 @@ class S3Dispatcher(_Poller):
         self._region, self._send_failure = region, send_failure
         self.attempts = 1 + retries
         self._seen: set[tuple[str, str]] = set()
+        # The program names no notification configuration: AWS's provider generates one.
+        self.configuration_id = f"tf-s3-lambda-{function}"
 
     def poll_once(self) -> int:
         """Delivers every object not delivered before; returns how many were delivered."""
@@ -209,22 +214,38 @@ class S3Dispatcher(_Poller):
         return len(objects)
 
     def _event(self, obj: dict) -> dict:
+        """The notification S3 sends for a POST upload, with every key of AWS's event
+        structure (no versionId: the bucket is not versioned). The sequencer is hex, one
+        length for every event, so comparing two as strings orders them as S3's do.
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html"""
+        modified = obj["LastModified"].astimezone(UTC)
         return {
             "Records": [
                 {
                     "eventVersion": "2.1",
                     "eventSource": "aws:s3",
                     "awsRegion": self._region,
-                    "eventTime": obj["LastModified"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                    "eventTime": modified.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                     "eventName": "ObjectCreated:Post",
+                    "userIdentity": {"principalId": LOCAL_PRINCIPAL},
+                    "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                    "responseElements": {
+                        "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+                        "x-amz-id-2": base64.b64encode(os.urandom(48)).decode(),
+                    },
                     "s3": {
                         "s3SchemaVersion": "1.0",
-                        "bucket": {"name": self._bucket, "arn": f"arn:aws:s3:::{self._bucket}"},
+                        "configurationId": self.configuration_id,
+                        "bucket": {
+                            "name": self._bucket,
+                            "ownerIdentity": {"principalId": LOCAL_PRINCIPAL},
+                            "arn": f"arn:aws:s3:::{self._bucket}",
+                        },
                         "object": {
                             "key": urllib.parse.quote_plus(obj["Key"], safe="/"),
                             "size": obj["Size"],
                             "eTag": obj["ETag"].strip('"'),
-                            "sequencer": f"{obj['LastModified'].timestamp():.6f}",
+                            "sequencer": f"{int(modified.timestamp() * 1_000_000):016X}",
                         },
                     },
                 }

@@ -79,10 +79,15 @@ def test_the_s3_dispatchers_notification_has_the_shape_of_a_real_one():
     event = dispatcher._event({"Key": "incoming/a b+c", "ETag": '"d41d8cd98f00b204e9800998ecf8427e"', "Size": 3,
                                "LastModified": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)})
     real = real_json("aws-lambda-go/s3-event.json")
-    # Fields a consumer reads are there with AWS's types; the rest (userIdentity,
-    # requestParameters, ...) the local stand-in does not know and no function reads.
-    differences = shape_differences(event, real)
-    assert [d for d in differences if "missing here" not in d] == []
+    # Every key of AWS's, with its types; only versionId is absent (the bucket is not versioned).
+    assert shape_differences(event, real) == ["$.Records[0].s3.object.versionId: missing here"]
+    record = event["Records"][0]
+    assert record["eventTime"] == "2024-01-02T03:04:05.000Z"  # milliseconds, as S3 and the sample write it
+    sequencer = record["s3"]["object"]["sequencer"]
+    assert int(sequencer, 16) and sequencer == sequencer.upper()
+    later = dispatcher._event({"Key": "incoming/b", "ETag": '"e"', "Size": 1,
+                               "LastModified": datetime(2024, 1, 2, 3, 4, 6, tzinfo=timezone.utc)})
+    assert later["Records"][0]["s3"]["object"]["sequencer"] > sequencer  # S3's order, compared as strings
     # S3 URL-encodes keys with + for spaces, as the sample's "Happy%20Face.jpg" is encoded.
     assert event["Records"][0]["s3"]["object"]["key"] == "incoming/a+b%2Bc"
 
