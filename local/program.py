@@ -8,9 +8,13 @@ check and run is what `pulumi up` deploys.
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -118,7 +122,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"no mock for the invoke {args.token}")
 
     def of_type(self, type_: str) -> list[Recorded]:
-        return [r for r in self.resources if r.type == type_]
+        """Every resource of `type_`. None of a type that does not exist is an error, not
+        an empty list: a misspelt or renamed type token would make every check looping
+        over it pass on nothing."""
+        found = [r for r in self.resources if r.type == type_]
+        if not found and type_ not in known_resource_types():
+            raise ValueError(f"{type_!r} is not a resource type of pulumi-aws or of the program")
+        return found
 
     def outputs_of_component(self, type_: str, name: str) -> dict:
         """The outputs component `name` of `type_` registered (register_outputs)."""
@@ -230,3 +240,18 @@ def run_program(
 
     program()
     return ProgramRun(settings, outputs, mocks)
+
+
+@functools.cache
+def known_resource_types() -> frozenset[str]:
+    """pulumi-aws's resource type tokens (the registry its package registers, read from
+    its source rather than imported module by module), the providers', and the program's
+    own component types (`serenya:<layer>:<Component>` in components/)."""
+    import pulumi_aws
+
+    source = Path(pulumi_aws.__file__).read_text()
+    registry = json.loads(source.split('resource_modules="""', 1)[1].split('"""', 1)[0])
+    tokens = {token for module in registry for token in module["classes"]}
+    program = "\n".join(p.read_text() for p in (ROOT / "components").glob("*.py"))
+    tokens |= set(re.findall(r"[\"'](serenya:[a-z_]+:[A-Za-z]+)[\"']", program))
+    return frozenset(tokens | {"pulumi:providers:aws"})

@@ -4,6 +4,8 @@ way would deploy the emulator's code paths, or break `pulumi up` where they cann
 
 import ast
 
+import pytest
+
 from components.config import ROOT
 
 
@@ -29,3 +31,15 @@ def test_the_scan_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def main():\n    from local.program import stack_config\n    import local.server\n")
     assert {"local.program", "local.server"} <= imported_modules(module)
+
+
+def test_a_loop_over_a_resource_type_that_does_not_exist_fails_rather_than_passing_on_nothing(dev_run):
+    """A misspelt or renamed type token (pulumi-aws renames some between majors) would make
+    every `for r in mocks.of_type(...)` check pass vacuously; real types with no resource
+    in this stack stay an empty list (the checks that dev has none)."""
+    assert dev_run.mocks.of_type("aws:s3/bucket:Bucket")
+    assert dev_run.mocks.of_type("serenya:storage:SecureBucket")
+    assert dev_run.mocks.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig") == []
+    for wrong in ("aws:s3/bucketv2:BucketV2", "aws:s3/Bucket:Bucket", "serenya:storage:Bucket"):
+        with pytest.raises(ValueError, match="not a resource type"):
+            dev_run.mocks.of_type(wrong)
