@@ -36,7 +36,8 @@ def extraction() -> list[str]:
              "the held-out set, never tuned on. \"Before\" is the rules before issue 26 (text read without "
              "its positions), measured once its table and two-column layouts were added. A value is wrong "
              "when the analyser gave a number other than the printed one (a bound such as `<0.5` read as "
-             "exact included), missing when it gave none; a false positive is a value under a test the report does not have. Score: right "
+             "exact included), missing when it gave none; a false positive is a value under a test the "
+             "report does not have. Score: right "
              "values minus wrong values and false positives, over expected.", "",
              "| set | rules | expected | values right | values wrong | values missing | flags right | "
              "flags wrong | units right | false positives | score |",
