@@ -12,6 +12,7 @@ from pypdf import PdfReader
 
 from bench.identity import call
 from local.offline import labs
+from local.offline.provider import pdf_text
 from tests.fixtures.lab_reports import SAMPLES, SETS, accuracy
 
 UPLOADS = 20
@@ -56,7 +57,7 @@ def set_accuracy(samples) -> dict:
     """accuracy() summed over the reports of one set, read from their PDFs like a job does."""
     total: dict = {}
     for sample in samples:
-        text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(sample.pdf())).pages)
+        text = pdf_text(PdfReader(io.BytesIO(sample.pdf())))
         for key, value in accuracy(labs.extract(text), sample.truth).items():
             total[key] = total.get(key, 0) + value
     return total
