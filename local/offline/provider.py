@@ -1,7 +1,7 @@
 """The offline analyser: Converse-shaped tool replies built without a model.
 
-Lab reports: text extracted from the PDF (pypdf), lab values found by the catalogue of
-labs.py. PDFs follow the Bedrock path's rules (pdfs.py: `unreadable_document` when
+Lab reports: text extracted from the PDF as laid out (pypdf's layout mode, pdf_text),
+lab values found by the catalogue of labs.py. PDFs follow the Bedrock path's rules (pdfs.py: `unreadable_document` when
 unparsable or encrypted, `document_too_long` over 100 pages). Chat answers and doctor
 reports: built from the results the app sent. Images cannot be read here (no OCR): a
 photo, once prepared like for Bedrock (images.py), ends as `unsupported_document`.
