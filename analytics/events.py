@@ -132,6 +132,9 @@ def _usage(item: dict) -> Iterator[tuple[str, str, dict]]:
         "latency_ms": item.get("latency_ms"),
         "input_tokens": item.get("input_tokens"),
         "output_tokens": item.get("output_tokens"),
+        "input_type": item.get("input_type"),
+        "page_count": item.get("page_count"),
+        "observation_count": item.get("observation_count"),
     }
     yield "document_processed", "", fields
     if item.get("job_kind") in usage.PREMIUM_KINDS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2  # 2: product usage, subscription prices
+SCHEMA_VERSION = 3  # 2: product usage, subscription prices; 3: input_type, page_count, observation_count
 PARTITION = "event_date"  # yyyy-MM-dd, a Hive partition: audit/event_date=2026-11-27/
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
@@ -38,7 +38,8 @@ EVENT_TYPES: dict[str, tuple[int, int, str]] = {
         6003,
         99,
         "A job finished (API Activity): job_kind lab_report, chat or doctor_report, "
-        "outcome completed or failed, error_code, model_id, latency and tokens.",
+        "outcome completed or failed, error_code, model_id, latency and tokens; for a lab report "
+        "input_type, page_count and observation_count (0: completed with nothing recognised).",
     ),
     "premium_feature_used": (6003, 99, "A premium feature was used (job_kind doctor_report), whatever its outcome."),
 }
@@ -85,6 +86,20 @@ COLUMNS: list[tuple[pa.Field, str]] = [
     (pa.field("latency_ms", pa.int64()), "Time spent in model calls, milliseconds."),
     (pa.field("input_tokens", pa.int64()), "Model input tokens of the job."),
     (pa.field("output_tokens", pa.int64()), "Model output tokens of the job."),
+    (
+        pa.field("input_type", pa.string()),
+        "pdf or image: the file of a lab_report job (null for chat and doctor_report). Since schema 3.",
+    ),
+    (
+        pa.field("page_count", pa.int32()),
+        "Pages of a lab report's file once it opened (an image is 1); null when it was refused unopened. "
+        "Since schema 3.",
+    ),
+    (
+        pa.field("observation_count", pa.int32()),
+        "Lab values recognised in a completed lab report: 0 means it completed with nothing recognised; "
+        "null when the job failed or is not a lab report. Since schema 3.",
+    ),
     (pa.field("source", pa.string(), nullable=False), "Where the event was derived from: dynamodb_stream."),
     (pa.field("stream_sequence", pa.string(), nullable=False), "Sequence number of the stream record."),
     (pa.field("schema_version", pa.int32(), nullable=False), "Version of this schema."),

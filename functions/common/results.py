@@ -50,6 +50,9 @@ class LabAnalysisDraft(_Model):
 
 
 class AnalysisResult(LabAnalysisDraft):
+    # Stamped by the server: 0 says the document was read and nothing in it was recognised
+    # (the job still completes), so the app can tell its user without inferring it.
+    observation_count: int = Field(ge=0, le=200)
     model: str = Field(max_length=200)
     disclaimer: str = Field(max_length=1000)
     processed_at: str = Field(max_length=40)

@@ -4,8 +4,10 @@ The process function writes one item per finished job (one PutItem), and the tab
 stream turns it into the audit events `document_processed` and, for doctor reports,
 `premium_feature_used` (analytics/events.py): one path into the lake for account changes
 and product usage. A record carries the job's kind, outcome and error code, the model
-id, the model's latency and token counts, and when it finished: never a value, a name, a
-file or a question. It expires by the table's TTL once the stream has had it.
+id, the model's latency and token counts, when it finished, and of a lab report the kind
+of file (pdf or image), its page count and how many values were recognised (0: the job
+completed with nothing recognised): never a value, a name, a file or a question. It
+expires by the table's TTL once the stream has had it.
 
 The process role may write only these attributes of items under `USAGE#` (components/iam.py).
 Standard library only at import: the Pulumi program reads the constants.
@@ -31,6 +33,9 @@ ATTRIBUTES = (
     "latency_ms",
     "input_tokens",
     "output_tokens",
+    "input_type",
+    "page_count",
+    "observation_count",
     "finished_at",
     "ttl",
 )
@@ -50,12 +55,38 @@ class ModelUse:
     output_tokens: int = 0
 
 
+@dataclass
+class Document:
+    """What a lab-report job read: `input_type` pdf or image (by the type the upload
+    declared), `page_count` once the file opened (an image is one page), and
+    `observation_count` when it completed. None when unknown, and for chats and reports."""
+
+    input_type: str | None = None
+    page_count: int | None = None
+    observation_count: int | None = None
+
+
+def input_type(content_type: str) -> str | None:
+    """pdf or image for the content types an upload ticket allows; None for any other."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    return "pdf" if kind == "application/pdf" else "image" if kind in ("image/jpeg", "image/png") else None
+
+
 def key(user_id: str, job_id: str) -> dict[str, str]:
     return {"PK": f"{KEY_PREFIX}{user_id}", "SK": f"JOB#{job_id}"}
 
 
-def record(user_id: str, job_id: str, job_kind: str, outcome: dict, use: ModelUse, now: float | None = None) -> dict:
-    """The item of a finished job (`outcome` as written to outgoing/: its status and error code only)."""
+def record(
+    user_id: str,
+    job_id: str,
+    job_kind: str,
+    outcome: dict,
+    use: ModelUse,
+    document: Document | None = None,
+    now: float | None = None,
+) -> dict:
+    """The item of a finished job (`outcome` as written to outgoing/: its status and error
+    code only; `document`: counts, never content)."""
     now = time.time() if now is None else now
     item = {
         **key(user_id, job_id),
@@ -69,6 +100,9 @@ def record(user_id: str, job_id: str, job_kind: str, outcome: dict, use: ModelUs
     }
     if use.model_id:
         item["model_id"] = use.model_id
+    for name, value in vars(document or Document()).items():
+        if value is not None:
+            item[name] = value
     if outcome["status"] == "failed":
         item["error_code"] = outcome["error"]["code"]
     return item

@@ -7,7 +7,9 @@ Only S3 failures propagate, so Lambda retries the event and finally parks it in 
 dead-letter queue. A retried delivery finds the outcome written and does nothing.
 
 AWS calls per job: HEAD outgoing + PUT claim + GET incoming + the model + the account
-check + the usage record (one PutItem, common/usage.py) + PUT outgoing + DELETE incoming.
+check + the usage record (one PutItem, common/usage.py: with a lab report's file type,
+pages and count of values found, so a document read with nothing recognised is counted)
++ PUT outgoing + DELETE incoming.
 Every model call is bounded by the time left before the function's timeout and before
 the job's own processing timeout, so an outcome is always written. The account check
 (common/accounts.py) comes right before the usage record and the outcome: a job whose
@@ -124,9 +126,17 @@ def call_model(task: Task, deadline: float) -> dict:
         clock.sleep(delay)
 
 
-def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: usage.ModelUse) -> dict:
+def run(
+    job: jobs.JobId,
+    body: bytes,
+    content_type: str,
+    deadline: float,
+    use: usage.ModelUse,
+    document: usage.Document | None = None,
+) -> dict:
     """The job's outcome (completed or failed); raises only for bugs. `use` receives what
-    the model calls cost."""
+    the model calls cost, `document` a lab report's pages and count of values found."""
+    document = document or usage.Document()
     from pydantic import ValidationError
 
     from functions.process.tasks import chat_task, lab_task, report_task
@@ -138,6 +148,7 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: u
             "report": lambda: report_task(body),
         }
         task = tasks[job.kind]()
+        document.page_count = task.pages
         started = time.monotonic()
         use.model_id = provider().model_id
         try:
@@ -150,7 +161,10 @@ def run(job: jobs.JobId, body: bytes, content_type: str, deadline: float, use: u
         count("InputTokens", use.input_tokens)
         count("OutputTokens", use.output_tokens)
         draft = task.draft.model_validate_json(json.dumps(tool_input(reply, task.tool_name)))
-        return jobs.completed(job, task.key, task.finish(draft, use.model_id))
+        value = task.finish(draft, use.model_id)
+        if job.kind == "result":
+            document.observation_count = value["observation_count"]  # 0: completed, nothing recognised
+        return jobs.completed(job, task.key, value)
     except InputError as e:
         count("DocumentsRefused", kind=job.kind, reason=e.reason)
         logger.info("job input refused", extra={"job_kind": job.kind, "error_code": e.code, "reason": e.reason})
@@ -208,15 +222,16 @@ def process(key: str, deadline: float, owner: str) -> None:
     timeout_at = obj["LastModified"].timestamp() + jobs.PROCESSING_TIMEOUT_SECONDS - OUTCOME_MARGIN_S
     deadline = min(deadline, clock.monotonic() + (timeout_at - clock.wall()))
     use = usage.ModelUse()
+    document = usage.Document(input_type=usage.input_type(obj["ContentType"])) if job.kind == "result" else None
     if deadline <= clock.monotonic():
         outcome = jobs.failed(job, "processing_timeout")  # what the job already reads
     else:
-        outcome = run(job, obj["Body"].read(), obj["ContentType"], deadline, use)
+        outcome = run(job, obj["Body"].read(), obj["ContentType"], deadline, use, document)
     if _account_gone(job, s3, bucket):  # deleted during the analysis: its outcome is not written
         return
     # Before the outcome: a failure here is retried with the job (Lambda's retry keeps the
     # claim), while after it a retry would find the outcome and the record would be lost.
-    usage.write(usage.record(job.user_id, job.value, job.kind, outcome, use))
+    usage.write(usage.record(job.user_id, job.value, job.kind, outcome, use, document))
     if not jobs.write_outcome(job, outcome):
         count("DuplicateDeliveries", kind=job.kind)  # a terminal state is never replaced
     s3.delete_object(Bucket=bucket, Key=job.incoming)

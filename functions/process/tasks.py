@@ -58,6 +58,7 @@ class Task(Generic[Draft]):
     messages: list[dict]
     finish: Callable[[Draft, str], dict]  # (validated draft, model id) -> stored value
     key: str  # "result" or "response" in the outcome
+    pages: int | None = None  # a lab report's pages (an image is one); None for other tasks
 
     @property
     def tool(self) -> dict:
@@ -83,7 +84,7 @@ def lab_task(body: bytes, content_type: str) -> Task[LabAnalysisDraft]:
     if fmt == "pdf":
         if len(body) > MAX_PDF_BYTES:  # the upload ticket refuses it; a file that got here anyway
             raise InputError("document_too_large", reason="pdf_too_large")
-        pdfs.reader(body)
+        pages = len(pdfs.reader(body).pages)
         block = {"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body}}}
     else:
         from functions.process import images  # Pillow: loaded by photo jobs only, never at cold start
@@ -92,10 +93,19 @@ def lab_task(body: bytes, content_type: str) -> Task[LabAnalysisDraft]:
         image = images.prepare(body, fmt)
         count("ImagePreparation", (time.monotonic() - started) * 1000, MetricUnit.Milliseconds)
         block = {"image": {"format": image.format, "source": {"bytes": image.data}}}
+        pages = 1
 
     def finish(draft: LabAnalysisDraft, model_id: str) -> dict:
         draft = flags.checked(draft)  # numeric flags follow from value and range, whatever the model said
-        return dump(AnalysisResult(**draft.model_dump(), model=model_id, disclaimer=DISCLAIMER, processed_at=now_iso()))
+        return dump(
+            AnalysisResult(
+                **draft.model_dump(),
+                observation_count=len(draft.observations),
+                model=model_id,
+                disclaimer=DISCLAIMER,
+                processed_at=now_iso(),
+            )
+        )
 
     return Task(
         "lab_analysis",
@@ -104,6 +114,7 @@ def lab_task(body: bytes, content_type: str) -> Task[LabAnalysisDraft]:
         [{"role": "user", "content": [block, {"text": "Read this laboratory report."}]}],
         finish,
         "result",
+        pages,
     )
 
 

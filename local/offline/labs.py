@@ -277,12 +277,31 @@ def _uses_decimal_commas(text: str) -> bool:
     )
 
 
+# Cells of a laid-out line are apart by at least this many spaces (provider.pdf_text).
+_CELL_GAP = re.compile(r" {3,}")
+
+
+def side_by_side(line: str, decimal_comma: bool | None = None) -> list[str]:
+    """A laid-out line cut into the results it holds side by side (a page printed in two
+    columns): cut before every cell, after a gap, that starts a result of its own. A
+    cell whose first word has a slash is a unit ("mg/dL", "K/uL": Magnesium's and
+    Potassium's abbreviations, then a range that reads as a value), never a test name."""
+    cuts = [0]
+    for gap in _CELL_GAP.finditer(line):
+        cell = line[gap.end() :]
+        if "/" not in cell.split(maxsplit=1)[0] and read_line(cell, decimal_comma) is not None:
+            cuts.append(gap.end())
+    return [line[start:end] for start, end in zip(cuts, [*cuts[1:], len(line)], strict=True)]
+
+
 def extract(text: str) -> list[dict]:
-    """Every recognised result of a report, once per test (the first one printed)."""
+    """Every recognised result of a report, once per test (the first one printed); a
+    line holding results side by side gives each of them."""
     decimal_comma = _uses_decimal_commas(text)
     found: dict[str, dict] = {}
     for line in text.splitlines():
-        observation = read_line(line, decimal_comma)
-        if observation and observation["loinc"] not in found:
-            found[observation["loinc"]] = observation
+        for piece in side_by_side(line, decimal_comma):
+            observation = read_line(piece, decimal_comma)
+            if observation and observation["loinc"] not in found:
+                found[observation["loinc"]] = observation
     return list(found.values())

@@ -1,7 +1,7 @@
 """The offline analyser: Converse-shaped tool replies built without a model.
 
-Lab reports: text extracted from the PDF (pypdf), lab values found by the catalogue of
-labs.py. PDFs follow the Bedrock path's rules (pdfs.py: `unreadable_document` when
+Lab reports: text extracted from the PDF as laid out (pypdf's layout mode, pdf_text),
+lab values found by the catalogue of labs.py. PDFs follow the Bedrock path's rules (pdfs.py: `unreadable_document` when
 unparsable or encrypted, `document_too_long` over 100 pages). Chat answers and doctor
 reports: built from the results the app sent. Images cannot be read here (no OCR): a
 photo, once prepared like for Bedrock (images.py), ends as `unsupported_document`.
@@ -90,7 +90,7 @@ class OfflineProvider:
             raise InputError("unsupported_document", reason="no_pdf")
         reader = pdfs.reader(document["source"]["bytes"])
         try:
-            text = "\n".join(page.extract_text() or "" for page in reader.pages)
+            text = pdf_text(reader)
         except pdfs.parse_errors():
             raise InputError("unreadable_document", reason="pdf_unparsable") from None
         if not text.strip():
@@ -129,6 +129,22 @@ class OfflineProvider:
     def _doctor_report(self, messages: list[dict]) -> dict:
         request = json.loads(_untag(RESULTS_TAG, messages))
         return doctor_report(request["results"])
+
+
+def pdf_text(reader) -> str:
+    """The text of every page as it is laid out (pypdf's layout mode): characters placed by
+    their position, so the cells of a table stay on their row and columns printed side by
+    side stay apart, in whatever order the file draws them (report engines often draw a
+    table column after column, and text read in the file's order then gives one cell per
+    line). A page the layout mode cannot read, or finds empty, is read in the file's order."""
+    pages = []
+    for page in reader.pages:
+        try:
+            text = page.extract_text(extraction_mode="layout")
+        except pdfs.parse_errors():
+            text = ""
+        pages.append(text if text.strip() else page.extract_text() or "")
+    return "\n".join(pages)
 
 
 def _summary(observations: list[dict]) -> str:

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from analytics.events import derive
+from analytics.schema import SCHEMA_VERSION
 from tests.fixtures.stream import profile, record, usage, usage_record
 
 U = "11111111-1111-1111-1111-111111111111"
@@ -113,6 +114,21 @@ def test_a_finished_job_is_a_document_processed_event_without_its_content():
     assert (event["latency_ms"], event["input_tokens"], event["output_tokens"]) == (1234, 10, 0)
     assert (event["class_uid"], event["activity_id"]) == (6003, 99)
     assert event["auth_provider"] is None and event["new_plan"] is None
+
+
+@pytest.mark.parametrize("found", [16, 0])
+def test_a_lab_reports_event_says_its_file_type_pages_and_how_many_values_were_recognised(found):
+    """Issue 26: a document read with nothing recognised completes, and analysts can count it."""
+    item = usage(U, "lab_report", input_type="pdf", page_count=2, observation_count=found)
+    [event] = derive(usage_record(item, when="2026-03-02T10:00:00"))
+    assert (event["outcome"], event["input_type"], event["page_count"], event["observation_count"]) == (
+        "completed", "pdf", 2, found)
+    assert event["schema_version"] == SCHEMA_VERSION >= 3
+
+
+def test_a_chats_event_has_no_document_fields():
+    [event] = derive(usage_record(usage(U, "chat"), when="2026-03-02T10:00:00"))
+    assert (event["input_type"], event["page_count"], event["observation_count"]) == (None, None, None)
 
 
 def test_a_doctor_report_is_also_a_premium_feature_use():

@@ -118,8 +118,8 @@ def scenario() -> list[list[dict]]:
          record("INSERT", C, new=c, when="2026-03-03T10:00:00")],
         [record("MODIFY", A, old=a, new={**a, "session": {"id": "s1"}}, when="2026-03-03T08:00:00"),
          record("MODIFY", B, old=b, new={**b, "session": {"id": "s1"}, "device": android}, when="2026-03-03T09:00:00"),
-         usage_record(usage(A, "lab_report", input_tokens=1000, output_tokens=200, latency_ms=100, job="1"),
-                      when="2026-03-05T10:00:00"),
+         usage_record(usage(A, "lab_report", input_tokens=1000, output_tokens=200, latency_ms=100, job="1",
+                            input_type="pdf", page_count=2, observation_count=9), when="2026-03-05T10:00:00"),
          usage_record(usage(A, "lab_report", "failed", "unreadable_document", model_id=None, latency_ms=0,
                             input_tokens=0, output_tokens=0, job="2"), when="2026-03-05T11:00:00"),
          usage_record(usage(A, "chat", input_tokens=300, output_tokens=100, latency_ms=50, job="3"),
@@ -132,8 +132,8 @@ def scenario() -> list[list[dict]]:
                 when="2026-03-20T12:00:00"),
          usage_record(usage(B, "doctor_report", "failed", "model_unavailable", latency_ms=5000, input_tokens=0,
                             output_tokens=0, job="5"), when="2026-03-21T12:00:00"),
-         usage_record(usage(B, "lab_report", input_tokens=500, output_tokens=100, latency_ms=80, job="6"),
-                      when="2026-03-25T12:00:00")],
+         usage_record(usage(B, "lab_report", input_tokens=500, output_tokens=100, latency_ms=80, job="6",
+                            input_type="image", page_count=1, observation_count=0), when="2026-03-25T12:00:00")],
         [record("MODIFY", A, old=a_premium, new={**a_premium, "subscriptions": renewed}, when="2026-04-10T12:00:00"),
          record("MODIFY", A, old={**a_premium, "subscriptions": renewed}, new=a_expired, when="2026-04-15T12:00:00"),
          record("MODIFY", A, old=a_expired, new={**a_expired, "subscriptions": refunded,
@@ -208,10 +208,11 @@ def test_retention_and_timeline(dataset):
 
 
 def test_documents_processed_per_day_by_kind_with_failure_rate(dataset):
+    # 03-25: a lab report completed with nothing recognised; 04-07's record predates the count (null)
     assert run("documents_processed_daily", dataset) == [
-        ("2026-03-05", "chat", 1, 1, 0, 0.0), ("2026-03-05", "lab_report", 2, 1, 1, 50.0),
-        ("2026-03-12", "doctor_report", 1, 1, 0, 0.0), ("2026-03-21", "doctor_report", 1, 0, 1, 100.0),
-        ("2026-03-25", "lab_report", 1, 1, 0, 0.0), ("2026-04-07", "lab_report", 1, 1, 0, 0.0)]
+        ("2026-03-05", "chat", 1, 1, 0, 0.0, 0), ("2026-03-05", "lab_report", 2, 1, 1, 50.0, 0),
+        ("2026-03-12", "doctor_report", 1, 1, 0, 0.0, 0), ("2026-03-21", "doctor_report", 1, 0, 1, 100.0, 0),
+        ("2026-03-25", "lab_report", 1, 1, 0, 0.0, 1), ("2026-04-07", "lab_report", 1, 1, 0, 0.0, 0)]
 
 
 def test_premium_feature_usage_per_week(dataset):
@@ -312,8 +313,8 @@ def test_the_cache_folder_is_reused_and_cleaned(s3, tmp_path):
 
 
 def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_new_columns(s3, tmp_path):
-    """Schema 2 added columns: a day written before holds files without them. Compaction
-    and the local runner read them by name, the new columns null (as Athena does)."""
+    """Schemas 2 and 3 added columns: a day written before holds files without them.
+    Compaction and the local runner read them by name, the new columns null (as Athena does)."""
     import pyarrow as pa
 
     from analytics import writer
@@ -322,7 +323,8 @@ def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_n
     events = derive(record("INSERT", A, new=profile(A), when="2026-03-02T10:00:00"))
     v1 = pa.schema([f for f in SCHEMA if f.name not in ("store", "product_id", "price_milli", "currency", "job_kind",
                                                         "outcome", "error_code", "model_id", "latency_ms",
-                                                        "input_tokens", "output_tokens")])
+                                                        "input_tokens", "output_tokens", "input_type",
+                                                        "page_count", "observation_count")])
     old = pa.Table.from_pylist([{k: v for k, v in e.items() if k in v1.names} for e in events], schema=v1)
     s3.put_object(Bucket=BUCKET, Key="audit/event_date=2026-03-02/old-1-2.parquet",
                   Body=writer.parquet_bytes(old))

@@ -103,13 +103,18 @@ def test_a_lab_report_a_chat_answer_and_a_doctor_report_are_usage_events_without
     usage = [dict(zip(columns, row)) for row in events.fetchall()]
     assert {e["model_id"] for e in usage} == {"serenya-offline-1"}
     assert all(e["input_tokens"] > 0 and e["output_tokens"] > 0 and e["latency_ms"] >= 0 for e in usage)
+    documents = {e["job_kind"]: (e["input_type"], e["page_count"], e["observation_count"]) for e in usage}
+    assert documents == {"lab_report": ("pdf", 1, len(result["observations"])), "chat": (None, None, None),
+                         "doctor_report": (None, None, None)}
+    assert result["observation_count"] == len(result["observations"]) > 0
     text = repr(usage)
     for content in ["Potassium", "Hemoglobin", question, answer["response"]["message"][:40], ticket["job_id"]]:
         assert content not in text, content
     # A lab value is a short number: it may appear by chance inside an id or as a latency,
     # so it must not be any field's text (the counts are numbers by design).
     texts = {str(v) for e in usage for k, v in e.items()
-             if v is not None and k not in ("input_tokens", "output_tokens", "latency_ms")}
+             if v is not None and k not in ("input_tokens", "output_tokens", "latency_ms", "page_count",
+                                            "observation_count")}
     for value in (o["value_text"] for o in result["observations"]):
         assert value not in texts, value
 

@@ -8,15 +8,16 @@ from fpdf import FPDF
 from pypdf import PdfReader
 
 from local.offline import labs
-from local.offline.provider import OfflineProvider, doctor_report
+from local.offline.provider import OfflineProvider, doctor_report, pdf_text
 from functions.process.providers import InputError
 from functions.process.tasks import lab_task
-from tests.fixtures.lab_reports import (CENTRAL_EUROPE, DEVELOPMENT, FIRST, HELD_OUT, HOSPITAL, PORTAL_EXPORT,
-                                       REFERENCE_LAB, Truth, accuracy)
+from tests.fixtures.lab_reports import (CENTRAL_EUROPE, DEVELOPMENT, ENGINE_TABLE, FIRST, HELD_OUT, HOSPITAL,
+                                       PORTAL_EXPORT, REFERENCE_LAB, TWO_COLUMNS, UNEVEN_COLUMNS, Truth, accuracy)
 
 
 def text_of(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    """The text the offline analyser reads (as laid out on the page)."""
+    return pdf_text(PdfReader(io.BytesIO(pdf)))
 
 
 @pytest.mark.parametrize("sample", FIRST + DEVELOPMENT, ids=lambda s: s.name)
@@ -78,6 +79,45 @@ def analyse(body: bytes, content_type="application/pdf") -> dict:
     reply = OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool)
     assert reply["stopReason"] == "tool_use"
     return reply["output"]["message"]["content"][0]["toolUse"]["input"]
+
+
+@pytest.mark.parametrize("sample", [ENGINE_TABLE, TWO_COLUMNS, UNEVEN_COLUMNS], ids=lambda s: s.name)
+def test_reports_drawn_as_positioned_cells_are_read_through_the_analyser_with_every_value(sample):
+    """Issue 26: a table drawn cell by cell (column after column), a page of two columns
+    of results, two columns whose rows are not level. Read in the file's order, these
+    come apart (one cell per line, or two results on one line): fewer values, if any."""
+    in_file_order = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(sample.pdf())).pages)
+    assert len(labs.extract(in_file_order)) < len(sample.truth)  # the layout is what makes them readable
+    result = analyse(sample.pdf())
+    n = len(sample.truth)
+    assert result["document_type"] == "lab_report" and len(result["observations"]) == n
+    assert accuracy(result["observations"], sample.truth)["score"] == n
+    values = {o["loinc"]: (o["value"], o["unit"], o["flag"]) for o in result["observations"]}
+    assert {t.loinc: (t.value, t.unit, t.flag) for t in sample.truth} == values
+
+
+@pytest.mark.parametrize("line, pieces", [
+    ("Hemoglobin     14.1   g/dL   13.5-17.5      Sodium     141   mmol/L   136-145",
+     ["Hemoglobin     14.1   g/dL   13.5-17.5", "Sodium     141   mmol/L   136-145"]),
+    ("   Potassium   3.3 L   mmol/L   3.5-5.1   Chloride   100   mmol/L   98-107   TSH   2.1   mIU/L",
+     ["Potassium   3.3 L   mmol/L   3.5-5.1", "Chloride   100   mmol/L   98-107", "TSH   2.1   mIU/L"]),
+    # a unit cell followed by a range reads like "Mg 70" or "K 4.8": it is not a result of its own
+    ("Glucose   131   H   mg/dL   70 - 99", ["Glucose   131   H   mg/dL   70 - 99"]),
+    ("WBC   2.1 (L)   K/uL   4.8 - 10.8", ["WBC   2.1 (L)   K/uL   4.8 - 10.8"]),
+    ("Hemoglobin A1c   6.1   High   %   4.8-5.6", ["Hemoglobin A1c   6.1   High   %   4.8-5.6"]),
+    ("HAEMATOLOGY          CHEMISTRY", ["HAEMATOLOGY          CHEMISTRY"]),
+])
+def test_a_laid_out_line_is_cut_before_each_result_printed_beside_another(line, pieces):
+    cut = labs.side_by_side(line)
+    assert "".join(cut) == line
+    assert [piece.strip() for piece in cut if piece.strip()] == pieces
+
+
+def test_side_by_side_results_each_keep_their_own_flag_and_range():
+    line = "Platelets      148 L   10^3/uL   150-400      Glucose     88   mg/dL   70-99"
+    found = {o["loinc"]: o for o in labs.extract(line)}
+    assert (found["777-3"]["flag"], found["777-3"]["reference_range"]["text"]) == ("low", "150-400")
+    assert (found["2345-7"]["flag"], found["2345-7"]["reference_range"]["text"]) == ("normal", "70-99")
 
 
 def test_a_letter_is_another_document():

@@ -398,8 +398,43 @@ def test_a_finished_job_writes_its_usage_record_and_nothing_of_its_content(s3, m
     assert (item["job_kind"], item["outcome"], item["model_id"]) == ("lab_report", "completed", "stub-model")
     assert (item["input_tokens"], item["output_tokens"]) == (10, 5) and item["latency_ms"] >= 0
     assert "error_code" not in item and set(item) <= set(usage.ATTRIBUTES)
+    assert (item["input_type"], item["page_count"], item["observation_count"]) == ("pdf", 1, 1)  # VALID has one
     assert 0 < int(item["ttl"]) - time.time() <= usage.TTL_SECONDS  # expires by the table's TTL
     assert "Hemoglobin" not in repr(item) and "11.2" not in repr(item)
+    assert outcome(s3, job)[0]["result"]["observation_count"] == 1
+
+
+def test_a_document_with_nothing_recognised_completes_and_its_record_and_result_say_so(s3, monkeypatch):
+    """Issue 26: read, nothing recognised (the offline analyser on a two-page letter): the
+    job completes with a count of 0 the app and the analysts can both see."""
+    from fpdf import FPDF
+
+    from local.offline.provider import OfflineProvider
+
+    use(monkeypatch, OfflineProvider())
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=10)
+    for text in ("Dear patient, your appointment is on Monday.", "Please bring your insurance card."):
+        pdf.add_page()
+        pdf.cell(0, 6, text)
+    job = upload(s3, bytes(pdf.output()))
+    deliver(job)
+    result, meta = outcome(s3, job)
+    assert meta == {"status": "completed"} and result["result"]["observations"] == []
+    assert result["result"]["observation_count"] == 0 and result["result"]["document_type"] == "other"
+    (item,) = usage_items()
+    assert (item["outcome"], item["input_type"], item["page_count"], item["observation_count"]) == (
+        "completed", "pdf", 2, 0)
+
+
+@pytest.mark.parametrize("content_type, input_type", [("image/png", "image"), ("image/jpeg", "image"),
+                                                      ("application/pdf", "pdf")])
+def test_a_refused_file_records_its_declared_type_and_no_counts(s3, monkeypatch, content_type, input_type):
+    use(monkeypatch, StubModel(VALID))
+    deliver(upload(s3, b"neither a PDF nor an image", content_type=content_type))
+    (item,) = usage_items()
+    assert (item["outcome"], item["error_code"], item["input_type"]) == ("failed", "unsupported_document", input_type)
+    assert "page_count" not in item and "observation_count" not in item
 
 
 def test_a_failed_job_records_its_error_code_and_no_model_when_none_was_called(s3, monkeypatch):
@@ -421,6 +456,7 @@ def test_chat_and_report_jobs_are_recorded_by_kind(s3, monkeypatch, kind, job_ki
     deliver(job)
     (item,) = usage_items()
     assert (item["job_kind"], item["outcome"], item["error_code"]) == (job_kind, "failed", "model_unavailable")
+    assert not {"input_type", "page_count", "observation_count"} & set(item)  # no document of their own
 
 
 def test_a_retried_delivery_writes_no_second_record_and_a_deleted_account_none(s3, monkeypatch):

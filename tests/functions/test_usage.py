@@ -1,5 +1,7 @@
 """Usage records (functions/common/usage.py): what one finished job tells analytics."""
 
+import pytest
+
 from functions.common import usage
 
 USER, JOB = "11111111-1111-1111-1111-111111111111", "report_x_1700000000000_0123456789abcdef"
@@ -15,6 +17,23 @@ def test_a_failed_job_records_its_kind_outcome_code_model_cost_and_time_in_utc()
                     "latency_ms": 1234, "input_tokens": 1500, "output_tokens": 300,
                     "finished_at": "2023-11-14T22:13:20.500Z", "ttl": 1_700_000_000 + 2 * 86_400}
     assert set(item) <= set(usage.ATTRIBUTES)
+
+
+def test_a_lab_report_records_its_file_type_pages_and_count_of_values_and_leaves_out_what_is_unknown():
+    read = usage.Document(input_type="pdf", page_count=3, observation_count=0)
+    item = usage.record(USER, JOB, "result", {"status": "completed"}, usage.ModelUse(), read, now=0)
+    assert (item["input_type"], item["page_count"], item["observation_count"]) == ("pdf", 3, 0)
+    refused = usage.record(USER, JOB, "result", {"status": "failed", "error": {"code": "unsupported_document"}},
+                           usage.ModelUse(), usage.Document(input_type="image"), now=0)
+    assert refused["input_type"] == "image" and not {"page_count", "observation_count"} & set(refused)
+    assert set(item) <= set(usage.ATTRIBUTES)
+
+
+@pytest.mark.parametrize("content_type, kind", [("application/pdf", "pdf"), ("image/jpeg", "image"),
+                                                ("image/png; charset=x", "image"), ("Application/PDF", "pdf"),
+                                                ("image/gif", None), ("", None)])
+def test_the_input_type_is_named_by_the_declared_content_type(content_type, kind):
+    assert usage.input_type(content_type) == kind
 
 
 def test_a_job_that_never_reached_the_model_records_no_model_and_zero_cost():
