@@ -39,6 +39,19 @@ JOURNEY_QUOTAS = {plan: {kind: {"hour": 40 * factor, "day": 60 * factor}
 JOURNEY_CONFIG = {"serenya:quotas": json.dumps(JOURNEY_QUOTAS)}
 
 
+
+def pytest_collection_modifyitems(items):
+    """Each test package's tests together, the packages in the order the shuffle first
+    reached them: pytest-randomly (which runs before this hook) shuffles modules across
+    the whole session, and a package-scoped fixture (tests/e2e's local stack and call
+    recorder) was then torn down and started again each time the order came back to its
+    package. A stable sort: within a package the shuffled order stands, so the seed still
+    gives the whole order."""
+    first: dict = {}
+    for item in items:
+        first.setdefault(item.path.parent, len(first))
+    items.sort(key=lambda item: first[item.path.parent])
+
 @pytest.fixture
 def fake_code(monkeypatch):
     """Sample functions have no folders: give each a one-file archive instead."""
