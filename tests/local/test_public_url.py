@@ -150,3 +150,17 @@ def test_only_the_checked_upload_shape_is_forwarded(stack, phone, token):
     assert incoming(stack) == before
     # and the ticket itself still works afterwards: nothing above consumed or changed it
     assert post(url, fields).status_code == 204
+
+
+def test_the_form_as_the_ticket_describes_it_is_accepted_and_the_file_first_is_not(stack, phone, token):
+    issued = ticket(phone, token)
+    upload = issued["upload"]
+    name = upload["file_field"]
+    file_first = requests.Request("POST", upload["url"], files=[(name, ("report.pdf", PDF, "application/pdf")),
+                                                                *((k, (None, v)) for k, v in upload["fields"].items())])
+    refused = requests.Session().send(file_first.prepare(), timeout=10)
+    # S3 read nothing before the file: an unsigned POST to a private bucket
+    assert s3_code(refused) == (403, "AccessDenied")
+    as_described = requests.post(upload["url"], data=upload["fields"], files={name: ("r.pdf", PDF, "application/pdf")},
+                                 timeout=10)
+    assert as_described.status_code == 204, as_described.text
