@@ -1,4 +1,4 @@
-"""The local stack: the whole backend on 127.0.0.1 with no AWS account.
+"""The local stack: the whole backend on one address and port with no AWS account.
 
 This module composes the stand-ins (local/plugins/): moto provisioned by the Pulumi
 program, the identity providers and app stores, the functions in-process, API Gateway,
@@ -9,6 +9,7 @@ everything else to the gateway, and stops them in reverse order, each stop bound
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import threading
@@ -27,6 +28,7 @@ from local.plugins.aws import MotoPlugin
 from local.plugins.health import HealthPlugin
 from local.plugins.lambdas import FunctionsPlugin, GatewayPlugin, TriggersPlugin
 from local.plugins.observability import AlarmsPlugin, DashboardsPlugin, FaultsPlugin, MetricsPlugin
+from local.plugins.uploads import UploadsPlugin
 from local.runtime import Resolver
 
 ACCESS_LOG = logging.getLogger("local.access")  # not under "serenya": that is the functions' logger
@@ -41,6 +43,24 @@ LOCAL_REFUSALS = {
 # How long one stand-in's stop may take before the next one stops anyway. The slow ones
 # (the alarm ticker, each poller, moto) wait 5 s at most for their threads.
 STOP_LIMIT_S = 10
+EXPOSED_WARNING = (
+    "WARNING: the local stack listens on {host}, beyond this machine: anyone who can reach "
+    "{url} can sign in as anyone (its identity provider signs any subject), grant premium, "
+    "inject faults and read every user's data. It has none of the production stack's "
+    "security (no TLS, no WAF, no throttling, local keys). Use it on a network you trust only."
+)
+
+
+def exposure_warning(host: str, url: str) -> str | None:
+    """The warning for a bind beyond loopback, or None on loopback."""
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:  # a host name: it may resolve to any interface
+        pass
+    return EXPOSED_WARNING.format(host=host, url=url)
 
 
 class _Server(ThreadingHTTPServer):
@@ -63,13 +83,16 @@ class LocalStack:
         background: bool = True,
         role_client_hook: Callable[[object], None] | None = None,
         config: dict[str, str] | None = None,
+        public_url: str | None = None,
     ):
         """`background=False` leaves the pollers and the alarm ticker to the caller
         (`poll_once`, `alarms.evaluate_due`), for tests. `role_client_hook` sees each
         client the trigger stand-ins make calls with a function's role (stream reads,
         failure queues) before it is used. `config` replaces keys of Pulumi.<stack>.yaml
-        (values as Pulumi passes them: JSON strings)."""
+        (values as Pulumi passes them: JSON strings). `public_url` is where clients reach
+        the stack (a phone, an emulator): the URLs it hands out name it; default `url`."""
         self.host, self.port, self.stack = host, port, stack
+        self._public_url = public_url.rstrip("/") if public_url else None
         self.background = background
         self.catalog = catalog
         self.statuses: Counter[int] = Counter()  # every answer the HTTP server gave, by status
@@ -88,6 +111,7 @@ class LocalStack:
             self._moto, self._metrics, self._faults, resolve, (self._identity, self._stores)
         )
         self._gateway = GatewayPlugin(self._moto, self._functions, self._metrics)
+        self._uploads = UploadsPlugin(self._moto)
         self._triggers = TriggersPlugin(self._moto, self._functions, role_client_hook)
         self._alarms = AlarmsPlugin(self._moto, self._metrics)
         self._dashboards = DashboardsPlugin(self._moto, self._metrics, self._alarms)
@@ -99,6 +123,7 @@ class LocalStack:
             self._faults,
             self._functions,
             self._gateway,
+            self._uploads,
             self._triggers,
             self._alarms,
             self._dashboards,
@@ -110,7 +135,10 @@ class LocalStack:
         # Bind first: the identity provider's URLs name the port.
         http = _Server((self.host, self.port), _handler_for(self))
         self.port = http.server_address[1]
-        context = StackContext(self.stack, self.host, self.url, self.catalog, self.background)
+        warning = exposure_warning(self.host, self.public_url)
+        if warning:
+            LOG.warning("%s", warning)
+        context = StackContext(self.stack, self.host, self.url, self.public_url, self.catalog, self.background)
         try:
             for plugin in self.plugins:
                 plugin.start(context)
@@ -150,7 +178,13 @@ class LocalStack:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """Where this machine reaches the server (a wildcard bind answers on loopback too)."""
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://{host}:{self.port}"
+
+    @property
+    def public_url(self) -> str:
+        return self._public_url or self.url
 
     # -- what the stand-ins expose (tests, `make run`) ----------------------------
     @property

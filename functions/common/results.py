@@ -103,6 +103,8 @@ class DoctorReportDraft(_Model):
 
 class DoctorReport(DoctorReportDraft):
     disclaimer: str
+    # The user's own words for the doctor, as they sent them (not the model's rendering).
+    notes: str | None = Field(default=None, max_length=2000)
 
 
 def dump(model: BaseModel) -> dict:

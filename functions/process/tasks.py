@@ -159,7 +159,9 @@ def report_task(body: bytes) -> Task[DoctorReportDraft]:
     }
 
     def finish(draft: DoctorReportDraft, model_id: str) -> dict:
-        return dump(DoctorReport(**draft.model_dump(by_alias=True), disclaimer=DISCLAIMER))
+        # The notes are copied, not left to the model: it may drop or reword them.
+        notes = (request.notes or "").strip() or None
+        return dump(DoctorReport(**draft.model_dump(by_alias=True), disclaimer=DISCLAIMER, notes=notes))
 
     return Task(
         "doctor_report",

@@ -17,6 +17,14 @@ from functions.common.observability import count
 from functions.common.settings import settings
 
 app = make_resolver()
+# S3 reads a POST's form up to the file and ignores every field after it (a required one
+# then reads as missing): the ticket says so, with the file field's name.
+# https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html
+FILE_FIELD = "file"
+UPLOAD_NOTE = (
+    "POST multipart/form-data to url: every entry of fields, then the file as the last field, "
+    "named file (S3 ignores fields after the file)."
+)
 lazy.preload("functions.common.requests")  # the request models (pydantic)
 
 
@@ -71,7 +79,7 @@ def upload():
     count("UploadsStarted", content_type=content_type)
     return {
         "job_id": job.value,
-        "upload": {"url": post["url"], "fields": post["fields"]},
+        "upload": {"url": post["url"], "fields": post["fields"], "file_field": FILE_FIELD, "note": UPLOAD_NOTE},
         "expires_in": jobs.UPLOAD_URL_SECONDS,
     }, HTTPStatus.CREATED
 

@@ -56,7 +56,8 @@ class StackContext:
 
     stack: str  # the Pulumi stack whose settings it runs with (dev)
     host: str
-    url: str  # where the stack's HTTP server answers (its port bound)
+    url: str  # where the stack's HTTP server answers (its port bound), for the stand-ins
+    public_url: str  # where clients reach it (PUBLIC_URL): every URL handed out names it
     catalog: tuple[Function, ...]
     background: bool  # False: no threads of their own; tests drive them
 

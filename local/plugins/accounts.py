@@ -11,6 +11,8 @@ from functools import partial
 from typing import cast
 
 from components.config import StoreSettings
+from functions.subscriptions.apple import NOTIFICATION_TYPES as APPLE_TYPES
+from functions.subscriptions.google import SUBSCRIPTION_TYPES as GOOGLE_TYPES
 from local.gateway import HttpResponse, json_error
 from local.identity import PROVIDERS, LocalIdentityProvider
 from local.plugins import LocalRequest, Route, StackContext, StandIn, json_response
@@ -130,6 +132,16 @@ class StoresPlugin(StandIn):
                 "invalid_request",
                 'the body must be {"user_id", "notification_type", '
                 '"product_id"?} (Apple: a type name, Google: an RTDN code)',
+                "local",
+            )
+        # The webhook rightly treats a type it does not know as one the store added since
+        # (no change); here an unknown type is a typo in a test or a demo: say so.
+        known = APPLE_TYPES if store == "apple" else GOOGLE_TYPES
+        if kind not in known:
+            return json_error(
+                400,
+                "unknown_notification_type",
+                f"{store} defines no notification type {kind!r}; known: {', '.join(map(str, sorted(known)))}",
                 "local",
             )
         product = body.get("product_id") or self._stores.premium_products[0]

@@ -35,7 +35,9 @@ class MotoPlugin(StandIn):
         # buckets' region and the credentials the functions sign with.
         config = stack_config(context.stack)
         region = config["aws:region"]
-        server = MotoServer(context.host, region, {ACCESS_KEY_ID: SECRET_ACCESS_KEY}).start()
+        # On loopback whatever HOST is: clients upload through the stack's own port
+        # (local/plugins/uploads.py), and moto answers any request unauthenticated.
+        server = MotoServer("127.0.0.1", region, {ACCESS_KEY_ID: SECRET_ACCESS_KEY}).start()
         undo.callback(server.stop)
         self.s3_post_policy = server.post_policy
         moto_host, moto_port = server.get_host_and_port()

@@ -19,7 +19,7 @@ class HealthPlugin(StandIn):
         self._moto, self._triggers, self._alarms = moto, triggers, alarms
 
     def setup(self, context: StackContext, undo: ExitStack) -> None:
-        self._stack = context.stack
+        self._stack, self._public_url = context.stack, context.public_url
 
     def routes(self) -> tuple[Route, ...]:
         return (Route("GET", "/local/health", self._health),)
@@ -31,6 +31,9 @@ class HealthPlugin(StandIn):
             {
                 "status": "ok",
                 "stack": self._stack,
+                "public_url": self._public_url,
+                # moto, on loopback only: for tools on this machine (aws CLI, make queries);
+                # the app needs only public_url, uploads included.
                 "aws_endpoint_url": self._moto.endpoint_url,
                 "resources": {
                     "table": o["table"],

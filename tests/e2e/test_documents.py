@@ -199,7 +199,8 @@ def test_doctor_report_for_premium_users_only(client, stack, alice, analysed):
                    aws_access_key_id="local", aws_secret_access_key="local").Table("serenya-dev").update_item(
         Key={"PK": f"USER#{user_id}", "SK": "PROFILE"}, UpdateExpression="SET current_subscription = :p",
         ExpressionAttributeValues={":p": {"type": "premium", "status": "active"}})
-    status, job = client.call("POST", "/api/v1/process/doctor-report", request, token=alice)
+    notes = "Tired since March; my mother had anaemia."
+    status, job = client.call("POST", "/api/v1/process/doctor-report", {**request, "notes": notes}, token=alice)
     assert status == 202 and job["job_id"].startswith("report_")
     assert poll(client, f"/api/v1/process/status/{job['job_id']}", alice)[1]["status"] == "completed"
     report = client.call("GET", f"/api/v1/process/result/{job['job_id']}", token=alice)[1]["result"]
@@ -208,6 +209,7 @@ def test_doctor_report_for_premium_users_only(client, stack, alice, analysed):
     assert all(t["direction"] == "stable" for t in report["trends"])
     assert {f["name"] for f in report["abnormal_findings"]} >= {"Hemoglobin", "Potassium"}
     assert report["questions_for_doctor"] and report["disclaimer"]
+    assert report["notes"] == notes  # the user's own words appear in the report
 
 
 def test_other_users_see_nothing_of_alices_jobs(client, alice, bob, analysed):

@@ -91,6 +91,17 @@ def test_unknown_users_and_products_are_accepted_and_change_nothing(client):
     assert plan(client, token) == ("free", "active")
 
 
+@pytest.mark.parametrize("store, kind", [("apple", "RENEWED"), ("apple", "subscribed"), ("google", 14),
+                                         ("google", 0), ("google", 99)])
+def test_the_store_simulator_refuses_a_notification_type_its_store_does_not_define(client, store, kind):
+    """A typo must not pass for a notification that changed nothing: 400, naming it."""
+    user_id, token = new_user(client, f"typo-{store}-{kind}")
+    status, body = notify(client, store, user_id, kind)
+    assert (status, body["error"]["code"]) == (400, "unknown_notification_type")
+    assert repr(kind) in body["error"]["message"]
+    assert plan(client, token) == ("free", "active")
+
+
 def test_apple_test_notification_is_accepted(client, stack):
     test = {"signedPayload": stack.store.apple.sign({"notificationType": "TEST", "notificationUUID": "t-1",
                                                      "signedDate": int(time.time() * 1000), "data": {}})}

@@ -72,3 +72,24 @@ def test_at_most_five_findings_and_three_trends_become_questions():
             *[obs(f"Moving {i}", 10.0 * m) for i in range(5)]]}}
         for m in (1, 2)])["questions_for_doctor"]
     assert (len(fewer), len([q for q in fewer if "has gone up" in q])) == (5, 3)
+
+
+def test_the_users_notes_appear_in_the_report_word_for_word_and_reach_the_model():
+    """API.md: notes are the user's own words for the doctor and appear in the report.
+    They are copied from the request (trimmed), whatever the model does with them."""
+    import json
+
+    from functions.common.results import DoctorReportDraft
+    from functions.process.tasks import report_task
+
+    results = [{"date": "2026-01-01", "result": {"observations": [
+        {"name": "Hemoglobin", "loinc": "718-7", "value": 11.2, "value_text": "11.2", "unit": "g/dL",
+         "reference_range": {"low": 12.0, "high": 15.5, "text": "12.0-15.5"}, "flag": "low"}]}}]
+    notes = "Tired since March; my mother had anaemia."
+    task = report_task(json.dumps({"results": results, "notes": f"  {notes}\n"}).encode())
+    assert notes in json.dumps(task.messages)
+    draft = DoctorReportDraft.model_validate_json(json.dumps(doctor_report(results)))
+    report = task.finish(draft, "offline")
+    assert report["notes"] == notes and report["disclaimer"]
+    without = report_task(json.dumps({"results": results, "notes": "   "}).encode())
+    assert without.finish(draft, "offline")["notes"] is None

@@ -118,3 +118,10 @@ def test_with_an_endpoint_override_the_url_is_that_endpoint(upload, monkeypatch)
     fields = upload({"content_type": "image/jpeg", "file_size": 10})[1]["upload"]
     assert fields["url"] == f"http://127.0.0.1:4566/{BUCKET}"
     assert fields["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+
+
+def test_the_ticket_says_the_file_is_the_last_field_and_its_name(upload):
+    """S3 ignores fields after the file: the ticket tells the app, with the field's name."""
+    ticket = upload({"content_type": "application/pdf", "file_size": 1234})[1]["upload"]
+    assert ticket["file_field"] == "file" and ticket["file_field"] not in ticket["fields"]
+    assert "last field" in ticket["note"] and "multipart/form-data" in ticket["note"]

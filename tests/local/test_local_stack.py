@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -274,22 +275,34 @@ def test_unknown_local_route_is_404(stack):
     assert (status, body["error"]["code"]) == (404, "not_found")
 
 
-def test_make_run_serves_health_and_stops_on_ctrl_c():
-    """`python -m local` as `make run` starts it: real catalog, real stack file."""
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("exposed", [False, True], ids=["loopback", "lan"])
+def test_make_run_serves_health_and_stops_on_ctrl_c(exposed):
+    """`python -m local` as `make run` starts it: real catalog, real stack file; on the
+    LAN (HOST=0.0.0.0, PUBLIC_URL) it names the public address and warns."""
     # The environment of a shell, not of this test process: what earlier tests set (AWS
     # endpoints and credentials of stacks already stopped) must not reach `make run`.
     shell = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
-    process = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env={**shell, "PORT": "0"},
+    port = _free_port() if exposed else 0
+    public = f"http://localhost:{port}"
+    env = {**shell, "PORT": str(port), **({"HOST": "0.0.0.0", "PUBLIC_URL": public} if exposed else {})}
+    process = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        url = None
+        url, before = None, []
         for line in process.stdout:  # bounded: the process prints its banner or exits
-            match = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", line)
+            before.append(line)
+            match = re.search(r"API\s+(http://[^/\s]+)", line)
             if match:
                 url = match.group(1)
             if "Ctrl-C" in line:
                 break
-        assert url, "the local stack did not print its address"
+        assert url == public if exposed else re.fullmatch(r"http://127\.0\.0\.1:\d+", url or ""), url
         # Keep reading what it prints (its shutdown included): a full pipe would block it.
         rest: list[str] = []
         drain = threading.Thread(target=lambda: rest.extend(process.stdout), daemon=True)
@@ -298,12 +311,15 @@ def test_make_run_serves_health_and_stops_on_ctrl_c():
             health = json.loads(response.read())
         assert health["resources"]["table"] == "serenya-dev"
         assert health["resources"]["temp_bucket"].startswith("serenya-dev-temp-")
+        assert health["public_url"] == url
         process.send_signal(signal.SIGINT)
         # A stop that takes longer than local.__main__.STOP_LIMIT_S prints every thread's
         # stack and exits 1: the assertion shows where it hung.
         code = process.wait(timeout=60)
         drain.join(timeout=5)
         assert code == 0 and "stopped" in rest[-1], "".join(rest)[-4000:]
+        warnings = [line for line in before + rest if "no production" in line or "none of the production" in line]
+        assert len(warnings) == (2 if exposed else 0), warnings  # the log's line and the banner's
     finally:
         if process.poll() is None:
             process.kill()
