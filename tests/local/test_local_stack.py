@@ -274,6 +274,15 @@ def test_unknown_local_route_is_404(stack):
     assert (status, body["error"]["code"]) == (404, "not_found")
 
 
+def test_the_stack_serves_the_openapi_document_a_client_generator_reads(stack):
+    from components import openapi
+    status, document = http(stack, "GET", "/openapi.json")
+    assert status == 200 and document == json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert document == openapi.contract()  # the document of the code that runs (staleness test: docs file)
+    status, body = http(stack, "POST", "/openapi.json", body={})
+    assert status >= 400 and "error" in body  # only GET: anything else is the API's, refused
+
+
 def test_make_run_serves_health_and_stops_on_ctrl_c():
     """`python -m local` as `make run` starts it: real catalog, real stack file."""
     # The environment of a shell, not of this test process: what earlier tests set (AWS
