@@ -201,7 +201,7 @@ def _operation(fn: Function, route: Route, schemas: dict) -> dict:
         response: dict[str, Any] = {"description": SUCCESS_DESCRIPTIONS.get(status, "OK")}
         if status != 204 and success_model is None:  # an untyped answer (tests' catalogs; the catalog's are typed)
             response["content"] = {"application/json": {"schema": {"type": "object"}}}
-        elif status != 204:
+        elif status != 204 and success_model is not None:
             # Each response model's module holds an example of it (a test validates them).
             example = importlib.import_module(success_model.__module__).EXAMPLES[success_model.__name__]
             response["content"] = {"application/json": {"schema": _ref(success_model.__name__), "example": example}}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from functions.common.jobs import _JOB_ID, ERROR_MESSAGES
 from functions.common.results import AnalysisResult, DoctorReport
@@ -31,7 +31,7 @@ JobId = Field(pattern=_JOB_ID.pattern)
 class JobError(BaseModel):
     """Why a job failed (`error` of a failed job; not an HTTP error)."""
 
-    code: str = Field(json_schema_extra={"enum": sorted(ERROR_MESSAGES)})
+    code: str = Field(json_schema_extra={"enum": list[JsonValue](sorted(ERROR_MESSAGES))})
     message: str
 
 
