@@ -63,7 +63,7 @@ class Route:
     path: str  # /api/v1/process/status/{job_id}
     authorized: bool = True  # behind the JWT authorizer
     body: str | None = None  # request model, "module:Class" (pydantic), for the OpenAPI document
-    # The model of a successful answer's body, "module:Class" (functions/common/responses.py);
+    # The model of a successful answer's body, "module:Class" (functions/responses.py);
     # None for 204. The OpenAPI document types every success status with it.
     response: str | None = None
     success: tuple[int, ...] = (200,)  # the statuses of a successful answer
@@ -282,7 +282,7 @@ CATALOG: tuple[Function, ...] = (
                 "/api/v1/auth/oauth-onboarding",
                 authorized=False,
                 body="functions.auth.models:OnboardingRequest",
-                response="functions.common.responses:SignedIn",
+                response="functions.responses:SignedIn",
                 success=(201, 200),  # 201 a new account; 200 an existing one (a sign-in)
                 errors=(
                     (400, "consent_required"),
@@ -298,7 +298,7 @@ CATALOG: tuple[Function, ...] = (
                 "/api/v1/auth/oauth-signin",
                 authorized=False,
                 body="functions.auth.models:SignInRequest",
-                response="functions.common.responses:SignedIn",
+                response="functions.responses:SignedIn",
                 latency_p99_ms=200,
                 errors=((401, "invalid_token"), (404, "user_not_found"), (503, "identity_provider_unavailable")),
             ),
@@ -368,12 +368,12 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=15,
         routes=(
-            Route("GET", "/api/v1/user/profile", response="functions.common.responses:Profile"),
+            Route("GET", "/api/v1/user/profile", response="functions.responses:Profile"),
             Route(
                 "PUT",
                 "/api/v1/user/profile",
                 body="functions.user_profile.models:ProfileUpdate",
-                response="functions.common.responses:User",
+                response="functions.responses:User",
                 errors=((400, "read_only_field"),),
             ),
             Route("DELETE", "/api/v1/user/profile", success=(204,)),
@@ -397,7 +397,7 @@ CATALOG: tuple[Function, ...] = (
                 "POST",
                 "/api/v1/process/upload",
                 body="functions.common.requests:UploadRequest",
-                response="functions.common.responses:UploadTicket",
+                response="functions.responses:UploadTicket",
                 success=(201,),
                 latency_p99_ms=500,
                 errors=((400, "unsupported_media_type"), (413, "file_too_large"), (429, "quota_exceeded")),
@@ -516,7 +516,7 @@ CATALOG: tuple[Function, ...] = (
             Route(
                 "GET",
                 "/api/v1/process/status/{job_id}",
-                response="functions.common.responses:JobStatus",
+                response="functions.responses:JobStatus",
                 latency_p99_ms=100,
                 errors=((404, "job_not_found"),),
             ),
@@ -533,7 +533,7 @@ CATALOG: tuple[Function, ...] = (
             Route(
                 "GET",
                 "/api/v1/process/result/{job_id}",
-                response="functions.common.responses:JobResult",
+                response="functions.responses:JobResult",
                 latency_p99_ms=300,
                 errors=((404, "job_not_found"), (409, "not_ready")),
             ),
@@ -554,7 +554,7 @@ CATALOG: tuple[Function, ...] = (
         "The suggested chat questions",
         memory_mb=128,
         timeout_s=3,
-        routes=(Route("GET", "/api/v1/chat/prompts", response="functions.common.responses:ChatPrompts"),),
+        routes=(Route("GET", "/api/v1/chat/prompts", response="functions.responses:ChatPrompts"),),
         access=Access(table=TableAccess.CHECK_ACCOUNT),
     ),
     Function(
@@ -567,7 +567,7 @@ CATALOG: tuple[Function, ...] = (
                 "POST",
                 "/api/v1/chat/messages",
                 body="functions.common.requests:ChatRequest",
-                response="functions.common.responses:Accepted",
+                response="functions.responses:Accepted",
                 success=(202,),
                 errors=((400, "unknown_prompt"), (429, "quota_exceeded")),
             ),
@@ -584,7 +584,7 @@ CATALOG: tuple[Function, ...] = (
             Route(
                 "GET",
                 "/api/v1/chat/status/{job_id}",
-                response="functions.common.responses:ChatStatus",
+                response="functions.responses:ChatStatus",
                 errors=((404, "job_not_found"),),
             ),
         ),
@@ -600,7 +600,7 @@ CATALOG: tuple[Function, ...] = (
                 "POST",
                 "/api/v1/process/doctor-report",
                 body="functions.common.requests:DoctorReportRequest",
-                response="functions.common.responses:Accepted",
+                response="functions.responses:Accepted",
                 success=(202,),
                 errors=((403, "premium_required"), (429, "quota_exceeded")),
             ),
@@ -614,13 +614,13 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=15,
         routes=(
-            Route("GET", "/api/v1/subscriptions", response="functions.common.responses:CurrentSubscription"),
+            Route("GET", "/api/v1/subscriptions", response="functions.responses:CurrentSubscription"),
             # 503 store_unavailable: the store cannot be asked now; Pub/Sub delivers again.
             Route(
                 "POST",
                 "/api/v1/subscriptions/webhook",
                 authorized=False,
-                response="functions.common.responses:WebhookAnswer",
+                response="functions.responses:WebhookAnswer",
                 errors=((400, "invalid_notification"), (401, "invalid_signature"), (503, "store_unavailable")),
             ),
         ),

@@ -87,7 +87,7 @@ def test_the_issues_missing_statuses_and_codes_are_documented_where_emitted():
 def test_every_example_is_valid_against_its_model_and_the_document():
     from openapi_schema_validator import OAS30Validator
 
-    from functions.common import responses
+    from functions import responses
     contract = openapi.contract()
     checked = 0
     for path, operations in contract["paths"].items():
@@ -111,11 +111,11 @@ def test_a_status_without_a_description_or_a_code_not_in_snake_case_is_refused()
     from functions.catalog import Function
     with pytest.raises(ValueError, match="no description for status"):
         openapi.contract((Function("x", "x", routes=(
-            Route("GET", "/api/v1/x", authorized=False, response="functions.common.responses:Accepted",
+            Route("GET", "/api/v1/x", authorized=False, response="functions.responses:Accepted",
                   errors=((418, "teapot"),)),)),))
     with pytest.raises(ValueError, match="snake_case"):
         openapi.contract((Function("x", "x", routes=(
-            Route("GET", "/api/v1/x", authorized=False, response="functions.common.responses:Accepted",
+            Route("GET", "/api/v1/x", authorized=False, response="functions.responses:Accepted",
                   errors=((409, "Not-Ready"),)),)),))
 
 

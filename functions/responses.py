@@ -5,7 +5,8 @@ and the lab results, doctor reports and chat answers inside them are the very mo
 the process function validates the model's output with (common/results.py). The
 handlers build their answers as dicts, without pydantic on their cold start; the
 local stack's answers are checked against these schemas by the fuzzer and by the
-client generated from the document (tests/e2e).
+client generated from the document (tests/e2e). It sits outside functions/common so no
+Lambda archive carries it (no function runs it).
 
 Fields the code may add later are allowed (no `additionalProperties: false`), so an
 app built on one version of the document keeps working with the next.
