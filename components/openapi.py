@@ -20,20 +20,37 @@ from typing import Any
 
 from functions.catalog import AUTHORIZER, AUTHORIZER_CACHE_SECONDS, CATALOG, Function, Route
 
-ERROR_STATUSES = {
+STATUS_DESCRIPTIONS = {
     400: "bad input",
     401: "missing, invalid or expired token",
     403: "not allowed",
     404: "not found",
+    409: "conflict: the resource is not in a state that allows this yet",
     413: "body too large",
+    415: "the body is not Content-Type: application/json (charset optional)",
     422: "body does not match the schema",
-    429: "throttled",
+    429: "throttled or over a quota: see Retry-After",
     500: "internal error",
+    503: "a service it depends on is unavailable: send the request again later",
 }
-# Statuses only some routes answer, listed on their catalog Route (`errors`).
-ROUTE_ERROR_STATUSES = {503: "a service it depends on is unavailable: send the request again later"}
-# Routes that take a JSON body; they answer 415 unsupported_media_type for any other type.
+# The error codes every route can answer: API Gateway's own refusals (GATEWAY_RESPONSES:
+# the WAF, throttling, an oversized request, DEFAULT_4XX) and a function's unexpected error.
+EVERY_ROUTE = (
+    (400, "bad_request"),
+    (403, "forbidden"),
+    (413, "payload_too_large"),
+    (429, "throttled"),
+    (500, "internal_error"),
+)
+# Behind the authorizer: its refusals, and a deleted account's token (common/http.py caller_id).
+AUTHORIZED = ((401, "unauthorized"), (403, "forbidden"))
+# Routes that take a JSON body (common/http.py parse_json_object).
 BODY_METHODS = ("POST", "PUT", "PATCH")
+WITH_BODY = ((400, "invalid_json"), (413, "payload_too_large"), (415, "unsupported_media_type"))
+# Routes whose body is a pydantic model (common/http.py parse_body).
+WITH_MODEL = ((422, "validation_error"),)
+# A path parameter the gateway cannot route (an encoded slash, an empty segment).
+WITH_PATH_PARAMETERS = ((404, "not_found"),)
 SUCCESS_DESCRIPTIONS = {200: "OK", 201: "created", 202: "accepted", 204: "no content"}
 AUTHORIZER_SCHEME = "accessToken"
 # API Gateway integrations time out at 29 s whatever the function's timeout.
@@ -41,22 +58,32 @@ MAX_INTEGRATION_MS = 29_000
 # The token authorizer refuses, without being invoked, headers that are not a bearer token.
 # The scheme name is case-insensitive (RFC 9110, 11.1); the regex is API Gateway's, which has no flags.
 BEARER_PATTERN = r"^[Bb][Ee][Aa][Rr][Ee][Rr] [-0-9A-Za-z._~+/]+=*$"
+CODE_PATTERN = "^[a-z][a-z0-9_]*$"
 
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "request_id"],
-            "properties": {
-                "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
-                "message": {"type": "string"},
-                "request_id": {"type": "string"},
-            },
-        }
-    },
-}
+
+def _error_schema(codes: list[str] | None = None) -> dict:
+    """The contract's error body; `codes`, when given, are the only codes it may carry."""
+    code: dict[str, Any] = {"type": "string", "enum": codes} if codes else {"type": "string", "pattern": CODE_PATTERN}
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "request_id"],
+                "properties": {
+                    "code": code,
+                    "message": {"type": "string"},
+                    "request_id": {"type": "string"},
+                    # 429 quota_exceeded: seconds until the quota allows it again (also Retry-After)
+                    "retry_after": {"type": "integer", "minimum": 1},
+                },
+            }
+        },
+    }
+
+
+ERROR_SCHEMA = _error_schema()
 
 # API Gateway's own refusals, answered in the contract's error format.
 GATEWAY_RESPONSES = {
@@ -102,6 +129,9 @@ def _openapi_30(schema: Any) -> Any:
         schema = {**base, **extra, "nullable": True}
     if "const" in schema:
         schema["enum"] = [schema.pop("const")]
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(schema.get(bound), (int, float)) and not isinstance(schema[bound], bool):
+            schema[limit], schema[bound] = schema[bound], True  # 3.0: a flag on minimum/maximum
     return schema
 
 
@@ -110,6 +140,40 @@ def _path_parameters(path: str) -> list[dict]:
         {"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
         for n in re.findall(r"\{(\w+)\}", path)
     ]
+
+
+def route_error_codes(route: Route) -> dict[int, set[str]]:
+    """Every (status, error code) the route can answer, by status."""
+    pairs = list(EVERY_ROUTE) + list(route.errors)
+    if route.authorized:
+        pairs += AUTHORIZED
+    if route.method in BODY_METHODS:
+        pairs += WITH_BODY
+    if route.body:
+        pairs += WITH_MODEL
+    if _path_parameters(route.path):
+        pairs += WITH_PATH_PARAMETERS
+    codes: dict[int, set[str]] = {}
+    for status, code in pairs:
+        if status not in STATUS_DESCRIPTIONS:
+            raise ValueError(f"{route.method} {route.path}: no description for status {status}")
+        if not re.match(CODE_PATTERN, code):
+            raise ValueError(f"{route.method} {route.path}: error code {code!r} is not snake_case")
+        codes.setdefault(status, set()).add(code)
+    return codes
+
+
+def _add_schemas(model: Any, schemas: dict, mode: str) -> None:
+    """`model`'s JSON schema and its definitions, as OpenAPI 3.0 components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
+    for name, definition in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+        converted = _openapi_30(definition)
+        if schemas.setdefault(name, converted) != converted:
+            raise ValueError(f"two different schemas named {name}: rename one of the models")
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _operation(fn: Function, route: Route, schemas: dict) -> dict:
@@ -124,29 +188,40 @@ def _operation(fn: Function, route: Route, schemas: dict) -> dict:
         operation["parameters"] = parameters
     if route.body:
         model = _model(route.body)
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, definition in schema.pop("$defs", {}).items():
-            schemas[name] = _openapi_30(definition)
-        schemas[model.__name__] = _openapi_30(schema)
+        _add_schemas(model, schemas, "validation")
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+            "content": {"application/json": {"schema": _ref(model.__name__)}},
         }
+    success_model = None
+    if route.response:
+        success_model = _model(route.response)
+        _add_schemas(success_model, schemas, "serialization")
     for status in route.success:
         response: dict[str, Any] = {"description": SUCCESS_DESCRIPTIONS.get(status, "OK")}
-        if status != 204:
+        if status != 204 and success_model is None:  # an untyped answer (tests' catalogs; the catalog's are typed)
             response["content"] = {"application/json": {"schema": {"type": "object"}}}
+        elif status != 204 and success_model is not None:
+            # Each response model's module holds an example of it (a test validates them).
+            example = importlib.import_module(success_model.__module__).EXAMPLES[success_model.__name__]
+            response["content"] = {"application/json": {"schema": _ref(success_model.__name__), "example": example}}
         operation["responses"][str(status)] = response
-    unknown = set(route.errors) - set(ROUTE_ERROR_STATUSES)
-    if unknown:
-        raise ValueError(f"{route.method} {route.path}: no description for status {sorted(unknown)}")
-    statuses = {**ERROR_STATUSES, **{s: ROUTE_ERROR_STATUSES[s] for s in route.errors}}
-    if route.method in BODY_METHODS:
-        statuses[415] = "the body is not Content-Type: application/json (charset optional)"
-    for status, description in sorted(statuses.items()):
+    for status, codes in sorted(route_error_codes(route).items()):
+        listed = sorted(codes)
         operation["responses"][str(status)] = {
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "description": f"{STATUS_DESCRIPTIONS[status]}: {', '.join(listed)}",
+            "content": {
+                "application/json": {
+                    "schema": _error_schema(listed),
+                    "example": {
+                        "error": {
+                            "code": listed[0],
+                            "message": STATUS_DESCRIPTIONS[status],
+                            "request_id": "c6a1f0de-5b7e-4d7a-9f0e-2b8d3c4e5f60",
+                        }
+                    },
+                }
+            },
         }
     if route.authorized:
         operation["security"] = [{AUTHORIZER_SCHEME: []}]
@@ -241,11 +316,26 @@ def for_api_gateway(
                 },
             },
         }
-    # The gateway checks that bodies are JSON objects and parameters are present; the
-    # functions validate the full schema (pydantic), identically here and locally.
-    for schema_name in list(document["components"]["schemas"]):
-        if schema_name != "Error":
-            document["components"]["schemas"][schema_name] = {"type": "object"}
+    # API Gateway imports every schema as a model, in JSON Schema draft 4 without `example`,
+    # `oneOf`/`anyOf`, `discriminator`, `nullable` or `pattern` (its REST API import notes):
+    # the gateway's copy keeps the contract's routes and statuses but reduced bodies. It
+    # checks that bodies are JSON objects and parameters are present; the functions
+    # validate the full schema (pydantic), identically here and locally. Clients read the
+    # full document (docs/openapi.json, GET /openapi.json locally).
+    requests = set()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if body:
+                requests.add(body["schema"]["$ref"].rsplit("/", 1)[-1])
+            for status, response in operation.get("responses", {}).items():
+                if "content" in response:
+                    schema = {"$ref": "#/components/schemas/Error"} if int(status) >= 400 else {"type": "object"}
+                    response["content"] = {"application/json": {"schema": schema}}
+    document["components"]["schemas"] = {
+        "Error": ERROR_SCHEMA,
+        **{name: {"type": "object"} for name in sorted(requests)},
+    }
     document["x-amazon-apigateway-request-validators"] = {
         "body-and-parameters": {"validateRequestBody": True, "validateRequestParameters": True}
     }

@@ -63,12 +63,18 @@ class Route:
     path: str  # /api/v1/process/status/{job_id}
     authorized: bool = True  # behind the JWT authorizer
     body: str | None = None  # request model, "module:Class" (pydantic), for the OpenAPI document
+    # The model of a successful answer's body, "module:Class" (functions/responses.py);
+    # None for 204. The OpenAPI document types every success status with it.
+    response: str | None = None
     success: tuple[int, ...] = (200,)  # the statuses of a successful answer
     # A latency target (alarmed on this resource and method at p99), and the objective of
     # the share of requests answered within it.
     latency_p99_ms: int | None = None
     latency_objective: Objective = LATENCY
-    errors: tuple[int, ...] = ()  # statuses beyond the ones every route documents (components/openapi.py)
+    # The (status, error code) pairs this route's own code answers, beyond the ones every
+    # route, authorized route or route with a body answers (components/openapi.py adds
+    # those). tests/components/test_error_codes.py fails when the code raises one unlisted.
+    errors: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -276,13 +282,25 @@ CATALOG: tuple[Function, ...] = (
                 "/api/v1/auth/oauth-onboarding",
                 authorized=False,
                 body="functions.auth.models:OnboardingRequest",
+                response="functions.responses:SignedIn",
+                success=(201, 200),  # 201 a new account; 200 an existing one (a sign-in)
+                errors=(
+                    (400, "consent_required"),
+                    (401, "invalid_token"),
+                    (403, "email_not_verified"),
+                    (404, "user_not_found"),
+                    (409, "onboarding_conflict"),
+                    (503, "identity_provider_unavailable"),
+                ),
             ),
             Route(
                 "POST",
                 "/api/v1/auth/oauth-signin",
                 authorized=False,
                 body="functions.auth.models:SignInRequest",
+                response="functions.responses:SignedIn",
                 latency_p99_ms=200,
+                errors=((401, "invalid_token"), (404, "user_not_found"), (503, "identity_provider_unavailable")),
             ),
         ),
         access=Access(
@@ -350,8 +368,14 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=15,
         routes=(
-            Route("GET", "/api/v1/user/profile"),
-            Route("PUT", "/api/v1/user/profile", body="functions.user_profile.models:ProfileUpdate"),
+            Route("GET", "/api/v1/user/profile", response="functions.responses:Profile"),
+            Route(
+                "PUT",
+                "/api/v1/user/profile",
+                body="functions.user_profile.models:ProfileUpdate",
+                response="functions.responses:User",
+                errors=((400, "read_only_field"),),
+            ),
             Route("DELETE", "/api/v1/user/profile", success=(204,)),
         ),
         access=Access(
@@ -373,8 +397,10 @@ CATALOG: tuple[Function, ...] = (
                 "POST",
                 "/api/v1/process/upload",
                 body="functions.common.requests:UploadRequest",
+                response="functions.responses:UploadTicket",
                 success=(201,),
                 latency_p99_ms=500,
+                errors=((400, "unsupported_media_type"), (413, "file_too_large"), (429, "quota_exceeded")),
             ),
         ),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="documents"),
@@ -486,7 +512,15 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=5,
         warm=True,
-        routes=(Route("GET", "/api/v1/process/status/{job_id}", latency_p99_ms=100),),
+        routes=(
+            Route(
+                "GET",
+                "/api/v1/process/status/{job_id}",
+                response="functions.responses:JobStatus",
+                latency_p99_ms=100,
+                errors=((404, "job_not_found"),),
+            ),
+        ),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True),
     ),
     Function(
@@ -495,7 +529,15 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=5,
         warm=True,
-        routes=(Route("GET", "/api/v1/process/result/{job_id}", latency_p99_ms=300),),
+        routes=(
+            Route(
+                "GET",
+                "/api/v1/process/result/{job_id}",
+                response="functions.responses:JobResult",
+                latency_p99_ms=300,
+                errors=((404, "job_not_found"), (409, "not_ready")),
+            ),
+        ),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True),
     ),
     Function(
@@ -503,7 +545,7 @@ CATALOG: tuple[Function, ...] = (
         "Deletes a job's files, leaving a tombstone so the job reads as gone at once",
         memory_mb=256,
         timeout_s=5,
-        routes=(Route("DELETE", "/api/v1/process/cleanup/{job_id}", success=(204,)),),
+        routes=(Route("DELETE", "/api/v1/process/cleanup/{job_id}", success=(204,), errors=((404, "job_not_found"),)),),
         # temp_write outgoing/: the empty tombstone that replaces the outcome (common/jobs.py)
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("outgoing/",), temp_delete=("incoming/", "claims/")),
     ),
@@ -512,7 +554,7 @@ CATALOG: tuple[Function, ...] = (
         "The suggested chat questions",
         memory_mb=128,
         timeout_s=3,
-        routes=(Route("GET", "/api/v1/chat/prompts"),),
+        routes=(Route("GET", "/api/v1/chat/prompts", response="functions.responses:ChatPrompts"),),
         access=Access(table=TableAccess.CHECK_ACCOUNT),
     ),
     Function(
@@ -520,7 +562,16 @@ CATALOG: tuple[Function, ...] = (
         "Stores a chat question with its on-device context as a job",
         memory_mb=256,
         timeout_s=5,
-        routes=(Route("POST", "/api/v1/chat/messages", body="functions.common.requests:ChatRequest", success=(202,)),),
+        routes=(
+            Route(
+                "POST",
+                "/api/v1/chat/messages",
+                body="functions.common.requests:ChatRequest",
+                response="functions.responses:Accepted",
+                success=(202,),
+                errors=((400, "unknown_prompt"), (429, "quota_exceeded")),
+            ),
+        ),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="chat_messages"),
         metrics=(QUOTA_REFUSALS,),
     ),
@@ -529,7 +580,14 @@ CATALOG: tuple[Function, ...] = (
         "A chat job, with the answer once it is ready",
         memory_mb=256,
         timeout_s=5,
-        routes=(Route("GET", "/api/v1/chat/status/{job_id}"),),
+        routes=(
+            Route(
+                "GET",
+                "/api/v1/chat/status/{job_id}",
+                response="functions.responses:ChatStatus",
+                errors=((404, "job_not_found"),),
+            ),
+        ),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_read=("incoming/", "outgoing/"), temp_list=True),
     ),
     Function(
@@ -542,7 +600,9 @@ CATALOG: tuple[Function, ...] = (
                 "POST",
                 "/api/v1/process/doctor-report",
                 body="functions.common.requests:DoctorReportRequest",
+                response="functions.responses:Accepted",
                 success=(202,),
+                errors=((403, "premium_required"), (429, "quota_exceeded")),
             ),
         ),
         access=Access(table=TableAccess.READ, temp_write=("incoming/",), quota="doctor_reports"),
@@ -554,9 +614,15 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=15,
         routes=(
-            Route("GET", "/api/v1/subscriptions"),
+            Route("GET", "/api/v1/subscriptions", response="functions.responses:CurrentSubscription"),
             # 503 store_unavailable: the store cannot be asked now; Pub/Sub delivers again.
-            Route("POST", "/api/v1/subscriptions/webhook", authorized=False, errors=(503,)),
+            Route(
+                "POST",
+                "/api/v1/subscriptions/webhook",
+                authorized=False,
+                response="functions.responses:WebhookAnswer",
+                errors=((400, "invalid_notification"), (401, "invalid_signature"), (503, "store_unavailable")),
+            ),
         ),
         access=Access(table=TableAccess.READ_WRITE, secrets=True, stores=True),
         metrics=(

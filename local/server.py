@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from components.config import ROOT
 from functions.catalog import CATALOG, Function
 from local.gateway import HttpResponse, json_error
 from local.metric_store import MetricStore, local_scale
@@ -61,6 +62,9 @@ def exposure_warning(host: str, url: str) -> str | None:
     except ValueError:  # a host name: it may resolve to any interface
         pass
     return EXPOSED_WARNING.format(host=host, url=url)
+
+
+OPENAPI_PATH = "/openapi.json"  # docs/openapi.json, served for client generators (API.md)
 
 
 class _Server(ThreadingHTTPServer):
@@ -251,11 +255,17 @@ class LocalStack:
         """What the access log may show of a path: an API route's template, a local route
         as registered, a local prefix route's prefix; never the variable parts (job ids,
         purchase tokens) nor an unmatched path (which could be anything)."""
+        if path == OPENAPI_PATH:
+            return path
         if path.startswith("/local/"):
             return self.routes.loggable(path)
         return self._gateway.template(path) or "{unknown path}"
 
     def dispatch(self, request: LocalRequest) -> HttpResponse:
+        if request.path == OPENAPI_PATH and request.method in ("GET", "HEAD"):
+            # The contract a client generator reads (API.md: local stack only; never deployed).
+            document = (ROOT / "docs" / "openapi.json").read_bytes()
+            return HttpResponse(200, {"Content-Type": "application/json"}, document)
         if request.path.startswith("/local/"):
             route = self.routes.find(request.method, request.path)
             if route is None:

@@ -38,32 +38,85 @@ def test_contract_is_valid_openapi_with_every_catalog_route():
 
 def test_contract_marks_authorized_routes_and_documents_bodies_and_errors():
     contract = openapi.contract()
+    schemas = contract["components"]["schemas"]
     for (method, path), (_, route) in routes().items():
         operation = contract["paths"][path][method]
         assert ("security" in operation) is route.authorized
         assert {str(s) for s in route.success} <= set(operation["responses"])
-        assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
-            "$ref": "#/components/schemas/Error"}
+        for status in route.success:  # every success body is a named model, with an example
+            content = operation["responses"][str(status)].get("content")
+            assert (content is None) is (status == 204), (method, path, status)
+            if content:
+                ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+                assert schemas[ref]["type"] == "object" and content["application/json"]["example"]
+        assert ("422" in operation["responses"]) is bool(route.body), (method, path)
+        assert ("415" in operation["responses"]) is (method.upper() in openapi.BODY_METHODS), (method, path)
+        assert ("401" in operation["responses"]) is (route.authorized or path.endswith("/webhook")
+                                                     or "/auth/" in path), (method, path)
         if route.body:
             ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            assert ref.rsplit("/", 1)[-1] in contract["components"]["schemas"]
-    onboarding = contract["components"]["schemas"]["OnboardingRequest"]
+            assert ref.rsplit("/", 1)[-1] in schemas
+    onboarding = schemas["OnboardingRequest"]
     assert {"provider", "id_token", "device"} <= set(onboarding["required"])
     assert onboarding["additionalProperties"] is False
 
 
-def test_the_webhook_documents_503_store_unavailable_and_only_it():
-    """Pub/Sub delivers a push again after any non-success answer: the webhook's 503 is part
-    of the contract (the fuzzer fails on undocumented answers)."""
+def _codes(operation, status):
+    schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+    return set(schema["properties"]["error"]["properties"]["code"]["enum"])
+
+
+def test_the_issues_missing_statuses_and_codes_are_documented_where_emitted():
+    """What a client generator needs (issue 26): onboarding's 201 and 200, result's 409,
+    and the codes the functions raise, each on the route and status that answers it."""
+    paths = openapi.contract()["paths"]
+    onboarding = paths["/api/v1/auth/oauth-onboarding"]["post"]
+    assert {"200", "201"} <= set(onboarding["responses"])
+    assert onboarding["responses"]["200"]["content"] == onboarding["responses"]["201"]["content"]
+    assert _codes(paths["/api/v1/process/result/{job_id}"]["get"], 409) == {"not_ready"}
+    assert "payload_too_large" in _codes(paths["/api/v1/chat/messages"]["post"], 413)
+    assert "unknown_prompt" in _codes(paths["/api/v1/chat/messages"]["post"], 400)
+    assert "validation_error" in _codes(paths["/api/v1/process/upload"]["post"], 422)
+    assert _codes(paths["/api/v1/subscriptions/webhook"]["post"], 503) == {"store_unavailable"}
+    assert "quota_exceeded" in _codes(paths["/api/v1/process/doctor-report"]["post"], 429)
+    # A failed job's code (not an HTTP error): document_too_long is one of them.
+    job_error = openapi.contract()["components"]["schemas"]["JobError"]
+    assert "document_too_long" in job_error["properties"]["code"]["enum"]
+
+
+def test_every_example_is_valid_against_its_model_and_the_document():
+    from openapi_schema_validator import OAS30Validator
+
+    from functions import responses
     contract = openapi.contract()
-    for (method, path), (_, route) in routes().items():
-        responses = contract["paths"][path][method]["responses"]
-        assert ("503" in responses) is (path == "/api/v1/subscriptions/webhook"), (method, path)
-    webhook = contract["paths"]["/api/v1/subscriptions/webhook"]["post"]["responses"]["503"]
-    assert webhook["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    checked = 0
+    for path, operations in contract["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                for media in response.get("content", {}).values():
+                    schema = {**media["schema"], "components": contract["components"]}
+                    OAS30Validator(schema).validate(media["example"])
+                    if "$ref" in media["schema"]:
+                        name = media["schema"]["$ref"].rsplit("/", 1)[-1]
+                        getattr(responses, name).model_validate(media["example"])
+                    checked += 1
+    assert checked >= 100
+    # and a wrong body is refused: the schemas do constrain the answers
+    wrong = {**responses.EXAMPLES["JobStatus"], "status": "lost"}
+    with pytest.raises(Exception):
+        OAS30Validator({"$ref": "#/components/schemas/JobStatus", "components": contract["components"]}).validate(wrong)
+
+
+def test_a_status_without_a_description_or_a_code_not_in_snake_case_is_refused():
+    from functions.catalog import Function
     with pytest.raises(ValueError, match="no description for status"):
-        from functions.catalog import Function, Route
-        openapi.contract((Function("x", "x", routes=(Route("GET", "/api/v1/x", authorized=False, errors=(418,)),)),))
+        openapi.contract((Function("x", "x", routes=(
+            Route("GET", "/api/v1/x", authorized=False, response="functions.responses:Accepted",
+                  errors=((418, "teapot"),)),)),))
+    with pytest.raises(ValueError, match="snake_case"):
+        openapi.contract((Function("x", "x", routes=(
+            Route("GET", "/api/v1/x", authorized=False, response="functions.responses:Accepted",
+                  errors=((409, "Not-Ready"),)),)),))
 
 
 def test_docs_openapi_json_is_up_to_date():

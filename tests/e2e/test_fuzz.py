@@ -49,3 +49,32 @@ def test_with_a_token(case, stack, token):
         pytest.skip("would delete the token's account for the other operations")
     case.call_and_validate(base_url=stack.url, headers={"Authorization": f"Bearer {token}"},
                            excluded_checks=EXCLUDED)
+
+
+def test_the_checks_refuse_answers_the_document_does_not_describe(stack):
+    """The run above checks response schemas, status codes and content types (EXCLUDED
+    leaves them on): an answer off the document, fed to the same validation, fails it."""
+    import json
+
+    import requests
+    from schemathesis.core.failures import FailureGroup
+    from schemathesis.core.transport import Response
+
+    case = schema["/api/v1/process/status/{job_id}"]["GET"].Case(path_parameters={"job_id": "x"})
+    job = "result_6f1c2a9e-3b7d-4e0a-9c51-2d8f7e6a1b30_1767605400000_3f9c0a1b2c3d4e5f"
+    request = requests.Request("GET", f"{stack.url}/api/v1/process/status/x", headers={"Authorization": "Bearer t"})
+
+    def check(status, body, content_type="application/json"):
+        case.validate_response(Response(status_code=status, headers={"content-type": [content_type]},
+                                        content=json.dumps(body).encode(), request=request.prepare(),
+                                        elapsed=0.01, verify=False),
+                               headers={"Authorization": "Bearer t"}, excluded_checks=EXCLUDED)
+
+    check(200, {"job_id": job, "status": "completed"})
+    for wrong in [(200, {"job_id": job, "status": "lost"}), (418, {}),
+                  (404, {"error": {"code": "not_a_documented_code", "message": "m", "request_id": "r"}}),
+                  (200, {"job_id": job, "status": "completed"}, "text/html")]:
+        with pytest.raises(FailureGroup) as refused:
+            check(*wrong)
+        titles = {f.title for f in refused.value.exceptions}
+        assert titles & {"Response violates schema", "Undocumented status code", "Undocumented Content-Type"}, titles

@@ -275,6 +275,15 @@ def test_unknown_local_route_is_404(stack):
     assert (status, body["error"]["code"]) == (404, "not_found")
 
 
+def test_the_stack_serves_the_openapi_document_a_client_generator_reads(stack):
+    from components import openapi
+    status, document = http(stack, "GET", "/openapi.json")
+    assert status == 200 and document == json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert document == openapi.contract()  # the document of the code that runs (staleness test: docs file)
+    status, body = http(stack, "POST", "/openapi.json", body={})
+    assert status >= 400 and "error" in body  # only GET: anything else is the API's, refused
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
