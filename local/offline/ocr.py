@@ -50,7 +50,11 @@ def _engine():
     """Loads the models (about a second): once per process function environment."""
     from rapidocr import RapidOCR
 
-    return RapidOCR(params={"Global.log_level": "error"})  # its warnings would name no job
+    # One thread: onnxruntime's pool spins while it waits, which on a shared 2-core machine
+    # costs more than it gains (a photo: 3.0 s of CPU on one thread, 5.5 s on two, and
+    # slower to wait for); concurrent photo jobs run in environments of their own anyway.
+    one = {f"EngineConfig.onnxruntime.{key}": 1 for key in ("intra_op_num_threads", "inter_op_num_threads")}
+    return RapidOCR(params={"Global.log_level": "error", **one})  # its warnings would name no job
 
 
 def boxes(image: bytes) -> list[Box]:
