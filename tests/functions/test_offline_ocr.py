@@ -1,8 +1,9 @@
 """The offline analyser reads photos and screenshots by OCR (local/offline/ocr.py), after the
 process function prepared them as for Bedrock (functions/process/images.py).
 
-OCR is CPU-heavy (seconds a photo): one photo and one screenshot are read here; the rows
-are rebuilt from made-up boxes, without OCR."""
+OCR is CPU-heavy (seconds a photo): one screenshot is read here, and a 12 MP photo of a
+printed report end to end in tests/e2e/test_documents.py; the rows are rebuilt from
+made-up boxes, without OCR."""
 
 import math
 import socket
@@ -13,7 +14,7 @@ from functions.process import tasks
 from local.offline import ocr
 from local.offline.provider import OfflineProvider
 from tests.fixtures import photos
-from tests.fixtures.lab_reports import LIPIDS, TABLE
+from tests.fixtures.lab_reports import LIPIDS
 
 
 def analyse(data: bytes, content_type: str) -> dict:
@@ -22,32 +23,20 @@ def analyse(data: bytes, content_type: str) -> dict:
     return reply["output"]["message"]["content"][0]["toolUse"]["input"]
 
 
-def read(result: dict) -> set:
-    return {(o["loinc"], o["value"], o["flag"]) for o in result["observations"]}
-
-
-def test_a_photographed_report_is_read_with_its_values_and_nothing_downloaded(monkeypatch):
-    """A 12 MP phone photo (stored a quarter turned, EXIF orientation 6; the page 1.5 degrees
-    off straight) of a printed table: every value and flag found, the models loaded from the
-    package with every network connection refused."""
+def test_a_screenshot_of_a_report_is_read_with_its_values_and_nothing_downloaded(monkeypatch):
+    """A phone screenshot (PNG, 1290 x 2796, no EXIF) of name: value lines: every value and
+    flag found, the models loaded from the package with every network connection refused."""
     def refuse(*args, **kwargs):
         raise OSError("the network is unreachable in this test")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     ocr._engine.cache_clear()  # load the models here, under the refusal
-    photo = photos.report_photo(TABLE.lines, orientation=6, angle=1.5)
-    assert len(photo) > 3_000_000
-    result = analyse(photo, "image/jpeg")
-    assert result["document_type"] == "lab_report" and result["confidence"] == 0.9
-    assert read(result) == {(t.loinc, t.value, t.flag) for t in TABLE.truth}
-    assert "outside the reference range" in result["summary"]
-
-
-def test_a_screenshot_of_a_report_is_read_with_its_values():
-    """A phone screenshot (PNG, 1290 x 2796, straight, no EXIF) of name: value lines."""
     result = analyse(photos.report_screenshot(LIPIDS.lines), "image/png")
-    assert read(result) == {(t.loinc, t.value, t.flag) for t in LIPIDS.truth}
+    assert result["document_type"] == "lab_report" and result["confidence"] == 0.9
+    assert {(o["loinc"], o["value"], o["flag"]) for o in result["observations"]} == \
+        {(t.loinc, t.value, t.flag) for t in LIPIDS.truth}
+    assert "outside the reference range" in result["summary"]
 
 
 def turned(cells: list[tuple[str, float, float, float]], degrees: float) -> list[ocr.Box]:
