@@ -3,8 +3,9 @@
 Lab reports: text extracted from the PDF as laid out (pypdf's layout mode, pdf_text),
 lab values found by the catalogue of labs.py. PDFs follow the Bedrock path's rules (pdfs.py: `unreadable_document` when
 unparsable or encrypted, `document_too_long` over 100 pages). Chat answers and doctor
-reports: built from the results the app sent. Images cannot be read here (no OCR): a
-photo, once prepared like for Bedrock (images.py), ends as `unsupported_document`.
+reports: built from the results the app sent. Photos and screenshots, once prepared as
+for Bedrock (images.py), are read by OCR (ocr.py) and their text goes through the same
+lab-value reader; one in which no text is found ends as `unsupported_document`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class OfflineProvider:
     model_id = MODEL_ID
 
     def converse(self, *, system: str, messages: list[dict], tool: dict, timeout_s: float = 0) -> dict:
-        # Answers in milliseconds: the timeout never binds.
+        # Answers in milliseconds, a photo in seconds (OCR): the timeout is not applied here.
         started = time.monotonic()
         problem = converse_rules.violation(system=system, messages=messages, tool=tool)
         if problem:  # what Bedrock answers before any model runs
@@ -83,8 +84,11 @@ class OfflineProvider:
     # -- lab reports ----------------------------------------------------------------
     def _lab_analysis(self, messages: list[dict]) -> dict:
         blocks = [b for m in messages for b in m["content"]]
-        if any("image" in b for b in blocks):
-            raise InputError("unsupported_document", reason="image_offline")
+        image = next((b["image"] for b in blocks if "image" in b), None)
+        if image is not None:  # a photo or screenshot: its text by OCR (loaded by photo jobs only)
+            from local.offline import ocr
+
+            return _lab_result(labs.extract(ocr.text(image["source"]["bytes"])))
         document = next((b["document"] for b in blocks if "document" in b), None)
         if document is None or document.get("format") != "pdf":
             raise InputError("unsupported_document", reason="no_pdf")
@@ -95,13 +99,7 @@ class OfflineProvider:
             raise InputError("unreadable_document", reason="pdf_unparsable") from None
         if not text.strip():
             raise InputError("unreadable_document", reason="pdf_no_text")
-        observations = labs.extract(text)
-        return {
-            "document_type": "lab_report" if observations else "other",
-            "observations": observations,
-            "summary": _summary(observations),
-            "confidence": 0.9 if observations else 0.3,
-        }
+        return _lab_result(labs.extract(text))
 
     # -- chat -----------------------------------------------------------------------
     def _answer(self, messages: list[dict]) -> dict:
@@ -145,6 +143,15 @@ def pdf_text(reader) -> str:
             text = ""
         pages.append(text if text.strip() else page.extract_text() or "")
     return "\n".join(pages)
+
+
+def _lab_result(observations: list[dict]) -> dict:
+    return {
+        "document_type": "lab_report" if observations else "other",
+        "observations": observations,
+        "summary": _summary(observations),
+        "confidence": 0.9 if observations else 0.3,
+    }
 
 
 def _summary(observations: list[dict]) -> str:

@@ -161,6 +161,21 @@ def test_functions_bundling_the_same_packages_share_one_layer():
     assert packaging.layers_of(functions["auth"], layers) == ("deps",)
 
 
+def test_the_offline_analysers_ocr_reaches_no_layer():
+    """OCR is the local stack's (requirements/dev.txt, local/offline/ocr.py): its models and
+    native libraries (about 360 MB installed) must never be packaged for Lambda."""
+    from functions.catalog import CATALOG
+
+    def names(lines):
+        return {packaging._normalise(line.partition("==")[0]) for line in lines if "==" in line}
+
+    ocr = {"rapidocr", "onnxruntime", "opencv-python-headless", "numpy"}
+    requirements = packaging.ROOT / "requirements"
+    layered = [line for lines in packaging.layer_requirements(CATALOG).values() for line in lines]
+    assert names(layered) and not names(layered + (requirements / "runtime.txt").read_text().splitlines()) & ocr
+    assert {"rapidocr", "onnxruntime"} <= names((requirements / "dev.txt").read_text().splitlines())
+
+
 def test_layers_install_with_the_lock_file_as_constraints():
     """Without `-c`, pip picks the newest transitive packages of the day: a fresh machine
     would publish a new layer version (https://pip.pypa.io/en/stable/user_guide/#constraints-files)."""

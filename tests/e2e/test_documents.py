@@ -162,7 +162,21 @@ def test_a_corrupt_pdf_ends_as_a_failed_job(client, alice):
     assert status == 200 and body["error"]["code"] == "unreadable_document"
 
 
-def test_a_photo_cannot_be_read_offline(client, alice):
+def test_a_photographed_report_completes_with_its_values(client, alice):
+    """The app's main flow without AWS: a 12 MP phone photo (EXIF orientation 6, the page
+    1.5 degrees askew) of a printed report, prepared as for Bedrock, read by OCR offline."""
+    photo = photos.report_photo(TABLE.lines)
+    ticket, response = upload(client, alice, photo, content_type="image/jpeg")
+    assert response.status_code in (200, 201, 204), response.text[:500]
+    status, body = poll(client, f"/api/v1/process/status/{ticket['job_id']}", alice, timeout=60)
+    assert body["status"] == "completed", body
+    result = client.call("GET", f"/api/v1/process/result/{ticket['job_id']}", token=alice)[1]["result"]
+    assert result["document_type"] == "lab_report"
+    assert {(o["loinc"], o["value"], o["flag"]) for o in result["observations"]} == \
+        {(t.loinc, t.value, t.flag) for t in TABLE.truth}
+
+
+def test_an_image_that_is_no_image_fails(client, alice):
     png = b"\x89PNG\r\n\x1a\n" + bytes(200)
     ticket, _ = upload(client, alice, png, content_type="image/png")
     body = poll(client, f"/api/v1/process/status/{ticket['job_id']}", alice)[1]
@@ -170,15 +184,16 @@ def test_a_photo_cannot_be_read_offline(client, alice):
 
 
 @pytest.mark.parametrize("make, content_type, code", [
-    (photos.phone_photo, "image/jpeg", "unsupported_document"),    # 12 MP, 6.6 MB: prepared, then not read offline
+    (photos.phone_photo, "image/jpeg", "unsupported_document"),    # 12 MP, 6.6 MB: prepared, OCR reads no text
     (lambda: photos.phone_photo(orientation=6, gps=True), "image/jpeg", "unsupported_document"),
     (photos.truncated_jpeg, "image/jpeg", "unsupported_document"),
     (photos.pixel_bomb, "image/png", "unsupported_document"),
     (lambda: long_pdf(101), "application/pdf", "document_too_long"),
 ])
 def test_phone_photos_and_long_pdfs_end_as_failed_jobs_with_their_code(client, alice, make, content_type, code):
-    """The offline analyser cannot read photos (no OCR): a phone photo, once prepared as for
-    Bedrock, is `unsupported_document`; never a 5xx, never a job left processing."""
+    """A phone photo of a page without letters (text-like bars), once prepared as for Bedrock
+    and read by OCR, is `unsupported_document`, as are truncated photos and pixel bombs;
+    never a 5xx, never a job left processing."""
     data = make()
     ticket, response = upload(client, alice, data, content_type=content_type)
     assert response.status_code in (200, 201, 204), response.text[:500]

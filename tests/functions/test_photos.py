@@ -374,13 +374,15 @@ def test_an_image_of_exactly_the_byte_limit_is_sent_at_the_first_quality(monkeyp
     assert images.prepare(photo, "jpeg").data == first.data  # at the limit, not above it
 
 
-def test_the_offline_analyser_refuses_photos_as_unsupported():
+def test_the_offline_analyser_refuses_a_photo_without_text_as_unsupported():
+    """It reads photos by OCR (tests/functions/test_offline_ocr.py); a page of text-like bars
+    and no letters is not a readable image, as every photo was before OCR."""
     from functions.process.tasks import lab_task
 
     task = lab_task(_saved(photos.page((800, 600)), "JPEG"), "image/jpeg")
     with pytest.raises(InputError) as refused:
         OfflineProvider().converse(system=task.system, messages=task.messages, tool=task.tool)
-    assert (refused.value.code, refused.value.reason) == ("unsupported_document", "image_offline")
+    assert (refused.value.code, refused.value.reason) == ("unsupported_document", "image_no_text")
 
 
 def test_opening_a_pdf_leaves_a_pillow_already_loaded_alone():
