@@ -29,10 +29,11 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import itertools
+import os
 import sys
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 # The packages whose module state is per function: ours, Powertools, and `logging`,
 # whose registry holds Powertools' one Logger per service name (and so its keys).
@@ -130,14 +131,33 @@ class _Sys(types.ModuleType):
         return getattr(sys, name)
 
 
-class Environment:
-    """The module state of one function's execution environment."""
+class _Os(types.ModuleType):
+    """The `os` an environment's modules import: the real one, but for the environment
+    variables, which are the function's own (Lambda gives each function only its own
+    configuration and the runtime's variables; a read of another function's setting
+    fails here as it would there)."""
 
-    def __init__(self, function: str, stdout: Output | None = None):
+    def __init__(self, variables: Mapping[str, str]):
+        super().__init__("os")
+        self.environ = dict(variables)
+
+    def getenv(self, key: str, default: str | None = None) -> str | None:
+        return self.environ.get(key, default)
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+
+class Environment:
+    """The module state of one function's execution environment. With `variables`, its
+    modules see those as `os.environ` (and `os.getenv`), not the process's."""
+
+    def __init__(self, function: str, stdout: Output | None = None, variables: Mapping[str, str] | None = None):
         self.function = function
         self.prefix = f"_lambda_{next(_numbers)}_{function}"
         self.stdout, self.stderr = _Stream("stdout", stdout), _Stream("stderr", None)
         self._sys = _Sys(self.stdout, self.stderr)
+        self._os = None if variables is None else _Os(variables)
         self.builtins = {**builtins.__dict__, "__import__": self._import, "print": self._print}
         with _lock:
             _environments[self.prefix] = self
@@ -156,6 +176,8 @@ class Environment:
             top = name.partition(".")[0]
             if top == "sys":
                 return self._sys
+            if top == "os" and self._os is not None and (name == "os" or not fromlist):
+                return self._os  # `import os`, `from os import environ`, `import os.path`
             if top in ISOLATED:
                 module = _import(f"{self.prefix}.{name}", globals, locals, fromlist, 0)
                 return module if fromlist else sys.modules[f"{self.prefix}.{top}"]

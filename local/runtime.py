@@ -143,14 +143,17 @@ class LocalLambda:
         waits: WaitClock | None = None,
         output: Callable[[str, str], None] | None = None,
         prepare: Callable[[str, Callable[[str], Any]], None] | None = None,
+        variables: Mapping[str, Mapping[str, str]] | None = None,
     ):
         """`observer` sees every invocation (the AWS/Lambda metrics); `waits` replaces the
-        handler modules' waits (see the module docstring)."""
+        handler modules' waits (see the module docstring); `variables`: each function's
+        environment variables, which its modules then see instead of the process's."""
         self.functions = dict(functions)
         self.observer, self.waits = observer, waits
         self._names = dict(physical_names)
         self._region, self._account = region, account_id
         self._resolve, self._output, self._prepare = resolve, output, prepare
+        self._variables = variables
         self._lock = threading.Lock()
         self._environments: dict[str, list[Environment]] = {name: [] for name in self.functions}
         self._containers: dict[str, list[_Container]] = {name: [] for name in self.functions}
@@ -181,7 +184,11 @@ class LocalLambda:
 
     def _new_environment(self, name: str) -> Environment:
         output = self._output
-        environment = Environment(name, (lambda line: output(name, line)) if output else None)
+        environment = Environment(
+            name,
+            (lambda line: output(name, line)) if output else None,
+            None if self._variables is None else self._variables.get(name, {}),
+        )
         with self._lock:
             self._environments[name].append(environment)
         if self._prepare is not None:

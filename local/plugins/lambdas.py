@@ -48,8 +48,16 @@ class FunctionsPlugin(StandIn):
 
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         env = self._function_environment()
+        standins: dict[str, str] = {}
         for source in self._sources:
-            env.update(source.environment())
+            standins.update(source.environment())
+        env.update(standins)
+        # The process's environment is the SDK's (boto3 is shared). Each function's modules
+        # see only the variables the program gives that function, the runtime's (region,
+        # credentials, the endpoint of moto) and the stand-ins' re-pointing of what is
+        # outside AWS (identity providers' keys, the stores), which no program sets.
+        runtime = {k: env[k] for k in env if k.startswith("AWS_") or k == "POWERTOOLS_TRACE_DISABLED"}
+        variables = {name: {**own, **runtime, **standins} for name, own in self._own_variables().items()}
         undo.callback(_restore_environment, _set_environment(env))
         # A new deployment. The functions' SDK clients come from boto3's default session,
         # which keeps the credentials it resolved first (an earlier stack's, or a test's):
@@ -84,11 +92,21 @@ class FunctionsPlugin(StandIn):
             waits=WaitClock(),
             output=lambda name, line: telemetry.emf_line(line, name),
             prepare=prepare,
+            variables=variables,
         )
         undo.callback(self.functions.close)
         undo.callback(faults.unwrap_model)
         if self._resolve is not None and bedrock:  # shared modules: Bedrock's place back
             undo.callback(lambda: importlib.import_module("functions.process.providers").install(None))
+
+    def _own_variables(self) -> dict[str, dict[str, str]]:
+        """Each catalog function's environment variables, as the program deploys them."""
+        physical = {v: k for k, v in self._moto.program.outputs["functions"].items()}
+        return {
+            physical[fn.inputs["name"]]: dict(fn.inputs.get("environment", {}).get("variables", {}))
+            for fn in self._moto.program.mocks.of_type("aws:lambda/function:Function")
+            if fn.inputs["name"] in physical
+        }
 
     def _function_environment(self) -> dict[str, str]:
         """The union of the environments the program gave the functions, plus what points

@@ -212,3 +212,22 @@ def test_service_calls_to_kms_were_checked_with_their_encryption_context(evaluat
            [(fn, c, r, d, i) for fn, c, r, d, i in evaluated] if "kms:ViaService" in r.context}
     assert {("s3", "kms:GenerateDataKey"), ("s3", "kms:Decrypt"), ("secretsmanager", "kms:Decrypt")} <= via
 
+
+
+def test_each_function_sees_only_the_variables_the_program_gives_it(stack):
+    """Least privilege for configuration too: on Lambda a function reads its own variables
+    only, and so it does here (local/isolation.py), so a function reading a setting the
+    program does not give it fails locally as it would on AWS. The model id is the process
+    function's, the quotas the model-work routes'."""
+    own = {}
+    for deployed in stack.program.mocks.of_type("aws:lambda/function:Function"):
+        name = next(n for n, p in stack.program.outputs["functions"].items() if p == deployed.inputs["name"])
+        own[name] = set(deployed.inputs.get("environment", {}).get("variables", {}))
+    seen = {name: set(stack.functions.module(name, "functions.common.settings").os.environ) for name in own}
+    for name, variables in seen.items():
+        extra = {v for v in variables - own[name] if not v.startswith("AWS_")}
+        assert extra <= {"POWERTOOLS_TRACE_DISABLED", "GOOGLE_ISSUER", "GOOGLE_JWKS_URL", "APPLE_ISSUER",
+                         "APPLE_JWKS_URL", "APPLE_ROOT_SHA256", "PLAY_API_BASE_URL"}, (name, extra)
+        assert own[name] <= variables
+    assert "BEDROCK_MODEL_ID" in seen["process"] and "BEDROCK_MODEL_ID" not in seen["user_profile"]
+    assert "QUOTAS" not in seen["authorizer"]

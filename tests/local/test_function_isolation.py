@@ -194,3 +194,21 @@ def test_each_function_has_its_own_modules_and_a_new_runtime_starts_from_nothing
         assert again.module("chat_messages", "functions.common.settings").settings() is not cached
     finally:
         again.close()
+
+
+def test_each_function_sees_only_its_own_environment_variables(aws_env):
+    """Lambda gives each function its own configuration: a module of one function reading
+    another's variable finds nothing, as it would on AWS (`os.environ` and `os.getenv`,
+    imported either way)."""
+    functions = by_name(CATALOG)
+    local = LocalLambda({name: functions[name] for name in PHYSICAL}, PHYSICAL, "eu-west-1", "123456789012",
+                        variables={"chat_messages": {"QUOTAS": "{}"}, "user_profile": {"TABLE_NAME": "t"}})
+    try:
+        chat = local.module("chat_messages", "functions.common.quotas")
+        profile = local.module("user_profile", "functions.common.settings")
+        assert chat.os.environ == {"QUOTAS": "{}"} and chat.os.getenv("TABLE_NAME") is None
+        assert profile.os.environ == {"TABLE_NAME": "t"} and profile.os.getenv("QUOTAS", "-") == "-"
+        assert profile.os.path.join("a", "b") == "a/b"  # the rest of `os` is the real one
+        assert "TABLE_NAME" in __import__("os").environ  # the process's own is untouched (aws_env's)
+    finally:
+        local.close()
