@@ -151,8 +151,11 @@ def onboarding():
 
 
 def _winner(identity: Identity) -> str:
-    """The account a concurrent onboarding created; its transaction may still be landing
-    (DynamoDB commits both items at once; the local moto can show one before the other)."""
+    """The account a concurrent onboarding created. Its transaction may not have committed
+    yet: DynamoDB cancels a transaction that conflicts with another in flight on the same
+    item (TransactionConflict), so the loser can get here before the winner's items are
+    readable, and retries for a moment.
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-conflict-handling"""
     for attempt in range(4):
         user_id = users.user_id_for(identity.provider, identity.subject)
         if user_id and users.exists(user_id):
