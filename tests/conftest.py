@@ -124,7 +124,8 @@ def aws_env(monkeypatch):
             boto3.client("s3", region_name="eu-west-1").create_bucket(
                 Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         settings.cache_clear()
-        common_aws.reset()
+        common_aws.client.cache_clear()
+        common_aws.table.cache_clear()
         crypto._keys.clear()
         tokens._public_keys.clear()
         events = boto3._get_default_session().events  # the functions' clients come from it
@@ -134,7 +135,8 @@ def aws_env(monkeypatch):
         finally:
             aws_rules.detach(events)
         settings.cache_clear()
-        common_aws.reset()
+        common_aws.client.cache_clear()
+        common_aws.table.cache_clear()
 
 
 # The real program evaluated once per test session for each stack (read-only results).

@@ -34,9 +34,3 @@ def client(service: str):
 @cache
 def table(name: str):
     return boto3.resource("dynamodb", region_name=region(), config=_CONFIG).Table(name)
-
-
-def reset() -> None:
-    """Forget cached clients (tests and the local stack point them at a new endpoint)."""
-    client.cache_clear()
-    table.cache_clear()

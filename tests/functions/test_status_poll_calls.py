@@ -55,7 +55,8 @@ def counted(aws_env):
 
     events = boto3._get_default_session().events
     events.register("before-call", count)
-    aws.reset()  # the route's clients are made anew, with the counter
+    aws.client.cache_clear()  # the route's clients are made anew, with the counter
+    aws.table.cache_clear()
     user = str(uuid.uuid4())
     boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
         Item={"PK": f"USER#{user}", "SK": "PROFILE", "user_id": user})

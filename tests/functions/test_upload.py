@@ -64,7 +64,8 @@ def test_the_url_is_the_regional_virtual_hosted_endpoint(upload):
 
 def test_the_region_is_the_functions_own(upload, monkeypatch):
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
-    aws.reset()
+    aws.client.cache_clear()
+    aws.table.cache_clear()
     import boto3  # the account check reads the table in the function's region too
     boto3.client("dynamodb", region_name="eu-central-1").create_table(
         TableName="serenya-test", BillingMode="PAY_PER_REQUEST",
@@ -109,7 +110,8 @@ def test_the_content_type_is_normalised_before_it_is_signed(upload):
 def test_with_an_endpoint_override_the_url_is_that_endpoint(upload, monkeypatch):
     # The local stack sets AWS_ENDPOINT_URL; an IP endpoint cannot carry the bucket in its host.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-    aws.reset()
+    aws.client.cache_clear()
+    aws.table.cache_clear()
     # Nothing listens there: the plan's read and the quota (tested on their own) answer as the table would.
     from functions.common import quotas, users
     monkeypatch.setattr(users, "plan_and_identity",
