@@ -151,13 +151,14 @@ def state(job: JobId, now: float | None = None) -> JobState:
         if now - incoming["LastModified"].timestamp() > PROCESSING_TIMEOUT_SECONDS:
             return JobState("failed", "processing_timeout")
         return JobState("processing")
-    if job.kind == "result" and now * 1000 - job.created_ms <= UPLOAD_WINDOW_SECONDS * 1000:
-        return JobState("pending")
     # The job may have finished between the two reads (process writes outgoing/, then
-    # deletes incoming/): read outgoing/ once more before answering 404 for a job that exists.
+    # deletes incoming/): read outgoing/ once more before answering that it was never
+    # uploaded (pending) or does not exist (404).
     outgoing = _head(job.outgoing)
     if outgoing is not None:
         return _state_of(outgoing["Metadata"])
+    if job.kind == "result" and now * 1000 - job.created_ms <= UPLOAD_WINDOW_SECONDS * 1000:
+        return JobState("pending")
     return JobState("not_found")
 
 

@@ -329,3 +329,25 @@ def test_a_document_finishing_between_the_two_reads_after_its_upload_window_is_n
     monkeypatch.setattr(jobs, "_head", racing)
     assert jobs.state(job).status == "completed"
     assert reads == [job.outgoing, job.incoming, job.outgoing]
+
+
+def test_a_document_finishing_between_the_two_reads_within_its_upload_window_is_never_pending(aws_env, monkeypatch):
+    """The usual case: a PDF finishes seconds after its upload, well within the window. A
+    poll that read outgoing/ before the write and incoming/ after the delete would answer
+    `pending` ("not uploaded yet", API.md) for a finished document (review of issue 26)."""
+    job = jobs.new_job_id("result", user())
+    s3().put_object(Bucket=BUCKET, Key=job.incoming, Body=b"%PDF-1.7")
+    head, reads = jobs._head, []
+
+    def racing(key):
+        reads.append(key)
+        found = head(key)
+        if len(reads) == 1:  # outgoing/ read, still missing: process finishes now
+            assert key == job.outgoing and found is None
+            jobs.write_outcome(job, jobs.completed(job, "result", {"document_type": "other"}))
+            s3().delete_object(Bucket=BUCKET, Key=job.incoming)
+        return found
+
+    monkeypatch.setattr(jobs, "_head", racing)
+    assert jobs.state(job).status == "completed"
+    assert reads == [job.outgoing, job.incoming, job.outgoing]

@@ -1,9 +1,9 @@
 """AWS calls per status poll, by the job's state, counted at botocore's level inside the
 status route (each API call once, whatever its retries): the account check, then S3
 HEADs in the order `jobs.state` reads (outgoing/, incoming/, outgoing/ again only
-before answering 404). The poll is the app's most frequent request: these counts are
-its cost, and the re-read that keeps a finishing job from reading 404 costs a HEAD on
-404 answers only."""
+before answering pending or 404). The poll is the app's most frequent request: these
+counts are its cost, and the re-read that keeps a finishing job from reading pending or
+404 costs a HEAD on those answers only."""
 
 import json
 import time
@@ -19,7 +19,7 @@ from tests.conftest import FakeContext, api_event
 BUCKET = "serenya-test-temp"
 GET, HEAD = "dynamodb.GetItem", "s3.HeadObject"
 EXPECTED = {
-    "pending": {GET: 1, HEAD: 2},
+    "pending": {GET: 1, HEAD: 3},
     "processing": {GET: 1, HEAD: 2},
     "completed": {GET: 1, HEAD: 1},
     "failed": {GET: 1, HEAD: 1},
