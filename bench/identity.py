@@ -78,7 +78,7 @@ def run(stack, counter: CallCounter) -> str:
     ticket = measure("POST upload (account check + presigned POST, signed locally)", "POST",
                      "/api/v1/process/upload", {"content_type": "application/pdf", "file_size": 100},
                      token=token, expect=201)
-    measure("GET status while pending (account check + 2 HEADs)", "GET",
+    measure("GET status while pending (account check + 3 HEADs)", "GET",
             f"/api/v1/process/status/{ticket['job_id']}", token=token, expect=200)
     measure("GET subscriptions (its profile read is the check)", "GET", "/api/v1/subscriptions", token=token,
             expect=200)
