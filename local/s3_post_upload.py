@@ -105,10 +105,13 @@ def encode_upload(upload: ParsedUpload, boundary: str) -> bytes:
     out = bytearray()
     file = cast(_Part, upload.file)  # check() passed: exactly one file
     for part in (*upload.fields, file):
-        if part.filename is None:
-            out += encoder.send_event(Field(name=part.name, headers=_part_headers(part)))
+        # S3 reads the names `key` and `file` in any case (so does check()); moto only in
+        # lower case, and a `FILE` part once failed there with a 500.
+        name = part.name.lower() if part.name.lower() in ("key", "file") else part.name
+        if part.filename is None and part is not file:
+            out += encoder.send_event(Field(name=name, headers=_part_headers(part)))
         else:
-            out += encoder.send_event(File(name=part.name, filename=part.filename, headers=_part_headers(part)))
+            out += encoder.send_event(File(name=name, filename=part.filename or "file", headers=_part_headers(part)))
         out += encoder.send_event(Data(data=part.data, more_data=False))
     out += encoder.send_event(Epilogue(data=b""))
     return bytes(out)

@@ -164,3 +164,16 @@ def test_the_form_as_the_ticket_describes_it_is_accepted_and_the_file_first_is_n
     as_described = requests.post(upload["url"], data=upload["fields"], files={name: ("r.pdf", PDF, "application/pdf")},
                                  timeout=10)
     assert as_described.status_code == 204, as_described.text
+
+
+def test_form_field_names_in_upper_case_are_read_as_s3_reads_them_never_a_500(stack, phone, token):
+    """The policy check reads `key` and `file` in any case; the forward to moto once kept
+    the sender's `FILE` and `KEY` and moto answered 500 with an HTML page (review of 26)."""
+    upload = ticket(phone, token)["upload"]
+    fields = {("KEY" if k == "key" else k): v for k, v in upload["fields"].items()}
+    answer = requests.post(upload["url"], data=fields, files={"FILE": ("r.pdf", PDF, "application/pdf")}, timeout=10)
+    assert answer.status_code == 204, answer.text
+    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=stack.aws_endpoint_url, region_name="eu-west-1",
+                                             aws_access_key_id="local", aws_secret_access_key="local")
+            .list_objects_v2(Bucket=stack.program.outputs["temp_bucket"]).get("Contents", [])]
+    assert upload["fields"]["key"] in keys
