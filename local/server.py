@@ -40,7 +40,12 @@ LOCAL_REFUSALS = {
     414: (414, "uri_too_long", "the request line is too long"),
     400: (400, "bad_request", "the request could not be read"),
     505: (505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served"),
+    413: (413, "payload_too_large", "the request body is larger than anything the stack takes"),
+    411: (400, "bad_request", "the request's Content-Length or chunked encoding could not be read"),
 }
+# The largest body read: a 10 MiB upload (the ticket's limit, API Gateway's) with its form
+# fields, with room to spare. Larger is refused before it is read.
+MAX_BODY_BYTES = 11 * 1024 * 1024
 # How long one stand-in's stop may take before the next one stops anyway. The slow ones
 # (the alarm ticker, each poller, moto) wait 5 s at most for their threads.
 STOP_LIMIT_S = 10
@@ -300,13 +305,17 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             started = time.monotonic()
             url = urllib.parse.urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self._body()
+            if body is None:
+                return  # refused, the connection closed
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "transfer-encoding"}
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                headers["Content-Length"] = str(len(body))  # as read: what is passed on is whole
             request = LocalRequest(
                 self.command,
                 url.path,
                 urllib.parse.parse_qs(url.query, keep_blank_values=True),
-                {k: v for k, v in self.headers.items()},
+                headers,
                 body,
             )
             try:
@@ -332,6 +341,42 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
                 response.status,
                 (time.monotonic() - started) * 1000,
             )
+
+        def _body(self) -> bytes | None:
+            """The request's body, by Content-Length or chunked (an app streaming a body of
+            unknown length: URLSession with a body stream, OkHttp), at most MAX_BODY_BYTES;
+            else None, after a refusal that closes the connection (never a read without end,
+            nor the rest of a body taken for the next request)."""
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                chunks, size = [], 0
+                while True:
+                    line = self.rfile.readline(1024)
+                    try:
+                        length = int(line.split(b";", 1)[0].strip(), 16)
+                    except ValueError:
+                        self.send_error(411)
+                        return None
+                    if length == 0:
+                        break
+                    size += length
+                    if length < 0 or size > MAX_BODY_BYTES:
+                        self.send_error(413)
+                        return None
+                    chunks.append(self.rfile.read(length))
+                    self.rfile.readline(3)  # the chunk's CRLF
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            raw = self.headers.get("Content-Length")
+            if raw is None:
+                return b""
+            if not raw.strip().isdigit():
+                self.send_error(411)
+                return None
+            if int(raw) > MAX_BODY_BYTES:
+                self.send_error(413)
+                return None
+            return self.rfile.read(int(raw))
 
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             """http.server's own refusals (request line over 64 KiB, a header line over 64 KiB,

@@ -170,6 +170,32 @@ def test_headers_too_large_for_the_server_answer_in_the_contract_format(stack, r
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
 
 
+@pytest.mark.parametrize("length, code, status", [("abc", "bad_request", 400), ("-1", "bad_request", 400),
+                                                  ("999999999999", "payload_too_large", 413)])
+def test_a_content_length_the_server_cannot_honour_is_refused_at_once(stack, length, code, status):
+    """Not a dropped connection (abc), a read until the client gives up (-1) or a read of
+    gigabytes into memory (review of issue 26)."""
+    request = (b"POST /api/v1/chat/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: " + length.encode() + b"\r\n\r\n{}")
+    assert send_raw(stack, request)[0] == status
+    assert send_raw(stack, request)[1]["error"]["code"] == code
+
+
+def test_a_chunked_body_is_read_as_the_app_streams_it(stack, client, user):
+    """URLSession with a body stream and OkHttp with a body of unknown length send chunked
+    bodies: read whole, not taken as empty (a 400 invalid_json) with the rest parsed as the
+    next request (review of issue 26)."""
+    body = json.dumps({"given_name": "Chunked"}).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:5], body[5:])) + b"0\r\n\r\n"
+    request = (b"PUT /api/v1/user/profile HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Authorization: Bearer " + user[1].encode() + b"\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+    status, answer = send_raw(stack, request)
+    assert status == 200 and answer["given_name"] == "Chunked", answer
+    bad = (b"PUT /api/v1/user/profile HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    assert send_raw(stack, bad)[1]["error"]["code"] == "bad_request"
+
+
 def test_headers_over_api_gateways_limit_are_413(client, user):
     status, body = client.call("GET", "/api/v1/user/profile", token=user[1], headers={"X-Padding": "p" * 11_000})
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
