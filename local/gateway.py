@@ -225,7 +225,13 @@ class Gateway:
         try:
             reply = self._functions.invoke(compiled.fn.name, event)
             return _to_http(reply)
-        except Exception as e:  # API Gateway answers a failed or malformed integration with 502
+        except Exception as e:
+            # API Gateway answers a failed or malformed Lambda proxy integration with 502,
+            # through the DEFAULT_5XX gateway response where the document defines one (the
+            # program's sets 500 internal_error): what the deployed stack answers.
+            document = self._document
+            if document is not None and "DEFAULT_5XX" in document.get("x-amazon-apigateway-gateway-responses", {}):
+                return self._gateway_response(document, "DEFAULT_5XX", request_id, server_error=True)
             return json_error(502, "bad_gateway", f"the function failed: {type(e).__name__}", request_id)
         finally:
             timing["integration_ms"] = (time.monotonic() - integration_started) * 1000

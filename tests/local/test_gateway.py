@@ -267,3 +267,22 @@ def test_every_answer_is_reported_as_api_gateway_metrics(recorder):
     call(gateway, "GET", "/api/v1/nope")
     assert seen == [("/api/v1/echo/{item_id}", "GET", 200, True), ("/api/v1/echo/{item_id}", "GET", 401, False),
                     (None, "GET", 404, False)]
+
+
+def test_a_function_failure_gets_the_documents_default_5xx_as_the_deployed_stack_answers(validating):
+    """The program's DEFAULT_5XX gateway response turns API Gateway's 502 for a failed
+    integration into 500 internal_error, the status the contract lists (review of 26)."""
+    from functions.catalog import CATALOG
+
+    gateway, _, document = validating
+
+    def failing(fn):
+        def handler(event, context):
+            raise RuntimeError("boom")
+        return handler
+
+    gateway._functions = LocalLambda(by_name(CATALOG), {}, "eu-west-1", "123456789012", failing)
+    response = onboarding(gateway, b'{"provider": "google"}')
+    expected = document["x-amazon-apigateway-gateway-responses"]["DEFAULT_5XX"]
+    assert response.status == int(expected["statusCode"]) == 500
+    assert json.loads(response.body)["error"]["code"] == "internal_error"
