@@ -51,6 +51,13 @@ WITH_BODY = ((400, "invalid_json"), (413, "payload_too_large"), (415, "unsupport
 WITH_MODEL = ((422, "validation_error"),)
 # A path parameter the gateway cannot route (an encoded slash, an empty segment).
 WITH_PATH_PARAMETERS = ((404, "not_found"),)
+# What API Gateway answers outside the document's operations: the gateway response
+# MISSING_AUTHENTICATION_TOKEN for a path no resource has, and the program's mock on
+# every path for a method it does not define (for_api_gateway).
+PATH_ERRORS = (
+    (404, "not_found", "a path no route has"),
+    (405, "method_not_allowed", "a method the path does not list"),
+)
 SUCCESS_DESCRIPTIONS = {200: "OK", 201: "created", 202: "accepted", 204: "no content"}
 AUTHORIZER_SCHEME = "accessToken"
 # API Gateway integrations time out at 29 s whatever the function's timeout.
@@ -239,8 +246,14 @@ def contract(catalog: tuple[Function, ...] = CATALOG) -> dict:
         "info": {
             "title": "Serenya API",
             "version": "1",
-            "description": "Generated from functions/catalog.py; the contract is ../shared/API.md.",
+            "description": "Generated from functions/catalog.py; the contract is ../shared/API.md. "
+            "Outside any operation: a path no route has answers 404 not_found, a method its path "
+            "does not list 405 method_not_allowed (x-serenya-path-errors), in the Error body.",
         },
+        # The answers no operation can carry (OpenAPI lists the methods a path has, not others).
+        "x-serenya-path-errors": [
+            {"status": status, "code": code, "description": text} for status, code, text in PATH_ERRORS
+        ],
         "paths": {p: paths[p] for p in sorted(paths)},
         "components": {
             "schemas": {n: schemas[n] for n in sorted(schemas)},
@@ -269,6 +282,7 @@ def for_api_gateway(
     """The contract plus API Gateway's extensions, with each function's invoke ARN."""
     document = copy.deepcopy(contract(catalog))
     document["info"]["title"] = name
+    del document["x-serenya-path-errors"]  # the clients' note; the gateway has its own mock below
     owners = {route.path: fn for fn in catalog for route in fn.routes}
     authorizer = next((fn for fn in catalog if fn.name == AUTHORIZER), None)
     document["components"]["securitySchemes"] = (

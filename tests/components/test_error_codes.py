@@ -3,6 +3,7 @@ that answers it: the codes are read from the source (each `ApiError(status, "cod
 and each job failure code), not from a list kept by hand beside it."""
 
 import ast
+import json
 from http import HTTPStatus
 from pathlib import Path
 
@@ -103,3 +104,27 @@ def test_the_collector_sees_a_code_the_document_would_miss(tmp_path):
     emitted = raised([handler])
     assert emitted == {(409, "brand_new_code")}
     assert not emitted <= documented(paths, [("/api/v1/process/result/{job_id}", "get")])
+
+
+def test_the_gateways_own_answers_are_documented_on_the_operations_or_outside_them():
+    """The local gateway stands in for API Gateway: every (status, code) it answers is in
+    the document, on the operations or in x-serenya-path-errors (404 for a path no route
+    has, 405 for a method a path lacks: the program's mock answers the same, review of 26).
+    Its 502 bad_gateway answers only without a document (unit tests): with the program's,
+    a failed function gets the DEFAULT_5XX gateway response."""
+    document = openapi.contract()
+    paths = document["paths"]
+    every = documented(paths, [(p, m) for p, ops in paths.items() for m in ops])
+    outside = {(e["status"], e["code"]) for e in document["x-serenya-path-errors"]}
+    gateway = Path(__file__).resolve().parents[2] / "local" / "gateway.py"
+    answered = set()
+    for node in ast.walk(ast.parse(gateway.read_text())):
+        if _called(node, "json_error") and len(node.args) >= 2 and all(isinstance(a, ast.Constant)
+                                                                        for a in node.args[:2]):
+            answered.add((node.args[0].value, node.args[1].value))
+    assert {(405, "method_not_allowed"), (404, "not_found"), (502, "bad_gateway")} <= answered
+    assert answered - {(502, "bad_gateway")} <= every | outside, answered - every - outside
+    mock = openapi.for_api_gateway(CATALOG, {fn.name: "arn" for fn in CATALOG}, "api", ("https://app.example",))
+    any_method = next(iter(mock["paths"].values()))["x-amazon-apigateway-any-method"]
+    template = any_method["x-amazon-apigateway-integration"]["responses"]["default"]["responseTemplates"]
+    assert (405, json.loads(template["application/json"])["error"]["code"]) in outside
