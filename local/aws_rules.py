@@ -24,6 +24,8 @@ stack and the function tests refuse what AWS refuses, with the error AWS answers
   write operations are serialised, which is what DynamoDB guarantees per item.
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
   https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+- DynamoDB: TransactWriteItems is idempotent for its ClientRequestToken (10 minutes):
+  a retry of a call that succeeded writes nothing again (idempotent_transactions).
 - DynamoDB Streams: a cancelled transaction writes nothing, so it adds no stream record
   and leaves the stream as it was. moto rolls a cancelled transaction back by putting a
   deep copy of the table in its place, stream shard included: every shard iterator open
@@ -37,7 +39,9 @@ stack and the function tests refuse what AWS refuses, with the error AWS answers
 from __future__ import annotations
 
 import functools
+import json
 import threading
+import time
 from collections.abc import Iterator
 
 from botocore.exceptions import ClientError
@@ -138,6 +142,53 @@ def serialise_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, serialised)
 
 
+# TransactWriteItems' ClientRequestToken: (account, region, token) -> (the request's
+# items, when it succeeded, the answer), kept IDEMPOTENCY_SECONDS.
+IDEMPOTENCY_SECONDS = 600
+_tokens: dict[tuple[str, str, str], tuple[str, float, object]] = {}
+
+
+def idempotent_transactions() -> None:
+    """TransactWriteItems with a ClientRequestToken it has already succeeded with (within
+    10 minutes) answers as the first call did and writes nothing again; the same token with
+    other items is IdempotentParameterMismatchException. botocore fills the token in and a
+    retry resends it, so a call whose answer came too late (the functions' read timeout is
+    5 s) is not applied twice: moto applied it again, and a quota counter went up by two
+    for one request under load. https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html#DDB-TransactWriteItems-request-ClientRequestToken
+    """
+    from moto.dynamodb.exceptions import DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    method = DynamoHandler.transact_write_items
+    if getattr(method, "_idempotent", False):
+        return
+
+    @functools.wraps(method)
+    def idempotent(self, _method=method):
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return _method(self)
+        key, items = (self.current_account, self.region, token), json.dumps(self.body["TransactItems"], sort_keys=True)
+        with _dynamodb_lock:
+            now = time.monotonic()
+            for stale in [k for k, (_, at, _) in _tokens.items() if now - at > IDEMPOTENCY_SECONDS]:
+                del _tokens[stale]
+            seen = _tokens.get(key)
+            if seen is not None:
+                if seen[0] != items:
+                    raise DynamodbException(
+                        "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                        "The request uses the same client token as a previous, but non-identical request.",
+                    )
+                return seen[2]
+            answer = _method(self)
+            _tokens[key] = (items, now, answer)
+            return answer
+
+    idempotent._idempotent = True  # type: ignore[attr-defined]  # a marker on the function, read above
+    DynamoHandler.transact_write_items = idempotent  # type: ignore[method-assign]
+
+
 def _keep_stream_shards(tables: dict, shards: dict) -> None:
     """After moto's rollback, each table's stream is the one it had before, with the
     records it had before."""
@@ -151,6 +202,7 @@ def _keep_stream_shards(tables: dict, shards: dict) -> None:
 def attach(events) -> None:
     """Applies the rules to every call made through `events` (a session's or a client's)."""
     serialise_dynamodb_writes()
+    idempotent_transactions()
     events.register_first("before-parameter-build", _check)
 
 

@@ -85,3 +85,27 @@ def test_a_cancelled_transaction_leaves_the_stream_where_it_was(aws_env):
     later = streams.get_records(ShardIterator=reply["NextShardIterator"])["Records"]
     assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in later] == ["d"]
     assert "b" not in {i["PK"]["S"] for i in ddb.scan(TableName="streamed")["Items"]}
+
+
+def test_a_transaction_retried_with_its_client_token_is_applied_once(aws_env):
+    """botocore resends a TransactWriteItems whose answer came too late with the same
+    ClientRequestToken; DynamoDB answers it as the first call and writes nothing again
+    (API_TransactWriteItems.html: ClientRequestToken). moto applied it twice: a quota
+    counter went up by two for one request on a loaded machine."""
+    ddb = aws.client("dynamodb")
+    count = {"Update": {"TableName": "serenya-test", "Key": {"PK": {"S": "COUNT#1"}, "SK": {"S": "hour#0"}},
+                        "UpdateExpression": "ADD #n :one", "ExpressionAttributeNames": {"#n": "n"},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}}
+    for _ in range(3):  # the call and two retries of it
+        ddb.transact_write_items(TransactItems=[count], ClientRequestToken="token-1")
+    stored = ddb.get_item(TableName="serenya-test", Key=count["Update"]["Key"], ConsistentRead=True)["Item"]
+    assert stored["n"] == {"N": "1"}
+    ddb.transact_write_items(TransactItems=[count], ClientRequestToken="token-2")  # a new call
+    ddb.transact_write_items(TransactItems=[count])  # botocore's own token, new each call
+    stored = ddb.get_item(TableName="serenya-test", Key=count["Update"]["Key"], ConsistentRead=True)["Item"]
+    assert stored["n"] == {"N": "3"}
+    other = {"Update": {**count["Update"], "Key": {"PK": {"S": "COUNT#2"}, "SK": {"S": "hour#0"}}}}
+    error = refusal(lambda: ddb.transact_write_items(TransactItems=[other], ClientRequestToken="token-1"))
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "IdempotentParameterMismatchException", 400)
+    assert "Item" not in ddb.get_item(TableName="serenya-test", Key=other["Update"]["Key"])
