@@ -168,7 +168,10 @@ def idempotent_transactions() -> None:
         token = self.body.get("ClientRequestToken")
         if not token:
             return _method(self)
-        key, items = (self.current_account, self.region, token), json.dumps(self.body["TransactItems"], sort_keys=True)
+        key, items = (
+            (self.current_account, self.region, token),
+            json.dumps(self.body["TransactItems"], sort_keys=True, default=repr),
+        )
         with _dynamodb_lock:
             now = time.monotonic()
             for stale in [k for k, (_, at, _) in _tokens.items() if now - at > IDEMPOTENCY_SECONDS]:

@@ -94,8 +94,8 @@ def test_a_transaction_retried_with_its_client_token_is_applied_once(aws_env):
     counter went up by two for one request on a loaded machine."""
     ddb = aws.client("dynamodb")
     count = {"Update": {"TableName": "serenya-test", "Key": {"PK": {"S": "COUNT#1"}, "SK": {"S": "hour#0"}},
-                        "UpdateExpression": "ADD #n :one", "ExpressionAttributeNames": {"#n": "n"},
-                        "ExpressionAttributeValues": {":one": {"N": "1"}}}}
+                        "UpdateExpression": "ADD #n :one SET #k = :key", "ExpressionAttributeNames": {"#n": "n", "#k": "k"},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":key": {"B": b"\x9c\xd9 binary"}}}}
     for _ in range(3):  # the call and two retries of it
         ddb.transact_write_items(TransactItems=[count], ClientRequestToken="token-1")
     stored = ddb.get_item(TableName="serenya-test", Key=count["Update"]["Key"], ConsistentRead=True)["Item"]
