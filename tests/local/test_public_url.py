@@ -131,7 +131,7 @@ def test_a_tampered_upload_is_refused_with_s3s_answer_through_the_public_port(st
     assert [s3_code(r) for r in refused] == [(403, "AccessDenied"), (400, "EntityTooLarge"),
                                              (403, "SignatureDoesNotMatch"), (403, "AccessDenied")]
     assert all(r.headers["Content-Type"] == "application/xml" and "<RequestId>" in r.text for r in refused)
-    assert incoming(stack) == before
+    assert not incoming(stack) - before  # nothing new (an earlier upload may finish and go meanwhile)
 
 
 def test_only_the_checked_upload_shape_is_forwarded(stack, phone, token):
@@ -147,7 +147,7 @@ def test_only_the_checked_upload_shape_is_forwarded(stack, phone, token):
     assert s3_code(object_post) == (403, "AccessDenied")
     assert s3_code(not_a_form) == (412, "PreconditionFailed")
     assert s3_code(post(f"{stack.public_url}/local/s3/NOT_A_BUCKET", fields)) == (400, "InvalidBucketName")
-    assert incoming(stack) == before
+    assert not incoming(stack) - before  # nothing new (an earlier upload may finish and go meanwhile)
     # and the ticket itself still works afterwards: nothing above consumed or changed it
     assert post(url, fields).status_code == 204
 
