@@ -97,7 +97,8 @@ def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list
     pair = failures(fn, settings)
     errors = pair[0]
     reserved = settings.reserved_for(fn.name)
-    user_facing = text.USER_FACING["authorizer" if fn.is_authorizer else "routes" if fn.routes else "events"]
+    kind = "authorizer" if fn.is_authorizer else "routes" if fn.routes else "events"
+    user_facing = text.USER_FACING[kind]
     expected = [m.name for m in fn.custom_metrics if m.function_error]
     prose = text.FUNCTION
     words = dict(
@@ -140,6 +141,7 @@ def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list
             severity=CRITICAL,
             queries=(ERRORS_BY_REQUEST, *stories),
             procedures=rollback + restore,
+            playbook=text.FUNCTION_PLAYBOOKS[kind].format(**words),
         ),
         _spec(
             fn.name,
@@ -206,6 +208,7 @@ def function_alarms(fn: Function, settings: Settings, names: StackNames) -> list
                 severity=CRITICAL if streamed else WARNING,
                 queries=(ERRORS_BY_REQUEST, *stories),
                 procedures=(f"redrive:{fn.name}",),
+                playbook=text.FAILED_STREAM_PLAYBOOK.format(fn=fn.name) if streamed else None,
             )
         )
     return [_override(spec, fn.alarm_overrides.get(spec.signal)) for spec in specs]
@@ -238,9 +241,14 @@ def custom_alarms(fn: Function, settings: Settings) -> list[AlarmSpec]:
                 datapoints=t.periods,
                 dashboard=metric.dashboards[0] if metric.dashboards else "operations",
                 queries=(JOB_STORY,) if isinstance(fn.trigger, S3Trigger) else (),
+                playbook=_formatted(text.METRIC_PLAYBOOKS.get(metric.name), fn=fn.name),
             )
         )
     return specs
+
+
+def _formatted(playbook: text.Playbook | None, **values: object) -> text.Playbook | None:
+    return playbook.format(**values) if playbook else None
 
 
 def _kebab(name: str) -> str:
@@ -262,6 +270,7 @@ def api_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNa
             severity=CRITICAL,
             queries=(ERRORS_BY_REQUEST,),
             procedures=rollbacks(catalog),
+            playbook=_per_function_widgets(text.API_5XX_PLAYBOOK, catalog),
         ),
         _spec(
             "api",
@@ -320,6 +329,14 @@ def api_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNa
     return specs
 
 
+def _per_function_widgets(playbook: text.Playbook, catalog: tuple[Function, ...]) -> text.Playbook:
+    """The playbook with its `{fn}` widgets once per API function (their Unhandled errors)."""
+    widgets: list[text.Widget] = []
+    for w in playbook.widgets:
+        widgets += [w.format(fn=fn.name) for fn in catalog if fn.routes] if "{fn}" in w.title else [w]
+    return dataclasses.replace(playbook, widgets=tuple(widgets))
+
+
 def rollbacks(catalog: tuple[Function, ...]) -> tuple[str, ...]:
     """Rolling back one of the functions behind the API: whichever a release broke."""
     return tuple(f"rollback:{fn.name}" for fn in catalog if fn.routes or fn.is_authorizer)
@@ -357,6 +374,7 @@ def table_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
             0,
             severity=CRITICAL,
             queries=(ERRORS_BY_REQUEST,),
+            playbook=text.TABLE_PLAYBOOKS["throttles"],
         ),
         _spec(
             "table",
@@ -373,6 +391,7 @@ def table_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
             5,
             severity=CRITICAL,
             queries=(ERRORS_BY_REQUEST,),
+            playbook=text.TABLE_PLAYBOOKS["system-errors"],
         ),
         _spec(
             "table",

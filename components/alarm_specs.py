@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
 from components.config import Settings
+from components.runbook_text import Playbook
 from components.waf import WebAcl
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class AlarmSpec:
     dashboard: str = "operations"  # executive, operations or security: linked from description and runbook
     queries: tuple[str, ...] = ()  # saved Logs Insights queries its runbook section offers (components/queries.py)
     procedures: tuple[str, ...] = ()  # procedures its runbook section spells out (components/procedures.py)
+    playbook: Playbook | None = None  # every critical alarm's: its runbook, cause by cause
 
     @property
     def key(self) -> str:
@@ -114,6 +116,7 @@ class CompositeSpec:
     dashboard: str = "operations"
     queries: tuple[str, ...] = ()
     procedures: tuple[str, ...] = ()
+    playbook: Playbook | None = None
 
     @property
     def key(self) -> str:

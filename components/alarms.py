@@ -103,7 +103,17 @@ def composite_alarms(
     prose = runbook_text.PAGING.format(env=settings.env)
     return burns + [
         CompositeSpec(
-            service, signal, prose.title, tuple(paging), "OR", prose.impact, prose.checks, severity=CRITICAL, pages=True
+            service,
+            signal,
+            prose.title,
+            tuple(paging),
+            "OR",
+            prose.impact,
+            prose.checks,
+            severity=CRITICAL,
+            pages=True,
+            queries=(ERRORS_BY_REQUEST,),
+            playbook=runbook_text.PAGING_PLAYBOOK,
         )
     ]
 

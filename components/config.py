@@ -77,6 +77,8 @@ _APPLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _APPLE_ENVIRONMENT = re.compile(r"^(Sandbox|Production)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HTTPS_URL = re.compile(r"^https://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$")
+# An https URL of a page (no fragment: the alarm's section is appended as one).
+_RUNBOOK_URL = re.compile(r"^https://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/%+-]*)?$")
 _SERVICE_ACCOUNT = re.compile(r"^[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$")
 _PRODUCT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _AI_PROVIDER = re.compile(r"^bedrock$")
@@ -172,6 +174,9 @@ class Settings:
     account_concurrency: int = concurrency.DEFAULT_ACCOUNT_QUOTA  # Lambda concurrency quota in the region
     cloudfront: bool = True  # CloudFront and the WAF in front of the stage
     secret_keys: frozenset[str] = frozenset()  # keys set with `pulumi config set --secret`
+    # Where docs/runbooks.md is published (e.g. on the git host): alarm descriptions then
+    # link `<url>#<section>` instead of naming the file's path.
+    runbook_base_url: str | None = None
     # Per-user limits of model-backed work by plan, kind and window (functions/common/quotas.py),
     # as canonical JSON: what the counting functions receive in QUOTAS.
     quotas: str = json.dumps(quotas_module.DEFAULT_LIMITS, sort_keys=True)
@@ -443,6 +448,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         ),
         cloudfront=r.boolean(f"{ns}:cloudFront"),
         secret_keys=frozenset(secret_keys),
+        runbook_base_url=r.string(f"{ns}:runbookBaseUrl", _RUNBOOK_URL, "an https URL without a #", required=False),
     )
     not_premium = {p for p, _, _ in stores.list_prices} - set(stores.premium_products)
     if not_premium:

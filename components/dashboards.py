@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from components.alarms import KMS_QUOTAS, NAMESPACE, Indicator, StackNames, indicators, kms_usage
 from components.config import Settings
+from components.runbook_text import BUDGET_WIDGET_TITLE
 from functions.catalog import CustomMetric, Function, StreamTrigger
 
 GRID = 24
@@ -119,8 +120,8 @@ def error_budget(indicator: Indicator, region: str) -> dict:
     return {
         "type": "metric",
         "properties": {
-            "title": (
-                f"{indicator.title}: objective {objective.target:.2%}, budget left over {objective.window_days} days"
+            "title": BUDGET_WIDGET_TITLE.format(
+                indicator=indicator.title, target=objective.target, window_days=objective.window_days
             ),
             "metrics": metrics,
             "region": region,
@@ -213,6 +214,15 @@ def operations(catalog: tuple[Function, ...], settings: Settings, names: StackNa
                 ["AWS/DynamoDB", "ReadThrottleEvents", *table],
                 ["AWS/DynamoDB", "WriteThrottleEvents", *table],
                 ["AWS/DynamoDB", "UserErrors"],
+                # Published per operation only: what table-system-errors watches, one series each.
+                [
+                    {
+                        "expression": f'SEARCH(\'{{AWS/DynamoDB,Operation,TableName}} MetricName="SystemErrors" '
+                        f"TableName=\"{names.table}\"', 'Sum', 300)",
+                        "id": "system_errors",
+                        "label": "SystemErrors ${PROP('Dim.Operation')}",
+                    }
+                ],
             ],
             region,
         )

@@ -155,6 +155,8 @@ class ObservabilityLayer(pulumi.ComponentResource):
         def dashboard(spec: alarms.AlarmSpec | alarms.CompositeSpec) -> str:
             return dashboards.dashboard_url(s, s.name(spec.dashboard))
 
+        # A link where serenya:runbookBaseUrl says where the runbooks are published, else their path.
+        runbook = s.runbook_base_url or RUNBOOKS_PATH
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for spec in self.specs:
             regional = spec.region is None
@@ -171,7 +173,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
             self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key}",
                 name=spec.name(s),
-                alarm_description=alarms.description(spec, s, dashboard(spec), RUNBOOKS_PATH),
+                alarm_description=alarms.description(spec, s, dashboard(spec), runbook),
                 comparison_operator=spec.comparison,
                 threshold=spec.threshold,
                 evaluation_periods=spec.periods,
@@ -199,7 +201,7 @@ class ObservabilityLayer(pulumi.ComponentResource):
                 f"{name}-{composite.key}",
                 alarm_name=composite.name(s),
                 alarm_rule=composite.rule(s),
-                alarm_description=alarms.description(composite, s, dashboard(composite), RUNBOOKS_PATH),
+                alarm_description=alarms.description(composite, s, dashboard(composite), runbook),
                 alarm_actions=[topic.arn],
                 ok_actions=[topic.arn],
                 tags={"severity": composite.severity, "runbook": f"{RUNBOOKS_PATH}#{composite.key}"},

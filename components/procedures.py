@@ -9,7 +9,11 @@ procedures their runbook section spells out (`AlarmSpec.procedures`):
 - `rollback:<function>`: point the function's `live` alias back at its previous version
   (warm functions where the stack keeps them warm), or redeploy the previous release;
 - `redrive:<function>`: replay what its failure queue holds through the function;
-- `restore-table`: restore the table to a point in time, beside the live one.
+- `restore-table`: restore the table to a point in time, beside the live one;
+- what the critical alarms' playbooks (components/runbook_text.Playbook) run: the first
+  command of their first five minutes (`alarms-firing`, `errors:<function>`,
+  `duration:<function>`, `unhandled-errors`, `check-table`) and the mitigations of their
+  causes (`switch-model`, `pause-jobs`).
 
 Lambda's failure queues are not SQS dead-letter queues of another queue, so SQS's own
 redrive (`aws sqs start-message-move-task`) refuses them: "Non-SQS queue sources of
@@ -26,12 +30,23 @@ are read back from the stream, which keeps them 24 hours
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from components.config import Settings
+from components.config import DEFAULT_BEDROCK_MODELS, Settings
 from functions.catalog import Function, S3Trigger, ScheduleTrigger, StreamTrigger
 
 RESTORE_TABLE = "restore-table"
+# Another model's inference profile of the same geography, to move to while the configured
+# one is throttled or down: a separate quota, another model's capacity. Not a `global.`
+# profile: serenya:bedrockModelId refuses those, data stays in its geography
+# (components/config.PROFILE_GEOGRAPHIES). Sonnet 4.5 costs about 3 times Haiku 4.5 per token.
+FALLBACK_MODELS = {
+    "eu": "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "us": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+}
+# The GNU date of the last half hour, for the CLI's metric commands.
+_SINCE = '--start-time "$(date -u -d \'-30 minutes\' +%Y-%m-%dT%H:%M:%SZ)" --end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"'
 
 
 @dataclass(frozen=True)
@@ -197,8 +212,141 @@ def restore_table(settings: Settings) -> Procedure:
     )
 
 
+def alarms_firing(settings: Settings) -> Procedure:
+    describe = _aws(
+        settings, "cloudwatch", f"describe-alarms --state-value ALARM --alarm-name-prefix {settings.name()}-"
+    )
+    return Procedure(
+        "alarms-firing",
+        "List the stack's alarms in ALARM, oldest first",
+        "The first to fire is usually the cause, the later ones its consequences.",
+        f"{describe} --query 'sort_by(MetricAlarms, &StateUpdatedTimestamp)[].[StateUpdatedTimestamp, AlarmName]' "
+        "--output table",
+    )
+
+
+def function_errors(fn: Function, settings: Settings) -> Procedure:
+    group = f"/aws/lambda/{settings.name(fn.name)}"
+    return Procedure(
+        f"errors:{fn.name}",
+        f"Tail the errors of {fn.name}",
+        f"The last 15 minutes of ERROR lines of {group} (error_type, error_code, the traceback): no personal "
+        "data is logged, so they can be shared in the incident channel.",
+        _aws(settings, "logs", f"tail {group} --since 15m --format short --filter-pattern '{{ $.level = \"ERROR\" }}'"),
+    )
+
+
+def function_duration(fn: Function, settings: Settings) -> Procedure:
+    return Procedure(
+        f"duration:{fn.name}",
+        f"Duration p99 of {fn.name} over the last half hour",
+        f"Per 5 minutes: did {fn.name} itself get slower (then its dependencies or its release), or is the time "
+        "spent in the gateway (compare the saved query's integrationLatency with responseLatency)?",
+        _aws(
+            settings,
+            "cloudwatch",
+            f"get-metric-statistics --namespace AWS/Lambda --metric-name Duration "
+            f"--dimensions Name=FunctionName,Value={settings.name(fn.name)} --extended-statistics p99 --period 300 "
+            f"{_SINCE} --query 'sort_by(Datapoints, &Timestamp)[].[Timestamp, ExtendedStatistics.p99]' --output table",
+        ),
+    )
+
+
+def unhandled_errors(settings: Settings) -> Procedure:
+    # The resolver answers an exception with a 500 (functions/common/http.py), so Lambda's
+    # Errors stay 0: UnhandledErrors, per function, is where an API-wide 5XX shows.
+    search = (
+        f'SEARCH(\'{{Serenya,service,stack,function}} MetricName="UnhandledErrors" '
+        f'service="{settings.project}" stack="{settings.env}"\', \'Sum\', 300)'
+    )
+    query = json.dumps([{"Id": "unhandled", "Expression": search}])
+    return Procedure(
+        "unhandled-errors",
+        "Which API functions answered 500 in the last half hour",
+        "The API's functions answer an unexpected exception with a 500 `internal_error` and count it in "
+        "UnhandledErrors; Lambda's Errors stay 0 for them. The function with the most is where to look first.",
+        "\n".join(
+            [
+                "cat > unhandled.json <<'EOF'",
+                query,
+                "EOF",
+                _aws(settings, "cloudwatch", f"get-metric-data --metric-data-queries file://unhandled.json {_SINCE}")
+                + " --query 'MetricDataResults[].[Label, sum(Values)]' --output table",
+            ]
+        ),
+    )
+
+
+def check_table(settings: Settings) -> Procedure:
+    table = settings.name()
+    return Procedure(
+        "check-table",
+        f"Check {table} and its key",
+        f"The table should be ACTIVE with its encryption ENABLED; INACCESSIBLE_ENCRYPTION_CREDENTIALS means the "
+        f"stack's storage key (alias/{table}) is disabled or scheduled for deletion, which fails every request: "
+        f"`aws kms enable-key` or `aws kms cancel-key-deletion` on it. The key should be Enabled.",
+        "\n".join(
+            [
+                _aws(settings, "dynamodb", f"describe-table --table-name {table}")
+                + " --query 'Table.[TableStatus, SSEDescription.Status]' --output text",
+                _aws(settings, "kms", f"describe-key --key-id alias/{table}") + " --query KeyMetadata.KeyState",
+            ]
+        ),
+    )
+
+
+def switch_model(settings: Settings) -> Procedure:
+    current = settings.bedrock_model_id
+    candidates = (FALLBACK_MODELS.get(current.partition(".")[0]), DEFAULT_BEDROCK_MODELS.get(settings.region[:2]))
+    fallback = next((m for m in candidates if m and m != current), "<another inference profile of the geography>")
+    stack = settings.env
+    return Procedure(
+        "switch-model",
+        "Move the analyses to another model's inference profile",
+        f"While {current} is throttled or down: another model's profile of the same geography has its own quota "
+        f"and capacity. Preflight checks the account may invoke it before the deployment moves the process role "
+        f"and the functions to it; replies are validated as before. Commit the stack file, and move back once "
+        f"Bedrock has recovered (the second line).",
+        "\n".join(
+            [
+                f"pulumi config set serenya:bedrockModelId {fallback} --stack {stack} "
+                f"&& make preflight STACK={stack} && pulumi up --stack {stack}",
+                f"pulumi config set serenya:bedrockModelId {current} --stack {stack} && pulumi up --stack {stack}"
+                "   # back, after recovery",
+            ]
+        ),
+    )
+
+
+def pause_jobs(settings: Settings) -> Procedure:
+    stack = settings.env
+    return Procedure(
+        "pause-jobs",
+        "Pause new model jobs (serenya:newJobsPaused)",
+        "While the model cannot answer, new documents, chat messages and doctor reports would each burn their "
+        "retries and end failed (and count against the user's quota). Paused, the functions that start model "
+        "work answer 503 `jobs_paused` with Retry-After at once, which the app shows as a clear message; jobs "
+        "already started finish or fail as before. Resume once the model answers again (the second line).",
+        "\n".join(
+            [
+                f"pulumi config set serenya:newJobsPaused true --stack {stack} && pulumi up --stack {stack}",
+                f"pulumi config set serenya:newJobsPaused false --stack {stack} && pulumi up --stack {stack}"
+                "   # resume",
+            ]
+        ),
+    )
+
+
 def all_procedures(catalog: tuple[Function, ...], settings: Settings) -> dict[str, Procedure]:
     found = [rollback(fn, settings) for fn in catalog]
     found += [redrive(fn, settings) for fn in catalog if fn.trigger is not None]
     found.append(restore_table(settings))
+    found.append(alarms_firing(settings))
+    found += [function_errors(fn, settings) for fn in catalog]
+    found += [function_duration(fn, settings) for fn in catalog if any(r.latency_p99_ms for r in fn.routes)]
+    if any(fn.routes for fn in catalog):
+        found.append(unhandled_errors(settings))
+    found.append(check_table(settings))
+    if any(fn.access.bedrock for fn in catalog):
+        found += [switch_model(settings), pause_jobs(settings)]
     return {p.key: p for p in found}

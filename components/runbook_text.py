@@ -1,7 +1,11 @@
 """What the alarms say to a human, as data: each alarm's title, impact and first three
 checks. They go into the alarm's description (what the notification shows) and its
 docs/runbooks.md section; the custom metrics' own words live with them in
-functions/catalog.py (`Threshold.impact`, `.checks`).
+functions/catalog.py (`Threshold.impact`, `.checks`). Every critical alarm also has a
+`Playbook`: what its runbook section walks on-call through, in order (what the user sees,
+the first five minutes, the likely causes with their mitigations, what to tell users, how
+to confirm recovery). Widgets are named by their exact titles and procedures by their
+keys (components/procedures.py), as data a test checks against the dashboards built.
 
 `{name}` placeholders are filled by the builders (components/alarm_builders.py,
 components/slo.py) with the stack's names and numbers, through `str.format`.
@@ -9,7 +13,68 @@ components/slo.py) with the stack's names and numbers, through `str.format`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Widget:
+    """A dashboard widget by its exact title (components/dashboards.py), and what to read on it."""
+
+    title: str
+    read: str
+    dashboard: str = "operations"  # executive, operations or security
+
+    def format(self, **values: object) -> Widget:
+        return Widget(self.title.format(**values), self.read.format(**values), self.dashboard)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One likely cause: how to recognise it and what to do about it. `procedures` are keys of
+    components/procedures.py, spelled out under the cause; `own_procedures` adds the alarm's
+    own (its rollbacks or redrive)."""
+
+    name: str
+    signs: str
+    mitigation: str
+    procedures: tuple[str, ...] = ()
+    own_procedures: bool = False
+
+    def format(self, **values: object) -> Cause:
+        return dataclasses.replace(
+            self,
+            name=self.name.format(**values),
+            signs=self.signs.format(**values),
+            mitigation=self.mitigation.format(**values),
+            procedures=tuple(p.format(**values) for p in self.procedures),
+        )
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """A critical alarm's runbook, in the order on-call needs it at 3 a.m. The first five
+    minutes are `widgets`, the alarm's saved queries (`AlarmSpec.queries`) and `command` (a
+    procedure's key); recovery is read on `recovery_widget`, and the alarm returns to OK."""
+
+    user_sees: str
+    widgets: tuple[Widget, ...]
+    command: str
+    causes: tuple[Cause, ...]
+    tell_users: str
+    recovery: str
+    recovery_widget: Widget
+
+    def format(self, **values: object) -> Playbook:
+        return Playbook(
+            self.user_sees.format(**values),
+            tuple(w.format(**values) for w in self.widgets),
+            self.command.format(**values),
+            tuple(c.format(**values) for c in self.causes),
+            self.tell_users.format(**values),
+            self.recovery.format(**values),
+            self.recovery_widget.format(**values),
+        )
 
 
 @dataclass(frozen=True)
@@ -122,7 +187,8 @@ API = {
         "the API answered more than 10 server errors in 5 minutes",
         "App users see failures across features.",
         (
-            "Operations dashboard: which function's errors rose at the same time?",
+            "Operations dashboard, the '<function>: Unhandled errors' widgets: which function answered 500s "
+            "(the resolver turns exceptions into 500s, so Lambda Errors stay 0)",
             "API access logs: errorType and integrationStatus of the 5XX answers",
             "Authorizer errors: AUTHORIZER_FAILURE answers mean the authorizer itself fails",
         ),
@@ -180,8 +246,8 @@ TABLE = {
         "DynamoDB returns internal errors",
         "Account requests fail intermittently.",
         (
-            "AWS Health Dashboard for DynamoDB in the region",
-            "Functions' error logs: which operations fail",
+            "Operations dashboard, 'DynamoDB throttles and errors': SystemErrors by operation",
+            "AWS Health Dashboard for DynamoDB in the region; functions' error logs: which operations fail",
             "The SDK retries these: do the functions' errors rise too?",
         ),
     ),
@@ -287,4 +353,343 @@ PAGING = Prose(
         "Follow that alarm's runbook section",
         "Several at once usually share one cause: start with DynamoDB, KMS and Bedrock",
     ),
+)
+
+# -- playbooks of the critical alarms ------------------------------------------------------
+# Causes several playbooks share. Procedures named here are components/procedures.py's.
+BAD_DEPLOY = Cause(
+    "A bad deploy",
+    "It started with a release (the alarm's first datapoint follows a `pulumi up`); the errors share one "
+    "exception type or error code.",
+    "Roll back, then fix forward in git.",
+    own_procedures=True,
+)
+KMS_KEY = Cause(
+    "The stack's key disabled or scheduled for deletion",
+    "Errors name KMS (KMSAccessDeniedException, DisabledException, KMSInvalidStateException) on every request "
+    "that reads the table or the temp bucket.",
+    "Re-enable the key or cancel its deletion (the check's text says how); nothing else needs changing.",
+    procedures=("check-table",),
+)
+DYNAMODB_DOWN = Cause(
+    "DynamoDB failing or throttling",
+    "The table alarms (table-system-errors, table-throttles) fired first; errors name "
+    "InternalServerError, ProvisionedThroughputExceededException or ThrottlingException.",
+    "Follow [table-system-errors](#table-system-errors) or [table-throttles](#table-throttles); nothing in this "
+    "function to change.",
+    procedures=("check-table",),
+)
+BEDROCK_DOWN = Cause(
+    "Bedrock throttling or an outage",
+    "ModelFailures with reason `unavailable` (retries ran out); Bedrock InvocationThrottles or "
+    "InvocationServerErrors rise; model calls retried by reason ThrottlingException, ServiceUnavailableException "
+    "or ModelNotReadyException; AWS Health (Bedrock, the stack's region) may show an event.",
+    "Move the analyses to another model's inference profile of the geography (its own quota and capacity), or, "
+    "if every profile fails, pause new jobs so users get a clear 503 `jobs_paused` with Retry-After instead of "
+    "a failed job after minutes of retries. Undo either once model calls succeed again.",
+    procedures=("switch-model", "pause-jobs"),
+)
+STATUS_TRY_LATER = (
+    "We're having trouble with {what} right now. Your data is safe; please try again in a little while. "
+    "We'll post an update here when it's fixed."
+)
+
+FUNCTION_PLAYBOOKS = {
+    "routes": Playbook(
+        "Requests answered by {fn} ({description}) fail with 502 or 504 from the gateway: the function crashes, "
+        "times out or runs out of memory before it can answer. (An exception it catches is a 500 `internal_error` "
+        "counted in Unhandled errors, not here.)",
+        (
+            Widget("{fn}: invocations, errors, throttles", "Errors against Invocations: every call, or a share?"),
+            Widget("{fn}: duration p99 (timeout {timeout_s}s)", "at the timeout: a dependency hangs"),
+            Widget("{fn}: Unhandled errors", "exceptions answered as 500 at the same time: the same fault"),
+        ),
+        "errors:{fn}",
+        (
+            BAD_DEPLOY,
+            Cause(
+                "A dependency hangs",
+                "Duration p99 sits at the {timeout_s}s timeout; the log shows Task timed out.",
+                "Find which dependency (DynamoDB, KMS, S3 latency on the dashboards); an AWS incident: tell users "
+                "and wait, the function recovers by itself.",
+            ),
+            KMS_KEY,
+            DYNAMODB_DOWN,
+        ),
+        STATUS_TRY_LATER.format(what="part of the app"),
+        "Errors back to 0 while Invocations go on",
+        Widget("{fn}: invocations, errors, throttles", "Errors at 0 for two periods"),
+    ),
+    "authorizer": Playbook(
+        "Every signed-in request fails with 500 (AUTHORIZER_FAILURE): the app cannot load anything behind sign-in, "
+        "users may look signed out. Sign-in itself and the store webhooks still work.",
+        (
+            Widget("{fn}: invocations, errors, throttles", "Errors against Invocations, not counting rejections"),
+            Widget("{fn}: duration p99 (timeout {timeout_s}s)", "at the timeout: the table or KMS hangs"),
+            Widget("API requests and errors", "5XXError following the authorizer's errors"),
+        ),
+        "errors:{fn}",
+        (BAD_DEPLOY, KMS_KEY, DYNAMODB_DOWN),
+        STATUS_TRY_LATER.format(what="signing in to the app"),
+        "Errors back to 0 and the API's 5XXError with them",
+        Widget("{fn}: invocations, errors, throttles", "Errors at 0 for two periods"),
+    ),
+    "events": Playbook(
+        "{fn} ({description}) fails in the background: {user_facing}. Lambda retries it; what still fails goes to "
+        "its failure queue.",
+        (
+            Widget("{fn}: invocations, errors, throttles", "Errors against Invocations: every event, or a share?"),
+            Widget("{fn}: duration p99 (timeout {timeout_s}s)", "at the timeout: a dependency hangs"),
+        ),
+        "errors:{fn}",
+        (
+            BAD_DEPLOY,
+            Cause(
+                "A dependency hangs or refuses",
+                "Duration p99 at the {timeout_s}s timeout, or errors naming S3, KMS or DynamoDB.",
+                "An AWS incident: wait and replay the failure queue once it ends; our key: re-enable it.",
+                procedures=("check-table",),
+            ),
+            DYNAMODB_DOWN,
+        ),
+        STATUS_TRY_LATER.format(what="processing some requests"),
+        "Errors back to 0, then replay what reached the failure queue (its failed-events section)",
+        Widget("{fn}: invocations, errors, throttles", "Errors at 0 for two periods"),
+    ),
+}
+
+# By custom metric name: the critical thresholds of the catalog (functions/catalog.py).
+METRIC_PLAYBOOKS = {
+    "ModelFailures": Playbook(
+        'Lab report analyses, chat answers and doctor reports end as failed with `model_unavailable` ("the '
+        'analysis service was unavailable; try again"), after up to minutes of waiting. Everything else works.',
+        (
+            Widget(
+                "{fn}: Jobs failed by the model",
+                "the reason: unavailable, access_denied, model_not_found, request_invalid",
+            ),
+            Widget("Bedrock invocations, errors, throttles", "InvocationThrottles or InvocationServerErrors"),
+            Widget("{fn}: Model calls retried", "retries by reason (ThrottlingException, ServiceUnavailableException)"),
+        ),
+        "errors:{fn}",
+        (
+            BEDROCK_DOWN,
+            Cause(
+                "Model access lost (`access_denied`)",
+                "Every call is refused at once with AccessDeniedException.",
+                "Run preflight with an administrator's credentials: it names what the account lacks. Anthropic "
+                "needs its one-time use case form (Bedrock console > Model catalog > the model) and the Marketplace "
+                "subscription made by an administrator (open the model in the playground once); the process role "
+                "has no aws-marketplace permissions on purpose. Access arrives within 15 minutes. Meanwhile pause "
+                "new jobs.",
+                procedures=("pause-jobs",),
+            ),
+            Cause(
+                "The model retired or the id wrong (`model_not_found`, `request_invalid`)",
+                "ResourceNotFoundException or ValidationException on every call; often after a change of "
+                "serenya:bedrockModelId.",
+                "Point serenya:bedrockModelId at an active inference profile (preflight checks it) and deploy.",
+                procedures=("switch-model",),
+            ),
+            Cause(
+                "A bad deploy",
+                "`request_invalid` on every job since a release that changed a prompt, a tool schema or the request.",
+                "Roll the process function back.",
+                procedures=("rollback:{fn}",),
+            ),
+        ),
+        STATUS_TRY_LATER.format(what="analysing documents and answering chat"),
+        "Jobs failed by the model back to 0 and Jobs finished counting completed jobs again; undo a pause or a "
+        "model switch once the model answers",
+        Widget("{fn}: Jobs failed by the model", "no datapoints, or 0, for two periods"),
+    ),
+}
+
+API_5XX_PLAYBOOK = Playbook(
+    'Requests fail across the app with 500 `internal_error` ("something went wrong on our side") or 502/504.',
+    (
+        Widget("API requests and errors", "5XXError against Count: how large a share fails"),
+        Widget(
+            "{fn}: Unhandled errors",
+            "one per API function: the resolver answers an exception as a 500, so Lambda's Errors stay 0; the "
+            "function whose Unhandled errors rose is the one failing",
+        ),
+    ),
+    "unhandled-errors",
+    (
+        BAD_DEPLOY,
+        KMS_KEY,
+        DYNAMODB_DOWN,
+        Cause(
+            "The authorizer failing",
+            "5XX on every authorized route but none on sign-in; the access log's errorType is AUTHORIZER_FAILURE.",
+            "Follow [authorizer-errors](#authorizer-errors).",
+        ),
+    ),
+    STATUS_TRY_LATER.format(what="the app"),
+    "5XXError back under 10 per 5 minutes and every Unhandled errors widget flat",
+    Widget("API requests and errors", "5XXError near 0"),
+)
+
+TABLE_PLAYBOOKS = {
+    "system-errors": Playbook(
+        "Sign-in, profiles, uploads and subscriptions fail intermittently with 500 `internal_error` once the SDK's "
+        "retries run out.",
+        (
+            Widget("DynamoDB throttles and errors", "SystemErrors: one operation or all of them?"),
+            Widget("API requests and errors", "how many requests the errors reach"),
+        ),
+        "check-table",
+        (
+            Cause(
+                "A DynamoDB incident in the region",
+                "SystemErrors on every operation; AWS Health (DynamoDB, the stack's region) shows an event; no "
+                "release just happened.",
+                "Nothing in the stack to change: the SDK retries and the functions recover with DynamoDB. Tell "
+                "users and follow AWS Health; replay what reached the failure queues once it ends.",
+            ),
+            Cause(
+                "One operation failing",
+                "SystemErrors on one operation only (e.g. TransactWriteItems) since a release that changed it.",
+                "Roll back the function that issues it (the saved query names it): its rollback is under "
+                "[procedures](#procedures).",
+            ),
+        ),
+        STATUS_TRY_LATER.format(what="parts of the app"),
+        "SystemErrors back to 0 for 10 minutes; the functions' errors fall with them",
+        Widget("DynamoDB throttles and errors", "SystemErrors at 0"),
+    ),
+    "throttles": Playbook(
+        "Sign-ins, profiles and subscriptions are slow, then fail with 500 `internal_error` when retries run out.",
+        (
+            Widget("DynamoDB throttles and errors", "read or write throttles, and since when"),
+            Widget("API requests and errors", "a jump in Count: real growth or a retry storm"),
+        ),
+        "check-table",
+        (
+            Cause(
+                "A burst beyond on-demand's headroom",
+                "Traffic doubled within minutes (API Count); throttles on reads and writes alike.",
+                "On-demand adapts within minutes; if it recurs, raise the table's warm throughput "
+                "(`aws dynamodb update-table --warm-throughput`).",
+            ),
+            Cause(
+                "One hot key or a retry storm",
+                "Throttles with normal traffic; one user or one route dominates the saved query.",
+                "Security dashboard: quotas and WAF rate rule; block the client (WAF) if abusive.",
+            ),
+            Cause(
+                "A bad deploy",
+                "Started with a release: a new loop or scan.",
+                "Roll back the function the saved query names: its rollback is under [procedures](#procedures).",
+            ),
+        ),
+        STATUS_TRY_LATER.format(what="parts of the app"),
+        "Throttle events back to 0",
+        Widget("DynamoDB throttles and errors", "ReadThrottleEvents and WriteThrottleEvents at 0"),
+    ),
+}
+
+FAILED_STREAM_PLAYBOOK = Playbook(
+    "Nothing in the app: audit events of the failed batches are missing from the analytics lake, and are lost "
+    "once the stream drops them (24 hours).",
+    (
+        Widget("{fn}: invocations, errors, throttles", "errors since when"),
+        Widget("{fn}: stream iterator age (ms)", "still behind, or caught up past the failed batches"),
+    ),
+    "errors:{fn}",
+    (
+        Cause(
+            "Writes to the events bucket failing",
+            "Errors name S3 or KMS (AccessDenied, SlowDown).",
+            "Fix the access (the check names the key state), then replay the failed batches within 24 hours.",
+            procedures=("check-table",),
+            own_procedures=True,
+        ),
+        Cause(
+            "A bad deploy",
+            "The same exception on every batch since a release.",
+            "Roll back, then replay the batches within 24 hours.",
+            procedures=("rollback:{fn}",),
+            own_procedures=True,
+        ),
+    ),
+    "Nothing to tell users: the app is unaffected.",
+    "Errors back to 0 and the failure queue empty after the replay",
+    Widget("{fn}: invocations, errors, throttles", "Errors at 0"),
+)
+
+BURN_PLAYBOOKS = {
+    "api": Playbook(
+        "A steady share of requests fail with 5XX across the app: at this rate the month's error budget is gone "
+        "in {when}.",
+        (
+            Widget("API requests and errors", "5XXError against Count"),
+            Widget("{budget}", "what is left of the month's budget", "executive"),
+        ),
+        "unhandled-errors",
+        (BAD_DEPLOY, KMS_KEY, DYNAMODB_DOWN),
+        STATUS_TRY_LATER.format(what="the app"),
+        "The 5-minute window falls under the threshold at once when the cause is fixed, then the composite returns "
+        "to OK; the budget tile stops falling",
+        Widget("API requests and errors", "5XXError near 0"),
+    ),
+    "route": Playbook(
+        "{indicator} is missed for a large share of requests: the app waits on it (sign-in, upload, polling a "
+        "job); at this rate the month's error budget is gone in {when}.",
+        (
+            Widget("{fn}: duration p99 (timeout {timeout_s}s)", "the function itself slower?"),
+            Widget("API latency p99 (ms)", "Latency against IntegrationLatency: gateway or function"),
+            Widget("{budget}", "what is left of the month's budget", "executive"),
+        ),
+        "duration:{fn}",
+        (
+            BAD_DEPLOY,
+            Cause(
+                "Cold starts",
+                "Slow requests after quiet spells; the function's init duration in its logs (REPORT lines).",
+                "Where the stack keeps functions warm, check the live alias still has its provisioned "
+                "concurrency (serenya:provisionedConcurrency).",
+            ),
+            Cause(
+                "A slower dependency",
+                "The function's duration rose with DynamoDB, KMS or S3 latency.",
+                "An AWS incident: wait; our table: follow its alarms.",
+                procedures=("check-table",),
+            ),
+        ),
+        STATUS_TRY_LATER.format(what="a slow app"),
+        "Duration p99 back under the route's target and the 5-minute window under its threshold",
+        Widget("{fn}: duration p99 (timeout {timeout_s}s)", "p99 under the route's target"),
+    ),
+}
+# The executive dashboard's error budget tile of an objective (components/dashboards.error_budget).
+BUDGET_WIDGET_TITLE = "{indicator}: objective {target:.2%}, budget left over {window_days} days"
+
+PAGING_PLAYBOOK = Playbook(
+    "Depends on the alarm that fired: one critical alarm in ALARM means users are affected now.",
+    (Widget("Alarms", "the critical alarms in ALARM and since when: the first is usually the cause"),),
+    "alarms-firing",
+    (
+        Cause(
+            "One alarm",
+            "A single critical alarm in ALARM.",
+            "Follow that alarm's section: it has its own causes and mitigations.",
+        ),
+        Cause(
+            "A shared dependency",
+            "Several functions' alarms at once.",
+            "DynamoDB ([table-system-errors](#table-system-errors)), the stack's key, or Bedrock "
+            "([process-model-failures](#process-model-failures)).",
+            procedures=("check-table",),
+        ),
+        Cause(
+            "A bad deploy",
+            "Alarms followed a `pulumi up`.",
+            "Roll back the functions the release changed (each alarm's section has its rollback).",
+        ),
+    ),
+    STATUS_TRY_LATER.format(what="the app"),
+    "Every input alarm back to OK; the composite follows",
+    Widget("Alarms", "nothing in ALARM"),
 )

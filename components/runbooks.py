@@ -6,7 +6,10 @@ test fails when the checked-in file differs. Alarm descriptions link to the sect
 by their anchors (`#{resource}-{signal}`). Each section carries what on-call needs at
 3 a.m.: what fired, the impact, the first checks, the console link of its dashboard,
 the saved Logs Insights queries it needs (text included) and the commands of its
-procedures with the stack's real names.
+procedures with the stack's real names. A critical alarm's section follows its playbook
+(components/runbook_text.Playbook): what the user sees, the first five minutes (widgets
+by their titles, the saved queries, the first command), the likely causes with their
+mitigations, what to tell users, how to confirm recovery.
 """
 
 from __future__ import annotations
@@ -14,12 +17,21 @@ from __future__ import annotations
 from components import alarms, dashboards, procedures, queries, waf
 from components.alarms import COMPOSITE, AlarmSpec, CompositeSpec, Expression, Metric
 from components.config import Settings
+from components.runbook_text import Playbook, Widget
 from functions.catalog import CATALOG, Function
 
 RUNBOOKS_PATH = "docs/runbooks.md"
 # A section spells out at most this many procedures; beyond, it links them (API-wide
 # alarms: roll back whichever function a release broke).
 INLINE_PROCEDURES = 2
+# A playbook's parts, in the order a critical alarm's section gives them.
+PARTS = (
+    "What the user sees",
+    "The first five minutes",
+    "Likely causes",
+    "What to tell users",
+    "How to confirm recovery",
+)
 
 
 def _source(spec: AlarmSpec) -> str:
@@ -43,6 +55,72 @@ class _Renderer:
     def dashboard(self, spec: AlarmSpec | CompositeSpec) -> str:
         name = self.settings.name(spec.dashboard)
         return f"- Dashboard: [{name}]({dashboards.dashboard_url(self.settings, name)})"
+
+    def saved_queries(self, keys: tuple[str, ...], indent: str = "") -> list[str]:
+        lines: list[str] = []
+        for key in keys:
+            q = self.queries[key]
+            where = "the API access log" if q.source == "access" else f"{len(q.log_groups)} function log group(s)"
+            asks = f"; replace {' and '.join(f'`{a}`' for a in q.asks)} first: {q.how}" if q.asks else ""
+            lines += [
+                f"{indent}- Run the saved query `{q.name(self.settings)}` (Logs Insights > Saved queries): {q.title} "
+                f"({where}{asks}).",
+                "",
+                f"{indent}  ```",
+                *[f"{indent}  {line}" for line in q.text.splitlines()],
+                f"{indent}  ```",
+                "",
+            ]
+        return lines
+
+    def widget(self, w: Widget) -> str:
+        name = self.settings.name(w.dashboard)
+        return f"widget `{w.title}` on [{name}]({dashboards.dashboard_url(self.settings, name)}): {w.read}"
+
+    def procedures_of(self, keys: tuple[str, ...], indent: str = "", shown: set[str] | None = None) -> list[str]:
+        """Spelt out, unless there are many or the section showed them already: then linked."""
+        shown = set() if shown is None else shown
+        links = ", ".join(f"[{key.split(':', 1)[-1]}](#{self.procedures[key].anchor})" for key in keys)
+        if len(keys) > INLINE_PROCEDURES:
+            return [f"{indent}Roll back the function a release broke: {links}.", ""]
+        if keys and set(keys) <= shown:
+            return [f"{indent}Procedures above: {links}.", ""]
+        shown.update(keys)
+        return [
+            f"{indent}{line}" if line else "" for key in keys for line in self.procedure(self.procedures[key], False)
+        ]
+
+    def playbook(self, spec: AlarmSpec | CompositeSpec, book: Playbook) -> list[str]:
+        command = self.procedures[book.command]
+        lines = [
+            f"**{PARTS[0]}.** {book.user_sees}",
+            "",
+            f"**{PARTS[1]}.**",
+            "",
+            *[f"- Look at the {self.widget(w)}." for w in book.widgets],
+            *self.saved_queries(spec.queries),
+            f"- Run: {command.title} ([procedure](#{command.anchor})). {command.when}",
+            "",
+            "  ```bash",
+            *[f"  {line}" for line in command.commands.splitlines()],
+            "  ```",
+            "",
+            f"**{PARTS[2]}.**",
+            "",
+        ]
+        shown: set[str] = set()
+        for i, cause in enumerate(book.causes, 1):
+            lines += [f"{i}. **{cause.name}.** {cause.signs} Mitigation: {cause.mitigation}", ""]
+            keys = (*cause.procedures, *(spec.procedures if cause.own_procedures else ()))
+            lines += self.procedures_of(keys, "   ", shown)
+        lines += [
+            f'**{PARTS[3]}.** "{book.tell_users}"',
+            "",
+            f"**{PARTS[4]}.** {book.recovery}: the {self.widget(book.recovery_widget)}; "
+            f"`{spec.name(self.settings)}` returns to OK.",
+            "",
+        ]
+        return lines
 
     def extras(self, spec: AlarmSpec | CompositeSpec) -> list[str]:
         lines: list[str] = []
@@ -76,6 +154,14 @@ class _Renderer:
         title = f"### {p.anchor}\n\n**{p.title}.**" if heading else f"**{p.title}** ([procedure](#{p.anchor})):"
         return [title, "", p.when, "", "```bash", *p.commands.splitlines(), "```", ""]
 
+    def guidance(self, spec: AlarmSpec | CompositeSpec) -> list[str]:
+        """A critical alarm's playbook; the first checks and extras of the others."""
+        part_of = isinstance(spec, AlarmSpec) and spec.part_of
+        if spec.playbook and not part_of:
+            return self.playbook(spec, spec.playbook)
+        checks = ["First checks:", "", *[f"{i}. {check}" for i, check in enumerate(spec.checks, 1)], ""]
+        return checks + ([] if part_of else self.extras(spec))
+
     def metric_section(self, spec: AlarmSpec) -> list[str]:
         s = self.settings
         tags = [spec.severity] + (["detailed"] if spec.detailed else []) + ([spec.region] if spec.region else [])
@@ -90,11 +176,7 @@ class _Renderer:
             f"- Likely impact: {spec.impact}",
             self.dashboard(spec),
             "",
-            "First checks:",
-            "",
-            *[f"{i}. {check}" for i, check in enumerate(spec.checks, 1)],
-            "",
-            *([] if spec.part_of else self.extras(spec)),
+            *self.guidance(spec),
         ]
 
     def composite_section(self, spec: CompositeSpec) -> list[str]:
@@ -110,11 +192,7 @@ class _Renderer:
             f"- Likely impact: {spec.impact}",
             self.dashboard(spec),
             "",
-            "First checks:",
-            "",
-            *[f"{i}. {check}" for i, check in enumerate(spec.checks, 1)],
-            "",
-            *self.extras(spec),
+            *self.guidance(spec),
         ]
 
 

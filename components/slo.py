@@ -4,6 +4,7 @@ alarm per window and an AND composite per burn rate."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -214,15 +215,32 @@ def burn_rate_alarms(indicator: Indicator, rate: BurnRate) -> tuple[list[AlarmSp
     return windows, composite
 
 
+def _playbook(indicator: Indicator, rate: BurnRate, timeouts: dict[str, int]) -> text.Playbook:
+    objective = indicator.objective
+    left = objective.window_days * 24 / rate.factor(objective)
+    return text.BURN_PLAYBOOKS["api" if indicator.function is None else "route"].format(
+        indicator=indicator.title,
+        fn=indicator.function,
+        timeout_s=timeouts.get(indicator.function or "", 0),
+        budget=text.BUDGET_WIDGET_TITLE.format(
+            indicator=indicator.title, target=objective.target, window_days=objective.window_days
+        ),
+        when=f"{left:g} hours" if left < 72 else f"{left / 24:g} days",
+    )
+
+
 def objective_alarms(catalog: tuple[Function, ...], names: StackNames) -> tuple[list[AlarmSpec], list[CompositeSpec]]:
     """Every objective's burn-rate windows (metric alarms) and composites, fast then slow."""
     if not any(fn.routes for fn in catalog):
         return [], []
     windows: list[AlarmSpec] = []
     composites: list[CompositeSpec] = []
+    timeouts = {fn.name: fn.timeout_s for fn in catalog}
     for indicator in indicators(catalog, names):
         for rate in BURN_RATES:
             w, c = burn_rate_alarms(indicator, rate)
             windows += w
+            if rate.severity == CRITICAL:
+                c = dataclasses.replace(c, playbook=_playbook(indicator, rate, timeouts))
             composites.append(c)
     return windows, composites

@@ -254,3 +254,8 @@ def test_a_custom_domain_needs_its_regional_certificate_in_the_stacks_region():
                                           "certificate/0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"})
     assert settings.execute_api_disabled
     assert not settings_with().execute_api_disabled
+
+
+@pytest.mark.parametrize("url", ["http://example.com/runbooks.md", "https://example.com/runbooks.md#top", "docs/x"])
+def test_a_runbook_base_url_must_be_an_https_page_without_a_fragment(url):
+    assert "serenya:runbookBaseUrl" in error_of(**{"serenya:runbookBaseUrl": url})

@@ -4,11 +4,14 @@ the commands of its procedures, naming resources the program really creates. Ren
 for both stacks from the settings the program runs with, and checked against the
 program's resources under mocks."""
 
+import dataclasses
+import json
 import re
 
 import pytest
 
 from components import alarms, queries, waf
+from components.config import load_settings, stack_config
 from components.procedures import all_procedures
 from components.runbooks import render
 from functions.catalog import CATALOG
@@ -150,3 +153,115 @@ def test_every_procedure_an_alarm_names_exists_and_is_rendered(stack_run, books)
     procedures_section = sections(books[s.env])["procedures"]
     for procedure in known.values():
         assert f"### {procedure.anchor}" in procedures_section
+
+
+def critical_specs(settings):
+    names = alarms.StackNames(settings.name(), "t", settings.name("api"), "v1")
+    specs = alarms.all_alarms(CATALOG, settings, names, True) + alarms.composite_alarms(CATALOG, settings, names, True)
+    return [s for s in specs if s.severity == alarms.CRITICAL and not getattr(s, "part_of", None)]
+
+
+def widgets_by_title(settings) -> dict[str, dict[str, list[dict]]]:
+    from components import dashboards
+    names = alarms.StackNames(settings.name(), "t", settings.name("api"), "v1", waf.web_acls(settings))
+    bodies = {"operations": dashboards.operations(CATALOG, settings, names, ["arn"]),
+              "executive": dashboards.executive(CATALOG, settings, names),
+              "security": dashboards.security(CATALOG, settings, names)}
+    found: dict[str, dict[str, list[dict]]] = {}
+    for dashboard, body in bodies.items():
+        for w in body["widgets"]:
+            if w["properties"].get("title"):
+                found.setdefault(dashboard, {}).setdefault(w["properties"]["title"], []).append(w)
+    return found
+
+
+def test_every_critical_section_gives_the_playbook_parts_in_order(stack_run, books):
+    from components.runbooks import PARTS
+    found = sections(books[stack_run.settings.env])
+    critical = critical_specs(stack_run.settings)
+    assert len(critical) > 20 and all(spec.playbook for spec in critical), \
+        [spec.key for spec in critical if not spec.playbook]
+    for spec in critical:
+        body = found[spec.key]
+        places = [body.find(f"**{part}.**") for part in PARTS]
+        assert -1 not in places and places == sorted(places), (spec.key, places)
+        first_five = body[places[1]:places[2]]
+        assert "Look at the widget `" in first_five and "Run the saved query `" in first_five, spec.key
+        assert "```bash" in first_five, spec.key
+        causes = body[places[2]:places[3]]
+        assert causes.count("Mitigation: ") == len(spec.playbook.causes) >= 1, spec.key
+        assert f"`{spec.name(stack_run.settings)}` returns to OK" in body[places[4]:], spec.key
+
+
+def test_playbooks_name_widgets_queries_and_procedures_that_exist(stack_run, books):
+    s = stack_run.settings
+    widgets, known_queries, known = widgets_by_title(s), queries.by_key(CATALOG, s), all_procedures(CATALOG, s)
+    found = sections(books[s.env])
+    for spec in critical_specs(s):
+        book = spec.playbook
+        for w in (*book.widgets, book.recovery_widget):
+            assert w.title in widgets[w.dashboard], (spec.key, w.dashboard, w.title)
+            assert f"widget `{w.title}` on [{s.name(w.dashboard)}]" in found[spec.key], (spec.key, w.title)
+        assert spec.queries and set(spec.queries) <= set(known_queries), spec.key
+        named = {book.command} | {p for c in book.causes for p in c.procedures}
+        assert named <= set(known), (spec.key, named - set(known))
+        # Every section's widget titles, as rendered, are titles of the dashboards.
+        for title in re.findall(r"widget `([^`]+)` on \[serenya-\w+-(\w+)\]", found[spec.key]):
+            assert title[0] in widgets[title[1]], (spec.key, title)
+
+
+def test_a_critical_metric_alarms_first_widgets_show_what_it_watches(stack_run):
+    """The widget on-call opens first must graph the alarm's metric: table-system-errors'
+    SystemErrors, model failures' ModelFailures, a function's Lambda Errors."""
+    s = stack_run.settings
+    widgets = widgets_by_title(s)
+    for spec in critical_specs(s):
+        if isinstance(spec, alarms.CompositeSpec):
+            continue
+        watched = spec.source.metrics.values() if isinstance(spec.source, alarms.Expression) else [spec.source]
+        if isinstance(spec.source, alarms.Metric) and spec.source.namespace == "AWS/SQS":
+            continue  # a failure queue: its runbook reads the function's errors, the replay empties the queue
+        shown = json.dumps([widgets[w.dashboard][w.title] for w in spec.playbook.widgets])
+        assert any(f'"{m.name}' in shown or f'\\"{m.name}\\"' in shown for m in watched), spec.key
+
+
+def test_the_api_5xx_runbook_starts_from_the_unhandled_errors_not_lambda_errors(books):
+    """The resolver answers an exception with a 500 (functions/common/http.py): Lambda's
+    Errors stay 0, UnhandledErrors rises."""
+    first_five = sections(books["prod"])["api-5xx"].split("**Likely causes.**")[0]
+    routed = [fn.name for fn in CATALOG if fn.routes]
+    assert all(f"widget `{fn}: Unhandled errors`" in first_five for fn in routed)
+    assert "MetricName=\\\"UnhandledErrors\\\"" in first_five
+
+
+def test_the_model_failures_runbook_mitigates_throttling_with_exact_commands(stack_run, books):
+    s = stack_run.settings
+    body = sections(books[s.env])["process-model-failures"]
+    assert "widget `process: Jobs failed by the model`" in body
+    switch = re.search(r"pulumi config set serenya:bedrockModelId (\S+) --stack (\S+) && make preflight STACK=\2 "
+                       r"&& pulumi up --stack \2", body)
+    assert switch and switch[2] == s.env and switch[1] != s.bedrock_model_id
+    # The fallback is a model id the stack's configuration accepts (its geography, no global. profile).
+    config = stack_config(s.env)
+    moved = load_settings(lambda k: switch[1] if k == "serenya:bedrockModelId" else config.get(k), s.env)
+    assert moved.bedrock_model_id == switch[1]
+    assert f"pulumi config set serenya:newJobsPaused true --stack {s.env} && pulumi up --stack {s.env}" in body
+
+
+def test_alarm_descriptions_link_the_runbook_where_its_base_url_is_set(stack_run):
+    base = stack_run.settings.runbook_base_url
+    assert base and base.startswith("https://")
+    for kind, key in (("aws:cloudwatch/metricAlarm:MetricAlarm", "alarmDescription"),
+                      ("aws:cloudwatch/compositeAlarm:CompositeAlarm", "alarmDescription")):
+        for alarm in stack_run.mocks.of_type(kind):
+            text = alarm.inputs[key]
+            assert len(text) <= alarms.DESCRIPTION_LIMIT
+            assert re.search(rf"Runbook: {re.escape(base)}#[\w-]+ ", text), text[-300:]
+
+
+def test_without_a_base_url_descriptions_name_the_runbooks_path(stack_run):
+    from components.runbooks import RUNBOOKS_PATH
+    s = dataclasses.replace(stack_run.settings, runbook_base_url=None)
+    spec = critical_specs(s)[0]
+    text = alarms.description(spec, s, "d", s.runbook_base_url or RUNBOOKS_PATH)
+    assert f"Runbook: docs/runbooks.md#{spec.key} " in text
