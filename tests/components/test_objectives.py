@@ -81,7 +81,7 @@ def test_every_objective_yields_a_fast_and_a_slow_burn_with_their_windows(stack_
                 assert (alarm["evaluationPeriods"], alarm["datapointsToAlarm"]) == (1, 1)
                 assert alarm["comparisonOperator"] == "GreaterThanThreshold"
                 assert alarm["tags"] == {"severity": rate.severity, "part-of": f"api-{key}-{rate.name}",
-                                         "runbook": f"docs/runbooks.md#{window.removeprefix(f'serenya-{env}-')}"}
+                                         "runbook": window.removeprefix(f'serenya-{env}-')}
                 assert alarm["alarmActions"] == alarm["okActions"] == []  # the composite notifies
                 assert window not in paging
             assert composite["tags"]["severity"] == rate.severity

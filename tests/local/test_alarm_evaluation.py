@@ -68,7 +68,7 @@ def alarm_inputs(name, **overrides):
     inputs = {"name": name, "namespace": "AWS/Lambda", "metricName": "Errors", "dimensions": {"FunctionName": "f"},
               "statistic": "Sum", "period": 300.0, "evaluationPeriods": 1.0, "datapointsToAlarm": 1.0,
               "threshold": 10.0, "comparisonOperator": "GreaterThanThreshold", "treatMissingData": "notBreaching",
-              "tags": {"severity": "critical", "runbook": f"docs/runbooks.md#{name}"}}
+              "tags": {"severity": "critical", "runbook": name}}
     inputs.update(overrides)
     return inputs
 
