@@ -338,9 +338,14 @@ def route_slug(route: Route) -> str:
     return f"{route.path.removeprefix('/api/v1/').split('/{')[0].replace('/', '-')}-{route.method.lower()}"
 
 
+# The operations the functions call, whose SystemErrors (published per operation) the
+# table's alarm adds up and the operations dashboard shows.
+TABLE_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems")
+
+
 def table_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
     table = {"TableName": names.table}
-    operations = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems")
+    operations = TABLE_OPERATIONS
     return [
         _spec(
             "table",
