@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from functions.catalog import CATALOG, ScheduleTrigger
 from local import headless
 
 needs_chromium = pytest.mark.skipif(
@@ -82,3 +83,17 @@ def test_every_widget_of_the_deployed_body_is_drawn_in_chromium(stack, traffic, 
     # Traffic was sent: some metric widgets have data, drawn as such.
     drawn = [s for s in page.sections if s["data-widget-type"] == "metric" and s.get("data-empty") != "true"]
     assert drawn
+
+
+@needs_chromium
+def test_no_operations_widget_is_empty_under_traffic_of_every_journey(stack, traffic):
+    headless.traffic(stack.url, seconds=8, fault_between=(2.0, 2.0))  # every journey, no fault
+    body = stack.dashboards.bodies["operations"]
+    scheduled = {fn.name for fn in CATALOG if isinstance(fn.trigger, ScheduleTrigger)}  # not run locally
+    page = Widgets()
+    page.feed(headless.dump_dom(f"{stack.url}/local/dashboards/operations"))
+    assert page.grid.get("data-complete") == "true"
+    assert page.sections[0]["data-widget-type"] == "alarm"
+    titles = [w["properties"].get("title", "") for w in body["widgets"]]
+    empty = [titles[int(s["data-widget-index"])] for s in page.sections if s.get("data-empty") == "true"]
+    assert [t for t in empty if t.split(":")[0] not in scheduled] == []

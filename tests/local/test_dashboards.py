@@ -428,3 +428,23 @@ def test_an_error_budget_tile_is_computed_over_its_whole_window_after_an_outage(
     assert len(tile["v"]) == 1
     assert tile["v"][0] == pytest.approx(100 * (1 - (300 / 320) / 0.001))
     assert tile["v"][0] < 0  # overspent: the objective is missed
+
+
+def test_the_operations_dashboards_first_widget_lists_the_critical_alarms_in_alarm_during_a_model_fault(stack_run):
+    clock = Clock()
+    clock.set(MIDDAY)
+    store = MetricStore(scale=SCALE, clock=clock)
+    board = deployed(stack_run, store)
+    first = board.data("operations")["widgets"][0]
+    assert first["type"] == "alarm" and first["alarms"] == []  # a quiet stack: nothing in ALARM
+    env = stack_run.settings.env
+    for _ in range(8):  # every job fails: the model is unavailable
+        store.put("Serenya", "ModelFailures", {"service": "serenya", "stack": env, "function": "process"}, 1,
+                  timestamp=MIDDAY - 1)
+    store.clock.advance(store.resolution)
+    first, second = board.data("operations")["widgets"][:2]
+    names = [a["name"] for a in first["alarms"]]
+    assert stack_run.settings.name("process-model-failures") in names
+    assert stack_run.settings.name(COMPOSITE) in names
+    assert {a["state"] for a in first["alarms"]} == {ALARM} and {a["severity"] for a in first["alarms"]} == {"critical"}
+    assert all(a["severity"] == "warning" for a in second["alarms"])
