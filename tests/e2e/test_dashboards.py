@@ -64,7 +64,7 @@ def test_the_data_is_the_traffic_just_sent(stack, traffic):
     data = json.loads(get(stack, "/local/dashboards/operations/data")[2])
     api = next(w for w in data["widgets"] if w["title"] == "API requests and errors")
     counts = {s["label"]: sum(s["v"]) for s in api["series"]}
-    assert counts["Count"] >= 4 and counts["4XXError"] >= 1
+    assert counts["requests"] >= 4 and counts["4XX"] >= 1
     rejected = next(w for w in json.loads(get(stack, "/local/dashboards/security/data")[2])["widgets"]
                     if w["title"].startswith("Rejected access tokens"))
     assert not rejected["empty"]
