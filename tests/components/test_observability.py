@@ -362,8 +362,9 @@ def test_a_new_catalog_entry_gets_alarms_widgets_and_runbook_with_no_other_chang
     assert {f"serenya-prod-newcomer-{s}" for s in ("errors", "error-rate", "throttles", "duration-p99")} \
         <= set(alarms_of(run))
     assert "serenya-prod-newcomer-errors" in paging_alarm(run)["alarmRule"]
-    titles = [w["properties"].get("title", "") for w in bodies(run)["operations"]["widgets"]]
-    assert any(t.startswith("newcomer:") for t in titles)
+    by_title = {w["properties"].get("title", ""): w for w in bodies(run)["operations"]["widgets"]}
+    for title in ("Invocations by function", "Duration p99 by function (ms)"):  # a series of each
+        assert "serenya-prod-newcomer" in [m[3] for m in by_title[title]["properties"]["metrics"]]
     settings = run.settings
     assert "## newcomer-errors" in render(CATALOG + (newcomer,), settings, reference_names(settings))
 
