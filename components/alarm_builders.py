@@ -270,7 +270,7 @@ def api_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNa
             severity=CRITICAL,
             queries=(ERRORS_BY_REQUEST,),
             procedures=rollbacks(catalog),
-            playbook=_per_function_widgets(text.API_5XX_PLAYBOOK, catalog),
+            playbook=text.API_5XX_PLAYBOOK,
         ),
         _spec(
             "api",
@@ -329,14 +329,6 @@ def api_alarms(catalog: tuple[Function, ...], settings: Settings, names: StackNa
     return specs
 
 
-def _per_function_widgets(playbook: text.Playbook, catalog: tuple[Function, ...]) -> text.Playbook:
-    """The playbook with its `{fn}` widgets once per API function (their Unhandled errors)."""
-    widgets: list[text.Widget] = []
-    for w in playbook.widgets:
-        widgets += [w.format(fn=fn.name) for fn in catalog if fn.routes] if "{fn}" in w.title else [w]
-    return dataclasses.replace(playbook, widgets=tuple(widgets))
-
-
 def rollbacks(catalog: tuple[Function, ...]) -> tuple[str, ...]:
     """Rolling back one of the functions behind the API: whichever a release broke."""
     return tuple(f"rollback:{fn.name}" for fn in catalog if fn.routes or fn.is_authorizer)
@@ -355,9 +347,14 @@ def route_slug(route: Route) -> str:
     return f"{route.path.removeprefix('/api/v1/').split('/{')[0].replace('/', '-')}-{route.method.lower()}"
 
 
+# The operations the functions call, whose SystemErrors (published per operation) the
+# table's alarm adds up and the operations dashboard shows.
+TABLE_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems")
+
+
 def table_alarms(settings: Settings, names: StackNames) -> list[AlarmSpec]:
     table = {"TableName": names.table}
-    operations = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems")
+    operations = TABLE_OPERATIONS
     return [
         _spec(
             "table",

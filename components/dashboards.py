@@ -6,10 +6,22 @@ dimension sets the functions emit (service, stack, function [+ breakdown]).
 
 from __future__ import annotations
 
-from components.alarms import KMS_QUOTAS, NAMESPACE, Indicator, StackNames, indicators, kms_usage
+import re
+
+from components.alarm_builders import TABLE_OPERATIONS
+from components.alarms import (
+    CRITICAL,
+    KMS_QUOTAS,
+    NAMESPACE,
+    WARNING,
+    Indicator,
+    StackNames,
+    indicators,
+    kms_usage,
+)
 from components.config import Settings
 from components.runbook_text import BUDGET_WIDGET_TITLE
-from functions.catalog import CustomMetric, Function, StreamTrigger
+from functions.catalog import AVAILABILITY, UNHANDLED_ERRORS, CustomMetric, Function, StreamTrigger
 
 GRID = 24
 DAY, WEEK, MONTH = 86_400, 604_800, 2_592_000
@@ -169,31 +181,148 @@ def executive(catalog: tuple[Function, ...], settings: Settings, names: StackNam
     return {"widgets": layout.widgets}
 
 
-def operations(catalog: tuple[Function, ...], settings: Settings, names: StackNames, alarm_arns: list[str]) -> dict:
-    layout = Layout()
-    region = settings.region
-    layout.text(_generated(settings, "operations"))
-    for start in range(0, len(alarm_arns), 100):  # an alarm widget shows at most 100 alarms
-        layout.add(
-            {
-                "type": "alarm",
-                "properties": {
-                    "title": "Alarms",
-                    "alarms": alarm_arns[start : start + 100],
-                    "sortBy": "stateUpdatedTimestamp",
+# User journeys of the operations dashboard: (title, the functions that serve it). A
+# function of the catalog in no journey is still in the per-function widgets.
+JOURNEYS = (
+    ("Sign-in", ("auth", "authorizer")),
+    ("Upload → result", ("upload", "process", "status", "result")),
+    ("Chat", ("chat_prompts", "chat_messages", "chat_status")),
+    ("Subscriptions", ("subscriptions",)),
+)
+ALARMS_PER_WIDGET = 100  # CloudWatch's limit for an alarm status widget
+
+
+def _dims(mapping) -> list:
+    return [x for pair in mapping.items() for x in pair]
+
+
+def _alarm_widgets(layout: Layout, alarm_arns: list[tuple[str, str]]) -> None:
+    """The alarms in ALARM, critical apart from warning, most recent change first, each
+    widget the grid's width so the names are whole."""
+    for severity in (CRITICAL, WARNING):
+        arns = [arn for arn, s in alarm_arns if s == severity]
+        for start in range(0, len(arns), ALARMS_PER_WIDGET):
+            layout.add(
+                {
+                    "type": "alarm",
+                    "properties": {
+                        "title": f"{severity.capitalize()} alarms in ALARM",
+                        "alarms": arns[start : start + ALARMS_PER_WIDGET],
+                        "states": ["ALARM"],
+                        "sortBy": "stateUpdatedTimestamp",
+                    },
                 },
-            },
-            width=GRID,
-            height=4,
+                width=GRID,
+                height=3,
+            )
+
+
+def _journey_success(title: str, fns: list[Function], settings: Settings) -> dict:
+    """The share of the journey's invocations that did not fail: Lambda errors other than
+    the expected raises, unhandled errors (answered as 500, so not in Errors) and jobs the
+    model failed (a critical custom metric), over invocations."""
+    metrics: list = []
+    bad, total = [], []
+    for fn in fns:
+        key = fn.name.lower()
+        name = ["FunctionName", settings.name(fn.name)]
+        metrics.append(["AWS/Lambda", "Invocations", *name, {"id": f"i_{key}", "visible": False}])
+        metrics.append(["AWS/Lambda", "Errors", *name, {"id": f"e_{key}", "visible": False}])
+        total.append(f"FILL(i_{key}, 0)")
+        bad.append(f"FILL(e_{key}, 0)")
+        for m in fn.custom_metrics:
+            failing = m.name == UNHANDLED_ERRORS.name or (m.alarm is not None and m.alarm.severity == CRITICAL)
+            if m.function_error or failing:
+                mid = f"c_{key}_{m.name.lower()}"
+                metrics.append(_totals(m, fn, settings, id=mid, visible=False))
+                if m.function_error:  # inside Errors and invocations, never a failure
+                    bad.append(f"-FILL({mid}, 0)")
+                    total.append(f"-FILL({mid}, 0)")
+                else:
+                    bad.append(f"FILL({mid}, 0)")
+    expression = f"100 * (1 - ({' + '.join(bad)}) / MAX([{' + '.join(total)}, 1]))".replace("+ -", "- ")
+    metrics.append([{"expression": expression, "id": "success", "label": "succeeded (%)"}])
+    widget = _metric_widget(f"{title}: success rate (objective {AVAILABILITY.target:.1%})", metrics, settings.region)
+    widget["properties"]["annotations"] = {
+        "horizontal": [{"label": "objective", "value": round(AVAILABILITY.target * 100, 6)}]
+    }
+    return widget
+
+
+def _journey_latency(title: str, fns: list[Function], found: list[Indicator], settings: Settings) -> dict:
+    """The share of each route's requests within its latency target, against the
+    objective (components/slo.py); Lambda duration where the journey has no target."""
+    if not found:
+        return _metric_widget(
+            f"{title}: duration p99 (ms, no latency objective)",
+            [["AWS/Lambda", "Duration", "FunctionName", settings.name(fn.name), {"label": fn.name}] for fn in fns],
+            settings.region,
+            stat="p99",
         )
+    metrics: list = []
+    targets = set()
+    for n, indicator in enumerate(found):
+        for key, m in indicator.metrics(300).items():
+            metrics.append(
+                [m.namespace, m.name, *_dims(m.dimensions), {"id": f"{key}{n}", "stat": m.statistic, "visible": False}]
+            )
+        share = re.sub(r"\b(within|requests)\b", rf"\g<1>{n}", indicator.share)
+        target = indicator.objective.target
+        targets.add(target)
+        metrics.append([{"expression": f"100 * (1 - {share})", "id": f"l{n}", "label": indicator.title}])
+    widget = _metric_widget(
+        f"{title}: requests within their latency target (objective "
+        + ", ".join(f"{t:.0%}" for t in sorted(targets))
+        + ")",
+        metrics,
+        settings.region,
+    )
+    widget["properties"]["annotations"] = {
+        "horizontal": [{"label": "objective", "value": round(t * 100, 6)} for t in sorted(targets)]
+    }
+    return widget
+
+
+def operations(
+    catalog: tuple[Function, ...], settings: Settings, names: StackNames, alarm_arns: list[tuple[str, str]]
+) -> dict:
+    """What is broken first: the alarms in ALARM (`alarm_arns`: (ARN, severity) of every
+    alarm of the region and composite), then one row per user journey (success rate and
+    latency against their objectives), the shared dependencies, and per-function detail
+    with one series per function. Signals that are empty on a healthy stack (throttles,
+    unhandled errors, failures by reason) share a widget with one that is not."""
+    layout = Layout()
+    _alarm_widgets(layout, alarm_arns)
+    layout.text(
+        _generated(settings, "operations")
+        + " Below: each user journey's success rate and latency against its objective, then what they "
+        "depend on, then every function.",
+        height=2,
+    )
+    by_name = {fn.name: fn for fn in catalog}
+    objectives = [i for i in indicators(catalog, names) if i.function is not None]
+    for title, members in JOURNEYS:
+        fns = [by_name[m] for m in members if m in by_name]
+        if not fns:
+            continue
+        layout.add(_journey_success(title, fns, settings), width=12)
+        routes = [i for i in objectives if i.function in members]
+        layout.add(_journey_latency(title, fns, routes, settings), width=12)
+    _dependencies(layout, catalog, settings, names)
+    _per_function(layout, catalog, settings)
+    return {"widgets": layout.widgets}
+
+
+def _dependencies(layout: Layout, catalog: tuple[Function, ...], settings: Settings, names: StackNames) -> None:
+    region = settings.region
     api = ["ApiName", names.api, "Stage", names.stage]
     layout.add(
         _metric_widget(
             "API requests and errors",
             [
-                ["AWS/ApiGateway", "Count", *api],
-                ["AWS/ApiGateway", "4XXError", *api],
-                ["AWS/ApiGateway", "5XXError", *api],
+                ["AWS/ApiGateway", "Count", *api, {"label": "requests"}],
+                ["AWS/ApiGateway", "4XXError", *api, {"label": "4XX"}],
+                ["AWS/ApiGateway", "5XXError", *api, {"label": "5XX"}],
             ],
             region,
         )
@@ -201,97 +330,149 @@ def operations(catalog: tuple[Function, ...], settings: Settings, names: StackNa
     layout.add(
         _metric_widget(
             "API latency p99 (ms)",
-            [["AWS/ApiGateway", "Latency", *api], ["AWS/ApiGateway", "IntegrationLatency", *api]],
+            [
+                ["AWS/ApiGateway", "Latency", *api, {"label": "latency"}],
+                ["AWS/ApiGateway", "IntegrationLatency", *api, {"label": "integration latency"}],
+            ],
             region,
             stat="p99",
         )
     )
     table = ["TableName", names.table]
+    # SystemErrors is published per operation only; the latency of the requests that
+    # succeeded keeps the widget drawn on a healthy stack (right axis).
+    latency = (
+        f'SEARCH(\'{{AWS/DynamoDB,TableName,Operation}} MetricName="SuccessfulRequestLatency" '
+        f"TableName=\"{names.table}\"', 'Average', 300)"
+    )
     layout.add(
         _metric_widget(
-            "DynamoDB throttles and errors",
+            "DynamoDB system errors, throttles and latency",
             [
-                ["AWS/DynamoDB", "ReadThrottleEvents", *table],
-                ["AWS/DynamoDB", "WriteThrottleEvents", *table],
-                ["AWS/DynamoDB", "UserErrors"],
-                # Published per operation only: what table-system-errors watches, one series each.
-                [
-                    {
-                        "expression": f'SEARCH(\'{{AWS/DynamoDB,Operation,TableName}} MetricName="SystemErrors" '
-                        f"TableName=\"{names.table}\"', 'Sum', 300)",
-                        "id": "system_errors",
-                        "label": "SystemErrors ${PROP('Dim.Operation')}",
-                    }
+                *[
+                    ["AWS/DynamoDB", "SystemErrors", *table, "Operation", op, {"label": f"system errors {op}"}]
+                    for op in TABLE_OPERATIONS
                 ],
+                ["AWS/DynamoDB", "ReadThrottleEvents", *table, {"label": "read throttles"}],
+                ["AWS/DynamoDB", "WriteThrottleEvents", *table, {"label": "write throttles"}],
+                ["AWS/DynamoDB", "UserErrors", {"label": "user errors (account)"}],
+                [{"expression": latency, "id": "latency", "label": "latency (ms)", "yAxis": "right"}],
             ],
             region,
         )
     )
-    for fn in catalog:
-        name = ["FunctionName", settings.name(fn.name)]
-        # Expected raises (refused tokens) are inside Errors: show them beside it, as the
-        # errors alarms subtract them (components/alarms.failures).
-        expected = [
-            _totals(m, fn, settings, label=f"{m.name} (inside Errors, never paged)")
-            for m in fn.custom_metrics
-            if m.function_error
-        ]
-        layout.add(
-            _metric_widget(
-                f"{fn.name}: invocations, errors, throttles",
-                [
-                    ["AWS/Lambda", "Invocations", *name],
-                    ["AWS/Lambda", "Errors", *name],
-                    ["AWS/Lambda", "Throttles", *name],
-                    *expected,
-                ],
-                region,
-            ),
-            width=12,
-        )
-        layout.add(
-            _metric_widget(
-                f"{fn.name}: duration p99 (timeout {fn.timeout_s}s)",
-                [["AWS/Lambda", "Duration", *name]],
-                region,
-                stat="p99",
-            ),
-            width=12,
-        )
-        if isinstance(fn.trigger, StreamTrigger):
-            layout.add(
-                _metric_widget(
-                    f"{fn.name}: stream iterator age (ms)",
-                    [["AWS/Lambda", "IteratorAge", *name]],
-                    region,
-                    stat="Maximum",
-                ),
-                width=12,
-            )
     if any(fn.access.bedrock for fn in catalog):
         model = ["ModelId", settings.bedrock_model_id]
         layout.add(
             _metric_widget(
-                "Bedrock invocations, errors, throttles",
+                "Bedrock invocations, errors, throttles, latency",
                 [
-                    ["AWS/Bedrock", "Invocations", *model],
-                    ["AWS/Bedrock", "InvocationClientErrors", *model],
-                    ["AWS/Bedrock", "InvocationServerErrors", *model],
-                    ["AWS/Bedrock", "InvocationThrottles", *model],
+                    ["AWS/Bedrock", "Invocations", *model, {"label": "invocations"}],
+                    ["AWS/Bedrock", "InvocationClientErrors", *model, {"label": "client errors"}],
+                    ["AWS/Bedrock", "InvocationServerErrors", *model, {"label": "server errors"}],
+                    ["AWS/Bedrock", "InvocationThrottles", *model, {"label": "throttles"}],
+                    [
+                        "AWS/Bedrock",
+                        "InvocationLatency",
+                        *model,
+                        {"label": "latency p99 (ms)", "stat": "p99", "yAxis": "right"},
+                    ],
                 ],
                 region,
             )
         )
-        layout.add(
-            _metric_widget(
-                "Bedrock latency p99 (ms)", [["AWS/Bedrock", "InvocationLatency", *model]], region, stat="p99"
+    for fn in catalog:
+        queue = names.failure_queues.get(fn.name)
+        if isinstance(fn.trigger, StreamTrigger):
+            metrics: list = [
+                ["AWS/Lambda", "IteratorAge", "FunctionName", settings.name(fn.name), {"label": "iterator age (ms)"}]
+            ]
+            if queue:
+                metrics.append(
+                    [
+                        "AWS/SQS",
+                        "ApproximateNumberOfMessagesVisible",
+                        "QueueName",
+                        queue,
+                        {"label": "failed events waiting", "yAxis": "right"},
+                    ]
+                )
+            layout.add(
+                _metric_widget(f"{fn.name}: stream iterator age and failed events", metrics, region, stat="Maximum")
             )
-        )
-    for fn, metric in _declared(catalog, "operations"):
-        stat = "p99" if metric.unit == "Milliseconds" else "Sum"
-        widgets = [_totals(metric, fn, settings)] if not metric.breakdown else _breakdown(metric, fn, settings, stat)
-        layout.add(_metric_widget(f"{fn.name}: {metric.title}", widgets, region, stat=stat))
-    return {"widgets": layout.widgets}
+
+
+def _per_function(layout: Layout, catalog: tuple[Function, ...], settings: Settings) -> None:
+    """Every function on one widget per signal, labelled by function; the catalog's
+    operations metrics of each function beside its invocations."""
+    region = settings.region
+
+    def each(metric: str, label=lambda fn: fn.name) -> list:
+        return [["AWS/Lambda", metric, "FunctionName", settings.name(fn.name), {"label": label(fn)}] for fn in catalog]
+
+    layout.add(_metric_widget("Invocations by function", each("Invocations"), region), width=12)
+    expected = [
+        _totals(m, fn, settings, label=f"{fn.name} {m.title.lower()} (inside Errors, never paged)")
+        for fn in catalog
+        for m in fn.custom_metrics
+        if m.function_error
+    ]
+    scope = f'service="{settings.project}" stack="{settings.env}"'
+    unhandled = (
+        f"SEARCH('{{{NAMESPACE},service,stack,function}} MetricName=\"{UNHANDLED_ERRORS.name}\" {scope}', 'Sum', 300)"
+    )
+    throttles = (
+        f'SUM(SEARCH(\'{{AWS/Lambda,FunctionName}} MetricName="Throttles" '
+        f"FunctionName=\"{settings.name()}\"', 'Sum', 300))"
+    )
+    layout.add(
+        _metric_widget(
+            "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+            [
+                *each("Errors"),
+                *expected,
+                [{"expression": unhandled, "id": "unhandled", "label": "unhandled"}],
+                [{"expression": throttles, "id": "throttles", "label": "throttles, all functions"}],
+            ],
+            region,
+        ),
+        width=12,
+    )
+    layout.add(
+        _metric_widget(
+            "Duration p99 by function (ms)",
+            each("Duration", lambda fn: f"{fn.name} (timeout {fn.timeout_s} s)"),
+            region,
+            stat="p99",
+        ),
+        width=12,
+    )
+    for fn in catalog:
+        declared = [m for m in fn.custom_metrics if "operations" in m.dashboards and m.name != UNHANDLED_ERRORS.name]
+        for unit in sorted({m.unit for m in declared}):
+            shown = [m for m in declared if m.unit == unit]
+            stat = "p99" if unit == "Milliseconds" else "Sum"
+            metrics: list = []
+            for m in shown:
+                if m.breakdown:
+                    [[entry]] = _breakdown(m, fn, settings, stat)
+                    metrics.append([{**entry, "label": m.title.lower()}])
+                else:
+                    metrics.append(_totals(m, fn, settings, label=m.title.lower()))
+            titles = ", ".join(m.title for m in shown)
+            if unit == "Milliseconds":
+                title = f"{fn.name}: {titles} p99 (ms)"
+            else:  # beside the invocations, so a healthy function's failures read 0 of N, not nothing
+                metrics.append(
+                    ["AWS/Lambda", "Invocations", "FunctionName", settings.name(fn.name), {"label": "invocations"}]
+                )
+                title = f"{fn.name}: {titles}"
+            layout.add(_metric_widget(title, metrics, region, stat=stat), width=12)
+
+
+def widget_titles(body: dict) -> set[str]:
+    """The titles of a dashboard body's widgets (alarm descriptions and runbooks name them)."""
+    return {w["properties"]["title"] for w in body["widgets"] if w["properties"].get("title")}
 
 
 def security(catalog: tuple[Function, ...], settings: Settings, names: StackNames) -> dict:

@@ -228,11 +228,11 @@ class ObservabilityLayer(pulumi.ComponentResource):
         arns = account.apply(
             lambda a: (
                 [
-                    f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{spec.name(s)}"
+                    (f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{spec.name(s)}", spec.severity)
                     for spec in self.specs
                     if spec.region is None
                 ]
-                + [f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{c.name(s)}" for c in self.composite_specs]
+                + [(f"arn:aws:cloudwatch:{s.region}:{a}:alarm:{c.name(s)}", c.severity) for c in self.composite_specs]
             )
         )
         bodies = {

@@ -29,6 +29,13 @@ class Widget:
         return Widget(self.title.format(**values), self.read.format(**values), self.dashboard)
 
 
+# The process function's custom metrics widget (components/dashboards.py titles it by its metrics).
+MODEL_WIDGET = (
+    "{fn}: Jobs finished, Jobs failed by the model, Model replies failing validation, Model calls retried, "
+    "Input tokens, Output tokens, Inputs the model cannot take"
+)
+
+
 @dataclass(frozen=True)
 class Cause:
     """One likely cause: how to recognise it and what to do about it. `procedures` are keys of
@@ -400,9 +407,18 @@ FUNCTION_PLAYBOOKS = {
         "times out or runs out of memory before it can answer. (An exception it catches is a 500 `internal_error` "
         "counted in Unhandled errors, not here.)",
         (
-            Widget("{fn}: invocations, errors, throttles", "Errors against Invocations: every call, or a share?"),
-            Widget("{fn}: duration p99 (timeout {timeout_s}s)", "at the timeout: a dependency hangs"),
-            Widget("{fn}: Unhandled errors", "exceptions answered as 500 at the same time: the same fault"),
+            Widget(
+                "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+                "the {fn} series: Errors against Invocations: every call, or a share?",
+            ),
+            Widget(
+                "Duration p99 by function (ms)",
+                "the {fn} series against its {timeout_s}s timeout: at the timeout: a dependency hangs",
+            ),
+            Widget(
+                "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+                "the {fn} unhandled-errors series: exceptions answered as 500 at the same time: the same fault",
+            ),
         ),
         "errors:{fn}",
         (
@@ -418,28 +434,46 @@ FUNCTION_PLAYBOOKS = {
         ),
         STATUS_TRY_LATER.format(what="part of the app"),
         "Errors back to 0 while Invocations go on",
-        Widget("{fn}: invocations, errors, throttles", "Errors at 0 for two periods"),
+        Widget(
+            "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+            "the {fn} series: Errors at 0 for two periods",
+        ),
     ),
     "authorizer": Playbook(
         "Every signed-in request fails with 500 (AUTHORIZER_FAILURE): the app cannot load anything behind sign-in, "
         "users may look signed out. Sign-in itself and the store webhooks still work.",
         (
-            Widget("{fn}: invocations, errors, throttles", "Errors against Invocations, not counting rejections"),
-            Widget("{fn}: duration p99 (timeout {timeout_s}s)", "at the timeout: the table or KMS hangs"),
+            Widget(
+                "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+                "the {fn} series: Errors against Invocations, not counting rejections",
+            ),
+            Widget(
+                "Duration p99 by function (ms)",
+                "the {fn} series against its {timeout_s}s timeout: at the timeout: the table or KMS hangs",
+            ),
             Widget("API requests and errors", "5XXError following the authorizer's errors"),
         ),
         "errors:{fn}",
         (BAD_DEPLOY, KMS_KEY, DYNAMODB_DOWN),
         STATUS_TRY_LATER.format(what="signing in to the app"),
         "Errors back to 0 and the API's 5XXError with them",
-        Widget("{fn}: invocations, errors, throttles", "Errors at 0 for two periods"),
+        Widget(
+            "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+            "the {fn} series: Errors at 0 for two periods",
+        ),
     ),
     "events": Playbook(
         "{fn} ({description}) fails in the background: {user_facing}. Lambda retries it; what still fails goes to "
         "its failure queue.",
         (
-            Widget("{fn}: invocations, errors, throttles", "Errors against Invocations: every event, or a share?"),
-            Widget("{fn}: duration p99 (timeout {timeout_s}s)", "at the timeout: a dependency hangs"),
+            Widget(
+                "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+                "the {fn} series: Errors against Invocations: every event, or a share?",
+            ),
+            Widget(
+                "Duration p99 by function (ms)",
+                "the {fn} series against its {timeout_s}s timeout: at the timeout: a dependency hangs",
+            ),
         ),
         "errors:{fn}",
         (
@@ -454,7 +488,10 @@ FUNCTION_PLAYBOOKS = {
         ),
         STATUS_TRY_LATER.format(what="processing some requests"),
         "Errors back to 0, then replay what reached the failure queue (its failed-events section)",
-        Widget("{fn}: invocations, errors, throttles", "Errors at 0 for two periods"),
+        Widget(
+            "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+            "the {fn} series: Errors at 0 for two periods",
+        ),
     ),
 }
 
@@ -465,11 +502,14 @@ METRIC_PLAYBOOKS = {
         'analysis service was unavailable; try again"), after up to minutes of waiting. Everything else works.',
         (
             Widget(
-                "{fn}: Jobs failed by the model",
-                "the reason: unavailable, access_denied, model_not_found, request_invalid",
+                MODEL_WIDGET,
+                "Jobs failed by the model: the reason: unavailable, access_denied, model_not_found, request_invalid",
             ),
-            Widget("Bedrock invocations, errors, throttles", "InvocationThrottles or InvocationServerErrors"),
-            Widget("{fn}: Model calls retried", "retries by reason (ThrottlingException, ServiceUnavailableException)"),
+            Widget("Bedrock invocations, errors, throttles, latency", "InvocationThrottles or InvocationServerErrors"),
+            Widget(
+                MODEL_WIDGET,
+                "Model calls retried: retries by reason (ThrottlingException, ServiceUnavailableException)",
+            ),
         ),
         "errors:{fn}",
         (
@@ -501,7 +541,7 @@ METRIC_PLAYBOOKS = {
         STATUS_TRY_LATER.format(what="analysing documents and answering chat"),
         "Jobs failed by the model back to 0 and Jobs finished counting completed jobs again; undo a pause or a "
         "model switch once the model answers",
-        Widget("{fn}: Jobs failed by the model", "no datapoints, or 0, for two periods"),
+        Widget(MODEL_WIDGET, "Jobs failed by the model: no datapoints, or 0, for two periods"),
     ),
 }
 
@@ -510,9 +550,9 @@ API_5XX_PLAYBOOK = Playbook(
     (
         Widget("API requests and errors", "5XXError against Count: how large a share fails"),
         Widget(
-            "{fn}: Unhandled errors",
-            "one per API function: the resolver answers an exception as a 500, so Lambda's Errors stay 0; the "
-            "function whose Unhandled errors rose is the one failing",
+            "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+            "the unhandled-errors series, one per function: the resolver answers an exception as a 500, so "
+            "Lambda's Errors stay 0; the function whose unhandled errors rose is the one failing",
         ),
     ),
     "unhandled-errors",
@@ -536,7 +576,7 @@ TABLE_PLAYBOOKS = {
         "Sign-in, profiles, uploads and subscriptions fail intermittently with 500 `internal_error` once the SDK's "
         "retries run out.",
         (
-            Widget("DynamoDB throttles and errors", "SystemErrors: one operation or all of them?"),
+            Widget("DynamoDB system errors, throttles and latency", "SystemErrors: one operation or all of them?"),
             Widget("API requests and errors", "how many requests the errors reach"),
         ),
         "check-table",
@@ -557,12 +597,12 @@ TABLE_PLAYBOOKS = {
         ),
         STATUS_TRY_LATER.format(what="parts of the app"),
         "SystemErrors back to 0 for 10 minutes; the functions' errors fall with them",
-        Widget("DynamoDB throttles and errors", "SystemErrors at 0"),
+        Widget("DynamoDB system errors, throttles and latency", "SystemErrors at 0"),
     ),
     "throttles": Playbook(
         "Sign-ins, profiles and subscriptions are slow, then fail with 500 `internal_error` when retries run out.",
         (
-            Widget("DynamoDB throttles and errors", "read or write throttles, and since when"),
+            Widget("DynamoDB system errors, throttles and latency", "read or write throttles, and since when"),
             Widget("API requests and errors", "a jump in Count: real growth or a retry storm"),
         ),
         "check-table",
@@ -586,7 +626,7 @@ TABLE_PLAYBOOKS = {
         ),
         STATUS_TRY_LATER.format(what="parts of the app"),
         "Throttle events back to 0",
-        Widget("DynamoDB throttles and errors", "ReadThrottleEvents and WriteThrottleEvents at 0"),
+        Widget("DynamoDB system errors, throttles and latency", "ReadThrottleEvents and WriteThrottleEvents at 0"),
     ),
 }
 
@@ -594,8 +634,11 @@ FAILED_STREAM_PLAYBOOK = Playbook(
     "Nothing in the app: audit events of the failed batches are missing from the analytics lake, and are lost "
     "once the stream drops them (24 hours).",
     (
-        Widget("{fn}: invocations, errors, throttles", "errors since when"),
-        Widget("{fn}: stream iterator age (ms)", "still behind, or caught up past the failed batches"),
+        Widget(
+            "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+            "the {fn} series: errors since when",
+        ),
+        Widget("{fn}: stream iterator age and failed events", "still behind, or caught up past the failed batches"),
     ),
     "errors:{fn}",
     (
@@ -616,7 +659,10 @@ FAILED_STREAM_PLAYBOOK = Playbook(
     ),
     "Nothing to tell users: the app is unaffected.",
     "Errors back to 0 and the failure queue empty after the replay",
-    Widget("{fn}: invocations, errors, throttles", "Errors at 0"),
+    Widget(
+        "Errors by function (Lambda errors, unhandled errors answered as 500, throttles)",
+        "the {fn} series: Errors at 0",
+    ),
 )
 
 BURN_PLAYBOOKS = {
@@ -638,7 +684,10 @@ BURN_PLAYBOOKS = {
         "{indicator} is missed for a large share of requests: the app waits on it (sign-in, upload, polling a "
         "job); at this rate the month's error budget is gone in {when}.",
         (
-            Widget("{fn}: duration p99 (timeout {timeout_s}s)", "the function itself slower?"),
+            Widget(
+                "Duration p99 by function (ms)",
+                "the {fn} series against its {timeout_s}s timeout: the function itself slower?",
+            ),
             Widget("API latency p99 (ms)", "Latency against IntegrationLatency: gateway or function"),
             Widget("{budget}", "what is left of the month's budget", "executive"),
         ),
@@ -660,7 +709,10 @@ BURN_PLAYBOOKS = {
         ),
         STATUS_TRY_LATER.format(what="a slow app"),
         "Duration p99 back under the route's target and the 5-minute window under its threshold",
-        Widget("{fn}: duration p99 (timeout {timeout_s}s)", "p99 under the route's target"),
+        Widget(
+            "Duration p99 by function (ms)",
+            "the {fn} series against its {timeout_s}s timeout: p99 under the route's target",
+        ),
     ),
 }
 # The executive dashboard's error budget tile of an objective (components/dashboards.error_budget).
@@ -668,7 +720,11 @@ BUDGET_WIDGET_TITLE = "{indicator}: objective {target:.2%}, budget left over {wi
 
 PAGING_PLAYBOOK = Playbook(
     "Depends on the alarm that fired: one critical alarm in ALARM means users are affected now.",
-    (Widget("Alarms", "the critical alarms in ALARM and since when: the first is usually the cause"),),
+    (
+        Widget(
+            "Critical alarms in ALARM", "the critical alarms in ALARM and since when: the first is usually the cause"
+        ),
+    ),
     "alarms-firing",
     (
         Cause(
@@ -691,5 +747,5 @@ PAGING_PLAYBOOK = Playbook(
     ),
     STATUS_TRY_LATER.format(what="the app"),
     "Every input alarm back to OK; the composite follows",
-    Widget("Alarms", "nothing in ALARM"),
+    Widget("Critical alarms in ALARM", "nothing in ALARM"),
 )

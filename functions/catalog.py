@@ -437,8 +437,8 @@ CATALOG: tuple[Function, ...] = (
                     "Lab reports, chat answers and doctor reports fail: Bedrock is unavailable, "
                     "throttling us, or refusing the model or our requests.",
                     (
-                        "Widget 'process: Jobs failed by the model': the reason; unavailable is Bedrock "
-                        "throttling or down (runbook: switch model or pause jobs)",
+                        "Widget 'process: Jobs finished, Jobs failed by the model, ...': the failures' reason; "
+                        "unavailable is Bedrock throttling or down (runbook: switch model or pause jobs)",
                         "access_denied: run `make preflight STACK=<stack>` with an administrator's credentials; "
                         "it names what the account lacks. Anthropic needs its one-time use case form (Bedrock "
                         "console > Model catalog > the model) and the Marketplace subscription made by an "

@@ -247,9 +247,13 @@ def metric_widget(props: Mapping, ctx: Context) -> dict:
     if rng is None:  # widget_data answers it without calling a widget
         raise WidgetError(ctx.range_error)
 
+    # CloudWatch computes such a widget once over the whole range: one period from the
+    # range's first minute through the minute in progress, never a last, nearly empty window.
+    span = (ctx.store.minute(rng.until(ctx.store)) - ctx.store.minute(rng.start)) * MINUTE
+
     def period_of(entry) -> int:
         if whole:
-            return math.ceil(rng.seconds / MINUTE) * MINUTE
+            return span
         return _check_period(_number(entry.options.get("period", widget_period), "period"))
 
     def start_for(period: int) -> float:

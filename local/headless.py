@@ -6,11 +6,13 @@ has drawn (the tests), and a screenshot of the operations dashboard with traffic
 The screenshot run starts the local stack with SERENYA_LOCAL_PERIOD_S=2 (3 CloudWatch
 hours last 72 s), sends about a minute and a half of mixed traffic (sign-ups, sign-ins,
 profiles, upload tickets, chat questions, refused tokens) with the model failing for
-part of it (/local/faults), and shoots the page at 1600 x 2400.
+part of it (/local/faults), and shoots the whole page 1600 px wide; the stack's own output
+goes to a log file, so the run prints one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -62,8 +64,38 @@ def dump_dom(url: str) -> str:
     return _run(url, "--dump-dom").stdout
 
 
+ROW_PX, GAP_PX, HEADER_PX = 40, 8, 90  # local/static/dashboard.css: one grid row, the gap, the header
+
+
+def page_height(widgets: list[dict]) -> int:
+    """Pixels of a dashboard page with these widgets (x, y, width, height on the grid)."""
+    rows = max((w["y"] + w["height"] for w in widgets), default=0)
+    return HEADER_PX + rows * (ROW_PX + GAP_PX) + 2 * GAP_PX
+
+
 def screenshot(url: str, path: str, width: int = 1600, height: int = 2400) -> None:
     _run(url, f"--screenshot={os.path.abspath(path)}", f"--window-size={width},{height}")
+
+
+@contextlib.contextmanager
+def quiet(log_path: str):
+    """The process's own stdout and stderr (the local stack's request and metric lines, a
+    library's warnings) go to `log_path` meanwhile: the screenshot run prints one line."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 # -- the documentation screenshot --------------------------------------------------------------
@@ -119,6 +151,9 @@ def traffic(base: str, seconds: float, fault_between: tuple[float, float] = (0.6
         if status in (200, 201):
             tokens.append(answer["access_token"])
         token = tokens[-1] if tokens else None
+        # every journey of the operations dashboard: sign-in, upload -> result, chat, subscriptions
+        _call(base, "POST", "/api/v1/auth/oauth-signin", {"provider": provider, "id_token": id_token, "device": device})
+        _call(base, "GET", "/api/v1/subscriptions", token=token)
         _call(base, "GET", "/api/v1/user/profile", token=token)
         _call(base, "GET", "/api/v1/user/profile", token="not-a-token")
         _call(
@@ -128,9 +163,16 @@ def traffic(base: str, seconds: float, fault_between: tuple[float, float] = (0.6
             {"content_type": "application/pdf", "file_size": 20_000},
             token=token,
         )
-        _call(base, "POST", "/api/v1/chat/messages", {"message": "What is a normal ferritin level?"}, token=token)
+        chat = _call(
+            base, "POST", "/api/v1/chat/messages", {"message": "What is a normal ferritin level?"}, token=token
+        )
+        job = (chat[1] or {}).get("job_id") if isinstance(chat[1], dict) else None
+        if job:
+            _call(base, "GET", f"/api/v1/chat/status/{job}", token=token)
+            _call(base, "GET", f"/api/v1/process/status/{job}", token=token)
+            _call(base, "GET", f"/api/v1/process/result/{job}", token=token)
         _call(base, "GET", "/api/v1/chat/prompts", token=token)
-        sent += 6
+        sent += 8 + (3 if job else 0)
         time.sleep(0.3)
     return sent
 
@@ -143,16 +185,21 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("SERENYA_LOCAL_PERIOD_S", "2")
     from local.server import LocalStack
 
-    stack = LocalStack(port=0).start()
-    try:
-        sent = traffic(stack.url, seconds=85)
-        time.sleep(2)  # the last jobs finish and the alarms see them
-        screenshot(f"{stack.url}/local/dashboards/operations", target)
-        states = _call(stack.url, "GET", "/local/alarms")[1]
-        firing = sorted(a["name"] for a in states["alarms"] if a["state"] == "ALARM")
-        print(f"{sent} requests; alarms in ALARM: {', '.join(firing) or 'none'}; wrote {target}")
-    finally:
-        stack.stop()
+    log = os.path.join(tempfile.gettempdir(), "serenya-dashboard-screenshot.log")
+    with quiet(log):
+        stack = LocalStack(port=0).start()
+        try:
+            sent = traffic(stack.url, seconds=85)
+            time.sleep(2)  # the last jobs finish and the alarms see them
+            widgets = _call(stack.url, "GET", "/local/dashboards/operations/data")[1]["widgets"]
+            # the whole page, not the first screenful
+            screenshot(f"{stack.url}/local/dashboards/operations", target, height=page_height(widgets))
+            states = _call(stack.url, "GET", "/local/alarms")[1]
+            firing = sorted(a["name"] for a in states["alarms"] if a["state"] == "ALARM")
+        finally:
+            stack.stop()
+    print(f"{sent} requests; {len(widgets)} widgets; alarms in ALARM: {', '.join(firing) or 'none'}; wrote {target}")
+    print(f"(the local stack's log: {log})")
     return 0
 
 

@@ -218,10 +218,11 @@
     var list = el("ul", "alarms");
     if (!data.alarms.length) node.appendChild(el("p", "nodata", "No alarms in the states shown"));
     data.alarms.forEach(function (a) {
-      var tile = el("li", "state-" + (STATE_CLASS[a.state] || "insufficient"));
+      var tile = el("li", "state-" + (STATE_CLASS[a.state] || "insufficient") + " severity-" + a.severity);
       tile.title = a.name + " (" + a.severity + ")\n" + a.reason +
         (a.updated ? "\nchanged " + new Date(a.updated).toLocaleTimeString() : "");
       tile.appendChild(el("span", "badge", a.state === "INSUFFICIENT_DATA" ? "INSUFFICIENT" : a.state));
+      tile.appendChild(el("span", "severity", a.severity));
       tile.appendChild(el("span", "name", a.name));
       list.appendChild(tile);
     });

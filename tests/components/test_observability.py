@@ -233,13 +233,76 @@ def test_three_dashboards_within_cloudwatch_limits(stack):
         assert len(body["widgets"]) <= dashboards.LIMITS["widgets"]
         assert dashboards.metric_count(body) <= dashboards.LIMITS["metrics"]
         assert all(w["x"] + w["width"] <= 24 and w["width"] > 0 for w in body["widgets"])
-        assert "Generated" in body["widgets"][0]["properties"]["markdown"]
+        assert any("Generated" in w["properties"].get("markdown", "") for w in body["widgets"][:3])
     alarm_widgets = [w["properties"]["alarms"] for w in found["operations"]["widgets"] if w["type"] == "alarm"]
     assert all(len(alarms) <= 100 for alarms in alarm_widgets)  # CloudWatch's limit per alarm widget
     regional = [a for a in stack.mocks.of_type(ALARM) if not a.inputs["name"].endswith("-waf-blocked")]
     assert sum(map(len, alarm_widgets)) == len(regional) + len(composites_of(stack))  # and the composites
-    names = [w["properties"]["title"] for w in found["operations"]["widgets"] if w["type"] == "metric"]
-    assert all(any(t.startswith(f"{fn.name}: invocations") for t in names) for fn in CATALOG)
+
+
+def test_the_operations_dashboard_opens_with_the_alarms_in_alarm_by_severity(stack):
+    widgets = bodies(stack)["operations"]["widgets"]
+    first, second = widgets[0], widgets[1]
+    severity = {**{a["name"]: a["tags"]["severity"] for a in alarms_of(stack).values()},
+                **{c["alarmName"]: c["tags"]["severity"] for c in composites_of(stack).values()}}
+    for widget, wanted in ((first, "critical"), (second, "warning")):
+        props = widget["properties"]
+        assert widget["type"] == "alarm" and (widget["x"], widget["width"]) == (0, 24)  # whole names
+        assert props["states"] == ["ALARM"] and props["sortBy"] == "stateUpdatedTimestamp"
+        assert props["title"].lower().startswith(wanted)
+        assert {severity[arn.split(":alarm:")[1]] for arn in props["alarms"]} == {wanted}
+    assert paging_alarm(stack)["alarmName"] in {a.split(":alarm:")[1] for a in first["properties"]["alarms"]}
+
+
+def test_the_operations_dashboard_has_a_row_per_journey_then_every_function(stack):
+    widgets = bodies(stack)["operations"]["widgets"]
+    titles = [w["properties"].get("title", "") for w in widgets]
+    rows = {}
+    for journey, _ in dashboards.JOURNEYS:
+        success = titles.index(f"{journey}: success rate (objective 99.9%)")
+        latency = widgets[success + 1]
+        assert widgets[success]["y"] == latency["y"] and latency["properties"]["title"].startswith(journey)
+        rows[journey] = widgets[success]["y"]
+    assert list(rows.values()) == sorted(set(rows.values()))  # one row each, in order, right below the alarms
+    # Per-function detail: every function on each, one series per function labelled by it.
+    for title in ("Invocations by function", "Duration p99 by function (ms)"):
+        metrics = widgets[titles.index(title)]["properties"]["metrics"]
+        assert [m[-1]["label"].split(" ")[0] for m in metrics] == [fn.name for fn in CATALOG]
+        assert [m[3] for m in metrics] == [stack.settings.name(fn.name) for fn in CATALOG]
+    # No legend repeats one label: each series says which of its kind it is.
+    for widget in widgets:
+        labels = [m[-1].get("label") for m in widget["properties"].get("metrics", [])
+                  if isinstance(m[-1], dict) and m[-1].get("visible", True)]
+        assert None not in labels and len(labels) == len(set(labels)), widget["properties"]["title"]
+    assert dashboards.widget_titles(bodies(stack)["operations"]) == {t for t in titles if t}
+
+
+def _shown(widgets):
+    """(namespace, name, dimensions) of every metric the widgets read, and their SEARCH texts."""
+    shown, searches = set(), []
+    for widget in widgets:
+        for entry in widget["properties"].get("metrics", []) if widget["type"] == "metric" else []:
+            if isinstance(entry[0], dict):
+                searches.append(entry[0]["expression"])
+                continue
+            values = [x for x in entry if isinstance(x, str)]
+            shown.add((values[0], values[1], tuple(sorted(zip(values[2::2], values[3::2])))))
+    return shown, searches
+
+
+def test_every_metric_a_critical_alarm_watches_is_on_the_operations_dashboard(stack):
+    names = reference_names(stack.settings)
+    shown, searches = _shown(bodies(stack)["operations"]["widgets"])
+    specs = [s for s in alarms.all_alarms(CATALOG, stack.settings, names, stack.settings.detailed_alarms)
+             if s.severity == alarms.CRITICAL]
+    watched = set()
+    for spec in specs:
+        for m in [spec.source] if isinstance(spec.source, alarms.Metric) else spec.source.metrics.values():
+            watched.add((m.namespace, m.name, tuple(sorted((k, str(v)) for k, v in m.dimensions.items()))))
+    assert ("AWS/DynamoDB", "SystemErrors", (("Operation", "GetItem"), ("TableName", names.table))) in watched
+    missing = {w for w in watched if w not in shown
+               and not any(f"{{{w[0]}," in s and f'MetricName="{w[1]}"' in s for s in searches)}
+    assert missing == set()
 
 
 def declared_streams(catalog):
@@ -299,8 +362,9 @@ def test_a_new_catalog_entry_gets_alarms_widgets_and_runbook_with_no_other_chang
     assert {f"serenya-prod-newcomer-{s}" for s in ("errors", "error-rate", "throttles", "duration-p99")} \
         <= set(alarms_of(run))
     assert "serenya-prod-newcomer-errors" in paging_alarm(run)["alarmRule"]
-    titles = [w["properties"].get("title", "") for w in bodies(run)["operations"]["widgets"]]
-    assert any(t.startswith("newcomer:") for t in titles)
+    by_title = {w["properties"].get("title", ""): w for w in bodies(run)["operations"]["widgets"]}
+    for title in ("Invocations by function", "Duration p99 by function (ms)"):  # a series of each
+        assert "serenya-prod-newcomer" in [m[3] for m in by_title[title]["properties"]["metrics"]]
     settings = run.settings
     assert "## newcomer-errors" in render(CATALOG + (newcomer,), settings, reference_names(settings))
 

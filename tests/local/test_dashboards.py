@@ -360,11 +360,16 @@ def test_every_widget_of_every_deployed_body_is_evaluated_with_and_without_data(
         widgets = board.data(short)["widgets"]
         assert [w for w in widgets if "error" in w] == []
         assert [w["title"] for w in widgets if w["type"] == "metric" and w["empty"]] == [], short
-    # every alarm of the region and every composite, split over widgets of at most 100
-    shown = [w["alarms"] for w in board.data("operations")["widgets"] if w["type"] == "alarm"]
-    assert all(len(alarms) <= 100 for alarms in shown)
-    assert sum(map(len, shown)) == (len([a for a in board.engine.metric_alarms if a.region is None])
+    # every alarm of the region and every composite, split over widgets of at most 100, each
+    # of one severity, showing those in ALARM (none here: one datapoint of 1 breaches nothing)
+    named = [w["properties"]["alarms"] for w in board.bodies["operations"]["widgets"] if w["type"] == "alarm"]
+    assert all(len(alarms) <= 100 for alarms in named)
+    assert sum(map(len, named)) == (len([a for a in board.engine.metric_alarms if a.region is None])
                                     + len(board.engine.composites))
+    for arns in named:
+        assert len({board.engine.severity(arn.split(":alarm:")[1]) for arn in arns}) == 1
+    shown = [w["alarms"] for w in board.data("operations")["widgets"] if w["type"] == "alarm"]
+    assert all(a["state"] == ALARM for alarms in shown for a in alarms)
 
 
 def _terms(node):
@@ -399,3 +404,47 @@ def test_a_range_the_body_gets_wrong_is_every_widgets_error_not_the_requests():
     assert all("relative time" in w["error"] for w in json.loads(answer.body)["widgets"])
     fixed = board.data("test", "-PT3H")["widgets"]
     assert "error" not in fixed[0] and "at least one minute" in fixed[1]["error"]
+
+
+def test_an_error_budget_tile_is_computed_over_its_whole_window_after_an_outage(stack_run):
+    # A full outage two days ago, then a few good requests in the minute in progress: the
+    # tile is one value over the 30 days (as CloudWatch computes setPeriodToTimeRange), not
+    # the last minute's, which alone would read an untouched 100%.
+    clock = Clock()
+    clock.set(MIDDAY)
+    store = MetricStore(scale=SCALE, clock=clock)
+    board = deployed(stack_run, store)
+    body = board.bodies["executive"]
+    index, widget = next((n, w) for n, w in enumerate(body["widgets"])
+                         if w["properties"].get("title", "").startswith("API availability"))
+    api = {m[1]: dict(zip(m[2:-1:2], m[3:-1:2])) for m in widget["properties"]["metrics"] if isinstance(m[0], str)}
+    outage = MIDDAY - 2 * DAY
+    for minute in range(30):
+        store.put("AWS/ApiGateway", "Count", api["Count"], 10, timestamp=outage + minute * store.resolution)
+        store.put("AWS/ApiGateway", "5XXError", api["5XXError"], 10, timestamp=outage + minute * store.resolution)
+    store.put("AWS/ApiGateway", "Count", api["Count"], 20, timestamp=MIDDAY + 0.1)
+    store.put("AWS/ApiGateway", "5XXError", api["5XXError"], 0, timestamp=MIDDAY + 0.1)
+    [tile] = board.data("executive")["widgets"][index]["series"]
+    assert len(tile["v"]) == 1
+    assert tile["v"][0] == pytest.approx(100 * (1 - (300 / 320) / 0.001))
+    assert tile["v"][0] < 0  # overspent: the objective is missed
+
+
+def test_the_operations_dashboards_first_widget_lists_the_critical_alarms_in_alarm_during_a_model_fault(stack_run):
+    clock = Clock()
+    clock.set(MIDDAY)
+    store = MetricStore(scale=SCALE, clock=clock)
+    board = deployed(stack_run, store)
+    first = board.data("operations")["widgets"][0]
+    assert first["type"] == "alarm" and first["alarms"] == []  # a quiet stack: nothing in ALARM
+    env = stack_run.settings.env
+    for _ in range(8):  # every job fails: the model is unavailable
+        store.put("Serenya", "ModelFailures", {"service": "serenya", "stack": env, "function": "process"}, 1,
+                  timestamp=MIDDAY - 1)
+    store.clock.advance(store.resolution)
+    first, second = board.data("operations")["widgets"][:2]
+    names = [a["name"] for a in first["alarms"]]
+    assert stack_run.settings.name("process-model-failures") in names
+    assert stack_run.settings.name(COMPOSITE) in names
+    assert {a["state"] for a in first["alarms"]} == {ALARM} and {a["severity"] for a in first["alarms"]} == {"critical"}
+    assert all(a["severity"] == "warning" for a in second["alarms"])
