@@ -171,6 +171,8 @@ class Settings:
     api_origin_certificate_arn: str | None = None  # the same domain's certificate in the stack's region
     account_concurrency: int = concurrency.DEFAULT_ACCOUNT_QUOTA  # Lambda concurrency quota in the region
     cloudfront: bool = True  # CloudFront and the WAF in front of the stage
+    # On-call's switch: the functions that start model work answer 503 jobs_paused (a Bedrock outage)
+    new_jobs_paused: bool = False
     secret_keys: frozenset[str] = frozenset()  # keys set with `pulumi config set --secret`
     # Per-user limits of model-backed work by plan, kind and window (functions/common/quotas.py),
     # as canonical JSON: what the counting functions receive in QUOTAS.
@@ -250,6 +252,12 @@ class _Reader:
             self._fail(key, f"{value!r} is not true or false")
             return False
         return value.lower() == "true"
+
+    def optional_boolean(self, key: str) -> bool:
+        """A boolean that may be left out (false)."""
+        if self._raw(key, False) is None:
+            return False
+        return self.boolean(key)
 
     def integer(self, key: str, low: int, high: int) -> int:
         value = self._raw(key, True)
@@ -442,6 +450,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
             f"{ns}:accountConcurrency", 10, 100_000, concurrency.DEFAULT_ACCOUNT_QUOTA
         ),
         cloudfront=r.boolean(f"{ns}:cloudFront"),
+        new_jobs_paused=r.optional_boolean(f"{ns}:newJobsPaused"),
         secret_keys=frozenset(secret_keys),
     )
     not_premium = {p for p, _, _ in stores.list_prices} - set(stores.premium_products)

@@ -254,3 +254,10 @@ def test_a_custom_domain_needs_its_regional_certificate_in_the_stacks_region():
                                           "certificate/0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"})
     assert settings.execute_api_disabled
     assert not settings_with().execute_api_disabled
+
+
+def test_new_jobs_paused_is_an_optional_boolean_off_in_both_stack_files():
+    assert not settings_with("dev").new_jobs_paused and not settings_with("prod").new_jobs_paused
+    assert settings_with("prod", **{"serenya:newJobsPaused": "true"}).new_jobs_paused
+    assert not settings_with("prod", **{"serenya:newJobsPaused": None}).new_jobs_paused  # optional
+    assert "serenya:newJobsPaused: 'paused' is not true or false" in error_of(**{"serenya:newJobsPaused": "paused"})
