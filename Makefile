@@ -48,6 +48,7 @@ layer: install
 
 # Read-only checks of the target account before `pulumi up` (credentials from the
 # environment; AWS_ENDPOINT_URL points it elsewhere, e.g. at `make run`'s moto).
+# Exits 0 ok, 1 a check failed, 3 nothing checked (no credentials, or no call answered).
 STACK ?= dev
 preflight: install
 	$(PY) -m preflight --stack $(STACK)
