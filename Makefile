@@ -15,9 +15,10 @@ $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/lock.txt
 		-r requirements/dev.txt -c requirements/lock.txt
 	touch $(STAMP)
 
-# The whole backend on 127.0.0.1 (PORT, default 8080), no AWS account needed.
+# The whole backend on 127.0.0.1 (PORT, default 8080), no AWS account needed: a line per
+# request and errors; the functions' logs in build/local/functions.log (VERBOSE=1 shows them).
 run: install
-	$(PY) -m local
+	$(PY) -m local $(if $(filter-out 0,$(VERBOSE)),--verbose)
 
 # Lint first; then the tests in a random order (pytest-randomly): the seed is printed
 # first, and `make test TEST_SEED=N` repeats an order.
@@ -47,6 +48,7 @@ layer: install
 
 # Read-only checks of the target account before `pulumi up` (credentials from the
 # environment; AWS_ENDPOINT_URL points it elsewhere, e.g. at `make run`'s moto).
+# Exits 0 ok, 1 a check failed, 3 nothing checked (no credentials, or no call answered).
 STACK ?= dev
 preflight: install
 	$(PY) -m preflight --stack $(STACK)

@@ -173,6 +173,8 @@ class Settings:
     api_origin_certificate_arn: str | None = None  # the same domain's certificate in the stack's region
     account_concurrency: int = concurrency.DEFAULT_ACCOUNT_QUOTA  # Lambda concurrency quota in the region
     cloudfront: bool = True  # CloudFront and the WAF in front of the stage
+    # On-call's switch: the functions that start model work answer 503 jobs_paused (a Bedrock outage)
+    new_jobs_paused: bool = False
     secret_keys: frozenset[str] = frozenset()  # keys set with `pulumi config set --secret`
     # Where docs/runbooks.md is published (e.g. on the git host): alarm descriptions then
     # link `<url>#<section>` instead of naming the file's path.
@@ -255,6 +257,12 @@ class _Reader:
             self._fail(key, f"{value!r} is not true or false")
             return False
         return value.lower() == "true"
+
+    def optional_boolean(self, key: str) -> bool:
+        """A boolean that may be left out (false)."""
+        if self._raw(key, False) is None:
+            return False
+        return self.boolean(key)
 
     def integer(self, key: str, low: int, high: int) -> int:
         value = self._raw(key, True)
@@ -447,6 +455,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
             f"{ns}:accountConcurrency", 10, 100_000, concurrency.DEFAULT_ACCOUNT_QUOTA
         ),
         cloudfront=r.boolean(f"{ns}:cloudFront"),
+        new_jobs_paused=r.optional_boolean(f"{ns}:newJobsPaused"),
         secret_keys=frozenset(secret_keys),
         runbook_base_url=r.string(f"{ns}:runbookBaseUrl", _RUNBOOK_URL, "an https URL without a #", required=False),
     )

@@ -82,7 +82,7 @@ def _error_schema(codes: list[str] | None = None) -> dict:
                     "code": code,
                     "message": {"type": "string"},
                     "request_id": {"type": "string"},
-                    # 429 quota_exceeded: seconds until the quota allows it again (also Retry-After)
+                    # seconds before asking again (also Retry-After): 429 quota_exceeded, 503 jobs_paused
                     "retry_after": {"type": "integer", "minimum": 1},
                 },
             }

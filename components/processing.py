@@ -63,6 +63,8 @@ def function_environment(
         env["ALLOWED_ORIGINS"] = ",".join(settings.allowed_origins)
     if a.quota or a.quota_view:
         env["QUOTAS"] = settings.quotas
+    if a.quota:  # the functions that start model work: on-call's switch (serenya:newJobsPaused)
+        env["NEW_JOBS_PAUSED"] = "true" if settings.new_jobs_paused else "false"
     if a.stores and settings.stores:
         st = settings.stores
         env.update(

@@ -77,6 +77,11 @@ class Route:
     errors: tuple[tuple[int, str], ...] = ()
 
 
+# The answer of the functions that start model work (those counting a quota) while
+# serenya:newJobsPaused is on (common/http.py refuse_if_jobs_paused).
+JOBS_PAUSED = (503, "jobs_paused")
+
+
 @dataclass(frozen=True)
 class AsyncRetries:
     """What Lambda does with an asynchronous event whose invocation fails: retry it up to
@@ -400,7 +405,12 @@ CATALOG: tuple[Function, ...] = (
                 response="functions.responses:UploadTicket",
                 success=(201,),
                 latency_p99_ms=500,
-                errors=((400, "unsupported_media_type"), (413, "file_too_large"), (429, "quota_exceeded")),
+                errors=(
+                    (400, "unsupported_media_type"),
+                    (413, "file_too_large"),
+                    (429, "quota_exceeded"),
+                    JOBS_PAUSED,
+                ),
             ),
         ),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="documents"),
@@ -569,7 +579,7 @@ CATALOG: tuple[Function, ...] = (
                 body="functions.common.requests:ChatRequest",
                 response="functions.responses:Accepted",
                 success=(202,),
-                errors=((400, "unknown_prompt"), (429, "quota_exceeded")),
+                errors=((400, "unknown_prompt"), (429, "quota_exceeded"), JOBS_PAUSED),
             ),
         ),
         access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="chat_messages"),
@@ -602,7 +612,7 @@ CATALOG: tuple[Function, ...] = (
                 body="functions.common.requests:DoctorReportRequest",
                 response="functions.responses:Accepted",
                 success=(202,),
-                errors=((403, "premium_required"), (429, "quota_exceeded")),
+                errors=((403, "premium_required"), (429, "quota_exceeded"), JOBS_PAUSED),
             ),
         ),
         access=Access(table=TableAccess.READ, temp_write=("incoming/",), quota="doctor_reports"),

@@ -1,8 +1,12 @@
 """`make run`: the whole backend on $HOST:$PORT (default 127.0.0.1:8080) until Ctrl-C.
 
 PUBLIC_URL (default http://$HOST:$PORT) is the address clients use, e.g.
-http://10.0.2.2:8080 from the Android emulator: every URL the stack hands out names it."""
+http://10.0.2.2:8080 from the Android emulator: every URL the stack hands out names it.
+It prints one line per request and the functions' errors; their JSON log and EMF lines
+and the program's deployment advice go to the log file (--log-file, default
+build/local/functions.log), also shown with --verbose (`make run VERBOSE=1`)."""
 
+import argparse
 import faulthandler
 import logging
 import os
@@ -10,16 +14,38 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
+from local import isolation
+from local.console import FunctionLog, open_log
+from local.program import PROGRAM_LOG
 from local.server import LocalStack, exposure_warning
+
+DEFAULT_LOG = Path("build/local/functions.log")
 
 # The whole stop: the stand-ins that wait for threads (the alarm ticker, each trigger
 # poller, moto) wait 5 s each at most, and local.server bounds each stand-in's stop.
 STOP_LIMIT_S = 40
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=os.environ.get("VERBOSE", "") not in ("", "0"),
+        help="also print the functions' log and EMF lines (VERBOSE=1)",
+    )
+    parser.add_argument("--log-file", type=Path, default=Path(os.environ.get("LOG_FILE") or DEFAULT_LOG))
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    log = open_log(args.log_file)
+    isolation.echo_to(FunctionLog(log, sys.stdout, args.verbose))
+    # The program's advice for `pulumi up` (alert email...) is the deployment's, not this stack's.
+    program_log = logging.StreamHandler(log)
+    program_log.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    PROGRAM_LOG.addHandler(program_log)
+    PROGRAM_LOG.propagate = args.verbose
     started = time.monotonic()
     stack = LocalStack(
         port=int(os.environ.get("PORT", "8080")),
@@ -40,6 +66,7 @@ def main() -> None:
   temp bucket    {outputs["temp_bucket"]}
   events bucket  {outputs["events_bucket"]}
   functions      {len(outputs["functions"])}: {", ".join(sorted(outputs["functions"])) or "none yet"}
+  function logs  {args.log_file}{" (also shown here)" if args.verbose else " (--verbose or VERBOSE=1 shows them here)"}
 Ctrl-C stops it.""",
         flush=True,
     )

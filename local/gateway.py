@@ -152,6 +152,11 @@ class Gateway:
         """The route template a path matches (for logs), or None."""
         return next((c.route.path for c in self._router._routes if c.pattern.fullmatch(path)), None)
 
+    def function_of(self, method: str, path: str) -> str | None:
+        """The catalog function that serves a method and path (for logs), or None."""
+        compiled, _, _ = self._router.match(method, path)
+        return compiled.fn.name if compiled else None
+
     def handle(
         self,
         method: str,

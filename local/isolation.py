@@ -34,6 +34,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 # The packages whose module state is per function: ours, Powertools, and `logging`,
 # whose registry holds Powertools' one Logger per service name (and so its keys).
@@ -87,17 +88,38 @@ class _Loader(importlib.machinery.SourceFileLoader):
 _finder = _Finder()
 
 
+class Sink(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+# Where the functions' stdout and stderr are echoed (`make run`: its log file), or None:
+# the process's own stream of the same name at that moment (the console, pytest's capture).
+_echo: Sink | None = None
+
+
+def echo_to(stream: Sink | None) -> None:
+    """Sends every function's printed and logged lines to `stream` instead of the
+    process's stdout and stderr (None: back to them). What `output` reads (the EMF that
+    feeds the metric store) is unchanged."""
+    global _echo
+    _echo = stream
+
+
 class _Stream:
-    """A function's stdout or stderr: whole lines go to `output` and to the process's own
-    stream of the same name at that moment (the console, or pytest's capture)."""
+    """A function's stdout or stderr: whole lines go to `output` and are echoed (`_echo`)."""
 
     def __init__(self, name: str, output: Output | None):
         self._name, self._output = name, output
         self._partial = ""
         self._lock = threading.Lock()
 
+    def _target(self) -> Sink:
+        return _echo if _echo is not None else getattr(sys, self._name)
+
     def write(self, text: str) -> int:
-        getattr(sys, self._name).write(text)
+        self._target().write(text)
         if self._output is not None:
             with self._lock:
                 *lines, self._partial = (self._partial + text).split("\n")
@@ -106,7 +128,7 @@ class _Stream:
         return len(text)
 
     def flush(self) -> None:
-        getattr(sys, self._name).flush()
+        self._target().flush()
 
     def isatty(self) -> bool:
         return False

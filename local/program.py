@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import threading
 import uuid
@@ -82,9 +83,16 @@ class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+# What the program tells `pulumi up` (pulumi.log: e.g. no alert email): the deployment's
+# advice, which `make run` writes to its log file rather than the console.
+PROGRAM_LOG = logging.getLogger("local.program")
+
+
 def install(mocks: RecordingMocks, stack: str) -> None:
     """Installs `mocks` for `stack` with the options-recording monitor."""
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=OptionsMonitor(mocks))
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, monitor=OptionsMonitor(mocks), logger=PROGRAM_LOG
+    )
 
 
 class RecordingMocks(pulumi.runtime.Mocks):

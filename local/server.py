@@ -266,6 +266,12 @@ class LocalStack:
             return self.routes.loggable(path)
         return self._gateway.template(path) or "{unknown path}"
 
+    def loggable_function(self, method: str, path: str) -> str:
+        """The function an API request went to, for the access log ("" for the local routes)."""
+        if path.startswith("/local/") or path == OPENAPI_PATH:
+            return ""
+        return self._gateway.gateway.function_of(method, path) or ""
+
     def dispatch(self, request: LocalRequest) -> HttpResponse:
         if request.path == OPENAPI_PATH and request.method in ("GET", "HEAD"):
             # The contract a client generator reads (API.md: local stack only; never deployed).
@@ -334,12 +340,14 @@ def _handler_for(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(response.body)
             # Route templates only, like the deployed access log ($context.resourcePath):
             # paths carry job ids and Play purchase tokens; queries and bodies personal data.
+            function = stack.loggable_function(self.command, url.path)
             ACCESS_LOG.info(
-                "%s %s -> %d (%.0f ms)",
+                "%s %s -> %d (%.0f ms)%s",
                 self.command,
                 stack.loggable_path(url.path),
                 response.status,
                 (time.monotonic() - started) * 1000,
+                f" {function}" if function else "",
             )
 
         def _body(self) -> bytes | None:

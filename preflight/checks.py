@@ -14,7 +14,7 @@ from components import account, concurrency
 from components.config import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, Settings
 from functions.catalog import CATALOG, Function
 from functions.subscriptions import credentials
-from preflight.report import FAIL, OK, WARN, Finding
+from preflight.report import FAIL, OK, SKIP, WARN, Finding
 
 # SHA-256 of Apple Root CA - G3 (DER), https://www.apple.com/certificateauthority/ ;
 # tests/preflight checks it against the root of a real App Store chain.
@@ -42,7 +42,8 @@ def _error(e: Exception) -> str:
 
 
 def _unanswered(check: str, call: str, e: Exception) -> Finding:
-    return Finding(check, WARN, f"not checked: {call} answered {_error(e)}",
+    how = "answered" if isinstance(e, ClientError) else "could not be asked:"
+    return Finding(check, SKIP, f"not checked: {call} {how} {_error(e)}",
                    "run again with credentials that may call it (read-only); an endpoint that does not "
                    "implement it (the local stack's moto) cannot answer: check by hand")
 
@@ -150,6 +151,8 @@ def bedrock_model(t: Target) -> Finding:
             if _error(e) != "ResourceNotFoundException":
                 return _unanswered(check, "bedrock:GetUseCaseForModelAccess", e)
             missing.append("Anthropic's first-time use case form was never submitted")
+        except BotoCoreError as e:
+            return _unanswered(check, "bedrock:GetUseCaseForModelAccess", e)
     if not missing:
         return Finding(check, OK, f"{s.bedrock_model_id} ({model}) can be called in {s.region}")
     pending_only = missing == ["model agreement pending"]
@@ -181,6 +184,8 @@ def third_party_secret(t: Target) -> Finding:
         if _error(e) == "ResourceNotFoundException":  # a secret without a current version
             return Finding(check, FAIL, f"{name} has no value: Google Play notifications answer 503", fix)
         return _unanswered(check, "secretsmanager:GetSecretValue", e)
+    except BotoCoreError as e:
+        return _unanswered(check, "secretsmanager:GetSecretValue", e)
     problem = credentials.problem(value)
     if problem:  # names of missing keys only: never a value
         why = "is not JSON" if problem != "secret_missing_keys" else \
@@ -193,11 +198,11 @@ def apple_root_pin(t: Target) -> Finding:
     check = "apple-root-pin"
     pin = t.settings.stores.apple_root_sha256 if t.settings.stores else ""
     if pin == APPLE_ROOT_CA_G3_SHA256:
-        return Finding(check, OK, "serenya:appleRootSha256 is Apple Root CA - G3")
+        return Finding(check, OK, "serenya:appleRootSha256 is Apple Root CA - G3", offline=True)
     return Finding(check, FAIL, f"serenya:appleRootSha256 {pin[:12]}... is not Apple Root CA - G3: every App Store "
                                 "notification would be refused",
                    f"set serenya:appleRootSha256: {APPLE_ROOT_CA_G3_SHA256} "
-                   "(SHA-256 of AppleRootCA-G3.cer from apple.com/certificateauthority)")
+                   "(SHA-256 of AppleRootCA-G3.cer from apple.com/certificateauthority)", offline=True)
 
 
 def api_gateway_logging(t: Target) -> Finding:
@@ -234,7 +239,7 @@ def alert_email(t: Target) -> Finding:
     check = "alert-email"
     s = t.settings
     if not s.alert_email:
-        return Finding(check, OK, "no serenya:alertEmail: alarms reach the topics only")
+        return Finding(check, OK, "no serenya:alertEmail: alarms reach the topics only", offline=True)
     try:
         account = t.client("sts").get_caller_identity()["Account"]
     except (ClientError, BotoCoreError) as e:
@@ -248,6 +253,8 @@ def alert_email(t: Target) -> Finding:
             if _error(e) in ("NotFound", "NotFoundException"):
                 return Finding(check, OK, "not deployed yet: pulumi up subscribes the alert email",
                                "after pulumi up, confirm the email AWS sends")
+            return _unanswered(check, "sns:ListSubscriptionsByTopic", e)
+        except BotoCoreError as e:
             return _unanswered(check, "sns:ListSubscriptionsByTopic", e)
         mine = [x for x in subscriptions if x.get("Protocol") == "email"]
         if not mine or any(x.get("SubscriptionArn") == "PendingConfirmation" for x in mine):

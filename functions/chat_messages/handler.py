@@ -6,7 +6,15 @@ from pathlib import Path
 
 from functions.common import jobs, lazy, quotas, users
 from functions.common.api import api_handler
-from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded
+from functions.common.http import (
+    ApiError,
+    account_gone,
+    caller_id,
+    make_resolver,
+    parse_body,
+    quota_exceeded,
+    refuse_if_jobs_paused,
+)
 from functions.common.limits import MAX_CHAT_BYTES, MAX_CHAT_TOKENS, estimated_tokens
 from functions.common.observability import count
 
@@ -20,6 +28,7 @@ PROMPT_IDS = {
 @app.post("/api/v1/chat/messages")
 def message():
     user_id = caller_id(app, check_account=False)  # the plan's read is the account check
+    refuse_if_jobs_paused()  # on-call paused new model work: nothing read, counted or written
     if len((app.current_event.body or "").encode()) > MAX_CHAT_BYTES:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "chat requests may be at most 256 KiB")
     from functions.common.requests import ChatRequest  # pydantic and the models on first use

@@ -58,6 +58,24 @@ def quota_exceeded(refusal) -> ApiError:
     return ApiError(HTTPStatus.TOO_MANY_REQUESTS, "quota_exceeded", refusal.describe(), retry_after=refusal.retry_after)
 
 
+# How long a client waits before asking again while new jobs are paused: on-call turns
+# the switch off with a deployment, a few minutes at least.
+JOBS_PAUSED_RETRY_AFTER_S = 600
+
+
+def refuse_if_jobs_paused() -> None:
+    """503 `jobs_paused` while on-call has paused new model work (serenya:newJobsPaused,
+    e.g. during a Bedrock outage): refused before anything is read, counted or written,
+    instead of accepting jobs that would only burn retries. Jobs already started finish."""
+    if settings().jobs_paused:
+        raise ApiError(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "jobs_paused",
+            "New analyses are paused for a while; nothing was started or counted. Try again later.",
+            retry_after=JOBS_PAUSED_RETRY_AFTER_S,
+        )
+
+
 def _validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for e in errors[:5]:

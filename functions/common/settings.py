@@ -29,6 +29,8 @@ class RuntimeSettings:
     secret_arn: str | None
     bedrock_model_id: str | None
     allowed_origins: tuple[str, ...]
+    # serenya:newJobsPaused, given only to the functions that start model work
+    jobs_paused: bool = False
 
     def require(self, field: str) -> str:
         value = getattr(self, field)
@@ -54,4 +56,5 @@ def settings() -> RuntimeSettings:
         secret_arn=env.get("SECRET_ARN"),
         bedrock_model_id=env.get("BEDROCK_MODEL_ID"),
         allowed_origins=tuple(o for o in env.get("ALLOWED_ORIGINS", "").split(",") if o),
+        jobs_paused=env.get("NEW_JOBS_PAUSED", "false") == "true",
     )

@@ -12,6 +12,7 @@ from functions.common.http import (
     make_resolver,
     parse_body,
     quota_exceeded,
+    refuse_if_jobs_paused,
     require_json_media_type,
 )
 from functions.common.limits import MAX_REPORT_BYTES, MAX_REPORT_TOKENS, estimated_tokens
@@ -24,6 +25,7 @@ lazy.preload("functions.common.requests")  # the request models (pydantic)
 @app.post("/api/v1/process/doctor-report")
 def doctor_report():
     user_id = caller_id(app, check_account=False)  # users.plan_and_identity reads the profile
+    refuse_if_jobs_paused()  # on-call paused new model work: nothing read, counted or written
     require_json_media_type(app)  # a header: refused before anything is read
     # The plan before the body: a free account's request is refused without being parsed.
     found = users.plan_and_identity(user_id)

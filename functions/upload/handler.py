@@ -12,7 +12,15 @@ from http import HTTPStatus
 
 from functions.common import aws, jobs, lazy, quotas, users
 from functions.common.api import api_handler
-from functions.common.http import ApiError, account_gone, caller_id, make_resolver, parse_body, quota_exceeded
+from functions.common.http import (
+    ApiError,
+    account_gone,
+    caller_id,
+    make_resolver,
+    parse_body,
+    quota_exceeded,
+    refuse_if_jobs_paused,
+)
 from functions.common.observability import count
 from functions.common.settings import settings
 
@@ -34,6 +42,7 @@ def upload():
     from functions.common.requests import MAX_PDF_BYTES, MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadRequest
 
     user_id = caller_id(app, check_account=False)  # the plan's read is the account check
+    refuse_if_jobs_paused()  # on-call paused new model work: nothing read, counted or written
     request = parse_body(app, UploadRequest)
     content_type = request.content_type.split(";")[0].strip().lower()
     if content_type not in UPLOAD_TYPES:

@@ -259,3 +259,10 @@ def test_a_custom_domain_needs_its_regional_certificate_in_the_stacks_region():
 @pytest.mark.parametrize("url", ["http://example.com/runbooks.md", "https://example.com/runbooks.md#top", "docs/x"])
 def test_a_runbook_base_url_must_be_an_https_page_without_a_fragment(url):
     assert "serenya:runbookBaseUrl" in error_of(**{"serenya:runbookBaseUrl": url})
+
+
+def test_new_jobs_paused_is_an_optional_boolean_off_in_both_stack_files():
+    assert not settings_with("dev").new_jobs_paused and not settings_with("prod").new_jobs_paused
+    assert settings_with("prod", **{"serenya:newJobsPaused": "true"}).new_jobs_paused
+    assert not settings_with("prod", **{"serenya:newJobsPaused": None}).new_jobs_paused  # optional
+    assert "serenya:newJobsPaused: 'paused' is not true or false" in error_of(**{"serenya:newJobsPaused": "paused"})

@@ -413,3 +413,23 @@ def test_an_archive_of_50_MiB_or_more_is_published_through_a_private_encrypted_t
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     # The layer is still the streamer's: Powertools, deps, then its pyarrow one.
     assert function(run, "streamer")["layers"][-1] == layers["pyarrow"].state["arn"]
+
+
+def test_only_the_functions_that_start_model_work_get_the_pause_switch(real):
+    """NEW_JOBS_PAUSED (serenya:newJobsPaused) on the functions counting a quota, and each of
+    their routes documents the 503 it then answers."""
+    import dataclasses
+
+    from components.processing import function_environment
+    from functions.catalog import JOBS_PAUSED
+
+    given = {f.name: function(real, f.name)["environment"]["variables"].get("NEW_JOBS_PAUSED") for f in CATALOG}
+    assert {name: value for name, value in given.items() if value is not None} == {
+        "upload": "false", "chat_messages": "false", "doctor_report": "false"}
+    paused = dataclasses.replace(real.settings, new_jobs_paused=True)
+    resources = dict.fromkeys(["TABLE_NAME", "TEMP_BUCKET", "DATA_KEY_ARN", "PII_KEY_ARN", "EMAIL_MAC_KEY_ARN",
+                               "EVENTS_BUCKET", "SIGNING_KEY_ARN", "SECRET_ARN"], "x")
+    for fn in CATALOG:
+        variables = function_environment(fn, paused, resources)
+        assert variables.get("NEW_JOBS_PAUSED") == ("true" if fn.access.quota else None), fn.name
+        assert [JOBS_PAUSED in r.errors for r in fn.routes] == [bool(fn.access.quota)] * len(fn.routes), fn.name

@@ -28,7 +28,8 @@ def test_preflight_prints_its_table_against_the_local_stack(stack, capsys):
     # own lines are the others.
     lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("{")]
     assert lines[0] == "preflight of stack dev in eu-west-1"
-    by_check = {line.split()[1]: line.split()[0] for line in lines[1:] if not line.startswith(" ")}
+    assert lines[-1] == "preflight: FAILED: 1 of 7 checks failed"
+    by_check = {line.split()[1]: line.split()[0] for line in lines[1:-1] if not line.startswith(" ")}
     assert by_check == {"lambda-concurrency": "ok", "bedrock-model": "ok", "powertools-layer": "ok",
                         "third-party-secret": "ok",      # the local stack stores its Play service account
                         "apple-root-pin": "ok",

@@ -16,7 +16,9 @@ from components.config import load_settings, stack_config
 from functions.catalog import CATALOG
 from preflight import checks
 from preflight.checks import Target
-from preflight.report import FAIL, OK, WARN, render
+from preflight import report
+from preflight.__main__ import main
+from preflight.report import FAIL, OK, SKIP, WARN, Finding, outcome, render
 from tests.fixtures.real_samples import real_json
 
 PROFILE = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -220,7 +222,7 @@ def test_the_account_stacks_role_in_place_passes(moto_clients):
 def test_a_logging_check_that_may_not_ask_warns():
     found = checks.api_gateway_logging(target("dev", {"apigateway": stubbed(
         "apigateway", ("get_account", "AccessDeniedException"))}))
-    assert found.status == WARN and "AccessDeniedException" in found.detail
+    assert found.status == SKIP and "AccessDeniedException" in found.detail
 
 
 def subscriptions(arn):
@@ -246,13 +248,72 @@ def test_alert_email_before_the_first_deployment(moto_clients):
     assert checks.alert_email(target("dev")).status == OK  # dev has no alert email
 
 
-def test_a_check_that_cannot_ask_warns_instead_of_crashing():
+def test_a_check_that_cannot_ask_is_skipped_instead_of_crashing():
     found = checks.account_concurrency(target("dev", {"lambda": stubbed(
         "lambda", ("get_account_settings", "AccessDeniedException"))}))
-    assert found.status == WARN and "AccessDeniedException" in found.detail
+    assert found.status == SKIP and "AccessDeniedException" in found.detail
 
 
 def test_report_prints_a_line_per_check_and_fixes_for_findings():
     text = render([checks.Finding("a-check", OK, "fine"), checks.Finding("other", FAIL, "broken", "do this")])
     lines = text.splitlines()
     assert lines[0].startswith("ok    a-check") and lines[1].startswith("fail  other") and "fix: do this" in lines[2]
+
+
+# -- what a run amounts to --------------------------------------------------------------
+
+def test_a_run_without_credentials_says_it_checked_nothing_and_exits_3(monkeypatch, capsys, tmp_path):
+    """No credentials anywhere (environment, files, instance metadata): every call fails
+    before it is sent; the offline checks still answer, and none of it is called ok."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code = main(["--stack", "dev"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == report.EXIT_NOTHING_CHECKED == 3
+    assert lines[-1].startswith("preflight: CHECKED NOTHING: no AWS credentials found")
+    statuses = {line.split()[1]: line.split()[0] for line in lines[1:-1] if not line.startswith(" ")}
+    assert statuses["apple-root-pin"] == OK and statuses["lambda-concurrency"] == SKIP
+    assert [s for s in statuses.values() if s not in (OK, SKIP)] == []
+
+
+def test_an_account_that_answers_nothing_exits_3_not_0(capsys):
+    """Credentials, but an endpoint that answers no call (here: nothing listens)."""
+    from botocore.config import Config
+
+    def unreachable(service):
+        return boto3.client(service, endpoint_url="http://127.0.0.1:9", region_name="eu-west-1",
+                            aws_access_key_id="x", aws_secret_access_key="x",
+                            config=Config(connect_timeout=1, retries={"max_attempts": 1}))
+
+    code = main(["--stack", "dev"], client=unreachable)
+    out = capsys.readouterr().out
+    assert code == 3 and "EndpointConnectionError" in out
+    assert out.splitlines()[-1].startswith("preflight: CHECKED NOTHING: the account answered none")
+
+
+@pytest.mark.parametrize("statuses, code, says", [
+    ([OK, OK, WARN], 0, "ok: 3 checks, 1 with a warning"),
+    ([OK, SKIP, OK], 0, "1 of 3 checks were not checked (c1)"),
+    ([SKIP, SKIP, SKIP], 3, "CHECKED NOTHING"),
+    ([FAIL, SKIP, OK], 1, "1 of 3 checks failed; 1 not checked"),
+])
+def test_the_headline_and_exit_code_of_a_run(statuses, code, says):
+    findings = [Finding(f"c{i}", status, "d") for i, status in enumerate(statuses)]
+    headline, exit_code = outcome(findings)
+    assert exit_code == code and says in headline, headline
+
+
+def test_offline_checks_alone_do_not_make_a_run_ok():
+    """The Apple pin and a stack without an alert email need no account: with every other
+    check skipped, the run still checked nothing."""
+    findings = [Finding("pin", OK, "d", offline=True), Finding("a", SKIP, "d"), Finding("b", SKIP, "d")]
+    assert outcome(findings)[1] == 3
+    assert outcome([*findings, Finding("c", OK, "d")])[1] == 0
+    headline, code = outcome([Finding("pin", FAIL, "d", offline=True), *findings[1:]], credentials=False)
+    assert code == 1 and "the account itself was not checked: no AWS credentials found" in headline  # fails first
+    assert checks.apple_root_pin(target("prod")).offline and checks.alert_email(target("dev")).offline
