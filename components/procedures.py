@@ -326,7 +326,9 @@ def pause_jobs(settings: Settings) -> Procedure:
         "While the model cannot answer, new documents, chat messages and doctor reports would each burn their "
         "retries and end failed (and count against the user's quota). Paused, the functions that start model "
         "work answer 503 `jobs_paused` with Retry-After at once, which the app shows as a clear message; jobs "
-        "already started finish or fail as before. Resume once the model answers again (the second line).",
+        "already started finish or fail as before. The 503s are API 5XX: api-5xx and the availability burn "
+        "alarms stay in ALARM while paused, as they should (users cannot start work). Resume once the model "
+        "answers again (the second line).",
         "\n".join(
             [
                 f"pulumi config set serenya:newJobsPaused true --stack {stack} && pulumi up --stack {stack}",
