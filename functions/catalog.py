@@ -403,7 +403,9 @@ CATALOG: tuple[Function, ...] = (
                 errors=((400, "unsupported_media_type"), (413, "file_too_large"), (429, "quota_exceeded")),
             ),
         ),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="documents"),
+        access=Access(
+            table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="documents", usage_records=True
+        ),
         metrics=(
             CustomMetric("UploadsStarted", "Uploads started", ("content_type",), dashboards=("executive",)),
             QUOTA_REFUSALS,
