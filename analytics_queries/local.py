@@ -26,10 +26,12 @@ def to_duckdb(sql: str) -> str:
     return sqlglot.transpile(sql, read="trino", write="duckdb")[0]
 
 
-def connect(root: Path, list_prices: tuple[tuple[str, int, str], ...] = ()) -> duckdb.DuckDBPyConnection:
+def connect(
+    root: Path, list_prices: prices.ListPrices = (), commission_percent: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with `audit_events` over `<root>/audit/event_date=*/**.parquet`
     (files of older schema versions read by column name, missing columns null) and
-    `product_prices` from `list_prices`."""
+    `product_prices` from `list_prices` and the stores' `commission_percent`."""
     import pyarrow as pa
 
     from analytics.schema import SCHEMA
@@ -49,7 +51,7 @@ def connect(root: Path, list_prices: tuple[tuple[str, int, str], ...] = ()) -> d
     else:  # no events yet: an empty table of the right shape
         empty = pa.Table.from_pylist([], schema=SCHEMA).append_column("event_date", pa.array([], pa.string()))
         connection.register("audit_events", empty)
-    connection.register(prices.TABLE, prices.table(list_prices))
+    connection.register(prices.TABLE, prices.table(list_prices, commission_percent))
     return connection
 
 
@@ -82,13 +84,17 @@ def check_dates(from_date: str, to_date: str) -> None:
 
 
 def run(
-    query: NamedQuery, parameters: Sequence[str], root: Path, list_prices: tuple[tuple[str, int, str], ...] = ()
+    query: NamedQuery,
+    parameters: Sequence[str],
+    root: Path,
+    list_prices: prices.ListPrices = (),
+    commission_percent: int | None = None,
 ) -> tuple[list[str], list[tuple]]:
     if len(parameters) != len(query.parameters):
         raise ValueError(f"{query.name} takes {', '.join(query.parameters)}")
     check_dates(parameters[0], parameters[1])
     # The dedup CTE takes the date range; other parameters follow in order.
-    result = connect(root, list_prices).execute(to_duckdb(query.sql), list(parameters))
+    result = connect(root, list_prices, commission_percent).execute(to_duckdb(query.sql), list(parameters))
     return [d[0] for d in result.description], result.fetchall()
 
 
