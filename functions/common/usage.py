@@ -90,7 +90,7 @@ def _iso(moment: float) -> str:
 def ticket(user_id: str, job_id: str, content_type: str, now: float | None = None) -> dict:
     """The item of an issued upload ticket: the kind of file it allows and when."""
     now = time.time() if now is None else now
-    item = {**key(user_id, job_id, TICKET_PREFIX), "job_kind": KINDS["result"], "issued_at": _iso(now)}
+    item: dict = {**key(user_id, job_id, TICKET_PREFIX), "job_kind": KINDS["result"], "issued_at": _iso(now)}
     item[TTL_ATTRIBUTE] = int(now) + TTL_SECONDS
     if input_type(content_type):
         item["input_type"] = input_type(content_type)

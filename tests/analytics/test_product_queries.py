@@ -182,3 +182,59 @@ def test_every_query_reads_through_the_dedup_window_and_prints_dates_as_dates(da
             continue
         for row in run(name, dataset):
             assert not any(hasattr(v, "hour") for v in row), (name, row)  # no timestamp where a date is meant
+
+
+# -- `make analytics`: formats, ad-hoc SQL, an unknown user ----------------------------------
+
+def cli(capsys, *argv):
+    from analytics_queries.__main__ import main
+
+    code = main([*argv, "--prices-stack", "dev"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_command_prints_csv_and_json_with_dates_as_dates(dataset, capsys):
+    import csv
+    import io
+    import json
+
+    code, out, _ = cli(capsys, "deletions_weekly", "2026-03-01", "2026-03-31", "--dir", str(dataset), "--format", "csv")
+    assert code == 0 and list(csv.reader(io.StringIO(out))) == [
+        ["week", "registrations", "deletions", "net_accounts"], ["2026-03-02", "3", "0", "3"],
+        ["2026-03-09", "2", "0", "2"], ["2026-03-16", "0", "1", "-1"]]
+    code, out, _ = cli(capsys, "mrr_monthly", "2026-03-01", "2026-03-31", "--dir", str(dataset), "--format", "json")
+    # the dev stack's commission (Pulumi.dev.yaml); its list prices know no "p.yearly"
+    assert code == 0 and json.loads(out) == [
+        {"month": "2026-03", "currency": "EUR", "paying_subscribers": 1, "gross_revenue": 9.99,
+         "commission_percent": 15, "net_revenue": 8.49},
+        {"month": "2026-03", "currency": "unpriced", "paying_subscribers": 1, "gross_revenue": None,
+         "commission_percent": 15, "net_revenue": None}]
+
+
+def test_ad_hoc_sql_reads_the_same_tables_and_nothing_else_runs(dataset, capsys):
+    import json
+
+    sql = ("SELECT event_type, count(*) AS events FROM audit_events WHERE event_date BETWEEN '2026-03-01' "
+           "AND '2026-03-31' AND event_type = 'upload_ticket_issued' GROUP BY event_type")
+    code, out, _ = cli(capsys, "--sql", sql, "--dir", str(dataset), "--format", "json")
+    assert code == 0 and json.loads(out) == [{"event_type": "upload_ticket_issued", "events": 7}]
+    for statement in ("DROP TABLE audit_events", "DELETE FROM audit_events", "INSERT INTO audit_events VALUES (1)",
+                      "SELECT 1; DROP TABLE audit_events", "COPY audit_events TO 'x.csv'"):
+        with pytest.raises(SystemExit) as refused:
+            cli(capsys, "--sql", statement, "--dir", str(dataset))
+        assert refused.value.code == 2
+        err = capsys.readouterr().err
+        assert "only a SELECT or WITH query" in err or "exactly one statement" in err, statement
+    code, _, err = cli(capsys, "--sql", "SELECT nope FROM audit_events", "--dir", str(dataset))
+    assert code == 2 and "nope" in err
+
+
+def test_an_unknown_user_id_in_the_timeline_says_so(dataset, capsys):
+    unknown = "ffffffff-0000-0000-0000-000000000000"
+    code, out, err = cli(capsys, "user_timeline", "2026-03-01", "2026-03-31", unknown, "--dir", str(dataset))
+    assert code == 0 and "(0 rows)" in out and f"no event in the lake names user {unknown}" in err
+    code, out, err = cli(capsys, "user_timeline", "2026-04-01", "2026-04-30", A, "--dir", str(dataset))
+    assert "(0 rows)" in out and "none in this date range" in err
+    code, out, err = cli(capsys, "user_timeline", "2026-03-01", "2026-03-31", A, "--dir", str(dataset))
+    assert "user_registered" in out and err == ""
