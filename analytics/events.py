@@ -4,9 +4,9 @@ A profile record yields zero or more events: an INSERT is a registration (and it
 consents), a REMOVE a deletion, a MODIFY whatever changed (sign-in, plan, device,
 consents, a store's billing or refund, other profile fields - by name only). A usage
 record's INSERT (functions/common/usage.py) is a `document_processed`, and for a premium
-feature also a `premium_feature_used`; its overwrite by a retried job and its expiry
-yield nothing. Other items (identities, idempotency records) yield nothing. Event ids
-are derived from the record, so a redelivered record yields the same ids and
+feature also a `premium_feature_used`; an upload ticket's an `upload_ticket_issued`. Their
+overwrite by a retry and their expiry yield nothing. Other items (identities, idempotency
+records) yield nothing. Event ids are derived from the record, so a redelivered record yields the same ids and
 duplicates can be removed by event_id.
 
 Event times carry milliseconds: the stream stamps a record to the second only, so the
@@ -75,6 +75,11 @@ def _iso_ms(value: Any) -> int | None:
     return int(moment.timestamp() * 1000) if moment.tzinfo else None
 
 
+def _moment(value: Any) -> datetime | None:
+    ms = _iso_ms(value)
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
 def _event_time(record: dict, item: dict | None, field: str) -> datetime:
     """The stream's time (whole seconds), with the milliseconds of the item's own time
     `field` when that falls within the same second (a stale or skewed time gives none)."""
@@ -97,11 +102,18 @@ def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
     keys = {k: _plain(v) for k, v in ((record.get("dynamodb") or {}).get("Keys") or {}).items()}
     pk = str(keys.get("PK", ""))
     old, new = image(record, "OldImage"), image(record, "NewImage")
-    if pk.startswith(usage.KEY_PREFIX) and str(keys.get("SK", "")).startswith("JOB#"):
+    sk = str(keys.get("SK", ""))
+    if pk.startswith(usage.KEY_PREFIX) and sk.startswith((usage.JOB_PREFIX, usage.TICKET_PREFIX)):
         if record.get("eventName") != "INSERT" or not new:
             return []  # a retried job's overwrite, or the record's expiry
-        user_id, time_field, context = pk.removeprefix(usage.KEY_PREFIX), "finished_at", {}
-        events = list(_usage(new))
+        user_id, context = pk.removeprefix(usage.KEY_PREFIX), {}
+        if sk.startswith(usage.TICKET_PREFIX):
+            time_field = "issued_at"
+            events = [
+                ("upload_ticket_issued", "", {"job_kind": new.get("job_kind"), "input_type": new.get("input_type")})
+            ]
+        else:
+            time_field, events = "finished_at", list(_usage(new))
     elif keys.get("SK") == "PROFILE" and pk.startswith("USER#"):
         user_id, time_field = pk.removeprefix("USER#"), "updated_at"
         current = new or old or {}
@@ -135,6 +147,7 @@ def _usage(item: dict) -> Iterator[tuple[str, str, dict]]:
         "input_type": item.get("input_type"),
         "page_count": item.get("page_count"),
         "observation_count": item.get("observation_count"),
+        "uploaded_at": _moment(item.get("uploaded_at")),
     }
     yield "document_processed", "", fields
     if item.get("job_kind") in usage.PREMIUM_KINDS:

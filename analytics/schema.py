@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3  # 2: product usage, subscription prices; 3: input_type, page_count, observation_count
+SCHEMA_VERSION = 4  # 2: product usage, subscription prices; 3: input_type, page_count, observation_count;
+# 4: uploaded_at, upload_ticket_issued
 PARTITION = "event_date"  # yyyy-MM-dd, a Hive partition: audit/event_date=2026-11-27/
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
@@ -40,6 +41,12 @@ EVENT_TYPES: dict[str, tuple[int, int, str]] = {
         "A job finished (API Activity): job_kind lab_report, chat or doctor_report, "
         "outcome completed or failed, error_code, model_id, latency and tokens; for a lab report "
         "input_type, page_count and observation_count (0: completed with nothing recognised).",
+    ),
+    "upload_ticket_issued": (
+        6003,
+        99,
+        "An upload ticket was issued for a lab report (API Activity): job_kind lab_report and input_type; "
+        "the upload funnel's first step. Since schema 4.",
     ),
     "premium_feature_used": (6003, 99, "A premium feature was used (job_kind doctor_report), whatever its outcome."),
 }
@@ -99,6 +106,11 @@ COLUMNS: list[tuple[pa.Field, str]] = [
         pa.field("observation_count", pa.int32()),
         "Lab values recognised in a completed lab report: 0 means it completed with nothing recognised; "
         "null when the job failed or is not a lab report. Since schema 3.",
+    ),
+    (
+        pa.field("uploaded_at", TIMESTAMP),
+        "For document_processed: when the job's input arrived (its upload, or the request of a chat or "
+        "doctor report); event_time - uploaded_at is the end-to-end time. Since schema 4.",
     ),
     (pa.field("source", pa.string(), nullable=False), "Where the event was derived from: dynamodb_stream."),
     (pa.field("stream_sequence", pa.string(), nullable=False), "Sequence number of the stream record."),

@@ -4,6 +4,11 @@ DuckDB over the audit events of a running local stack (or `--dir` with Parquet f
     python -m analytics_queries --list
     python -m analytics_queries daily_registrations 2026-11-01 2026-11-30
     python -m analytics_queries user_timeline 2026-11-01 2026-11-30 <user id>
+    python -m analytics_queries mrr_monthly 2026-11-01 2026-11-30 --format csv > mrr.csv
+    python -m analytics_queries --sql "SELECT event_type, count(*) FROM audit_events GROUP BY 1" --format json
+
+--sql runs one read-only statement (SELECT or WITH, Athena's dialect) against the same
+tables, audit_events and product_prices; bound event_date there as in Athena.
 
 The stack is http://127.0.0.1:$PORT (default 8080, like `make run`); its events are
 mirrored into build/audit-cache/<bucket>/, refreshed on each run. List prices (for
@@ -22,13 +27,14 @@ import boto3
 from analytics_queries import load, local
 
 
-def list_prices(stack: str) -> tuple[tuple[str, int, str], ...]:
+def store_terms(stack: str) -> tuple[tuple[tuple[str, int, str], ...], int | None]:
+    """The stack's list prices and store commission (serenya:listPrices, serenya:storeCommission)."""
     from components.config import load_settings
     from local.program import stack_config
 
     config = stack_config(stack)
     stores = load_settings(config.get, stack).stores
-    return stores.list_prices if stores else ()
+    return (stores.list_prices, stores.commission_percent) if stores else ((), None)
 
 
 def main(argv=None) -> int:
@@ -45,19 +51,31 @@ def main(argv=None) -> int:
         default=f"http://127.0.0.1:{os.environ.get('PORT') or '8080'}",
         help="the local stack (make run); default from $PORT",
     )
-    parser.add_argument("--prices-stack", default="dev", help="the stack file whose serenya:listPrices to use")
+    parser.add_argument(
+        "--prices-stack", default="dev", help="the stack file whose serenya:listPrices and storeCommission to use"
+    )
+    parser.add_argument("--format", choices=local.FORMATS, default="table", help="how to print the rows")
+    parser.add_argument("--sql", help="an ad-hoc read-only query (SELECT or WITH) on audit_events, product_prices")
     args = parser.parse_args(argv)
-    if args.list or not args.query:
+    if args.sql is not None:
+        if args.query:
+            parser.error("give a named query or --sql, not both")
+        try:
+            local.check_read_only(args.sql)
+        except ValueError as e:
+            parser.error(str(e))
+    elif args.list or not args.query:
         for q in queries.values():
             print(f"{q.name}({', '.join(q.parameters)}): {q.description}")
         return 0
-    query = queries[args.query]
-    if len(args.parameters) != len(query.parameters):
-        parser.error(f"{query.name} takes {', '.join(query.parameters)}")
-    try:
-        local.check_dates(*args.parameters[:2])
-    except ValueError as e:
-        parser.error(str(e))
+    else:
+        query = queries[args.query]
+        if len(args.parameters) != len(query.parameters):
+            parser.error(f"{query.name} takes {', '.join(query.parameters)}")
+        try:
+            local.check_dates(*args.parameters[:2])
+        except ValueError as e:
+            parser.error(str(e))
     root = args.dir
     if root is None:
         with urllib.request.urlopen(f"{args.stack}/local/health", timeout=5) as response:
@@ -70,8 +88,19 @@ def main(argv=None) -> int:
             aws_secret_access_key="local",
         )
         root = local.download(s3, health["resources"]["events_bucket"])
-    columns, rows = local.run(query, args.parameters, root, list_prices(args.prices_stack))
-    print(local.render(columns, rows))
+    prices, commission = store_terms(args.prices_stack)
+    try:
+        if args.sql is not None:
+            columns, rows = local.run_sql(args.sql, root, prices, commission)
+        else:
+            columns, rows = local.run(query, args.parameters, root, prices, commission)
+    except ValueError as e:  # SQL the engine refused: the analyst's to fix, not a crash
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(local.render(columns, rows, args.format))
+    if args.query == "user_timeline" and not rows:
+        # An empty timeline is ambiguous: say which it is.
+        print(local.unknown_user_note(args.parameters[2], root), file=sys.stderr)
     return 0
 
 

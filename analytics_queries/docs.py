@@ -1,7 +1,7 @@
 """docs/audit-events.md from the schema and the named queries (`make audit-docs`)."""
 
 from analytics.schema import COLUMNS, EVENT_TYPES, PARTITION, PARTITION_DESCRIPTION, SCHEMA_VERSION, glue_type
-from analytics_queries import load
+from analytics_queries import glossary, load
 
 
 def render() -> str:
@@ -48,6 +48,50 @@ def render() -> str:
         ")",
         "SELECT event_type, count(*) FROM events GROUP BY event_type",
         "```",
+        "",
+        "## Running a named query in Athena",
+        "",
+        "Every named query takes its date range (and `user_timeline` the user id) as `?` execution "
+        "parameters, positional and in order. Athena substitutes each value as SQL text, so a date or id "
+        "is a string literal **with its single quotes**: `'2026-11-01'`, not `2026-11-01` (which is not a "
+        'date but an arithmetic expression) and not `"2026-11-01"` (a column name). '
+        "https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements.html",
+        "",
+        "From the console: open Athena's query editor, pick the workgroup `serenya-<env>-analysts` "
+        "(results go where it says), the database `serenya_<env>`, then *Saved queries* and the query, "
+        "e.g. `daily_registrations`; choose *Run*. The *Enter parameters* dialog asks for each `?` in "
+        "order: type `'2026-11-01'` then `'2026-11-30'`, quotes included, and *Run*.",
+        "",
+        "From the AWS CLI (v2; the query text straight from this repository):",
+        "",
+        "```sh",
+        "id=$(aws athena start-query-execution --work-group serenya-prod-analysts \\",
+        "  --query-execution-context Database=serenya_prod \\",
+        "  --query-string file://analytics_queries/sql/daily_registrations.sql \\",
+        "  --execution-parameters \"'2026-11-01'\" \"'2026-11-30'\" \\",
+        "  --query QueryExecutionId --output text)",
+        'aws athena get-query-execution --query-execution-id "$id" --query QueryExecution.Status.State',
+        'aws athena get-query-results --query-execution-id "$id" --output table',
+        "```",
+        "",
+        "The shell's double quotes keep the SQL single quotes in the value Athena receives. "
+        "https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements-running-queries-"
+        "with-execution-parameters-using-the-aws-cli.html",
+        "",
+        "Locally, on DuckDB over a running stack's events (`make run`), the same SQL with plain values: "
+        '`make analytics ARGS="daily_registrations 2026-11-01 2026-11-30"` or `python -m analytics_queries ...` '
+        '(`--format csv` or `json` for other tools; `--sql "SELECT ..."` for one ad-hoc read-only '
+        "query on `audit_events` and `product_prices`). An empty `user_timeline` says whether the lake "
+        "knows the id at all.",
+        "",
+        "## Glossary",
+        "",
+        "One definition per number: the named queries and the executive dashboard follow these "
+        "(`analytics_queries/glossary.py`; tests check that they agree).",
+        "",
+    ]
+    lines += [f"- **{term}**: {text}" for term, text in glossary.TERMS]
+    lines += [
         "",
         "## Named queries",
         "",

@@ -8,9 +8,13 @@ fetches only what changed since the last and removes what the bucket no longer h
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -26,10 +30,12 @@ def to_duckdb(sql: str) -> str:
     return sqlglot.transpile(sql, read="trino", write="duckdb")[0]
 
 
-def connect(root: Path, list_prices: tuple[tuple[str, int, str], ...] = ()) -> duckdb.DuckDBPyConnection:
+def connect(
+    root: Path, list_prices: prices.ListPrices = (), commission_percent: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with `audit_events` over `<root>/audit/event_date=*/**.parquet`
     (files of older schema versions read by column name, missing columns null) and
-    `product_prices` from `list_prices`."""
+    `product_prices` from `list_prices` and the stores' `commission_percent`."""
     import pyarrow as pa
 
     from analytics.schema import SCHEMA
@@ -49,7 +55,7 @@ def connect(root: Path, list_prices: tuple[tuple[str, int, str], ...] = ()) -> d
     else:  # no events yet: an empty table of the right shape
         empty = pa.Table.from_pylist([], schema=SCHEMA).append_column("event_date", pa.array([], pa.string()))
         connection.register("audit_events", empty)
-    connection.register(prices.TABLE, prices.table(list_prices))
+    connection.register(prices.TABLE, prices.table(list_prices, commission_percent))
     return connection
 
 
@@ -82,13 +88,17 @@ def check_dates(from_date: str, to_date: str) -> None:
 
 
 def run(
-    query: NamedQuery, parameters: Sequence[str], root: Path, list_prices: tuple[tuple[str, int, str], ...] = ()
+    query: NamedQuery,
+    parameters: Sequence[str],
+    root: Path,
+    list_prices: prices.ListPrices = (),
+    commission_percent: int | None = None,
 ) -> tuple[list[str], list[tuple]]:
     if len(parameters) != len(query.parameters):
         raise ValueError(f"{query.name} takes {', '.join(query.parameters)}")
     check_dates(parameters[0], parameters[1])
     # The dedup CTE takes the date range; other parameters follow in order.
-    result = connect(root, list_prices).execute(to_duckdb(query.sql), list(parameters))
+    result = connect(root, list_prices, commission_percent).execute(to_duckdb(query.sql), list(parameters))
     return [d[0] for d in result.description], result.fetchall()
 
 
@@ -120,9 +130,65 @@ def download(s3, bucket: str, into: Path | None = None) -> Path:
     return root
 
 
-def render(columns: list[str], rows: list[tuple]) -> str:
-    cells = [columns] + [["" if v is None else str(v) for v in row] for row in rows]
+FORMATS = ("table", "csv", "json")
+_READ_ONLY = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
+
+
+def check_read_only(sql: str) -> None:
+    """ValueError unless `sql` is one SELECT or WITH statement (the CLI is for reading)."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="trino") if s is not None]
+    except sqlglot.errors.ParseError as e:
+        raise ValueError(f"the SQL does not parse: {str(e).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise ValueError("give exactly one statement")
+    if not _READ_ONLY.match(sql) or not isinstance(statements[0], sqlglot.exp.Query):
+        raise ValueError("only a SELECT or WITH query may run here (the lake is read-only to analysts)")
+
+
+def run_sql(
+    sql: str, root: Path, list_prices: prices.ListPrices = (), commission_percent: int | None = None
+) -> tuple[list[str], list[tuple]]:
+    """An ad-hoc read-only query in Athena's dialect, on the same tables as the named ones."""
+    check_read_only(sql)
+    try:
+        result = connect(root, list_prices, commission_percent).execute(to_duckdb(sql))
+    except duckdb.Error as e:
+        raise ValueError(str(e).splitlines()[0]) from None
+    return [d[0] for d in result.description], result.fetchall()
+
+
+def unknown_user_note(user_id: str, root: Path) -> str:
+    """Why a user's timeline is empty: no event in the lake names the id at all, or none
+    in the range."""
+    known = connect(root).execute("SELECT count(*) FROM audit_events WHERE user_id = ?", [user_id]).fetchone()
+    if not known or not known[0]:
+        return f"no event in the lake names user {user_id}: an unknown id, or one from another stack"
+    return f"user {user_id} has events, none in this date range"
+
+
+def render(columns: list[str], rows: list[tuple], fmt: str = "table") -> str:
+    """Rows as an aligned table (with its count), CSV (RFC 4180, a header row) or JSON (a
+    list of objects); dates as yyyy-MM-dd, times ISO 8601."""
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_plain(v) for v in row] for row in rows)
+        return out.getvalue().rstrip("\n")
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, map(_plain, row), strict=True)) for row in rows], indent=1)
+    cells = [columns] + [["" if v is None else str(_plain(v)) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines) + f"\n({len(rows)} rows)"
+
+
+def _plain(value):
+    """A value as CSV and JSON carry it: dates and times ISO 8601, decimals as numbers."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return value

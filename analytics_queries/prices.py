@@ -1,5 +1,7 @@
 """The `product_prices` table: each premium product's list price from stack config
-(`serenya:listPrices`), which the revenue query uses where a store sent no price.
+(`serenya:listPrices`), which the revenue queries use where a store sent no price, and on
+every row the stores' commission (`serenya:storeCommission`, percent) that mrr_monthly
+takes off gross revenue.
 
 In Athena it is a small Glue table over one JSON-lines object the program writes to the
 events bucket (components/analytics.py); locally the runner registers the same rows in
@@ -19,19 +21,24 @@ SCHEMA = pa.schema(
         pa.field("product_id", pa.string(), nullable=False),
         pa.field("price_milli", pa.int64(), nullable=False),
         pa.field("currency", pa.string(), nullable=False),
+        pa.field("commission_percent", pa.int32()),
     ]
 )
-GLUE_TYPES = {"product_id": "string", "price_milli": "bigint", "currency": "string"}
+GLUE_TYPES = {"product_id": "string", "price_milli": "bigint", "currency": "string", "commission_percent": "int"}
+ListPrices = tuple[tuple[str, int, str], ...]
 
 
-def rows(list_prices: tuple[tuple[str, int, str], ...]) -> list[dict]:
-    return [{"product_id": p, "price_milli": milli, "currency": c} for p, milli, c in list_prices]
+def rows(list_prices: ListPrices, commission_percent: int | None = None) -> list[dict]:
+    return [
+        {"product_id": p, "price_milli": milli, "currency": c, "commission_percent": commission_percent}
+        for p, milli, c in list_prices
+    ]
 
 
-def json_lines(list_prices: tuple[tuple[str, int, str], ...]) -> str:
+def json_lines(list_prices: ListPrices, commission_percent: int | None = None) -> str:
     """The object Athena reads (one JSON object per line, the OpenX JSON SerDe's format)."""
-    return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows(list_prices))
+    return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows(list_prices, commission_percent))
 
 
-def table(list_prices: tuple[tuple[str, int, str], ...]) -> pa.Table:
-    return pa.Table.from_pylist(rows(list_prices), schema=SCHEMA)
+def table(list_prices: ListPrices, commission_percent: int | None = None) -> pa.Table:
+    return pa.Table.from_pylist(rows(list_prices, commission_percent), schema=SCHEMA)

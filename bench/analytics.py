@@ -49,8 +49,13 @@ def throughput(records: int = 20_000) -> tuple[float, int, int]:
 def dataset() -> dict[str, bytes]:
     """day -> one Parquet file, EVENTS events spread over DAYS days."""
     rng = random.Random(7)
+    # Relative frequency per event type (one weight per type: a new type must get one here).
+    frequency = {"user_registered": 5, "signed_in": 60, "subscription_changed": 3, "device_changed": 4,
+                 "consent_updated": 8, "profile_updated": 18, "user_deleted": 2, "subscription_charged": 2,
+                 "subscription_refunded": 0.2, "document_processed": 20, "upload_ticket_issued": 8,
+                 "premium_feature_used": 1}
     kinds = list(EVENT_TYPES)
-    weights = [5, 60, 3, 4, 8, 18, 2]
+    weights = [frequency[k] for k in kinds]
     per_day = EVENTS // DAYS
     files = {}
     for day in range(DAYS):
@@ -76,6 +81,7 @@ def dataset() -> dict[str, bytes]:
             "consent_type": ["privacy_policy" if k == "consent_updated" else None for k in chosen],
             "consent_version": ["2025-01" if k == "consent_updated" else None for k in chosen],
             "changed_fields": [["given_name"] if k == "profile_updated" else None for k in chosen],
+            **usage_columns(rng, chosen, times),
             "source": ["dynamodb_stream"] * per_day,
             "stream_sequence": [f"{day}{i:020d}" for i in range(per_day)],
             "schema_version": [SCHEMA_VERSION] * per_day,
@@ -83,6 +89,39 @@ def dataset() -> dict[str, bytes]:
         }
         files[date.strftime("%Y-%m-%d")] = writer.parquet_bytes(pa.table(columns, schema=SCHEMA))
     return files
+
+
+def usage_columns(rng: random.Random, chosen: list[str], times: list[datetime]) -> dict[str, list]:
+    """The product-usage and billing columns of the schema's later versions, set on the event
+    types that carry them (every other row null), so the named queries over them have data."""
+    jobs = [k in ("document_processed", "premium_feature_used", "upload_ticket_issued") for k in chosen]
+    kind = [("doctor_report" if k == "premium_feature_used" else "lab_report" if k == "upload_ticket_issued"
+             else rng.choices(["lab_report", "chat", "doctor_report"], [6, 3, 1])[0]) if j else None
+            for k, j in zip(chosen, jobs)]
+    done = [k in ("document_processed", "premium_feature_used") for k in chosen]
+    failed = [d and rng.random() < 0.08 for d in done]
+    lab = [k == "lab_report" for k in kind]
+    billed = [k in ("subscription_charged", "subscription_refunded") for k in chosen]
+    return {
+        "store": [rng.choice(["apple", "google"]) if b else None for b in billed],
+        "product_id": [rng.choice(["health.serenya.premium.monthly", "health.serenya.premium.yearly"]) if b else None
+                       for b in billed],
+        "price_milli": [None] * len(chosen), "currency": [None] * len(chosen),
+        "job_kind": kind,
+        "outcome": [("failed" if f else "completed") if d else None for d, f in zip(done, failed)],
+        "error_code": [rng.choice(["unreadable_document", "model_unavailable", "processing_timeout"]) if f else None
+                       for f in failed],
+        "model_id": ["serenya-model" if d else None for d in done],
+        "latency_ms": [rng.randrange(2_000, 40_000) if d else None for d in done],
+        "input_tokens": [rng.randrange(500, 5_000) if d else None for d in done],
+        "output_tokens": [rng.randrange(100, 1_500) if d else None for d in done],
+        "input_type": [rng.choice(["pdf", "image"]) if j and is_lab else None for j, is_lab in zip(jobs, lab)],
+        "page_count": [rng.randrange(1, 5) if d and is_lab else None for d, is_lab in zip(done, lab)],
+        "observation_count": [(0 if rng.random() < 0.1 else rng.randrange(1, 30)) if d and is_lab and not f else None
+                              for d, is_lab, f in zip(done, lab, failed)],
+        "uploaded_at": [t - timedelta(milliseconds=rng.randrange(3_000, 90_000)) if d else None
+                        for d, t in zip(done, times)],
+    }
 
 
 def column_sizes(files: dict[str, bytes]) -> dict[str, dict[str, int]]:

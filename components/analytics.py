@@ -83,11 +83,12 @@ class AnalyticsLayer(pulumi.ComponentResource):
         )
 
         list_prices = s.stores.list_prices if s.stores else ()
+        commission = s.stores.commission_percent if s.stores else None
         self.prices_object = aws.s3.BucketObjectv2(
             f"{name}-product-prices",
             bucket=bucket,
             key=prices.KEY,
-            content=prices.json_lines(list_prices),
+            content=prices.json_lines(list_prices, commission),
             content_type="application/x-ndjson",
             server_side_encryption="aws:kms",
             kms_key_id=storage.data_key.arn,

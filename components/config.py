@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analytics_queries.glossary import DEFAULT_STORE_COMMISSION_PERCENT
 from components import concurrency
 from functions.catalog import CATALOG, Function
 from functions.common import quotas as quotas_module
@@ -144,6 +145,9 @@ class StoreSettings:
     # (product id, price in milli-units, ISO 4217 currency): the list price of each premium
     # product, for revenue estimates where the store sends no price (analytics_queries/prices.py)
     list_prices: tuple[tuple[str, int, str], ...] = ()
+    # The stores' commission on subscriptions, percent (serenya:storeCommission): net revenue
+    # in mrr_monthly (analytics_queries/glossary.py says why 15% when unset).
+    commission_percent: int = DEFAULT_STORE_COMMISSION_PERCENT
 
 
 @dataclass(frozen=True)
@@ -440,6 +444,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
                 premium_products=r.string_list(f"{ns}:premiumProducts", _PRODUCT_ID, "a store product id"),
                 play_api_base_url=r.string(f"{ns}:playApiBaseUrl", _HTTPS_URL, "an https URL", required=False),
                 list_prices=_list_prices(r, f"{ns}:listPrices"),
+                commission_percent=r.optional_integer(f"{ns}:storeCommission", 0, 99, DEFAULT_STORE_COMMISSION_PERCENT),
             )
         ),
         detailed_alarms=r.boolean(f"{ns}:detailedAlarms"),

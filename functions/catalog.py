@@ -413,7 +413,9 @@ CATALOG: tuple[Function, ...] = (
                 ),
             ),
         ),
-        access=Access(table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="documents"),
+        access=Access(
+            table=TableAccess.CHECK_ACCOUNT, temp_write=("incoming/",), quota="documents", usage_records=True
+        ),
         metrics=(
             CustomMetric("UploadsStarted", "Uploads started", ("content_type",), dashboards=("executive",)),
             QUOTA_REFUSALS,

@@ -1,6 +1,7 @@
 -- Activation by weekly signup cohort (Monday, UTC): users who registered, of them those
--- whose first lab report completed, and of those the ones who upgraded to premium after
--- it. Parameters: from_date, to_date.
+-- with a first document (a lab report completed with at least one value recognised), and
+-- of those the ones who upgraded from free to premium at or after it (premium here means
+-- that product-led upgrade). Parameters: from_date, to_date.
 WITH events AS (
   SELECT * FROM (
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy
@@ -14,6 +15,7 @@ cohorts AS (
 documents AS (
   SELECT user_id, min(event_time) AS first_document_at
   FROM events WHERE event_type = 'document_processed' AND job_kind = 'lab_report' AND outcome = 'completed'
+    AND coalesce(observation_count, 1) > 0
   GROUP BY user_id
 ),
 upgrades AS (

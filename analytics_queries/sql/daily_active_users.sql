@@ -1,5 +1,5 @@
--- Active users per day: signed in (onboarding included) or finished a document, chat
--- answer or doctor report. Parameters: from_date, to_date.
+-- Active users per day (the glossary's active user): registered, signed in, asked for an
+-- upload or had a job finish. Parameters: from_date, to_date.
 WITH events AS (
   SELECT * FROM (
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy
@@ -8,6 +8,6 @@ WITH events AS (
 )
 SELECT event_date, count(DISTINCT user_id) AS active_users
 FROM events
-WHERE event_type IN ('signed_in', 'user_registered', 'document_processed')
+WHERE event_type IN ('user_registered', 'signed_in', 'upload_ticket_issued', 'document_processed')
 GROUP BY event_date
 ORDER BY event_date

@@ -1,4 +1,5 @@
--- Sign-ins per day and device platform. Parameters: from_date, to_date.
+-- Sign-ins per day and device platform: new sessions on existing accounts (a registration
+-- is not a sign-in; the executive dashboard counts the same). Parameters: from_date, to_date.
 WITH events AS (
   SELECT * FROM (
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy

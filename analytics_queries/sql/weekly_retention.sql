@@ -1,5 +1,6 @@
--- Weekly retention: users of each signup week still signing in N weeks later.
--- Parameters: from_date, to_date.
+-- Weekly retention: users of each signup week (Monday, UTC) still active N weeks later
+-- (registered, signed in, asked for an upload or had a job finish; cohort_retention adds
+-- the cohort's size and share). Parameters: from_date, to_date.
 WITH events AS (
   SELECT * FROM (
     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS copy
@@ -7,12 +8,12 @@ WITH events AS (
   ) WHERE copy = 1
 ),
 cohorts AS (
-  SELECT user_id, date_trunc('week', min(event_time)) AS cohort_week
+  SELECT user_id, CAST(date_trunc('week', CAST(min(event_date) AS date)) AS date) AS cohort_week
   FROM events WHERE event_type = 'user_registered' GROUP BY user_id
 ),
 activity AS (
-  SELECT DISTINCT user_id, date_trunc('week', event_time) AS active_week
-  FROM events WHERE event_type = 'signed_in'
+  SELECT DISTINCT user_id, CAST(date_trunc('week', CAST(event_date AS date)) AS date) AS active_week
+  FROM events WHERE event_type IN ('user_registered', 'signed_in', 'upload_ticket_issued', 'document_processed')
 )
 SELECT c.cohort_week, date_diff('week', c.cohort_week, a.active_week) AS weeks_after_signup,
        count(DISTINCT a.user_id) AS retained_users

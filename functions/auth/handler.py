@@ -141,7 +141,8 @@ def onboarding():
         )
         try:
             users.create(account, identity)
-            _success(identity.provider, "onboarding")
+            # A registration, not a sign-in (the glossary's): the lake's signed_in events and
+            # the dashboard's SignIns count only sessions on accounts that already existed.
             count("Registrations", provider=identity.provider)
             logger.info("account created", extra={"user_id": user_id})
             return _signed_in(token, account.item), HTTPStatus.CREATED

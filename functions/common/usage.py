@@ -6,10 +6,14 @@ stream turns it into the audit events `document_processed` and, for doctor repor
 and product usage. A record carries the job's kind, outcome and error code, the model
 id, the model's latency and token counts, when it finished, and of a lab report the kind
 of file (pdf or image), its page count and how many values were recognised (0: the job
-completed with nothing recognised): never a value, a name, a file or a question. It
-expires by the table's TTL once the stream has had it.
+completed with nothing recognised), and when its input arrived (`uploaded_at`, the
+file's S3 time: end-to-end time is `finished_at - uploaded_at`): never a value, a name, a
+file or a question. The upload function writes a smaller item when it issues an upload
+ticket (`ticket`: the kind of file and when, `upload_ticket_issued`), so the upload
+funnel starts at the ticket. Each expires by the table's TTL once the stream has had it.
 
-The process role may write only these attributes of items under `USAGE#` (components/iam.py).
+The process and upload roles may write only these attributes of items under `USAGE#`
+(components/iam.py).
 Standard library only at import: the Pulumi program reads the constants.
 """
 
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 KEY_PREFIX = "USAGE#"
+JOB_PREFIX, TICKET_PREFIX = "JOB#", "TICKET#"  # sort keys: a finished job, an issued upload ticket
 # The job kinds of job ids, as analysts name them.
 KINDS = {"result": "lab_report", "chat": "chat", "report": "doctor_report"}
 PREMIUM_KINDS = frozenset({"doctor_report"})
@@ -36,7 +41,9 @@ ATTRIBUTES = (
     "input_type",
     "page_count",
     "observation_count",
+    "uploaded_at",
     "finished_at",
+    "issued_at",
     "ttl",
 )
 TTL_ATTRIBUTE = "ttl"  # the table's TTL attribute (components/storage.py)
@@ -72,8 +79,22 @@ def input_type(content_type: str) -> str | None:
     return "pdf" if kind == "application/pdf" else "image" if kind in ("image/jpeg", "image/png") else None
 
 
-def key(user_id: str, job_id: str) -> dict[str, str]:
-    return {"PK": f"{KEY_PREFIX}{user_id}", "SK": f"JOB#{job_id}"}
+def key(user_id: str, job_id: str, prefix: str = JOB_PREFIX) -> dict[str, str]:
+    return {"PK": f"{KEY_PREFIX}{user_id}", "SK": f"{prefix}{job_id}"}
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ticket(user_id: str, job_id: str, content_type: str, now: float | None = None) -> dict:
+    """The item of an issued upload ticket: the kind of file it allows and when."""
+    now = time.time() if now is None else now
+    item: dict = {**key(user_id, job_id, TICKET_PREFIX), "job_kind": KINDS["result"], "issued_at": _iso(now)}
+    item[TTL_ATTRIBUTE] = int(now) + TTL_SECONDS
+    if input_type(content_type):
+        item["input_type"] = input_type(content_type)
+    return item
 
 
 def record(
@@ -84,9 +105,10 @@ def record(
     use: ModelUse,
     document: Document | None = None,
     now: float | None = None,
+    uploaded_at: float | None = None,
 ) -> dict:
     """The item of a finished job (`outcome` as written to outgoing/: its status and error
-    code only; `document`: counts, never content)."""
+    code only; `document`: counts, never content; `uploaded_at`: when its input arrived)."""
     now = time.time() if now is None else now
     item = {
         **key(user_id, job_id),
@@ -95,9 +117,11 @@ def record(
         "latency_ms": int(use.latency_ms),
         "input_tokens": int(use.input_tokens),
         "output_tokens": int(use.output_tokens),
-        "finished_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "finished_at": _iso(now),
         TTL_ATTRIBUTE: int(now) + TTL_SECONDS,
     }
+    if uploaded_at is not None:
+        item["uploaded_at"] = _iso(uploaded_at)
     if use.model_id:
         item["model_id"] = use.model_id
     for name, value in vars(document or Document()).items():
@@ -109,8 +133,8 @@ def record(
 
 
 def write(item: dict) -> None:
-    """One PutItem: the stream sees an INSERT (a retried job overwrites its own record,
-    a MODIFY the stream ignores)."""
+    """One PutItem: the stream sees an INSERT (a retried job or ticket overwrites its own
+    record, a MODIFY the stream ignores)."""
     from functions.common import aws
     from functions.common.settings import settings
 

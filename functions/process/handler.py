@@ -231,7 +231,11 @@ def process(key: str, deadline: float, owner: str) -> None:
         return
     # Before the outcome: a failure here is retried with the job (Lambda's retry keeps the
     # claim), while after it a retry would find the outcome and the record would be lost.
-    usage.write(usage.record(job.user_id, job.value, job.kind, outcome, use, document))
+    usage.write(
+        usage.record(
+            job.user_id, job.value, job.kind, outcome, use, document, uploaded_at=obj["LastModified"].timestamp()
+        )
+    )
     if not jobs.write_outcome(job, outcome):
         count("DuplicateDeliveries", kind=job.kind)  # a terminal state is never replaced
     s3.delete_object(Bucket=bucket, Key=job.incoming)

@@ -1,5 +1,6 @@
-"""upload: a presigned POST for the caller's new lab-report job. No AWS call: S3 checks
-the signed policy (bucket, key, size range, content type, SSE-KMS with the stack's key).
+"""upload: a presigned POST for the caller's new lab-report job. S3 checks the signed
+policy (bucket, key, size range, content type, SSE-KMS with the stack's key); the only
+AWS call is the ticket's usage record (common/usage.py), the upload funnel's first step.
 
 Signed with SigV4 (`x-amz-algorithm`, `x-amz-credential`, `x-amz-date`,
 `x-amz-signature`, and `x-amz-security-token` from the role's session credentials) for
@@ -10,7 +11,7 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.ht
 
 from http import HTTPStatus
 
-from functions.common import aws, jobs, lazy, quotas, users
+from functions.common import aws, jobs, lazy, quotas, usage, users
 from functions.common.api import api_handler
 from functions.common.http import (
     ApiError,
@@ -82,6 +83,7 @@ def upload():
             ],
             ExpiresIn=jobs.UPLOAD_URL_SECONDS,
         )
+        usage.write(usage.ticket(user_id, job.value, content_type))
     except Exception:
         quotas.refund(counted)  # no ticket was issued: the request changes nothing
         raise

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from functions.common.usage import ticket
+
 from analytics.events import _plain, derive
 from analytics.schema import EVENT_TYPES, SCHEMA
 from tests.fixtures.stream import profile, record, usage, usage_record
@@ -25,7 +27,8 @@ def every_kind_of_event():
     return (derive(record("INSERT", U, new=profile(U))) + derive(record("MODIFY", U, old=old, new=new))
             + derive(record("REMOVE", U, old=old)) + derive(record("MODIFY", U, old=old, new=billed))
             + derive(record("MODIFY", U, old=billed, new=refunded))
-            + derive(usage_record(usage(U, "doctor_report"), when="2026-03-02T10:00:00")))
+            + derive(usage_record(usage(U, "doctor_report"), when="2026-03-02T10:00:00"))
+            + derive(usage_record(ticket(U, "t1", "application/pdf", now=1772445600), when="2026-03-02T10:00:00")))
 
 
 def test_every_event_has_exactly_the_schemas_columns():
@@ -33,7 +36,8 @@ def test_every_event_has_exactly_the_schemas_columns():
     assert {e["event_type"] for e in events} == {"user_registered", "consent_updated", "signed_in",
                                                  "subscription_changed", "device_changed", "profile_updated",
                                                  "user_deleted", "subscription_charged", "subscription_refunded",
-                                                 "document_processed", "premium_feature_used"}
+                                                 "document_processed", "premium_feature_used",
+                                                 "upload_ticket_issued"}
     assert {e["event_type"] for e in events} == set(EVENT_TYPES)  # every documented kind is derived
     columns = set(SCHEMA.names) - {"event_date"}
     for event in events:

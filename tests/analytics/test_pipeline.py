@@ -170,7 +170,12 @@ def test_every_query_filters_on_the_partition():
     assert set(QUERIES) == {"daily_registrations", "daily_active_users", "monthly_active_users",
                             "conversion_by_cohort", "churn", "weekly_retention", "signins_by_platform",
                             "user_timeline", "documents_processed_daily", "premium_usage_weekly",
-                            "activation_funnel", "first_sign_in", "model_tokens_daily", "revenue_by_month"}
+                            "activation_funnel", "first_sign_in", "model_tokens_daily", "revenue_by_month",
+                            # issue 28's (tests/analytics/test_product_queries.py)
+                            "time_to_first_result", "failures_by_code", "failures_by_input_type",
+                            "documents_without_values", "deletions_weekly", "active_subscribers_daily",
+                            "mrr_monthly", "upload_funnel", "chat_per_active_user", "processing_time_p95",
+                            "cohort_retention"}
     for query in QUERIES.values():
         assert "WHERE event_date BETWEEN ? AND ?" in query.sql and query.parameters[:2] == ("from_date", "to_date")
 
@@ -192,8 +197,11 @@ def test_conversion_churn_and_platforms(dataset):
 
 
 def test_retention_and_timeline(dataset):
-    retained = {(str(w.date()), n, users) for w, n, users in run("weekly_retention", dataset)}
-    assert retained == {("2026-03-02", 0, 2), ("2026-03-02", 6, 1)}
+    # any activity (the glossary's): A registered, used documents in weeks 0 and 1, signed in
+    # in week 6; B registered, signed in, used documents in weeks 0, 2 and 3; C registered
+    assert run("weekly_retention", dataset) == [
+        (date(2026, 3, 2), 0, 3), (date(2026, 3, 2), 1, 1), (date(2026, 3, 2), 2, 1), (date(2026, 3, 2), 3, 1),
+        (date(2026, 3, 2), 6, 1), (date(2026, 4, 6), 0, 1)]
     timeline = [(str(r[0].date()), r[1], r[-3]) for r in run("user_timeline", dataset, A)]
     assert timeline == [
         ("2026-03-02", "consent_updated", None), ("2026-03-02", "consent_updated", None),
@@ -221,9 +229,9 @@ def test_premium_feature_usage_per_week(dataset):
 
 
 def test_activation_funnel_by_weekly_cohort(dataset):
-    # A: a document 03-05, then premium 03-10. B upgraded 03-20, before its first document
-    # (03-25): not premium through the funnel. C did nothing. D: a document 04-07, premium 04-08.
-    assert run("activation_funnel", dataset) == [(date(2026, 3, 2), 3, 2, 1, 66.7, 33.3),
+    # A: a document 03-05, then premium 03-10. B's only lab report (03-25) found nothing: no
+    # first document. C did nothing. D: a document 04-07 (no count: before schema 3), premium 04-08.
+    assert run("activation_funnel", dataset) == [(date(2026, 3, 2), 3, 1, 1, 33.3, 33.3),
                                                  (date(2026, 4, 6), 1, 1, 1, 100.0, 100.0)]
 
 

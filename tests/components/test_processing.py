@@ -320,17 +320,20 @@ def test_only_the_functions_that_start_model_work_count_quotas_and_only_quota_it
         # The plan's read is their account check: no plan, no account (functions/common/users.plan_and_identity).
         assert statements(real, name)["ReadPlan"]["Condition"] == iam.READ_PLAN_CONDITION
         assert "CheckAccountExists" not in statements(real, name)
+        # upload also writes its ticket's usage record (the PutItem below is limited to USAGE#)
         assert {a for s in statements(real, name).values() for a in s["Action"] if a.startswith("dynamodb:")} == {
-            "dynamodb:GetItem", "dynamodb:UpdateItem"}
+            "dynamodb:GetItem", "dynamodb:UpdateItem", *(["dynamodb:PutItem"] if name == "upload" else [])}
 
 
-def test_only_process_may_write_usage_records_and_only_new_usage_items_with_their_attributes(real):
+@pytest.mark.parametrize("writer", ["upload", "process"])
+def test_only_upload_and_process_may_write_usage_records_and_only_new_usage_items_with_their_attributes(real, writer):
     """PutItem under USAGE# with the usage record's attributes only (dynamodb:LeadingKeys,
     dynamodb:Attributes), returning nothing: it can neither touch a profile nor read back.
+    upload writes its ticket's record, process the finished job's.
     https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html"""
     writers = [fn.name for fn in CATALOG if "WriteUsageRecords" in statements(real, fn.name)]
-    assert writers == ["process"]
-    statement = statements(real, "process")["WriteUsageRecords"]
+    assert writers == ["upload", "process"]
+    statement = statements(real, writer)["WriteUsageRecords"]
     assert statement["Action"] == ["dynamodb:PutItem"]
     assert statement["Resource"] == [real.mocks.one("aws:dynamodb/table:Table").state["arn"]]
     condition = statement["Condition"]

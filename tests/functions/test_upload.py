@@ -6,7 +6,9 @@ import json
 import os
 import uuid
 
+import boto3
 import pytest
+from boto3.dynamodb.conditions import Key
 
 from functions.common import aws, jobs
 from local.s3_post_policy import policy_signature
@@ -117,9 +119,27 @@ def test_with_an_endpoint_override_the_url_is_that_endpoint(upload, monkeypatch)
     monkeypatch.setattr(users, "plan_and_identity",
                         lambda user_id: (dict(users.FREE_PLAN), "EXTERNAL#google#1") if user_id == USER else None)
     monkeypatch.setattr(quotas, "consume", lambda *args, **kwargs: None)
+    from functions.common import usage
+    monkeypatch.setattr(usage, "write", lambda item: None)  # the ticket's usage record (tested on its own)
     fields = upload({"content_type": "image/jpeg", "file_size": 10})[1]["upload"]
     assert fields["url"] == f"http://127.0.0.1:4566/{BUCKET}"
     assert fields["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+
+
+def test_an_issued_ticket_is_a_usage_record_and_a_refused_one_is_not(upload, aws_env):
+    """The upload funnel's first step (issue 28): the ticket's kind of file and time, under
+    USAGE# with the usage record's attributes only (the role may write no others)."""
+    from functions.common import usage
+
+    table = boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test")
+    status, body = upload({"content_type": "image/png", "file_size": 10})
+    assert status == 201
+    items = table.query(KeyConditionExpression=Key("PK").eq(f"USAGE#{USER}"))["Items"]
+    assert [(i["SK"], i["job_kind"], i["input_type"]) for i in items] == [
+        (f"TICKET#{body['job_id']}", "lab_report", "image")]
+    assert set(items[0]) <= set(usage.ATTRIBUTES) and items[0]["issued_at"].endswith("Z")
+    assert upload({"content_type": "text/plain", "file_size": 10})[0] == 400
+    assert len(table.query(KeyConditionExpression=Key("PK").eq(f"USAGE#{USER}"))["Items"]) == 1
 
 
 def test_the_ticket_says_the_file_is_the_last_field_and_its_name(upload):
