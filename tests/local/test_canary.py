@@ -97,7 +97,7 @@ def test_a_model_fault_fails_the_canary_and_pages_through_the_composite(stack, c
         schedule.poll_once()
     failed = schedule.answers[-2:]
     assert [(a["ok"], a["step"]) for a in failed] == [(False, "process")] * 2, failed
-    assert canary_values(stack, "CanarySuccess", "Maximum") == [0.0]
+    assert list(canary_values(stack, "CanarySuccess", "Maximum")) == [0.0]
     assert sum(canary_values(stack, "CanaryFailures")) == 2
     alarms, composite = next_evaluation(stack, client)
     assert alarms[name(stack, "canary-canary-failures")]["state"] == "ALARM"
