@@ -240,7 +240,8 @@ def custom_alarms(fn: Function, settings: Settings) -> list[AlarmSpec]:
                 periods=t.periods,
                 datapoints=t.periods,
                 dashboard=metric.dashboards[0] if metric.dashboards else "operations",
-                queries=(JOB_STORY,) if isinstance(fn.trigger, S3Trigger) else (),
+                # A job's story where the metric counts jobs; elsewhere the errors behind it (the canary's step).
+                queries=(JOB_STORY,) if isinstance(fn.trigger, S3Trigger) else (ERRORS_BY_REQUEST,),
                 playbook=_formatted(text.METRIC_PLAYBOOKS.get(metric.name), fn=fn.name),
             )
         )

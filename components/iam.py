@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from functions.catalog import Function, KeyUse, StreamTrigger, TableAccess
 from functions.common import quotas, usage
+from functions.common.canary import CANARY_USER_ID
 
 # Actions that AWS only grants on Resource "*" (no resource-level permissions exist).
 UNSCOPABLE_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
@@ -41,6 +42,17 @@ CHECK_ACCOUNT_CONDITION = {
 USAGE_RECORD_CONDITION = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{usage.KEY_PREFIX}*"]},
     "ForAllValues:StringEquals": {"dynamodb:Attributes": list(usage.ATTRIBUTES)},
+    "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+}
+
+
+# The canary's profile (functions/canary): that one item, its keys and creation time, put
+# only where it is absent (the canary's conditional put; no overwrite of anything).
+CANARY_ACCOUNT_CONDITION = {
+    "ForAllValues:StringEquals": {
+        "dynamodb:LeadingKeys": [f"USER#{CANARY_USER_ID}"],
+        "dynamodb:Attributes": ["PK", "SK", "created_at"],
+    },
     "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
 }
 
@@ -183,10 +195,20 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         statements.append(
             {**_allow("WriteUsageRecords", ["dynamodb:PutItem"], [arns.table]), "Condition": USAGE_RECORD_CONDITION}
         )
+    if a.canary_account:
+        statements.append(
+            {**_allow("CreateCanaryAccount", ["dynamodb:PutItem"], [arns.table]), "Condition": CANARY_ACCOUNT_CONDITION}
+        )
     if isinstance(fn.trigger, StreamTrigger):
         statements.append(_allow("ReadTableStream", STREAM_READ, [arns.table_stream]))
         statements.append(_allow("ListTableStreams", ["dynamodb:ListStreams"], [f"{arns.table}/stream/*"]))
-    if table_access is not TableAccess.NONE or a.usage_records or a.quota or isinstance(fn.trigger, StreamTrigger):
+    if (
+        table_access is not TableAccess.NONE
+        or a.usage_records
+        or a.quota
+        or a.canary_account
+        or isinstance(fn.trigger, StreamTrigger)
+    ):
         # Without it every table or stream read is refused (AccessDeniedException): DynamoDB
         # calls KMS as the caller, not as itself (docs/encryption.md).
         statements.append(

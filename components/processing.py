@@ -46,7 +46,7 @@ def function_environment(
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     }
     wanted = {
-        "TABLE_NAME": fn.table_access is not TableAccess.NONE,
+        "TABLE_NAME": fn.table_access is not TableAccess.NONE or a.canary_account,
         "TEMP_BUCKET": bool(a.temp_read or a.temp_write or a.temp_delete),
         # Objects are written SSE-KMS under the storage key, named in the request.
         "DATA_KEY_ARN": bool(a.temp_write or a.events_write),
@@ -341,8 +341,9 @@ class ProcessingLayer(pulumi.ComponentResource):
             target = self.functions[fn.name]
             if isinstance(fn.trigger, StreamTrigger):
                 self._wire_stream(name, fn, fn.trigger, target, storage, child)
-            elif isinstance(fn.trigger, ScheduleTrigger):
+            elif isinstance(fn.trigger, ScheduleTrigger) and not fn.trigger.public_url:
                 self._wire_schedule(name, fn, fn.trigger, target, args.account_id, child)
+        self._name, self._args = name, args
 
         self.register_outputs({"functions": {n: f.function.name for n, f in self.functions.items()}})
 
@@ -439,6 +440,15 @@ class ProcessingLayer(pulumi.ComponentResource):
             opts=child,
         )
 
+    def wire_public_schedules(self, public_url: pulumi.Input[str]) -> None:
+        """The schedules whose event names the stack's public URL (the canary's): wired
+        once the API exists, which is made after the functions it routes to."""
+        child = pulumi.ResourceOptions(parent=self)
+        for fn in self._args.catalog:
+            if isinstance(fn.trigger, ScheduleTrigger) and fn.trigger.public_url:
+                target = self.functions[fn.name]
+                self._wire_schedule(self._name, fn, fn.trigger, target, self._args.account_id, child, public_url)
+
     def _wire_schedule(
         self,
         name: str,
@@ -447,9 +457,17 @@ class ProcessingLayer(pulumi.ComponentResource):
         target: ServerlessFunction,
         account_id: pulumi.Input[str],
         child: pulumi.ResourceOptions,
+        public_url: pulumi.Input[str] | None = None,
     ) -> None:
         rule = aws.cloudwatch.EventRule(
             f"{name}-{fn.name}-schedule", name=target.function_name, schedule_expression=trigger.expression, opts=child
         )
         permission(f"{name}-{fn.name}-schedule", target, "events.amazonaws.com", rule.arn, child)
-        aws.cloudwatch.EventTarget(f"{name}-{fn.name}-schedule", rule=rule.name, arn=target.target_arn, opts=child)
+        event = (
+            pulumi.Output.from_input(public_url).apply(lambda url: json.dumps({"public_url": url}))
+            if public_url is not None
+            else None
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-{fn.name}-schedule", rule=rule.name, arn=target.target_arn, input=event, opts=child
+        )

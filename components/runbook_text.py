@@ -543,6 +543,39 @@ METRIC_PLAYBOOKS = {
         "model switch once the model answers",
         Widget(MODEL_WIDGET, "Jobs failed by the model: no datapoints, or 0, for two periods"),
     ),
+    "CanaryFailures": Playbook(
+        "Possibly nothing yet: the synthetic user failed the critical journey (sign-in token, upload, S3 POST, "
+        "processing, result) before a user reported it; at night no user may be trying. The next user to upload "
+        "a lab report meets the same failure.",
+        (
+            Widget(
+                "{fn}: Canary journeys succeeded (1) or failed (0), Canary journeys failed",
+                "the failed step: endpoint, upload, s3_post, status, process or result",
+            ),
+            Widget("Critical alarms in ALARM", "another critical alarm in ALARM names the cause"),
+            Widget(MODEL_WIDGET.format(fn="process"), "Jobs failed by the model: a step `process` is the model"),
+        ),
+        "errors:{fn}",
+        (
+            Cause(
+                "The model (step `process`)",
+                "The canary's job failed; ModelFailures rises with `unavailable`, `access_denied` or "
+                "`model_not_found`, which no user traffic shows at night.",
+                "Follow [process-model-failures](#process-model-failures): switch the model or pause new jobs.",
+                procedures=("switch-model", "pause-jobs"),
+            ),
+            Cause(
+                "The API or its dependencies (step `endpoint` or `upload` with a 5xx)",
+                "api-5xx, an authorizer or a table alarm in ALARM as well, once real traffic arrives.",
+                "Follow that alarm's section: [api-5xx](#api-5xx), [table-system-errors](#table-system-errors).",
+                procedures=("check-table",),
+            ),
+            BAD_DEPLOY,
+        ),
+        STATUS_TRY_LATER.format(what="uploading and analysing lab reports"),
+        "Canary journeys succeeded back at 1 for two runs in a row",
+        Widget("{fn}: Canary journeys succeeded (1) or failed (0), Canary journeys failed", "succeeded at 1"),
+    ),
 }
 
 API_5XX_PLAYBOOK = Playbook(

@@ -37,6 +37,7 @@ def build_stack(settings: Settings, catalog: tuple[Function, ...], layer_dirs: M
     api = ApiLayer(
         settings.name(), ApiArgs(settings=settings, storage=storage, catalog=catalog, functions=processing.functions)
     )
+    processing.wire_public_schedules(api.url)
     analytics = AnalyticsLayer(settings.name(), AnalyticsArgs(settings=settings, storage=storage))
     observability = ObservabilityLayer(
         settings.name(),

@@ -70,6 +70,7 @@ class Usage:
 def derive(graph: Graph, profile: dict[str, Any], seconds_per_month: int) -> Usage:
     usage = Usage(graph.stack, seconds_per_month)
     _api(graph, profile, usage)
+    _scheduled_jobs(graph, profile, usage)
     _jobs(graph, profile, usage)
     _stream(graph, profile, usage)
     _schedules(graph, profile, usage)
@@ -112,6 +113,14 @@ def _api(graph: Graph, profile: dict, usage: Usage) -> None:
         spec = profile["authorizer"]
         usage.function(name).add(usage.authorizer_invocations, float(spec["duration_ms"]))
         add_calls(usage, spec.get("calls", {}), usage.authorizer_invocations)
+
+
+def _scheduled_jobs(graph: Graph, profile: dict, usage: Usage) -> None:
+    """Jobs a scheduled function starts through the API (the canary's synthetic report):
+    priced with the users' jobs, model tokens included."""
+    for trigger in (t for t in graph.triggers if t.kind == "schedule"):
+        for kind, per_run in profile.get("scheduled", {}).get(trigger.function, {}).get("jobs", {}).items():
+            usage.jobs[kind] += trigger.runs_per_month * per_run
 
 
 def _jobs(graph: Graph, profile: dict, usage: Usage) -> None:

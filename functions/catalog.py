@@ -117,6 +117,9 @@ class StreamTrigger:
 class ScheduleTrigger:
     expression: str  # EventBridge: cron(...) or rate(...)
     retries: AsyncRetries = AsyncRetries(attempts=2, max_age_s=3600)
+    # The event is {"public_url": <the stack's public URL>} (EventBridge's constant input):
+    # the API is created after the functions, so its URL cannot be in their environment.
+    public_url: bool = False
 
 
 Trigger = S3Trigger | StreamTrigger | ScheduleTrigger
@@ -204,6 +207,9 @@ class Access:
     secrets: bool = False  # read the third-party credentials secret
     oauth: bool = False  # verify Google and Apple ID tokens (client ids in env)
     stores: bool = False  # App Store / Google Play notifications (store settings in env)
+    # Creates the reserved canary account's profile (functions/common/canary.py): PutItem of
+    # that one item, those attributes (components/iam.py).
+    canary_account: bool = False
 
 
 # Modules that weigh on a cold start (tens of milliseconds each, against a floor of about
@@ -709,6 +715,42 @@ CATALOG: tuple[Function, ...] = (
         bundles=("analytics",),
         heavy_imports=frozenset({"pyarrow"}),  # every run reads and writes Parquet
         metrics=(CustomMetric("CompactedFiles", "Audit files merged", dashboards=("operations",)),),
+    ),
+    Function(
+        "canary",
+        "A synthetic user: the public endpoint, then a generated lab report uploaded, analysed and read back",
+        memory_mb=256,
+        # A normal lab job takes about 10 s; a job still running at the deadline is a failure.
+        timeout_s=120,
+        # Every 5 minutes in every stack; a failed run is not retried: the next run is the retry.
+        trigger=ScheduleTrigger("rate(5 minutes)", AsyncRetries(attempts=0, max_age_s=300), public_url=True),
+        access=Access(signing_key=KeyUse.SIGN, canary_account=True),
+        metrics=(
+            CustomMetric("CanarySuccess", "Canary journeys succeeded (1) or failed (0)", dashboards=("operations",)),
+            CustomMetric("CanaryDuration", "Canary journey duration", unit="Milliseconds", dashboards=("operations",)),
+            CustomMetric(
+                "CanaryFailures",
+                "Canary journeys failed",
+                ("step",),
+                dashboards=("operations",),
+                # Two failed runs of about three in 15 minutes: a broken journey, not one blip.
+                alarm=Threshold(
+                    1,
+                    "The synthetic user cannot complete the critical journey: users cannot sign in "
+                    "to the API, upload a lab report or get its result, and may not have noticed yet.",
+                    (
+                        "Operations dashboard: canary journeys failed by step (endpoint, upload, s3_post, "
+                        "status, process, result); canary logs: 'canary journey failed' with its detail",
+                        "process (job failed): the model; see process-model-failures and the Bedrock widgets. "
+                        "endpoint or upload with HTTP 5xx: api-5xx, the authorizer and table alarms",
+                        "unreachable: CloudFront and the API stage. After a deploy: roll back the release "
+                        "and pulumi up; confirm recovery by the next runs' CanarySuccess of 1",
+                    ),
+                    severity="critical",
+                    period_s=900,
+                ),
+            ),
+        ),
     ),
 )
 

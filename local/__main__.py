@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         port=int(os.environ.get("PORT", "8080")),
         host=os.environ.get("HOST") or "127.0.0.1",
         public_url=os.environ.get("PUBLIC_URL") or None,
+        run_schedules=True,  # the canary walks the journey as it does in every deployed stack
     ).start()
     outputs = stack.program.outputs
     stopped = threading.Event()

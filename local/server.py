@@ -93,13 +93,15 @@ class LocalStack:
         role_client_hook: Callable[[object], None] | None = None,
         config: dict[str, str] | None = None,
         public_url: str | None = None,
+        run_schedules: bool = False,
     ):
         """`background=False` leaves the pollers and the alarm ticker to the caller
         (`poll_once`, `alarms.evaluate_due`), for tests. `role_client_hook` sees each
         client the trigger stand-ins make calls with a function's role (stream reads,
         failure queues) before it is used. `config` replaces keys of Pulumi.<stack>.yaml
         (values as Pulumi passes them: JSON strings). `public_url` is where clients reach
-        the stack (a phone, an emulator): the URLs it hands out name it; default `url`."""
+        the stack (a phone, an emulator): the URLs it hands out name it; default `url`.
+        `run_schedules` runs the canary on its (scaled) schedule in the background."""
         self.host, self.port, self.stack = host, port, stack
         self._public_url = public_url.rstrip("/") if public_url else None
         self.background = background
@@ -121,7 +123,7 @@ class LocalStack:
         )
         self._gateway = GatewayPlugin(self._moto, self._functions, self._metrics)
         self._uploads = UploadsPlugin(self._moto)
-        self._triggers = TriggersPlugin(self._moto, self._functions, role_client_hook)
+        self._triggers = TriggersPlugin(self._moto, self._functions, role_client_hook, run_schedules)
         self._alarms = AlarmsPlugin(self._moto, self._metrics)
         self._dashboards = DashboardsPlugin(self._moto, self._metrics, self._alarms)
         self.plugins: tuple[Plugin, ...] = (
@@ -239,6 +241,11 @@ class LocalStack:
     @property
     def pollers(self) -> list:
         return self._triggers.pollers
+
+    @property
+    def schedules(self) -> dict:
+        """The rate schedules (the canary's), by function: `poll_once()` runs one now."""
+        return self._triggers.schedules
 
     def failure_queue_url(self, function: str) -> str:
         return self._triggers.failure_queue_url(function)

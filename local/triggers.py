@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 import urllib.parse
 import uuid
@@ -174,6 +175,34 @@ class _Poller:
         with self._cycled:
             target = self._cycles + cycles
             return self._cycled.wait_for(lambda: self._cycles >= target, timeout=timeout)
+
+
+def rate_seconds(expression: str) -> float | None:
+    """The period of an EventBridge `rate(<n> <unit>)` in seconds; None for a cron(...)."""
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not match:
+        return None
+    return int(match[1]) * {"minute": 60, "hour": 3600, "day": 86_400}[match[2].rstrip("s")]
+
+
+class Schedule(_Poller):
+    """An EventBridge schedule of rate(...): each poll invokes the function once with the
+    target's constant input, as EventBridge does, and keeps what it answered (`answers`)
+    or why it failed (`errors`). In the background it runs every `interval_s` (the rate,
+    scaled like CloudWatch's periods locally)."""
+
+    def __init__(self, function: str, functions: LocalLambda, event: dict, interval_s: float):
+        super().__init__()
+        self._function, self._functions, self._event = function, functions, event
+        self.interval_s = interval_s
+        self.answers: list[Any] = []
+
+    def poll_once(self) -> int:
+        try:
+            self.answers.append(self._functions.invoke(self._function, dict(self._event)))
+        except Exception as e:  # an invocation error: Lambda's retries and DLQ are the program's
+            self.errors.append(f"{self._function}: {type(e).__name__}: {e}")
+        return 1
 
 
 class S3Dispatcher(_Poller):

@@ -87,9 +87,11 @@ def key_id(key_arn: str) -> str:
     return hashlib.sha256(key_arn.encode()).hexdigest()[:16]
 
 
-def issue(user_id: str, session_id: str, now: int | None = None) -> IssuedToken:
+def issue(user_id: str, session_id: str, now: int | None = None, lifetime_s: int = LIFETIME_SECONDS) -> IssuedToken:
+    """A signed access token; `lifetime_s` shortens it (the canary's), never beyond the contract's hour."""
     key_arn = settings().require("signing_key_arn")
     now = int(time.time()) if now is None else now
+    lifetime_s = min(lifetime_s, LIFETIME_SECONDS)
     jti = str(uuid.uuid4())
     header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": key_id(key_arn)}
     claims = {
@@ -97,7 +99,7 @@ def issue(user_id: str, session_id: str, now: int | None = None) -> IssuedToken:
         "aud": AUDIENCE,
         "sub": user_id,
         "iat": now,
-        "exp": now + LIFETIME_SECONDS,
+        "exp": now + lifetime_s,
         "jti": jti,
         "sid": session_id,
     }
@@ -108,7 +110,7 @@ def issue(user_id: str, session_id: str, now: int | None = None) -> IssuedToken:
     der = aws.client("kms").sign(
         KeyId=key_arn, Message=signing_input.encode(), MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
     )["Signature"]
-    return IssuedToken(f"{signing_input}.{_b64(der_to_jws(der))}", jti, now, now + LIFETIME_SECONDS)
+    return IssuedToken(f"{signing_input}.{_b64(der_to_jws(der))}", jti, now, now + lifetime_s)
 
 
 _public_keys: dict[str, object] = {}

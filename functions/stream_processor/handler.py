@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from analytics import events as audit
 from analytics import writer
 from functions.common import aws
+from functions.common.canary import owns_record
 from functions.common.observability import count, instrumented, logger
 from functions.common.settings import settings
 
@@ -55,7 +56,9 @@ def handler(event, context):
     derived: list[tuple[dict, list[dict]]] = []
 
     def record_handler(record):
-        derived.append((record.raw_event, audit.derive(record.raw_event, ingested_at)))
+        # The canary's items (its profile, its jobs' usage records) are no one's use of the app.
+        events = [] if owns_record(record.raw_event) else audit.derive(record.raw_event, ingested_at)
+        derived.append((record.raw_event, events))
 
     records = event.get("Records", [])
     with processor(records=records, handler=record_handler):

@@ -45,7 +45,9 @@ class HealthPlugin(StandIn):
                     "secret_arn": o["secret_arn"],
                 },
                 "functions": sorted(o["functions"]),
-                "trigger_failures": [e for p in self._triggers.pollers for e in p.errors],
+                "trigger_failures": [
+                    e for p in (*self._triggers.pollers, *self._triggers.schedules.values()) for e in p.errors
+                ],
                 "alarm_failures": self._alarms.failures(),
             },
         )

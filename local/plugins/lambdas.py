@@ -12,14 +12,23 @@ from typing import Any, Protocol
 
 import boto3
 
-from functions.catalog import Function, S3Trigger, StreamTrigger, by_name
+from functions.catalog import Function, S3Trigger, ScheduleTrigger, StreamTrigger, by_name
 from local.gateway import Gateway, HttpResponse
+from local.metric_store import local_scale
 from local.moto_stack import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from local.plugins import LocalRequest, StackContext, StandIn
 from local.plugins.aws import MotoPlugin
 from local.plugins.observability import FaultsPlugin, MetricsPlugin
 from local.runtime import LocalLambda, Resolver, WaitClock, acting_as
-from local.triggers import DEFAULT_ASYNC_RETRIES, S3Dispatcher, SendFailure, StreamMapping, StreamPoller
+from local.triggers import (
+    DEFAULT_ASYNC_RETRIES,
+    S3Dispatcher,
+    Schedule,
+    SendFailure,
+    StreamMapping,
+    StreamPoller,
+    rate_seconds,
+)
 
 
 class EnvironmentSource(Protocol):
@@ -178,16 +187,27 @@ class TriggersPlugin(StandIn):
     """S3 notifications and the DynamoDB stream, each with the settings the program
     deploys: the function's FunctionEventInvokeConfig and dead-letter queue, the stream's
     EventSourceMapping. Without `context.background` the caller polls (`poll_once`).
-    `role_client_hook` sees each client made with a function's role before it is used."""
+    `role_client_hook` sees each client made with a function's role before it is used.
+
+    Schedules of rate(...) whose event names the public URL (the canary) are `schedules`:
+    run in the background only with `run_schedules` (`make run`), so that tests decide when
+    a synthetic journey adds its traffic (`schedules[name].poll_once()`). Cron schedules
+    (compaction's daily run) have no stand-in: tests invoke those functions directly."""
 
     name = "triggers"
 
     def __init__(
-        self, moto: MotoPlugin, functions: FunctionsPlugin, role_client_hook: Callable[[object], None] | None = None
+        self,
+        moto: MotoPlugin,
+        functions: FunctionsPlugin,
+        role_client_hook: Callable[[object], None] | None = None,
+        run_schedules: bool = False,
     ):
         super().__init__()
         self._moto, self._functions, self._role_client_hook = moto, functions, role_client_hook
+        self._run_schedules = run_schedules
         self.pollers: list = []
+        self.schedules: dict[str, Schedule] = {}
 
     def setup(self, context: StackContext, undo: ExitStack) -> None:
         self.pollers = []
@@ -196,9 +216,21 @@ class TriggersPlugin(StandIn):
             if poller is not None:
                 undo.callback(poller.stop)
                 self.pollers.append(poller)
+        self.schedules = {}
+        scale = local_scale(os.environ.get("SERENYA_LOCAL_PERIOD_S"))
+        for fn in context.catalog:
+            period = rate_seconds(fn.trigger.expression) if isinstance(fn.trigger, ScheduleTrigger) else None
+            if isinstance(fn.trigger, ScheduleTrigger) and fn.trigger.public_url and period:
+                # The URL clients reach the stack at, as the deployed schedule names the stack's.
+                event = {"public_url": context.public_url}
+                self.schedules[fn.name] = Schedule(fn.name, self._functions.functions, event, period * scale)
+                undo.callback(self.schedules[fn.name].stop)
         if context.background:
             for poller in self.pollers:
                 poller.start()
+            if self._run_schedules:
+                for schedule in self.schedules.values():
+                    schedule.start()
 
     def _poller(self, fn: Function):
         outputs, mocks, functions = self._moto.program.outputs, self._moto.program.mocks, self._functions.functions
@@ -237,7 +269,7 @@ class TriggersPlugin(StandIn):
                 self._failure_sender(fn.name, mapping.inputs["destinationConfig"]["onFailure"]["destinationArn"]),
                 function_arn=mapping.inputs["functionName"],
             )
-        return None  # schedules have no stand-in: tests invoke those functions directly
+        return None  # schedules: `schedules` above
 
     def failure_queue_url(self, function: str) -> str:
         return self._moto.program.mocks.one("aws:sqs/queue:Queue", f"-{function}-failures").state["url"]

@@ -58,7 +58,8 @@ def test_stream_processor_is_wired_with_its_packages(stack):
     assert len(function["layers"]) == 3  # Powertools, shared dependencies, pyarrow
     mapping = stack.mocks.one("aws:lambda/eventSourceMapping:EventSourceMapping").inputs
     assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["bisectBatchOnFunctionError"]
-    assert stack.mocks.one("aws:cloudwatch/eventRule:EventRule").inputs["scheduleExpression"] == "cron(30 1 * * ? *)"
+    assert stack.mocks.one("aws:cloudwatch/eventRule:EventRule", endswith="-compaction-schedule").inputs[
+        "scheduleExpression"] == "cron(30 1 * * ? *)"
 
 
 def test_docs_audit_events_md_is_up_to_date():

@@ -43,6 +43,7 @@ PROVEN = {
     "stream_processor-errors": "s3",
     "stream_processor-failed-events": "s3",
     "compaction-errors": "s3",
+    "canary-canary-failures": "model",  # proven in tests/local/test_canary.py (the canary runs on demand)
 }
 
 

@@ -135,7 +135,7 @@ def test_the_storage_key_is_used_only_through_the_services_that_call_kms_as_the_
             assert not allowed(policy, action, storage, {}), (name, action)
         fn = functions[name]
         touches_table = (fn.table_access is not TableAccess.NONE or fn.access.usage_records
-                         or isinstance(fn.trigger, StreamTrigger))
+                         or fn.access.canary_account or isinstance(fn.trigger, StreamTrigger))
         assert allowed(policy, "kms:Decrypt", storage, through_dynamodb) == touches_table, name
         table_users |= {name} if touches_table else set()
         # Only this table of this account, only through DynamoDB in the stack's region, only Decrypt.
