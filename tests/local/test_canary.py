@@ -7,6 +7,7 @@ The scheduled runs are invoked here (`stack.schedules["canary"].poll_once()`) so
 decides when the journey's traffic lands; `make run` runs them in the background."""
 
 import json
+from html.parser import HTMLParser
 
 import pytest
 
@@ -14,6 +15,7 @@ from analytics import writer
 from functions.common.canary import CANARY_USER_ID
 from functions.common.quotas import KEY_PREFIX as QUOTA_PREFIX
 from functions.common.quotas import holder
+from local import headless
 from local.moto_stack import aws_client
 from local.server import LocalStack
 from tests.conftest import JOURNEY_CONFIG
@@ -40,6 +42,34 @@ def client(stack):
 def no_faults_left(client):
     yield
     assert client.call("DELETE", "/local/faults")[0] == 204
+
+
+class FirstWidgetTiles(HTMLParser):
+    """The alarm tiles of a dumped dashboard page's first widget: (state class, severity, name)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tiles, self._in_first, self._tile, self._span = [], False, None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section" and "data-widget-index" in attrs:
+            self._in_first = attrs["data-widget-index"] == "0"
+        elif self._in_first and tag == "li":
+            self._tile = {"class": attrs.get("class", "")}
+        elif self._tile is not None and tag == "span":
+            self._span = attrs.get("class")
+
+    def handle_data(self, data):
+        if self._tile is not None and self._span in ("severity", "name"):
+            self._tile[self._span] = data
+
+    def handle_endtag(self, tag):
+        if tag == "span":
+            self._span = None
+        elif tag == "li" and self._tile is not None:
+            self.tiles.append(self._tile)
+            self._tile = None
 
 
 def canary_values(stack, metric, statistic="Sum"):
@@ -103,3 +133,10 @@ def test_a_model_fault_fails_the_canary_and_pages_through_the_composite(stack, c
     assert alarms[name(stack, "canary-canary-failures")]["state"] == "ALARM"
     assert name(stack, "canary-canary-failures") in in_alarm(alarms)
     assert composite["state"] == "ALARM"
+    if headless.chromium() is None:  # .ci/run installs Debian's chromium
+        pytest.skip("chromium is not installed: the page itself is not checked")
+    page = FirstWidgetTiles()
+    page.feed(headless.dump_dom(f"{stack.url}/local/dashboards/operations"))
+    firing = {t["name"]: t for t in page.tiles}
+    for alarm in (name(stack, "canary-canary-failures"), composite["name"]):
+        assert "state-alarm" in firing[alarm]["class"] and firing[alarm]["severity"] == "critical", page.tiles
