@@ -28,6 +28,9 @@ DEFAULT_LOG = Path("build/local/functions.log")
 STOP_LIMIT_S = 40
 
 
+LIBRARY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "moto", "werkzeug")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument(
@@ -44,8 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     # The program's advice for `pulumi up` (alert email...) is the deployment's, not this stack's.
     program_log = logging.StreamHandler(log)
     program_log.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    PROGRAM_LOG.addHandler(program_log)
-    PROGRAM_LOG.propagate = args.verbose
+    # So is what the libraries log at INFO (botocore names each endpoint it resolves).
+    for logger in (PROGRAM_LOG, *(logging.getLogger(name) for name in LIBRARY_LOGGERS)):
+        logger.addHandler(program_log)
+        logger.propagate = args.verbose
     started = time.monotonic()
     stack = LocalStack(
         port=int(os.environ.get("PORT", "8080")),

@@ -97,3 +97,4 @@ def test_make_run_prints_requests_and_errors_and_logs_the_rest_to_its_file(tmp_p
                          console, re.M), console
         assert [line for line in console.splitlines() if line.startswith("{")] == []
         assert "alertEmail" not in console
+        assert "Found endpoint" not in console  # botocore's INFO lines: the file's
