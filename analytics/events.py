@@ -161,6 +161,16 @@ def _billing(old: dict, new: dict) -> Iterator[tuple[str, str, dict]]:
                 )
 
 
+def _consent(consent: str, before: dict, after: dict) -> dict:
+    """What a consent's answer is (GDPR Art. 7(1), 7(3)): given when accepted; withdrawn
+    when one accepted before is no longer; refused when never accepted."""
+    if after.get("accepted") is True:
+        answer = "given"
+    else:
+        answer = "withdrawn" if before.get("accepted") is True else "refused"
+    return {"consent_type": consent, "consent_version": after.get("version"), "consent_answer": answer}
+
+
 def _changes(name: str | None, old: dict | None, new: dict | None) -> Iterator[tuple[str, str, dict]]:
     if name in ("INSERT", "MODIFY") and new:
         yield from _billing(old or {}, new)
@@ -172,7 +182,7 @@ def _changes(name: str | None, old: dict | None, new: dict | None) -> Iterator[t
             {"new_plan": plan.get("type", "free"), "subscription_status": plan.get("status", "active")},
         )
         for consent, value in sorted((new.get("consents") or {}).items()):
-            yield "consent_updated", consent, {"consent_type": consent, "consent_version": value.get("version")}
+            yield "consent_updated", consent, _consent(consent, {}, value)
     elif name == "REMOVE":
         yield "user_deleted", "", {}
     elif name == "MODIFY" and old and new:
@@ -199,7 +209,7 @@ def _changes(name: str | None, old: dict | None, new: dict | None) -> Iterator[t
         for consent in sorted(new_consents):
             a, b = old_consents.get(consent) or {}, new_consents[consent]
             if (a.get("version"), a.get("accepted")) != (b.get("version"), b.get("accepted")):
-                yield "consent_updated", consent, {"consent_type": consent, "consent_version": b.get("version")}
+                yield "consent_updated", consent, _consent(consent, a, b)
         changed = sorted(
             {_field(k) for k in set(old) | set(new) if k not in _NOT_PROFILE_CHANGES and old.get(k) != new.get(k)}
         )

@@ -95,6 +95,30 @@ def test_a_changed_consent_records_its_new_version_and_an_unchanged_one_nothing(
     assert [e["consent_type"] for e in derive(record("MODIFY", U, old=old, new=withdrawn))] == ["terms_of_service"]
 
 
+def test_consents_carry_their_answer_refused_given_and_withdrawn_are_three_distinct_rows():
+    """GDPR Art. 7(1) and 7(3): what was consented to, and when it was withdrawn."""
+    refused_research = {"version": "r1", "accepted": False}
+    at_registration = profile(U, consents={**profile(U)["consents"], "research": refused_research})
+    registered = derive(record("INSERT", U, new=at_registration))
+    assert sorted((e["consent_type"], e["consent_version"], e["consent_answer"])
+                  for e in registered if e["event_type"] == "consent_updated") == [
+        ("privacy_policy", "2025-01", "given"), ("research", "r1", "refused"), ("terms_of_service", "2025-01", "given")]
+    given = profile(U, consents={**at_registration["consents"], "marketing": {"version": "m3", "accepted": True}})
+    withdrawn = profile(U, consents={**given["consents"], "marketing": {"version": "m3", "accepted": False}})
+    rows = [e for e in registered if e["consent_type"] == "research"]
+    rows += derive(record("MODIFY", U, old=at_registration, new=given))
+    rows += derive(record("MODIFY", U, old=given, new=withdrawn))
+    answers = [(e["event_type"], e["consent_type"], e["consent_version"], e["consent_answer"]) for e in rows]
+    assert answers == [("consent_updated", "research", "r1", "refused"), ("consent_updated", "marketing", "m3", "given"),
+                       ("consent_updated", "marketing", "m3", "withdrawn")]
+    assert len({tuple(a) for a in answers}) == 3
+    # Refusing again what was never given is a refusal, not a withdrawal; giving it later is given.
+    refused_again = profile(U, consents={**at_registration["consents"], "research": {"version": "r2", "accepted": False}})
+    assert [e["consent_answer"] for e in derive(record("MODIFY", U, old=at_registration, new=refused_again))] == [
+        "refused"]
+    assert all(e["consent_answer"] is None for e in registered if e["event_type"] != "consent_updated")
+
+
 def test_a_plan_change_records_old_and_new_plan_and_status():
     old = profile(U, current_subscription={"type": "premium", "status": "active"})
     new = profile(U, current_subscription={"type": "premium", "status": "expired"})

@@ -313,7 +313,7 @@ def test_the_cache_folder_is_reused_and_cleaned(s3, tmp_path):
 
 
 def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_new_columns(s3, tmp_path):
-    """Schemas 2 and 3 added columns: a day written before holds files without them.
+    """Schemas 2, 3 and 4 added columns: a day written before holds files without them.
     Compaction and the local runner read them by name, the new columns null (as Athena does)."""
     import pyarrow as pa
 
@@ -324,7 +324,8 @@ def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_n
     v1 = pa.schema([f for f in SCHEMA if f.name not in ("store", "product_id", "price_milli", "currency", "job_kind",
                                                         "outcome", "error_code", "model_id", "latency_ms",
                                                         "input_tokens", "output_tokens", "input_type",
-                                                        "page_count", "observation_count")])
+                                                        "page_count", "observation_count",
+                                                        "consent_answer")])
     old = pa.Table.from_pylist([{k: v for k, v in e.items() if k in v1.names} for e in events], schema=v1)
     s3.put_object(Bucket=BUCKET, Key="audit/event_date=2026-03-02/old-1-2.parquet",
                   Body=writer.parquet_bytes(old))
@@ -332,3 +333,4 @@ def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_n
     assert run("daily_active_users", local.download(s3, BUCKET, tmp_path / "before")) == [("2026-03-02", 2)]
     compact("2026-03-02")
     assert {r["job_kind"] for r in rows(s3)} == {None, "chat"} and len(rows(s3)) == 4
+    assert {r["consent_answer"] for r in rows(s3) if r["event_type"] == "consent_updated"} == {None}
