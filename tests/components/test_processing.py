@@ -6,6 +6,7 @@ import pulumi
 import pytest
 
 from components import iam, packaging
+from components.processing import STREAM_FILTERS
 from functions.catalog import CATALOG, Function, Route, S3Trigger, validate
 from functions.common import usage
 from local.program import run_program
@@ -193,6 +194,9 @@ def test_stream_mapping_reports_item_failures_and_keeps_failed_batches(stack):
     assert mapping["maximumRecordAgeInSeconds"] > 0
     queue = stack.mocks.one("aws:sqs/queue:Queue", "-streamer-failures").state["arn"]
     assert mapping["destinationConfig"]["onFailure"]["destinationArn"] == queue
+    # TTL expiries invoke nothing (tests/local/test_stream_filters.py proves the patterns)
+    patterns = [json.loads(f["pattern"]) for f in mapping["filterCriteria"]["filters"]]
+    assert patterns == list(STREAM_FILTERS) and len(patterns) <= 5  # Lambda's default limit of filters
 
 
 def test_schedule_rule_targets_the_function(stack):
