@@ -41,6 +41,7 @@ _NOT_PROFILE_CHANGES = {
     "PK",
     "SK",
     "user_id",
+    "analytics_id",
     "data_key",
     "created_at",
 }
@@ -100,11 +101,11 @@ def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
     if pk.startswith(usage.KEY_PREFIX) and str(keys.get("SK", "")).startswith("JOB#"):
         if record.get("eventName") != "INSERT" or not new:
             return []  # a retried job's overwrite, or the record's expiry
-        user_id, time_field, context = pk.removeprefix(usage.KEY_PREFIX), "finished_at", {}
+        analytics_id, time_field, context = new.get("analytics_id"), "finished_at", {}
         events = list(_usage(new))
     elif keys.get("SK") == "PROFILE" and pk.startswith("USER#"):
-        user_id, time_field = pk.removeprefix("USER#"), "updated_at"
         current = new or old or {}
+        analytics_id, time_field = current.get("analytics_id"), "updated_at"
         context = {
             "auth_provider": current.get("auth_provider"),
             "device_platform": (current.get("device") or {}).get("platform"),
@@ -112,8 +113,12 @@ def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
         events = list(_changes(record.get("eventName"), old, new))
     else:
         return []
+    if not analytics_id:
+        # An account made before analytics ids, not written since: the lake never holds a
+        # user id, so nothing of it is recorded until its next write gives it one.
+        return []
     base = {
-        "user_id": user_id,
+        "analytics_id": analytics_id,
         "event_time": _event_time(record, new or old, time_field),
         "source": "dynamodb_stream",
         "stream_sequence": str(record["dynamodb"]["SequenceNumber"]),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 SCHEMA_VERSION = 4  # 2: product usage, subscription prices; 3: input_type, page_count, observation_count;
-# 4: consent_answer
+# 4: consent_answer, analytics_id instead of user_id
 PARTITION = "event_date"  # yyyy-MM-dd, a Hive partition: audit/event_date=2026-11-27/
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
@@ -64,7 +64,11 @@ COLUMNS: list[tuple[pa.Field, str]] = [
         "OCSF class: 3001 Account Change, 3002 Authentication, 6003 API Activity.",
     ),
     (pa.field("activity_id", pa.int32(), nullable=False), "OCSF activity within the class."),
-    (pa.field("user_id", pa.string(), nullable=False), "The account's id (pseudonymous uuid)."),
+    (
+        pa.field("analytics_id", pa.string(), nullable=False),
+        "The person's analytics id: a random uuid kept on the account, never the app's user id; once the "
+        "account is deleted nothing links it to anyone. Since schema 4 (before: user_id).",
+    ),
     (pa.field("auth_provider", pa.string()), "google or apple."),
     (pa.field("device_platform", pa.string()), "ios or android, when known."),
     (pa.field("old_plan", pa.string()), "Plan before a subscription change: free or premium."),

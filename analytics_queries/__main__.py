@@ -5,6 +5,9 @@ DuckDB over the audit events of a running local stack (or `--dir` with Parquet f
     python -m analytics_queries daily_registrations 2026-11-01 2026-11-30
     python -m analytics_queries user_timeline 2026-11-01 2026-11-30 <user id>
 
+user_timeline takes the app's user id while its account exists (the stack's table gives
+its analytics id, the lake's only name for the person); `--analytics-id` passes one as is.
+
 The stack is http://127.0.0.1:$PORT (default 8080, like `make run`); its events are
 mirrored into build/audit-cache/<bucket>/, refreshed on each run. List prices (for
 revenue_by_month) come from Pulumi.<--prices-stack>.yaml.
@@ -45,6 +48,9 @@ def main(argv=None) -> int:
         default=f"http://127.0.0.1:{os.environ.get('PORT') or '8080'}",
         help="the local stack (make run); default from $PORT",
     )
+    parser.add_argument(
+        "--analytics-id", action="store_true", help="the query's analytics_id parameter is one, not a user id"
+    )
     parser.add_argument("--prices-stack", default="dev", help="the stack file whose serenya:listPrices to use")
     args = parser.parse_args(argv)
     if args.list or not args.query:
@@ -58,19 +64,24 @@ def main(argv=None) -> int:
         local.check_dates(*args.parameters[:2])
     except ValueError as e:
         parser.error(str(e))
-    root = args.dir
-    if root is None:
+    root, parameters = args.dir, list(args.parameters)
+    resolve = "analytics_id" in query.parameters and not args.analytics_id
+    if root is None or resolve:
         with urllib.request.urlopen(f"{args.stack}/local/health", timeout=5) as response:
             health = json.loads(response.read())
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=health["aws_endpoint_url"],
-            region_name="eu-west-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        root = local.download(s3, health["resources"]["events_bucket"])
-    columns, rows = local.run(query, args.parameters, root, list_prices(args.prices_stack))
+        session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="eu-west-1")
+        if resolve:
+            at = query.parameters.index("analytics_id")
+            dynamodb = session.client("dynamodb", endpoint_url=health["aws_endpoint_url"])
+            try:
+                parameters[at] = local.analytics_id_of(dynamodb, health["resources"]["table"], parameters[at])
+            except local.NoAccount as e:
+                print(e, file=sys.stderr)
+                return 1
+        if root is None:
+            s3 = session.client("s3", endpoint_url=health["aws_endpoint_url"])
+            root = local.download(s3, health["resources"]["events_bucket"])
+    columns, rows = local.run(query, parameters, root, list_prices(args.prices_stack))
     print(local.render(columns, rows))
     return 0
 

@@ -126,3 +126,25 @@ def render(columns: list[str], rows: list[tuple]) -> str:
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines) + f"\n({len(rows)} rows)"
+
+
+class NoAccount(LookupError):
+    """The user id has no account: deleted (its events stay, linked to nobody) or never made."""
+
+
+def analytics_id_of(dynamodb, table: str, user_id: str) -> str:
+    """The analytics id the lake knows an existing account by (its profile holds the only link)."""
+    item = dynamodb.get_item(
+        TableName=table,
+        Key={"PK": {"S": f"USER#{user_id}"}, "SK": {"S": "PROFILE"}},
+        ProjectionExpression="analytics_id",
+        ConsistentRead=True,
+    ).get("Item")
+    if item is None:
+        raise NoAccount(
+            f"no account has the user id {user_id}: it was deleted (its events stay in the lake under an "
+            "analytics id nothing links to a person any more) or never existed"
+        )
+    if "analytics_id" not in item:
+        raise NoAccount(f"the account {user_id} has no analytics id yet (made before them, not written since)")
+    return item["analytics_id"]["S"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from functions.catalog import Function, KeyUse, StreamTrigger, TableAccess
-from functions.common import quotas, usage
+from functions.common import accounts, quotas, usage
 
 # Actions that AWS only grants on Resource "*" (no resource-level permissions exist).
 UNSCOPABLE_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
@@ -34,6 +34,10 @@ CHECK_ACCOUNT_CONDITION = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
     "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK"]},
     "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
+USAGE_CHECK_ACCOUNT_CONDITION = {
+    **CHECK_ACCOUNT_CONDITION,
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", accounts.ANALYTICS_ID]},
 }
 
 # Usage records (functions/common/usage.py): new items under USAGE# with those attributes only.
@@ -167,9 +171,9 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         # Reading the plan for the quota is the account check (no plan: no account).
         statements.append({**_allow("ReadPlan", ["dynamodb:GetItem"], [arns.table]), "Condition": READ_PLAN_CONDITION})
     elif table_access is TableAccess.CHECK_ACCOUNT:
-        statements.append(
-            {**_allow("CheckAccountExists", ["dynamodb:GetItem"], [arns.table]), "Condition": CHECK_ACCOUNT_CONDITION}
-        )
+        # A function writing usage records also reads the account's analytics id with the check.
+        condition = USAGE_CHECK_ACCOUNT_CONDITION if a.usage_records else CHECK_ACCOUNT_CONDITION
+        statements.append({**_allow("CheckAccountExists", ["dynamodb:GetItem"], [arns.table]), "Condition": condition})
     elif table_access is not TableAccess.NONE:
         table = [arns.table, f"{arns.table}/index/*"]
         statements.append(_allow("ReadTable", TABLE_READ, table))

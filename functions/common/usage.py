@@ -38,6 +38,7 @@ ATTRIBUTES = (
     "observation_count",
     "finished_at",
     "ttl",
+    "analytics_id",
 )
 TTL_ATTRIBUTE = "ttl"  # the table's TTL attribute (components/storage.py)
 # Long enough for the stream's retries (records live 24 h in the stream, the mapping gives
@@ -84,6 +85,7 @@ def record(
     use: ModelUse,
     document: Document | None = None,
     now: float | None = None,
+    analytics_id: str = "",
 ) -> dict:
     """The item of a finished job (`outcome` as written to outgoing/: its status and error
     code only; `document`: counts, never content)."""
@@ -98,6 +100,8 @@ def record(
         "finished_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         TTL_ATTRIBUTE: int(now) + TTL_SECONDS,
     }
+    if analytics_id:  # the lake's id of the person (analytics/events.py); never the user id
+        item["analytics_id"] = analytics_id
     if use.model_id:
         item["model_id"] = use.model_id
     for name, value in vars(document or Document()).items():

@@ -65,7 +65,7 @@ def test_a_failing_record_is_reported_and_nothing_after_it_is_written(s3, monkey
                         if r is poisoned else real(r, t))
     answer = deliver([good, poisoned, later])
     assert answer == {"batchItemFailures": [{"itemIdentifier": poisoned["dynamodb"]["SequenceNumber"]}]}
-    assert {r["user_id"] for r in rows(s3)} == {A}  # C will come again with the retry from B
+    assert {r["analytics_id"] for r in rows(s3)} == {A}  # C will come again with the retry from B
 
 
 def test_compaction_merges_deduplicates_and_is_safe_to_rerun(s3):
@@ -284,7 +284,8 @@ def test_three_changes_within_one_second_keep_their_order(s3, tmp_path):
                       new={**states[i + 1], "updated_at": f"2026-03-02T10:00:00.{100 * (i + 1):03d}Z"},
                       when="2026-03-02T10:00:00") for i in range(3)]
     sequences = ["9" * 21, "1" + "0" * 21, "1" + "0" * 20 + "1"]
-    without_ms = [record("MODIFY", B, old=states[i], new={**states[i + 1], "updated_at": "2026-03-01T00:00:00Z"},
+    without_ms = [record("MODIFY", B, old={**states[i], "analytics_id": B},
+                         new={**states[i + 1], "analytics_id": B, "updated_at": "2026-03-01T00:00:00Z"},
                          when="2026-03-03T10:00:00", sequence=sequences[i]) for i in range(3)]
     deliver(with_ms)
     deliver(without_ms)
