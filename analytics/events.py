@@ -17,7 +17,7 @@ that second; ties are ordered by the stream's sequence number.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,8 +93,11 @@ def _field(name: str) -> str:
     return name[:-4] if name.endswith("_enc") else name
 
 
-def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
-    """The audit events of one stream record (possibly none)."""
+def derive(
+    record: dict, ingested_at: datetime | None = None, unattributed: Callable[[str], None] | None = None
+) -> list[dict]:
+    """The audit events of one stream record (possibly none). An event of an item with no
+    analytics id is not kept (the lake never holds a user id): `unattributed` is told its type."""
     keys = {k: _plain(v) for k, v in ((record.get("dynamodb") or {}).get("Keys") or {}).items()}
     pk = str(keys.get("PK", ""))
     old, new = image(record, "OldImage"), image(record, "NewImage")
@@ -114,8 +117,11 @@ def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
     else:
         return []
     if not analytics_id:
-        # An account made before analytics ids, not written since: the lake never holds a
-        # user id, so nothing of it is recorded until its next write gives it one.
+        # An account made before analytics ids and not signed in or written since (any
+        # profile write gives it one), or a usage record of such an account.
+        if unattributed is not None:
+            for kind, _, _ in events:
+                unattributed(kind)
         return []
     base = {
         "analytics_id": analytics_id,

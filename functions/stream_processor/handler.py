@@ -54,8 +54,12 @@ def handler(event, context):
     ingested_at = datetime.now(UTC)
     derived: list[tuple[dict, list[dict]]] = []
 
+    def unattributed(event_type: str) -> None:
+        # Dropped, not silent: an account with no analytics id yet loses this event.
+        count("EventsWithoutAnalyticsId", event_type=event_type)
+
     def record_handler(record):
-        derived.append((record.raw_event, audit.derive(record.raw_event, ingested_at)))
+        derived.append((record.raw_event, audit.derive(record.raw_event, ingested_at, unattributed)))
 
     records = event.get("Records", [])
     with processor(records=records, handler=record_handler):

@@ -319,3 +319,20 @@ def test_the_plan_is_one_strongly_consistent_projected_read(aws_env):
     # the subscription and the identity the quotas are kept for (functions/common/quotas.holder)
     assert [(p["ConsistentRead"], p["ProjectionExpression"]) for p in sent] == [
         (True, "current_subscription, GSI2PK")]
+
+
+def test_an_account_without_an_analytics_id_gets_a_random_one_with_its_next_update_and_keeps_it(aws_env):
+    """Sign-in's update (functions/auth) is every active account's next write: an account made
+    before analytics ids gets one in that same UpdateItem, and never a second."""
+    import uuid
+
+    new, other = onboard(), onboard(Identity("apple", "a-2", None, False, None, None, None))
+    registered = users.get(new.user_id)["analytics_id"]
+    assert str(uuid.UUID(registered)) == registered and registered not in (new.user_id, users.get(
+        other.user_id)["analytics_id"])
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").update_item(
+        Key=users.profile_key(new.user_id), UpdateExpression="REMOVE analytics_id")
+    assigned = users.update(new.user_id, {"last_sign_in_at": now_iso()})["analytics_id"]
+    assert str(uuid.UUID(assigned)) == assigned and assigned not in (registered, new.user_id)
+    assert users.update(new.user_id, {"last_sign_in_at": now_iso()})["analytics_id"] == assigned
+    assert users.get(new.user_id)["analytics_id"] == assigned
