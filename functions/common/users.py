@@ -5,8 +5,9 @@
 
 The profile's `analytics_id` is a random id, the only one the audit lake knows a person
 by (analytics/): deleting the profile deletes the link between the two. An account made
-before it existed gets one at its next profile write (`update`), never derived from the
-user id, so nothing but the profile links them.
+before it existed gets one at its next profile write (`update`: every sign-in makes one;
+a store notification too, functions/subscriptions/state.py), never derived from the user
+id, so nothing but the profile links them.
 
 The identity item makes an external identity unique: onboarding writes it and the
 profile in one transaction, each conditional on not existing, so two concurrent

@@ -336,3 +336,21 @@ def test_an_account_without_an_analytics_id_gets_a_random_one_with_its_next_upda
     assert str(uuid.UUID(assigned)) == assigned and assigned not in (registered, new.user_id)
     assert users.update(new.user_id, {"last_sign_in_at": now_iso()})["analytics_id"] == assigned
     assert users.get(new.user_id)["analytics_id"] == assigned
+
+
+def test_a_store_notification_gives_an_account_without_an_analytics_id_one_so_its_billing_is_kept(aws_env):
+    """An account that only renews (never signs in) gets its id with the store's update."""
+    import uuid
+
+    from functions.subscriptions import state
+
+    new = onboard()
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").update_item(
+        Key=users.profile_key(new.user_id), UpdateExpression="REMOVE analytics_id")
+    plan = {"type": "premium", "status": "active", "provider": "apple", "product_id": "p", "event_ms": 1,
+            "expires_at": "2999-01-01T00:00:00Z", "expires_ms": 32503680000000}
+    assert state.apply(new.user_id, "apple:o1", plan, 2)[0] == "applied"
+    assigned = users.get(new.user_id)["analytics_id"]
+    assert str(uuid.UUID(assigned)) == assigned != new.user_id
+    assert state.apply(new.user_id, "apple:o1", {**plan, "event_ms": 3}, 4)[0] == "applied"
+    assert users.get(new.user_id)["analytics_id"] == assigned
