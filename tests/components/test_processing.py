@@ -291,7 +291,10 @@ def test_process_is_triggered_by_incoming_with_a_dead_letter_queue(real):
     # process reads nothing of the table but whether a job's account still exists.
     assert {a for a in actions(policy(real, "process")) if a.startswith("dynamodb:")} == {"dynamodb:GetItem",
                                                                                           "dynamodb:PutItem"}
-    assert statements(real, "process")["CheckAccountExists"]["Condition"] == iam.CHECK_ACCOUNT_CONDITION
+    # ... and, with the same read, the account's analytics id for its usage records (one attribute more)
+    checked = statements(real, "process")["CheckAccountExists"]["Condition"]
+    assert checked == iam.USAGE_CHECK_ACCOUNT_CONDITION
+    assert checked["ForAllValues:StringEquals"] == {"dynamodb:Attributes": ["PK", "SK", "analytics_id"]}
     assert statements(real, "process")["WriteUsageRecords"]["Condition"] == iam.USAGE_RECORD_CONDITION
     layers = process.inputs["layers"]
     assert len(layers) == 3  # Powertools, shared dependencies, and pypdf for this function only
@@ -306,7 +309,9 @@ def test_job_routes_and_the_authorizer_may_only_check_that_an_account_exists(rea
                     and s["Sid"] != "WriteUsageRecords"]  # process's usage records: the test below
         assert len(dynamodb) == 1 and dynamodb[0]["Action"] == ["dynamodb:GetItem"], name
         assert dynamodb[0]["Resource"] == [real.mocks.one("aws:dynamodb/table:Table").state["arn"]], name
-        assert dynamodb[0]["Condition"] == iam.CHECK_ACCOUNT_CONDITION, name
+        # process also reads the analytics id its usage records carry (the test above)
+        expected = iam.USAGE_CHECK_ACCOUNT_CONDITION if name == "process" else iam.CHECK_ACCOUNT_CONDITION
+        assert dynamodb[0]["Condition"] == expected, name
     assert "dynamodb:PutItem" not in actions(policy(real, "doctor_report"))
 
 

@@ -73,7 +73,7 @@ def test_account_changes_become_queryable_audit_events(client, stack, tmp_path):
     kinds = [row[1] for row in rows]
     assert {"user_registered", "signed_in", "subscription_changed", "subscription_charged"} <= set(kinds), kinds
     charged = next(row for row in rows if row[1] == "subscription_charged")
-    assert charged[10:14] == ("apple", stack.program.settings.stores.premium_products[0], 9990, "EUR")
+    assert charged[11:15] == ("apple", stack.program.settings.stores.premium_products[0], 9990, "EUR")
     assert not stack.pollers or not any("stream_processor" in e for p in stack.pollers for e in p.errors)
     registrations = local.run(QUERIES["daily_registrations"], days.window(), tmp_path / "cache")[1]
     assert registrations and sum(row[1] for row in registrations) >= 1
@@ -146,9 +146,9 @@ def test_a_lab_report_a_chat_answer_and_a_doctor_report_are_usage_events_without
     assert poll(client, f"/api/v1/process/status/{report['job_id']}", token)[1]["status"] == "completed"
 
     rows = timeline_until(stack, user_id, tmp_path / "cache", {"document_processed", "premium_feature_used"}, 60, days)
-    processed = sorted((row[14], row[15]) for row in rows if row[1] == "document_processed")
+    processed = sorted((row[15], row[16]) for row in rows if row[1] == "document_processed")
     assert processed == [("chat", "completed"), ("doctor_report", "completed"), ("lab_report", "completed")], rows
-    assert [(row[14], row[15]) for row in rows if row[1] == "premium_feature_used"] == [
+    assert [(row[15], row[16]) for row in rows if row[1] == "premium_feature_used"] == [
         ("doctor_report", "completed")]
     # the raw events: model and tokens are there, no value, name, file or question
     root = tmp_path / "cache"
