@@ -17,7 +17,7 @@ that second; ties are ordered by the stream's sequence number.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +41,7 @@ _NOT_PROFILE_CHANGES = {
     "PK",
     "SK",
     "user_id",
+    "analytics_id",
     "data_key",
     "created_at",
 }
@@ -97,8 +98,11 @@ def _field(name: str) -> str:
     return name[:-4] if name.endswith("_enc") else name
 
 
-def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
-    """The audit events of one stream record (possibly none)."""
+def derive(
+    record: dict, ingested_at: datetime | None = None, unattributed: Callable[[str], None] | None = None
+) -> list[dict]:
+    """The audit events of one stream record (possibly none). An event of an item with no
+    analytics id is not kept (the lake never holds a user id): `unattributed` is told its type."""
     keys = {k: _plain(v) for k, v in ((record.get("dynamodb") or {}).get("Keys") or {}).items()}
     pk = str(keys.get("PK", ""))
     old, new = image(record, "OldImage"), image(record, "NewImage")
@@ -106,7 +110,7 @@ def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
     if pk.startswith(usage.KEY_PREFIX) and sk.startswith((usage.JOB_PREFIX, usage.TICKET_PREFIX)):
         if record.get("eventName") != "INSERT" or not new:
             return []  # a retried job's overwrite, or the record's expiry
-        user_id, context = pk.removeprefix(usage.KEY_PREFIX), {}
+        analytics_id, context = new.get("analytics_id"), {}
         if sk.startswith(usage.TICKET_PREFIX):
             time_field = "issued_at"
             events = [
@@ -115,8 +119,8 @@ def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
         else:
             time_field, events = "finished_at", list(_usage(new))
     elif keys.get("SK") == "PROFILE" and pk.startswith("USER#"):
-        user_id, time_field = pk.removeprefix("USER#"), "updated_at"
         current = new or old or {}
+        analytics_id, time_field = current.get("analytics_id"), "updated_at"
         context = {
             "auth_provider": current.get("auth_provider"),
             "device_platform": (current.get("device") or {}).get("platform"),
@@ -124,8 +128,15 @@ def derive(record: dict, ingested_at: datetime | None = None) -> list[dict]:
         events = list(_changes(record.get("eventName"), old, new))
     else:
         return []
+    if not analytics_id:
+        # An account made before analytics ids and not signed in or written since (any
+        # profile write gives it one), or a usage record of such an account.
+        if unattributed is not None:
+            for kind, _, _ in events:
+                unattributed(kind)
+        return []
     base = {
-        "user_id": user_id,
+        "analytics_id": analytics_id,
         "event_time": _event_time(record, new or old, time_field),
         "source": "dynamodb_stream",
         "stream_sequence": str(record["dynamodb"]["SequenceNumber"]),
@@ -174,6 +185,16 @@ def _billing(old: dict, new: dict) -> Iterator[tuple[str, str, dict]]:
                 )
 
 
+def _consent(consent: str, before: dict, after: dict) -> dict:
+    """What a consent's answer is (GDPR Art. 7(1), 7(3)): given when accepted; withdrawn
+    when one accepted before is no longer; refused when never accepted."""
+    if after.get("accepted") is True:
+        answer = "given"
+    else:
+        answer = "withdrawn" if before.get("accepted") is True else "refused"
+    return {"consent_type": consent, "consent_version": after.get("version"), "consent_answer": answer}
+
+
 def _changes(name: str | None, old: dict | None, new: dict | None) -> Iterator[tuple[str, str, dict]]:
     if name in ("INSERT", "MODIFY") and new:
         yield from _billing(old or {}, new)
@@ -185,7 +206,7 @@ def _changes(name: str | None, old: dict | None, new: dict | None) -> Iterator[t
             {"new_plan": plan.get("type", "free"), "subscription_status": plan.get("status", "active")},
         )
         for consent, value in sorted((new.get("consents") or {}).items()):
-            yield "consent_updated", consent, {"consent_type": consent, "consent_version": value.get("version")}
+            yield "consent_updated", consent, _consent(consent, {}, value)
     elif name == "REMOVE":
         yield "user_deleted", "", {}
     elif name == "MODIFY" and old and new:
@@ -212,7 +233,7 @@ def _changes(name: str | None, old: dict | None, new: dict | None) -> Iterator[t
         for consent in sorted(new_consents):
             a, b = old_consents.get(consent) or {}, new_consents[consent]
             if (a.get("version"), a.get("accepted")) != (b.get("version"), b.get("accepted")):
-                yield "consent_updated", consent, {"consent_type": consent, "consent_version": b.get("version")}
+                yield "consent_updated", consent, _consent(consent, a, b)
         changed = sorted(
             {_field(k) for k in set(old) | set(new) if k not in _NOT_PROFILE_CHANGES and old.get(k) != new.get(k)}
         )

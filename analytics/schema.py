@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 SCHEMA_VERSION = 4  # 2: product usage, subscription prices; 3: input_type, page_count, observation_count;
-# 4: uploaded_at, upload_ticket_issued
+# 4: uploaded_at, upload_ticket_issued, consent_answer, analytics_id instead of user_id
 PARTITION = "event_date"  # yyyy-MM-dd, a Hive partition: audit/event_date=2026-11-27/
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
@@ -21,7 +21,11 @@ EVENT_TYPES: dict[str, tuple[int, int, str]] = {
     "signed_in": (3002, 1, "A user signed in and got a new session (Authentication: Logon)."),
     "subscription_changed": (3001, 99, "The plan or its status changed (old_plan -> new_plan)."),
     "device_changed": (3001, 99, "The user's device or platform changed."),
-    "consent_updated": (3001, 99, "A consent was given or changed (consent_type, consent_version)."),
+    "consent_updated": (
+        3001,
+        99,
+        "A consent was answered: consent_type, consent_version and consent_answer (given, refused or withdrawn).",
+    ),
     "profile_updated": (3001, 99, "Profile fields changed; changed_fields names them, never their values."),
     "user_deleted": (3001, 6, "The account was deleted (Account Change: Delete)."),
     "subscription_charged": (
@@ -66,7 +70,11 @@ COLUMNS: list[tuple[pa.Field, str]] = [
         "OCSF class: 3001 Account Change, 3002 Authentication, 6003 API Activity.",
     ),
     (pa.field("activity_id", pa.int32(), nullable=False), "OCSF activity within the class."),
-    (pa.field("user_id", pa.string(), nullable=False), "The account's id (pseudonymous uuid)."),
+    (
+        pa.field("analytics_id", pa.string(), nullable=False),
+        "The person's analytics id: a random uuid kept on the account, never the app's user id; once the "
+        "account is deleted nothing links it to anyone. Since schema 4 (before: user_id).",
+    ),
     (pa.field("auth_provider", pa.string()), "google or apple."),
     (pa.field("device_platform", pa.string()), "ios or android, when known."),
     (pa.field("old_plan", pa.string()), "Plan before a subscription change: free or premium."),
@@ -74,6 +82,11 @@ COLUMNS: list[tuple[pa.Field, str]] = [
     (pa.field("subscription_status", pa.string()), "active, grace_period, expired or revoked after the change."),
     (pa.field("consent_type", pa.string()), "privacy_policy, terms_of_service, ... for consent events."),
     (pa.field("consent_version", pa.string()), "The consent's version, e.g. 2025-01."),
+    (
+        pa.field("consent_answer", pa.string()),
+        "given, refused or withdrawn (a consent given before and no longer), for consent_updated; "
+        "null in files before schema 4.",
+    ),
     (pa.field("changed_fields", pa.list_(pa.string())), "For profile_updated: the names of the changed fields."),
     (pa.field("store", pa.string()), "apple or google, for subscription_charged and subscription_refunded."),
     (pa.field("product_id", pa.string()), "The store product of a subscription event."),

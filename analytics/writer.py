@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,5 +36,23 @@ def partition_prefix(day: str) -> str:
     return f"{PREFIX}{PARTITION}={day}/"
 
 
-def read(data: bytes) -> pa.Table:
-    return pq.read_table(io.BytesIO(data), schema=SCHEMA)
+def is_legacy(data: bytes) -> bool:
+    """A file from before schema 4: its rows name people by the app's user id."""
+    return "user_id" in pq.read_schema(io.BytesIO(data)).names
+
+
+def read(data: bytes, pseudonym: Callable[[str], str] | None = None) -> pa.Table:
+    """The file's rows in this schema (columns it lacks are null). A file from before
+    schema 4 holds user ids: each becomes `pseudonym(user_id)`, and no user id is kept."""
+    if not is_legacy(data):
+        return pq.read_table(io.BytesIO(data), schema=SCHEMA)
+    if pseudonym is None:
+        raise ValueError("a file from before schema 4 holds user ids: read it with a pseudonym")
+    legacy = pq.read_table(io.BytesIO(data))
+    ids = pa.array([pseudonym(u) for u in legacy.column("user_id").to_pylist()], pa.string())
+    legacy = legacy.drop_columns(["user_id"]).append_column("analytics_id", ids)
+    columns = [
+        legacy.column(f.name).cast(f.type) if f.name in legacy.column_names else pa.nulls(legacy.num_rows, f.type)
+        for f in SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=SCHEMA)

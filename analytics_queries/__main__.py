@@ -10,6 +10,9 @@ DuckDB over the audit events of a running local stack (or `--dir` with Parquet f
 --sql runs one read-only statement (SELECT or WITH, Athena's dialect) against the same
 tables, audit_events and product_prices; bound event_date there as in Athena.
 
+user_timeline takes the app's user id while its account exists (the stack's table gives
+its analytics id, the lake's only name for the person); `--analytics-id` passes one as is.
+
 The stack is http://127.0.0.1:$PORT (default 8080, like `make run`); its events are
 mirrored into build/audit-cache/<bucket>/, refreshed on each run. List prices (for
 revenue_by_month) come from Pulumi.<--prices-stack>.yaml.
@@ -52,6 +55,9 @@ def main(argv=None) -> int:
         help="the local stack (make run); default from $PORT",
     )
     parser.add_argument(
+        "--analytics-id", action="store_true", help="the query's analytics_id parameter is one, not a user id"
+    )
+    parser.add_argument(
         "--prices-stack", default="dev", help="the stack file whose serenya:listPrices and storeCommission to use"
     )
     parser.add_argument("--format", choices=local.FORMATS, default="table", help="how to print the rows")
@@ -76,31 +82,36 @@ def main(argv=None) -> int:
             local.check_dates(*args.parameters[:2])
         except ValueError as e:
             parser.error(str(e))
-    root = args.dir
-    if root is None:
+    root, parameters = args.dir, list(args.parameters)
+    resolve = args.sql is None and "analytics_id" in query.parameters and not args.analytics_id
+    if root is None or resolve:
         with urllib.request.urlopen(f"{args.stack}/local/health", timeout=5) as response:
             health = json.loads(response.read())
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=health["aws_endpoint_url"],
-            region_name="eu-west-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        root = local.download(s3, health["resources"]["events_bucket"])
+        session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="eu-west-1")
+        if resolve:
+            at = query.parameters.index("analytics_id")
+            dynamodb = session.client("dynamodb", endpoint_url=health["aws_endpoint_url"])
+            try:
+                parameters[at] = local.analytics_id_of(dynamodb, health["resources"]["table"], parameters[at])
+            except local.NoAccount as e:
+                print(e, file=sys.stderr)
+                return 1
+        if root is None:
+            s3 = session.client("s3", endpoint_url=health["aws_endpoint_url"])
+            root = local.download(s3, health["resources"]["events_bucket"])
     prices, commission = store_terms(args.prices_stack)
     try:
         if args.sql is not None:
             columns, rows = local.run_sql(args.sql, root, prices, commission)
         else:
-            columns, rows = local.run(query, args.parameters, root, prices, commission)
+            columns, rows = local.run(query, parameters, root, prices, commission)
     except ValueError as e:  # SQL the engine refused: the analyst's to fix, not a crash
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(local.render(columns, rows, args.format))
     if args.query == "user_timeline" and not rows:
         # An empty timeline is ambiguous: say which it is.
-        print(local.unknown_user_note(args.parameters[2], root), file=sys.stderr)
+        print(local.unknown_user_note(parameters[2], root), file=sys.stderr)
     return 0
 
 

@@ -33,6 +33,19 @@ def render() -> str:
     lines += [f"| `{kind}` | {c} / {a} | {text} |" for kind, (c, a, text) in EVENT_TYPES.items()]
     lines += [
         "",
+        "## After an erasure request",
+        "",
+        "Events name a person by `analytics_id`, a random id kept on the account and nowhere else; never the "
+        "app's user id. Deleting the account (DELETE /api/v1/user/profile) deletes the profile and with it the "
+        "only link between the two: the person's events stay, counted under an id that no longer points to "
+        "anyone, and none holds a name, an email, a user id or health data. The lake keeps them, as "
+        "pseudonymised records, for statistical purposes under GDPR Art. 17(3)(d) with Art. 89(1) "
+        "(erasing them would seriously impair counting registrations, deletions, retention and revenue), and "
+        "the billing events (`subscription_charged`, `subscription_refunded`) also for the accounting records "
+        "the law requires of the controller, Art. 17(3)(b). Files written before schema 4 held user ids: "
+        "compaction rewrites such a day, each user id replaced by an HMAC under a key that lives only for that "
+        "run, so no row of it can be linked back either.",
+        "",
         "## Querying",
         "",
         "A record redelivered by the stream yields the same `event_id`: read through the deduplicating "

@@ -158,13 +158,13 @@ def run_sql(
     return [d[0] for d in result.description], result.fetchall()
 
 
-def unknown_user_note(user_id: str, root: Path) -> str:
+def unknown_user_note(analytics_id: str, root: Path) -> str:
     """Why a user's timeline is empty: no event in the lake names the id at all, or none
     in the range."""
-    known = connect(root).execute("SELECT count(*) FROM audit_events WHERE user_id = ?", [user_id]).fetchone()
+    known = connect(root).execute("SELECT count(*) FROM audit_events WHERE analytics_id = ?", [analytics_id]).fetchone()
     if not known or not known[0]:
-        return f"no event in the lake names user {user_id}: an unknown id, or one from another stack"
-    return f"user {user_id} has events, none in this date range"
+        return f"no event in the lake names analytics id {analytics_id}: its account made none, or another stack's"
+    return f"analytics id {analytics_id} has events, none in this date range"
 
 
 def render(columns: list[str], rows: list[tuple], fmt: str = "table") -> str:
@@ -192,3 +192,25 @@ def _plain(value):
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+class NoAccount(LookupError):
+    """The user id has no account: deleted (its events stay, linked to nobody) or never made."""
+
+
+def analytics_id_of(dynamodb, table: str, user_id: str) -> str:
+    """The analytics id the lake knows an existing account by (its profile holds the only link)."""
+    item = dynamodb.get_item(
+        TableName=table,
+        Key={"PK": {"S": f"USER#{user_id}"}, "SK": {"S": "PROFILE"}},
+        ProjectionExpression="analytics_id",
+        ConsistentRead=True,
+    ).get("Item")
+    if item is None:
+        raise NoAccount(
+            f"no account has the user id {user_id}: it was deleted (its events stay in the lake under an "
+            "analytics id nothing links to a person any more) or never existed"
+        )
+    if "analytics_id" not in item:
+        raise NoAccount(f"the account {user_id} has no analytics id yet (made before them, not written since)")
+    return item["analytics_id"]["S"]

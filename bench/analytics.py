@@ -68,7 +68,7 @@ def dataset() -> dict[str, bytes]:
             "event_type": chosen,
             "class_uid": [EVENT_TYPES[k][0] for k in chosen],
             "activity_id": [EVENT_TYPES[k][1] for k in chosen],
-            "user_id": [f"{rng.randrange(200_000):08d}-0000-0000-0000-000000000000" for _ in range(per_day)],
+            "analytics_id": [f"{rng.randrange(200_000):08d}-0000-0000-0000-000000000000" for _ in range(per_day)],
             "auth_provider": rng.choices(["google", "apple"], k=per_day),
             "device_platform": rng.choices(["ios", "android"], k=per_day),
             "old_plan": [("premium" if rng.random() < .3 else "free") if k == "subscription_changed" else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from functions.catalog import Function, KeyUse, StreamTrigger, TableAccess
-from functions.common import quotas, usage
+from functions.common import accounts, quotas, usage
 from functions.common.canary import CANARY_USER_ID
 
 # Actions that AWS only grants on Resource "*" (no resource-level permissions exist).
@@ -35,6 +35,10 @@ CHECK_ACCOUNT_CONDITION = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
     "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK"]},
     "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
+USAGE_CHECK_ACCOUNT_CONDITION = {
+    **CHECK_ACCOUNT_CONDITION,
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", accounts.ANALYTICS_ID]},
 }
 
 # Usage records (functions/common/usage.py): new items under USAGE# with those attributes only.
@@ -64,6 +68,13 @@ READ_PLAN_CONDITION = {
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
     "ForAllValues:StringEquals": {"dynamodb:Attributes": ["GSI2PK", "PK", "SK", "current_subscription"]},
     "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
+
+READ_PLAN_USAGE_CONDITION = {
+    **READ_PLAN_CONDITION,
+    "ForAllValues:StringEquals": {
+        "dynamodb:Attributes": ["GSI2PK", "PK", "SK", "current_subscription", accounts.ANALYTICS_ID]
+    },
 }
 
 
@@ -177,11 +188,13 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
     table_access = fn.table_access
     if table_access is TableAccess.CHECK_ACCOUNT and a.quota is not None:
         # Reading the plan for the quota is the account check (no plan: no account).
-        statements.append({**_allow("ReadPlan", ["dynamodb:GetItem"], [arns.table]), "Condition": READ_PLAN_CONDITION})
+        # With usage records (upload tickets), the account's analytics id too.
+        condition = READ_PLAN_USAGE_CONDITION if a.usage_records else READ_PLAN_CONDITION
+        statements.append({**_allow("ReadPlan", ["dynamodb:GetItem"], [arns.table]), "Condition": condition})
     elif table_access is TableAccess.CHECK_ACCOUNT:
-        statements.append(
-            {**_allow("CheckAccountExists", ["dynamodb:GetItem"], [arns.table]), "Condition": CHECK_ACCOUNT_CONDITION}
-        )
+        # A function writing usage records also reads the account's analytics id with the check.
+        condition = USAGE_CHECK_ACCOUNT_CONDITION if a.usage_records else CHECK_ACCOUNT_CONDITION
+        statements.append({**_allow("CheckAccountExists", ["dynamodb:GetItem"], [arns.table]), "Condition": condition})
     elif table_access is not TableAccess.NONE:
         table = [arns.table, f"{arns.table}/index/*"]
         statements.append(_allow("ReadTable", TABLE_READ, table))

@@ -28,6 +28,19 @@ from functions.catalog import Function, S3Trigger, ScheduleTrigger, StreamTrigge
 ARTIFACT_DAYS = 30
 
 
+# The table's TTL deletes (usage records after two days) reach the stream with
+# userIdentity {"type": "Service", "principalId": "dynamodb.amazonaws.com"}; the app's own
+# writes and deletes (an account's DELETE) carry no userIdentity. The audit events need
+# nothing of an expiry, so the mapping delivers only records without that identity: no
+# invocation for a batch of expiries. Lambda delivers a record that matches any filter.
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html#filtering-syntax
+STREAM_FILTERS: tuple[dict, ...] = (
+    {"userIdentity": {"type": [{"exists": False}]}},
+    {"userIdentity": {"principalId": [{"anything-but": ["dynamodb.amazonaws.com"]}]}},
+)
+
+
 def function_environment(
     fn: Function, settings: Settings, resources: Mapping[str, pulumi.Input[str]]
 ) -> dict[str, pulumi.Input[str]]:
@@ -437,6 +450,7 @@ class ProcessingLayer(pulumi.ComponentResource):
             maximum_retry_attempts=trigger.maximum_retry_attempts,
             maximum_record_age_in_seconds=trigger.maximum_record_age_seconds,
             destination_config={"on_failure": {"destination_arn": target.failure_queue.arn}},
+            filter_criteria={"filters": [{"pattern": json.dumps(p)} for p in STREAM_FILTERS]},
             opts=child,
         )
 

@@ -43,6 +43,7 @@ class Trigger:
     prefix: str = ""           # s3: the key prefix
     batch_size: int = 1        # stream
     window_s: float = 0.0      # stream: maximum batching window
+    filters: tuple = ()        # stream: the mapping's filter patterns (none: every record)
     runs_per_month: float = 0  # schedule
 
 
@@ -135,7 +136,9 @@ class Graph:
         for mapping in self.of_type("aws:lambda/eventSourceMapping:EventSourceMapping"):
             found.append(Trigger("stream", self.catalog_name(mapping.inputs["functionName"]),
                                  batch_size=int(mapping.inputs.get("batchSize", 100)),
-                                 window_s=float(mapping.inputs.get("maximumBatchingWindowInSeconds", 0))))
+                                 window_s=float(mapping.inputs.get("maximumBatchingWindowInSeconds", 0)),
+                                 filters=tuple(json.loads(f["pattern"]) for f in
+                                               (mapping.inputs.get("filterCriteria") or {}).get("filters") or [])))
         rules = {r.inputs["name"]: r for r in self.of_type("aws:cloudwatch/eventRule:EventRule")}
         for target in self.of_type("aws:cloudwatch/eventTarget:EventTarget"):
             expression = rules[target.inputs["rule"]].inputs["scheduleExpression"]

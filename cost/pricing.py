@@ -262,9 +262,9 @@ def table(c: Context) -> list[Line]:
         else:
             raise ProfileError(f"dynamodb.{operation}: no request-unit rule for this operation")
     users = c.profile["users"]
-    base_gb = sum(users * spec["kb"] * KB for spec in c.profile["dynamodb"]["items"].values()) / GB
-    index_gb = sum(users * spec["kb"] * KB * graph.index_count for spec in c.profile["dynamodb"]["items"].values()
-                   if spec["indexed"]) / GB
+    kept = [spec for spec in c.profile["dynamodb"]["items"].values() if not spec.get("ttl")]  # TTL: gone in days
+    base_gb = sum(users * spec["kb"] * KB for spec in kept) / GB
+    index_gb = sum(users * spec["kb"] * KB * graph.index_count for spec in kept if spec["indexed"]) / GB
     name = table_.inputs["name"]
     lines = [c.line("DynamoDB", f"{name}: read request units", read_units, "RRU", "dynamodb.read_request_unit"),
              c.line("DynamoDB", f"{name}: write request units (each write to an indexed item also writes its "

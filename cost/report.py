@@ -105,7 +105,9 @@ def markdown(report: Report) -> str:
         f"- Lambda invocations in the month: {prod.usage.invocations:,.0f} for {prod.usage.api_requests:,.0f} API "
         f"requests (each request invokes its function; the authorizer adds "
         f"{prod.usage.authorizer_invocations:,.0f}, jobs {sum(prod.usage.jobs.values()):,.0f}, the table's stream "
-        f"{prod.usage.stream_batches:,.0f} batches).",
+        f"{prod.usage.stream_batches:,.0f} batches; the mapping's filter keeps the "
+        f"{prod.usage.ttl_deletions_filtered:,.0f} TTL expiries of usage records out of them, "
+        f"{prod.usage.ttl_deletions - prod.usage.ttl_deletions_filtered:,.0f} still delivered).",
         "",
     ]
     out += _goal(report)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from cost.graph import DAYS_PER_MONTH, Graph, poisson_sampled_share
+from local.triggers import passes
 
 ASYMMETRIC_KMS = frozenset({"Sign", "Verify", "GetPublicKey"})
 TABLE_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
@@ -49,7 +50,9 @@ class Usage:
     functions: dict[str, FunctionUse] = field(default_factory=dict)
     jobs: Counter = field(default_factory=Counter)              # kind -> jobs
     calls: Counter = field(default_factory=Counter)             # "service.Operation[:item]" -> calls
-    stream_records: float = 0.0
+    stream_records: float = 0.0                                 # records the stream function is given
+    ttl_deletions: float = 0.0                                  # stream records of TTL expiries
+    ttl_deletions_filtered: float = 0.0                         # of them, what the mapping's filter drops
     stream_batches: float = 0.0
     stream_objects_per_day: float = 0.0
     input_tokens: float = 0.0
@@ -155,14 +158,31 @@ def table_writes(usage: Usage) -> float:
                and _operation(call)[1] in TABLE_WRITES)
 
 
+def ttl_deletions(usage: Usage, profile: dict) -> float:
+    """Stream records of TTL expiries: each write of an item kind that expires is one later."""
+    items = profile.get("dynamodb", {}).get("items", {})
+    return sum(n for call, n in usage.calls.items() if _operation(call)[0] == "dynamodb"
+               and _operation(call)[1] in TABLE_WRITES and items.get(_operation(call)[2], {}).get("ttl"))
+
+
+# What a TTL expiry looks like on the stream (the documented userIdentity of the service).
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html
+TTL_RECORD = {"eventName": "REMOVE", "eventSource": "aws:dynamodb",
+              "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"}, "dynamodb": {}}
+
+
 def _stream(graph: Graph, profile: dict, usage: Usage) -> None:
     streams = [t for t in graph.triggers if t.kind == "stream"]
     table = graph.table
     if not streams or not table or not table.inputs.get("streamEnabled"):
         return
-    usage.stream_records = table_writes(usage)
+    usage.ttl_deletions = ttl_deletions(usage, profile)
     spec = profile["stream"]
     for trigger in streams:
+        # Lambda drops what the mapping's filters exclude before batching: no invocation for it.
+        filtered = 0.0 if passes(trigger.filters, TTL_RECORD) else usage.ttl_deletions
+        usage.ttl_deletions_filtered += filtered
+        usage.stream_records = table_writes(usage) + usage.ttl_deletions - filtered
         # A batch closes when the window ends or it is full: at a steady rate it holds the
         # record that opened it plus what arrives within the window.
         rate = usage.stream_records / usage.seconds_per_month

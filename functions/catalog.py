@@ -702,6 +702,14 @@ CATALOG: tuple[Function, ...] = (
         metrics=(
             CustomMetric("AuditEvents", "Audit events written", ("event_type",), dashboards=("executive",)),
             CustomMetric("BatchLatency", "Stream batch latency", unit="Milliseconds", dashboards=("operations",)),
+            # Events of accounts that have no analytics id yet (made before them, not signed
+            # in since): not written, since the lake never holds a user id.
+            CustomMetric(
+                "EventsWithoutAnalyticsId",
+                "Audit events dropped: no analytics id",
+                ("event_type",),
+                dashboards=("operations",),
+            ),
         ),
     ),
     Function(

@@ -15,6 +15,9 @@
   (`stream_failure_record`: the batch's shard and sequence numbers, not its records).
   https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html
   https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html
+  Its filter criteria are enforced as Lambda enforces them (`passes`): a record that
+  matches none of the filters is dropped before batching and invokes nothing.
+  https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html
 
 Record and event ages (MaximumRecordAgeInSeconds, MaximumEventAgeInSeconds) are not
 emulated: they depend on the wall clock, and nothing local waits that long.
@@ -121,6 +124,7 @@ class StreamMapping:
     maximum_retry_attempts: int = 3
     bisect_batch_on_function_error: bool = False
     report_batch_item_failures: bool = False
+    filters: tuple[dict, ...] = ()  # FilterCriteria patterns; none: every record is delivered
 
     @classmethod
     def from_inputs(cls, inputs: Mapping[str, Any]) -> StreamMapping:
@@ -133,7 +137,49 @@ class StreamMapping:
             maximum_retry_attempts=retries,
             bisect_batch_on_function_error=bool(inputs.get("bisectBatchOnFunctionError", False)),
             report_batch_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []),
+            filters=tuple(json.loads(f["pattern"]) for f in (inputs.get("filterCriteria") or {}).get("filters") or []),
         )
+
+
+_MISSING = object()
+
+
+def passes(filters: tuple[dict, ...], record: Mapping[str, Any]) -> bool:
+    """Whether Lambda delivers `record` under these filter patterns (any one matching; no
+    filters: all). The operators this program uses and their neighbours are understood;
+    any other is refused, as AWS refuses a pattern it cannot parse."""
+    return not filters or any(_matches(pattern, record) for pattern in filters)
+
+
+def _matches(pattern: Mapping[str, Any], value: Any) -> bool:
+    for key, expected in pattern.items():
+        field = value.get(key, _MISSING) if isinstance(value, Mapping) else _MISSING
+        if isinstance(expected, Mapping):
+            if not _matches(expected, field if isinstance(field, Mapping) else {}):
+                return False
+        elif isinstance(expected, list):
+            if not any(_rule(rule, field) for rule in expected):
+                return False
+        else:
+            raise ValueError(f"filter pattern: {key} must be an object or a list of rules")
+    return True
+
+
+def _rule(rule: Any, field: Any) -> bool:
+    values = field if isinstance(field, list) else [field]
+    if not isinstance(rule, Mapping):  # an exact value
+        return field is not _MISSING and rule in values
+    ((operator, operand),) = rule.items()
+    if operator == "exists":
+        return (field is not _MISSING) is operand
+    if field is _MISSING:
+        return False
+    if operator == "anything-but":
+        excluded = operand if isinstance(operand, list) else [operand]
+        return all(v not in excluded for v in values)
+    if operator == "prefix":
+        return any(isinstance(v, str) and v.startswith(operand) for v in values)
+    raise ValueError(f"filter pattern: the operator {operator!r} is not emulated")
 
 
 class _Poller:
@@ -330,9 +376,8 @@ class StreamPoller(_Poller):
                 if iterator:
                     reply = self._streams.get_records(ShardIterator=iterator)
                     self._iterators[shard_id] = reply.get("NextShardIterator")
-                    self._pending.setdefault(shard_id, []).extend(
-                        _lambda_record(r, self._arn) for r in reply["Records"]
-                    )
+                    records = (_lambda_record(r, self._arn) for r in reply["Records"])
+                    self._pending.setdefault(shard_id, []).extend(r for r in records if passes(self.mapping.filters, r))
             pending = self._pending.get(shard_id, [])
             while pending:
                 batch, pending = pending[: self.mapping.batch_size], pending[self.mapping.batch_size :]

@@ -9,15 +9,15 @@ WITH events AS (
   ) WHERE copy = 1
 ),
 changes AS (
-  SELECT user_id, event_date, event_time, stream_sequence, event_type,
+  SELECT analytics_id, event_date, event_time, stream_sequence, event_type,
          CASE WHEN event_type <> 'user_deleted' AND new_plan = 'premium'
                    AND subscription_status IN ('active', 'grace_period') THEN 1 ELSE 0 END AS premium
   FROM events WHERE event_type IN ('user_registered', 'subscription_changed', 'user_deleted')
 ),
 days AS (SELECT DISTINCT event_date AS day FROM events),
 latest AS (
-  SELECT d.day, c.user_id, c.premium,
-         row_number() OVER (PARTITION BY d.day, c.user_id
+  SELECT d.day, c.analytics_id, c.premium,
+         row_number() OVER (PARTITION BY d.day, c.analytics_id
                             ORDER BY c.event_time DESC, length(c.stream_sequence) DESC, c.stream_sequence DESC,
                                      c.event_type DESC) AS recency
   FROM days d JOIN changes c ON c.event_date <= d.day

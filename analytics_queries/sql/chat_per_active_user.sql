@@ -8,12 +8,12 @@ WITH events AS (
   ) WHERE copy = 1
 ),
 active AS (
-  SELECT substr(event_date, 1, 7) AS month, count(DISTINCT user_id) AS active_users
+  SELECT substr(event_date, 1, 7) AS month, count(DISTINCT analytics_id) AS active_users
   FROM events WHERE event_type IN ('user_registered', 'signed_in', 'upload_ticket_issued', 'document_processed')
   GROUP BY substr(event_date, 1, 7)
 ),
 chats AS (
-  SELECT substr(event_date, 1, 7) AS month, count(*) AS questions, count(DISTINCT user_id) AS asking_users
+  SELECT substr(event_date, 1, 7) AS month, count(*) AS questions, count(DISTINCT analytics_id) AS asking_users
   FROM events WHERE event_type = 'document_processed' AND job_kind = 'chat'
   GROUP BY substr(event_date, 1, 7)
 )

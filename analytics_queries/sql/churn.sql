@@ -6,7 +6,7 @@ WITH events AS (
     FROM audit_events WHERE event_date BETWEEN ? AND ?
   ) WHERE copy = 1
 )
-SELECT substr(event_date, 1, 7) AS month, subscription_status, count(DISTINCT user_id) AS churned_users
+SELECT substr(event_date, 1, 7) AS month, subscription_status, count(DISTINCT analytics_id) AS churned_users
 FROM events
 WHERE event_type = 'subscription_changed' AND old_plan = 'premium' AND new_plan = 'free'
 GROUP BY substr(event_date, 1, 7), subscription_status

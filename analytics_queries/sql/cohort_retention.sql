@@ -8,19 +8,19 @@ WITH events AS (
   ) WHERE copy = 1
 ),
 cohorts AS (
-  SELECT user_id, CAST(date_trunc('week', CAST(min(event_date) AS date)) AS date) AS cohort_week
-  FROM events WHERE event_type = 'user_registered' GROUP BY user_id
+  SELECT analytics_id, CAST(date_trunc('week', CAST(min(event_date) AS date)) AS date) AS cohort_week
+  FROM events WHERE event_type = 'user_registered' GROUP BY analytics_id
 ),
 sizes AS (SELECT cohort_week, count(*) AS cohort_size FROM cohorts GROUP BY cohort_week),
 activity AS (
-  SELECT DISTINCT user_id, CAST(date_trunc('week', CAST(event_date AS date)) AS date) AS active_week
+  SELECT DISTINCT analytics_id, CAST(date_trunc('week', CAST(event_date AS date)) AS date) AS active_week
   FROM events WHERE event_type IN ('user_registered', 'signed_in', 'upload_ticket_issued', 'document_processed')
 )
 SELECT c.cohort_week, s.cohort_size, date_diff('week', c.cohort_week, a.active_week) AS weeks_after_signup,
-       count(DISTINCT a.user_id) AS active_users,
-       round(100.0 * count(DISTINCT a.user_id) / s.cohort_size, 1) AS retained_percent
+       count(DISTINCT a.analytics_id) AS active_users,
+       round(100.0 * count(DISTINCT a.analytics_id) / s.cohort_size, 1) AS retained_percent
 FROM cohorts c
 JOIN sizes s ON s.cohort_week = c.cohort_week
-JOIN activity a ON a.user_id = c.user_id AND a.active_week >= c.cohort_week
+JOIN activity a ON a.analytics_id = c.analytics_id AND a.active_week >= c.cohort_week
 GROUP BY c.cohort_week, s.cohort_size, date_diff('week', c.cohort_week, a.active_week)
 ORDER BY c.cohort_week, weeks_after_signup

@@ -7,15 +7,15 @@ WITH events AS (
   ) WHERE copy = 1
 ),
 cohorts AS (
-  SELECT user_id, substr(min(event_date), 1, 7) AS cohort
-  FROM events WHERE event_type = 'user_registered' GROUP BY user_id
+  SELECT analytics_id, substr(min(event_date), 1, 7) AS cohort
+  FROM events WHERE event_type = 'user_registered' GROUP BY analytics_id
 ),
 converted AS (
-  SELECT DISTINCT user_id FROM events
+  SELECT DISTINCT analytics_id FROM events
   WHERE event_type = 'subscription_changed' AND new_plan = 'premium' AND old_plan = 'free'
 )
-SELECT c.cohort, count(*) AS users, count(v.user_id) AS converted,
-       round(100.0 * count(v.user_id) / count(*), 1) AS conversion_percent
-FROM cohorts c LEFT JOIN converted v ON v.user_id = c.user_id
+SELECT c.cohort, count(*) AS users, count(v.analytics_id) AS converted,
+       round(100.0 * count(v.analytics_id) / count(*), 1) AS conversion_percent
+FROM cohorts c LEFT JOIN converted v ON v.analytics_id = c.analytics_id
 GROUP BY c.cohort
 ORDER BY c.cohort

@@ -6,7 +6,7 @@ WITH events AS (
     FROM audit_events WHERE event_date BETWEEN ? AND ?
   ) WHERE copy = 1
 )
-SELECT event_date, count(DISTINCT user_id) AS active_users
+SELECT event_date, count(DISTINCT analytics_id) AS active_users
 FROM events
 WHERE event_type IN ('user_registered', 'signed_in', 'upload_ticket_issued', 'document_processed')
 GROUP BY event_date

@@ -5,7 +5,7 @@ WITH events AS (
     FROM audit_events WHERE event_date BETWEEN ? AND ?
   ) WHERE copy = 1
 )
-SELECT event_date, count(DISTINCT user_id) AS registrations
+SELECT event_date, count(DISTINCT analytics_id) AS registrations
 FROM events
 WHERE event_type = 'user_registered'
 GROUP BY event_date

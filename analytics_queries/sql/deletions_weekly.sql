@@ -7,10 +7,10 @@ WITH events AS (
   ) WHERE copy = 1
 )
 SELECT CAST(date_trunc('week', CAST(event_date AS date)) AS date) AS week,
-       count(DISTINCT CASE WHEN event_type = 'user_registered' THEN user_id END) AS registrations,
-       count(DISTINCT CASE WHEN event_type = 'user_deleted' THEN user_id END) AS deletions,
-       count(DISTINCT CASE WHEN event_type = 'user_registered' THEN user_id END)
-         - count(DISTINCT CASE WHEN event_type = 'user_deleted' THEN user_id END) AS net_accounts
+       count(DISTINCT CASE WHEN event_type = 'user_registered' THEN analytics_id END) AS registrations,
+       count(DISTINCT CASE WHEN event_type = 'user_deleted' THEN analytics_id END) AS deletions,
+       count(DISTINCT CASE WHEN event_type = 'user_registered' THEN analytics_id END)
+         - count(DISTINCT CASE WHEN event_type = 'user_deleted' THEN analytics_id END) AS net_accounts
 FROM events
 WHERE event_type IN ('user_registered', 'user_deleted')
 GROUP BY CAST(date_trunc('week', CAST(event_date AS date)) AS date)

@@ -9,7 +9,7 @@ WITH events AS (
   ) WHERE copy = 1
 ),
 billed AS (
-  SELECT substr(e.event_date, 1, 7) AS month, e.user_id, e.event_type,
+  SELECT substr(e.event_date, 1, 7) AS month, e.analytics_id, e.event_type,
          CASE WHEN e.event_type = 'subscription_refunded' THEN -1 ELSE 1 END AS sign,
          coalesce(e.price_milli, p.price_milli) AS price_milli,
          CASE WHEN e.price_milli IS NOT NULL THEN e.currency ELSE p.currency END AS currency
@@ -18,7 +18,7 @@ billed AS (
 ),
 terms AS (SELECT max(commission_percent) AS commission_percent FROM product_prices)
 SELECT b.month, coalesce(b.currency, 'unpriced') AS currency,
-       count(DISTINCT CASE WHEN b.sign = 1 THEN b.user_id END) AS paying_subscribers,
+       count(DISTINCT CASE WHEN b.sign = 1 THEN b.analytics_id END) AS paying_subscribers,
        round(sum(b.sign * b.price_milli) / 1000.0, 2) AS gross_revenue,
        max(t.commission_percent) AS commission_percent,
        round(sum(b.sign * b.price_milli) * (100 - max(t.commission_percent)) / 100000.0, 2) AS net_revenue

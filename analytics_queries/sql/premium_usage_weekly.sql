@@ -7,7 +7,7 @@ WITH events AS (
   ) WHERE copy = 1
 )
 SELECT CAST(date_trunc('week', CAST(event_date AS date)) AS date) AS week, job_kind AS feature,
-       count(*) AS uses, count(DISTINCT user_id) AS users,
+       count(*) AS uses, count(DISTINCT analytics_id) AS users,
        sum(CASE WHEN outcome = 'completed' THEN 1 ELSE 0 END) AS completed
 FROM events
 WHERE event_type = 'premium_feature_used'

@@ -9,16 +9,16 @@ WITH events AS (
   ) WHERE copy = 1
 ),
 cohorts AS (
-  SELECT user_id, min(event_time) AS registered_at,
+  SELECT analytics_id, min(event_time) AS registered_at,
          CAST(date_trunc('week', CAST(min(event_date) AS date)) AS date) AS cohort_week
-  FROM events WHERE event_type = 'user_registered' GROUP BY user_id
+  FROM events WHERE event_type = 'user_registered' GROUP BY analytics_id
 ),
 firsts AS (
   SELECT c.cohort_week, date_diff('second', c.registered_at, min(e.event_time)) AS seconds
-  FROM cohorts c JOIN events e ON e.user_id = c.user_id AND e.event_type = 'document_processed'
+  FROM cohorts c JOIN events e ON e.analytics_id = c.analytics_id AND e.event_type = 'document_processed'
                                AND e.job_kind = 'lab_report' AND e.outcome = 'completed'
                                AND coalesce(e.observation_count, 1) > 0
-  GROUP BY c.cohort_week, c.user_id, c.registered_at
+  GROUP BY c.cohort_week, c.analytics_id, c.registered_at
 ),
 ranked AS (
   SELECT cohort_week, seconds, row_number() OVER (PARTITION BY cohort_week ORDER BY seconds) AS position,

@@ -19,6 +19,7 @@ from functions.common.settings import settings
 
 PROFILE_SK = "PROFILE"
 CHECKED_ATTRIBUTE = "PK"
+ANALYTICS_ID = "analytics_id"  # what a usage record carries to the lake instead of the user id
 
 
 def profile_key(user_id: str) -> dict[str, str]:
@@ -30,3 +31,17 @@ def exists(user_id: str) -> bool:
     return "Item" in aws.table(settings().require("table_name")).get_item(
         Key=profile_key(user_id), ConsistentRead=True, ProjectionExpression=CHECKED_ATTRIBUTE
     )
+
+
+def analytics_id(user_id: str) -> str | None:
+    """The account's analytics id (functions/common/users.py), "" for an account made before
+    them and not written since, None when the account is gone: the same strongly consistent
+    read as `exists`, with one more attribute (the process role may read it)."""
+    item = (
+        aws.table(settings().require("table_name"))
+        .get_item(
+            Key=profile_key(user_id), ConsistentRead=True, ProjectionExpression=f"{CHECKED_ATTRIBUTE}, {ANALYTICS_ID}"
+        )
+        .get("Item")
+    )
+    return None if item is None else str(item.get(ANALYTICS_ID, ""))

@@ -45,6 +45,7 @@ ATTRIBUTES = (
     "finished_at",
     "issued_at",
     "ttl",
+    "analytics_id",
 )
 TTL_ATTRIBUTE = "ttl"  # the table's TTL attribute (components/storage.py)
 # Long enough for the stream's retries (records live 24 h in the stream, the mapping gives
@@ -87,13 +88,15 @@ def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def ticket(user_id: str, job_id: str, content_type: str, now: float | None = None) -> dict:
+def ticket(user_id: str, job_id: str, content_type: str, now: float | None = None, analytics_id: str = "") -> dict:
     """The item of an issued upload ticket: the kind of file it allows and when."""
     now = time.time() if now is None else now
     item: dict = {**key(user_id, job_id, TICKET_PREFIX), "job_kind": KINDS["result"], "issued_at": _iso(now)}
     item[TTL_ATTRIBUTE] = int(now) + TTL_SECONDS
     if input_type(content_type):
         item["input_type"] = input_type(content_type)
+    if analytics_id:  # the lake's id of the person (analytics/events.py); never the user id
+        item["analytics_id"] = analytics_id
     return item
 
 
@@ -106,6 +109,7 @@ def record(
     document: Document | None = None,
     now: float | None = None,
     uploaded_at: float | None = None,
+    analytics_id: str = "",
 ) -> dict:
     """The item of a finished job (`outcome` as written to outgoing/: its status and error
     code only; `document`: counts, never content; `uploaded_at`: when its input arrived)."""
@@ -122,6 +126,8 @@ def record(
     }
     if uploaded_at is not None:
         item["uploaded_at"] = _iso(uploaded_at)
+    if analytics_id:  # the lake's id of the person (analytics/events.py); never the user id
+        item["analytics_id"] = analytics_id
     if use.model_id:
         item["model_id"] = use.model_id
     for name, value in vars(document or Document()).items():

@@ -3,6 +3,12 @@
     PK USER#{id}                    SK PROFILE    the profile (PII sealed per field)
     PK EXTERNAL#{provider}#{sub}    SK IDENTITY   which user an external identity belongs to
 
+The profile's `analytics_id` is a random id, the only one the audit lake knows a person
+by (analytics/): deleting the profile deletes the link between the two. An account made
+before it existed gets one at its next profile write (`update`: every sign-in makes one;
+a store notification too, functions/subscriptions/state.py), never derived from the user
+id, so nothing but the profile links them.
+
 The identity item makes an external identity unique: onboarding writes it and the
 profile in one transaction, each conditional on not existing, so two concurrent
 onboardings of one person cannot create two accounts. The profile also carries
@@ -99,6 +105,7 @@ def new_account(
         "GSI2PK": f"EXTERNAL#{identity.provider}#{identity.subject}",
         "GSI2SK": "PROFILE",
         "user_id": user_id,
+        "analytics_id": str(uuid.uuid4()),
         "auth_provider": identity.provider,
         "data_key": Binary(encrypted_key),
         "email_verified": identity.email_verified,
@@ -184,6 +191,24 @@ def plan_and_identity(user_id: str) -> tuple[dict, str] | None:
     return item.get("current_subscription", dict(FREE_PLAN)), item.get("GSI2PK", user_id)
 
 
+def plan_identity_and_analytics_id(user_id: str) -> tuple[dict, str, str] | None:
+    """`plan_and_identity` and the account's analytics id ("" for an account made before
+    them and not written since) in the same read: what an upload ticket's usage record
+    carries to the lake instead of the user id."""
+    item = (
+        table()
+        .get_item(
+            Key=profile_key(user_id),
+            ConsistentRead=True,
+            ProjectionExpression="current_subscription, GSI2PK, analytics_id",
+        )
+        .get("Item")
+    )
+    if item is None:
+        return None
+    return item.get("current_subscription", dict(FREE_PLAN)), item.get("GSI2PK", user_id), item.get("analytics_id", "")
+
+
 def update(user_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ()) -> dict | None:
     """Sets `changes` (and removes `removals`) on an existing profile; None if it is gone."""
     names, values, sets = {}, {}, []
@@ -194,6 +219,9 @@ def update(user_id: str, changes: dict[str, Any], removals: tuple[str, ...] = ()
             path.append(f"#f{i}_{j}")
         values[f":v{i}"] = value
         sets.append(f"{'.'.join(path)} = :v{i}")
+    # An account made before analytics ids gets its random one with its next write.
+    names["#aid"], values[":aid"] = "analytics_id", str(uuid.uuid4())
+    sets.append("#aid = if_not_exists(#aid, :aid)")
     expression = "SET " + ", ".join(sets)
     if removals:
         for j, field in enumerate(removals):

@@ -5,10 +5,19 @@ before any small file is deleted, and a re-run reads the merged file with whatev
 left, so no row is ever lost. Runs daily for the day before its schedule's `time`
 (EventBridge puts it in the event), so an event replayed later from the failure queue
 compacts the day it was meant for; a given `date` wins; without either, yesterday.
+
+A day written before schema 4 names people by the app's user id: it is rewritten even when
+already compacted, each user id replaced by an HMAC under a random key that lives only for
+this run (never stored), so the day's counts of people stay right and no row can be linked
+back to a user id, not even by us. Run it with `date` for each day before the upgrade.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
@@ -30,9 +39,16 @@ def compact(day: str) -> dict:
         for o in page.get("Contents", [])
     ]
     small = [k for k in keys if not k.endswith(MERGED)]
-    if not small:
+    bodies = {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys if k.endswith(MERGED)}
+    if not small and not any(writer.is_legacy(b) for b in bodies.values()):
         return {"date": day, "files": len(keys), "merged": 0}
-    tables = [writer.read(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
+    bodies.update({k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in small})
+    key = secrets.token_bytes(32)  # forgotten when the run ends: the pseudonyms cannot be recomputed
+
+    def pseudonym(user_id: str) -> str:
+        return str(uuid.UUID(bytes=hmac.new(key, user_id.encode(), hashlib.sha256).digest()[:16], version=4))
+
+    tables = [writer.read(bodies[k], pseudonym) for k in keys]
     merged = pa.concat_tables(tables)
     ids = merged.column("event_id").to_pylist()
     first = sorted({v: i for i, v in reversed(list(enumerate(ids)))}.values())  # first row of each event_id

@@ -55,9 +55,13 @@ def handler(event, context):
     ingested_at = datetime.now(UTC)
     derived: list[tuple[dict, list[dict]]] = []
 
+    def unattributed(event_type: str) -> None:
+        # Dropped, not silent: an account with no analytics id yet loses this event.
+        count("EventsWithoutAnalyticsId", event_type=event_type)
+
     def record_handler(record):
         # The canary's items (its profile, its jobs' usage records) are no one's use of the app.
-        events = [] if owns_record(record.raw_event) else audit.derive(record.raw_event, ingested_at)
+        events = [] if owns_record(record.raw_event) else audit.derive(record.raw_event, ingested_at, unattributed)
         derived.append((record.raw_event, events))
 
     records = event.get("Records", [])

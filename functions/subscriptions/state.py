@@ -23,6 +23,7 @@ notifications for one user at once cannot lose either.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
@@ -249,8 +250,9 @@ def apply(
         try:
             users.table().update_item(
                 Key=users.profile_key(user_id),
+                # An account made before analytics ids gets one, so its billing reaches the lake.
                 UpdateExpression="SET subscriptions = :entries, current_subscription = :current, "
-                "subscriptions_version = :next, updated_at = :now",
+                "subscriptions_version = :next, updated_at = :now, analytics_id = if_not_exists(analytics_id, :aid)",
                 ConditionExpression="attribute_exists(PK) AND (subscriptions_version = :version OR "
                 "(attribute_not_exists(subscriptions_version) AND :version = :zero))",
                 ExpressionAttributeValues={
@@ -260,6 +262,7 @@ def apply(
                     ":version": version,
                     ":zero": 0,
                     ":now": now_iso(),
+                    ":aid": str(uuid.uuid4()),
                 },
             )
             return "applied", item.get("current_subscription", {}), current

@@ -58,10 +58,10 @@ def upload():
             "file_too_large",
             "PDFs may be at most 4.5 MB (the model's limit for one document)",
         )
-    found = users.plan_and_identity(user_id)
+    found = users.plan_identity_and_analytics_id(user_id)
     if found is None:
         raise account_gone()
-    subscription, identity = found
+    subscription, identity, analytics_id = found
     plan = quotas.plan_of(subscription)
     try:  # counted before anything is written: a refusal changes nothing
         counted = quotas.consume(quotas.holder(identity), "documents", plan)
@@ -83,7 +83,7 @@ def upload():
             ],
             ExpiresIn=jobs.UPLOAD_URL_SECONDS,
         )
-        usage.write(usage.ticket(user_id, job.value, content_type))
+        usage.write(usage.ticket(user_id, job.value, content_type, analytics_id=analytics_id))
     except Exception:
         quotas.refund(counted)  # no ticket was issued: the request changes nothing
         raise

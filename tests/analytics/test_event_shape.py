@@ -28,7 +28,8 @@ def every_kind_of_event():
             + derive(record("REMOVE", U, old=old)) + derive(record("MODIFY", U, old=old, new=billed))
             + derive(record("MODIFY", U, old=billed, new=refunded))
             + derive(usage_record(usage(U, "doctor_report"), when="2026-03-02T10:00:00"))
-            + derive(usage_record(ticket(U, "t1", "application/pdf", now=1772445600), when="2026-03-02T10:00:00")))
+            + derive(usage_record(ticket(U, "t1", "application/pdf", now=1772445600, analytics_id=U),
+                                 when="2026-03-02T10:00:00")))
 
 
 def test_every_event_has_exactly_the_schemas_columns():

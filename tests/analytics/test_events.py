@@ -19,7 +19,7 @@ def test_insert_is_a_registration_with_its_consents():
     events = derive(record("INSERT", U, new=profile(U)))
     assert kinds(events) == ["consent_updated", "consent_updated", "user_registered"]
     registered = next(e for e in events if e["event_type"] == "user_registered")
-    assert (registered["user_id"], registered["auth_provider"], registered["device_platform"]) == (U, "google", "ios")
+    assert (registered["analytics_id"], registered["auth_provider"], registered["device_platform"]) == (U, "google", "ios")
     assert (registered["new_plan"], registered["class_uid"], registered["activity_id"]) == ("free", 3001, 1)
     assert {(e["consent_type"], e["consent_version"]) for e in events if e["consent_type"]} == {
         ("privacy_policy", "2025-01"), ("terms_of_service", "2025-01")}
@@ -45,10 +45,10 @@ def test_bookkeeping_changes_are_not_events():
     assert derive(record("MODIFY", U, old=old, new={**old, "updated_at": "x", "last_sign_in_at": "y"})) == []
 
 
-def test_remove_is_a_deletion_even_without_images():
-    for old in (profile(U), None):
-        events = derive(record("REMOVE", U, old=old))
-        assert kinds(events) == ["user_deleted"] and events[0]["activity_id"] == 6
+def test_remove_is_a_deletion_named_by_the_old_images_analytics_id():
+    events = derive(record("REMOVE", U, old=profile(U)))
+    assert kinds(events) == ["user_deleted"] and events[0]["activity_id"] == 6
+    assert derive(record("REMOVE", U)) == []  # no image, no analytics id: nothing names the person
 
 
 def test_records_without_images_or_of_other_items_yield_nothing():
@@ -95,6 +95,48 @@ def test_a_changed_consent_records_its_new_version_and_an_unchanged_one_nothing(
     assert [e["consent_type"] for e in derive(record("MODIFY", U, old=old, new=withdrawn))] == ["terms_of_service"]
 
 
+def test_consents_carry_their_answer_refused_given_and_withdrawn_are_three_distinct_rows():
+    """GDPR Art. 7(1) and 7(3): what was consented to, and when it was withdrawn."""
+    refused_research = {"version": "r1", "accepted": False}
+    at_registration = profile(U, consents={**profile(U)["consents"], "research": refused_research})
+    registered = derive(record("INSERT", U, new=at_registration))
+    assert sorted((e["consent_type"], e["consent_version"], e["consent_answer"])
+                  for e in registered if e["event_type"] == "consent_updated") == [
+        ("privacy_policy", "2025-01", "given"), ("research", "r1", "refused"), ("terms_of_service", "2025-01", "given")]
+    given = profile(U, consents={**at_registration["consents"], "marketing": {"version": "m3", "accepted": True}})
+    withdrawn = profile(U, consents={**given["consents"], "marketing": {"version": "m3", "accepted": False}})
+    rows = [e for e in registered if e["consent_type"] == "research"]
+    rows += derive(record("MODIFY", U, old=at_registration, new=given))
+    rows += derive(record("MODIFY", U, old=given, new=withdrawn))
+    answers = [(e["event_type"], e["consent_type"], e["consent_version"], e["consent_answer"]) for e in rows]
+    assert answers == [("consent_updated", "research", "r1", "refused"), ("consent_updated", "marketing", "m3", "given"),
+                       ("consent_updated", "marketing", "m3", "withdrawn")]
+    assert len({tuple(a) for a in answers}) == 3
+    # Refusing again what was never given is a refusal, not a withdrawal; giving it later is given.
+    refused_again = profile(U, consents={**at_registration["consents"], "research": {"version": "r2", "accepted": False}})
+    assert [e["consent_answer"] for e in derive(record("MODIFY", U, old=at_registration, new=refused_again))] == [
+        "refused"]
+    assert all(e["consent_answer"] is None for e in registered if e["event_type"] != "consent_updated")
+
+
+def test_events_name_the_person_by_the_analytics_id_on_the_item_never_the_user_id():
+    linked = profile(U, analytics_id="a7c0ffee-0000-4000-8000-000000000001")
+    for r in (record("INSERT", U, new=linked), record("REMOVE", U, old=linked),
+              usage_record({**usage(U, "chat"), "analytics_id": "a7c0ffee-0000-4000-8000-000000000001"},
+                           when="2026-03-02T10:00:00")):
+        events = derive(r)
+        assert events and {e["analytics_id"] for e in events} == {"a7c0ffee-0000-4000-8000-000000000001"}
+        assert U not in repr(events)
+    # An account made before analytics ids and not written since: nothing, rather than its user id.
+    legacy = {k: v for k, v in profile(U).items() if k != "analytics_id"}
+    assert derive(record("REMOVE", U, old=legacy)) == []
+    assert derive(usage_record({k: v for k, v in usage(U, "chat").items() if k != "analytics_id"},
+                               when="2026-03-02T10:00:00")) == []
+    # Its first write gives it one: no profile_updated for that, and events from then on.
+    given = derive(record("MODIFY", U, old=legacy, new=profile(U, session={"id": "s9"})))
+    assert [(e["event_type"], e["analytics_id"]) for e in given] == [("signed_in", U)]
+
+
 def test_a_plan_change_records_old_and_new_plan_and_status():
     old = profile(U, current_subscription={"type": "premium", "status": "active"})
     new = profile(U, current_subscription={"type": "premium", "status": "expired"})
@@ -109,7 +151,7 @@ def test_a_finished_job_is_a_document_processed_event_without_its_content():
     events = derive(usage_record(item, when="2026-03-02T10:00:00"))
     assert kinds(events) == ["document_processed"]
     event = events[0]
-    assert (event["user_id"], event["job_kind"], event["outcome"], event["error_code"], event["model_id"]) == (
+    assert (event["analytics_id"], event["job_kind"], event["outcome"], event["error_code"], event["model_id"]) == (
         U, "lab_report", "failed", "unreadable_document", "m")
     assert (event["latency_ms"], event["input_tokens"], event["output_tokens"]) == (1234, 10, 0)
     assert (event["class_uid"], event["activity_id"]) == (6003, 99)

@@ -2,6 +2,9 @@
 over events written by the real processor."""
 
 import io
+import json
+import uuid
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -61,11 +64,11 @@ def test_a_retried_batch_overwrites_itself(s3):
 def test_a_failing_record_is_reported_and_nothing_after_it_is_written(s3, monkeypatch):
     good, poisoned, later = (record("INSERT", u, new=profile(u)) for u in (A, B, C))
     real = processor.audit.derive
-    monkeypatch.setattr(processor.audit, "derive", lambda r, t=None: (_ for _ in ()).throw(ValueError("bad"))
-                        if r is poisoned else real(r, t))
+    monkeypatch.setattr(processor.audit, "derive", lambda r, t=None, u=None: (_ for _ in ()).throw(
+        ValueError("bad")) if r is poisoned else real(r, t, u))
     answer = deliver([good, poisoned, later])
     assert answer == {"batchItemFailures": [{"itemIdentifier": poisoned["dynamodb"]["SequenceNumber"]}]}
-    assert {r["user_id"] for r in rows(s3)} == {A}  # C will come again with the retry from B
+    assert {r["analytics_id"] for r in rows(s3)} == {A}  # C will come again with the retry from B
 
 
 def test_compaction_merges_deduplicates_and_is_safe_to_rerun(s3):
@@ -292,7 +295,8 @@ def test_three_changes_within_one_second_keep_their_order(s3, tmp_path):
                       new={**states[i + 1], "updated_at": f"2026-03-02T10:00:00.{100 * (i + 1):03d}Z"},
                       when="2026-03-02T10:00:00") for i in range(3)]
     sequences = ["9" * 21, "1" + "0" * 21, "1" + "0" * 20 + "1"]
-    without_ms = [record("MODIFY", B, old=states[i], new={**states[i + 1], "updated_at": "2026-03-01T00:00:00Z"},
+    without_ms = [record("MODIFY", B, old={**states[i], "analytics_id": B},
+                         new={**states[i + 1], "analytics_id": B, "updated_at": "2026-03-01T00:00:00Z"},
                          when="2026-03-03T10:00:00", sequence=sequences[i]) for i in range(3)]
     deliver(with_ms)
     deliver(without_ms)
@@ -321,7 +325,7 @@ def test_the_cache_folder_is_reused_and_cleaned(s3, tmp_path):
 
 
 def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_new_columns(s3, tmp_path):
-    """Schemas 2 and 3 added columns: a day written before holds files without them.
+    """Schemas 2, 3 and 4 added columns: a day written before holds files without them.
     Compaction and the local runner read them by name, the new columns null (as Athena does)."""
     import pyarrow as pa
 
@@ -332,7 +336,8 @@ def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_n
     v1 = pa.schema([f for f in SCHEMA if f.name not in ("store", "product_id", "price_milli", "currency", "job_kind",
                                                         "outcome", "error_code", "model_id", "latency_ms",
                                                         "input_tokens", "output_tokens", "input_type",
-                                                        "page_count", "observation_count")])
+                                                        "page_count", "observation_count",
+                                                        "consent_answer")])
     old = pa.Table.from_pylist([{k: v for k, v in e.items() if k in v1.names} for e in events], schema=v1)
     s3.put_object(Bucket=BUCKET, Key="audit/event_date=2026-03-02/old-1-2.parquet",
                   Body=writer.parquet_bytes(old))
@@ -340,3 +345,77 @@ def test_files_of_the_previous_schema_version_are_read_and_compacted_with_null_n
     assert run("daily_active_users", local.download(s3, BUCKET, tmp_path / "before")) == [("2026-03-02", 2)]
     compact("2026-03-02")
     assert {r["job_kind"] for r in rows(s3)} == {None, "chat"} and len(rows(s3)) == 4
+    assert {r["consent_answer"] for r in rows(s3) if r["event_type"] == "consent_updated"} == {None}
+
+
+def legacy_file(events: list[dict]) -> bytes:
+    """A Parquet file as schema 3 wrote it: people named by the app's user id, no consent answer."""
+    import pyarrow as pa
+
+    from analytics import writer
+
+    v3 = pa.schema([pa.field("user_id", pa.string(), nullable=False) if f.name == "analytics_id" else f
+                    for f in SCHEMA if f.name != "consent_answer"])
+    rows = [{**{k: v for k, v in e.items() if k in v3.names}, "user_id": e["analytics_id"]} for e in events]
+    return writer.parquet_bytes(pa.Table.from_pylist(rows, schema=v3))
+
+
+def test_compaction_rewrites_days_written_with_user_ids_so_no_user_id_survives_and_counts_stay(s3):
+    """Files from before schema 4 name people by the app's user id. Compaction rewrites such a
+    day, a small file or one already compacted, each user id replaced by a keyed hash whose key
+    only that run knew: the same person is one id within the day (counts of people and events
+    unchanged), the id is no user id, and another run cannot recompute it."""
+    from analytics.events import derive
+
+    def day_of(day, *people):
+        return [e for u in people for e in derive(record("INSERT", u, new=profile(u), when=f"{day}T10:00:00"))
+                + derive(record("MODIFY", u, old=profile(u), new=profile(u, session={"id": "s1"}),
+                                when=f"{day}T11:00:00"))]
+
+    first, second = day_of("2026-03-02", A, B), day_of("2026-03-03", A, C)
+    s3.put_object(Bucket=BUCKET, Key="audit/event_date=2026-03-02/old-1-2.parquet", Body=legacy_file(first))
+    s3.put_object(Bucket=BUCKET, Key="audit/event_date=2026-03-03/compacted.parquet", Body=legacy_file(second))
+    deliver([record("INSERT", D, new=profile(D), when="2026-03-02T12:00:00")])  # written since, with its own id
+
+    assert compact("2026-03-02")["merged"] == len(first) + 3
+    assert compact("2026-03-03")["merged"] == len(second)  # already compacted, rewritten all the same
+    assert compact("2026-03-03") == {"date": "2026-03-03", "files": 1, "merged": 0}  # nothing old left
+    assert objects(s3) == ["audit/event_date=2026-03-02/compacted.parquet",
+                           "audit/event_date=2026-03-03/compacted.parquet"]
+    bodies = [s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in objects(s3)]
+    assert all(pq.read_schema(io.BytesIO(b)).equals(SCHEMA) for b in bodies)
+    for user_id in (A, B, C):  # in no column, not even in the file's bytes
+        assert all(user_id.encode() not in b for b in bodies), user_id
+    by_day = {day: [r for r in rows(s3) if str(r["event_time"].date()) == day] for day in ("2026-03-02", "2026-03-03")}
+    for day, events in (("2026-03-02", first), ("2026-03-03", second)):
+        legacy = [r for r in by_day[day] if r["analytics_id"] != D]
+        assert sorted(r["event_id"] for r in legacy) == sorted(e["event_id"] for e in events)
+        ids = {e["event_id"]: e["analytics_id"] for e in events}  # the user id each event had
+        pseudonyms = {(ids[r["event_id"]], r["analytics_id"]) for r in legacy}
+        # one id per person and one person per id: every count of people and events is unchanged
+        assert len(pseudonyms) == len({u for u, _ in pseudonyms}) == len({p for _, p in pseudonyms}) == 2
+        assert all(str(uuid.UUID(p)) == p for _, p in pseudonyms)
+    assert [r["analytics_id"] for r in by_day["2026-03-02"]].count(D) == 3  # schema-4 rows kept as they were
+    a_first = {r["analytics_id"] for r in by_day["2026-03-02"] if r["event_type"] == "user_registered"} - {D}
+    a_second = {r["analytics_id"] for r in by_day["2026-03-03"] if r["event_type"] == "user_registered"}
+    assert not a_first & a_second  # A in two runs: two unrelated ids, nothing to join them on
+
+
+def test_events_of_an_account_without_an_analytics_id_are_dropped_and_counted_and_its_sign_in_gives_it_one(
+        s3, capsys):
+    """An account made before analytics ids: its usage record and a deletion before any write
+    are not written (the lake never holds a user id) and EventsWithoutAnalyticsId counts
+    them by type; the sign-in whose update gives it an id is written under that id."""
+    older = {k: v for k, v in profile(A).items() if k != "analytics_id"}
+    signed_in = {**older, "analytics_id": D, "session": {"id": "s1"}}
+    job = {k: v for k, v in usage(B, "doctor_report").items() if k != "analytics_id"}
+    batch = [record("MODIFY", A, old=older, new=signed_in, when="2026-03-02T10:00:00"),
+             usage_record(job, when="2026-03-02T11:00:00"),
+             record("REMOVE", B, old={k: v for k, v in profile(B).items() if k != "analytics_id"},
+                    when="2026-03-02T12:00:00")]
+    assert deliver(batch) == {"batchItemFailures": []}
+    assert [(r["analytics_id"], r["event_type"]) for r in rows(s3)] == [(D, "signed_in")]
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    dropped = Counter(d["event_type"] for d in docs if "EventsWithoutAnalyticsId" in d and "event_type" in d)
+    assert dropped == {"document_processed": 1, "premium_feature_used": 1, "user_deleted": 1}
+    assert len([d for d in docs if "EventsWithoutAnalyticsId" in d and "event_type" not in d]) == 3  # totals

@@ -22,7 +22,7 @@ W1, W2, W3 = date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)  # Mondays
 
 
 def ticket(user, job, content_type, when):
-    item = records.ticket(user, job, content_type, now=_epoch(when))
+    item = records.ticket(user, job, content_type, now=_epoch(when), analytics_id=user)  # as tests/fixtures/stream
     return usage_record(item, when=when)
 
 
@@ -230,11 +230,12 @@ def test_ad_hoc_sql_reads_the_same_tables_and_nothing_else_runs(dataset, capsys)
     assert code == 2 and "nope" in err
 
 
-def test_an_unknown_user_id_in_the_timeline_says_so(dataset, capsys):
+def test_an_unknown_analytics_id_in_the_timeline_says_so(dataset, capsys):
     unknown = "ffffffff-0000-0000-0000-000000000000"
-    code, out, err = cli(capsys, "user_timeline", "2026-03-01", "2026-03-31", unknown, "--dir", str(dataset))
-    assert code == 0 and "(0 rows)" in out and f"no event in the lake names user {unknown}" in err
-    code, out, err = cli(capsys, "user_timeline", "2026-04-01", "2026-04-30", A, "--dir", str(dataset))
+    options = ("--analytics-id", "--dir", str(dataset))
+    code, out, err = cli(capsys, "user_timeline", "2026-03-01", "2026-03-31", unknown, *options)
+    assert code == 0 and "(0 rows)" in out and f"no event in the lake names analytics id {unknown}" in err
+    code, out, err = cli(capsys, "user_timeline", "2026-04-01", "2026-04-30", A, *options)
     assert "(0 rows)" in out and "none in this date range" in err
-    code, out, err = cli(capsys, "user_timeline", "2026-03-01", "2026-03-31", A, "--dir", str(dataset))
+    code, out, err = cli(capsys, "user_timeline", "2026-03-01", "2026-03-31", A, *options)
     assert "user_registered" in out and err == ""

@@ -6,6 +6,7 @@ import pulumi
 import pytest
 
 from components import iam, packaging
+from components.processing import STREAM_FILTERS
 from functions.catalog import CATALOG, Function, Route, S3Trigger, validate
 from functions.common import usage
 from local.program import run_program
@@ -193,6 +194,9 @@ def test_stream_mapping_reports_item_failures_and_keeps_failed_batches(stack):
     assert mapping["maximumRecordAgeInSeconds"] > 0
     queue = stack.mocks.one("aws:sqs/queue:Queue", "-streamer-failures").state["arn"]
     assert mapping["destinationConfig"]["onFailure"]["destinationArn"] == queue
+    # TTL expiries invoke nothing (tests/local/test_stream_filters.py proves the patterns)
+    patterns = [json.loads(f["pattern"]) for f in mapping["filterCriteria"]["filters"]]
+    assert patterns == list(STREAM_FILTERS) and len(patterns) <= 5  # Lambda's default limit of filters
 
 
 def test_schedule_rule_targets_the_function(stack):
@@ -287,7 +291,10 @@ def test_process_is_triggered_by_incoming_with_a_dead_letter_queue(real):
     # process reads nothing of the table but whether a job's account still exists.
     assert {a for a in actions(policy(real, "process")) if a.startswith("dynamodb:")} == {"dynamodb:GetItem",
                                                                                           "dynamodb:PutItem"}
-    assert statements(real, "process")["CheckAccountExists"]["Condition"] == iam.CHECK_ACCOUNT_CONDITION
+    # ... and, with the same read, the account's analytics id for its usage records (one attribute more)
+    checked = statements(real, "process")["CheckAccountExists"]["Condition"]
+    assert checked == iam.USAGE_CHECK_ACCOUNT_CONDITION
+    assert checked["ForAllValues:StringEquals"] == {"dynamodb:Attributes": ["PK", "SK", "analytics_id"]}
     assert statements(real, "process")["WriteUsageRecords"]["Condition"] == iam.USAGE_RECORD_CONDITION
     layers = process.inputs["layers"]
     assert len(layers) == 3  # Powertools, shared dependencies, and pypdf for this function only
@@ -302,7 +309,9 @@ def test_job_routes_and_the_authorizer_may_only_check_that_an_account_exists(rea
                     and s["Sid"] != "WriteUsageRecords"]  # process's usage records: the test below
         assert len(dynamodb) == 1 and dynamodb[0]["Action"] == ["dynamodb:GetItem"], name
         assert dynamodb[0]["Resource"] == [real.mocks.one("aws:dynamodb/table:Table").state["arn"]], name
-        assert dynamodb[0]["Condition"] == iam.CHECK_ACCOUNT_CONDITION, name
+        # process also reads the analytics id its usage records carry (the test above)
+        expected = iam.USAGE_CHECK_ACCOUNT_CONDITION if name == "process" else iam.CHECK_ACCOUNT_CONDITION
+        assert dynamodb[0]["Condition"] == expected, name
     assert "dynamodb:PutItem" not in actions(policy(real, "doctor_report"))
 
 
@@ -318,7 +327,9 @@ def test_only_the_functions_that_start_model_work_count_quotas_and_only_quota_it
     assert iam.QUOTA_COUNTER_CONDITION == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["QUOTA#*"]}}
     for name in ("upload", "chat_messages"):  # doctor_report reads the profile already
         # The plan's read is their account check: no plan, no account (functions/common/users.plan_and_identity).
-        assert statements(real, name)["ReadPlan"]["Condition"] == iam.READ_PLAN_CONDITION
+        # upload's also reads the analytics id its ticket's usage record carries to the lake
+        plan = iam.READ_PLAN_USAGE_CONDITION if name == "upload" else iam.READ_PLAN_CONDITION
+        assert statements(real, name)["ReadPlan"]["Condition"] == plan
         assert "CheckAccountExists" not in statements(real, name)
         # upload also writes its ticket's usage record (the PutItem below is limited to USAGE#)
         assert {a for s in statements(real, name).values() for a in s["Action"] if a.startswith("dynamodb:")} == {
@@ -436,3 +447,13 @@ def test_only_the_functions_that_start_model_work_get_the_pause_switch(real):
         variables = function_environment(fn, paused, resources)
         assert variables.get("NEW_JOBS_PAUSED") == ("true" if fn.access.quota else None), fn.name
         assert [JOBS_PAUSED in r.errors for r in fn.routes] == [bool(fn.access.quota)] * len(fn.routes), fn.name
+
+
+def test_the_upload_plan_read_adds_only_the_analytics_id():
+    """The ticket's usage record names the person by the analytics id (analytics/events.py):
+    the upload role may read that one attribute more than the plan's read, nothing else."""
+    base = iam.READ_PLAN_CONDITION["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    extra = iam.READ_PLAN_USAGE_CONDITION["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    assert set(extra) - set(base) == {"analytics_id"}
+    assert {k: v for k, v in iam.READ_PLAN_USAGE_CONDITION.items() if k != "ForAllValues:StringEquals"} == \
+        {k: v for k, v in iam.READ_PLAN_CONDITION.items() if k != "ForAllValues:StringEquals"}

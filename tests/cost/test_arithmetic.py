@@ -1,6 +1,7 @@
 """The cost model's arithmetic, with numbers worked out by hand."""
 
 import copy
+import json
 import math
 from decimal import Decimal
 
@@ -164,7 +165,7 @@ def _api_body(ttl: int) -> str:
                        "components": {"securitySchemes": {"t": {"x-amazon-apigateway-authorizer": authorizer}}}})
 
 
-def _small_stack(ttl: int = 300, window: float = 5, batch: int = 100) -> Graph:
+def _small_stack(ttl: int = 300, window: float = 5, batch: int = 100, filters=()) -> Graph:
     fn = lambda n: record("aws:lambda/function:Function", n, name=f"serenya-prod-{n}", memorySize=256)
     return Graph("prod", "eu-west-1", (
         fn("a"), fn("authorizer"), fn("stream"),
@@ -172,6 +173,7 @@ def _small_stack(ttl: int = 300, window: float = 5, batch: int = 100) -> Graph:
         record("aws:dynamodb/table:Table", "t", name="serenya-prod", streamEnabled=True),
         record("aws:lambda/eventSourceMapping:EventSourceMapping", "esm", batchSize=batch,
                maximumBatchingWindowInSeconds=window,
+               filterCriteria={"filters": [{"pattern": json.dumps(p)} for p in filters]},
                functionName="arn:aws:lambda:eu-west-1:1:function:serenya-prod-stream"),
     ))
 
@@ -199,6 +201,19 @@ def test_stream_batches_hold_what_arrives_within_the_window(window, batch, per_b
     assert usage.stream_records == 2_628_000
     assert usage.stream_batches == pytest.approx(2_628_000 / per_batch)
     assert usage.functions["stream"].invocations == pytest.approx(2_628_000 / per_batch)
+
+
+def test_ttl_expiries_reach_the_stream_function_unless_the_mappings_filter_drops_them():
+    from components.processing import STREAM_FILTERS
+
+    profile = _small_profile(login=1_314_000)  # one write every 2 s, and as many usage records that expire
+    profile["routes"]["GET /api/v1/a"].update(requests=1_314_000, calls={"dynamodb.PutItem:usage": 1})
+    unfiltered = derive(_small_stack(window=0), profile, MONTH_S)
+    assert unfiltered.ttl_deletions == 1_314_000 and unfiltered.ttl_deletions_filtered == 0
+    assert unfiltered.stream_records == 3 * 1_314_000  # writes and expiries
+    filtered = derive(_small_stack(window=0, filters=STREAM_FILTERS), profile, MONTH_S)
+    assert filtered.ttl_deletions_filtered == 1_314_000 and filtered.stream_records == 2 * 1_314_000
+    assert unfiltered.functions["stream"].invocations - filtered.functions["stream"].invocations == 1_314_000
 
 
 def test_a_route_without_usage_stops_the_model_naming_it():

@@ -3,7 +3,9 @@ use (a lab report, a chat answer, a doctor report) appear as audit events within
 with no medical content, and the named queries answer about them."""
 
 import time
+import uuid
 
+import boto3
 import pytest
 
 from analytics_queries import load, local
@@ -38,14 +40,21 @@ def test_event_days_span_midnight():
     assert days.window() == ["2026-12-31", "2027-01-01"]
 
 
+def analytics_id(stack, user_id) -> str:
+    """The lake's id of an existing account, as `make analytics` resolves it."""
+    return local.analytics_id_of(aws_client("dynamodb", stack.aws_endpoint_url, "eu-west-1"),
+                                 stack.program.outputs["table"], user_id)
+
+
 def timeline_until(stack, user_id, cache, wanted: set[str], seconds: float, days: EventDays) -> list[tuple]:
     """The user's timeline once it holds every `wanted` event type (or the deadline passed),
     from one cache folder the download keeps in step with the bucket."""
     s3 = aws_client("s3", stack.aws_endpoint_url, "eu-west-1")
     bucket = stack.program.outputs["events_bucket"]
     deadline = time.monotonic() + seconds  # the stream poller runs every 0.2 s
+    person = analytics_id(stack, user_id)
     while True:
-        rows = local.run(QUERIES["user_timeline"], [*days.window(), user_id], local.download(s3, bucket, cache))[1]
+        rows = local.run(QUERIES["user_timeline"], [*days.window(), person], local.download(s3, bucket, cache))[1]
         if wanted <= {row[1] for row in rows} or time.monotonic() > deadline:
             return rows
         time.sleep(0.2)
@@ -64,10 +73,56 @@ def test_account_changes_become_queryable_audit_events(client, stack, tmp_path):
     kinds = [row[1] for row in rows]
     assert {"user_registered", "signed_in", "subscription_changed", "subscription_charged"} <= set(kinds), kinds
     charged = next(row for row in rows if row[1] == "subscription_charged")
-    assert charged[10:14] == ("apple", stack.program.settings.stores.premium_products[0], 9990, "EUR")
+    assert charged[11:15] == ("apple", stack.program.settings.stores.premium_products[0], 9990, "EUR")
     assert not stack.pollers or not any("stream_processor" in e for p in stack.pollers for e in p.errors)
     registrations = local.run(QUERIES["daily_registrations"], days.window(), tmp_path / "cache")[1]
     assert registrations and sum(row[1] for row in registrations) >= 1
+
+
+def test_an_account_made_before_analytics_ids_gets_one_at_sign_in_and_the_timeline_ends_with_it(
+        client, stack, tmp_path, capsys):
+    """An older account has no analytics id: its first sign-in after the deployment gives it a
+    random one (in the sign-in's own update), so that sign-in is already in the lake.
+    `make analytics user_timeline` takes the user id while the account exists and says
+    plainly when it is gone; the person's events stay, under an id nothing links any more."""
+    from analytics_queries.__main__ import main
+
+    days = EventDays()
+    user_id = client.onboard("google", "older-account")[1]["user"]["id"]
+    table = boto3.resource("dynamodb", endpoint_url=stack.aws_endpoint_url, region_name="eu-west-1",
+                           aws_access_key_id="local", aws_secret_access_key="local")
+    table = table.Table(stack.program.outputs["table"])
+    registered = analytics_id(stack, user_id)
+    table.update_item(Key={"PK": f"USER#{user_id}", "SK": "PROFILE"}, UpdateExpression="REMOVE analytics_id")
+    with pytest.raises(local.NoAccount, match="no analytics id yet"):
+        analytics_id(stack, user_id)
+    token = client.call("POST", "/api/v1/auth/oauth-signin", {
+        "provider": "google", "id_token": client.id_token("google", "older-account"), "device": DEVICE})[1][
+        "access_token"]
+    assigned = analytics_id(stack, user_id)
+    assert str(uuid.UUID(assigned)) == assigned and assigned not in (registered, user_id)
+    assert analytics_id(stack, user_id) == assigned  # kept: if_not_exists
+    rows = timeline_until(stack, user_id, tmp_path / "cache", {"signed_in"}, 10, days)
+    assert [row[1] for row in rows] == ["signed_in"], rows  # the removal made no event; the sign-in did
+    window = [*days.window()]
+    assert main(["user_timeline", *window, user_id, "--stack", stack.url]) == 0
+    assert "signed_in" in capsys.readouterr().out
+    assert client.call("DELETE", "/api/v1/user/profile", token=token)[0] == 204
+    s3 = aws_client("s3", stack.aws_endpoint_url, "eu-west-1")
+    deadline = time.monotonic() + 10
+    while True:  # the deletion reaches the lake under the id the account had
+        root = local.download(s3, stack.program.outputs["events_bucket"], tmp_path / "cache")
+        rows = local.run(QUERIES["user_timeline"], [*window, assigned], root)[1]
+        if "user_deleted" in {row[1] for row in rows} or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [row[1] for row in rows] == ["signed_in", "user_deleted"], rows
+    assert main(["user_timeline", *window, user_id, "--stack", stack.url]) == 1
+    assert "deleted" in capsys.readouterr().err
+    assert main(["user_timeline", *window, assigned, "--analytics-id", "--stack", stack.url]) == 0
+    assert "user_deleted" in capsys.readouterr().out  # the analyst still counts the deletion
+    assert main(["user_timeline", *window, str(uuid.uuid4()), "--stack", stack.url]) == 1
+    assert "never existed" in capsys.readouterr().err
 
 
 def test_a_lab_report_a_chat_answer_and_a_doctor_report_are_usage_events_without_content(client, stack, tmp_path):
@@ -91,14 +146,15 @@ def test_a_lab_report_a_chat_answer_and_a_doctor_report_are_usage_events_without
     assert poll(client, f"/api/v1/process/status/{report['job_id']}", token)[1]["status"] == "completed"
 
     rows = timeline_until(stack, user_id, tmp_path / "cache", {"document_processed", "premium_feature_used"}, 60, days)
-    processed = sorted((row[14], row[15]) for row in rows if row[1] == "document_processed")
+    processed = sorted((row[15], row[16]) for row in rows if row[1] == "document_processed")
     assert processed == [("chat", "completed"), ("doctor_report", "completed"), ("lab_report", "completed")], rows
-    assert [(row[14], row[15]) for row in rows if row[1] == "premium_feature_used"] == [
+    assert [(row[15], row[16]) for row in rows if row[1] == "premium_feature_used"] == [
         ("doctor_report", "completed")]
     # the raw events: model and tokens are there, no value, name, file or question
     root = tmp_path / "cache"
     events = local.connect(root).execute(
-        "SELECT * FROM audit_events WHERE user_id = ? AND event_type = 'document_processed'", [user_id])
+        "SELECT * FROM audit_events WHERE analytics_id = ? AND event_type = 'document_processed'",
+        [analytics_id(stack, user_id)])
     columns = [d[0] for d in events.description]
     usage = [dict(zip(columns, row)) for row in events.fetchall()]
     assert {e["model_id"] for e in usage} == {"serenya-offline-1"}
@@ -124,7 +180,8 @@ def test_the_analytics_command_lists_and_runs_queries(stack, capsys, monkeypatch
 
     assert main(["--list"]) == 0
     listed = capsys.readouterr().out
-    assert "user_timeline(from_date, to_date, user_id)" in listed and "revenue_by_month(from_date, to_date)" in listed
+    assert "user_timeline(from_date, to_date, analytics_id)" in listed
+    assert "revenue_by_month(from_date, to_date)" in listed
     today = "2026-11-15"  # any valid day: this checks the command, not what the day holds
     assert main(["daily_registrations", today, today, "--stack", stack.url]) == 0
     assert "registrations" in capsys.readouterr().out

@@ -38,8 +38,12 @@ def test_the_audit_derives_a_registration_from_a_real_stream_insert(sample):
     keys = {"PK": {"S": "USER#u-real"}, "SK": {"S": "PROFILE"}}
     record["dynamodb"]["Keys"] = keys
     record["dynamodb"]["NewImage"] = {**record["dynamodb"]["NewImage"], **keys}
+    dropped: list[str] = []
+    assert audit.derive(record, unattributed=dropped.append) == [] and dropped == ["user_registered"]  # no id yet
+    record["dynamodb"]["NewImage"]["analytics_id"] = {"S": "a-real"}
     [event] = audit.derive(record)
-    assert (event["user_id"], event["stream_sequence"]) == ("u-real", record["dynamodb"]["SequenceNumber"])
+    assert (event["analytics_id"], event["stream_sequence"]) == ("a-real", record["dynamodb"]["SequenceNumber"])
+    assert "u-real" not in repr(event)  # the key's user id is never the lake's
     assert event["event_time"] == datetime.fromtimestamp(
         int(record["dynamodb"]["ApproximateCreationDateTime"]), timezone.utc)
 

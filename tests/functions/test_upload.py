@@ -116,8 +116,8 @@ def test_with_an_endpoint_override_the_url_is_that_endpoint(upload, monkeypatch)
     aws.table.cache_clear()
     # Nothing listens there: the plan's read and the quota (tested on their own) answer as the table would.
     from functions.common import quotas, users
-    monkeypatch.setattr(users, "plan_and_identity",
-                        lambda user_id: (dict(users.FREE_PLAN), "EXTERNAL#google#1") if user_id == USER else None)
+    monkeypatch.setattr(users, "plan_identity_and_analytics_id",
+                        lambda user_id: (dict(users.FREE_PLAN), "EXTERNAL#google#1", "a1") if user_id == USER else None)
     monkeypatch.setattr(quotas, "consume", lambda *args, **kwargs: None)
     from functions.common import usage
     monkeypatch.setattr(usage, "write", lambda item: None)  # the ticket's usage record (tested on its own)

@@ -319,3 +319,38 @@ def test_the_plan_is_one_strongly_consistent_projected_read(aws_env):
     # the subscription and the identity the quotas are kept for (functions/common/quotas.holder)
     assert [(p["ConsistentRead"], p["ProjectionExpression"]) for p in sent] == [
         (True, "current_subscription, GSI2PK")]
+
+
+def test_an_account_without_an_analytics_id_gets_a_random_one_with_its_next_update_and_keeps_it(aws_env):
+    """Sign-in's update (functions/auth) is every active account's next write: an account made
+    before analytics ids gets one in that same UpdateItem, and never a second."""
+    import uuid
+
+    new, other = onboard(), onboard(Identity("apple", "a-2", None, False, None, None, None))
+    registered = users.get(new.user_id)["analytics_id"]
+    assert str(uuid.UUID(registered)) == registered and registered not in (new.user_id, users.get(
+        other.user_id)["analytics_id"])
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").update_item(
+        Key=users.profile_key(new.user_id), UpdateExpression="REMOVE analytics_id")
+    assigned = users.update(new.user_id, {"last_sign_in_at": now_iso()})["analytics_id"]
+    assert str(uuid.UUID(assigned)) == assigned and assigned not in (registered, new.user_id)
+    assert users.update(new.user_id, {"last_sign_in_at": now_iso()})["analytics_id"] == assigned
+    assert users.get(new.user_id)["analytics_id"] == assigned
+
+
+def test_a_store_notification_gives_an_account_without_an_analytics_id_one_so_its_billing_is_kept(aws_env):
+    """An account that only renews (never signs in) gets its id with the store's update."""
+    import uuid
+
+    from functions.subscriptions import state
+
+    new = onboard()
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").update_item(
+        Key=users.profile_key(new.user_id), UpdateExpression="REMOVE analytics_id")
+    plan = {"type": "premium", "status": "active", "provider": "apple", "product_id": "p", "event_ms": 1,
+            "expires_at": "2999-01-01T00:00:00Z", "expires_ms": 32503680000000}
+    assert state.apply(new.user_id, "apple:o1", plan, 2)[0] == "applied"
+    assigned = users.get(new.user_id)["analytics_id"]
+    assert str(uuid.UUID(assigned)) == assigned != new.user_id
+    assert state.apply(new.user_id, "apple:o1", {**plan, "event_ms": 3}, 4)[0] == "applied"
+    assert users.get(new.user_id)["analytics_id"] == assigned
