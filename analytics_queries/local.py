@@ -56,6 +56,12 @@ def connect(
         empty = pa.Table.from_pylist([], schema=SCHEMA).append_column("event_date", pa.array([], pa.string()))
         connection.register("audit_events", empty)
     connection.register(prices.TABLE, prices.table(list_prices, commission_percent))
+    # The lake's folder and nothing else: an ad-hoc query (--sql) may not read the machine's
+    # files (read_csv('/etc/passwd'), read_text...), attach databases or change this.
+    folder = str(root.resolve()).replace("'", "''")
+    connection.execute(f"SET allowed_directories = ['{folder}/']")
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
     return connection
 
 

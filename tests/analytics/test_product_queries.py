@@ -230,6 +230,19 @@ def test_ad_hoc_sql_reads_the_same_tables_and_nothing_else_runs(dataset, capsys)
     assert code == 2 and "nope" in err
 
 
+def test_ad_hoc_sql_reads_the_lake_and_no_other_file_of_the_machine(dataset, capsys, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "secret.csv"
+    outside.write_text("secret\n42\n")
+    for reader in ("read_csv", "read_text", "read_blob", "read_parquet", "read_json"):
+        code, out, err = cli(capsys, "--sql", f"SELECT * FROM {reader}('{outside}')", "--dir", str(dataset))
+        assert code == 2 and "42" not in out and "Permission" in err, (reader, out, err)
+    code, _, err = cli(capsys, "--sql", "SELECT current_setting('enable_external_access') AS on", "--dir",
+                       str(dataset), "--format", "csv")
+    assert code == 0
+    code, out, _ = cli(capsys, "--sql", "SELECT count(*) AS n FROM audit_events", "--dir", str(dataset))
+    assert code == 0 and "(1 rows)" in out  # the lake itself still reads
+
+
 def test_an_unknown_analytics_id_in_the_timeline_says_so(dataset, capsys):
     unknown = "ffffffff-0000-0000-0000-000000000000"
     options = ("--analytics-id", "--dir", str(dataset))
