@@ -31,7 +31,13 @@ TERMS: tuple[tuple[str, str], ...] = (
         + ", ".join(f"`{e}`" for e in ACTIVE_EVENTS)
         + ". Used by "
         + ", ".join(f"`{q}`" for q in ACTIVE_QUERIES)
-        + ".",
+        + ". Distinct accounts are not a CloudWatch figure: the executive dashboard shows none and points here.",
+    ),
+    (
+        "document processed",
+        "A `document_processed` event: a job (lab report, chat answer or doctor report) finished, completed or "
+        "failed. The executive dashboard's Documents processed (counted by the stream processor from these "
+        "events) and `documents_processed_daily` count the same.",
     ),
     (
         "sign-in",

@@ -438,7 +438,7 @@ CATALOG: tuple[Function, ...] = (
             usage_records=True,
         ),
         metrics=(
-            CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
+            CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("operations",)),
             CustomMetric(
                 "ModelFailures",
                 "Jobs failed by the model",
@@ -695,6 +695,11 @@ CATALOG: tuple[Function, ...] = (
         heavy_imports=frozenset({"pyarrow"}),  # every batch writes Parquet
         metrics=(
             CustomMetric("AuditEvents", "Audit events written", ("event_type",), dashboards=("executive",)),
+            # The executive document volume, counted from the usage records' events (the
+            # glossary's numbers), not from the process function's own count.
+            CustomMetric(
+                "DocumentsProcessed", "Documents processed", ("job_kind", "outcome"), dashboards=("executive",)
+            ),
             CustomMetric("BatchLatency", "Stream batch latency", unit="Milliseconds", dashboards=("operations",)),
         ),
     ),
