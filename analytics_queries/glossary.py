@@ -86,6 +86,13 @@ TERMS: tuple[tuple[str, str], ...] = (
         "business). Taxes are not deducted. `mrr_monthly` shows both.",
     ),
     (
+        "monthly recurring revenue",
+        "Revenue per month with each payment (less refunds) spread evenly over the months its plan covers, from "
+        "the month billed: a yearly plan (`period: P1Y` in `serenya:listPrices`) adds its price / 12 to each "
+        "month of its year; a product without a list price counts as monthly. `mrr_monthly`, gross and net; "
+        "`revenue_by_month` shows cash as billed instead.",
+    ),
+    (
         "end-to-end processing time",
         "From the job's input arriving (`uploaded_at`: the file's upload, or the chat or report request) to its "
         "`document_processed` event; percentiles are exact (nearest rank), not approximate.",

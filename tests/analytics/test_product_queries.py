@@ -11,11 +11,12 @@ from analytics_queries import glossary, load, local
 from functions.common import usage as records
 from functions.stream_processor import handler as processor
 from tests.conftest import FakeContext
+from tests.analytics.test_pipeline import reads_through_the_window
 from tests.fixtures.stream import profile, record, usage, usage_record
 
 BUCKET = "serenya-test-events"
 A, B, C, D, E = (f"{n * 8}-0000-0000-0000-000000000000" for n in "abcde")
-LIST_PRICES = (("p.monthly", 9990, "EUR"), ("p.yearly", 89990, "EUR"))
+LIST_PRICES = (("p.monthly", 9990, "EUR", 1), ("p.yearly", 89990, "EUR", 12))
 COMMISSION = 15
 QUERIES = {q.name: q for q in load()}
 W1, W2, W3 = date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)  # Mondays
@@ -135,8 +136,18 @@ def test_premium_subscribers_per_day_and_recurring_revenue_net_of_commission(dat
         ("2026-03-02", 0), ("2026-03-03", 0), ("2026-03-04", 0), ("2026-03-05", 0), ("2026-03-09", 1),
         ("2026-03-10", 1), ("2026-03-11", 2), ("2026-03-16", 2), ("2026-03-20", 1), ("2026-03-24", 1),
         ("2026-03-25", 0)]
-    # 9.99 (Apple's price) + 89.99 (the yearly list price) gross, less 15%
-    assert run("mrr_monthly", dataset) == [("2026-03", "EUR", 2, 99.98, 15, 84.98)]
+    # D's 9.99 (Apple's price) + E's yearly 89.99 (the list price) / 12 = 7.4992 gross, less 15%
+    assert run("mrr_monthly", dataset) == [("2026-03", "EUR", 2, 17.49, 15, 14.87)]
+    mrr = QUERIES["mrr_monthly"]
+    # E's year pays in each of its months, from the month billed, and never after
+    assert local.run(mrr, ["2026-03-01", "2026-04-30"], dataset, LIST_PRICES, COMMISSION)[1] == [
+        ("2026-03", "EUR", 2, 17.49, 15, 14.87), ("2026-04", "EUR", 1, 7.5, 15, 6.37)]
+    # a range 11 months on still reads the charge (its last month), and 12 months on nothing
+    assert local.run(mrr, ["2027-02-01", "2027-03-31"], dataset, LIST_PRICES, COMMISSION)[1] == [
+        ("2027-02", "EUR", 1, 7.5, 15, 6.37)]
+    # a yearly plan's twelve months add up to its price
+    year = local.run(mrr, ["2026-03-01", "2027-03-31"], dataset, LIST_PRICES, COMMISSION)[1]
+    assert round(sum(row[3] for row in year), 2) == round(9.99 + 12 * 7.5, 2) and len(year) == 12
 
 
 def test_the_upload_funnel(dataset):
@@ -177,7 +188,7 @@ def test_active_users_have_one_definition():
 
 def test_every_query_reads_through_the_dedup_window_and_prints_dates_as_dates(dataset):
     for name, query in QUERIES.items():
-        assert "WHERE event_date BETWEEN ? AND ?" in query.sql and query.parameters[:2] == ("from_date", "to_date")
+        assert reads_through_the_window(query), name
         if query.parameters != ("from_date", "to_date"):
             continue
         for row in run(name, dataset):
