@@ -57,6 +57,13 @@ TERMS: tuple[tuple[str, str], ...] = (
         "nothing recognised is not a first document (`documents_without_values` counts those).",
     ),
     (
+        "input type",
+        "What kind of file a lab report was: `pdf`; `photo`, a JPEG (what phone cameras write) or any image whose "
+        "EXIF names a camera (Make or Model); `screenshot`, a PNG without. The process function tells them apart "
+        "once the file opens; an upload ticket, issued before, goes by the declared type. Events written before "
+        "this distinction say `image` (`failures_by_input_type`, `documents_without_values` keep it apart).",
+    ),
+    (
         "premium conversion",
         "A `subscription_changed` from free to premium. `conversion_by_cohort` counts any such change of the "
         "signup cohort within the range; `activation_funnel` counts only one at or after the user's first "

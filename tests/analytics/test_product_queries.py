@@ -43,7 +43,7 @@ def scenario() -> list[dict]:
     """March 2026. Week of 03-02: A, B, C register. A: a PDF with 5 values 3 h after
     registering (60 s end to end), chats on 03-03 and 03-10. B: a photo with nothing
     recognised, then a PDF with 3 values 60 h after registering. C: a PDF that fails
-    unreadable, a photo that fails model_unavailable, a ticket never used, a sign-in on
+    unreadable, a screenshot that fails model_unavailable, a ticket never used, a sign-in on
     03-16. Week of 03-09: D registers, a PDF with 8 values 2 h later, premium through Apple
     (9.99 EUR), a doctor report, deleted 03-20. E registers, premium through Google (yearly,
     no price sent: list price 89.99), signs in 03-16 and 03-24, expires 03-25."""
@@ -62,7 +62,7 @@ def scenario() -> list[dict]:
         ticket(A, "t1", "application/pdf", "2026-03-02T10:00:00"),
         ticket(B, "t2", "image/jpeg", "2026-03-02T11:00:00"),
         job(B, "lab_report", "2026-03-02T11:05:00", "2026-03-02T11:04:30", latency_ms=20_000, job="2",
-            input_type="image", page_count=1, observation_count=0),
+            input_type="photo", page_count=1, observation_count=0),
         job(A, "lab_report", "2026-03-02T12:00:00", "2026-03-02T11:59:00", latency_ms=40_000, job="1",
             input_type="pdf", page_count=2, observation_count=5),
         record("INSERT", C, new=c, when="2026-03-03T10:00:00"),
@@ -72,7 +72,7 @@ def scenario() -> list[dict]:
             latency_ms=0, job="4", input_type="pdf"),
         ticket(C, "t4", "image/png", "2026-03-03T11:00:00"),
         job(C, "lab_report", "2026-03-03T11:02:00", "2026-03-03T11:01:00", "failed", "model_unavailable",
-            latency_ms=50_000, job="5", input_type="image", page_count=1),
+            latency_ms=50_000, job="5", input_type="screenshot", page_count=1),
         ticket(B, "t5", "application/pdf", "2026-03-04T21:00:00"),
         job(B, "lab_report", "2026-03-04T22:00:00", "2026-03-04T21:58:00", latency_ms=90_000, job="6",
             input_type="pdf", page_count=3, observation_count=3),
@@ -117,12 +117,14 @@ def test_time_from_registration_to_the_first_result(dataset):
 def test_failures_by_error_code_and_by_input_type(dataset):
     assert run("failures_by_code", dataset) == [("2026-03", "lab_report", "model_unavailable", 1, 16.7),
                                                 ("2026-03", "lab_report", "unreadable_document", 1, 16.7)]
-    assert run("failures_by_input_type", dataset) == [("2026-03", "image", 2, 1, 1, 50.0, "model_unavailable"),
-                                                      ("2026-03", "pdf", 4, 3, 1, 25.0, "unreadable_document")]
+    # B's photo completed (nothing found), C's screenshot failed
+    assert run("failures_by_input_type", dataset) == [
+        ("2026-03", "pdf", 4, 3, 1, 25.0, "unreadable_document"), ("2026-03", "photo", 1, 1, 0, 0.0, None),
+        ("2026-03", "screenshot", 1, 0, 1, 100.0, "model_unavailable")]
 
 
 def test_documents_completed_with_nothing_found(dataset):
-    assert run("documents_without_values", dataset) == [(W1, "image", 1, 1, 100.0), (W1, "pdf", 2, 0, 0.0),
+    assert run("documents_without_values", dataset) == [(W1, "pdf", 2, 0, 0.0), (W1, "photo", 1, 1, 100.0),
                                                         (W2, "pdf", 1, 0, 0.0)]
 
 
