@@ -44,12 +44,14 @@ EVENT_TYPES: dict[str, tuple[int, int, str]] = {
         99,
         "A job finished (API Activity): job_kind lab_report, chat or doctor_report, "
         "outcome completed or failed, error_code, model_id, latency and tokens; for a lab report "
-        "input_type, page_count and observation_count (0: completed with nothing recognised).",
+        "input_type (pdf; photo: a JPEG, or an image whose EXIF names a camera; screenshot: a PNG without; "
+        "image in older events), page_count and observation_count (0: completed with nothing recognised).",
     ),
     "upload_ticket_issued": (
         6003,
         99,
-        "An upload ticket was issued for a lab report (API Activity): job_kind lab_report and input_type; "
+        "An upload ticket was issued for a lab report (API Activity): job_kind lab_report and input_type "
+        "(by the declared type: pdf, photo for JPEG, screenshot for PNG); "
         "the upload funnel's first step. Since schema 4.",
     ),
     "premium_feature_used": (6003, 99, "A premium feature was used (job_kind doctor_report), whatever its outcome."),

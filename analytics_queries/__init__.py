@@ -6,7 +6,9 @@ analytics_queries`), the product prices table (prices.py) and docs/audit-events.
 The named queries: `.sql` files in Athena's (Trino) dialect, deployed as Athena named
 queries and run locally on DuckDB. Every query reads through the same deduplicating
 CTE (one row per event_id) restricted to `event_date BETWEEN ? AND ?`, so partition
-pruning applies; its parameters are listed in its first comment line."""
+pruning applies (mrr_monthly's starts 11 months before from_date, where a yearly
+payment still counting in the range was made); its parameters are listed in its first
+comment line."""
 
 from __future__ import annotations
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import boto3
 
-from analytics_queries import load, local
+from analytics_queries import load, local, prices
 
 
-def store_terms(stack: str) -> tuple[tuple[tuple[str, int, str], ...], int | None]:
+def store_terms(stack: str) -> tuple[prices.ListPrices, int | None]:
     """The stack's list prices and store commission (serenya:listPrices, serenya:storeCommission)."""
     from components.config import load_settings
     from local.program import stack_config

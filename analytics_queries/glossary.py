@@ -31,7 +31,13 @@ TERMS: tuple[tuple[str, str], ...] = (
         + ", ".join(f"`{e}`" for e in ACTIVE_EVENTS)
         + ". Used by "
         + ", ".join(f"`{q}`" for q in ACTIVE_QUERIES)
-        + ".",
+        + ". Distinct accounts are not a CloudWatch figure: the executive dashboard shows none and points here.",
+    ),
+    (
+        "document processed",
+        "A `document_processed` event: a job (lab report, chat answer or doctor report) finished, completed or "
+        "failed. The executive dashboard's Documents processed (counted by the stream processor from these "
+        "events) and `documents_processed_daily` count the same.",
     ),
     (
         "sign-in",
@@ -49,6 +55,13 @@ TERMS: tuple[tuple[str, str], ...] = (
         "A user's first lab report that completed with at least one value recognised (`observation_count` > 0; "
         "events from before schema 3 carry no count and are taken as recognised). A report that completed with "
         "nothing recognised is not a first document (`documents_without_values` counts those).",
+    ),
+    (
+        "input type",
+        "What kind of file a lab report was: `pdf`; `photo`, a JPEG (what phone cameras write) or any image whose "
+        "EXIF names a camera (Make or Model); `screenshot`, a PNG without. The process function tells them apart "
+        "once the file opens; an upload ticket, issued before, goes by the declared type. Events written before "
+        "this distinction say `image` (`failures_by_input_type`, `documents_without_values` keep it apart).",
     ),
     (
         "premium conversion",
@@ -78,6 +91,13 @@ TERMS: tuple[tuple[str, str], ...] = (
         "Gross revenue less the store's commission (`serenya:storeCommission`, percent; "
         f"{DEFAULT_STORE_COMMISSION_PERCENT}% when unset: both stores' rate for subscriptions of a small "
         "business). Taxes are not deducted. `mrr_monthly` shows both.",
+    ),
+    (
+        "monthly recurring revenue",
+        "Revenue per month with each payment (less refunds) spread evenly over the months its plan covers, from "
+        "the month billed: a yearly plan (`period: P1Y` in `serenya:listPrices`) adds its price / 12 to each "
+        "month of its year; a product without a list price counts as monthly. `mrr_monthly`, gross and net; "
+        "`revenue_by_month` shows cash as billed instead.",
     ),
     (
         "end-to-end processing time",

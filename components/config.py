@@ -142,9 +142,10 @@ class StoreSettings:
     google_pubsub_service_account: str
     premium_products: tuple[str, ...]
     play_api_base_url: str | None = None
-    # (product id, price in milli-units, ISO 4217 currency): the list price of each premium
-    # product, for revenue estimates where the store sends no price (analytics_queries/prices.py)
-    list_prices: tuple[tuple[str, int, str], ...] = ()
+    # (product id, price in milli-units, ISO 4217 currency, months a payment covers): the list
+    # price and period of each premium product, for revenue where the store sends no price and
+    # for spreading a yearly payment over its months (analytics_queries/prices.py)
+    list_prices: tuple[tuple[str, int, str, int], ...] = ()
     # The stores' commission on subscriptions, percent (serenya:storeCommission): net revenue
     # in mrr_monthly (analytics_queries/glossary.py says why 15% when unset).
     commission_percent: int = DEFAULT_STORE_COMMISSION_PERCENT
@@ -464,7 +465,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         secret_keys=frozenset(secret_keys),
         runbook_base_url=r.string(f"{ns}:runbookBaseUrl", _RUNBOOK_URL, "an https URL without a #", required=False),
     )
-    not_premium = {p for p, _, _ in stores.list_prices} - set(stores.premium_products)
+    not_premium = {p for p, *_ in stores.list_prices} - set(stores.premium_products)
     if not_premium:
         r.errors.append(f"{ns}:listPrices: {', '.join(sorted(not_premium))} not in {ns}:premiumProducts")
     if bool(settings.api_domain) != bool(settings.api_certificate_arn):
@@ -491,19 +492,24 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
 
 _PRICE = re.compile(r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,3})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# The billing periods the stores sell subscriptions for, as ISO 8601 durations (Apple's and
+# Google's subscription periods), in months a payment covers.
+PERIODS = {"P1M": 1, "P2M": 2, "P3M": 3, "P6M": 6, "P1Y": 12}
 
 
-def _list_prices(r: _Reader, key: str) -> tuple[tuple[str, int, str], ...]:
-    """{product id: {price: "9.99", currency: EUR}} -> ((product id, 9990, "EUR"), ...)."""
+def _list_prices(r: _Reader, key: str) -> tuple[tuple[str, int, str, int], ...]:
+    """{product id: {price: "9.99", currency: EUR, period: P1M}} -> ((product id, 9990, "EUR", 1), ...)."""
     value = r.structured(key, required=False)
     if value is None:
         return ()
     if not isinstance(value, dict) or not value:
-        r.errors.append(f'{key}: must be a mapping of product id to {{price: "9.99", currency: EUR}}')
+        r.errors.append(f'{key}: must be a mapping of product id to {{price: "9.99", currency: EUR, period: P1M}}')
         return ()
     prices = []
     for product, entry in value.items():
-        price, currency = (entry.get("price"), entry.get("currency")) if isinstance(entry, dict) else (None, None)
+        price, currency, period = (
+            (entry.get("price"), entry.get("currency"), entry.get("period")) if isinstance(entry, dict) else (None,) * 3
+        )
         if not _PRODUCT_ID.match(product):
             r.errors.append(f"{key}: {product!r} is not a store product id")
         elif (
@@ -513,11 +519,15 @@ def _list_prices(r: _Reader, key: str) -> tuple[tuple[str, int, str], ...]:
             or not _CURRENCY.match(currency)
         ):
             r.errors.append(
-                f'{key}: {product}: must be {{price: "<decimal, at most 3 places>", currency: <ISO 4217 code>}}'
+                f'{key}: {product}: must be {{price: "<decimal, at most 3 places>", currency: <ISO 4217 code>, '
+                f"period: {'|'.join(PERIODS)}}}"
             )
+        elif period not in PERIODS:
+            # Without it a yearly payment would count as a month's revenue (mrr_monthly).
+            r.errors.append(f"{key}: {product}: period {period!r} is not one of {', '.join(PERIODS)}")
         else:
             whole, _, fraction = price.partition(".")
-            prices.append((product, int(whole) * 1000 + int(fraction.ljust(3, "0") or 0), currency))
+            prices.append((product, int(whole) * 1000 + int(fraction.ljust(3, "0") or 0), currency, PERIODS[period]))
     return tuple(sorted(prices))
 
 

@@ -147,7 +147,11 @@ def error_budget(indicator: Indicator, region: str) -> dict:
 
 def executive(catalog: tuple[Function, ...], settings: Settings, names: StackNames) -> dict:
     layout = Layout()
-    layout.text(_generated(settings, "executive") + "\nDistinct active users come from the audit events in Athena.")
+    layout.text(
+        _generated(settings, "executive")
+        + "\nFigures follow the glossary (`docs/audit-events.md`). Active users are distinct accounts, which "
+        "CloudWatch cannot count: run `daily_active_users` or `monthly_active_users` (Athena, `make analytics`)."
+    )
     if any(fn.routes for fn in catalog):
         layout.text(
             "## Error budgets\nWhat is left of each objective's error budget (`functions/catalog.py`): "

@@ -444,7 +444,7 @@ CATALOG: tuple[Function, ...] = (
             usage_records=True,
         ),
         metrics=(
-            CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
+            CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("operations",)),
             CustomMetric(
                 "ModelFailures",
                 "Jobs failed by the model",
@@ -701,6 +701,11 @@ CATALOG: tuple[Function, ...] = (
         heavy_imports=frozenset({"pyarrow"}),  # every batch writes Parquet
         metrics=(
             CustomMetric("AuditEvents", "Audit events written", ("event_type",), dashboards=("executive",)),
+            # The executive document volume, counted from the usage records' events (the
+            # glossary's numbers), not from the process function's own count.
+            CustomMetric(
+                "DocumentsProcessed", "Documents processed", ("job_kind", "outcome"), dashboards=("executive",)
+            ),
             CustomMetric("BatchLatency", "Stream batch latency", unit="Milliseconds", dashboards=("operations",)),
             # Events of accounts that have no analytics id yet (made before them, not signed
             # in since): not written, since the lake never holds a user id.

@@ -1,4 +1,5 @@
--- Lab reports per month by the kind of file (pdf or image; unknown before schema 3):
+-- Lab reports per month by the kind of file (pdf, photo or screenshot; image in events
+-- written before photos and screenshots were told apart, unknown before schema 3):
 -- jobs, completed, failed, the failure rate and the most frequent error code.
 -- Parameters: from_date, to_date.
 WITH events AS (

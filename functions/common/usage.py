@@ -65,8 +65,9 @@ class ModelUse:
 
 @dataclass
 class Document:
-    """What a lab-report job read: `input_type` pdf or image (by the type the upload
-    declared), `page_count` once the file opened (an image is one page), and
+    """What a lab-report job read: `input_type` pdf, photo or screenshot (by the type the
+    upload declared; once the file opened, a PNG with camera EXIF is a photo), `page_count`
+    once the file opened (an image is one page), and
     `observation_count` when it completed. None when unknown, and for chats and reports."""
 
     input_type: str | None = None
@@ -75,9 +76,11 @@ class Document:
 
 
 def input_type(content_type: str) -> str | None:
-    """pdf or image for the content types an upload ticket allows; None for any other."""
+    """pdf, photo (JPEG: what phone cameras write) or screenshot (PNG: what phones save
+    screenshots as) for the content types an upload ticket allows; None for any other.
+    Events before this distinction say `image`."""
     kind = (content_type or "").split(";")[0].strip().lower()
-    return "pdf" if kind == "application/pdf" else "image" if kind in ("image/jpeg", "image/png") else None
+    return {"application/pdf": "pdf", "image/jpeg": "photo", "image/png": "screenshot"}.get(kind)
 
 
 def key(user_id: str, job_id: str, prefix: str = JOB_PREFIX) -> dict[str, str]:

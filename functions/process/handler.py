@@ -149,6 +149,7 @@ def run(
         }
         task = tasks[job.kind]()
         document.page_count = task.pages
+        document.input_type = task.input_type or document.input_type
         started = time.monotonic()
         use.model_id = provider().model_id
         try:

@@ -52,6 +52,7 @@ TOKEN_DIVISOR = 750  # Claude's tokens per image ~ width x height / 750
 # Declared format -> the one Pillow decoder tried for it (JPEGs with a multi-picture
 # index, as some phones write, open as MPO, a JPEG subtype, through the JPEG decoder).
 _PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
+_EXIF_MAKE, _EXIF_MODEL = 0x010F, 0x0110  # TIFF/EXIF tags a camera writes (Exif 2.32, 4.6.4)
 # What Pillow raises on malformed input (UnidentifiedImageError and "image file is
 # truncated" are OSErrors); DecompressionBombWarning is made an error below.
 _DECODE_ERRORS = (
@@ -75,6 +76,7 @@ class Prepared:
     format: str  # "jpeg" | "png": Converse's ImageBlock format
     size: tuple[int, int]  # what the model gets, upright
     source_size: tuple[int, int]  # as stored in the upload (before orientation)
+    camera: bool = False  # EXIF names a camera (Make or Model): a photo even as PNG
 
 
 def tokens(size: tuple[int, int]) -> int:
@@ -99,6 +101,8 @@ def prepare(body: bytes, declared: str) -> Prepared:
             # fails to open (image_undecodable); JPEG's may answer MPO (a multi-picture JPEG).
             image = Image.open(io.BytesIO(body), formats=[_PILLOW_FORMATS[declared]])
             source_size = image.size
+            exif = image.getexif()
+            camera = bool(exif.get(_EXIF_MAKE) or exif.get(_EXIF_MODEL))
             if source_size[0] * source_size[1] > MAX_INPUT_PIXELS:
                 raise InputError("unsupported_document", reason="image_too_many_pixels")
             if image.format in ("JPEG", "MPO"):
@@ -114,7 +118,7 @@ def prepare(body: bytes, declared: str) -> Prepared:
     except _DECODE_ERRORS:
         raise InputError("unsupported_document", reason="image_undecodable") from None
     data, fmt = _encode(pixels, png_too=declared == "png")
-    return Prepared(data, fmt, pixels.size, source_size)
+    return Prepared(data, fmt, pixels.size, source_size, camera)
 
 
 def _flatten(image: Image.Image) -> Image.Image:

@@ -59,6 +59,7 @@ class Task(Generic[Draft]):
     finish: Callable[[Draft, str], dict]  # (validated draft, model id) -> stored value
     key: str  # "result" or "response" in the outcome
     pages: int | None = None  # a lab report's pages (an image is one); None for other tasks
+    input_type: str | None = None  # a lab report's pdf, photo or screenshot, once the file opened
 
     @property
     def tool(self) -> dict:
@@ -86,6 +87,7 @@ def lab_task(body: bytes, content_type: str) -> Task[LabAnalysisDraft]:
             raise InputError("document_too_large", reason="pdf_too_large")
         pages = len(pdfs.reader(body).pages)
         block = {"document": {"format": "pdf", "name": "lab-report", "source": {"bytes": body}}}
+        kind = "pdf"
     else:
         from functions.process import images  # Pillow: loaded by photo jobs only, never at cold start
 
@@ -94,6 +96,8 @@ def lab_task(body: bytes, content_type: str) -> Task[LabAnalysisDraft]:
         count("ImagePreparation", (time.monotonic() - started) * 1000, MetricUnit.Milliseconds)
         block = {"image": {"format": image.format, "source": {"bytes": image.data}}}
         pages = 1
+        # A camera's JPEG, or any image whose EXIF names a camera; a PNG without is a screenshot.
+        kind = "photo" if fmt == "jpeg" or image.camera else "screenshot"
 
     def finish(draft: LabAnalysisDraft, model_id: str) -> dict:
         draft = flags.checked(draft)  # numeric flags follow from value and range, whatever the model said
@@ -115,6 +119,7 @@ def lab_task(body: bytes, content_type: str) -> Task[LabAnalysisDraft]:
         finish,
         "result",
         pages,
+        kind,
     )
 
 

@@ -11,11 +11,12 @@ from analytics_queries import glossary, load, local
 from functions.common import usage as records
 from functions.stream_processor import handler as processor
 from tests.conftest import FakeContext
+from tests.analytics.test_pipeline import reads_through_the_window
 from tests.fixtures.stream import profile, record, usage, usage_record
 
 BUCKET = "serenya-test-events"
 A, B, C, D, E = (f"{n * 8}-0000-0000-0000-000000000000" for n in "abcde")
-LIST_PRICES = (("p.monthly", 9990, "EUR"), ("p.yearly", 89990, "EUR"))
+LIST_PRICES = (("p.monthly", 9990, "EUR", 1), ("p.yearly", 89990, "EUR", 12))
 COMMISSION = 15
 QUERIES = {q.name: q for q in load()}
 W1, W2, W3 = date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)  # Mondays
@@ -42,7 +43,7 @@ def scenario() -> list[dict]:
     """March 2026. Week of 03-02: A, B, C register. A: a PDF with 5 values 3 h after
     registering (60 s end to end), chats on 03-03 and 03-10. B: a photo with nothing
     recognised, then a PDF with 3 values 60 h after registering. C: a PDF that fails
-    unreadable, a photo that fails model_unavailable, a ticket never used, a sign-in on
+    unreadable, a screenshot that fails model_unavailable, a ticket never used, a sign-in on
     03-16. Week of 03-09: D registers, a PDF with 8 values 2 h later, premium through Apple
     (9.99 EUR), a doctor report, deleted 03-20. E registers, premium through Google (yearly,
     no price sent: list price 89.99), signs in 03-16 and 03-24, expires 03-25."""
@@ -61,7 +62,7 @@ def scenario() -> list[dict]:
         ticket(A, "t1", "application/pdf", "2026-03-02T10:00:00"),
         ticket(B, "t2", "image/jpeg", "2026-03-02T11:00:00"),
         job(B, "lab_report", "2026-03-02T11:05:00", "2026-03-02T11:04:30", latency_ms=20_000, job="2",
-            input_type="image", page_count=1, observation_count=0),
+            input_type="photo", page_count=1, observation_count=0),
         job(A, "lab_report", "2026-03-02T12:00:00", "2026-03-02T11:59:00", latency_ms=40_000, job="1",
             input_type="pdf", page_count=2, observation_count=5),
         record("INSERT", C, new=c, when="2026-03-03T10:00:00"),
@@ -71,7 +72,7 @@ def scenario() -> list[dict]:
             latency_ms=0, job="4", input_type="pdf"),
         ticket(C, "t4", "image/png", "2026-03-03T11:00:00"),
         job(C, "lab_report", "2026-03-03T11:02:00", "2026-03-03T11:01:00", "failed", "model_unavailable",
-            latency_ms=50_000, job="5", input_type="image", page_count=1),
+            latency_ms=50_000, job="5", input_type="screenshot", page_count=1),
         ticket(B, "t5", "application/pdf", "2026-03-04T21:00:00"),
         job(B, "lab_report", "2026-03-04T22:00:00", "2026-03-04T21:58:00", latency_ms=90_000, job="6",
             input_type="pdf", page_count=3, observation_count=3),
@@ -116,12 +117,14 @@ def test_time_from_registration_to_the_first_result(dataset):
 def test_failures_by_error_code_and_by_input_type(dataset):
     assert run("failures_by_code", dataset) == [("2026-03", "lab_report", "model_unavailable", 1, 16.7),
                                                 ("2026-03", "lab_report", "unreadable_document", 1, 16.7)]
-    assert run("failures_by_input_type", dataset) == [("2026-03", "image", 2, 1, 1, 50.0, "model_unavailable"),
-                                                      ("2026-03", "pdf", 4, 3, 1, 25.0, "unreadable_document")]
+    # B's photo completed (nothing found), C's screenshot failed
+    assert run("failures_by_input_type", dataset) == [
+        ("2026-03", "pdf", 4, 3, 1, 25.0, "unreadable_document"), ("2026-03", "photo", 1, 1, 0, 0.0, None),
+        ("2026-03", "screenshot", 1, 0, 1, 100.0, "model_unavailable")]
 
 
 def test_documents_completed_with_nothing_found(dataset):
-    assert run("documents_without_values", dataset) == [(W1, "image", 1, 1, 100.0), (W1, "pdf", 2, 0, 0.0),
+    assert run("documents_without_values", dataset) == [(W1, "pdf", 2, 0, 0.0), (W1, "photo", 1, 1, 100.0),
                                                         (W2, "pdf", 1, 0, 0.0)]
 
 
@@ -135,8 +138,18 @@ def test_premium_subscribers_per_day_and_recurring_revenue_net_of_commission(dat
         ("2026-03-02", 0), ("2026-03-03", 0), ("2026-03-04", 0), ("2026-03-05", 0), ("2026-03-09", 1),
         ("2026-03-10", 1), ("2026-03-11", 2), ("2026-03-16", 2), ("2026-03-20", 1), ("2026-03-24", 1),
         ("2026-03-25", 0)]
-    # 9.99 (Apple's price) + 89.99 (the yearly list price) gross, less 15%
-    assert run("mrr_monthly", dataset) == [("2026-03", "EUR", 2, 99.98, 15, 84.98)]
+    # D's 9.99 (Apple's price) + E's yearly 89.99 (the list price) / 12 = 7.4992 gross, less 15%
+    assert run("mrr_monthly", dataset) == [("2026-03", "EUR", 2, 17.49, 15, 14.87)]
+    mrr = QUERIES["mrr_monthly"]
+    # E's year pays in each of its months, from the month billed, and never after
+    assert local.run(mrr, ["2026-03-01", "2026-04-30"], dataset, LIST_PRICES, COMMISSION)[1] == [
+        ("2026-03", "EUR", 2, 17.49, 15, 14.87), ("2026-04", "EUR", 1, 7.5, 15, 6.37)]
+    # a range 11 months on still reads the charge (its last month), and 12 months on nothing
+    assert local.run(mrr, ["2027-02-01", "2027-03-31"], dataset, LIST_PRICES, COMMISSION)[1] == [
+        ("2027-02", "EUR", 1, 7.5, 15, 6.37)]
+    # a yearly plan's twelve months add up to its price
+    year = local.run(mrr, ["2026-03-01", "2027-03-31"], dataset, LIST_PRICES, COMMISSION)[1]
+    assert round(sum(row[3] for row in year), 2) == round(9.99 + 12 * 7.5, 2) and len(year) == 12
 
 
 def test_the_upload_funnel(dataset):
@@ -177,7 +190,7 @@ def test_active_users_have_one_definition():
 
 def test_every_query_reads_through_the_dedup_window_and_prints_dates_as_dates(dataset):
     for name, query in QUERIES.items():
-        assert "WHERE event_date BETWEEN ? AND ?" in query.sql and query.parameters[:2] == ("from_date", "to_date")
+        assert reads_through_the_window(query), name
         if query.parameters != ("from_date", "to_date"):
             continue
         for row in run(name, dataset):

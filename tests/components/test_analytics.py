@@ -79,14 +79,17 @@ def test_list_prices_are_a_small_json_table_beside_the_events(stack):
     stores = stack.settings.stores
     # every row carries the stores' commission (serenya:storeCommission), for mrr_monthly's net revenue
     assert rows == prices.rows(stores.list_prices, stores.commission_percent) == [
-        {"product_id": "health.serenya.premium.monthly", "price_milli": 9990, "currency": "EUR", "commission_percent": 15},
-        {"product_id": "health.serenya.premium.yearly", "price_milli": 89990, "currency": "EUR", "commission_percent": 15}]
+        {"product_id": "health.serenya.premium.monthly", "price_milli": 9990, "currency": "EUR",
+         "commission_percent": 15, "period_months": 1},
+        {"product_id": "health.serenya.premium.yearly", "price_milli": 89990, "currency": "EUR",
+         "commission_percent": 15, "period_months": 12}]
     table = stack.mocks.one("aws:glue/catalogTable:CatalogTable", "product-prices").inputs
     assert table["name"] == prices.TABLE and table["databaseName"] == f"serenya_{stack.settings.env}"
     assert table["storageDescriptor"]["location"] == f"s3://{bucket}/{prices.PREFIX}"
     assert table["storageDescriptor"]["serDeInfo"]["serializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
     assert [(c["name"], c["type"]) for c in table["storageDescriptor"]["columns"]] == [
-        ("product_id", "string"), ("price_milli", "bigint"), ("currency", "string"), ("commission_percent", "int")]
+        ("product_id", "string"), ("price_milli", "bigint"), ("currency", "string"), ("commission_percent", "int"),
+        ("period_months", "int")]
     connection = local.connect(ROOT / "no-such-folder", stores.list_prices, stores.commission_percent)
     assert connection.execute("SELECT * FROM product_prices ORDER BY product_id").fetchall() == [
-        (r["product_id"], r["price_milli"], r["currency"], r["commission_percent"]) for r in rows]
+        (r["product_id"], r["price_milli"], r["currency"], r["commission_percent"], r["period_months"]) for r in rows]

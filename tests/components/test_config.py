@@ -87,13 +87,18 @@ def test_missing_keys_are_each_named():
      "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27",
      "differs from aws:region"),
     ("serenya:listPrices", '[]', "must be a mapping"),
-    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": 9.99, "currency": "EUR"}}',
+    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": 9.99, "currency": "EUR", "period": "P1M"}}',
      "health.serenya.premium.monthly: must be {price"),
-    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": "9.9999", "currency": "EUR"}}',
+    ("serenya:listPrices",
+     '{"health.serenya.premium.monthly": {"price": "9.9999", "currency": "EUR", "period": "P1M"}}',
      "at most 3 places"),
-    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": "9.99", "currency": "euro"}}',
+    ("serenya:listPrices", '{"health.serenya.premium.monthly": {"price": "9.99", "currency": "euro", "period": "P1M"}}',
      "ISO 4217"),
-    ("serenya:listPrices", '{"health.serenya.other": {"price": "1", "currency": "EUR"}}',
+    ("serenya:listPrices", '{"health.serenya.premium.yearly": {"price": "89.99", "currency": "EUR"}}',
+     "period None is not one of P1M"),
+    ("serenya:listPrices", '{"health.serenya.premium.yearly": {"price": "89.99", "currency": "EUR", "period": "1Y"}}',
+     "period '1Y' is not one of P1M"),
+    ("serenya:listPrices", '{"health.serenya.other": {"price": "1", "currency": "EUR", "period": "P1M"}}',
      "health.serenya.other not in serenya:premiumProducts"),
 ])
 def test_wrong_values_name_their_key(key, value, expected):
@@ -107,8 +112,8 @@ def test_wrong_values_name_their_key(key, value, expected):
 @pytest.mark.parametrize("price, milli", [("9.99", 9990), ("10", 10000), ("0.5", 500), ("89.999", 89999)])
 def test_list_prices_are_read_in_milli_units_as_apple_sends_prices(price, milli):
     settings = settings_with(**{"serenya:listPrices": f'{{"health.serenya.premium.yearly": '
-                                                      f'{{"price": "{price}", "currency": "USD"}}}}'})
-    assert settings.stores.list_prices == (("health.serenya.premium.yearly", milli, "USD"),)
+                                                      f'{{"price": "{price}", "currency": "USD", "period": "P1Y"}}}}'})
+    assert settings.stores.list_prices == (("health.serenya.premium.yearly", milli, "USD", 12),)
     assert settings_with(**{"serenya:listPrices": None}).stores.list_prices == ()  # optional
 
 

@@ -194,3 +194,47 @@ def test_the_analytics_command_lists_and_runs_queries(stack, capsys, monkeypatch
         with pytest.raises(SystemExit):
             main(["daily_registrations", *dates, "--stack", stack.url])
         assert "to_date" in capsys.readouterr().err
+
+
+def executive_totals(stack) -> dict[str, float]:
+    """Each daily bar of the executive dashboard, summed over every day the stack has run
+    (seven CloudWatch days locally: minutes of wall time)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{stack.url}/local/dashboards/executive/data?start=-P7D", timeout=30) as response:
+        widgets = json.loads(response.read())["widgets"]
+    return {w["title"]: sum(v for s in w.get("series", []) for v in s["v"] if v is not None)
+            for w in widgets if w.get("title", "").endswith(" per day")}
+
+
+def test_the_executive_dashboard_and_the_named_queries_give_the_same_numbers(client, stack, tmp_path):
+    """Issue 28 item 2: on the same traffic, the dashboard's documents processed and
+    sign-ins are the numbers of documents_processed_daily and signins_by_platform."""
+    token = client.onboard("google", "executive-1")[1]["access_token"]
+    client.onboard("apple", "executive-2")
+    client.call("POST", "/api/v1/auth/oauth-signin",
+                {"provider": "google", "id_token": client.id_token("google", "executive-1"), "device": DEVICE})
+    for _ in range(2):
+        ticket, _ = upload(client, token, TABLE.pdf())
+        assert poll(client, f"/api/v1/process/status/{ticket['job_id']}", token)[1]["status"] == "completed"
+    failed, _ = upload(client, token, b"%PDF-1.4 not really a pdf")
+    assert poll(client, f"/api/v1/process/status/{failed['job_id']}", token)[1]["status"] == "failed"
+
+    s3 = aws_client("s3", stack.aws_endpoint_url, "eu-west-1")
+    bucket, cache = stack.program.outputs["events_bucket"], tmp_path / "cache"
+    window = [time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86_400)), utc_day()]  # every day the stack ran
+    deadline = time.monotonic() + 30
+    while True:
+        root = local.download(s3, bucket, cache)
+        documents = local.run(QUERIES["documents_processed_daily"], window, root)[1]
+        sign_ins = local.run(QUERIES["signins_by_platform"], window, root)[1]
+        queried = {"Documents processed per day": sum(row[2] for row in documents),
+                   "Sign-ins per day": sum(row[2] for row in sign_ins)}
+        shown = executive_totals(stack)
+        if all(shown.get(t) == n for t, n in queried.items()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert {t: shown.get(t) for t in queried} == queried
+    assert queried["Documents processed per day"] >= 3 and queried["Sign-ins per day"] >= 1
+    assert "Jobs finished per day" not in shown  # the process function's own count is for operations

@@ -440,3 +440,26 @@ def test_the_first_pdf_of_a_container_imports_pypdf_without_pillow():
         for m in loaded("pypdf", "PIL"):
             del sys.modules[m]
         sys.modules.update(saved)
+
+
+def camera_png() -> bytes:
+    """A photo saved as PNG (an edited or converted camera picture): its EXIF names the camera."""
+    exif = Image.Exif()
+    exif[photos.MAKE], exif[photos.MODEL] = photos.DEVICE
+    out = io.BytesIO()
+    Image.open(io.BytesIO(photos.screenshot())).save(out, "PNG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("make, content_type, input_type", [
+    (photos.phone_photo, "image/jpeg", "photo"), (photos.screenshot, "image/png", "screenshot"),
+    (camera_png, "image/png", "photo")])
+def test_a_lab_report_image_is_recorded_as_a_photo_or_a_screenshot(s3, monkeypatch, make, content_type, input_type):
+    """Issue 28: failures by input type tell photos (a camera's JPEG, or EXIF naming a
+    camera) from screenshots (a PNG without); the EXIF itself never leaves (images.py)."""
+    from tests.functions.test_process import StubModel, usage_items
+
+    use(monkeypatch, StubModel(VALID))
+    deliver(upload(s3, make(), content_type=content_type))
+    (item,) = usage_items()
+    assert (item["outcome"], item["input_type"], item["page_count"]) == ("completed", input_type, 1)

@@ -427,7 +427,7 @@ def test_a_document_with_nothing_recognised_completes_and_its_record_and_result_
         "completed", "pdf", 2, 0)
 
 
-@pytest.mark.parametrize("content_type, input_type", [("image/png", "image"), ("image/jpeg", "image"),
+@pytest.mark.parametrize("content_type, input_type", [("image/png", "screenshot"), ("image/jpeg", "photo"),
                                                       ("application/pdf", "pdf")])
 def test_a_refused_file_records_its_declared_type_and_no_counts(s3, monkeypatch, content_type, input_type):
     use(monkeypatch, StubModel(VALID))

@@ -136,7 +136,7 @@ def test_an_issued_ticket_is_a_usage_record_and_a_refused_one_is_not(upload, aws
     assert status == 201
     items = table.query(KeyConditionExpression=Key("PK").eq(f"USAGE#{USER}"))["Items"]
     assert [(i["SK"], i["job_kind"], i["input_type"]) for i in items] == [
-        (f"TICKET#{body['job_id']}", "lab_report", "image")]
+        (f"TICKET#{body['job_id']}", "lab_report", "screenshot")]
     assert set(items[0]) <= set(usage.ATTRIBUTES) and items[0]["issued_at"].endswith("Z")
     assert upload({"content_type": "text/plain", "file_size": 10})[0] == 400
     assert len(table.query(KeyConditionExpression=Key("PK").eq(f"USAGE#{USER}"))["Items"]) == 1

@@ -24,13 +24,13 @@ def test_a_lab_report_records_its_file_type_pages_and_count_of_values_and_leaves
     item = usage.record(USER, JOB, "result", {"status": "completed"}, usage.ModelUse(), read, now=0)
     assert (item["input_type"], item["page_count"], item["observation_count"]) == ("pdf", 3, 0)
     refused = usage.record(USER, JOB, "result", {"status": "failed", "error": {"code": "unsupported_document"}},
-                           usage.ModelUse(), usage.Document(input_type="image"), now=0)
-    assert refused["input_type"] == "image" and not {"page_count", "observation_count"} & set(refused)
+                           usage.ModelUse(), usage.Document(input_type="photo"), now=0)
+    assert refused["input_type"] == "photo" and not {"page_count", "observation_count"} & set(refused)
     assert set(item) <= set(usage.ATTRIBUTES)
 
 
-@pytest.mark.parametrize("content_type, kind", [("application/pdf", "pdf"), ("image/jpeg", "image"),
-                                                ("image/png; charset=x", "image"), ("Application/PDF", "pdf"),
+@pytest.mark.parametrize("content_type, kind", [("application/pdf", "pdf"), ("image/jpeg", "photo"),
+                                                ("image/png; charset=x", "screenshot"), ("Application/PDF", "pdf"),
                                                 ("image/gif", None), ("", None)])
 def test_the_input_type_is_named_by_the_declared_content_type(content_type, kind):
     assert usage.input_type(content_type) == kind
