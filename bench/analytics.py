@@ -5,7 +5,11 @@ Throughput runs the stream processor's own path (derive events from stream recor
 build the Arrow table, write ZSTD Parquet) on batches of 100 records. The scan sizes
 are computed the way Athena bills: compressed bytes of the columns a query reads, in
 the partitions its date range selects, from the Parquet metadata of a 60-day dataset
-of one million events (one compacted file per day).
+of about one million events (one compacted file per day).
+
+The dataset is people's journeys (`Journeys`), not random event types, so the named
+queries answer it as they would real traffic: `python -m bench.analytics --report`
+(`make bench-report`) prints each one's answer, summarised.
 """
 
 from __future__ import annotations
