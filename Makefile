@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-ordered lint layer preflight openapi runbooks audit-docs dashboard-screenshot cost analytics bench fuzz mutate clean
+.PHONY: install run test test-ordered lint layer preflight openapi runbooks audit-docs dashboard-screenshot cost analytics bench bench-report fuzz mutate clean
 
 # Idempotent: re-installs only when a requirements file changed.
 install: $(STAMP)
@@ -91,6 +91,11 @@ fuzz: install
 # Benchmarks (not part of `make test`): numbers in docs/benchmarks.md.
 bench: install
 	$(PY) -m bench docs/benchmarks.md
+
+# Every named query's answer, summarised, on the bench's generated audit events (about a
+# million, 60 days of coherent journeys); EVENTS=60000 for a quicker look.
+bench-report: install
+	$(PY) -m bench.analytics --report --events $(or $(EVENTS),1000000)
 
 # Mutation testing with mutmut (not part of `make test`): every module of
 # mutation/modules.py by default, or some, e.g. `make mutate MODULES="functions/upload
