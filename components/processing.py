@@ -295,6 +295,7 @@ class ProcessingLayer(pulumi.ComponentResource):
     def __init__(self, name: str, args: ProcessingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("serenya:processing:ProcessingLayer", name, None, opts)
         s, storage = args.settings, args.storage
+        self._name, self._args = name, args
         child = pulumi.ResourceOptions(parent=self)
 
         archives = {layer: packaging.layer_archive(path) for layer, path in args.layer_dirs.items()}
@@ -343,7 +344,6 @@ class ProcessingLayer(pulumi.ComponentResource):
                 self._wire_stream(name, fn, fn.trigger, target, storage, child)
             elif isinstance(fn.trigger, ScheduleTrigger) and not fn.trigger.public_url:
                 self._wire_schedule(name, fn, fn.trigger, target, args.account_id, child)
-        self._name, self._args = name, args
 
         self.register_outputs({"functions": {n: f.function.name for n, f in self.functions.items()}})
 
@@ -460,7 +460,10 @@ class ProcessingLayer(pulumi.ComponentResource):
         public_url: pulumi.Input[str] | None = None,
     ) -> None:
         rule = aws.cloudwatch.EventRule(
-            f"{name}-{fn.name}-schedule", name=target.function_name, schedule_expression=trigger.expression, opts=child
+            f"{name}-{fn.name}-schedule",
+            name=target.function_name,
+            schedule_expression=self._args.settings.schedule_expression(fn),
+            opts=child,
         )
         permission(f"{name}-{fn.name}-schedule", target, "events.amazonaws.com", rule.arn, child)
         event = (

@@ -200,3 +200,23 @@ def test_detailed_metrics_are_priced_per_method_the_program_enables(report, prod
     everywhere = next(l for l in choice.estimate.lines if "API Gateway detailed metrics" in l.item)
     assert f"({len(graph.routes)} methods x" in everywhere.item
     assert choice.difference == everywhere.amount - line.amount
+
+
+def test_the_canary_is_priced_at_its_stacks_rate_with_its_api_requests(dev_run, prod_run):
+    import copy
+
+    from cost.usage import derive
+
+    without = copy.deepcopy(PROFILE)
+    without["scheduled"]["canary"]["requests"] = {}
+    for stack, run, runs in (("dev", dev_run, 730 * 2), ("prod", prod_run, 730 * 6)):  # every 30 and 10 minutes
+        graph = from_run(stack, run)
+        usage, bare = (derive(graph, p, PRICES.seconds_per_month) for p in (PROFILE, without))
+        assert usage.jobs["canary"] == pytest.approx(runs)
+        per_run = sum(PROFILE["scheduled"]["canary"]["requests"].values())
+        # Each run's requests reach the API, its routes' functions and one authorizer call (a fresh token).
+        assert usage.api_requests - bare.api_requests == pytest.approx(runs * per_run)
+        assert usage.authorizer_invocations - bare.authorizer_invocations == pytest.approx(runs)
+        status = "GET /api/v1/process/status/{job_id}"
+        assert usage.route_requests[status] - bare.route_requests[status] == pytest.approx(runs * 3)
+        assert usage.function("status").invocations > bare.function("status").invocations
