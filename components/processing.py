@@ -54,6 +54,7 @@ def function_environment(
         "EMAIL_MAC_KEY_ARN": a.email_mac,
         "EVENTS_BUCKET": a.events_read or a.events_write,
         "SIGNING_KEY_ARN": a.signing_key is not None,
+        "CANARY_SIGNING_KEY_ARN": a.canary_signing_key is not None,
         "SECRET_ARN": a.secrets,
     }
     env.update({key: resources[key] for key, needed in wanted.items() if needed})
@@ -144,6 +145,7 @@ class ServerlessFunction(pulumi.ComponentResource):
             events_bucket=storage.events_bucket.arn,
             data_key=storage.data_key.arn,
             signing_key=storage.signing_key.arn,
+            canary_signing_key=storage.canary_signing_key.arn,
             secret=storage.secret.arn,
             failure_queue=self.failure_queue.arn if self.failure_queue else "",
             pii_key=storage.pii_key.arn,
@@ -164,6 +166,7 @@ class ServerlessFunction(pulumi.ComponentResource):
                 "PII_KEY_ARN": storage.pii_key.arn,
                 "EMAIL_MAC_KEY_ARN": storage.email_mac_key.arn,
                 "SIGNING_KEY_ARN": storage.signing_key.arn,
+                "CANARY_SIGNING_KEY_ARN": storage.canary_signing_key.arn,
                 "SECRET_ARN": storage.secret.arn,
             },
         )

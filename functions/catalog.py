@@ -209,6 +209,9 @@ class Access:
     pii_key: KeyUse | None = None
     email_mac: bool = False  # the HMAC key behind the email lookup hash (GenerateMac)
     signing_key: KeyUse | None = None  # the access-token signing key
+    # The canary's own signing key: the canary signs its tokens with it (SIGN), the authorizer
+    # honours them for the canary account only (VERIFY); no other token is signed with it.
+    canary_signing_key: KeyUse | None = None
     bedrock: bool = False  # invoke the stack's Bedrock model
     secrets: bool = False  # read the third-party credentials secret
     oauth: bool = False  # verify Google and Apple ID tokens (client ids in env)
@@ -354,7 +357,7 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=5,
         warm=True,
-        access=Access(table=TableAccess.CHECK_ACCOUNT, signing_key=KeyUse.VERIFY),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, signing_key=KeyUse.VERIFY, canary_signing_key=KeyUse.VERIFY),
         # Every invocation verifies a token: PyJWT (with cryptography's X.509) at init.
         heavy_imports=frozenset({"jwt", "cryptography.x509"}),
         metrics=(
@@ -733,7 +736,9 @@ CATALOG: tuple[Function, ...] = (
         trigger=ScheduleTrigger(
             "rate(10 minutes)", AsyncRetries(attempts=0, max_age_s=300), public_url=True, rate_key="canaryRate"
         ),
-        access=Access(signing_key=KeyUse.SIGN, canary_account=True),
+        # Its own key, not the access-token key: a token it could sign for another user would
+        # not be honoured (functions/common/tokens.py verify).
+        access=Access(canary_signing_key=KeyUse.SIGN, canary_account=True),
         metrics=(
             CustomMetric("CanarySuccess", "Canary journeys succeeded (1) or failed (0)", dashboards=("operations",)),
             CustomMetric("CanaryDuration", "Canary journey duration", unit="Milliseconds", dashboards=("operations",)),
