@@ -32,7 +32,7 @@ class Widget:
 # The process function's custom metrics widget (components/dashboards.py titles it by its metrics).
 MODEL_WIDGET = (
     "{fn}: Jobs finished, Jobs failed by the model, Model replies failing validation, Model calls retried, "
-    "Input tokens, Output tokens, Inputs the model cannot take"
+    "Input tokens, Output tokens, Inputs the model cannot take, Canary jobs finished"
 )
 
 

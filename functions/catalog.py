@@ -453,6 +453,7 @@ CATALOG: tuple[Function, ...] = (
             usage_records=True,
         ),
         metrics=(
+            # Users' jobs only: the canary's (functions/common/canary.py) are CanaryJobs, not product use.
             CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("executive", "operations")),
             CustomMetric(
                 "ModelFailures",
@@ -531,6 +532,8 @@ CATALOG: tuple[Function, ...] = (
             CustomMetric(
                 "FlagDisagreements", "Model flags replaced", ("model_flag", "derived_flag"), dashboards=("security",)
             ),
+            # The synthetic user's jobs by outcome: beside the model's signals, out of Jobs.
+            CustomMetric("CanaryJobs", "Canary jobs finished", ("outcome",), dashboards=("operations",)),
         ),
     ),
     Function(
