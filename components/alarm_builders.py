@@ -225,8 +225,12 @@ def custom_alarms(fn: Function, settings: Settings) -> list[AlarmSpec]:
         t = metric.alarm
         if t is None:
             continue
-        source = custom_metric(fn, metric, settings, t.statistic, t.period_s)
-        title = text.CUSTOM_TITLE.format(title=metric.title, value=t.value, minutes=t.period_s // 60)
+        # A per-run threshold's period is the run's rate in this stack: `periods` counts runs.
+        period_s = settings.schedule_period_s(fn) if t.per_run else t.period_s
+        source = custom_metric(fn, metric, settings, t.statistic, period_s)
+        title = (text.CUSTOM_TITLE if t.periods == 1 else text.CUSTOM_TITLE_PERIODS).format(
+            title=metric.title, value=t.value, minutes=period_s // 60, periods=t.periods
+        )
         specs.append(
             AlarmSpec(
                 fn.name,

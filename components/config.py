@@ -17,7 +17,7 @@ from typing import Any
 
 from analytics_queries.glossary import DEFAULT_STORE_COMMISSION_PERCENT
 from components import concurrency
-from functions.catalog import CATALOG, Function
+from functions.catalog import CATALOG, Function, ScheduleTrigger
 from functions.common import quotas as quotas_module
 
 NAMESPACE = "serenya"
@@ -80,6 +80,12 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HTTPS_URL = re.compile(r"^https://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$")
 # An https URL of a page (no fragment: the alarm's section is appended as one).
 _RUNBOOK_URL = re.compile(r"^https://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/%+-]*)?$")
+# An EventBridge rate expression (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html):
+# 1 takes the singular unit, any other value the plural.
+_RATE = re.compile(r"^rate\((?P<value>1 (?P<one>minute|hour)|(?P<many>[2-9]|[1-9]\d+) (?P<unit>minutes|hours))\)$")
+# A rate-set schedule's alarm takes one period per run over two runs: CloudWatch allows at most
+# a day of evaluation, and a canary run less often than hourly notices nothing first.
+RATE_MINUTES = (1, 60)
 _SERVICE_ACCOUNT = re.compile(r"^[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$")
 _PRODUCT_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _AI_PROVIDER = re.compile(r"^bedrock$")
@@ -184,6 +190,9 @@ class Settings:
     # Where docs/runbooks.md is published (e.g. on the git host): alarm descriptions then
     # link `<url>#<section>` instead of naming the file's path.
     runbook_base_url: str | None = None
+    # (function, rate expression) of the schedules whose rate the stack sets (a ScheduleTrigger's
+    # rate_key, e.g. serenya:canaryRate); the others run at their catalog expression.
+    schedule_rates: tuple[tuple[str, str], ...] = ()
     # Per-user limits of model-backed work by plan, kind and window (functions/common/quotas.py),
     # as canonical JSON: what the counting functions receive in QUOTAS.
     quotas: str = json.dumps(quotas_module.DEFAULT_LIMITS, sort_keys=True)
@@ -201,6 +210,17 @@ class Settings:
         """CloudFront reaches the API through its regional custom domain, so the default
         execute-api endpoint (which bypasses CloudFront and the WAF) can be turned off."""
         return self.cloudfront and bool(self.api_domain)
+
+    def schedule_expression(self, fn: Function) -> str:
+        """The EventBridge expression that starts a scheduled function in this stack."""
+        assert isinstance(fn.trigger, ScheduleTrigger), f"{fn.name} is not scheduled"
+        return dict(self.schedule_rates).get(fn.name, fn.trigger.expression)
+
+    def schedule_period_s(self, fn: Function) -> int:
+        """Seconds between a rate-scheduled function's runs in this stack."""
+        minutes = rate_minutes(self.schedule_expression(fn))
+        assert minutes is not None, f"{fn.name}: {self.schedule_expression(fn)!r} is not a rate(...)"
+        return minutes * 60
 
     @property
     def is_production(self) -> bool:
@@ -324,6 +344,32 @@ class _Reader:
         if bad:
             self._fail(key, f"{', '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not {what}")
         return tuple(value)
+
+
+def rate_minutes(expression: str) -> int | None:
+    """Minutes between the runs of rate(...) (None for anything else)."""
+    match = _RATE.match(expression)
+    if match is None:
+        return None
+    value, unit = (1, match["one"]) if match["one"] else (int(match["many"]), match["unit"])
+    return value * (60 if unit.startswith("hour") else 1)
+
+
+def _schedule_rates(r: _Reader) -> tuple[tuple[str, str], ...]:
+    rates = []
+    for fn in CATALOG:
+        if not isinstance(fn.trigger, ScheduleTrigger) or fn.trigger.rate_key is None:
+            continue
+        key = f"{NAMESPACE}:{fn.trigger.rate_key}"
+        value = r.string(key, _RATE, "an EventBridge rate expression like rate(10 minutes)", required=False)
+        minutes = rate_minutes(value) if value else None
+        if value is None or minutes is None:
+            continue
+        if not RATE_MINUTES[0] <= minutes <= RATE_MINUTES[1]:
+            r.errors.append(f"{key}: {value} is outside {RATE_MINUTES[0]} minute to {RATE_MINUTES[1]} minutes")
+        else:
+            rates.append((fn.name, value))
+    return tuple(rates)
 
 
 def stack_name_problems(stack: str, catalog=CATALOG) -> list[str]:
@@ -464,6 +510,7 @@ def load_settings(get: ConfigGetter, stack: str, secret_keys: frozenset[str] = f
         new_jobs_paused=r.optional_boolean(f"{ns}:newJobsPaused"),
         secret_keys=frozenset(secret_keys),
         runbook_base_url=r.string(f"{ns}:runbookBaseUrl", _RUNBOOK_URL, "an https URL without a #", required=False),
+        schedule_rates=_schedule_rates(r),
     )
     not_premium = {p for p, *_ in stores.list_prices} - set(stores.premium_products)
     if not_premium:

@@ -136,6 +136,7 @@ class StackArns:
     failure_queue: str = ""  # DLQ (asynchronous invocation) or on-failure destination (stream)
     pii_key: str = ""  # wraps the per-user data keys only
     email_mac_key: str = ""  # HMAC_256: the email lookup hash
+    canary_signing_key: str = ""  # the canary's tokens only
 
 
 def bedrock_resources(model_id: str, region: str, account_id: str) -> list[str]:
@@ -282,6 +283,8 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         statements.append(_allow("HashEmailsForLookup", ["kms:GenerateMac"], [arns.email_mac_key]))
     if a.signing_key is not None:
         statements.append(_allow("UseSigningKey", KEY_ACTIONS[a.signing_key], [arns.signing_key]))
+    if a.canary_signing_key is not None:
+        statements.append(_allow("UseCanarySigningKey", KEY_ACTIONS[a.canary_signing_key], [arns.canary_signing_key]))
     if a.bedrock:
         statements += bedrock_statements(arns.bedrock_model_id, arns.region, arns.account_id)
     if a.secrets:

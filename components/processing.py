@@ -67,6 +67,7 @@ def function_environment(
         "EMAIL_MAC_KEY_ARN": a.email_mac,
         "EVENTS_BUCKET": a.events_read or a.events_write,
         "SIGNING_KEY_ARN": a.signing_key is not None,
+        "CANARY_SIGNING_KEY_ARN": a.canary_signing_key is not None,
         "SECRET_ARN": a.secrets,
     }
     env.update({key: resources[key] for key, needed in wanted.items() if needed})
@@ -157,6 +158,7 @@ class ServerlessFunction(pulumi.ComponentResource):
             events_bucket=storage.events_bucket.arn,
             data_key=storage.data_key.arn,
             signing_key=storage.signing_key.arn,
+            canary_signing_key=storage.canary_signing_key.arn,
             secret=storage.secret.arn,
             failure_queue=self.failure_queue.arn if self.failure_queue else "",
             pii_key=storage.pii_key.arn,
@@ -177,6 +179,7 @@ class ServerlessFunction(pulumi.ComponentResource):
                 "PII_KEY_ARN": storage.pii_key.arn,
                 "EMAIL_MAC_KEY_ARN": storage.email_mac_key.arn,
                 "SIGNING_KEY_ARN": storage.signing_key.arn,
+                "CANARY_SIGNING_KEY_ARN": storage.canary_signing_key.arn,
                 "SECRET_ARN": storage.secret.arn,
             },
         )
@@ -308,6 +311,7 @@ class ProcessingLayer(pulumi.ComponentResource):
     def __init__(self, name: str, args: ProcessingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("serenya:processing:ProcessingLayer", name, None, opts)
         s, storage = args.settings, args.storage
+        self._name, self._args = name, args
         child = pulumi.ResourceOptions(parent=self)
 
         archives = {layer: packaging.layer_archive(path) for layer, path in args.layer_dirs.items()}
@@ -356,7 +360,6 @@ class ProcessingLayer(pulumi.ComponentResource):
                 self._wire_stream(name, fn, fn.trigger, target, storage, child)
             elif isinstance(fn.trigger, ScheduleTrigger) and not fn.trigger.public_url:
                 self._wire_schedule(name, fn, fn.trigger, target, args.account_id, child)
-        self._name, self._args = name, args
 
         self.register_outputs({"functions": {n: f.function.name for n, f in self.functions.items()}})
 
@@ -474,7 +477,10 @@ class ProcessingLayer(pulumi.ComponentResource):
         public_url: pulumi.Input[str] | None = None,
     ) -> None:
         rule = aws.cloudwatch.EventRule(
-            f"{name}-{fn.name}-schedule", name=target.function_name, schedule_expression=trigger.expression, opts=child
+            f"{name}-{fn.name}-schedule",
+            name=target.function_name,
+            schedule_expression=self._args.settings.schedule_expression(fn),
+            opts=child,
         )
         permission(f"{name}-{fn.name}-schedule", target, "events.amazonaws.com", rule.arn, child)
         event = (

@@ -32,7 +32,7 @@ class Widget:
 # The process function's custom metrics widget (components/dashboards.py titles it by its metrics).
 MODEL_WIDGET = (
     "{fn}: Jobs finished, Jobs failed by the model, Model replies failing validation, Model calls retried, "
-    "Input tokens, Output tokens, Inputs the model cannot take"
+    "Input tokens, Output tokens, Inputs the model cannot take, Canary jobs finished"
 )
 
 
@@ -187,6 +187,7 @@ FUNCTION = {
 }
 # A custom metric's alarm: its impact and checks are the catalog's.
 CUSTOM_TITLE = "{title} above {value:g} in {minutes} minutes"
+CUSTOM_TITLE_PERIODS = "{title} above {value:g} in each of {periods} consecutive {minutes}-minute periods"
 
 # -- the API (components/alarm_builders.api_alarms) --------------------------------------
 API = {

@@ -334,6 +334,15 @@ class StorageLayer(pulumi.ComponentResource):
             customer_master_key_spec="ECC_NIST_P256",
             key_usage="SIGN_VERIFY",
         )
+        # The canary's tokens have their own key (and kid): the authorizer honours one signed
+        # with it for the canary account only, so the canary's role cannot mint a user's token.
+        self.canary_signing_key = key(
+            "signing-canary",
+            s.name("signing-canary"),
+            "ES256 canary access-token signing (the synthetic user only)",
+            customer_master_key_spec="ECC_NIST_P256",
+            key_usage="SIGN_VERIFY",
+        )
 
         self.table = aws.dynamodb.Table(
             f"{name}-table",
@@ -424,6 +433,7 @@ class StorageLayer(pulumi.ComponentResource):
             "pii_key_arn": self.pii_key.arn,
             "email_mac_key_arn": self.email_mac_key.arn,
             "signing_key_arn": self.signing_key.arn,
+            "canary_signing_key_arn": self.canary_signing_key.arn,
             "secret_arn": self.secret.arn,
         }
         self.register_outputs(self.outputs)

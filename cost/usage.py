@@ -120,10 +120,32 @@ def _api(graph: Graph, profile: dict, usage: Usage) -> None:
 
 def _scheduled_jobs(graph: Graph, profile: dict, usage: Usage) -> None:
     """Jobs a scheduled function starts through the API (the canary's synthetic report):
-    priced with the users' jobs, model tokens included."""
+    priced with the users' jobs, model tokens included; and its API requests, each priced as
+    its route's (API Gateway, CloudFront, WAF, the route's function), with one authorizer
+    invocation a run (a fresh token each run; the cache answers its other requests). The
+    AWS calls those requests make are the scheduled function's `calls`: the canary's are
+    not its route's (no quota is counted for it)."""
+    routes = {r.key: r for r in graph.routes}
     for trigger in (t for t in graph.triggers if t.kind == "schedule"):
-        for kind, per_run in profile.get("scheduled", {}).get(trigger.function, {}).get("jobs", {}).items():
-            usage.jobs[kind] += trigger.runs_per_month * per_run
+        spec = profile.get("scheduled", {}).get(trigger.function, {})
+        runs = trigger.runs_per_month
+        for kind, per_run in spec.get("jobs", {}).items():
+            usage.jobs[kind] += runs * per_run
+        requests = spec.get("requests", {})
+        unknown = sorted(set(requests) - set(routes))
+        if unknown:
+            raise ProfileError(f"{graph.stack}: [scheduled.{trigger.function}] requests routes the API does not "
+                               f"serve: {unknown}")
+        for key, per_run in sorted(requests.items()):
+            count = runs * float(per_run)
+            usage.api_requests += count
+            usage.route_requests[key] = usage.route_requests.get(key, 0.0) + count
+            usage.authorized_requests += count if routes[key].authorized else 0
+            usage.function(routes[key].function).add(count, float(profile["routes"][key]["duration_ms"]))
+        if graph.authorizer and any(routes[key].authorized for key in requests):
+            usage.authorizer_invocations += runs
+            usage.function(graph.authorizer[0]).add(runs, float(profile["authorizer"]["duration_ms"]))
+            add_calls(usage, profile["authorizer"].get("calls", {}), runs)
 
 
 def _jobs(graph: Graph, profile: dict, usage: Usage) -> None:

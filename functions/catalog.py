@@ -120,6 +120,9 @@ class ScheduleTrigger:
     # The event is {"public_url": <the stack's public URL>} (EventBridge's constant input):
     # the API is created after the functions, so its URL cannot be in their environment.
     public_url: bool = False
+    # The stack setting serenya:<rate_key> that overrides `expression` per stack with a
+    # rate(...) (components/config.py validates it): how often a stack pays for a run.
+    rate_key: str | None = None
 
 
 Trigger = S3Trigger | StreamTrigger | ScheduleTrigger
@@ -136,6 +139,9 @@ class Threshold:
     statistic: str = "Sum"
     period_s: int = 300
     periods: int = 1
+    # The period is the function's schedule rate in its stack instead of `period_s`, so
+    # `periods` counts runs (a scheduled function's own outcome metric).
+    per_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,9 @@ class Access:
     pii_key: KeyUse | None = None
     email_mac: bool = False  # the HMAC key behind the email lookup hash (GenerateMac)
     signing_key: KeyUse | None = None  # the access-token signing key
+    # The canary's own signing key: the canary signs its tokens with it (SIGN), the authorizer
+    # honours them for the canary account only (VERIFY); no other token is signed with it.
+    canary_signing_key: KeyUse | None = None
     bedrock: bool = False  # invoke the stack's Bedrock model
     secrets: bool = False  # read the third-party credentials secret
     oauth: bool = False  # verify Google and Apple ID tokens (client ids in env)
@@ -348,7 +357,7 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256,
         timeout_s=5,
         warm=True,
-        access=Access(table=TableAccess.CHECK_ACCOUNT, signing_key=KeyUse.VERIFY),
+        access=Access(table=TableAccess.CHECK_ACCOUNT, signing_key=KeyUse.VERIFY, canary_signing_key=KeyUse.VERIFY),
         # Every invocation verifies a token: PyJWT (with cryptography's X.509) at init.
         heavy_imports=frozenset({"jwt", "cryptography.x509"}),
         metrics=(
@@ -444,6 +453,7 @@ CATALOG: tuple[Function, ...] = (
             usage_records=True,
         ),
         metrics=(
+            # Users' jobs only: the canary's (functions/common/canary.py) are CanaryJobs, not product use.
             CustomMetric("Jobs", "Jobs finished", ("kind", "outcome"), dashboards=("operations",)),
             CustomMetric(
                 "ModelFailures",
@@ -522,6 +532,8 @@ CATALOG: tuple[Function, ...] = (
             CustomMetric(
                 "FlagDisagreements", "Model flags replaced", ("model_flag", "derived_flag"), dashboards=("security",)
             ),
+            # The synthetic user's jobs by outcome: beside the model's signals, out of Jobs.
+            CustomMetric("CanaryJobs", "Canary jobs finished", ("outcome",), dashboards=("operations",)),
         ),
     ),
     Function(
@@ -735,9 +747,14 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=256,
         # A normal lab job takes about 10 s; a job still running at the deadline is a failure.
         timeout_s=120,
-        # Every 5 minutes in every stack; a failed run is not retried: the next run is the retry.
-        trigger=ScheduleTrigger("rate(5 minutes)", AsyncRetries(attempts=0, max_age_s=300), public_url=True),
-        access=Access(signing_key=KeyUse.SIGN, canary_account=True),
+        # Each run is a model job: serenya:canaryRate sets how often per stack (prod every 10
+        # minutes, dev every 30). A failed run is not retried: the next run is the retry.
+        trigger=ScheduleTrigger(
+            "rate(10 minutes)", AsyncRetries(attempts=0, max_age_s=300), public_url=True, rate_key="canaryRate"
+        ),
+        # Its own key, not the access-token key: a token it could sign for another user would
+        # not be honoured (functions/common/tokens.py verify).
+        access=Access(canary_signing_key=KeyUse.SIGN, canary_account=True),
         metrics=(
             CustomMetric("CanarySuccess", "Canary journeys succeeded (1) or failed (0)", dashboards=("operations",)),
             CustomMetric("CanaryDuration", "Canary journey duration", unit="Milliseconds", dashboards=("operations",)),
@@ -746,9 +763,9 @@ CATALOG: tuple[Function, ...] = (
                 "Canary journeys failed",
                 ("step",),
                 dashboards=("operations",),
-                # Two failed runs of about three in 15 minutes: a broken journey, not one blip.
+                # Two failed runs in a row (one period per run): a broken journey, not one blip.
                 alarm=Threshold(
-                    1,
+                    0,
                     "The synthetic user cannot complete the critical journey: users cannot sign in "
                     "to the API, upload a lab report or get its result, and may not have noticed yet.",
                     (
@@ -760,7 +777,8 @@ CATALOG: tuple[Function, ...] = (
                         "and pulumi up; confirm recovery by the next runs' CanarySuccess of 1",
                     ),
                     severity="critical",
-                    period_s=900,
+                    periods=2,
+                    per_run=True,
                 ),
             ),
         ),

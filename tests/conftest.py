@@ -112,6 +112,8 @@ def aws_env(monkeypatch):
         signing_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
         pii_key = kms.create_key()["KeyMetadata"]["Arn"]
         email_mac_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+        canary_signing_key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        monkeypatch.setenv("CANARY_SIGNING_KEY_ARN", canary_signing_key)
         monkeypatch.setenv("DATA_KEY_ARN", data_key)
         monkeypatch.setenv("PII_KEY_ARN", pii_key)
         monkeypatch.setenv("EMAIL_MAC_KEY_ARN", email_mac_key)
@@ -131,7 +133,8 @@ def aws_env(monkeypatch):
         events = boto3._get_default_session().events  # the functions' clients come from it
         aws_rules.attach(events)  # what AWS refuses and moto would accept
         try:
-            yield {"data_key": data_key, "pii_key": pii_key, "email_mac_key": email_mac_key, "signing_key": signing_key}
+            yield {"data_key": data_key, "pii_key": pii_key, "email_mac_key": email_mac_key, "signing_key": signing_key,
+                   "canary_signing_key": canary_signing_key}
         finally:
             aws_rules.detach(events)
         settings.cache_clear()

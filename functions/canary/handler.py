@@ -9,9 +9,9 @@ account (functions/common/canary.py), which holds no personal data, and it emits
 step: its critical alarm pages through the stack's composite when no user is around to
 notice (Bedrock access revoked at night, an expired deploy, a broken authorizer).
 
-Its access token is minted here, with kms:Sign on the stack's signing key, for the canary
-id only and for a few minutes: the function holds the same signing right as the auth
-function, so its code never takes the subject from its event (README, "The canary").
+Its access token is minted here, with kms:Sign on the canary's own signing key (not the
+users' access-token key), for the canary id only and for a few minutes: the authorizer
+honours that key's tokens for the canary account alone (README, "The canary").
 
 A failed journey is a measurement, not a function error: the handler returns the outcome,
 so Lambda does not retry it and its errors alarm stays for the canary's own bugs.
@@ -152,7 +152,7 @@ def walk(base: str, remaining_ms) -> str:
     """The journey; returns the job's end state ("completed") or raises StepFailed."""
     api = base.rstrip("/") + "/api/v1"
     ensure_account()
-    token = tokens.issue(CANARY_USER_ID, f"canary-{uuid.uuid4()}", lifetime_s=TOKEN_SECONDS).token
+    token = tokens.issue(CANARY_USER_ID, f"canary-{uuid.uuid4()}", lifetime_s=TOKEN_SECONDS, canary=True).token
     _call("endpoint", "GET", f"{api}/chat/prompts", token, 200)
     pdf = report_pdf()
     ticket = _call(

@@ -26,6 +26,8 @@ class RuntimeSettings:
     pii_key_arn: str | None  # wraps the per-user data keys only
     email_mac_key_arn: str | None  # HMAC_256: the email lookup hash
     signing_key_arn: str | None
+    # The canary's own signing key: tokens for the canary account only (functions/common/canary.py)
+    canary_signing_key_arn: str | None
     secret_arn: str | None
     bedrock_model_id: str | None
     allowed_origins: tuple[str, ...]
@@ -53,6 +55,7 @@ def settings() -> RuntimeSettings:
         pii_key_arn=env.get("PII_KEY_ARN"),
         email_mac_key_arn=env.get("EMAIL_MAC_KEY_ARN"),
         signing_key_arn=env.get("SIGNING_KEY_ARN"),
+        canary_signing_key_arn=env.get("CANARY_SIGNING_KEY_ARN"),
         secret_arn=env.get("SECRET_ARN"),
         bedrock_model_id=env.get("BEDROCK_MODEL_ID"),
         allowed_origins=tuple(o for o in env.get("ALLOWED_ORIGINS", "").split(",") if o),

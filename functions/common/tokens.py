@@ -4,6 +4,10 @@ No signing secret exists anywhere: `issue` asks KMS to sign, `verify` uses the p
 key fetched once per container. KMS returns an ASN.1 DER ECDSA signature; JWS wants
 the raw 64-byte r||s, so it is converted. Tokens carry the RFC 9068 type `at+jwt`,
 which an OpenID Connect ID token (type `JWT`) never has.
+
+The canary (functions/canary) signs its tokens with a key of its own, named by its own
+`kid`: `verify` honours a token signed with it only when its subject is the canary
+account (functions/common/canary.py), so the canary's role cannot mint anyone's token.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 
 from functions.common import aws, safejson
+from functions.common.canary import CANARY_USER_ID
 from functions.common.settings import settings
 
 ALGORITHM = "ES256"
@@ -87,9 +92,14 @@ def key_id(key_arn: str) -> str:
     return hashlib.sha256(key_arn.encode()).hexdigest()[:16]
 
 
-def issue(user_id: str, session_id: str, now: int | None = None, lifetime_s: int = LIFETIME_SECONDS) -> IssuedToken:
-    """A signed access token; `lifetime_s` shortens it (the canary's), never beyond the contract's hour."""
-    key_arn = settings().require("signing_key_arn")
+def issue(
+    user_id: str, session_id: str, now: int | None = None, lifetime_s: int = LIFETIME_SECONDS, canary: bool = False
+) -> IssuedToken:
+    """A signed access token; `lifetime_s` shortens it (the canary's), never beyond the contract's hour.
+    `canary`: signed with the canary's key, for the canary account only."""
+    if canary and user_id != CANARY_USER_ID:
+        raise ValueError("the canary's key signs the canary account's tokens only")
+    key_arn = settings().require("canary_signing_key_arn" if canary else "signing_key_arn")
     now = int(time.time()) if now is None else now
     lifetime_s = min(lifetime_s, LIFETIME_SECONDS)
     jti = str(uuid.uuid4())
@@ -134,6 +144,7 @@ def verify(token: str) -> dict:
     import jwt
 
     key_arn = settings().require("signing_key_arn")
+    canary_key_arn = settings().canary_signing_key_arn
     try:
         safejson.check_jws(token)  # refused before any parser recurses into it
         header = jwt.get_unverified_header(token)
@@ -147,12 +158,16 @@ def verify(token: str) -> dict:
         raise InvalidToken("algorithm_not_allowed")
     if header.get("typ") != TOKEN_TYPE:
         raise InvalidToken("not_an_access_token")
-    if header.get("kid") != key_id(key_arn):
+    if header.get("kid") == key_id(key_arn):
+        canary, verifying_key = False, key_arn
+    elif canary_key_arn and header.get("kid") == key_id(canary_key_arn):
+        canary, verifying_key = True, canary_key_arn
+    else:
         raise InvalidToken("unknown_key")
     try:
         claims = jwt.decode(
             token,
-            public_key(key_arn),
+            public_key(verifying_key),
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=issuer(),
@@ -167,6 +182,9 @@ def verify(token: str) -> dict:
     # re-spelled with its twin signature (n - s).
     if not _low_s(token):
         raise InvalidToken("high_s")
+    # The canary's key vouches for the canary account and no one else.
+    if canary and claims["sub"] != CANARY_USER_ID:
+        raise InvalidToken("canary_key_other_subject")
     # Well signed is not enough: a token living longer than the contract's hour (a
     # signing bug, a key used elsewhere) is refused.
     if (

@@ -218,8 +218,15 @@ class TriggersPlugin(StandIn):
                 self.pollers.append(poller)
         self.schedules = {}
         scale = local_scale(os.environ.get("SERENYA_LOCAL_PERIOD_S"))
+        # Each rule's expression as the program declared it (a stack may set a schedule's rate).
+        physical = self._moto.program.outputs["functions"]
+        rules = {
+            r.inputs["name"]: r.inputs["scheduleExpression"]
+            for r in self._moto.program.mocks.of_type("aws:cloudwatch/eventRule:EventRule")
+        }
         for fn in context.catalog:
-            period = rate_seconds(fn.trigger.expression) if isinstance(fn.trigger, ScheduleTrigger) else None
+            expression = rules.get(physical[fn.name]) if isinstance(fn.trigger, ScheduleTrigger) else None
+            period = rate_seconds(expression) if expression else None
             if isinstance(fn.trigger, ScheduleTrigger) and fn.trigger.public_url and period:
                 # The URL clients reach the stack at, as the deployed schedule names the stack's.
                 event = {"public_url": context.public_url}

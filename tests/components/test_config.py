@@ -271,3 +271,19 @@ def test_new_jobs_paused_is_an_optional_boolean_off_in_both_stack_files():
     assert settings_with("prod", **{"serenya:newJobsPaused": "true"}).new_jobs_paused
     assert not settings_with("prod", **{"serenya:newJobsPaused": None}).new_jobs_paused  # optional
     assert "serenya:newJobsPaused: 'paused' is not true or false" in error_of(**{"serenya:newJobsPaused": "paused"})
+
+
+def test_the_canary_rate_is_set_per_stack_and_validated_as_an_eventbridge_rate():
+    from functions.catalog import by_name
+
+    canary = by_name()["canary"]
+    assert settings_with("prod").schedule_expression(canary) == "rate(10 minutes)"
+    assert settings_with("dev").schedule_expression(canary) == "rate(30 minutes)"
+    assert settings_with("dev").schedule_period_s(canary) == 1800
+    # Optional: without the key the catalog's expression runs.
+    assert settings_with("dev", **{"serenya:canaryRate": None}).schedule_expression(canary) == canary.trigger.expression
+    assert settings_with("dev", **{"serenya:canaryRate": "rate(1 hour)"}).schedule_period_s(canary) == 3600
+    for bad in ("rate(1 minutes)", "rate(5 minute)", "cron(0 * * * ? *)", "rate(0 minutes)", "10 minutes"):
+        assert "serenya:canaryRate" in error_of(**{"serenya:canaryRate": bad}), bad
+    # More than an hour between runs, or its two-run alarm, would notice nothing first.
+    assert "outside 1 minute to 60 minutes" in error_of(**{"serenya:canaryRate": "rate(2 hours)"})

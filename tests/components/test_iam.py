@@ -21,7 +21,8 @@ ARNS = iam.StackArns(
     data_key=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/data", signing_key=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/signing",
     secret=f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:serenya/dev/third-party-AbCdEf",
     bedrock_model_id="eu.anthropic.claude-haiku-4-5-20251001-v1:0",
-    pii_key=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/pii", email_mac_key=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/mac")
+    pii_key=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/pii", email_mac_key=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/mac",
+    canary_signing_key=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/canary-signing")
 BASE = {"WriteOwnLogs", "WriteTraces"}
 
 
@@ -178,6 +179,11 @@ def test_email_hashes_signing_keys_model_and_secret_each_have_their_own_statemen
         "UseSigningKey", ["kms:Sign", "kms:GetPublicKey"], [ARNS.signing_key])}
     assert extra(Access(signing_key=KeyUse.VERIFY)) == {"UseSigningKey": allow(
         "UseSigningKey", ["kms:GetPublicKey"], [ARNS.signing_key])}
+    # The canary's key is its own statement on its own ARN: signing with it is no right on the users' key.
+    assert extra(Access(canary_signing_key=KeyUse.SIGN)) == {"UseCanarySigningKey": allow(
+        "UseCanarySigningKey", ["kms:Sign", "kms:GetPublicKey"], [ARNS.canary_signing_key])}
+    assert extra(Access(canary_signing_key=KeyUse.VERIFY)) == {"UseCanarySigningKey": allow(
+        "UseCanarySigningKey", ["kms:GetPublicKey"], [ARNS.canary_signing_key])}
     profile = f"arn:aws:bedrock:eu-west-1:{ACCOUNT}:inference-profile/{ARNS.bedrock_model_id}"
     assert extra(Access(bedrock=True)) == {
         "InvokeModel": allow("InvokeModel", ["bedrock:InvokeModel"], [profile]),

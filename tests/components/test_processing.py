@@ -442,7 +442,7 @@ def test_only_the_functions_that_start_model_work_get_the_pause_switch(real):
         "upload": "false", "chat_messages": "false", "doctor_report": "false"}
     paused = dataclasses.replace(real.settings, new_jobs_paused=True)
     resources = dict.fromkeys(["TABLE_NAME", "TEMP_BUCKET", "DATA_KEY_ARN", "PII_KEY_ARN", "EMAIL_MAC_KEY_ARN",
-                               "EVENTS_BUCKET", "SIGNING_KEY_ARN", "SECRET_ARN"], "x")
+                               "EVENTS_BUCKET", "SIGNING_KEY_ARN", "CANARY_SIGNING_KEY_ARN", "SECRET_ARN"], "x")
     for fn in CATALOG:
         variables = function_environment(fn, paused, resources)
         assert variables.get("NEW_JOBS_PAUSED") == ("true" if fn.access.quota else None), fn.name

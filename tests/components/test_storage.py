@@ -47,8 +47,9 @@ def test_data_key_policy_lets_only_this_accounts_log_groups_use_it(stack):
     assert not any(s["Effect"] == "Allow" and s["Principal"] == "*" for s in policy["Statement"])
 
 
-def test_signing_key_is_asymmetric_p256(stack):
-    key = stack.mocks.one("aws:kms/key:Key", "-signing")
+@pytest.mark.parametrize("suffix", ["-signing", "-signing-canary"])
+def test_signing_keys_are_asymmetric_p256(stack, suffix):
+    key = stack.mocks.one("aws:kms/key:Key", endswith=suffix)
     assert key.inputs["customerMasterKeySpec"] == "ECC_NIST_P256"
     assert key.inputs["keyUsage"] == "SIGN_VERIFY"
 
@@ -135,7 +136,8 @@ def kept(run):
         "table": mocks.one("aws:dynamodb/table:Table"),
         "events bucket": next(b for b in mocks.of_type(BUCKET) if b.inputs["bucket"] == run.outputs["events_bucket"]),
         "data key": data_key(run),
-        "signing key": mocks.one("aws:kms/key:Key", "-signing"),
+        "signing key": mocks.one("aws:kms/key:Key", endswith="-signing"),
+        "canary's signing key": mocks.one("aws:kms/key:Key", endswith="-signing-canary"),
         "secret": mocks.one("aws:secretsmanager/secret:Secret"),
     }
     return {what: (mocks.options_of(r).protect, mocks.options_of(r).retain_on_delete) for what, r in records.items()}
@@ -203,7 +205,7 @@ def test_pulumi_destroy_completes_on_dev_and_dev_can_be_created_again(dev):
     assert dev.mocks.one("aws:secretsmanager/secret:Secret").inputs["recoveryWindowInDays"] == 0
     # KMS deletes a key after 7 to 30 days whatever happens; dev's own keys take the shortest.
     own = [k for k in dev.mocks.of_type("aws:kms/key:Key") if "us-east-1" not in k.name]
-    assert len(own) == 4 and {k.inputs["deletionWindowInDays"] for k in own} == {7}
+    assert len(own) == 5 and {k.inputs["deletionWindowInDays"] for k in own} == {7}
 
 
 def test_components_follow_the_type_token_convention(stack):
@@ -219,6 +221,7 @@ STATEFUL_URNS = {
     "serenya:storage:StorageLayer$aws:dynamodb/table:Table::serenya-{env}-table",
     "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-data",
     "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-signing",
+    "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-signing-canary",  # the canary's tokens
     "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-pii",        # wraps every user's PII key
     "serenya:storage:StorageLayer$aws:kms/key:Key::serenya-{env}-email-mac",  # the email lookup's HMAC
     "serenya:storage:StorageLayer$aws:secretsmanager/secret:Secret::serenya-{env}-third-party",
@@ -299,7 +302,7 @@ def test_only_the_layers_sit_at_the_stacks_root_and_a_buckets_settings_belong_to
 
 
 @pytest.mark.parametrize("suffix, alias", [("data", ""), ("pii", "-pii"), ("email-mac", "-email-mac"),
-                                           ("signing", "-signing")])
+                                           ("signing", "-signing"), ("signing-canary", "-signing-canary")])
 def test_every_key_has_its_alias_and_its_own_policy(stack, suffix, alias):
     from components.storage import data_key_policy, email_mac_key_policy, pii_key_policy
 
@@ -309,7 +312,7 @@ def test_every_key_has_its_alias_and_its_own_policy(stack, suffix, alias):
     assert aliases[f"alias/serenya-{env}{alias}"] == key.state["keyId"]
     assert key.inputs["description"].startswith(f"Serenya {env}: ")
     policy = {"data": data_key_policy(account, stack.settings.region), "pii": pii_key_policy(account),
-              "email-mac": email_mac_key_policy(account), "signing": None}[suffix]
+              "email-mac": email_mac_key_policy(account), "signing": None, "signing-canary": None}[suffix]
     assert (json.loads(key.inputs["policy"]) if "policy" in key.inputs else None) == policy
 
 
@@ -333,7 +336,7 @@ def test_items_expire_by_the_ttl_attribute_the_functions_write(stack):
 
 
 @pytest.mark.parametrize("suffix, purpose", [("data", "storage"), ("pii", "PII"), ("email-mac", "HMAC"),
-                                             ("signing", "signing")])
+                                             ("signing", "signing"), ("signing-canary", "canary")])
 def test_every_key_says_what_it_is_for(stack, suffix, purpose):
     key = stack.mocks.one("aws:kms/key:Key", endswith=f"-{stack.settings.env}-{suffix}")
     assert purpose in key.inputs["description"]
@@ -351,11 +354,11 @@ def test_the_stack_exports_each_storage_resource_under_its_own_name(stack):
     for output, logical in (("temp_bucket", "temp"), ("events_bucket", "events"), ("athena_results_bucket", "athena")):
         assert out[output] == m.one("aws:s3/bucket:Bucket", endswith=f"-{logical}").inputs["bucket"], output
     for output, logical in (("data_key_arn", "data"), ("pii_key_arn", "pii"), ("email_mac_key_arn", "email-mac"),
-                            ("signing_key_arn", "signing")):
+                            ("signing_key_arn", "signing"), ("canary_signing_key_arn", "signing-canary")):
         assert out[output] == m.one("aws:kms/key:Key", endswith=f"-{env}-{logical}").state["arn"], output
     assert out["secret_arn"] == m.one("aws:secretsmanager/secret:Secret").state["arn"]
     layer = m.outputs_of_component("serenya:storage:StorageLayer", f"serenya-{env}")
-    assert layer == {k: out[k] for k in layer} and len(layer) == 10
+    assert layer == {k: out[k] for k in layer} and len(layer) == 11
 
 
 def test_every_bucket_component_shows_its_bucket_name_and_arn(stack):
@@ -368,6 +371,6 @@ def test_prod_keys_wait_the_longest_window_kms_allows(prod, dev):
     """A key scheduled for deletion can be cancelled for PendingWindowInDays, 7 to 30
     (API_ScheduleKeyDeletion); prod keeps the personal data's keys the longest."""
     own = [k for k in prod.mocks.of_type("aws:kms/key:Key") if "us-east-1" not in k.name]
-    assert len(own) == 4 and {k.inputs["deletionWindowInDays"] for k in own} == {30}
+    assert len(own) == 5 and {k.inputs["deletionWindowInDays"] for k in own} == {30}
     for run in (dev, prod):
         assert all(7 <= k.inputs["deletionWindowInDays"] <= 30 for k in run.mocks.of_type("aws:kms/key:Key"))

@@ -71,7 +71,7 @@ PROD_BY_HAND = {
     ("lambda.arm64.provisioned_gb_second", "status"): (Decimal("657000"), Decimal("2.19")),
     ("lambda.arm64.provisioned_gb_second", "result"): (Decimal("657000"), Decimal("2.19")),
     ("lambda.arm64.provisioned_gb_second", "upload"): (Decimal("657000"), Decimal("2.19")),
-    ("kms.key_month", "customer managed keys (5)"): (Decimal(5), Decimal("5.00")),
+    ("kms.key_month", "customer managed keys (6)"): (Decimal(6), Decimal("6.00")),  # the canary's signing key
     ("kms.rotation_month", "rotated key versions (month 12)"): (Decimal(3), Decimal("3.00")),
     ("secretsmanager.secret_month", "secrets (1)"): (Decimal(1), Decimal("0.40")),
     ("waf.web_acl_month", "serenya-prod-api: web ACL"): (Decimal(1), Decimal("5.00")),
@@ -91,7 +91,7 @@ def test_prods_fixed_lines_match_the_amounts_worked_by_hand(report, prod_run):
     assert {n.removeprefix("serenya-prod-"): (functions[n], c) for n, c in warm.items()} == {
         "auth": (512, 1), "authorizer": (256, 1), "status": (256, 1), "result": (256, 1), "upload": (256, 1)}
     keys = prod_run.mocks.of_type("aws:kms/key:Key")
-    assert (len(keys), sum(bool(k.inputs.get("enableKeyRotation")) for k in keys)) == (5, 3)
+    assert (len(keys), sum(bool(k.inputs.get("enableKeyRotation")) for k in keys)) == (6, 3)
     assert sorted(len(a.inputs["rules"]) for a in prod_run.mocks.of_type("aws:wafv2/webAcl:WebAcl")) == [3, 4]
 
     lines = {(l.price, l.resource or l.item): l for l in report.estimates["prod"].lines}
@@ -200,3 +200,23 @@ def test_detailed_metrics_are_priced_per_method_the_program_enables(report, prod
     everywhere = next(l for l in choice.estimate.lines if "API Gateway detailed metrics" in l.item)
     assert f"({len(graph.routes)} methods x" in everywhere.item
     assert choice.difference == everywhere.amount - line.amount
+
+
+def test_the_canary_is_priced_at_its_stacks_rate_with_its_api_requests(dev_run, prod_run):
+    import copy
+
+    from cost.usage import derive
+
+    without = copy.deepcopy(PROFILE)
+    without["scheduled"]["canary"]["requests"] = {}
+    for stack, run, runs in (("dev", dev_run, 730 * 2), ("prod", prod_run, 730 * 6)):  # every 30 and 10 minutes
+        graph = from_run(stack, run)
+        usage, bare = (derive(graph, p, PRICES.seconds_per_month) for p in (PROFILE, without))
+        assert usage.jobs["canary"] == pytest.approx(runs)
+        per_run = sum(PROFILE["scheduled"]["canary"]["requests"].values())
+        # Each run's requests reach the API, its routes' functions and one authorizer call (a fresh token).
+        assert usage.api_requests - bare.api_requests == pytest.approx(runs * per_run)
+        assert usage.authorizer_invocations - bare.authorizer_invocations == pytest.approx(runs)
+        status = "GET /api/v1/process/status/{job_id}"
+        assert usage.route_requests[status] - bare.route_requests[status] == pytest.approx(runs * 3)
+        assert usage.function("status").invocations > bare.function("status").invocations

@@ -100,3 +100,39 @@ def test_the_method_arn_is_split_at_its_first_execute_api():
 def test_arns_without_api_stage_and_method_are_refused_with_a_reason(arn):
     with pytest.raises(ValueError, match="^unexpected method ARN$"):
         api_resource(arn)
+
+
+def test_a_canary_key_token_for_anyone_but_the_canary_is_refused_and_counted(aws_env, user, capsys, logs):  # noqa: F811
+    """The canary's role may sign with its own key only: a token it signed for a real user
+    (with its own kid, correctly signed, live) answers 401 like any invalid token, and its
+    reason says why; the canary's own token for its account is honoured."""
+    import base64
+    import time
+
+    import boto3
+
+    from functions.common.canary import CANARY_USER_ID
+    from tests.functions.test_tokens import kms_signed
+
+    canary_key, user_key = aws_env["canary_signing_key"], aws_env["signing_key"]
+    now = int(time.time())
+    claims = {"iss": tokens.issuer(), "aud": tokens.AUDIENCE, "sub": user, "iat": now, "exp": now + 300,
+              "jti": "j", "sid": "canary-s"}
+    forged = kms_signed(claims, canary_key)
+    assert tokens.key_id(canary_key) != tokens.key_id(user_key)
+    capsys.readouterr()
+    refuse(f"Bearer {forged}")
+    assert [r["reason"] for r in rejections(capsys.readouterr().out) if "reason" in r] == ["canary_key_other_subject"]
+    assert not [r for r in logs if user in json.dumps(r.__dict__, default=str)]  # the log names no one
+    # The same user's token from the users' key still passes: only the canary key's tokens are limited.
+    assert handler(event(f"Bearer {tokens.issue(user, 's-1').token}"), FakeContext())["principalId"] == user
+    # The canary's own token, from the canary's key and kid, for its account.
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
+        Item={"PK": f"USER#{CANARY_USER_ID}", "SK": "PROFILE", "created_at": "2026-01-01T00:00:00Z"})
+    issued = tokens.issue(CANARY_USER_ID, "canary-s", lifetime_s=300, canary=True)
+    header = issued.token.split(".")[0]
+    assert json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"] == tokens.key_id(canary_key)
+    assert handler(event(f"Bearer {issued.token}"), FakeContext())["principalId"] == CANARY_USER_ID
+    # And the code will not mint one for anyone else.
+    with pytest.raises(ValueError):
+        tokens.issue(user, "s", canary=True)

@@ -60,8 +60,8 @@ def use(monkeypatch, model):
     return model
 
 
-def upload(s3, body=None, content_type="application/pdf", kind="result", payload=None):
-    job = jobs.new_job_id(kind, USER)
+def upload(s3, body=None, content_type="application/pdf", kind="result", payload=None, user=USER):
+    job = jobs.new_job_id(kind, user)
     data = body if body is not None else json.dumps(payload).encode()
     s3.put_object(Bucket=BUCKET, Key=job.incoming, Body=data, ContentType=content_type)
     return job
@@ -607,6 +607,8 @@ def test_every_metric_a_job_emits_is_the_one_the_catalog_declares(s3, monkeypatc
     deliver(upload(s3, png_photo(), content_type="image/png"))
     s3.put_object(Bucket=BUCKET, Key="incoming/not-a-job", Body=b"x")
     process_module.handler({"Records": [{"s3": {"object": {"key": "incoming/not-a-job"}}}]}, FakeContext())
+    use(monkeypatch, StubModel(VALID))
+    deliver(upload(s3, TABLE.pdf(), user=canary_account()))
     from local import emf  # the metrics as CloudWatch extracts them from the log lines
 
     data = [d for line in capsys.readouterr().out.splitlines() for d in emf.parse(line)]
@@ -651,3 +653,37 @@ def test_a_refused_input_is_logged_with_its_kind_code_and_reason(s3, monkeypatch
     (finished,) = [r for r in log_lines() if r["message"] == "job finished"]
     assert (finished["job_kind"], finished["status"], finished["error_code"]) == ("result", "failed",
                                                                                   "unsupported_document")
+
+
+def canary_account() -> str:
+    from functions.common.canary import CANARY_USER_ID
+
+    boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test").put_item(
+        Item={"PK": f"USER#{CANARY_USER_ID}", "SK": "PROFILE", "created_at": "2026-01-01T00:00:00Z"})
+    return CANARY_USER_ID
+
+
+def test_the_canarys_jobs_count_apart_from_the_users_jobs_but_its_model_failures_do_not(s3, monkeypatch, capsys):
+    """Jobs is product use (the executive dashboard's jobs finished): the synthetic user's
+    job is CanaryJobs instead. ModelFailures, which its critical alarm and process-model-failures
+    need, counts it as any job."""
+    from local import emf
+
+    canary = canary_account()
+    use(monkeypatch, StubModel(VALID))
+    capsys.readouterr()
+    deliver(upload(s3, TABLE.pdf(), user=canary))
+    data = [d for line in capsys.readouterr().out.splitlines() for d in emf.parse(line)]
+    assert not [d for d in data if d.name == "Jobs"]
+    assert [d.dimensions["outcome"] for d in data if d.name == "CanaryJobs" and "outcome" in d.dimensions] == [
+        "completed"]
+    deliver(upload(s3, TABLE.pdf()))  # a user's job: Jobs, not CanaryJobs
+    data = [d for line in capsys.readouterr().out.splitlines() for d in emf.parse(line)]
+    assert [d.name for d in data if d.name in ("Jobs", "CanaryJobs") and "outcome" in d.dimensions] == ["Jobs"]
+    use(monkeypatch, StubModel(throttled("AccessDeniedException")))
+    deliver(upload(s3, TABLE.pdf(), user=canary))
+    data = [d for line in capsys.readouterr().out.splitlines() for d in emf.parse(line)]
+    assert [d.dimensions.get("reason") for d in data if d.name == "ModelFailures" and "reason" in d.dimensions] == [
+        "access_denied"]
+    assert [d.dimensions["outcome"] for d in data if d.name == "CanaryJobs" and "outcome" in d.dimensions] == [
+        "failed"]

@@ -236,3 +236,21 @@ def test_per_user_keys_are_wrapped_by_the_pii_key(aws_env):
     assert kms.decrypt(CiphertextBlob=encrypted, EncryptionContext={"user_id": "user-1"})["KeyId"] == aws_env["pii_key"]
     with pytest.raises(ClientError):
         kms.decrypt(CiphertextBlob=encrypted, EncryptionContext={"user_id": "user-2"})
+
+
+def test_the_canary_signs_only_with_its_own_key_and_nothing_else_signs_with_it(stack_run):
+    """The canary's role cannot mint a user's token (no kms:Sign on the users' signing key),
+    and no role but the canary's may sign with the canary's key; the authorizer alone reads
+    its public half, as it reads the users' key's (functions/common/tokens.py verify)."""
+    users_key, canary_key = key(stack_run, "signing"), key(stack_run, "signing-canary")
+    for k in (users_key, canary_key):
+        assert (k.inputs["customerMasterKeySpec"], k.inputs["keyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    assert users_key.state["arn"] != canary_key.state["arn"]
+    policies = roles(stack_run)
+
+    def who(action, arn):
+        return {n for n, p in policies.items() if allowed(p, action, arn, {})}
+
+    assert who("kms:Sign", canary_key.state["arn"]) == {"canary"}
+    assert who("kms:Sign", users_key.state["arn"]) == {"auth"}
+    assert who("kms:GetPublicKey", canary_key.state["arn"]) == {"canary", "authorizer"}
