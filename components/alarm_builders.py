@@ -228,8 +228,13 @@ def custom_alarms(fn: Function, settings: Settings) -> list[AlarmSpec]:
         # A per-run threshold's period is the run's rate in this stack: `periods` counts runs.
         period_s = settings.schedule_period_s(fn) if t.per_run else t.period_s
         source = custom_metric(fn, metric, settings, t.statistic, period_s)
-        title = (text.CUSTOM_TITLE if t.periods == 1 else text.CUSTOM_TITLE_PERIODS).format(
-            title=metric.title, value=t.value, minutes=period_s // 60, periods=t.periods
+        datapoints = t.datapoints or t.periods
+        if t.periods == 1:
+            template = text.CUSTOM_TITLE
+        else:
+            template = text.CUSTOM_TITLE_PERIODS if datapoints == t.periods else text.CUSTOM_TITLE_OF_PERIODS
+        title = template.format(
+            title=metric.title, value=t.value, minutes=period_s // 60, periods=t.periods, datapoints=datapoints
         )
         specs.append(
             AlarmSpec(
@@ -242,7 +247,7 @@ def custom_alarms(fn: Function, settings: Settings) -> list[AlarmSpec]:
                 t.checks,
                 severity=t.severity,
                 periods=t.periods,
-                datapoints=t.periods,
+                datapoints=datapoints,
                 dashboard=metric.dashboards[0] if metric.dashboards else "operations",
                 # A job's story where the metric counts jobs; elsewhere the errors behind it (the canary's step).
                 queries=(JOB_STORY,) if isinstance(fn.trigger, S3Trigger) else (ERRORS_BY_REQUEST,),

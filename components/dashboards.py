@@ -425,9 +425,10 @@ def _per_function(layout: Layout, catalog: tuple[Function, ...], settings: Setti
     unhandled = (
         f"SEARCH('{{{NAMESPACE},service,stack,function}} MetricName=\"{UNHANDLED_ERRORS.name}\" {scope}', 'Sum', 300)"
     )
+    # Unquoted: a partial match on the stack's prefix (a quoted value matches one whole name).
     throttles = (
         f'SUM(SEARCH(\'{{AWS/Lambda,FunctionName}} MetricName="Throttles" '
-        f"FunctionName=\"{settings.name()}\"', 'Sum', 300))"
+        f"FunctionName={settings.name()}', 'Sum', 300))"
     )
     layout.add(
         _metric_widget(

@@ -188,6 +188,7 @@ FUNCTION = {
 # A custom metric's alarm: its impact and checks are the catalog's.
 CUSTOM_TITLE = "{title} above {value:g} in {minutes} minutes"
 CUSTOM_TITLE_PERIODS = "{title} above {value:g} in each of {periods} consecutive {minutes}-minute periods"
+CUSTOM_TITLE_OF_PERIODS = "{title} above {value:g} in {datapoints} of {periods} consecutive {minutes}-minute periods"
 
 # -- the API (components/alarm_builders.api_alarms) --------------------------------------
 API = {

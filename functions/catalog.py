@@ -142,6 +142,7 @@ class Threshold:
     # The period is the function's schedule rate in its stack instead of `period_s`, so
     # `periods` counts runs (a scheduled function's own outcome metric).
     per_run: bool = False
+    datapoints: int | None = None  # breaching periods out of `periods` that fire it (default: all)
 
 
 @dataclass(frozen=True)
@@ -755,6 +756,15 @@ CATALOG: tuple[Function, ...] = (
         # Its own key, not the access-token key: a token it could sign for another user would
         # not be honoured (functions/common/tokens.py verify).
         access=Access(canary_signing_key=KeyUse.SIGN, canary_account=True),
+        # One run per period at most: "more than 10 errors in 5 minutes" could never fire. A crash
+        # or a timeout means the run measured nothing (its journey's failures page, canary-failures).
+        alarm_overrides={
+            "errors": {
+                "threshold": 0,
+                "severity": "warning",
+                "title": "canary failed (a crash or a timeout): that run measured nothing",
+            }
+        },
         metrics=(
             CustomMetric("CanarySuccess", "Canary journeys succeeded (1) or failed (0)", dashboards=("operations",)),
             CustomMetric("CanaryDuration", "Canary journey duration", unit="Milliseconds", dashboards=("operations",)),
@@ -763,7 +773,8 @@ CATALOG: tuple[Function, ...] = (
                 "Canary journeys failed",
                 ("step",),
                 dashboards=("operations",),
-                # Two failed runs in a row (one period per run): a broken journey, not one blip.
+                # Two failed runs of three (one period per run): a broken journey, not one blip,
+                # and a run landing late in the next period does not reset the count.
                 alarm=Threshold(
                     0,
                     "The synthetic user cannot complete the critical journey: users cannot sign in "
@@ -777,7 +788,8 @@ CATALOG: tuple[Function, ...] = (
                         "and pulumi up; confirm recovery by the next runs' CanarySuccess of 1",
                     ),
                     severity="critical",
-                    periods=2,
+                    periods=3,
+                    datapoints=2,
                     per_run=True,
                 ),
             ),

@@ -38,7 +38,7 @@ TOKEN_SECONDS = 300  # a run's token: a run lasts at most the function's timeout
 POLL_SECONDS = 2.0
 HTTP_TIMEOUT_S = 10
 # Left for the result, the cleanup and the metrics once the job is waited for.
-RESERVE_MS = 15_000
+RESERVE_MS = 25_000
 
 
 class StepFailed(Exception):

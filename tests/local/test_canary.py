@@ -116,10 +116,14 @@ def test_a_healthy_stack_s_canary_succeeds_uncounted_and_out_of_the_audit_lake(s
     s3 = aws_client("s3", stack.aws_endpoint_url, region)
     bucket = stack.program.outputs["events_bucket"]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="audit/").get("Contents", [])]
-    users = {u for k in keys for u in writer.read(s3.get_object(Bucket=bucket, Key=k)["Body"].read())
-             .column("user_id").to_pylist()}
-    assert users, "the neighbour's onboarding reached the lake: the pipeline ran"
-    assert CANARY_USER_ID not in users
+    files = [s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys]
+    events = [writer.read(raw) for raw in files]
+    assert {a for t in events for a in t.column("analytics_id").to_pylist()}, \
+        "the neighbour's onboarding reached the lake: the pipeline ran"
+    assert all(CANARY_USER_ID.encode() not in raw for raw in files)
+    # The canary's tickets and jobs are no one's use of the app (only the neighbour onboarded).
+    kinds = {e for t in events for e in t.column("event_type").to_pylist()}
+    assert not kinds & {"upload_ticket_issued", "document_processed"}, kinds
 
 
 def test_a_model_fault_fails_the_canary_and_pages_through_the_composite(stack, client):
