@@ -41,6 +41,13 @@ def is_legacy(data: bytes) -> bool:
     return "user_id" in pq.read_schema(io.BytesIO(data)).names
 
 
+def legacy_user_ids(data: bytes) -> set[str]:
+    """The user ids a file from before schema 4 names (none for a newer file)."""
+    if not is_legacy(data):
+        return set()
+    return {u for u in pq.read_table(io.BytesIO(data), columns=["user_id"]).column("user_id").to_pylist() if u}
+
+
 def read(data: bytes, pseudonym: Callable[[str], str] | None = None) -> pa.Table:
     """The file's rows in this schema (columns it lacks are null). A file from before
     schema 4 holds user ids: each becomes `pseudonym(user_id)`, and no user id is kept."""

@@ -2,9 +2,21 @@
 
 from analytics.schema import COLUMNS, EVENT_TYPES, PARTITION, PARTITION_DESCRIPTION, SCHEMA_VERSION, glue_type
 from analytics_queries import glossary, load
+from components.config import load_settings, stack_config
+from components.storage import NONCURRENT_VERSION_DAYS
+
+STACKS = ("dev", "prod")  # Pulumi.<stack>.yaml
+
+
+def _per_stack() -> tuple[str, str]:
+    """(PITR on which stacks, log retention days per stack) from Pulumi.<stack>.yaml."""
+    stacks = {s: load_settings(stack_config(s).get, s) for s in STACKS}
+    pitr = ", ".join(f"{s}: {'on' if v.point_in_time_recovery else 'off'}" for s, v in stacks.items())
+    return pitr, ", ".join(f"{s}: {v.log_retention_days}" for s, v in stacks.items())
 
 
 def render() -> str:
+    pitr, retention = _per_stack()
     lines = [
         "# Audit events",
         "",
@@ -35,16 +47,45 @@ def render() -> str:
         "",
         "## After an erasure request",
         "",
-        "Events name a person by `analytics_id`, a random id kept on the account and nowhere else; never the "
-        "app's user id. Deleting the account (DELETE /api/v1/user/profile) deletes the profile and with it the "
-        "only link between the two: the person's events stay, counted under an id that no longer points to "
-        "anyone, and none holds a name, an email, a user id or health data. The lake keeps them, as "
-        "pseudonymised records, for statistical purposes under GDPR Art. 17(3)(d) with Art. 89(1) "
-        "(erasing them would seriously impair counting registrations, deletions, retention and revenue), and "
-        "the billing events (`subscription_charged`, `subscription_refunded`) also for the accounting records "
-        "the law requires of the controller, Art. 17(3)(b). Files written before schema 4 held user ids: "
-        "compaction rewrites such a day, each user id replaced by an HMAC under a key that lives only for that "
-        "run, so no row of it can be linked back either.",
+        "Events name a person by `analytics_id`, a random id kept on the account's profile; never the "
+        "app's user id. Deleting the account (DELETE /api/v1/user/profile) deletes, in this order, the "
+        "person's usage records and upload tickets (`USAGE#<user id>`, which carry the analytics id for the "
+        "stream), then the profile and its identity: from then on no item of the table links the two, the "
+        "person's events stay, counted under an id that no longer points to anyone, and none holds a name, "
+        "an email, a user id or health data. An account made before analytics ids gets one just before its "
+        "deletion, so its `user_deleted` is counted. The lake keeps the events, as pseudonymised records, for "
+        "statistical purposes under GDPR Art. 17(3)(d) with Art. 89(1) (erasing them would seriously impair "
+        "counting registrations, deletions, retention and revenue), and the billing events "
+        "(`subscription_charged`, `subscription_refunded`) also for the accounting records the law requires "
+        "of the controller, Art. 17(3)(b).",
+        "",
+        "Where a link between the user id and the analytics id can still exist after the deletion, and for how long:",
+        "",
+        "- **The table's stream**: the profile's and usage records' images, user id and analytics id "
+        "together, for 24 hours (DynamoDB's fixed retention); only the stream processor reads it.",
+        f"- **Point-in-time recovery backups** of the table: 35 days where it is on ({pitr}). A restored "
+        "table is a copy beside the live one (the restore-table procedure): accounts deleted after the "
+        "restore point must be deleted again in it (DELETE's steps) before it replaces the live one.",
+        f"- **Earlier versions of rewritten audit files**: the events bucket is versioned, and a replaced or "
+        f"deleted file's earlier version is kept {NONCURRENT_VERSION_DAYS} days (components/storage.py), so a "
+        "day rewritten from user ids keeps its old bytes that long: joined on `event_id`, the old and the new "
+        "version link a user id to the id the rewrite gave it. Athena reads only current versions.",
+        f"- **The functions' logs**: a request's log line names its user id and time, and the audit event its "
+        f"analytics id and time, which could be matched by time; kept {retention} days (serenya:logRetentionDays).",
+        "",
+        "Why that is acceptable: each exists for recovery, security or the pipeline itself, is kept for a "
+        "fixed time and then ends by itself, is readable only by the stack's operators, and is never used to "
+        "re-identify anyone; erasing the person from each at once would destroy the backups and logs the "
+        "service needs. That is within Art. 17(3)(d) and the safeguards of Art. 89(1) (pseudonymisation, "
+        "data minimisation), and a restored backup has its deleted accounts erased again before use.",
+        "",
+        "Files written before schema 4 held user ids: compaction rewrites such a day (the "
+        "rewrite-legacy-audit-days procedure in docs/runbooks.md, `aws lambda invoke --function-name "
+        "serenya-<stack>-compaction --payload '{\"rewrite_legacy\": true}' --cli-binary-format "
+        "raw-in-base64-out rewrite.json`, every such day in one run): each user id of an account that still "
+        "exists becomes that account's analytics id, so its old history joins the new; any other becomes an "
+        "HMAC under a key that lives only for that run, one id per person for the whole run, so no row of it "
+        "can be linked back, and a person's days still count once.",
         "",
         "## Querying",
         "",

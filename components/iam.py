@@ -192,6 +192,15 @@ def policy_document(fn: Function, arns: StackArns) -> dict:
         # With usage records (upload tickets), the account's analytics id too.
         condition = READ_PLAN_USAGE_CONDITION if a.usage_records else READ_PLAN_CONDITION
         statements.append({**_allow("ReadPlan", ["dynamodb:GetItem"], [arns.table]), "Condition": condition})
+    elif table_access is TableAccess.CHECK_ACCOUNT and a.analytics_ids:
+        # Compaction maps the user ids of pre-schema-4 days to their accounts' analytics ids,
+        # up to 100 profiles a request: the same three attributes, nothing else of a profile.
+        statements.append(
+            {
+                **_allow("ReadAnalyticsIds", ["dynamodb:GetItem", "dynamodb:BatchGetItem"], [arns.table]),
+                "Condition": USAGE_CHECK_ACCOUNT_CONDITION,
+            }
+        )
     elif table_access is TableAccess.CHECK_ACCOUNT:
         # A function writing usage records also reads the account's analytics id with the check.
         condition = USAGE_CHECK_ACCOUNT_CONDITION if a.usage_records else CHECK_ACCOUNT_CONDITION

@@ -339,6 +339,36 @@ def pause_jobs(settings: Settings) -> Procedure:
     )
 
 
+REWRITE_LEGACY = "rewrite-legacy-audit-days"
+
+
+def rewrite_legacy(fn: Function, settings: Settings) -> Procedure:
+    name = settings.name(fn.name)
+    invoke = _aws(
+        settings,
+        "lambda",
+        f"invoke --function-name {name} --payload '{{\"rewrite_legacy\": true}}' "
+        "--cli-binary-format raw-in-base64-out --cli-read-timeout 0 rewrite.json",
+    )
+    return Procedure(
+        REWRITE_LEGACY,
+        "Rewrite the audit days written before schema 4 (user ids) in one run",
+        "Once, after the upgrade to schema 4, and again after restoring audit files from before it: every "
+        "day that still names people by the app's user id is rewritten, each user id becoming the account's "
+        "current analytics id while the account exists, else one random id per person for the whole run "
+        "(its key is never stored), so that person's days still join up. The run stops a minute before its "
+        "timeout with `complete: false`: the loop runs it again for the rest (the ids of deleted accounts then differ "
+        "between the two runs' days). Safe to re-run: a rewritten day is not touched again.",
+        "\n".join(
+            [
+                f"for run in 1 2 3 4 5; do {invoke} >/dev/null || break; "
+                "jq -e .complete rewrite.json && break; cat rewrite.json; done",
+                "jq '{days, compacted: (.compacted | length), account_lookups}' rewrite.json",
+            ]
+        ),
+    )
+
+
 def all_procedures(catalog: tuple[Function, ...], settings: Settings) -> dict[str, Procedure]:
     found = [rollback(fn, settings) for fn in catalog]
     found += [redrive(fn, settings) for fn in catalog if fn.trigger is not None]
@@ -349,6 +379,7 @@ def all_procedures(catalog: tuple[Function, ...], settings: Settings) -> dict[st
     if any(fn.routes for fn in catalog):
         found.append(unhandled_errors(settings))
     found.append(check_table(settings))
+    found += [rewrite_legacy(fn, settings) for fn in catalog if fn.access.analytics_ids and fn.access.events_write]
     if any(fn.access.bedrock for fn in catalog):
         found += [switch_model(settings), pause_jobs(settings)]
     return {p.key: p for p in found}

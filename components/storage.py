@@ -159,6 +159,11 @@ def data_key_policy(account_id: str, region: str) -> dict:
     }
 
 
+# How long a versioned bucket keeps an object's replaced or deleted versions (a rewritten
+# audit file's earlier bytes among them: analytics_queries/docs.py, the erasure section).
+NONCURRENT_VERSION_DAYS = 30
+
+
 @dataclass(frozen=True)
 class LifecycleRule:
     id: str
@@ -264,7 +269,7 @@ def _lifecycle_rule(rule: LifecycleRule, versioned: bool) -> aws.s3.BucketLifecy
     if rule.transitions:
         spec["transitions"] = [{"days": d, "storage_class": c} for d, c in rule.transitions]
     if versioned:
-        spec["noncurrent_version_expiration"] = {"noncurrent_days": 30}
+        spec["noncurrent_version_expiration"] = {"noncurrent_days": NONCURRENT_VERSION_DAYS}
     return spec
 
 

@@ -220,6 +220,9 @@ class Access:
     # Creates the reserved canary account's profile (functions/common/canary.py): PutItem of
     # that one item, those attributes (components/iam.py).
     canary_account: bool = False
+    # Reads accounts' analytics ids (GetItem/BatchGetItem of USER# profiles' PK, SK and
+    # analytics_id only, components/iam.py): compaction's rewrite of pre-schema-4 days.
+    analytics_ids: bool = False
 
 
 # Modules that weigh on a cold start (tens of milliseconds each, against a floor of about
@@ -736,7 +739,8 @@ CATALOG: tuple[Function, ...] = (
         memory_mb=1024,
         timeout_s=300,
         trigger=ScheduleTrigger("cron(30 1 * * ? *)"),
-        access=Access(events_read=True, events_write=True),
+        # The table: the analytics ids of the accounts named in pre-schema-4 days.
+        access=Access(table=TableAccess.CHECK_ACCOUNT, analytics_ids=True, events_read=True, events_write=True),
         extra_packages=("pyarrow",),
         bundles=("analytics",),
         heavy_imports=frozenset({"pyarrow"}),  # every run reads and writes Parquet

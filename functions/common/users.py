@@ -21,10 +21,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
 
-from functions.common import accounts, aws, crypto
+from functions.common import accounts, aws, crypto, usage
 from functions.common.oauth import clean_name
 from functions.common.settings import settings
 
@@ -256,9 +257,20 @@ def seal_fields(item: dict, fields: dict[str, str | None]) -> tuple[dict[str, An
 
 
 def delete(item: dict) -> None:
-    """Removes the profile, its encrypted data key with it, and the identity mapping."""
+    """Removes the user's usage records, the profile, its encrypted data key with it, and
+    the identity mapping.
+
+    An account made before analytics ids and not written since gets one first (one
+    conditional update), so the stream's REMOVE carries it and `user_deleted` is counted
+    instead of dropped. Usage records carry the analytics id under the user id's key: they
+    go first, so nothing links the two once the profile is gone (a failure leaves an
+    account to retry with; a job finishing in between is caught by the records' TTL).
+    """
     name = settings().require("table_name")
     provider, subject = item["GSI2PK"].split("#", 2)[1:]
+    if not item.get(accounts.ANALYTICS_ID) and not _assign_analytics_id(item["user_id"]):
+        return  # deleted meanwhile by another request, which removed the rest
+    _delete_usage_records(item["user_id"])
     aws.client("dynamodb").transact_write_items(
         TransactItems=[
             {"Delete": {"TableName": name, "Key": _typed(profile_key(item["user_id"]))}},
@@ -266,6 +278,44 @@ def delete(item: dict) -> None:
         ]
     )
     crypto.forget(item["user_id"], bytes(item["data_key"]))
+
+
+def _assign_analytics_id(user_id: str) -> bool:
+    """A random analytics id for an account that has none; False if the account is gone."""
+    try:
+        table().update_item(
+            Key=profile_key(user_id),
+            UpdateExpression="SET #aid = if_not_exists(#aid, :aid)",
+            ExpressionAttributeNames={"#aid": accounts.ANALYTICS_ID},
+            ExpressionAttributeValues={":aid": str(uuid.uuid4())},
+            ConditionExpression="attribute_exists(PK)",
+        )
+    except ClientError as e:
+        if e.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _delete_usage_records(user_id: str) -> int:
+    """Deletes every item under USAGE#<user id> (usage records, upload tickets): keys only
+    are read. Their REMOVE records yield no audit event (analytics/events.py)."""
+    tbl, found, start = table(), [], None
+    while True:
+        page = tbl.query(
+            KeyConditionExpression=Key("PK").eq(f"{usage.KEY_PREFIX}{user_id}"),
+            ProjectionExpression="PK, SK",
+            ConsistentRead=True,
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        found += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    with tbl.batch_writer() as batch:  # 25 a request, unprocessed items retried
+        for key in found:
+            batch.delete_item(Key={"PK": key["PK"], "SK": key["SK"]})
+    return len(found)
 
 
 def to_user(item: dict) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 AWS calls: GET = 1 read + 1 batch read of the quota counters (+ KMS Decrypt of the
 user's data key when not cached);
 PUT = 1 read + 1 conditional update; DELETE = 1 read + 6 listings of the user's job
-prefixes (+ deletes) + 1 transaction.
+prefixes (+ deletes) + 1 query of its usage records (+ batch deletes) + 1 transaction
+(+ 1 update first for an account without an analytics id, functions/common/users.py).
 """
 
 from __future__ import annotations

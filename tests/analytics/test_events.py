@@ -242,3 +242,22 @@ def test_a_plan_appearing_on_an_account_without_one_was_a_change_from_free():
     [changed] = derive(record("MODIFY", U, old=old, new=new))
     assert (changed["event_type"], changed["old_plan"], changed["new_plan"]) == ("subscription_changed", "free",
                                                                                  "premium")
+
+
+def test_an_account_deletions_removal_of_its_usage_records_and_tickets_yields_nothing_and_counts_nothing():
+    """DELETE removes USAGE#<user id> (functions/common/users.py): unlike a TTL expiry, the stream
+    mapping's filter lets these REMOVEs through; they are neither events nor unattributed."""
+    from functions.common import usage as records
+
+    job = usage(U, "lab_report")
+    ticket = records.ticket(U, "result_x", "application/pdf", now=1772445600, analytics_id=U)
+    dropped = []
+    for item in (job, ticket):
+        removal = usage_record(item, when="2026-03-02T11:00:00", event_name="REMOVE", old=item)
+        assert "userIdentity" not in removal  # a user's delete, not the TTL service's
+        assert derive(removal, unattributed=dropped.append) == []
+    assert dropped == []
+    # the analytics id given just before a deletion (a MODIFY of that attribute only) is no event either
+    legacy = {k: v for k, v in profile(U).items() if k != "analytics_id"}
+    assert derive(record("MODIFY", U, old=legacy, new=profile(U)), unattributed=dropped.append) == []
+    assert dropped == []

@@ -429,3 +429,85 @@ def test_events_of_an_account_without_an_analytics_id_are_dropped_and_counted_an
     dropped = Counter(d["event_type"] for d in docs if "EventsWithoutAnalyticsId" in d and "event_type" in d)
     assert dropped == {"document_processed": 1, "premium_feature_used": 1, "user_deleted": 1}
     assert len([d for d in docs if "EventsWithoutAnalyticsId" in d and "event_type" not in d]) == 3  # totals
+
+
+class _Clock(FakeContext):
+    """A Lambda context whose remaining time drops by `step` ms at each look."""
+
+    def __init__(self, left=300_000, step=0):
+        self.left, self.step = left, step
+
+    def get_remaining_time_in_millis(self):
+        self.left -= self.step
+        return self.left
+
+
+def test_one_legacy_run_maps_existing_accounts_to_their_analytics_id_and_others_to_one_id_per_person(s3):
+    """`{"rewrite_legacy": true}` rewrites every pre-schema-4 day in one run: an account that
+    still exists gets its own analytics id back on its old history; a person without one (account
+    gone, or never written since) gets one random id for the whole run, the same on every day."""
+    from analytics.events import derive
+    from functions.compaction.handler import handler
+
+    def day_of(day, *people):
+        return [e for u in people for e in derive(record("INSERT", u, new=profile(u), when=f"{day}T10:00:00"))]
+
+    table = boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test")
+    table.put_item(Item={"PK": f"USER#{A}", "SK": "PROFILE", "user_id": A, "analytics_id": "aid-of-a"})
+    table.put_item(Item={"PK": f"USER#{C}", "SK": "PROFILE", "user_id": C})  # no analytics id yet
+    days = {"2026-03-02": (A, B), "2026-03-03": (B, C), "2026-03-04": (A, B, C)}
+    for day, people in days.items():
+        s3.put_object(Bucket=BUCKET, Key=f"audit/event_date={day}/compacted.parquet",
+                      Body=legacy_file(day_of(day, *people)))
+    deliver([record("INSERT", D, new=profile(D), when="2026-03-05T12:00:00")])  # schema 4: left alone
+
+    result = handler({"rewrite_legacy": True}, _Clock())
+    # the schema-4 day's small file is compacted on the way; the third day names no one new: no lookup
+    assert result == {"complete": True, "checked": 4, "days": 4, "compacted": [*days, "2026-03-05"],
+                      "account_lookups": 2}
+    bodies = [s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in objects(s3)]
+    assert all(u.encode() not in b for b in bodies for u in (A, B, C))  # no user id in any byte
+    by_person = {}
+    for r in rows(s3):
+        by_person.setdefault(r["analytics_id"], set()).add(str(r["event_time"].date()))
+    assert by_person.pop("aid-of-a") == {"2026-03-02", "2026-03-04"}  # joins the account's current id
+    assert by_person.pop(D) == {"2026-03-05"}
+    # B and C: one id each across all their days, no more ids than people
+    assert sorted(by_person.values(), key=len) == [{"2026-03-03", "2026-03-04"},
+                                                   {"2026-03-02", "2026-03-03", "2026-03-04"}]
+    assert all(str(uuid.UUID(p)) == p for p in by_person)
+    assert handler({"rewrite_legacy": True}, _Clock())["compacted"] == []  # nothing old left
+
+
+def test_a_legacy_run_stops_before_its_timeout_and_says_what_is_left(s3):
+    from analytics.events import derive
+    from functions.compaction.handler import handler
+
+    for day in ("2026-03-02", "2026-03-03"):
+        s3.put_object(Bucket=BUCKET, Key=f"audit/event_date={day}/compacted.parquet", Body=legacy_file(
+            derive(record("INSERT", A, new=profile(A), when=f"{day}T10:00:00"))))
+    result = handler({"rewrite_legacy": True}, _Clock(left=100_000, step=30_000))
+    assert (result["complete"], result["checked"], result["compacted"]) == (False, 1, ["2026-03-02"])
+    assert handler({"rewrite_legacy": True}, _Clock())["compacted"] == ["2026-03-03"]
+
+
+def test_account_lookups_are_batches_of_100_projected_on_the_ids_the_role_may_read(s3):
+    from functions.common import aws as common_aws
+    from functions.compaction.handler import Pseudonyms
+
+    table = boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test")
+    people = [f"{n:08d}-0000-0000-0000-000000000000" for n in range(250)]
+    for u in people[:120]:
+        table.put_item(Item={"PK": f"USER#{u}", "SK": "PROFILE", "user_id": u, "analytics_id": f"aid-{u}",
+                             "email_enc": b"sealed"})
+    sent = []
+    client = common_aws.client("dynamodb")
+    client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", lambda params, **_: sent.append(params))
+    pseudonym = Pseudonyms()
+    pseudonym.resolve(set(people))
+    pseudonym.resolve(set(people[:10]))  # known already: no request
+    assert [len(p["RequestItems"]["serenya-test"]["Keys"]) for p in sent] == [100, 100, 50]
+    assert {p["RequestItems"]["serenya-test"]["ProjectionExpression"] for p in sent} == {"PK, SK, analytics_id"}
+    assert pseudonym.lookups == 3 and [pseudonym(u) for u in people[:2]] == [f"aid-{u}" for u in people[:2]]
+    gone = {pseudonym(u) for u in people[120:]}
+    assert len(gone) == 130 and not gone & set(people) and pseudonym(people[200]) == pseudonym(people[200])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from components import iam
-from functions.catalog import (Access, Function, KeyUse, Route, S3Trigger, ScheduleTrigger, StreamTrigger,
+from functions.catalog import (CATALOG, Access, Function, KeyUse, Route, S3Trigger, ScheduleTrigger, StreamTrigger,
                                TableAccess)
 
 ACCOUNT = "111122223333"
@@ -78,6 +78,20 @@ def test_an_authorized_route_may_only_check_that_the_account_exists():
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
         "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK"]},
         "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}}
+
+
+def test_compaction_may_read_only_the_analytics_ids_of_profiles_and_write_nothing_in_the_table():
+    """Its rewrite of pre-schema-4 days maps user ids to analytics ids, 100 profiles a request."""
+    read = allow("ReadAnalyticsIds", ["dynamodb:GetItem", "dynamodb:BatchGetItem"], [ARNS.table],
+                 iam.USAGE_CHECK_ACCOUNT_CONDITION)
+    assert extra(Access(table=TableAccess.CHECK_ACCOUNT, analytics_ids=True)) == {
+        "ReadAnalyticsIds": read, "UseTableKeyThroughDynamoDB": TABLE_KEY}
+    assert iam.USAGE_CHECK_ACCOUNT_CONDITION == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]},
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", "analytics_id"]},
+        "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}}
+    compaction = next(f for f in CATALOG if f.name == "compaction")
+    assert compaction.access.analytics_ids and compaction.table_access is TableAccess.CHECK_ACCOUNT
 
 
 def test_reading_the_table_covers_its_indexes_and_writing_the_table_only():

@@ -42,6 +42,9 @@ NOT_EXERCISED_LOCALLY = {
     ("compaction", "ListAuditEvents"): "compaction is scheduled; not run locally",
     ("compaction", "WriteAuditEvents"): "compaction is scheduled; not run locally",
     ("compaction", "UseStorageKeyThroughServices"): "compaction is scheduled; not run locally",
+    ("compaction", "ReadAnalyticsIds"): "compaction is scheduled; its account lookups (legacy days only) are "
+                                        "tested in tests/analytics/test_pipeline.py",
+    ("compaction", "UseTableKeyThroughDynamoDB"): "compaction is scheduled; not run locally",
     # A finding, left to the IAM hardening work: `status` reads S3 metadata only (HeadObject
     # needs s3:GetObject but no key), yet temp_read gives it kms:Decrypt on the data key.
     ("status", "UseStorageKeyThroughServices"): "OVER-GRANT: status only calls HeadObject, which needs no "

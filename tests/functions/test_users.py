@@ -354,3 +354,97 @@ def test_a_store_notification_gives_an_account_without_an_analytics_id_one_so_it
     assert str(uuid.UUID(assigned)) == assigned != new.user_id
     assert state.apply(new.user_id, "apple:o1", {**plan, "event_ms": 3}, 4)[0] == "applied"
     assert users.get(new.user_id)["analytics_id"] == assigned
+
+
+def _calls_during(fn, on_transaction=None):
+    """The DynamoDB operations `fn` sends, in order; `on_transaction` runs as the transaction is sent."""
+    from functions.common import aws as common_aws
+
+    sent = []
+
+    def record(model, **_):
+        sent.append(model.name)
+        if model.name == "TransactWriteItems" and on_transaction:
+            on_transaction()
+
+    clients = {id(c): c for c in (common_aws.table("serenya-test").meta.client, common_aws.client("dynamodb"))}
+    for c in clients.values():
+        c.meta.events.register("before-call.dynamodb", record)
+    try:
+        fn()
+    finally:
+        for c in clients.values():
+            c.meta.events.unregister("before-call.dynamodb", record)
+    return sent
+
+
+def _usage_items(user_id):
+    from boto3.dynamodb.conditions import Key
+
+    table = boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test")
+    return table.query(KeyConditionExpression=Key("PK").eq(f"USAGE#{user_id}"))["Items"]
+
+
+def test_deletion_removes_the_users_usage_records_and_tickets_which_link_the_user_id_to_the_analytics_id(aws_env):
+    """Usage records and upload tickets carry the analytics id under USAGE#<user id>: once the
+    account is gone nothing may link the two, not even until the records' TTL."""
+    from functions.common import usage
+
+    new, other = onboard(), onboard(Identity("apple", "a-2", None, False, None, None, None))
+    table = boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test")
+    aid = users.get(new.user_id)["analytics_id"]
+    for i in range(30):  # more than one batch of 25 deletes
+        table.put_item(Item=usage.ticket(new.user_id, f"job-{i}", "application/pdf", analytics_id=aid))
+        table.put_item(Item={**usage.key(new.user_id, f"job-{i}"), "job_kind": "lab_report", "analytics_id": aid})
+    table.put_item(Item=usage.ticket(other.user_id, "job-x", "image/png", analytics_id="other-aid"))
+    assert len(_usage_items(new.user_id)) == 60
+
+    item = users.get(new.user_id)
+    sent = _calls_during(lambda: users.delete(item))
+    assert _usage_items(new.user_id) == [] and not users.exists(new.user_id)
+    assert not any(aid in repr(i) or new.user_id in repr(i) for i in all_items())
+    assert [i["SK"] for i in _usage_items(other.user_id)] == ["TICKET#job-x"] and users.exists(other.user_id)
+    # an account with its analytics id: no extra write before the deletes
+    assert "UpdateItem" not in sent and sent[0] == "Query" and sent[-1] == "TransactWriteItems"
+
+
+def test_deleting_an_account_without_an_analytics_id_gives_it_one_first_so_the_deletion_is_counted(aws_env):
+    """An account made before analytics ids, not written since: its REMOVE would carry no
+    analytics id and user_deleted would be dropped. One conditional update first, and only then."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from boto3.dynamodb.types import TypeSerializer
+
+    from analytics.events import derive
+
+    new = onboard()
+    table = boto3.resource("dynamodb", region_name="eu-west-1").Table("serenya-test")
+    table.update_item(Key=users.profile_key(new.user_id), UpdateExpression="REMOVE analytics_id")
+    item = users.get(new.user_id)
+    assert "analytics_id" not in item
+    removed = []  # the profile as the stream's REMOVE record carries it (its last image)
+    sent = _calls_during(lambda: users.delete(item), lambda: removed.append(users.get(new.user_id)))
+    assert sent.count("UpdateItem") == 1 and sent.index("UpdateItem") < sent.index("TransactWriteItems")
+    assert all_items() == []
+    [old] = removed
+    aid = old["analytics_id"]
+    assert str(uuid.UUID(aid)) == aid != new.user_id
+    serialize = TypeSerializer().serialize
+    record = {"eventID": "e1", "eventName": "REMOVE", "dynamodb": {
+        "Keys": {"PK": {"S": f"USER#{new.user_id}"}, "SK": {"S": "PROFILE"}},
+        "OldImage": {k: serialize(v) for k, v in old.items()}, "SequenceNumber": "1",
+        "ApproximateCreationDateTime": datetime(2026, 3, 2, tzinfo=UTC).timestamp()}}
+    dropped = []
+    [event] = derive(record, unattributed=dropped.append)
+    assert (event["event_type"], event["analytics_id"], dropped) == ("user_deleted", aid, [])
+    assert new.user_id not in repr(event)
+
+
+def test_a_deletion_racing_another_deletion_of_an_account_without_an_analytics_id_writes_nothing(aws_env):
+    new = onboard()
+    item = users.get(new.user_id)
+    del item["analytics_id"]
+    users.delete(users.get(new.user_id))
+    users.delete(item)  # the other request's stale copy: the conditional update finds no profile
+    assert all_items() == []
