@@ -116,6 +116,10 @@ def journey(client, stack, recorder):
     assert _finished(client, f"/api/v1/process/status/{report['job_id']}", token)[1]["status"] == "completed"
 
     assert client.call("DELETE", f"/api/v1/process/cleanup/{job_id}", token=token)[0] == 204
+    # The canary's scheduled run: its account, its own token key, the authorizer verifying it.
+    canary = stack.schedules["canary"]
+    canary.poll_once()
+    assert canary.answers[-1]["ok"], canary.answers[-1]
     _cold_containers(client)
     assert client.call("DELETE", "/api/v1/user/profile", token=token)[0] == 204
     # The stream poller hands account changes to stream_processor in batches (a window of
