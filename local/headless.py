@@ -187,7 +187,7 @@ def main(argv: list[str]) -> int:
 
     log = os.path.join(tempfile.gettempdir(), "serenya-dashboard-screenshot.log")
     with quiet(log):
-        stack = LocalStack(port=0).start()
+        stack = LocalStack(port=0, run_schedules=True).start()  # the canary walks too, as deployed
         try:
             sent = traffic(stack.url, seconds=85)
             time.sleep(2)  # the last jobs finish and the alarms see them
