@@ -60,6 +60,9 @@ def test_the_handler_writes_the_users_events_and_none_of_the_canarys(aws_env, mo
 
     batch = real_json(sample)
     canary, user = keyed(sample, f"USER#{CANARY_USER_ID}"), keyed(sample, f"USER#{USER}")
+    person = "a7d1c0de-0000-4000-8000-000000000001"  # the lake's id of the user (functions/common/users.py)
+    for record in (canary, user):
+        record["dynamodb"]["NewImage"]["analytics_id"] = {"S": person}
     user["dynamodb"]["SequenceNumber"] = str(int(canary["dynamodb"]["SequenceNumber"]) + 1)
     batch["Records"] = [canary, user]
     written = []
@@ -68,4 +71,4 @@ def test_the_handler_writes_the_users_events_and_none_of_the_canarys(aws_env, mo
     # Both records are acknowledged (no redelivery); only the user's yields events.
     assert [(r["dynamodb"]["Keys"]["PK"]["S"], bool(e)) for r, e in written] == [
         (f"USER#{CANARY_USER_ID}", False), (f"USER#{USER}", True)]
-    assert {e["user_id"] for _, events in written for e in events} == {USER}
+    assert {e["analytics_id"] for _, events in written for e in events} == {person}

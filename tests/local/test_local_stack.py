@@ -341,4 +341,4 @@ def test_a_resource_naming_its_region_is_created_there(stack):
                                aws_access_key_id="local", aws_secret_access_key="local").list_keys()["Keys"]
     assert [k["KeyArn"].split(":")[3] for k in global_keys] == ["us-east-1"]
     regional = aws(stack, "kms").list_keys()["Keys"]
-    assert len(regional) == 4  # storage, signing, PII and email HMAC keys
+    assert len(regional) == 5  # storage, signing, the canary's signing, PII and email HMAC keys
