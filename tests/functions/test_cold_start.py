@@ -46,6 +46,7 @@ RESOURCES = {"TABLE_NAME": "serenya-dev", "TEMP_BUCKET": "serenya-dev-temp", "EV
              "PII_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/pii",
              "EMAIL_MAC_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/mac",
              "SIGNING_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/signing",
+             "CANARY_SIGNING_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/canary-signing",
              "SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:third-party"}
 
 
